@@ -1,0 +1,111 @@
+"""The Parquet results schema: three tables, one row per thing, every column typed.
+
+This module is the single source of truth for what a sweep writes and what a report reads. It
+imports pyarrow only, so reports run on a machine without Ray or torch. Accuracies are fractions
+in [0, 1]; times are seconds. The README's "Results schema" section is generated from `TABLES`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class Column:
+    """One documented column of a results table."""
+
+    name: str
+    type: pa.DataType
+    doc: str
+    nullable: bool = False
+
+
+TRIALS = (
+    Column("sweep_id", pa.string(), "sweep name from the spec"),
+    Column("spec_hash", pa.string(), "sha256 (first 16 hex) of the normalised spec; equal hashes = same protocol"),
+    Column("workload", pa.string(), "workload name, e.g. synthetic"),
+    Column("strategy", pa.string(), "strategy id from STRATEGIES.md, e.g. dals"),
+    Column("generation", pa.string(), "the paper's generation of the strategy: 1..5 or SOTA"),
+    Column("stage", pa.string(), "tune (validation split) or seed (full train, scored on test)"),
+    Column("trial_id", pa.string(), "unique id of the trial within the sweep"),
+    Column("trial_index", pa.int32(), "0-based index in its (workload, strategy, stage); tune index 0 is canonical"),
+    Column("canonical", pa.bool_(), "whether the hyperparameters are the strategy's canonical (paper) ones"),
+    Column("seed", pa.int64(), "torch/numpy seed of the run"),
+    Column("hparams", pa.string(), "JSON object of the full resolved hyperparameters"),
+    Column("status", pa.string(), "ok, diverged (non-finite loss or weights: a result) or error (failed on retries)"),
+    Column("error", pa.string(), "error message when status is error", nullable=True),
+    Column("val_accuracy_final", pa.float64(), "validation accuracy after the last epoch (tune stage)", nullable=True),
+    Column("val_accuracy_best", pa.float64(), "best validation accuracy over epochs (tune stage)", nullable=True),
+    Column("test_accuracy_final", pa.float64(), "test accuracy after the last epoch (seed stage; primary metric)",
+           nullable=True),
+    Column("test_accuracy_best", pa.float64(),
+           "best test accuracy over epochs (seed stage; the paper's optimistic metric)", nullable=True),
+    Column("train_loss_final", pa.float64(), "training loss of the last epoch", nullable=True),
+    Column("epochs_planned", pa.int32(), "epochs the budget asked for"),
+    Column("epochs_run", pa.int32(), "epochs actually run (fewer when diverged or early-stopped)"),
+    Column("wall_seconds", pa.float64(), "sum of the trial's epoch times"),
+    Column("device", pa.string(), "cpu or cuda:<name>"),
+    Column("versions", pa.string(), "JSON object of library versions (torch, ray, optuna, lrsweep, ...)"),
+)
+
+EPOCHS = (
+    Column("sweep_id", pa.string(), "sweep name"),
+    Column("workload", pa.string(), "workload name"),
+    Column("strategy", pa.string(), "strategy id"),
+    Column("stage", pa.string(), "tune or seed"),
+    Column("trial_id", pa.string(), "joins trials.trial_id"),
+    Column("seed", pa.int64(), "seed of the run"),
+    Column("epoch", pa.int32(), "1-based epoch number"),
+    Column("train_loss", pa.float64(), "mean training loss over the epoch (capped when diverged)"),
+    Column("train_accuracy", pa.float64(), "training accuracy over the epoch"),
+    Column("val_accuracy", pa.float64(), "validation accuracy (tune stage)", nullable=True),
+    Column("test_accuracy", pa.float64(), "test accuracy (seed stage)", nullable=True),
+    Column("lr", pa.float64(), "learning rate of the top layer group at the end of the epoch"),
+    Column("phase", pa.int32(), "DALS phase at the end of the epoch (0, 1, 2); null for other strategies",
+           nullable=True),
+    Column("trust_ratio", pa.float64(), "DALS mean trust ratio at the end of the epoch", nullable=True),
+    Column("seconds", pa.float64(), "wall seconds of this epoch"),
+    Column("status", pa.string(), "ok or diverged"),
+)
+
+BUDGET = (
+    Column("sweep_id", pa.string(), "sweep name"),
+    Column("spec_hash", pa.string(), "spec hash, as in trials"),
+    Column("workload", pa.string(), "workload name"),
+    Column("strategy", pa.string(), "strategy id"),
+    Column("trials_planned", pa.int32(), "tuning trials the budget gives every pair"),
+    Column("trials_run", pa.int32(), "tuning trials that finished (ok or diverged)"),
+    Column("trials_errored", pa.int32(), "tuning trials that errored after retries"),
+    Column("epochs", pa.int32(), "epochs per tuning trial"),
+    Column("sampler", pa.string(), "Optuna sampler: tpe, qmc or random"),
+    Column("sampler_seed", pa.int64(), "sampler seed (the same for every pair)"),
+    Column("early_stopping", pa.string(), "JSON of the early-stopping rule applied to every pair, or null",
+           nullable=True),
+    Column("seeds_planned", pa.int32(), "re-evaluation seeds planned"),
+    Column("seeds_run", pa.int32(), "re-evaluation runs that finished (ok or diverged)"),
+    Column("complete", pa.bool_(), "trials_run == trials_planned and seeds_run == seeds_planned"),
+)
+
+TABLES: dict[str, tuple[Column, ...]] = {"trials": TRIALS, "epochs": EPOCHS, "budget": BUDGET}
+
+
+def schema(table: str) -> pa.Schema:
+    """The pyarrow schema of a results table, with each column's doc as field metadata."""
+    try:
+        columns = TABLES[table]
+    except KeyError:
+        raise ValueError(f"unknown results table {table!r}; valid tables: {sorted(TABLES)}") from None
+    return pa.schema(
+        [pa.field(c.name, c.type, nullable=c.nullable, metadata={"doc": c.doc}) for c in columns]
+    )
+
+
+def markdown_table(table: str) -> str:
+    """A Markdown table documenting one results table (used to keep the README true)."""
+    lines = ["| column | type | meaning |", "|---|---|---|"]
+    for c in TABLES[table]:
+        kind = f"{c.type}" + (", nullable" if c.nullable else "")
+        lines.append(f"| `{c.name}` | {kind} | {c.doc} |")
+    return "\n".join(lines)

@@ -1,0 +1,78 @@
+"""Read and write the results tables as Parquet, atomically, on a local path or a URI.
+
+Local and NFS paths are written to a temporary file in the same directory and renamed over the
+target, so a reader never sees half a file. Object stores (s3://, gs://) make a single upload
+visible at once, so there the file is written in place. pyarrow only: no Ray, no torch.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from reports.schema import TABLES, schema
+
+
+def _filesystem(directory: str) -> tuple[pafs.FileSystem, str]:
+    """Resolve a local path or a URI to a pyarrow filesystem and a path inside it."""
+    if "://" in directory:
+        return pafs.FileSystem.from_uri(directory)
+    return pafs.LocalFileSystem(), os.path.abspath(directory)
+
+
+def to_table(name: str, rows: Iterable[Mapping[str, Any]] | pa.Table) -> pa.Table:
+    """Build a table of the documented schema from row dicts, naming any missing or unknown column."""
+    target = schema(name)
+    if isinstance(rows, pa.Table):
+        return rows.select(target.names).cast(target)
+    rows = list(rows)
+    known = set(target.names)
+    for i, row in enumerate(rows):
+        unknown = set(row) - known
+        if unknown:
+            raise ValueError(f"{name} row {i}: unknown columns {sorted(unknown)}; valid: {target.names}")
+        missing = [c.name for c in TABLES[name] if not c.nullable and row.get(c.name) is None]
+        if missing:
+            raise ValueError(f"{name} row {i}: missing values for non-nullable columns {missing}")
+    columns = {f.name: pa.array([r.get(f.name) for r in rows], type=f.type) for f in target}
+    return pa.Table.from_pydict(columns, schema=target)
+
+
+def write_table(name: str, rows: Iterable[Mapping[str, Any]] | pa.Table, directory: str) -> str:
+    """Write `<directory>/<name>.parquet` atomically and return its path or URI."""
+    table = to_table(name, rows)
+    fs, base = _filesystem(directory)
+    fs.create_dir(base, recursive=True)
+    final = f"{base}/{name}.parquet"
+    if isinstance(fs, pafs.LocalFileSystem):
+        tmp = f"{base}/.{name}.{uuid.uuid4().hex}.tmp"
+        try:
+            pq.write_table(table, tmp, filesystem=fs)
+            fs.move(tmp, final)
+        finally:
+            if fs.get_file_info(tmp).type != pafs.FileType.NotFound:
+                fs.delete_file(tmp)
+    else:
+        pq.write_table(table, final, filesystem=fs)
+    return final if "://" not in directory else f"{directory.rstrip('/')}/{name}.parquet"
+
+
+def read_table(name: str, directory: str) -> pa.Table:
+    """Read one results table, checked against the documented schema."""
+    fs, base = _filesystem(directory)
+    path = f"{base}/{name}.parquet"
+    if fs.get_file_info(path).type == pafs.FileType.NotFound:
+        raise FileNotFoundError(f"no {name} table at {directory}: expected {name}.parquet (is this a sweep directory?)")
+    return to_table(name, pq.read_table(path, filesystem=fs))
+
+
+def exists(name: str, directory: str) -> bool:
+    """Whether `<directory>/<name>.parquet` exists."""
+    fs, base = _filesystem(directory)
+    return fs.get_file_info(f"{base}/{name}.parquet").type != pafs.FileType.NotFound
