@@ -1,0 +1,28 @@
+"""lrsweep results: the Parquet schema and store, statistics, plots and the report.
+
+`reports.store` and `reports.schema` need only pyarrow and are imported by the sweep writers, so
+this package imports nothing heavy up front: `build_report`, `cli_report`, `main`,
+`MixedResultsError` and `ReportPaths` load on first use.
+"""
+
+from __future__ import annotations
+
+_LAZY = {
+    "build_report": "reports.render",
+    "cli_report": "reports.render",
+    "add_arguments": "reports.render",
+    "main": "reports.render",
+    "ReportPaths": "reports.render",
+    "MixedResultsError": "reports.load",
+    "load_results": "reports.load",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'reports' has no attribute {name!r}")

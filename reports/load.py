@@ -1,0 +1,110 @@
+"""Load one or more sweep directories into pandas and refuse to mix what is not comparable.
+
+Two sweeps are comparable when they ran the same protocol (equal spec hash) and every
+(workload, strategy) pair of a workload got the same budget. Anything else is refused with
+`MixedResultsError` naming the difference, unless the caller passes `allow_mixed=True`, in which
+case the differences are kept in `Results.mixed` and printed at the top of the report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from reports.store import read_table
+
+#: Budget columns that must be equal across the strategies of a workload for a fair comparison.
+BUDGET_KEYS = ("trials_planned", "epochs", "sampler", "sampler_seed", "early_stopping", "seeds_planned")
+#: Run statuses that are results (a diverged run counts with its measured accuracy).
+RESULT_STATUSES = ("ok", "diverged")
+
+
+class MixedResultsError(ValueError):
+    """The sweep results differ in spec hash or budget (or repeat a pair) and cannot be compared."""
+
+
+@dataclass
+class Results:
+    """The three results tables of one or more sweeps, as DataFrames, plus what was mixed or missing."""
+
+    sweep_dirs: list[str]
+    trials: pd.DataFrame
+    epochs: pd.DataFrame
+    budget: pd.DataFrame
+    mixed: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def spec_hashes(self) -> list[str]:
+        return sorted(set(self.trials["spec_hash"]) | set(self.budget["spec_hash"]))
+
+    def seed_runs(self) -> pd.DataFrame:
+        """Seed-stage runs that are results (status ok or diverged)."""
+        t = self.trials
+        return t[(t["stage"] == "seed") & t["status"].isin(RESULT_STATUSES)]
+
+    def tune_runs(self) -> pd.DataFrame:
+        """Tune-stage trials that are results (status ok or diverged)."""
+        t = self.trials
+        return t[(t["stage"] == "tune") & t["status"].isin(RESULT_STATUSES)]
+
+
+def _differences(budget: pd.DataFrame) -> list[str]:
+    """Budget columns that differ between the pairs of a workload, one sentence each."""
+    out = []
+    for workload, group in budget.groupby("workload", sort=True):
+        for key in BUDGET_KEYS:
+            values = group[key].astype(object).where(group[key].notna(), None)
+            if values.nunique(dropna=False) > 1:
+                by_value: dict[str, list[str]] = {}
+                for strategy, value in zip(group["strategy"], values, strict=True):
+                    by_value.setdefault(repr(value), []).append(strategy)
+                detail = "; ".join(f"{v}: {', '.join(sorted(s))}" for v, s in sorted(by_value.items()))
+                out.append(f"unequal budget on workload {workload!r}: {key} differs ({detail})")
+    return out
+
+
+def load_results(sweep_dirs: list[str], *, allow_mixed: bool = False) -> Results:
+    """Read `trials`, `epochs` and `budget` from every directory and check they may be combined.
+
+    Raises `FileNotFoundError` for a directory without the tables, and `MixedResultsError` for
+    different spec hashes or unequal budgets (unless `allow_mixed`) and, always, for a
+    (workload, strategy) pair found in two directories, since its seeds could not be paired.
+    """
+    if not sweep_dirs:
+        raise ValueError("no sweep directory given")
+    parts: dict[str, list[pd.DataFrame]] = {"trials": [], "epochs": [], "budget": []}
+    owner: dict[tuple[str, str], str] = {}
+    hashes: dict[str, set[str]] = {}
+    for directory in sweep_dirs:
+        tables = {name: read_table(name, directory).to_pandas() for name in parts}
+        for name, df in tables.items():
+            parts[name].append(df)
+        pairs = set(zip(tables["budget"]["workload"], tables["budget"]["strategy"], strict=True))
+        pairs |= set(zip(tables["trials"]["workload"], tables["trials"]["strategy"], strict=True))
+        for pair in sorted(pairs):
+            if pair in owner:
+                raise MixedResultsError(
+                    f"workload {pair[0]!r}, strategy {pair[1]!r} appears in both {owner[pair]} and "
+                    f"{directory}; its seeds cannot be paired twice: pass each sweep once")
+            owner[pair] = directory
+        for h in set(tables["trials"]["spec_hash"]) | set(tables["budget"]["spec_hash"]):
+            hashes.setdefault(h, set()).add(directory)
+    trials, epochs, budget = (pd.concat(parts[n], ignore_index=True) for n in ("trials", "epochs", "budget"))
+
+    mixed = []
+    if len(hashes) > 1:
+        listing = "; ".join(f"{h} in {', '.join(sorted(d))}" for h, d in sorted(hashes.items()))
+        mixed.append(f"different spec hashes: {listing}")
+    mixed += _differences(budget)
+    if mixed and not allow_mixed:
+        raise MixedResultsError("refusing to combine results: " + " | ".join(mixed)
+                                + " (pass --allow-mixed to report them anyway)")
+
+    warn = []
+    incomplete = budget[~budget["complete"].astype(bool)]
+    for row in incomplete.sort_values(["workload", "strategy"]).itertuples():
+        warn.append(f"{row.workload}/{row.strategy} is incomplete: {row.trials_run}/{row.trials_planned} "
+                    f"tuning trials and {row.seeds_run}/{row.seeds_planned} seeds finished")
+    return Results(list(sweep_dirs), trials, epochs, budget, mixed, warn)

@@ -1,0 +1,442 @@
+"""Build the report: tables (CSV), figures (PNG + SVG), `report.md` and a self-contained `report.html`.
+
+The document is assembled once as a list of blocks (headings, paragraphs, tables, figures) and
+written twice, as Markdown (figures linked) and as HTML (figures embedded as base64 PNG), so the
+two never disagree. Nothing random is unseeded and no timestamp is written: the same Parquet gives
+byte-identical files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import math
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from reports import plots, stats, tables
+from reports.load import MixedResultsError, Results, load_results
+
+#: The paper's Table 2 thresholds (fractions of test accuracy).
+DEFAULT_THRESHOLDS = (0.6, 0.7, 0.8, 0.9)
+
+
+@dataclass(frozen=True)
+class ReportPaths:
+    """Where a report was written: `markdown`, `html`, and per name the `csv` and `plots` ({"png", "svg"})."""
+
+    out_dir: str
+    markdown: str
+    html: str
+    csv: dict[str, str] = field(default_factory=dict)
+    plots: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+# ---- formatting -------------------------------------------------------------------------------
+
+def pct(x: float) -> str:
+    """A fraction as percent with one decimal; n/a when undefined."""
+    return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.1f}"
+
+
+def pval(p: float) -> str:
+    """A p-value to three significant digits, '<0.001' below that, 'n/a' when no test was possible."""
+    if p is None or not np.isfinite(p):
+        return "n/a"
+    return "<0.001" if p < 0.001 else f"{p:.3g}"
+
+
+def num(x: float, digits: int = 2) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
+
+
+def ci(lo: float, hi: float) -> str:
+    return "n/a" if not (np.isfinite(lo) and np.isfinite(hi)) else f"[{pct(lo)}, {pct(hi)}]"
+
+
+# ---- document model ---------------------------------------------------------------------------
+
+@dataclass
+class _Doc:
+    """Blocks: ("h", level, text) | ("p", text) | ("ul", [items]) | ("table", DataFrame) | ("img", path, alt)."""
+
+    out_dir: str
+    blocks: list[tuple] = field(default_factory=list)
+
+    def h(self, level: int, text: str) -> None:
+        self.blocks.append(("h", level, text))
+
+    def p(self, text: str) -> None:
+        self.blocks.append(("p", text))
+
+    def ul(self, items: Sequence[str]) -> None:
+        if items:
+            self.blocks.append(("ul", list(items)))
+
+    def table(self, df: pd.DataFrame) -> None:
+        self.blocks.append(("table", df.astype(str)))
+
+    def img(self, path: str, alt: str) -> None:
+        self.blocks.append(("img", os.path.relpath(path, self.out_dir), alt))
+
+    def markdown(self) -> str:
+        out = []
+        for b in self.blocks:
+            if b[0] == "h":
+                out.append("#" * b[1] + " " + b[2])
+            elif b[0] == "p":
+                out.append(b[1])
+            elif b[0] == "ul":
+                out.append("\n".join(f"- {i}" for i in b[1]))
+            elif b[0] == "table":
+                df = b[1]
+                cell = lambda s: str(s).replace("|", "\\|")
+                rows = ["| " + " | ".join(cell(c) for c in df.columns) + " |",
+                        "|" + "---|" * len(df.columns)]
+                rows += ["| " + " | ".join(cell(v) for v in r) + " |" for r in df.itertuples(index=False)]
+                out.append("\n".join(rows))
+            elif b[0] == "img":
+                out.append(f"![{b[2]}]({b[1]})")
+        return "\n\n".join(out) + "\n"
+
+    def html(self) -> str:
+        e = html.escape
+        body = []
+        for b in self.blocks:
+            if b[0] == "h":
+                body.append(f"<h{b[1]}>{e(b[2])}</h{b[1]}>")
+            elif b[0] == "p":
+                body.append(f"<p>{_inline(b[1])}</p>")
+            elif b[0] == "ul":
+                body.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in b[1]) + "</ul>")
+            elif b[0] == "table":
+                df = b[1]
+                head = "".join(f"<th>{e(c)}</th>" for c in df.columns)
+                rows = "".join("<tr>" + "".join(f"<td>{_inline(v)}</td>" for v in r) + "</tr>"
+                               for r in df.itertuples(index=False))
+                body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+            elif b[0] == "img":
+                with open(os.path.join(self.out_dir, b[1]), "rb") as f:
+                    data = base64.b64encode(f.read()).decode("ascii")
+                body.append(f'<figure><img alt="{e(b[2])}" src="data:image/png;base64,{data}">'
+                            f"<figcaption>{e(b[2])}</figcaption></figure>")
+        style = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;line-height:1.4}"
+                 "table{border-collapse:collapse;font-size:0.85em;margin:1em 0}"
+                 "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}th{background:#f0f0f0}"
+                 "img{max-width:100%}figure{margin:1em 0}")
+        return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>lrsweep report</title>"
+                f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+def _inline(text: str) -> str:
+    """HTML-escape a cell or paragraph, rendering Markdown **bold** and `code` spans."""
+    out, bold, code = [], False, False
+    for i, part in enumerate(html.escape(str(text)).split("**")):
+        if i:
+            out.append("</b>" if bold else "<b>")
+            bold = not bold
+        pieces = part.split("`")
+        for j, piece in enumerate(pieces):
+            if j:
+                out.append("</code>" if code else "<code>")
+                code = not code
+            out.append(piece)
+    return "".join(out)
+
+
+# ---- sections ---------------------------------------------------------------------------------
+
+def _header(doc: _Doc, res: Results, thresholds: Sequence[float], seed: int) -> None:
+    doc.h(1, "lrsweep report")
+    sweeps = ", ".join(f"`{d}`" for d in res.sweep_dirs)
+    ids = ", ".join(f"`{s}`" for s in sorted(set(res.trials["sweep_id"])))
+    doc.p(f"Sweep directories: {sweeps}. Sweep ids: {ids}. Spec hash(es): "
+          + ", ".join(f"`{h}`" for h in res.spec_hashes) + ".")
+    doc.p("**Primary metric**: final-epoch test accuracy of the seed-stage runs (the tuned configuration "
+          "retrained on the full training split, one run per seed), in percent with one decimal. "
+          "Runs with status ok or diverged count (a diverged run counts with its measured accuracy and is "
+          "also listed under *diverged*); errored runs do not. The paper's optimistic metric, the best "
+          "test accuracy over epochs, is shown in its own labelled column and is never used to rank. "
+          f"Tuning chose configurations on the validation split only (`{tables.TUNE_METRIC}`).")
+    doc.p("**Statistics**: intervals are 95% BCa bootstrap CIs of the mean over seeds "
+          f"({stats.N_RESAMPLES} resamples, seed {seed}). Within a workload, strategies are compared paired by "
+          "seed (runs with the same `seed` value) with a paired t-test and a Wilcoxon signed-rank test, "
+          f"Holm-corrected; effect sizes are Cohen's d_z and Cliff's delta. Significance level {stats.ALPHA}, "
+          "two-sided. Convergence thresholds: " + ", ".join(f"{100 * t:g}%" for t in thresholds) + ".")
+    if res.mixed:
+        doc.h(2, "Warning: mixed results (--allow-mixed)")
+        doc.p("These results were combined although they differ; comparisons across the differing parts "
+              "are not fair-budget comparisons:")
+        doc.ul(res.mixed)
+    if res.warnings:
+        doc.h(2, "Warnings")
+        doc.ul(res.warnings)
+
+
+def _workload_sections(doc: _Doc, res: Results, summary: pd.DataFrame, vs_best: pd.DataFrame,
+                       curves: pd.DataFrame, plot_dir: str, paths: dict) -> None:
+    doc.h(2, "Results per workload")
+    doc.p("Ranked by mean final test accuracy. **best** marks the highest mean. *tied* marks a strategy "
+          "whose paired t-test against the best is not significant at 0.05 after Holm correction over the "
+          "comparisons with the best on that workload; *worse* is significant; *untested* means fewer "
+          "than two paired seeds or identical differences, so no test was possible. Trials = tuning "
+          "trials run / planned; diverged = diverged seed runs / seed runs.")
+    for workload, s in summary.groupby("workload", sort=True):
+        doc.h(3, workload)
+        if s["n"].max() < 2:
+            doc.p(f"**Only one seed per strategy on {workload}**: no standard deviation, confidence interval "
+                  "or significance test is possible; the numbers below are single runs and the ranking is "
+                  "not evidence of a difference.")
+        rows = []
+        for r in s.itertuples():
+            name = f"**{r.strategy}**" if r.vs_best == "best" else r.strategy
+            rows.append({
+                "rank": r.rank, "strategy": name, "gen": r.generation, "n": r.n, "mean %": pct(r.mean),
+                "SD": pct(r.sd), "95% CI": ci(r.ci_low, r.ci_high),
+                "best-epoch % (paper, optimistic)": pct(r.best_epoch_mean),
+                "vs best": r.vs_best, "Holm p (t) vs best": pval(r.p_t_holm_vs_best),
+                "trials": f"{r.trials_run}/{r.trials_planned}", "diverged": f"{r.diverged}/{r.n}",
+                "tuned configuration": tables.config_text(r.tuned_config),
+            })
+        doc.table(pd.DataFrame(rows))
+        seeds = tables.seed_matrix(res, workload)
+        p = plots.save(plots.workload_bars(s, seeds, workload), plot_dir, f"bars_{workload}")
+        paths[f"bars_{workload}"] = p
+        doc.img(p["png"], f"{workload}: mean final test accuracy with 95% CI")
+        p = plots.save(plots.learning_curves(curves, workload), plot_dir, f"curves_{workload}")
+        paths[f"curves_{workload}"] = p
+        doc.img(p["png"], f"{workload}: test accuracy per epoch, mean and min-max band over seeds")
+
+        v = vs_best[vs_best["workload"] == workload]
+        if v.empty:
+            continue
+        doc.h(4, f"{workload}: paired comparisons with the best ({s.iloc[0]['strategy']})")
+        doc.p(f"Differences are best minus other, in percentage points, over the n seeds both ran. Holm "
+              f"correction over these {len(v)} comparisons, separately for each test. d_z = mean difference / "
+              "SD of the differences. The exact two-sided Wilcoxon test cannot give p below 2/2^n "
+              "(0.0625 for n = 5); such rows say so.")
+        rows = []
+        for r in v.itertuples():
+            rows.append({
+                "comparison": f"{r.a} - {r.b}", "n": r.n, "diff (pp)": num(100 * r.mean_diff, 2),
+                "95% CI (pp)": "n/a" if not np.isfinite(r.diff_ci_low)
+                else f"[{100 * r.diff_ci_low:.2f}, {100 * r.diff_ci_high:.2f}]",
+                "t": num(r.t), "p (t)": pval(r.p_t), "Holm p (t)": pval(r.p_t_holm),
+                "W": num(r.w, 1), "p (W)": pval(r.p_w), "Holm p (W)": pval(r.p_w_holm),
+                "d_z": num(r.cohen_d), "Cliff's delta": num(r.cliffs_delta), "note": r.note,
+            })
+        doc.table(pd.DataFrame(rows))
+    doc.p("All pairs within each workload (Holm over that workload's pairs) are in `csv/pairwise_all.csv`.")
+
+
+def _across_section(doc: _Doc, res: Results, summary: pd.DataFrame, gen: dict, seed: int,
+                    plot_dir: str, paths: dict, csvs: dict) -> pd.DataFrame:
+    doc.h(2, "Across workloads")
+    ranks, fr, nemenyi, dropped = tables.across_workloads(summary, gen)
+    csvs["ranks"], csvs["nemenyi"] = ranks, nemenyi.reset_index(names="strategy")
+    csvs["friedman"] = pd.DataFrame([{"n_workloads": fr.n_workloads, "n_strategies": fr.n_strategies,
+                                      "chi2": fr.statistic, "df": fr.n_strategies - 1, "p": fr.p,
+                                      "nemenyi_cd": fr.cd, "note": fr.note}])
+    if dropped:
+        doc.p("Left out of the cross-workload analysis for missing a workload: " + ", ".join(dropped) + ".")
+    table = ranks.rename(columns={"avg_rank": "average rank", "generation": "gen"})
+    doc.table(table.assign(**{c: table[c].map(lambda x: num(x, 2)) for c in table.columns[2:]}))
+    if np.isfinite(fr.p):
+        doc.p(f"Friedman test (scipy.stats.friedmanchisquare) over {fr.n_workloads} workloads and "
+              f"{fr.n_strategies} strategies: chi2 = {fr.statistic:.2f}, df = {fr.n_strategies - 1}, "
+              f"p = {pval(fr.p)}. Nemenyi post-hoc (scikit-posthocs) critical difference at 0.05: "
+              f"{fr.cd:.2f} ranks; strategies whose average ranks differ by less are joined in the diagram. "
+              + fr.note)
+        p = plots.save(plots.cd_diagram(ranks, nemenyi, fr.cd, fr.n_workloads), plot_dir, "cd_diagram")
+        paths["cd_diagram"] = p
+        doc.img(p["png"], "critical-difference diagram (Nemenyi, alpha 0.05)")
+    else:
+        doc.p(f"No Friedman test: {fr.note}.")
+    workloads = sorted(summary["workload"].unique())
+    if len(workloads) >= 3 and len(ranks):
+        iqm, profiles = tables.iqm_and_profiles(res, list(ranks["strategy"]), workloads, seed=seed)
+        csvs["iqm"], csvs["performance_profiles"] = iqm, profiles
+        doc.h(3, "Interquartile mean and performance profiles")
+        doc.p("IQM = mean of the middle 50% of all seed runs pooled over workloads (raw final test "
+              "accuracy); 95% percentile CI from 2000 stratified bootstrap resamples (runs resampled within "
+              "each workload), as defined in rliable (Agarwal et al. 2021).")
+        doc.table(pd.DataFrame({"strategy": iqm["strategy"], "IQM %": iqm["iqm"].map(pct),
+                                "95% CI": [ci(a, b) for a, b in zip(iqm["ci_low"], iqm["ci_high"], strict=True)],
+                                "runs": iqm["runs"]}))
+        p = plots.save(plots.performance_profiles(profiles), plot_dir, "performance_profiles")
+        paths["performance_profiles"] = p
+        doc.img(p["png"], "performance profiles")
+    else:
+        doc.p(f"IQM and performance profiles need at least 3 workloads (have {len(workloads)}).")
+    return ranks
+
+
+def _generation_section(doc: _Doc, summary: pd.DataFrame, ranks: pd.DataFrame, csvs: dict) -> None:
+    doc.h(2, "Generations")
+    g = tables.by_generation(summary, ranks)
+    csvs["generations"] = g
+    doc.p("The paper's generations (1 to 5, and SOTA). Per workload, the generation's best strategy and its "
+          "mean final test accuracy; mean average rank over the generation's strategies.")
+    out = pd.DataFrame({"generation": g["generation"], "strategies": g["strategies"],
+                        "mean average rank": g["mean_avg_rank"].map(num)})
+    for w in sorted(summary["workload"].unique()):
+        out[w] = [f"{b} {pct(m)}" if isinstance(b, str) else "n/a"
+                  for b, m in zip(g.get(f"{w}_best", []), g.get(f"{w}_mean", []), strict=True)]
+    doc.table(out)
+
+
+def _convergence_section(doc: _Doc, res: Results, thresholds: Sequence[float], csvs: dict) -> None:
+    doc.h(2, "Convergence")
+    conv = tables.convergence(res, list(thresholds))
+    csvs["convergence"] = conv
+    doc.p("Epochs and seconds until a seed run's test accuracy first reaches each threshold, mean over the "
+          "seeds that reached it (k/n shown when not all did); total = mean wall time of a whole run. "
+          "The form of the paper's Table 2.")
+    for workload, c in conv.groupby("workload", sort=True):
+        doc.h(3, workload)
+        rows = []
+        for strategy, g in c.groupby("strategy", sort=True):
+            row = {"strategy": strategy}
+            for r in g.itertuples():
+                cell = "not reached" if r.reached == 0 else f"{r.epochs_mean:.1f} ep, {r.seconds_mean:.1f} s"
+                if 0 < r.reached < r.n:
+                    cell += f" ({r.reached}/{r.n})"
+                row[f"{100 * r.threshold:g}%"] = cell
+            row["total (s)"] = f"{g['total_seconds_mean'].iloc[0]:.1f}"
+            rows.append(row)
+        doc.table(pd.DataFrame(rows))
+
+
+def _budget_section(doc: _Doc, res: Results, plot_dir: str, paths: dict, csvs: dict) -> None:
+    doc.h(2, "Tuning budget")
+    curves, summary = tables.budget_curves(res)
+    csvs["budget_curves"], csvs["budget_summary"] = curves, summary
+    doc.p(f"Best validation accuracy so far (`{tables.TUNE_METRIC}`) against tuning trials, in trial order, "
+          "and the expected best of k trials drawn at random without replacement from the trials run "
+          "(after Dodge et al. 2019). A best found only in the last trials, or an expected-max curve still "
+          "rising at the end, suggests the budget was not enough.")
+    for workload, s in summary.groupby("workload", sort=True):
+        doc.h(3, workload)
+        c = curves[curves["workload"] == workload]
+        planned = res.budget.set_index(["workload", "strategy"])["trials_planned"]
+        rows = []
+        for r in s.itertuples():
+            em = c[c["strategy"] == r.strategy].set_index("trials")["expected_max"]
+            half = max(1, r.trials // 2)
+            rows.append({"strategy": r.strategy,
+                         "trials run / planned": f"{r.trials}/{planned.get((workload, r.strategy), '?')}",
+                         "best val %": pct(r.best_val), "best at trial": r.best_at_trial,
+                         "E[max] 1 trial %": pct(em.get(1, math.nan)),
+                         f"E[max] {half} trials %": pct(em.get(half, math.nan)),
+                         "diverged": r.diverged, "errored": r.errored})
+        doc.table(pd.DataFrame(rows))
+        p = plots.save(plots.budget_curves(curves, workload), plot_dir, f"budget_{workload}")
+        paths[f"budget_{workload}"] = p
+        doc.img(p["png"], f"{workload}: tuning budget curves")
+
+
+# ---- entry points -----------------------------------------------------------------------------
+
+def _check_thresholds(thresholds: Sequence[float] | None) -> list[float]:
+    values = list(DEFAULT_THRESHOLDS if thresholds is None else thresholds)
+    bad = [t for t in values if not (isinstance(t, int | float) and 0 < t <= 1)]
+    if bad or not values:
+        raise ValueError(f"thresholds are test-accuracy fractions in (0, 1], e.g. 0.9,0.95; got {values}")
+    return sorted(values)
+
+
+def build_report(sweep_dirs: list[str], out_dir: str | None = None, *, allow_mixed: bool = False,
+                 thresholds: list[float] | None = None, seed: int = 0) -> ReportPaths:
+    """Read sweep results and write `report.md`, `report.html`, `csv/*.csv` and `plots/*.{png,svg}`.
+
+    `out_dir` defaults to `<first sweep dir>/report` (`./report` for a URI). Raises
+    `FileNotFoundError` for a directory without results, `MixedResultsError` (a ValueError) for
+    different spec hashes or unequal budgets unless `allow_mixed`, and `ValueError` for bad thresholds.
+    """
+    thresholds = _check_thresholds(thresholds)
+    res = load_results(list(sweep_dirs), allow_mixed=allow_mixed)
+    if res.seed_runs().empty:
+        raise ValueError(f"no seed-stage results (status ok or diverged) in {', '.join(sweep_dirs)}")
+    if out_dir is None:
+        out_dir = "report" if "://" in sweep_dirs[0] else os.path.join(sweep_dirs[0], "report")
+    out_dir = os.path.abspath(out_dir)
+    plot_dir, csv_dir = os.path.join(out_dir, "plots"), os.path.join(out_dir, "csv")
+    os.makedirs(csv_dir, exist_ok=True)
+
+    summary, vs_best = tables.summary_and_vs_best(res, seed=seed)
+    curves = tables.learning_curves(res)
+    csvs: dict[str, pd.DataFrame] = {"summary": summary, "pairwise_vs_best": vs_best,
+                                     "pairwise_all": tables.pairwise_all(res, seed=seed),
+                                     "learning_curves": curves}
+    plot_paths: dict[str, dict[str, str]] = {}
+    doc = _Doc(out_dir)
+    _header(doc, res, thresholds, seed)
+    _workload_sections(doc, res, summary, vs_best, curves, plot_dir, plot_paths)
+    ranks = _across_section(doc, res, summary, tables.generations(res), seed, plot_dir, plot_paths, csvs)
+    _generation_section(doc, summary, ranks, csvs)
+    _convergence_section(doc, res, thresholds, csvs)
+    _budget_section(doc, res, plot_dir, plot_paths, csvs)
+    doc.h(2, "Files")
+    doc.p("Tables as CSV (accuracies as fractions, full precision) in `csv/`: "
+          + ", ".join(f"`{n}.csv`" for n in sorted(csvs)) + ". Figures as PNG and SVG in `plots/`.")
+
+    csv_paths = {}
+    for name, df in sorted(csvs.items()):
+        path = os.path.join(csv_dir, f"{name}.csv")
+        df.to_csv(path, index=False, lineterminator="\n")
+        csv_paths[name] = path
+    md_path, html_path = os.path.join(out_dir, "report.md"), os.path.join(out_dir, "report.html")
+    with open(md_path, "w", encoding="utf-8") as f:
+        f.write(doc.markdown())
+    with open(html_path, "w", encoding="utf-8") as f:
+        f.write(doc.html())
+    return ReportPaths(out_dir, md_path, html_path, csv_paths, plot_paths)
+
+
+def _thresholds_arg(text: str) -> list[float]:
+    try:
+        return _check_thresholds([float(t) for t in text.split(",") if t.strip()])
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the report's arguments (sweep_dirs, --out, --allow-mixed, --thresholds, --seed) to a parser."""
+    parser.add_argument("sweep_dirs", nargs="+", metavar="DIR", help="sweep results directory (or URI)")
+    parser.add_argument("--out", default=None, help="output directory (default: DIR/report)")
+    parser.add_argument("--allow-mixed", action="store_true",
+                        help="combine results with different spec hashes or budgets (named in the report)")
+    parser.add_argument("--thresholds", type=_thresholds_arg, default=list(DEFAULT_THRESHOLDS),
+                        help="comma-separated test-accuracy fractions for the convergence table "
+                             "(default 0.6,0.7,0.8,0.9)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling (default 0)")
+
+
+def cli_report(args: argparse.Namespace) -> int:
+    """Run the report for parsed `add_arguments` args; print the paths; 2 on bad input with a message."""
+    try:
+        paths = build_report(args.sweep_dirs, args.out, allow_mixed=args.allow_mixed,
+                             thresholds=args.thresholds, seed=args.seed)
+    except (FileNotFoundError, ValueError) as e:  # MixedResultsError is a ValueError
+        kind = "mixed results" if isinstance(e, MixedResultsError) else "error"
+        print(f"lrsweep report: {kind}: {e}", file=sys.stderr)
+        return 2
+    print(f"report: {paths.markdown}\nreport: {paths.html}\ntables: {os.path.dirname(next(iter(paths.csv.values())))}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m reports DIR [DIR ...] [--out OUT] [--allow-mixed] [--thresholds 0.9,0.95] [--seed 0]`."""
+    parser = argparse.ArgumentParser(prog="python -m reports", description="Write the report of lrsweep results.")
+    add_arguments(parser)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse exits 2 on bad usage after printing the message
+        return int(e.code or 0)
+    return cli_report(args)

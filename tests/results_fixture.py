@@ -1,0 +1,133 @@
+"""Synthetic but realistic sweep results, written through `reports.store.write_table`.
+
+A fixture sweep has, per (workload, strategy): `tune_trials` tuning trials (trial 0 canonical),
+then one re-evaluation run per seed with the best configuration, each with a learning curve in the
+`epochs` table, and a `budget` row. Accuracies follow a saturating curve towards a per-pair skill
+plus seed noise, so strategies differ by realistic margins. One seed run can be made to diverge.
+Everything is drawn from a numpy generator seeded by `rng_seed`, so the files are reproducible.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from reports.store import write_table
+
+#: The paper's generation of each strategy (STRATEGIES.md).
+GENERATION = {
+    "fixed_sgd": "1", "cosine_sgd": "2", "sgdr": "2", "adam": "3", "adamw": "3", "adabound": "3",
+    "lars": "4", "discriminative": "4", "radam": "5", "lion": "5", "lookahead_adamw": "5", "sam": "5",
+    "grokfast": "5", "stlr_discriminative": "5", "sam_discriminative": "SOTA", "dals": "SOTA",
+    "dals_fast": "SOTA", "dals_acc": "SOTA",
+}
+VERSIONS = json.dumps({"lrsweep": "0.1.0", "torch": "2.14.1", "ray": "2.60.0"})
+
+
+@dataclass
+class _Pair:
+    """One (workload, strategy) of the fixture: appends a run's trials row and epochs rows."""
+
+    common: dict
+    spec_hash: str
+    generation: str
+    index: int
+    base: float
+    epochs: int
+    rng: np.random.Generator
+    trials: list
+    epoch_rows: list
+
+    def run(self, stage: str, index: int, seed: int, lr: float, level: float, diverged: bool) -> None:
+        """A learning curve saturating at `level`; a diverged run drops to chance after 2 epochs."""
+        trial_id = f"{self.common['workload']}-{self.common['strategy']}-{stage}-{index}"
+        dals = self.common["strategy"].startswith("dals")
+        n_ep = 2 if diverged else self.epochs
+        tau = 1.5 + self.index * 0.5
+        curve, secs = [], []
+        for e in range(1, n_ep + 1):
+            acc = self.base + (level - self.base) * (1 - np.exp(-e / tau)) + self.rng.normal(0, 0.003)
+            acc = float(np.clip(0.1 if diverged and e == n_ep else acc, 0, 1))
+            sec = float(1.0 + 0.1 * self.index + self.rng.uniform(0, 0.05))
+            curve.append(acc)
+            secs.append(sec)
+            self.epoch_rows.append({
+                **self.common, "stage": stage, "trial_id": trial_id, "seed": seed, "epoch": e,
+                "train_loss": float(2.3 * (1 - acc) + 0.01), "train_accuracy": min(1.0, acc + 0.02),
+                "val_accuracy": acc if stage == "tune" else None,
+                "test_accuracy": acc if stage == "seed" else None,
+                "lr": lr * 0.5 * (1 + np.cos(np.pi * e / n_ep)),
+                "phase": min(2, e // 3) if dals else None, "trust_ratio": 1.0 if dals else None,
+                "seconds": sec, "status": "diverged" if diverged and e == n_ep else "ok",
+            })
+        final, best = curve[-1], max(curve)
+        self.trials.append({
+            **self.common, "spec_hash": self.spec_hash, "generation": self.generation, "stage": stage,
+            "trial_id": trial_id, "trial_index": index, "canonical": stage == "tune" and index == 0,
+            "seed": seed, "hparams": json.dumps({"lr": lr, "momentum": 0.9}, sort_keys=True),
+            "status": "diverged" if diverged else "ok", "error": None,
+            "val_accuracy_final": final if stage == "tune" else None,
+            "val_accuracy_best": best if stage == "tune" else None,
+            "test_accuracy_final": final if stage == "seed" else None,
+            "test_accuracy_best": best if stage == "seed" else None,
+            "train_loss_final": float(2.3 * (1 - final)), "epochs_planned": self.epochs, "epochs_run": n_ep,
+            "wall_seconds": float(sum(secs)), "device": "cpu", "versions": VERSIONS,
+        })
+
+
+def make_rows(
+    *,
+    workloads: Sequence[str] = ("synthetic", "cifar10", "rte"),
+    strategies: Sequence[str] = ("dals", "sgdr", "adamw", "fixed_sgd"),
+    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+    seeds_by_workload: dict[str, Sequence[int]] | None = None,
+    tune_trials: int = 6,
+    epochs: int = 8,
+    spec_hash: str = "0123456789abcdef",
+    sweep_id: str = "fixture",
+    trials_planned: int | None = None,
+    diverge: tuple[str, str, int] | None = ("cifar10", "fixed_sgd", 3),
+    rng_seed: int = 0,
+) -> dict[str, list[dict]]:
+    """Row dicts for the `trials`, `epochs` and `budget` tables.
+
+    `seeds_by_workload` overrides `seeds` for some workloads (e.g. a single-seed workload).
+    `diverge = (workload, strategy, seed)` makes that seed run diverge after 2 epochs at chance level.
+    """
+    rng = np.random.default_rng(rng_seed)
+    trials, epoch_rows, budget = [], [], []
+    for wi, workload in enumerate(workloads):
+        base = 0.1 + 0.05 * wi
+        for si, strategy in enumerate(strategies):
+            skill = 0.95 - 0.08 * wi - 0.015 * si
+            gen = GENERATION.get(strategy, "5")
+            common = {"sweep_id": sweep_id, "workload": workload, "strategy": strategy}
+            pair = _Pair(common, spec_hash, gen, si, base, epochs, rng, trials, epoch_rows)
+            lrs = [0.03] + list(10 ** rng.uniform(-3, -1, tune_trials - 1))
+            levels = [skill - 0.03 * abs(np.log10(lr) + 1.5) + rng.normal(0, 0.004) for lr in lrs]
+            for i, (lr, lv) in enumerate(zip(lrs, levels, strict=True)):
+                pair.run("tune", i, 1000 + i, float(lr), lv, False)
+            best_lr = float(lrs[int(np.argmax(levels))])
+            run_seeds = list((seeds_by_workload or {}).get(workload, seeds))
+            for s in run_seeds:
+                level = skill + rng.normal(0, 0.004)
+                pair.run("seed", s, s, best_lr, level, diverge == (workload, strategy, s))
+            budget.append({
+                **common, "spec_hash": spec_hash, "trials_planned": trials_planned or tune_trials,
+                "trials_run": tune_trials, "trials_errored": 0, "epochs": epochs, "sampler": "tpe",
+                "sampler_seed": 0, "early_stopping": None, "seeds_planned": len(run_seeds),
+                "seeds_run": len(run_seeds),
+                "complete": (trials_planned or tune_trials) == tune_trials,
+            })
+    return {"trials": trials, "epochs": epoch_rows, "budget": budget}
+
+
+def write_fixture(directory: str, **kwargs) -> dict[str, list[dict]]:
+    """Write a fixture sweep's three tables under `directory`; returns the rows (see `make_rows`)."""
+    rows = make_rows(**kwargs)
+    for name, table_rows in rows.items():
+        write_table(name, table_rows, directory)
+    return rows
