@@ -1,0 +1,287 @@
+"""DALS (Discriminative Adaptive Layer Scaling) and its Fast and Acc variants as one torch optimizer."""
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch.optim import Optimizer
+
+from strategies.schedules import warmup_cosine
+
+__all__ = ["DALS"]
+
+_EMA_DECAY = 0.95
+_MAX_STRENGTH = 0.9  # phase 2 filter strength cap
+_RATIO_MIN, _RATIO_MAX = 0.2, 5.0
+
+
+def _check(ok: bool, name: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ValueError(f"Invalid {name}: {value!r} (allowed: {allowed})")
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+class DALS(Optimizer):
+    r"""DALS as written in STRATEGIES.md; DALS-Fast and DALS-Acc are settings of the same class.
+
+    One step, given the step's mini-batch loss :math:`\ell` (from ``closure()`` or ``loss=``):
+
+    .. math::
+        E &\leftarrow 0.95\,E + 0.05\,\ell, \quad
+            \delta = \frac{E_{old} - E}{\max(|E_{old}|, 10^{-8})}, \quad
+            \varphi = \begin{cases} 0 & \delta > th_1 \\ 1 & \delta > th_2 \\ 2 & \text{else}\end{cases}
+            \quad (\text{first step: } E = \ell,\ \varphi = 0) \\
+        lr_t &= lr \cdot s(t) \quad (s: \text{warmup then cosine; or SGDR if } restart\_steps) \\
+        a &= \max(a_{floor}, a_0 - a_{drop}),\ a_0,\ \min(0.9, a_0 + 0.1)
+            \quad \text{for } \varphi = 0, 1, 2 \\
+        f &\leftarrow a f + (1 - a) g, \quad
+            \hat g = b_l g + (1 - b_l) f, \quad b_l = 0.3 + 0.4\, d_l \\
+        \hat g &\leftarrow \hat g + wd\, p \\
+        r &= \mathrm{clamp}(c \lVert p \rVert / \lVert \hat g \rVert, 0.2, 5) \quad (1 \text{ if a norm is } 0) \\
+        m &\leftarrow \mu m + \hat g, \quad p \leftarrow p - lr_t\, r\, m
+
+    ``phase0_bypass`` (DALS-Fast): in phase 0, :math:`\hat g = g` and :math:`f` is not updated.
+    SGDR (DALS-Acc): a cycle counter :math:`c` and length :math:`T_i = T_0`; each step first
+    :math:`c \mathrel{+}= 1`, and on :math:`c \ge T_i`: :math:`c = 0, k \mathrel{+}= 1, T_i = T_0 T_{mult}^k`;
+    then :math:`s = 0.5 (1 + \cos(\pi \min(1, c / T_i)))`.
+
+    Param groups are the layer groups bottom to top, each with its ``depth`` ratio
+    :math:`d_l = l / (L - 1)` (a lone group without one gets 0.5). ``lr``, ``momentum``,
+    ``weight_decay``, ``trust_coef`` and ``filter_alpha`` may differ per group; the phase and the
+    schedule are global. ``foreach=True`` (the default) batches tensors with ``torch._foreach_*``;
+    ``False`` runs the same math one tensor at a time. :math:`\hat g` is built in ``p.grad``'s
+    storage (as pytorch-optimizer's LARS does): no allocation per step, and the closure of the
+    next step recomputes the gradient anyway.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[torch.Tensor] | Iterable[dict],
+        lr: float = 0.03,
+        momentum: float = 0.9,
+        weight_decay: float = 1e-4,
+        trust_coef: float = 0.02,
+        filter_alpha: float = 0.6,
+        *,
+        total_steps: int | None = None,
+        warmup_frac: float = 0.05,
+        th1: float = 0.01,
+        th2: float = 0.002,
+        restart_steps: int | None = None,
+        restart_mult: int = 2,
+        phase0_floor: float = 0.3,
+        phase0_drop: float = 0.3,
+        phase0_bypass: bool = False,
+        foreach: bool | None = None,
+    ) -> None:
+        _check(restart_steps is None or _is_count(restart_steps), "restart_steps", restart_steps,
+               "None or an int >= 1")
+        if restart_steps is None:
+            _check(_is_count(total_steps), "total_steps", total_steps, "an int >= 1 (needed for the cosine)")
+        _check(_is_real(warmup_frac) and 0.0 <= warmup_frac < 1.0, "warmup_frac", warmup_frac, "[0, 1)")
+        _check(_is_real(th1), "th1", th1, "a finite number")
+        _check(_is_real(th2), "th2", th2, "a finite number")
+        _check(_is_count(restart_mult), "restart_mult", restart_mult, "an int >= 1")
+        _check(_is_real(phase0_floor) and 0.0 <= phase0_floor <= 1.0, "phase0_floor", phase0_floor, "[0, 1]")
+        _check(_is_real(phase0_drop) and 0.0 <= phase0_drop <= 1.0, "phase0_drop", phase0_drop, "[0, 1]")
+        _check(isinstance(phase0_bypass, bool), "phase0_bypass", phase0_bypass, "True or False")
+        _check(foreach is None or isinstance(foreach, bool), "foreach", foreach, "None, True or False")
+
+        groups = list(params)
+        if groups and not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        if len(groups) > 1 and any("depth" not in group for group in groups):
+            raise ValueError("Invalid depth: several param groups need each a 'depth' ratio l / (L - 1)")
+
+        self.total_steps = total_steps
+        self.warmup_frac = warmup_frac
+        self.th1, self.th2 = th1, th2
+        self.restart_steps, self.restart_mult = restart_steps, restart_mult
+        self.phase0_floor, self.phase0_drop, self.phase0_bypass = phase0_floor, phase0_drop, phase0_bypass
+        self.foreach = True if foreach is None else foreach
+        defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, trust_coef=trust_coef,
+                        filter_alpha=filter_alpha, depth=0.5)
+        super().__init__(groups, defaults)
+        # Global state, saved by state_dict() under "dals": the loss EMA, phase and schedule position.
+        self.dals_state: dict[str, Any] = {
+            "step": 0, "loss_ema": None, "phase": 0, "trust_ratio": 1.0,
+            "cycle": 0, "restarts": 0, "cycle_len": restart_steps, "lr_factor": 0.0,
+        }
+
+    def add_param_group(self, param_group: dict) -> None:
+        """Add a group after torch fills its defaults, then validate its hyperparameters."""
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        _check(_is_real(group["lr"]) and group["lr"] >= 0.0, "lr", group["lr"], ">= 0")
+        _check(_is_real(group["momentum"]) and 0.0 <= group["momentum"] < 1.0, "momentum",
+               group["momentum"], "[0, 1)")
+        _check(_is_real(group["weight_decay"]) and group["weight_decay"] >= 0.0, "weight_decay",
+               group["weight_decay"], ">= 0")
+        _check(_is_real(group["trust_coef"]) and group["trust_coef"] > 0.0, "trust_coef",
+               group["trust_coef"], "> 0")
+        _check(_is_real(group["filter_alpha"]) and 0.0 <= group["filter_alpha"] <= 1.0, "filter_alpha",
+               group["filter_alpha"], "[0, 1]")
+        _check(_is_real(group["depth"]) and 0.0 <= group["depth"] <= 1.0, "depth", group["depth"], "[0, 1]")
+
+    # ----- global state: phase and schedule -------------------------------------------------------
+
+    def _update_phase(self, loss: float) -> None:
+        """Step 1: loss EMA and phase. A NaN loss makes delta NaN, hence phase 2; nothing raises."""
+        state = self.dals_state
+        old = state["loss_ema"]
+        if old is None:
+            state["loss_ema"] = loss
+            return
+        new = _EMA_DECAY * old + (1.0 - _EMA_DECAY) * loss
+        state["loss_ema"] = new
+        delta = (old - new) / max(abs(old), 1e-8)
+        state["phase"] = 0 if delta > self.th1 else 1 if delta > self.th2 else 2
+
+    def _lr_factor(self, state: dict[str, Any]) -> float:
+        """Step 2: advance ``state``'s schedule position by one step and return ``lr_t / lr``."""
+        if self.restart_steps is None:
+            return warmup_cosine(state["step"], self.total_steps, 1.0, self.warmup_frac)
+        state["cycle"] += 1
+        if state["cycle"] >= state["cycle_len"]:
+            state["cycle"] = 0
+            state["restarts"] += 1
+            state["cycle_len"] = self.restart_steps * self.restart_mult ** state["restarts"]
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, state["cycle"] / state["cycle_len"])))
+
+    def _strength(self, filter_alpha: float) -> float:
+        """Step 3: the filter strength ``a`` for the current phase."""
+        phase = self.dals_state["phase"]
+        if phase == 0:
+            return max(self.phase0_floor, filter_alpha - self.phase0_drop)
+        if phase == 1:
+            return filter_alpha
+        return min(_MAX_STRENGTH, filter_alpha + 0.1)
+
+    def lrs(self) -> list[float]:
+        """Per group, the LR of the latest step (before the first step: of the first step)."""
+        state = self.dals_state
+        factor = state["lr_factor"] if state["step"] > 0 else self._lr_factor(dict(state))
+        return [group["lr"] * factor for group in self.param_groups]
+
+    def diagnostics(self) -> dict[str, float]:
+        """The current phase and the mean trust ratio of the latest step."""
+        return {"phase": float(self.dals_state["phase"]), "trust_ratio": float(self.dals_state["trust_ratio"])}
+
+    # ----- the update -----------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], torch.Tensor] | None = None, loss: Any = None) -> Any:
+        """One DALS update. The phase needs the loss: from ``closure()`` if given, else ``loss``."""
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        if loss is None:
+            raise ValueError("Invalid loss: None (DALS.step needs the step's loss: pass closure= or loss=)")
+        self._update_phase(float(loss))
+        state = self.dals_state
+        state["lr_factor"] = self._lr_factor(state)
+        bypass = self.phase0_bypass and state["phase"] == 0
+
+        tensors: dict[str, list] = {key: [] for key in ("p", "g", "f", "m", "keep", "blend", "wd", "c", "mu", "lr")}
+        for group in self.param_groups:
+            strength = self._strength(group["filter_alpha"])
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise RuntimeError("DALS does not support sparse gradients")
+                param_state = self.state[p]
+                if not param_state:
+                    param_state["filter"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    param_state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                for key, value in (
+                    ("p", p), ("g", p.grad), ("f", param_state["filter"]), ("m", param_state["momentum_buffer"]),
+                    ("keep", 1.0 - strength), ("blend", 0.3 + 0.4 * group["depth"]),
+                    ("wd", group["weight_decay"]), ("c", group["trust_coef"]), ("mu", group["momentum"]),
+                    ("lr", group["lr"] * state["lr_factor"]),
+                ):
+                    tensors[key].append(value)
+
+        update = self._update_foreach if self.foreach else self._update_per_tensor
+        ratios = update(tensors, bypass) if tensors["p"] else []
+        state["trust_ratio"] = sum(ratios) / len(ratios) if ratios else 1.0
+        state["step"] += 1
+        return loss
+
+    @staticmethod
+    def _trust_ratio(c: float, p_norm: float, g_norm: float) -> float:
+        """Step 5; NaN norms fail the ``> 0`` test and give 1, so a diverged step does not raise."""
+        if p_norm > 0.0 and g_norm > 0.0:
+            return min(_RATIO_MAX, max(_RATIO_MIN, c * p_norm / g_norm))
+        return 1.0
+
+    def _update_per_tensor(self, t: dict[str, list], bypass: bool) -> list[float]:
+        """Steps 3-6 one tensor at a time: the readable reference for the foreach path."""
+        ratios = []
+        for i, (p, g, f, m) in enumerate(zip(t["p"], t["g"], t["f"], t["m"], strict=True)):
+            if not bypass:
+                f.lerp_(g, t["keep"][i])  # f = a f + (1 - a) g
+                g.lerp_(f, 1.0 - t["blend"][i])  # g_hat = b g + (1 - b) f, in the grad's storage
+            g.add_(p, alpha=t["wd"][i])
+            r = self._trust_ratio(t["c"][i], torch.linalg.vector_norm(p).item(), torch.linalg.vector_norm(g).item())
+            m.mul_(t["mu"][i]).add_(g)
+            p.add_(m, alpha=-t["lr"][i] * r)
+            ratios.append(r)
+        return ratios
+
+    def _update_foreach(self, t: dict[str, list], bypass: bool) -> list[float]:
+        """Steps 3-6 with ``torch._foreach_*`` over all groups at once, per (device, dtype) bucket.
+
+        Per-group settings become per-tensor scalar lists, so the whole model costs a handful of
+        multi-tensor kernels per step instead of a handful per tensor. Only the last line (a
+        different scalar per tensor, no foreach form without a temporary) loops in Python.
+        """
+        ratios = [1.0] * len(t["p"])
+        buckets = Optimizer._group_tensors_by_device_and_dtype([t["p"], t["g"], t["f"], t["m"]], with_indices=True)
+        for (ps, gs, fs, ms), indices in buckets.values():
+            pick = {key: [t[key][i] for i in indices] for key in ("keep", "blend", "wd", "c", "mu", "lr")}
+            if not bypass:
+                torch._foreach_lerp_(fs, gs, pick["keep"])
+                torch._foreach_lerp_(gs, fs, [1.0 - b for b in pick["blend"]])
+            _add_scaled_(gs, ps, pick["wd"])
+            norms = torch.stack(torch._foreach_norm(ps) + torch._foreach_norm(gs)).tolist()
+            count = len(ps)
+            bucket_ratios = [self._trust_ratio(c, norms[k], norms[count + k]) for k, c in enumerate(pick["c"])]
+            torch._foreach_mul_(ms, pick["mu"])
+            torch._foreach_add_(ms, gs)
+            for p, m, lr, r in zip(ps, ms, pick["lr"], bucket_ratios, strict=True):
+                p.add_(m, alpha=-lr * r)
+            for k, i in enumerate(indices):
+                ratios[i] = bucket_ratios[k]
+        return ratios
+
+    # ----- checkpointing --------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """torch's optimizer state (momentum and filter buffers) plus the global ``dals`` state."""
+        state = super().state_dict()
+        state["dals"] = dict(self.dals_state)
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore buffers, phase, loss EMA and schedule position."""
+        state_dict = dict(state_dict)
+        dals_state = state_dict.pop("dals")
+        super().load_state_dict(state_dict)
+        self.dals_state = dict(dals_state)
+
+
+def _add_scaled_(dst: list[torch.Tensor], src: list[torch.Tensor], scalars: list[float]) -> None:
+    """``dst[i] += scalars[i] * src[i]``; one fused kernel when all scalars agree (the usual case)."""
+    if all(s == scalars[0] for s in scalars):
+        torch._foreach_add_(dst, src, alpha=scalars[0])
+    else:
+        torch._foreach_add_(dst, torch._foreach_mul(src, scalars))

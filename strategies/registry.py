@@ -1,0 +1,367 @@
+"""The 18 strategies of STRATEGIES.md as frozen registry entries.
+
+Everything that differs between strategies is a field of ``Strategy`` (canonical settings,
+hyperparameter ranges, whether groups get discriminative decay, and small builder functions for
+the update and the schedule); ``Strategy.build`` is the same code for all of them.
+"""
+
+import fnmatch
+import math
+import numbers
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import torch
+
+from strategies import schedules
+from strategies.dals import DALS
+from strategies.lars import LARS
+from strategies.param_groups import build_param_groups
+from strategies.stepper import Stepper, Update, _group_lrs, _no_diagnostics
+from strategies.wrappers import GrokfastFilter, TwoPassSAM
+
+__all__ = ["HParam", "Run", "Strategy", "StrategyError", "get_strategy", "list_strategies"]
+
+ETA_MIN = 1e-5  # floor of cosine_sgd and sgdr (STRATEGIES.md)
+FINETUNE_LR = MappingProxyType({"adam": 2e-5, "sgd": 1e-3, "dals": 1e-3})
+FINETUNE_WARMUP_FRAC = 0.1
+REGIMES = ("scratch", "finetune")
+
+
+class StrategyError(ValueError):
+    """An unknown strategy, regime or hyperparameter, or a value outside its range."""
+
+
+@dataclass(frozen=True)
+class HParam:
+    """A tunable hyperparameter: its name, its allowed range and whether it is a float or an int."""
+
+    name: str
+    low: float
+    high: float
+    low_inclusive: bool = True
+    high_inclusive: bool = True
+    kind: str = "float"
+
+    def describe(self) -> str:
+        """The range as an interval, e.g. ``(0, 10]``, with ``int`` when only integers are allowed."""
+        left, right = "[" if self.low_inclusive else "(", "]" if self.high_inclusive else ")"
+        interval = f"{left}{self.low:g}, {self.high:g}{right}"
+        return f"{interval} int" if self.kind == "int" else interval
+
+    def contains(self, value: Any) -> bool:
+        """True if ``value`` has the right kind (bools are neither) and lies in the range."""
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            return False
+        if self.kind == "int" and value != int(value):
+            return False
+        above = value >= self.low if self.low_inclusive else value > self.low
+        below = value <= self.high if self.high_inclusive else value < self.high
+        return above and below
+
+
+@dataclass(frozen=True)
+class Run:
+    """The length of the run a Stepper is built for."""
+
+    total_steps: int
+    steps_per_epoch: int
+
+
+Schedule = Callable[[int, float], float]  # (step t, peak LR of a group) -> LR of that group at t
+
+
+def _peak_lr(t: int, lr: float) -> float:
+    """The constant schedule."""
+    return lr
+
+
+@dataclass(frozen=True, eq=False)
+class Strategy:
+    """A frozen description of one strategy; ``build`` turns it into a Stepper for one run."""
+
+    name: str
+    generation: str
+    family: str
+    description: str
+    hparams: tuple[HParam, ...]
+    defaults: Mapping[str, float]
+    make_update: Callable[[list[dict], dict[str, Any], Run], Update]
+    make_schedule: Callable[[dict[str, Any], Run], Schedule] = lambda hp, run: _peak_lr
+    discriminative: bool = False
+    lrs: Callable[[Update], list[float]] = _group_lrs
+    diagnostics: Callable[[Update], dict[str, float]] = _no_diagnostics
+
+    def canonical(self, regime: str = "scratch") -> dict[str, Any]:
+        """A fresh dict of the paper's settings; "finetune" swaps the LR and adds the warmup fraction."""
+        if regime not in REGIMES:
+            raise StrategyError(f"strategy {self.name!r}: unknown regime {regime!r}; valid: {', '.join(REGIMES)}")
+        config = dict(self.defaults)
+        if regime == "finetune":
+            config["lr"] = FINETUNE_LR[self.family]
+            config["ft_warmup_frac"] = FINETUNE_WARMUP_FRAC
+        return config
+
+    def config(self, hparams: Mapping[str, Any] | None = None, regime: str = "scratch") -> dict[str, Any]:
+        """The canonical settings with ``hparams`` laid over them, each override validated."""
+        config = self.canonical(regime)
+        specs = {spec.name: spec for spec in self.hparams}
+        for name, value in (hparams or {}).items():
+            spec = specs.get(name)
+            if spec is None:
+                raise StrategyError(
+                    f"strategy {self.name!r}: unknown hyperparameter {name!r}; valid: {', '.join(specs)}"
+                )
+            if not spec.contains(value):
+                raise StrategyError(
+                    f"strategy {self.name!r}: hyperparameter {name!r} = {value!r} is outside {spec.describe()}"
+                )
+            config[name] = int(value) if spec.kind == "int" else float(value)
+        return config
+
+    def build(
+        self,
+        layer_groups: Sequence[Sequence[torch.nn.Parameter]],
+        hparams: Mapping[str, Any] | None,
+        total_steps: int,
+        steps_per_epoch: int,
+        regime: str = "scratch",
+    ) -> Stepper:
+        """A Stepper for ``layer_groups`` (bottom to top) over a run of ``total_steps`` steps."""
+        for field, value in (("total_steps", total_steps), ("steps_per_epoch", steps_per_epoch)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise StrategyError(f"strategy {self.name!r}: {field} = {value!r} must be an int >= 1")
+        config = self.config(hparams, regime)
+        run = Run(int(total_steps), int(steps_per_epoch))
+        try:
+            groups = build_param_groups(layer_groups, config["decay_factor"] if self.discriminative else None)
+        except ValueError as error:
+            raise StrategyError(f"strategy {self.name!r}: {error}") from error
+        for group in groups:
+            group["lr"] = config["lr"] * group["lr_scale"]
+        update = self.make_update(groups, config, run)
+        own = self.make_schedule(config, run)
+        warmup = config.get("ft_warmup_frac", 0.0)
+
+        def schedule(t: int, lr: float) -> float:
+            return own(t, lr) * schedules.linear_warmup(t, run.total_steps, warmup)
+
+        return Stepper(update, schedule, lrs=self.lrs, diagnostics=self.diagnostics)
+
+
+# ----- hyperparameter specs (names shared with search_spaces/, docs/CONTRACTS.md) ------------------
+
+LR = HParam("lr", 0.0, 10.0, low_inclusive=False)
+MOMENTUM = HParam("momentum", 0.0, 1.0, high_inclusive=False)
+WEIGHT_DECAY = HParam("weight_decay", 0.0, 1.0)
+BETA1 = HParam("beta1", 0.0, 1.0, high_inclusive=False)
+BETA2 = HParam("beta2", 0.0, 1.0, high_inclusive=False)
+TRUST_COEF = HParam("trust_coef", 0.0, 10.0, low_inclusive=False)
+FILTER_ALPHA = HParam("filter_alpha", 0.0, 1.0)
+TH1 = HParam("th1", -1.0, 1.0)
+TH2 = HParam("th2", -1.0, 1.0)
+WARMUP_FRAC = HParam("warmup_frac", 0.0, 1.0, high_inclusive=False)
+T_0_EPOCHS = HParam("T_0_epochs", 1, 1000, kind="int")
+T_MULT = HParam("T_mult", 1, 10, kind="int")
+FINAL_LR = HParam("final_lr", 0.0, 10.0, low_inclusive=False)
+DECAY_FACTOR = HParam("decay_factor", 1.0, 10.0)
+CUT_FRAC = HParam("cut_frac", 0.0, 1.0, low_inclusive=False, high_inclusive=False)
+RATIO = HParam("ratio", 1.0, 1000.0)
+RHO = HParam("rho", 0.0, 10.0, low_inclusive=False)
+GROK_ALPHA = HParam("grok_alpha", 0.0, 1.0, high_inclusive=False)
+GROK_LAMBDA = HParam("grok_lambda", 0.0, 100.0)
+LOOKAHEAD_K = HParam("lookahead_k", 1, 100, kind="int")
+LOOKAHEAD_ALPHA = HParam("lookahead_alpha", 0.0, 1.0, low_inclusive=False)
+FT_WARMUP_FRAC = HParam("ft_warmup_frac", 0.0, 1.0, high_inclusive=False)
+
+SGD_HPARAMS = (LR, MOMENTUM, WEIGHT_DECAY)
+ADAM_HPARAMS = (LR, BETA1, BETA2, WEIGHT_DECAY)
+SGD_DEFAULTS = {"momentum": 0.9, "weight_decay": 1e-4}
+ADAM_DEFAULTS = {"lr": 3e-4, "beta1": 0.9, "beta2": 0.999, "weight_decay": 0.0}
+DALS_HPARAMS = (LR, MOMENTUM, WEIGHT_DECAY, TRUST_COEF, FILTER_ALPHA, TH1, TH2)
+DALS_DEFAULTS = {"lr": 0.03, "momentum": 0.9, "weight_decay": 1e-4, "trust_coef": 0.02, "filter_alpha": 0.6,
+                 "th1": 0.01, "th2": 0.002}
+
+
+# ----- builders: (param groups with their peak "lr", config, run) -> update -------------------------
+
+def _betas(hp: dict[str, Any]) -> tuple[float, float]:
+    return (hp["beta1"], hp["beta2"])
+
+
+def _sgd(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
+    """Heavy-ball momentum without dampening, coupled L2 decay: torch's SGD as it is."""
+    return torch.optim.SGD(groups, lr=hp["lr"], momentum=hp["momentum"], weight_decay=hp["weight_decay"])
+
+
+def _adam(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
+    return torch.optim.Adam(groups, lr=hp["lr"], betas=_betas(hp), weight_decay=hp["weight_decay"])
+
+
+def _adamw(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
+    return torch.optim.AdamW(groups, lr=hp["lr"], betas=_betas(hp), weight_decay=hp["weight_decay"])
+
+
+def _radam(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
+    return torch.optim.RAdam(groups, lr=hp["lr"], betas=_betas(hp), weight_decay=hp["weight_decay"])
+
+
+def _adabound(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
+    """pytorch-optimizer's AdaBound, built at the peak LR so its final_lr follows the schedule.
+
+    ``weight_decouple=False``: the AdaBound paper's decay is coupled L2 like Adam's; the
+    library's default is decoupled.
+    """
+    from pytorch_optimizer import AdaBound
+
+    return AdaBound(groups, lr=hp["lr"], final_lr=hp["final_lr"], betas=_betas(hp),
+                    weight_decay=hp["weight_decay"], weight_decouple=False)
+
+
+def _lion(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
+    """pytorch-optimizer's Lion: sign of interpolated momentum, decoupled decay (the paper's)."""
+    from pytorch_optimizer import Lion
+
+    return Lion(groups, lr=hp["lr"], betas=_betas(hp), weight_decay=hp["weight_decay"])
+
+
+def _lookahead_adamw(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
+    from pytorch_optimizer import Lookahead
+
+    return Lookahead(_adamw(groups, hp, run), k=hp["lookahead_k"], alpha=hp["lookahead_alpha"])
+
+
+def _lars(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
+    return LARS(groups, lr=hp["lr"], momentum=hp["momentum"], weight_decay=hp["weight_decay"],
+                trust_coef=hp["trust_coef"])
+
+
+def _sam(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
+    """pytorch-optimizer's SAM with ``adaptive=True`` (ASAM) over torch's SGD."""
+    from pytorch_optimizer import SAM
+
+    return TwoPassSAM(SAM(groups, base_optimizer=torch.optim.SGD, rho=hp["rho"], adaptive=True,
+                          lr=hp["lr"], momentum=hp["momentum"], weight_decay=hp["weight_decay"]))
+
+
+def _grokfast(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
+    params = [p for group in groups for p in group["params"]]
+    return GrokfastFilter(_sgd(groups, hp, run), params, alpha=hp["grok_alpha"], lamb=hp["grok_lambda"])
+
+
+def _dals_settings(hp: dict[str, Any]) -> dict[str, Any]:
+    return dict(lr=hp["lr"], momentum=hp["momentum"], weight_decay=hp["weight_decay"],
+                trust_coef=hp["trust_coef"], filter_alpha=hp["filter_alpha"], th1=hp["th1"], th2=hp["th2"])
+
+
+def _dals(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
+    return DALS(groups, **_dals_settings(hp), total_steps=run.total_steps, warmup_frac=hp["warmup_frac"])
+
+
+def _dals_fast(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
+    return DALS(groups, **_dals_settings(hp), total_steps=run.total_steps, warmup_frac=hp["warmup_frac"],
+                phase0_bypass=True)
+
+
+def _dals_acc(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
+    return DALS(groups, **_dals_settings(hp), restart_steps=hp["T_0_epochs"] * run.steps_per_epoch,
+                restart_mult=hp["T_mult"], phase0_floor=0.4, phase0_drop=0.15)
+
+
+def _dals_lrs(update: Update) -> list[float]:
+    return update.lrs()
+
+
+def _dals_diagnostics(update: Update) -> dict[str, float]:
+    return update.diagnostics()
+
+
+# ----- schedules: (config, run) -> (t, peak lr) -> lr ------------------------------------------------
+
+def _cosine(hp: dict[str, Any], run: Run) -> Schedule:
+    return lambda t, lr: schedules.cosine(t, run.total_steps, lr, ETA_MIN)
+
+
+def _sgdr(hp: dict[str, Any], run: Run) -> Schedule:
+    restart = hp["T_0_epochs"] * run.steps_per_epoch
+    return lambda t, lr: schedules.sgdr(t, lr, restart, hp["T_mult"], ETA_MIN)
+
+
+def _stlr(hp: dict[str, Any], run: Run) -> Schedule:
+    return lambda t, lr: schedules.stlr(t, run.total_steps, lr, hp["cut_frac"], hp["ratio"])
+
+
+# ----- the registry -------------------------------------------------------------------------------
+
+def _strategy(name: str, generation: str, family: str, description: str, hparams: tuple[HParam, ...],
+              defaults: dict[str, float], make_update: Callable, **fields: Any) -> Strategy:
+    """An entry; every strategy also takes ``ft_warmup_frac`` (set by the "finetune" regime)."""
+    names = [spec.name for spec in hparams]
+    assert sorted(names) == sorted(defaults), f"{name}: hparams {names} != defaults {sorted(defaults)}"
+    return Strategy(name, generation, family, description, hparams + (FT_WARMUP_FRAC,),
+                    MappingProxyType(dict(defaults)), make_update, **fields)
+
+
+_STRATEGIES = (
+    _strategy("fixed_sgd", "1", "sgd", "SGD, constant LR", SGD_HPARAMS,
+              {"lr": 0.01, **SGD_DEFAULTS}, _sgd),
+    _strategy("cosine_sgd", "2", "sgd", "SGD, per-step cosine from lr to 1e-5 over the run", SGD_HPARAMS,
+              {"lr": 0.03, **SGD_DEFAULTS}, _sgd, make_schedule=_cosine),
+    _strategy("sgdr", "2", "sgd", "SGD, cosine warm restarts to 1e-5 (T_0 in epochs)",
+              SGD_HPARAMS + (T_0_EPOCHS, T_MULT), {"lr": 0.05, "T_0_epochs": 10, "T_mult": 2, **SGD_DEFAULTS},
+              _sgd, make_schedule=_sgdr),
+    _strategy("adam", "3", "adam", "Adam", ADAM_HPARAMS, ADAM_DEFAULTS, _adam),
+    _strategy("adamw", "3", "adam", "AdamW (decoupled weight decay)", ADAM_HPARAMS,
+              {**ADAM_DEFAULTS, "weight_decay": 0.01}, _adamw),
+    _strategy("adabound", "3", "adam", "AdaBound (pytorch-optimizer)", ADAM_HPARAMS + (FINAL_LR,),
+              {**ADAM_DEFAULTS, "final_lr": 0.01}, _adabound),
+    _strategy("lars", "4", "sgd", "SGD with a per-tensor trust ratio c*||p||/||g+wd*p|| (no clamp)",
+              SGD_HPARAMS + (TRUST_COEF,), {"lr": 0.03, "trust_coef": 0.02, **SGD_DEFAULTS}, _lars),
+    _strategy("discriminative", "4", "sgd", "SGD with discriminative decay 2.6 per layer group",
+              SGD_HPARAMS + (DECAY_FACTOR,), {"lr": 0.05, "decay_factor": 2.6, **SGD_DEFAULTS}, _sgd,
+              discriminative=True),
+    _strategy("radam", "5", "adam", "RAdam", ADAM_HPARAMS, ADAM_DEFAULTS, _radam),
+    _strategy("lion", "5", "adam", "Lion (pytorch-optimizer)", ADAM_HPARAMS,
+              {"lr": 1e-4, "beta1": 0.9, "beta2": 0.99, "weight_decay": 0.01}, _lion),
+    _strategy("lookahead_adamw", "5", "adam", "Lookahead (k 5, alpha 0.5) over AdamW (pytorch-optimizer)",
+              ADAM_HPARAMS + (LOOKAHEAD_K, LOOKAHEAD_ALPHA),
+              {**ADAM_DEFAULTS, "weight_decay": 0.01, "lookahead_k": 5, "lookahead_alpha": 0.5}, _lookahead_adamw),
+    _strategy("sam", "5", "sgd", "Adaptive SAM (ASAM) over SGD (pytorch-optimizer)", SGD_HPARAMS + (RHO,),
+              {"lr": 0.03, "rho": 0.05, **SGD_DEFAULTS}, _sam),
+    _strategy("grokfast", "5", "sgd", "SGD on g + lam * EMA_alpha(g) (pytorch-optimizer gradfilter_ema)",
+              SGD_HPARAMS + (GROK_ALPHA, GROK_LAMBDA),
+              {"lr": 0.03, "grok_alpha": 0.98, "grok_lambda": 1.0, **SGD_DEFAULTS}, _grokfast),
+    _strategy("stlr_discriminative", "5", "sgd", "SGD, discriminative decay 2.6 (once), per-step STLR",
+              SGD_HPARAMS + (DECAY_FACTOR, CUT_FRAC, RATIO),
+              {"lr": 0.05, "decay_factor": 2.6, "cut_frac": 0.1, "ratio": 32.0, **SGD_DEFAULTS}, _sgd,
+              discriminative=True, make_schedule=_stlr),
+    _strategy("sam_discriminative", "SOTA", "sgd", "ASAM over discriminative param groups",
+              SGD_HPARAMS + (DECAY_FACTOR, RHO), {"lr": 0.05, "decay_factor": 2.6, "rho": 0.05, **SGD_DEFAULTS},
+              _sam, discriminative=True),
+    _strategy("dals", "SOTA", "dals", "DALS: loss-phase Grokfast filter, depth blend, clamped trust ratio",
+              DALS_HPARAMS + (WARMUP_FRAC,), {**DALS_DEFAULTS, "warmup_frac": 0.05}, _dals,
+              lrs=_dals_lrs, diagnostics=_dals_diagnostics),
+    _strategy("dals_fast", "SOTA", "dals", "DALS-Fast: filter bypassed in phase 0, lr 0.05, mu 0.85",
+              DALS_HPARAMS + (WARMUP_FRAC,), {**DALS_DEFAULTS, "lr": 0.05, "momentum": 0.85, "warmup_frac": 0.02},
+              _dals_fast, lrs=_dals_lrs, diagnostics=_dals_diagnostics),
+    _strategy("dals_acc", "SOTA", "dals", "DALS-Acc: SGDR without warmup, stronger filter",
+              DALS_HPARAMS + (T_0_EPOCHS, T_MULT),
+              {**DALS_DEFAULTS, "weight_decay": 5e-4, "filter_alpha": 0.7, "th2": 0.001, "T_0_epochs": 10,
+               "T_mult": 2}, _dals_acc, lrs=_dals_lrs, diagnostics=_dals_diagnostics),
+)
+_BY_NAME = {strategy.name: strategy for strategy in _STRATEGIES}
+
+
+def get_strategy(name: str) -> Strategy:
+    """The registered strategy ``name``; ``StrategyError`` listing the valid names otherwise."""
+    try:
+        return _BY_NAME[name]
+    except (KeyError, TypeError):
+        raise StrategyError(f"unknown strategy {name!r}; valid: {', '.join(_BY_NAME)}") from None
+
+
+def list_strategies(pattern: str | None = None) -> list[Strategy]:
+    """All strategies in STRATEGIES.md order, or those whose name matches the glob ``pattern``."""
+    return [s for s in _STRATEGIES if pattern is None or fnmatch.fnmatchcase(s.name, pattern)]

@@ -1,0 +1,79 @@
+"""The Stepper: one strategy's whole update (schedule, wrappers, optimizer) behind ``step(closure)``."""
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import torch
+
+__all__ = ["Stepper", "Update"]
+
+
+class Update(Protocol):
+    """What the Stepper drives: a torch optimizer, or a wrapper shaped like one."""
+
+    param_groups: list[dict]
+
+    def step(self, closure: Callable[[], torch.Tensor]) -> Any: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None: ...
+
+
+def _group_lrs(update: Update) -> list[float]:
+    return [float(group["lr"]) for group in update.param_groups]
+
+
+def _no_diagnostics(update: Update) -> dict[str, float]:
+    return {}
+
+
+class Stepper:
+    """Sets each group's LR for step ``t``, then runs ``update.step(closure)``.
+
+    Group ``i``'s LR at step ``t`` is ``schedule(t, peak_i)``, where ``peak_i`` is the group's
+    ``lr`` when the Stepper is built (base LR times the group's ``lr_scale``). SAM's second pass,
+    DALS's phase, the Grokfast filter and Lookahead's slow weights all live in ``update``.
+    A non-finite loss is returned like any other: the trainable decides what divergence means.
+    """
+
+    def __init__(
+        self,
+        update: Update,
+        schedule: Callable[[int, float], float],
+        lrs: Callable[[Update], list[float]] = _group_lrs,
+        diagnostics: Callable[[Update], dict[str, float]] = _no_diagnostics,
+    ) -> None:
+        self.update = update
+        self.schedule = schedule
+        self.step_count = 0
+        self._peaks = [float(group["lr"]) for group in update.param_groups]
+        self._lrs, self._diagnostics = lrs, diagnostics
+        self._set_lrs()
+
+    def _set_lrs(self) -> None:
+        for group, peak in zip(self.update.param_groups, self._peaks, strict=True):
+            group["lr"] = self.schedule(self.step_count, peak)
+
+    def step(self, closure: Callable[[], torch.Tensor]) -> Any:
+        """Run one update. ``closure`` zeroes grads, runs forward and backward, returns the loss."""
+        self._set_lrs()
+        loss = self.update.step(closure)
+        self.step_count += 1
+        return loss
+
+    def lrs(self) -> list[float]:
+        """Per layer group, bottom to top: the LR of the latest step (before any step: the first's)."""
+        return self._lrs(self.update)
+
+    def diagnostics(self) -> dict[str, float]:
+        """A small dict for logging (DALS: ``phase``, ``trust_ratio``; others: empty)."""
+        return self._diagnostics(self.update)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Step counter (hence schedule position) and everything the update holds."""
+        return {"step_count": self.step_count, "update": self.update.state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.update.load_state_dict(state_dict["update"])
+        self.step_count = int(state_dict["step_count"])

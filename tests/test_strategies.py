@@ -1,0 +1,239 @@
+"""Registry-driven tests: every strategy builds, trains, checkpoints and rejects bad settings."""
+
+import io
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from strategies import HParam, Stepper, Strategy, StrategyError, get_strategy, list_strategies
+from strategies.schedules import stlr
+
+NAMES = [strategy.name for strategy in list_strategies()]
+STEPS_PER_EPOCH = 5
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: intra-op threads only contend with the other jobs on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def make_problem(seed: int = 0):
+    """A 3-layer MLP on a separable 3-class toy task; layer groups are its Linear layers."""
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    layers = [nn.Linear(8, 16), nn.Linear(16, 16), nn.Linear(16, 3)]
+    model = nn.Sequential(layers[0], nn.ReLU(), layers[1], nn.ReLU(), layers[2])
+    X = torch.randn(160, 8, generator=generator)
+    y = (X[:, 0] > 0).long() + (X[:, 1] > 0).long()
+    return model, [list(layer.parameters()) for layer in layers], X, y
+
+
+def closure_for(model: nn.Module, X: torch.Tensor, y: torch.Tensor, step: int, batch: int = 32):
+    """The training-loop closure for mini-batch ``step`` (batches cycle through the data)."""
+    start = (step * batch) % len(X)
+    xb, yb = X[start:start + batch], y[start:start + batch]
+
+    def closure() -> torch.Tensor:
+        model.zero_grad()
+        loss = nn.functional.cross_entropy(model(xb), yb)
+        loss.backward()
+        return loss
+
+    return closure
+
+
+def full_loss(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
+    with torch.no_grad():
+        return nn.functional.cross_entropy(model(X), y).item()
+
+
+def test_registry_lists_the_18_strategies_of_strategies_md():
+    assert NAMES == [
+        "fixed_sgd", "cosine_sgd", "sgdr", "adam", "adamw", "adabound", "lars", "discriminative", "radam",
+        "lion", "lookahead_adamw", "sam", "grokfast", "stlr_discriminative", "sam_discriminative",
+        "dals", "dals_fast", "dals_acc",
+    ]
+    assert [s.name for s in list_strategies("dals*")] == ["dals", "dals_fast", "dals_acc"]
+    assert list_strategies("no_such_*") == []
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_entry_is_frozen_and_canonical_is_valid_and_fresh(name):
+    strategy = get_strategy(name)
+    assert isinstance(strategy, Strategy)
+    assert strategy.family in {"sgd", "adam", "dals"}
+    assert strategy.generation in {"1", "2", "3", "4", "5", "SOTA"}
+    with pytest.raises(AttributeError):
+        strategy.name = "other"
+    specs = {spec.name: spec for spec in strategy.hparams}
+    for regime in ("scratch", "finetune"):
+        config = strategy.canonical(regime)
+        assert set(config) <= set(specs)
+        assert all(specs[key].contains(value) for key, value in config.items()), config
+        config["lr"] = -1.0  # a caller mutating its copy must not change the registry
+        assert strategy.canonical(regime)["lr"] > 0
+
+
+@pytest.mark.parametrize(("name", "lr"), [("adam", 2e-5), ("lion", 2e-5), ("lars", 1e-3), ("sam", 1e-3),
+                                          ("stlr_discriminative", 1e-3), ("dals_acc", 1e-3)])
+def test_finetune_regime_sets_base_lr_and_warmup(name, lr):
+    config = get_strategy(name).canonical("finetune")
+    assert config["lr"] == lr
+    assert config["ft_warmup_frac"] == 0.1
+    assert "ft_warmup_frac" not in get_strategy(name).canonical("scratch")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_thirty_steps_lower_the_loss(name):
+    model, groups, X, y = make_problem()
+    stepper = get_strategy(name).build(groups, None, total_steps=30, steps_per_epoch=STEPS_PER_EPOCH)
+    assert isinstance(stepper, Stepper)
+    before = full_loss(model, X, y)
+    for step in range(30):
+        loss = stepper.step(closure_for(model, X, y, step))
+        assert torch.is_tensor(loss) and torch.isfinite(loss)
+    assert full_loss(model, X, y) < before
+    lrs = stepper.lrs()
+    assert len(lrs) == 3 and all(isinstance(lr, float) and lr >= 0 for lr in lrs)
+    diagnostics = stepper.diagnostics()
+    if get_strategy(name).family == "dals":
+        assert set(diagnostics) == {"phase", "trust_ratio"}
+        assert diagnostics["phase"] in (0.0, 1.0, 2.0) and 0.2 <= diagnostics["trust_ratio"] <= 5.0
+    else:
+        assert diagnostics == {}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_state_dict_round_trip_continues_bit_identically(name):
+    hparams = {"T_0_epochs": 1} if name in ("sgdr", "dals_acc") else {}  # a restart inside each half
+    if name == "lookahead_adamw":
+        hparams = {"lookahead_k": 3}  # a sync inside each half, and one pending at the checkpoint
+
+    def build():
+        model, groups, X, y = make_problem()
+        return model, get_strategy(name).build(groups, hparams, 20, STEPS_PER_EPOCH), X, y
+
+    model, stepper, X, y = build()
+    for step in range(7):
+        stepper.step(closure_for(model, X, y, step))
+    buffer = io.BytesIO()
+    torch.save({"model": model.state_dict(), "stepper": stepper.state_dict()}, buffer)
+    straight = [stepper.step(closure_for(model, X, y, step)).item() for step in range(7, 20)]
+
+    restored_model, restored, _, _ = build()
+    buffer.seek(0)
+    checkpoint = torch.load(buffer, weights_only=False)
+    restored_model.load_state_dict(checkpoint["model"])
+    restored.load_state_dict(checkpoint["stepper"])
+    resumed = [restored.step(closure_for(restored_model, X, y, step)).item() for step in range(7, 20)]
+
+    assert resumed == straight
+    for a, b in zip(model.parameters(), restored_model.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert restored.lrs() == stepper.lrs()
+    assert restored.diagnostics() == stepper.diagnostics()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_non_finite_loss_does_not_raise(name):
+    model, groups, X, y = make_problem()
+    stepper = get_strategy(name).build(groups, None, 10, STEPS_PER_EPOCH)
+
+    def nan_closure() -> torch.Tensor:
+        model.zero_grad()
+        loss = nn.functional.cross_entropy(model(X), y) * float("nan")
+        loss.backward()
+        return loss
+
+    for _ in range(2):
+        assert math.isnan(stepper.step(nan_closure).item())
+    stepper.lrs()
+    stepper.diagnostics()
+
+
+def test_discriminative_groups_scale_once_lowest_of_four_gets_top_over_2_6_cubed():
+    layers = [nn.Linear(4, 4) for _ in range(4)]
+    groups = [list(layer.parameters()) for layer in layers]
+    stepper = get_strategy("discriminative").build(groups, {"lr": 0.05}, 100, 10)
+    assert stepper.lrs() == pytest.approx([0.05 / 2.6**3, 0.05 / 2.6**2, 0.05 / 2.6, 0.05], rel=1e-12)
+
+
+def test_stlr_discriminative_follows_stlr_per_step_in_every_group():
+    layers = [nn.Linear(2, 2) for _ in range(4)]
+    stepper = get_strategy("stlr_discriminative").build([list(x.parameters()) for x in layers], None, 100, 10)
+    x = torch.randn(3, 2)
+
+    def closure() -> torch.Tensor:
+        for layer in layers:
+            layer.zero_grad()
+        loss = sum(layer(x).sum() for layer in layers)
+        loss.backward()
+        return loss
+
+    for t in range(15):  # past the cut at t = 10, per step (not per epoch)
+        stepper.step(closure)
+        expected = [stlr(t, 100, 0.05 / 2.6 ** (3 - layer), 0.1, 32.0) for layer in range(4)]
+        assert stepper.lrs() == pytest.approx(expected, rel=1e-12)
+    assert stepper.lrs()[0] == pytest.approx(stepper.lrs()[3] / 2.6**3, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["fixed_sgd", "cosine_sgd", "dals"])
+def test_finetune_warmup_multiplies_the_strategy_schedule(name):
+    model, groups, X, y = make_problem()
+    strategy = get_strategy(name)
+    scratch = strategy.build(make_problem()[1], {"lr": 1e-3}, 100, 10)
+    finetune = strategy.build(groups, None, 100, 10, regime="finetune")
+    scratch_model = make_problem()[0]
+    for t in range(12):
+        finetune.step(closure_for(model, X, y, t))
+        scratch.step(closure_for(scratch_model, X, y, t))
+        warmup = t / 10 if t < 10 else 1.0
+        assert finetune.lrs() == pytest.approx([lr * warmup for lr in scratch.lrs()], rel=1e-12, abs=1e-15)
+
+
+def test_unknown_strategy_lists_valid_names():
+    with pytest.raises(StrategyError, match="unknown strategy 'dalz'.*fixed_sgd.*dals_acc"):
+        get_strategy("dalz")
+    assert issubclass(StrategyError, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("name", "hparams", "message"),
+    [
+        ("dals", {"lrr": 0.1}, r"'dals': unknown hyperparameter 'lrr'; valid: lr, momentum"),
+        ("adam", {"momentum": 0.9}, r"'adam': unknown hyperparameter 'momentum'"),
+        ("fixed_sgd", {"lr": 0.0}, r"'fixed_sgd': hyperparameter 'lr' = 0.0 is outside \(0, 10\]"),
+        ("sgd" + "r", {"T_0_epochs": 2.5}, r"'sgdr': hyperparameter 'T_0_epochs' = 2.5 is outside \[1, 1000\] int"),
+        ("dals", {"momentum": 1.0}, r"'dals': hyperparameter 'momentum' = 1.0 is outside \[0, 1\)"),
+        ("sam", {"rho": True}, r"'sam': hyperparameter 'rho' = True"),
+        ("lion", {"beta2": float("nan")}, r"'lion': hyperparameter 'beta2' = nan"),
+    ],
+)
+def test_bad_hyperparameters_name_strategy_field_and_range(name, hparams, message):
+    with pytest.raises(StrategyError, match=message):
+        get_strategy(name).build(make_problem()[1], hparams, 10, 2)
+
+
+def test_bad_build_arguments_raise_strategy_error():
+    strategy = get_strategy("fixed_sgd")
+    groups = make_problem()[1]
+    with pytest.raises(StrategyError, match="total_steps = 0"):
+        strategy.build(groups, None, 0, 2)
+    with pytest.raises(StrategyError, match="unknown regime 'pretrain'"):
+        strategy.build(groups, None, 10, 2, regime="pretrain")
+    with pytest.raises(StrategyError, match="appears twice"):
+        strategy.build([groups[0], groups[0]], None, 10, 2)
+    with pytest.raises(StrategyError, match="layer group 1 is empty"):
+        strategy.build([groups[0], []], None, 10, 2)
+
+
+def test_int_hyperparameters_accept_integral_floats():
+    config = get_strategy("sgdr").config({"T_0_epochs": 3.0, "T_mult": 1})
+    assert config["T_0_epochs"] == 3 and isinstance(config["T_0_epochs"], int)
+    assert HParam("k", 1, 5, kind="int").describe() == "[1, 5] int"
