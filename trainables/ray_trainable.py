@@ -1,0 +1,67 @@
+"""The Ray Tune function trainable: ``run_trial`` reporting each epoch through ``ray.tune.report``.
+
+Each epoch's dict goes out with a checkpoint every ``checkpoint_every`` epochs (default 1, and
+always on the final epoch; 0 turns checkpoints off): a directory holding ``trial.pt``, a
+``torch.save`` of the trial's snapshot (model, stepper, RNG states, epoch, history). A restarted
+trial (Tune's fault tolerance, or ``Tuner.restore``) finds it through ``ray.tune.get_checkpoint()``
+and goes on from the epoch after it, ending with the metrics of an uninterrupted run.
+
+Resources: the trial trains on CUDA when Ray gave it a GPU, else on the CPU with as many torch
+threads as CPUs it holds (``tune.with_resources(trainable, {"cpu": n, "gpu": g})``).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from trainables.trial import Progress, TrialConfig, run_trial
+
+CHECKPOINT_FILE = "trial.pt"
+
+
+def _held_resources(config: Mapping[str, Any]) -> dict:
+    """``device`` and ``cpus`` from what Ray assigned this trial, unless the config sets them."""
+    import ray
+
+    held = ray.get_runtime_context().get_assigned_resources()
+    resolved = {}
+    if config.get("device", "auto") == "auto":
+        resolved["device"] = "cuda" if held.get("GPU", 0) > 0 and torch.cuda.is_available() else "cpu"
+    if config.get("cpus") is None:
+        resolved["cpus"] = max(1, int(held.get("CPU", 1)))
+    return resolved
+
+
+def load_checkpoint(directory: str | Path) -> dict:
+    """The snapshot saved in a checkpoint directory written by ``trainable``."""
+    # Not weights_only: the snapshot holds the stepper's state, whose types the strategies own,
+    # and the file was written by this trial into its own storage.
+    return torch.load(Path(directory) / CHECKPOINT_FILE, map_location="cpu", weights_only=False)
+
+
+def trainable(config: dict) -> None:
+    """Ray Tune function trainable for one trial (config keys: see ``trainables.run_trial``)."""
+    from ray import tune
+
+    config = {**config, **_held_resources(config)}  # a copy: Tune's config is shared, never mutated
+    every = TrialConfig.from_dict(config).checkpoint_every
+    resume = None
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as directory:
+            resume = load_checkpoint(directory)
+
+    def report(metrics: dict, progress: Progress) -> None:
+        if every and (progress.epoch % every == 0 or progress.final):
+            with tempfile.TemporaryDirectory() as directory:
+                torch.save(progress.snapshot(), Path(directory) / CHECKPOINT_FILE)
+                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
+        else:
+            tune.report(metrics)
+
+    run_trial(config, on_epoch=report, resume=resume)

@@ -1,0 +1,309 @@
+"""One trial: (workload, strategy, hyperparameters, seed) trained for some epochs, one dict per epoch.
+
+The loop is deliberately small (STYLE.md 10): data on the device, batches cut from tensors, one
+``stepper.step(closure)`` per batch whatever the strategy (SAM calls the closure twice, the others
+once), one evaluation per epoch, one metrics dict per epoch. It never asks which strategy it runs.
+
+Budget: ``steps_per_epoch = ceil(n_train / batch_size)`` (the last batch of an epoch may be short,
+drop_last=False) and ``total_steps = epochs * steps_per_epoch``; schedules see both.
+
+Determinism: the trial seeds torch's global RNG just before building the model (initial weights,
+dropout) and owns a CPU ``torch.Generator`` seeded with the same seed for shuffling and
+augmentation. Both, the model, the stepper and the history go into ``snapshot()``, so a trial
+resumed from a snapshot ends with the metrics of one never interrupted.
+
+Divergence: a non-finite training loss (checked every ``CHECK_EVERY`` steps, so there is no
+device sync per step) or a non-finite parameter (checked each epoch) ends the trial after that
+epoch's dict, with ``status: "diverged"``; the reported loss is capped at ``LOSS_CAP`` and
+accuracies are measured as usual, so every number stays finite.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.nn import functional as F
+
+from trainables.workload import STAGES, Workload, WorkloadError, check_layer_groups, get_workload
+
+LOSS_CAP = 1e4
+"""Reported training loss of an epoch whose loss was non-finite (or larger than this)."""
+
+CHECK_EVERY = 32
+"""Steps between divergence checks inside an epoch (each check is one device sync)."""
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """A validated trial configuration (the keys of ``docs/CONTRACTS.md``)."""
+
+    workload: str
+    strategy: str
+    workload_options: Mapping[str, Any] = field(default_factory=dict)
+    hparams: Mapping[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    epochs: int | None = None
+    stage: str = "tune"
+    data_dir: str | None = None
+    device: str = "auto"
+    cpus: int = 1
+    checkpoint_every: int = 1
+
+    @classmethod
+    def from_dict(cls, config: Mapping[str, Any]) -> TrialConfig:
+        """Check names, types and values; the message names the key and what it allows."""
+        allowed = set(cls.__dataclass_fields__)
+        unknown = sorted(set(config) - allowed)
+        if unknown:
+            raise ValueError(f"unknown trial config key {unknown[0]!r}; allowed keys: {', '.join(sorted(allowed))}")
+        for key in ("workload", "strategy"):
+            if not isinstance(config.get(key), str):
+                raise ValueError(f"trial config needs {key!r} (a name), got {config.get(key)!r}")
+        cfg = cls(**{k: v for k, v in config.items() if v is not None})  # None: the default
+
+        def positive(name: str, value: Any, minimum: int = 1) -> None:
+            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+                raise ValueError(f"trial config {name!r} must be an int >= {minimum}, got {value!r}")
+
+        for key in ("workload_options", "hparams"):
+            if not isinstance(getattr(cfg, key), Mapping):
+                raise ValueError(f"trial config {key!r} must be a dict, got {getattr(cfg, key)!r}")
+        positive("seed", cfg.seed, 0)
+        positive("cpus", cfg.cpus)
+        positive("checkpoint_every", cfg.checkpoint_every, 0)
+        if cfg.epochs is not None:
+            positive("epochs", cfg.epochs)
+        if cfg.stage not in STAGES:
+            raise ValueError(f"trial config 'stage' must be one of {STAGES}, got {cfg.stage!r}")
+        if cfg.device not in DEVICES:
+            raise ValueError(f"trial config 'device' must be one of {DEVICES}, got {cfg.device!r}")
+        if cfg.data_dir is not None and not isinstance(cfg.data_dir, str):
+            raise ValueError(f"trial config 'data_dir' must be a path string, got {cfg.data_dir!r}")
+        return cfg
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Handed to ``on_epoch`` with each metrics dict.
+
+    ``snapshot()`` returns the trial's full state after this epoch (model, stepper, RNG states,
+    epoch, history). Its tensors are the live ones: serialise or copy them before returning.
+    """
+
+    epoch: int
+    epochs: int
+    final: bool
+    snapshot: Callable[[], dict]
+
+
+def resolve_hparams(
+    workload: str | Workload,
+    strategy: Any,
+    hparams: Mapping[str, Any] | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> dict:
+    """The full hyperparameter dict a trial trains with.
+
+    The strategy's canonical settings for the workload's regime (which ``options`` may change:
+    text with ``pretrained: false`` is scratch), then the workload's overrides for the strategy's
+    family (CIFAR-10: SGD-family weight decay 5e-4), then ``hparams``. ``strategy`` is a name or a
+    ``strategies.Strategy``. Range checks happen in ``Strategy.build``.
+    """
+    import strategies
+
+    workload = get_workload(workload)
+    strategy = strategies.get_strategy(strategy) if isinstance(strategy, str) else strategy
+    regime = workload.regime_for(workload.validate_options(options))
+    resolved = strategy.canonical(regime)
+    overrides = workload.family_overrides.get(strategy.family, {})
+    resolved.update({k: v for k, v in overrides.items() if k in resolved})
+    resolved.update(hparams or {})
+    return resolved
+
+
+def select_device(requested: str) -> torch.device:
+    """"cpu", "cuda" (an error when there is none) or "auto" (CUDA when visible, else CPU)."""
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ValueError("trial config asks for device 'cuda' but torch sees no CUDA device")
+    if requested == "auto":
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(requested)
+
+
+def run_trial(
+    config: Mapping[str, Any],
+    *,
+    on_epoch: Callable[[dict, Progress], None] | None = None,
+    resume: Mapping[str, Any] | None = None,
+) -> list[dict]:
+    """Train one trial and return its per-epoch metrics dicts (no Ray needed).
+
+    ``on_epoch(metrics, progress)`` is called after each epoch (the Ray trainable reports from it).
+    ``resume`` is a ``Progress.snapshot()`` of an earlier run of the same config: training goes on
+    from the epoch after it, and the returned list includes the earlier epochs.
+    Uses ``config["cpus"]`` torch threads (restored afterwards).
+    """
+    cfg = TrialConfig.from_dict(config)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.cpus)
+    try:
+        return _Trial(cfg).run(on_epoch, resume)
+    finally:
+        torch.set_num_threads(threads)
+
+
+class _Trial:
+    """The built pieces of one trial; ``run`` is the loop."""
+
+    def __init__(self, cfg: TrialConfig) -> None:
+        import strategies
+
+        self.cfg = cfg
+        self.workload = workload = get_workload(cfg.workload)
+        options = workload.validate_options(cfg.workload_options)
+        strategy = strategies.get_strategy(cfg.strategy)
+        regime = workload.regime_for(options)
+        hparams = resolve_hparams(workload, strategy, cfg.hparams, options)
+        self.device = select_device(cfg.device)
+        self.epochs = cfg.epochs or workload.default_epochs
+
+        data = workload.load_data(options, cfg.stage, cfg.data_dir)
+        self.train, self.scored = data.train.to(self.device), data.eval.to(self.device)
+        if len(self.train) == 0 or len(self.scored) == 0:
+            raise WorkloadError(f"workload {workload.name!r}: empty training or scored split")
+        torch.manual_seed(cfg.seed)  # initial weights and dropout; after data loading on purpose
+        self.model = workload.build_model(options, data).to(self.device)
+        groups = workload.layer_groups(self.model)
+        check_layer_groups(workload.name, self.model, groups)
+        self.params = [p for group in groups for p in group]
+        self.steps_per_epoch = self.train.num_batches(workload.batch_size)
+        self.stepper = strategy.build(
+            groups, hparams, total_steps=self.epochs * self.steps_per_epoch,
+            steps_per_epoch=self.steps_per_epoch, regime=regime,
+        )
+        self.generator = torch.Generator().manual_seed(cfg.seed)  # shuffling and augmentation
+        amp = workload.mixed_precision and self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+        # bf16 needs no loss scaling, so the strategies' step(closure) stays as it is.
+        self.autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp else nullcontext
+        self.score_key = "val_accuracy" if cfg.stage == "tune" else "test_accuracy"
+        self.history: list[dict] = []
+
+    # -- state -----------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict:
+        cuda = self.device.type == "cuda"
+        return {
+            "epoch": len(self.history),
+            "model": self.model.state_dict(),
+            "stepper": self.stepper.state_dict(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(self.device) if cuda else None,
+            "history": [dict(h) for h in self.history],
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.stepper.load_state_dict(state["stepper"])
+        self.generator.set_state(state["generator"].cpu())
+        torch.set_rng_state(state["torch_rng"].cpu())
+        if state["cuda_rng"] is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
+        self.history = [dict(h) for h in state["history"]]
+        if len(self.history) != state["epoch"]:
+            raise ValueError("resume state is inconsistent: its history does not match its epoch")
+
+    # -- loop ------------------------------------------------------------------------------------
+
+    def run(self, on_epoch: Callable[[dict, Progress], None] | None, resume: Mapping | None) -> list[dict]:
+        if resume is not None:
+            self.restore(resume)
+        while len(self.history) < self.epochs and not self._stopped():
+            metrics = self.epoch(len(self.history) + 1)
+            self.history.append(metrics)
+            if on_epoch is not None:
+                final = len(self.history) == self.epochs or self._stopped()
+                on_epoch(dict(metrics), Progress(metrics["epoch"], self.epochs, final, self.snapshot))
+        return [dict(h) for h in self.history]
+
+    def _stopped(self) -> bool:
+        return bool(self.history) and self.history[-1]["status"] != "ok"
+
+    def epoch(self, epoch: int) -> dict:
+        """Train one epoch, score the scored split, return the epoch's metrics dict."""
+        start = time.perf_counter()
+        model, stepper, autocast = self.model, self.stepper, self.autocast
+        model.train()
+        # Per-step results stay on the device and are reduced once per epoch: one small op per
+        # step (argmax) instead of running sums, and no sync except the periodic finiteness check.
+        losses, predictions, targets = [], [], []
+        finite = True
+        batches = self.train.batches(
+            self.workload.batch_size, shuffle=True, generator=self.generator, train=True
+        )
+        for step, (inputs, labels) in enumerate(batches, start=1):
+            first: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+            def closure(inputs=inputs, labels=labels, first=first) -> torch.Tensor:
+                model.zero_grad(set_to_none=True)
+                with autocast():
+                    logits = model(inputs)
+                loss = F.cross_entropy(logits.float(), labels)
+                loss.backward()
+                if not first:  # SAM evaluates twice; the metrics use the first (unperturbed) pass
+                    first.append((loss.detach(), logits.detach()))
+                return loss
+
+            stepper.step(closure)
+            loss, logits = first[0]
+            losses.append(loss)
+            predictions.append(logits.argmax(dim=1))
+            targets.append(labels)
+            if step % CHECK_EVERY == 0 and not torch.stack(losses[-CHECK_EVERY:]).isfinite().all():
+                finite = False
+                break
+        sizes = [t.shape[0] for t in targets]
+        seen = sum(sizes)
+        weights = torch.tensor(sizes, dtype=torch.float32, device=self.device)
+        train_loss = (torch.stack(losses) * weights).sum().item() / seen
+        correct = (torch.cat(predictions) == torch.cat(targets)).sum()
+        finite = finite and math.isfinite(train_loss) and self._params_finite()
+        metrics = {
+            "epoch": epoch,
+            "train_loss": min(train_loss, LOSS_CAP) if finite else LOSS_CAP,
+            "train_accuracy": correct.item() / seen,
+            self.score_key: self.evaluate(),
+            "lr": float(stepper.lrs()[-1]),
+            "seconds": 0.0,
+            "status": "ok" if finite else "diverged",
+            "device": str(self.device),
+        }
+        for key, value in stepper.diagnostics().items():
+            value = float(value)
+            metrics.setdefault(key, value if math.isfinite(value) else None)
+        metrics["seconds"] = time.perf_counter() - start
+        return metrics
+
+    def _params_finite(self) -> bool:
+        return bool(torch.stack([p.detach().sum() for p in self.params]).isfinite().all())
+
+    @torch.no_grad()
+    def evaluate(self) -> float:
+        """Accuracy on the scored split (validation in the tune stage, test in the seed stage)."""
+        self.model.eval()
+        correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        for inputs, labels in self.scored.batches(
+            self.workload.eval_batch_size, shuffle=False, generator=self.generator
+        ):
+            with self.autocast():
+                logits = self.model(inputs)
+            correct += (logits.argmax(dim=1) == labels).sum()
+        return correct.item() / len(self.scored)

@@ -1,0 +1,260 @@
+"""Workload descriptions and their registry.
+
+A workload bundles what one training task needs behind a handful of members (STYLE.md 6): how to
+load its splits, how to build its model, how to cut that model into layer groups (bottom to top,
+named explicitly, never inferred from ``model.children()``), its default epochs and batch size,
+its regime, and its options. Differences between workloads live in these fields, never in
+``if name == ...`` chains (STYLE.md 1).
+
+A new workload is one ``register_workload(Workload(...))`` call; see ``trainables/README_snippet.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = [
+    "Data",
+    "Option",
+    "Split",
+    "Workload",
+    "WorkloadError",
+    "get_workload",
+    "list_workloads",
+    "register_workload",
+]
+
+REGIMES = ("scratch", "finetune")
+STAGES = ("tune", "seed")
+
+
+class WorkloadError(ValueError):
+    """A workload name, option or data problem, with the allowed values in the message."""
+
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Option:
+    """One workload option: its type, default and allowed values.
+
+    ``kind`` is the Python type the value must have (``float`` also accepts ints; ``bool`` is never
+    accepted where ``int`` is asked). ``choices`` restricts the value to a set; ``check`` is a
+    predicate for anything else (a range), described for the error message by ``allowed``.
+    ``nullable`` lets ``None`` through (meaning "not set").
+    """
+
+    name: str
+    default: Any
+    kind: type | tuple[type, ...]
+    help: str
+    choices: tuple[Any, ...] | None = None
+    check: Callable[[Any], bool] | None = None
+    allowed: str = ""
+    nullable: bool = False
+
+    def describe(self) -> str:
+        """The allowed values, in words, for error messages."""
+        if self.choices is not None:
+            text = "one of " + ", ".join(repr(c) for c in self.choices)
+        else:
+            kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
+            text = " or ".join(k.__name__ for k in kinds)
+            if self.allowed:
+                text += f" ({self.allowed})"
+        return text + (" or None" if self.nullable else "")
+
+    def validate(self, workload: str, value: Any) -> Any:
+        """Return ``value`` (ints widened to float where a float is asked) or raise WorkloadError."""
+        if value is None and self.nullable:
+            return None
+        kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
+        ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+        if not ok and float in kinds and isinstance(value, int) and not isinstance(value, bool):
+            value, ok = float(value), True
+        if ok and self.choices is not None:
+            ok = value in self.choices
+        if ok and self.check is not None:
+            ok = bool(self.check(value))
+        if not ok:
+            raise WorkloadError(
+                f"workload {workload!r}: option {self.name!r} = {value!r} is not allowed; "
+                f"expected {self.describe()}"
+            )
+        return value
+
+
+class Split:
+    """One split of a workload's data, held as tensors (on the trial's device once moved).
+
+    ``labels`` is an int64 tensor of length ``n``. Subclasses hold their inputs and turn a vector of
+    row indices into a model input with ``batch``; ``train`` says whether to augment. Randomness
+    comes only from ``generator`` (a CPU ``torch.Generator`` the trial owns and checkpoints).
+    """
+
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def to(self, device: torch.device) -> Split:
+        """This split with its tensors on ``device``."""
+        raise NotImplementedError
+
+    def batch(self, index: torch.Tensor, train: bool, generator: torch.Generator) -> Any:
+        """The model input for rows ``index`` (a device tensor)."""
+        raise NotImplementedError
+
+    def batches(
+        self, batch_size: int, *, shuffle: bool, generator: torch.Generator, train: bool = False
+    ) -> Iterator[tuple[Any, torch.Tensor]]:
+        """Yield ``(inputs, labels)`` over one pass; the last batch may be short (drop_last=False)."""
+        n = len(self)
+        device = self.labels.device
+        if shuffle:
+            order = torch.randperm(n, generator=generator).to(device, non_blocking=True)
+        else:
+            order = torch.arange(n, device=device)
+        for start in range(0, n, batch_size):
+            index = order[start : start + batch_size]
+            yield self.batch(index, train, generator), self.labels[index]
+
+    def num_batches(self, batch_size: int) -> int:
+        return math.ceil(len(self) / batch_size)
+
+
+@dataclass(frozen=True)
+class Data:
+    """What ``Workload.load_data`` returns: the training split, the split scored each epoch
+    (validation in the tune stage, test in the seed stage), and facts the model needs."""
+
+    train: Split
+    eval: Split
+    num_classes: int
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A training task: data, model, explicit layer groups, defaults and options.
+
+    Members:
+      - ``load_data(options, stage, data_dir) -> Data``: tensors on the CPU; the trial moves them.
+        Must not draw from torch's global RNG (the trial seeds it just before ``build_model``).
+      - ``build_model(options, data) -> nn.Module``: ``model(inputs) -> logits``.
+      - ``layer_groups(model) -> list[list[nn.Parameter]]``: bottom (input) to top (output); every
+        trainable parameter in exactly one group.
+      - ``regime``: "scratch" or "finetune" (the strategies' canonical settings depend on it);
+        ``regime_of(options)`` overrides it per options (text with ``pretrained: false``).
+      - ``family_overrides``: hyperparameters replacing a strategy's canonical ones by strategy
+        family, e.g. CIFAR-10's SGD-family weight decay of 5e-4.
+      - ``mixed_precision``: bf16 autocast when the trial runs on CUDA.
+    """
+
+    name: str
+    description: str
+    regime: str
+    default_epochs: int
+    batch_size: int
+    load_data: Callable[[dict, str, str | None], Data]
+    build_model: Callable[[dict, Data], nn.Module]
+    layer_groups: Callable[[nn.Module], list[list[nn.Parameter]]]
+    options: tuple[Option, ...] = ()
+    eval_batch_size: int = 1024
+    family_overrides: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    regime_of: Callable[[dict], str] | None = None
+    mixed_precision: bool = False
+
+    def __post_init__(self) -> None:
+        if self.regime not in REGIMES:
+            raise WorkloadError(f"workload {self.name!r}: regime {self.regime!r} is not one of {REGIMES}")
+        for name in ("default_epochs", "batch_size", "eval_batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise WorkloadError(f"workload {self.name!r}: {name} must be a positive int, got {value!r}")
+        names = [o.name for o in self.options]
+        if len(set(names)) != len(names):
+            raise WorkloadError(f"workload {self.name!r}: duplicate option names in {names}")
+
+    def validate_options(self, options: Mapping[str, Any] | None) -> dict:
+        """Every option with defaults filled in; unknown names and bad values raise WorkloadError."""
+        options = dict(options or {})
+        known = {o.name: o for o in self.options}
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            allowed = ", ".join(known) or "none"
+            raise WorkloadError(
+                f"workload {self.name!r} has no option {unknown[0]!r}; allowed options: {allowed}"
+            )
+        return {name: opt.validate(self.name, options.get(name, opt.default)) for name, opt in known.items()}
+
+    def regime_for(self, options: Mapping[str, Any]) -> str:
+        """The regime a trial with these (validated) options trains in."""
+        regime = self.regime_of(dict(options)) if self.regime_of is not None else self.regime
+        if regime not in REGIMES:
+            raise WorkloadError(f"workload {self.name!r}: regime {regime!r} is not one of {REGIMES}")
+        return regime
+
+
+def check_layer_groups(workload: str, model: nn.Module, groups: Sequence[Sequence[nn.Parameter]]) -> None:
+    """Raise WorkloadError unless every trainable parameter sits in exactly one non-empty group."""
+    seen: set[int] = set()
+    for i, group in enumerate(groups):
+        if not group:
+            raise WorkloadError(f"workload {workload!r}: layer group {i} is empty")
+        for p in group:
+            if id(p) in seen:
+                raise WorkloadError(f"workload {workload!r}: a parameter appears in two layer groups")
+            seen.add(id(p))
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in seen]
+    if missing:
+        raise WorkloadError(f"workload {workload!r}: parameters in no layer group: {missing[:5]}")
+
+
+_REGISTRY: dict[str, Workload] = {}
+
+
+def register_workload(workload: Workload, *, replace: bool = False) -> Workload:
+    """Add ``workload`` to the registry (``replace=True`` to overwrite a name) and return it."""
+    if not isinstance(workload, Workload):
+        raise TypeError(f"register_workload expects a Workload, got {type(workload).__name__}")
+    if workload.name in _REGISTRY and not replace:
+        raise WorkloadError(f"workload {workload.name!r} is already registered (pass replace=True)")
+    _REGISTRY[workload.name] = workload
+    return workload
+
+
+def get_workload(name: str | Workload) -> Workload:
+    """The registered workload called ``name``; an unknown name raises WorkloadError listing them."""
+    if isinstance(name, Workload):
+        return name
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise WorkloadError(
+            f"unknown workload {name!r}; registered workloads: {', '.join(sorted(_REGISTRY))}"
+        ) from None
+
+
+def list_workloads() -> list[Workload]:
+    """All registered workloads, sorted by name."""
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+HOLDOUT_SEED = 42
+"""Seed of the permutation that carves validation rows out of a training split. Fixed, and
+independent of the trial seed, so every trial of a sweep tunes against the same validation rows."""
+
+
+def holdout(n: int, n_val: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split ``range(n)`` into (train rows, validation rows), ``n_val`` of them held out, both sorted."""
+    if not 0 < n_val < n:
+        raise WorkloadError(f"cannot hold out {n_val} validation rows from {n} training rows")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(HOLDOUT_SEED))
+    return order[n_val:].sort().values, order[:n_val].sort().values

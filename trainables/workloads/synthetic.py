@@ -1,0 +1,110 @@
+"""The synthetic workload: the paper's Gaussian 10-class task and its 64-128-128-128-10 MLP.
+
+The generator is exact (DESIGN.md): a torch generator seeded 42 draws ``X ~ N(0, 1)`` of shape
+8000 x 64; labels are ``argmax(3 * X[:, :10])``; then ``X = X + 0.1 * N(0, 1)`` from the same
+generator. Rows 0..6399 are the training split, rows 6400..7999 the test split. The tune stage
+holds out ``val_fraction`` of the training rows (a fixed permutation, ``workload.holdout``); the
+seed stage trains on all 6400 rows and scores the 1600 test rows.
+
+Data stay as two tensors on the trial's device and batches are tensor slices: no DataLoader.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+from torch import nn
+
+from trainables.workload import Data, Option, Split, Workload, holdout, register_workload
+
+N_ROWS, N_FEATURES, N_SIGNAL, N_CLASSES = 8000, 64, 10, 10
+N_TRAIN = 6400
+GENERATOR_SEED = 42
+
+
+@lru_cache(maxsize=1)
+def _generate_cached() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(GENERATOR_SEED)
+    x = torch.randn(N_ROWS, N_FEATURES, generator=g)
+    y = (3 * x[:, :N_SIGNAL]).argmax(dim=1)
+    x = x + 0.1 * torch.randn(N_ROWS, N_FEATURES, generator=g)
+    return x, y
+
+
+def generate() -> tuple[torch.Tensor, torch.Tensor]:
+    """The full 8000-row task ``(X float32 [8000, 64], y int64 [8000])``, fresh copies each call."""
+    x, y = _generate_cached()
+    return x.clone(), y.clone()
+
+
+class TensorSplit(Split):
+    """Inputs as one tensor; a batch is a row slice."""
+
+    def __init__(self, inputs: torch.Tensor, labels: torch.Tensor) -> None:
+        self.inputs, self.labels = inputs, labels
+
+    def to(self, device: torch.device) -> TensorSplit:
+        return TensorSplit(self.inputs.to(device), self.labels.to(device))
+
+    def batch(self, index: torch.Tensor, train: bool, generator: torch.Generator) -> torch.Tensor:
+        return self.inputs[index]
+
+
+def load_data(options: dict, stage: str, data_dir: str | None) -> Data:
+    """Training rows (minus the validation rows in the tune stage) and the scored split."""
+    x, y = generate()
+    train_x, train_y, test_x, test_y = x[:N_TRAIN], y[:N_TRAIN], x[N_TRAIN:], y[N_TRAIN:]
+    if stage == "tune":
+        keep, val = holdout(N_TRAIN, round(N_TRAIN * options["val_fraction"]))
+        train_x, train_y, test_x, test_y = train_x[keep], train_y[keep], train_x[val], train_y[val]
+    if options["n_train"] is not None:
+        # A prefix, for quick runs and tests only; the default (None) is the paper's data.
+        train_x, train_y = train_x[: options["n_train"]], train_y[: options["n_train"]]
+    return Data(TensorSplit(train_x, train_y), TensorSplit(test_x, test_y), N_CLASSES)
+
+
+class MLP(nn.Sequential):
+    """Linear layers of the given widths with ReLU between them: no dropout, no normalisation."""
+
+    def __init__(self, widths: tuple[int, ...] = (N_FEATURES, 128, 128, 128, N_CLASSES)) -> None:
+        layers: list[nn.Module] = []
+        for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+            layers.append(nn.Linear(fan_in, fan_out))
+            if i < len(widths) - 2:
+                layers.append(nn.ReLU())
+        super().__init__(*layers)
+
+
+def build_model(options: dict, data: Data) -> nn.Module:
+    return MLP()
+
+
+def layer_groups(model: nn.Module) -> list[list[nn.Parameter]]:
+    """One group per Linear layer, input layer first (ReLUs hold no parameters)."""
+    return [list(m.parameters()) for m in model if isinstance(m, nn.Linear)]
+
+
+SYNTHETIC = register_workload(
+    Workload(
+        name="synthetic",
+        description="Gaussian 10-class task (8000 x 64, seed 42), MLP 64-128-128-128-10, from scratch",
+        regime="scratch",
+        default_epochs=80,
+        batch_size=64,
+        eval_batch_size=N_ROWS,
+        load_data=load_data,
+        build_model=build_model,
+        layer_groups=layer_groups,
+        options=(
+            Option(
+                "val_fraction", 0.2, float, "share of the 6400 training rows held out in the tune stage",
+                check=lambda v: 0.0 < v < 1.0, allowed="0 < value < 1",
+            ),
+            Option(
+                "n_train", None, int, "train on only the first n training rows (quick runs; None = all)",
+                check=lambda v: v >= 1, allowed=">= 1", nullable=True,
+            ),
+        ),
+    )
+)
