@@ -1,0 +1,207 @@
+"""``lrsweep``: run, resume, inspect and submit fair-budget learning-rate sweeps.
+
+Exit status: 0 done; 1 the sweep finished but could not give every pair the same budget
+(trials errored beyond retries); 2 bad input (spec, arguments, directory), with nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sweeps.spec import SpecError, load_spec
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+BAD_INPUT = 2
+
+
+def _fail(message: str) -> int:
+    print(f"lrsweep: error: {message}", file=sys.stderr)
+    return BAD_INPUT
+
+
+def _spec_or_fail(path: str):
+    try:
+        return load_spec(path), None
+    except SpecError as err:
+        return None, _fail(str(err))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from sweeps.engine import SweepError, run_sweep
+
+    spec, status = _spec_or_fail(args.spec)
+    if spec is None:
+        return status
+    try:
+        return run_sweep(spec, storage=args.storage, address=args.address, num_cpus=args.num_cpus)
+    except SweepError as err:
+        return _fail(str(err))
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from sweeps.engine import SweepError, resume_sweep
+
+    try:
+        return resume_sweep(args.dir, address=args.address, num_cpus=args.num_cpus)
+    except SweepError as err:
+        return _fail(str(err))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from sweeps.engine import SweepError, status
+
+    try:
+        return status(args.dir)
+    except SweepError as err:
+        return _fail(str(err))
+
+
+def job_request(spec_path: Path, storage: str | None) -> tuple[str, dict]:
+    """The Ray Job entrypoint and runtime_env that run ``spec_path`` (inside the project) on a cluster."""
+    # `python -m` works on a head node where the lrsweep script is not installed: the job runs in
+    # the uploaded working_dir, which puts the packages on the path.
+    entrypoint = f"python -m sweeps.cli run {spec_path.relative_to(PROJECT_DIR)} --address auto"
+    if storage:
+        entrypoint += f" --storage {shlex.quote(storage)}"
+    runtime_env = {
+        "working_dir": str(PROJECT_DIR),
+        "excludes": [".venv", ".git", "results", "**/__pycache__", "*.egg-info", ".pytest_cache", ".ruff_cache"],
+    }
+    return entrypoint, runtime_env
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    """Send ``lrsweep run SPEC --address auto`` to a cluster as a Ray Job, the project as working_dir."""
+    spec, status = _spec_or_fail(args.spec)
+    if spec is None:
+        return status
+    spec_path = Path(args.spec).resolve()
+    if not spec_path.is_relative_to(PROJECT_DIR):
+        return _fail(f"spec {args.spec} must lie inside the project directory {PROJECT_DIR}, which is "
+                     "uploaded as the job's working_dir")
+    from ray.job_submission import JobSubmissionClient
+
+    entrypoint, runtime_env = job_request(spec_path, args.storage)
+    try:
+        # The client reads RAY_AUTH_MODE / RAY_AUTH_TOKEN(_PATH) from the environment itself.
+        client = JobSubmissionClient(args.address)
+        job_id = client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env, submission_id=args.job_id,
+                                   metadata={"sweep": spec.name, "spec_hash": spec.hash})
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        return _fail(f"could not submit to {args.address}: {err}")
+    print(f"submitted sweep {spec.name} (spec hash {spec.hash}) as Ray job {job_id}")
+    print(f"follow its log:  ray job logs --address {args.address} --follow {job_id}")
+    print(f"job status:      ray job status --address {args.address} {job_id}")
+    if os.environ.get("RAY_AUTH_MODE") != "token":
+        print("(on a token-authenticated cluster, export RAY_AUTH_MODE=token for the ray job commands)")
+    return 0
+
+
+def cmd_strategies(args: argparse.Namespace) -> int:
+    from strategies import list_strategies
+    from sweeps import catalog
+
+    if args.markdown:
+        print(catalog.strategy_markdown(args.workload))
+        return 0
+    for s in list_strategies():
+        space = catalog.default_space(args.workload, {}, s.name)
+        canonical = catalog.resolved_canonical(args.workload, {}, s.name)
+        print(f"{s.name:20s} gen {s.generation:4s} {s.family:5s} {s.description}")
+        for name, r in space.items():
+            print(f"    {name:16s} canonical {canonical[name]:<10.4g} searched [{r.low:.4g}, {r.high:.4g}] {r.scale}")
+    return 0
+
+
+def cmd_workloads(args: argparse.Namespace) -> int:
+    from trainables import list_workloads
+
+    for w in list_workloads():
+        print(f"{w.name:12s} {w.regime:8s} epochs {w.default_epochs:<3d} batch {w.batch_size:<4d} {w.description}")
+        for o in w.options:
+            print(f"    {o.name:16s} default {o.default!r:<12} {o.describe()}: {o.help}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Delegate to the reports package (``reports.main(argv)``), imported only for this command."""
+    import reports
+
+    return int(reports.main([*args.dirs, *args.rest]) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lrsweep",
+        description="Fair-budget learning-rate strategy sweeps on Ray Tune: tune every (workload, strategy) "
+                    "pair with the same budget, re-evaluate the best configs with seeds, write Parquet.",
+        epilog="exit status: 0 done, 1 unequal budget (trials errored beyond retries), 2 bad input",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def ray_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--address", help="Ray cluster address (e.g. auto or HOST:6379); default: start an "
+                                         "embedded local Ray")
+        p.add_argument("--num-cpus", type=int, help="CPUs of the embedded local Ray (default: all)")
+
+    p = sub.add_parser("run", help="run a sweep from a spec file", description="Run a sweep: tune stage, "
+                       "seed stage, Parquet tables under <storage>/<name>/.")
+    p.add_argument("spec", help="sweep spec YAML, e.g. sweeps/quick.yaml")
+    p.add_argument("--storage", help="results storage (local path or URI such as s3://bucket/x); "
+                                     "overrides the spec's storage")
+    ray_options(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("resume", help="finish an interrupted sweep", description="Finish an interrupted "
+                       "sweep; finished trials are not run again.")
+    p.add_argument("dir", help="sweep directory, <storage>/<name>")
+    ray_options(p)
+    p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser("status", help="show a sweep's progress", description="Trials done and best "
+                       "scores per pair (no Ray needed).")
+    p.add_argument("dir", help="sweep directory, <storage>/<name>")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("submit", help="run a sweep on a Ray cluster as a Ray Job",
+                       description="Submit `lrsweep run SPEC --address auto` as a Ray Job with this project "
+                                   "as the working_dir. Honours RAY_AUTH_MODE=token.")
+    p.add_argument("spec", help="sweep spec YAML inside the project directory")
+    p.add_argument("--address", required=True, help="Ray dashboard address, e.g. http://HEAD:8265")
+    p.add_argument("--storage", help="shared results storage (URI or NFS path) for the job")
+    p.add_argument("--job-id", help="submission id (default: generated by Ray)")
+    p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("strategies", help="list strategies, canonical settings and search spaces",
+                       description="Strategies with canonical settings and searched ranges.")
+    p.add_argument("--markdown", action="store_true", help="print the search-space table as Markdown")
+    p.add_argument("--workload", default="synthetic", help="workload whose regime sets the canonical values")
+    p.set_defaults(func=cmd_strategies)
+
+    p = sub.add_parser("workloads", help="list workloads and their options", description="Workloads, "
+                       "regimes, default epochs and options.")
+    p.set_defaults(func=cmd_workloads)
+
+    p = sub.add_parser("report", help="write a sweep's report (reports package)",
+                       description="Statistics, plots and report.md/report.html from sweep Parquet tables. "
+                                   "Options are passed on to the reports package: --out OUT, --allow-mixed, "
+                                   "--thresholds 0.6,0.7,0.8,0.9, --seed 0 (see python -m reports --help).")
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="sweep directory, <storage>/<name> (one or more)")
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="report options")
+    p.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``lrsweep``; raises SystemExit with the exit status."""
+    args = build_parser().parse_args(argv)
+    raise SystemExit(args.func(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,493 @@
+"""The two stages of a sweep on Ray Tune, and resuming them.
+
+1. **Tune**: one Tune experiment (``<sweep dir>/tune``) holding every (workload, strategy) pair;
+   ``PairSearcher`` multiplexes one seeded Optuna study per pair, so all pairs share the cluster
+   and every pair gets exactly ``budget.trials`` trials of ``epochs`` epochs. Tune trials train on
+   the training split minus validation, all with the same seed (``budget.sampler_seed``), and are
+   ranked on validation accuracy only.
+2. **Seed**: one Tune experiment (``<sweep dir>/seed``) retraining each pair's best configuration
+   with seeds ``0..seeds-1`` on the full training split, scored on test.
+
+Parquet tables are written after each stage (partial, then final). ``resume`` restores whichever
+stage was interrupted with ``Tuner.restore`` (the searcher's save/restore carries the studies),
+so finished trials never run again.
+
+Sweep directory layout (``<storage>/<name>/``): ``spec.yaml`` (the normalised spec),
+``optuna.journal`` (local storage only; else a driver-local cache, carried in the searcher
+checkpoint), ``tune/`` and ``seed/`` (Tune experiments), ``selection.json`` (each pair's
+selected tune trial), ``progress.json`` (for ``lrsweep status``), and the Parquet tables.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import pickle
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.fs as pafs
+import yaml
+
+from sweeps import catalog
+from sweeps.results import TrialRecord, dedupe_epochs, pair_key, select_best, write_results
+from sweeps.searcher import PairPlan, PairSearcher
+from sweeps.spec import Spec, SpecError, parse_spec
+
+__all__ = ["SweepDir", "SweepError", "load_sweep_spec", "resume_sweep", "run_sweep", "status"]
+
+MAX_FAILURES = 2
+"""Times Tune retries a crashed trial (from its last checkpoint) before it counts as errored."""
+
+
+class SweepError(RuntimeError):
+    """A sweep that cannot start or go on (existing directory, nothing to resume, ...)."""
+
+
+# --- the sweep directory -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepDir:
+    """``<storage>/<name>``, a local directory or a URI, read and written through pyarrow's filesystems."""
+
+    root: str
+
+    @classmethod
+    def of(cls, storage: str, name: str) -> SweepDir:
+        base = storage if "://" in storage else os.path.abspath(storage)
+        return cls(f"{base.rstrip('/')}/{name}")
+
+    @property
+    def is_local(self) -> bool:
+        return "://" not in self.root
+
+    def _fs(self) -> tuple[pafs.FileSystem, str]:
+        if self.is_local:
+            return pafs.LocalFileSystem(), self.root
+        return pafs.FileSystem.from_uri(self.root)
+
+    def path(self, name: str) -> str:
+        return f"{self.root}/{name}"
+
+    def read_text(self, name: str) -> str | None:
+        fs, base = self._fs()
+        try:
+            with fs.open_input_stream(f"{base}/{name}") as f:
+                return f.read().decode()
+        except (FileNotFoundError, OSError):
+            return None
+
+    def write_text(self, name: str, text: str) -> None:
+        """Write a small file whole (temp file + rename where the filesystem has rename)."""
+        fs, base = self._fs()
+        fs.create_dir(base, recursive=True)
+        target = f"{base}/{name}"
+        tmp = f"{base}/.{name}.tmp" if self.is_local else target
+        with fs.open_output_stream(tmp) as f:
+            f.write(text.encode())
+        if tmp != target:
+            fs.move(tmp, target)
+
+    @property
+    def journal_path(self) -> str:
+        """A driver-local file for the Optuna journal (inside the sweep dir when that is local)."""
+        if self.is_local:
+            return self.path("optuna.journal")
+        cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lrsweep"
+        return str(cache / self.root.replace("://", "_").replace("/", "_") / "optuna.journal")
+
+
+# --- Ray ---------------------------------------------------------------------------------------
+
+
+def _init_ray(address: str | None, num_cpus: int | None) -> bool:
+    """Start an embedded local Ray (``address`` None) or connect to a cluster; True if we started it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    quiet = {"log_to_driver": bool(os.environ.get("LRSWEEP_TRIAL_LOGS")), "logging_level": "WARNING"}
+    if address is None:
+        # "local" always starts a private Ray: never join a cluster someone started on this machine.
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **quiet)
+    else:
+        ray.init(address=address, **quiet)
+    return True
+
+
+def _run_trial(config: dict) -> None:
+    """The Tune trainable: ``trainables.trainable`` on the trial config under ``config["run"]``
+    (``config["sweep"]`` is this package's bookkeeping: pair, index, canonical flag)."""
+    from trainables import trainable
+
+    trainable(config["run"])
+
+
+def _trial_dirname(trial) -> str:
+    """Trial directories named by trial id: Tune's default name embeds the whole (long) config."""
+    return trial.trial_id
+
+
+def _quiet_tune() -> None:
+    """One line per finished trial is our progress output; keep Tune's own output out of the log."""
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the legacy reporter honours verbose=0 fully
+    # The snapshot after each trial checkpoint (see checkpoint_every) is wanted; Tune warns at each.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+
+
+def _list_searcher(configs: list[dict]):
+    """A searcher proposing ``configs`` in order, then FINISHED (the seed stage's runs)."""
+    from ray.tune.search import Searcher
+
+    class ListSearcher(Searcher):
+        def __init__(self, configs: list[dict]) -> None:
+            super().__init__(metric="test_accuracy", mode="max")
+            self.configs, self.next = configs, 0
+
+        def set_search_properties(self, metric, mode, config, **spec) -> bool:
+            return True
+
+        def suggest(self, trial_id: str):
+            if self.next >= len(self.configs):
+                return Searcher.FINISHED
+            self.next += 1
+            return self.configs[self.next - 1]
+
+        def on_trial_complete(self, trial_id, result=None, error=False) -> None:
+            pass
+
+        def save(self, checkpoint_path: str) -> None:
+            with open(checkpoint_path, "wb") as f:
+                pickle.dump({"configs": self.configs, "next": self.next}, f)
+
+        def restore(self, checkpoint_path: str) -> None:
+            with open(checkpoint_path, "rb") as f:
+                self.__dict__.update(pickle.load(f))
+
+    return ListSearcher(configs)
+
+
+# --- progress ----------------------------------------------------------------------------------
+
+
+def _progress_callback(stage: str, planned: dict[str, int], sweep: SweepDir, out: Callable[[str], None]):
+    """A Tune callback printing one line per finished trial and keeping ``progress.json`` current."""
+    from ray.tune import Callback
+
+    score_key = "val_accuracy" if stage == "tune" else "test_accuracy"
+
+    class Progress(Callback):
+        def __init__(self) -> None:
+            self.done = {k: 0 for k in planned}
+            self.errored = {k: 0 for k in planned}
+            self.best: dict[str, float] = {}
+            self.started = time.time()
+
+        def _record(self, trial, error: bool) -> None:
+            meta = trial.config["sweep"]
+            pair = meta["pair"]
+            last = trial.last_result or {}
+            score = last.get(score_key)
+            if error:
+                self.errored[pair] += 1
+                what = "ERROR"
+            else:
+                self.done[pair] += 1
+                if isinstance(score, float):
+                    self.best[pair] = max(score, self.best.get(pair, float("-inf")))
+                what = f"{last.get('status', 'ok')} {score_key}={score:.4f}" if isinstance(score, float) \
+                    else "no score"
+            total = sum(self.done.values()) + sum(self.errored.values())
+            out(f"[{stage} {total}/{sum(planned.values())}] {pair} #{meta['trial_index']} {what} "
+                f"(pair {self.done[pair] + self.errored[pair]}/{planned[pair]}, best "
+                f"{self.best.get(pair, float('nan')):.4f}) {time.time() - self.started:.0f}s")
+            self._save()
+
+        def _save(self) -> None:
+            state = json.loads(sweep.read_text("progress.json") or "{}")
+            state[stage] = {k: {"planned": planned[k], "done": self.done[k], "errored": self.errored[k],
+                                "best": self.best.get(k)} for k in planned}
+            state["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+            sweep.write_text("progress.json", json.dumps(state, indent=1))
+
+        def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+            self._record(trial, error=False)
+
+        def on_trial_error(self, iteration, trials, trial, **info) -> None:
+            self._record(trial, error=True)
+
+        def get_state(self) -> dict:
+            return {"done": self.done, "errored": self.errored, "best": self.best}
+
+        def set_state(self, state: dict) -> None:
+            self.done, self.errored, self.best = state["done"], state["errored"], state["best"]
+
+    return Progress()
+
+
+# --- the stages --------------------------------------------------------------------------------
+
+
+def _base_config(spec: Spec, workload, strategy: str, stage: str, seed: int) -> dict:
+    data_dir = spec.data_dir
+    if data_dir and "://" not in data_dir:
+        data_dir = os.path.abspath(data_dir)  # Ray runs trials in their own working directories
+    return {"workload": workload.name, "workload_options": workload.options_dict, "strategy": strategy,
+            "seed": seed, "epochs": workload.epochs, "stage": stage, "data_dir": data_dir,
+            "checkpoint_every": checkpoint_every(workload.epochs)}
+
+
+def checkpoint_every(epochs: int) -> int:
+    """Checkpoint about four times per trial, and always at its last epoch.
+
+    With ``CheckpointConfig(num_to_keep=1)`` Tune snapshots the experiment state after each trial
+    checkpoint, so the last-epoch checkpoint records every finished trial at once (a resume never
+    re-runs it) and the others let a long trial resume mid-way. A snapshot per epoch would cost a
+    short trial ~20% of its time.
+    """
+    return max(1, math.ceil(epochs / 4))
+
+
+def _plans(spec: Spec) -> list[PairPlan]:
+    plans = []
+    for w, s in spec.pairs():
+        overrides = spec.overrides(s)
+        plans.append(PairPlan(
+            key=pair_key(w.name, s),
+            base=_base_config(spec, w, s, "tune", spec.budget.sampler_seed),
+            space=catalog.space(w.name, w.options_dict, s, overrides),
+            canonical=catalog.canonical_point(w.name, w.options_dict, s, overrides),
+        ))
+    return plans
+
+
+def _fit(spec: Spec, sweep: SweepDir, stage: str, make_tune_config: Callable, planned: dict[str, int],
+         out: Callable[[str], None]):
+    """Run (or restore and finish) one stage's Tune experiment; return its ResultGrid."""
+    from ray import tune
+
+    _quiet_tune()
+    trainable = tune.with_resources(_run_trial, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
+    path = sweep.path(stage)
+    if tune.Tuner.can_restore(path):
+        out(f"{stage}: resuming the experiment at {path}")
+        tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=False)
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=make_tune_config(),
+            run_config=tune.RunConfig(
+                name=stage,
+                storage_path=sweep.root,
+                failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                callbacks=[_progress_callback(stage, planned, sweep, out)],
+                verbose=0,
+            ),
+        )
+    return tuner.fit()
+
+
+def _read_history(result) -> list[dict]:
+    """The per-epoch dicts a trial reported, from its ``result.json`` (one dict per epoch)."""
+    fs = result.filesystem or pafs.LocalFileSystem()
+    try:
+        with fs.open_input_stream(f"{result.path}/result.json") as f:
+            lines = f.read().decode().splitlines()
+    except (FileNotFoundError, OSError):
+        return []
+    return dedupe_epochs(json.loads(line) for line in lines if line.strip())
+
+
+def _records(grid, stage: str) -> list[TrialRecord]:
+    records = []
+    for result in grid:
+        meta, run = result.config["sweep"], result.config["run"]
+        history = _read_history(result)
+        error = None
+        if result.error is not None:
+            error = f"{type(result.error).__name__}: {result.error}"[:2000]
+        records.append(TrialRecord(
+            trial_id=os.path.basename(result.path.rstrip("/")), stage=stage, pair=meta["pair"],
+            workload=run["workload"], strategy=run["strategy"], trial_index=meta["trial_index"],
+            canonical=bool(meta["canonical"]), seed=run["seed"], epochs_planned=run["epochs"],
+            hparams=run["hparams"], history=tuple(history), error=error,
+            extra={"workload_options": run["workload_options"]},
+        ))
+    return records
+
+
+def _tune_stage(spec: Spec, sweep: SweepDir, out) -> list[TrialRecord]:
+    from ray import tune
+
+    plans = _plans(spec)
+    planned = {p.key: spec.budget.trials for p in plans}
+
+    def tune_config():
+        # A fresh experiment starts fresh studies: a journal left by a driver that died before Tune
+        # saved any experiment state belongs to no trial.
+        if os.path.exists(sweep.journal_path):
+            os.remove(sweep.journal_path)
+        scheduler = None
+        if spec.budget.early_stopping is not None:
+            from sweeps.schedulers import PerPairScheduler
+
+            epochs = {pair_key(w.name, s): w.epochs for w, s in spec.pairs()}
+            scheduler = PerPairScheduler(spec.budget.early_stopping, epochs)
+        searcher = PairSearcher(plans, spec.budget.trials, spec.budget.sampler, spec.budget.sampler_seed,
+                                sweep.journal_path, spec.evaluation.selection)
+        return tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=sum(planned.values()),
+                               max_concurrent_trials=spec.max_concurrent, reuse_actors=True,
+                               trial_dirname_creator=_trial_dirname, trial_name_creator=_trial_dirname)
+
+    out(f"tune: {len(plans)} pairs x {spec.budget.trials} trials, sampler {spec.budget.sampler} "
+        f"(seed {spec.budget.sampler_seed})")
+    return _records(_fit(spec, sweep, "tune", tune_config, planned, out), "tune")
+
+
+def _selection(spec: Spec, sweep: SweepDir, tune_records: list[TrialRecord]) -> list[dict]:
+    """The seed stage's run configs, decided once and kept in ``selection.json`` (so a resume
+    retrains exactly what was selected)."""
+    saved = sweep.read_text("selection.json")
+    if saved is not None:
+        return json.loads(saved)["runs"]
+    best = select_best(spec, tune_records)
+    runs, chosen = [], {}
+    for w, s in spec.pairs():
+        pair = pair_key(w.name, s)
+        if pair not in best:
+            continue
+        rec = best[pair]
+        chosen[pair] = {"trial_id": rec.trial_id, "trial_index": rec.trial_index, "hparams": dict(rec.hparams)}
+        for seed in range(spec.evaluation.seeds):
+            runs.append({
+                "run": {**_base_config(spec, w, s, "seed", seed), "hparams": dict(rec.hparams)},
+                "sweep": {"pair": pair, "trial_index": seed, "canonical": rec.canonical,
+                          "selected_trial": rec.trial_id},
+            })
+    sweep.write_text("selection.json", json.dumps({"selection": spec.evaluation.selection,
+                                                   "chosen": chosen, "runs": runs}, indent=1))
+    return runs
+
+
+def _seed_stage(spec: Spec, sweep: SweepDir, runs: list[dict], out) -> list[TrialRecord]:
+    from ray import tune
+
+    planned = {pair_key(w.name, s): 0 for w, s in spec.pairs()}
+    for r in runs:
+        planned[r["sweep"]["pair"]] += 1
+    out(f"seed: {len(runs)} runs ({spec.evaluation.seeds} seeds x {sum(v > 0 for v in planned.values())} pairs)")
+    if not runs:
+        return []
+
+    def tune_config():
+        return tune.TuneConfig(search_alg=_list_searcher(runs), num_samples=len(runs),
+                               max_concurrent_trials=spec.max_concurrent, reuse_actors=True,
+                               trial_dirname_creator=_trial_dirname, trial_name_creator=_trial_dirname)
+
+    return _records(_fit(spec, sweep, "seed", tune_config, planned, out), "seed")
+
+
+def _summary(spec: Spec, budget: list[dict], out) -> int:
+    short = [b for b in budget if not b["complete"]]
+    if not short:
+        out(f"complete: every pair got {spec.budget.trials} trials and {spec.evaluation.seeds} seeds")
+        return 0
+    for b in short:
+        out(f"INCOMPLETE {b['workload']}/{b['strategy']}: {b['trials_run']}/{b['trials_planned']} tune trials, "
+            f"{b['seeds_run']}/{b['seeds_planned']} seeds ({b['trials_errored']} tune trials errored after "
+            f"{MAX_FAILURES} retries)")
+    out(f"the sweep could not give every pair the same budget: {len(short)} pair(s) incomplete "
+        "(budget table: complete=False); see the error column of the trials table")
+    return 1
+
+
+def _execute(spec: Spec, sweep: SweepDir, address: str | None, num_cpus: int | None, out) -> int:
+    started = _init_ray(address, num_cpus)
+    t0 = time.time()
+    try:
+        tune_records = _tune_stage(spec, sweep, out)
+        write_results(spec, tune_records, sweep.root, seed_stage_done=False)
+        out(f"tune stage done in {time.time() - t0:.0f}s; partial tables written to {sweep.root}")
+        runs = _selection(spec, sweep, tune_records)
+        seed_records = _seed_stage(spec, sweep, runs, out)
+        budget = write_results(spec, tune_records + seed_records, sweep.root, seed_stage_done=True)
+        out(f"seed stage done; {time.time() - t0:.0f}s in all; tables: trials, epochs, budget in {sweep.root}")
+        return _summary(spec, budget, out)
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def run_sweep(spec: Spec, *, storage: str | None = None, address: str | None = None,
+              num_cpus: int | None = None, out: Callable[[str], None] = _say) -> int:
+    """Run a new sweep; return the exit status (0 complete, 1 unequal budget). Refuses (SweepError,
+    before writing anything) when the sweep directory already holds a sweep."""
+    sweep = SweepDir.of(storage or spec.storage, spec.name)
+    existing = sweep.read_text("spec.yaml")
+    if existing is not None:
+        raise SweepError(f"{sweep.root} already holds a sweep; continue it with `lrsweep resume {sweep.root}` "
+                         "or choose another name/storage")
+    sweep.write_text("spec.yaml", spec.to_yaml())
+    out(f"sweep {spec.name} (spec hash {spec.hash}) -> {sweep.root}")
+    return _execute(spec, sweep, address, num_cpus, out)
+
+
+def load_sweep_spec(directory: str) -> tuple[Spec, SweepDir]:
+    """The spec a sweep directory was started with."""
+    sweep = SweepDir(directory.rstrip("/") if "://" in directory else os.path.abspath(directory))
+    text = sweep.read_text("spec.yaml")
+    if text is None:
+        raise SweepError(f"{directory} is not a sweep directory: it has no spec.yaml")
+    try:
+        spec = parse_spec(yaml.safe_load(text), sweep.path("spec.yaml"))
+    except SpecError as err:
+        raise SweepError(f"{sweep.path('spec.yaml')} no longer validates:\n{err}") from None
+    return spec, sweep
+
+
+def resume_sweep(directory: str, *, address: str | None = None, num_cpus: int | None = None,
+                 out: Callable[[str], None] = _say) -> int:
+    """Finish an interrupted sweep: restore the interrupted stage and go on; finished trials are kept."""
+    spec, sweep = load_sweep_spec(directory)
+    out(f"resuming sweep {spec.name} (spec hash {spec.hash}) at {sweep.root}")
+    return _execute(spec, sweep, address, num_cpus, out)
+
+
+def status(directory: str, out: Callable[[str], None] = _say) -> int:
+    """Print a sweep's progress per pair (from progress.json and the budget table); no Ray needed."""
+    spec, sweep = load_sweep_spec(directory)
+    progress = json.loads(sweep.read_text("progress.json") or "{}")
+    out(f"sweep {spec.name} (spec hash {spec.hash}) at {sweep.root}; last update {progress.get('updated', '-')}")
+    out(f"{'pair':40s} {'tune':>9s} {'best val':>9s} {'seeds':>7s} {'best test':>9s}")
+    tune, seed = progress.get("tune", {}), progress.get("seed", {})
+    for w, s in spec.pairs():
+        key = pair_key(w.name, s)
+        t, sd = tune.get(key, {}), seed.get(key, {})
+        best_t = "-" if t.get("best") is None else f"{t['best']:.4f}"
+        best_s = "-" if sd.get("best") is None else f"{sd['best']:.4f}"
+        out(f"{key:40s} {t.get('done', 0):>4d}/{spec.budget.trials:<4d} {best_t:>9s} "
+            f"{sd.get('done', 0):>3d}/{spec.evaluation.seeds:<3d} {best_s:>9s}")
+    from reports.store import exists, read_table
+
+    if not exists("budget", sweep.root):
+        out("state: running or interrupted (no results tables yet); `lrsweep resume DIR` continues it")
+        return 0
+    rows = read_table("budget", sweep.root).to_pylist()
+    if all(r["complete"] for r in rows):
+        out("state: complete")
+    elif sweep.read_text("selection.json") is None or not any(r["seeds_run"] for r in rows):
+        out("state: tune stage written; seed stage running or interrupted (`lrsweep resume DIR`)")
+    else:
+        out("state: finished with an unequal budget (budget table: complete=False)")
+    return 0

@@ -1,0 +1,219 @@
+"""From finished Tune trials to the Parquet tables ``trials``, ``epochs`` and ``budget``.
+
+Rows follow ``reports/schema.py`` column for column and are written through
+``reports.store.write_table`` (atomic). The tune stage never fills a test column and the seed
+stage never fills a validation column, whatever a trainable reported: the test split is never
+used to choose anything, and the tables show it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
+from importlib import metadata
+from typing import Any
+
+from reports.store import write_table
+from sweeps.searcher import objective
+from sweeps.spec import Spec
+
+FINISHED = ("ok", "diverged")  # a diverged trial is a result, not an error
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One finished Tune trial: where it belongs, what it ran, and its per-epoch dicts."""
+
+    trial_id: str
+    stage: str
+    pair: str
+    workload: str
+    strategy: str
+    trial_index: int
+    canonical: bool
+    seed: int
+    epochs_planned: int
+    hparams: Mapping[str, Any]
+    history: tuple[Mapping[str, Any], ...]
+    error: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        if self.error is not None or not self.history:
+            return "error"
+        return self.history[-1].get("status", "ok")
+
+
+def dedupe_epochs(rows: Iterable[Mapping[str, Any]]) -> list[dict]:
+    """One dict per epoch, from the last attempt: a trial retried from scratch or from a checkpoint
+    reports some epochs again, and the later report of an epoch replaces the earlier ones."""
+    out: list[dict] = []
+    for row in rows:
+        epoch = row.get("epoch")
+        if epoch is None:
+            continue
+        out = [r for r in out if r["epoch"] < epoch]
+        out.append(dict(row))
+    return out
+
+
+@lru_cache(maxsize=1)
+def versions() -> str:
+    """JSON of the library versions this sweep ran with."""
+    names = ("lrsweep", "torch", "ray", "optuna", "pyarrow", "numpy", "transformers")
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    found["python"] = platform.python_version()
+    return json.dumps(found, sort_keys=True)
+
+
+def _finite(x: Any) -> float | None:
+    return float(x) if isinstance(x, int | float) and math.isfinite(x) else None
+
+
+def _resolved_hparams(record: TrialRecord) -> dict:
+    from trainables import resolve_hparams
+
+    options = record.extra.get("workload_options", {})
+    return resolve_hparams(record.workload, record.strategy, dict(record.hparams), options)
+
+
+@cache
+def _generation(strategy: str) -> str:
+    from strategies import get_strategy
+
+    return str(get_strategy(strategy).generation)
+
+
+def trial_row(spec: Spec, record: TrialRecord) -> dict:
+    """The ``trials`` row of one record."""
+    h = record.history
+    tune = record.stage == "tune"
+    val = [_finite(r.get("val_accuracy")) for r in h] if tune else []
+    test = [_finite(r.get("test_accuracy")) for r in h] if not tune else []
+    val = [v for v in val if v is not None]
+    test = [v for v in test if v is not None]
+    return {
+        "sweep_id": spec.name,
+        "spec_hash": spec.hash,
+        "workload": record.workload,
+        "strategy": record.strategy,
+        "generation": _generation(record.strategy),
+        "stage": record.stage,
+        "trial_id": record.trial_id,
+        "trial_index": record.trial_index,
+        "canonical": record.canonical,
+        "seed": record.seed,
+        "hparams": json.dumps(_resolved_hparams(record), sort_keys=True),
+        "status": record.status,
+        "error": record.error,
+        "val_accuracy_final": val[-1] if val else None,
+        "val_accuracy_best": max(val) if val else None,
+        "test_accuracy_final": test[-1] if test else None,
+        "test_accuracy_best": max(test) if test else None,
+        "train_loss_final": _finite(h[-1].get("train_loss")) if h else None,
+        "epochs_planned": record.epochs_planned,
+        "epochs_run": len(h),
+        "wall_seconds": float(sum(r.get("seconds") or 0.0 for r in h)),
+        "device": next((r["device"] for r in reversed(h) if r.get("device")), "unknown"),
+        "versions": versions(),
+    }
+
+
+def epoch_rows(spec: Spec, record: TrialRecord) -> list[dict]:
+    """The ``epochs`` rows of one record."""
+    tune = record.stage == "tune"
+    rows = []
+    for r in record.history:
+        phase = r.get("phase")
+        rows.append({
+            "sweep_id": spec.name,
+            "workload": record.workload,
+            "strategy": record.strategy,
+            "stage": record.stage,
+            "trial_id": record.trial_id,
+            "seed": record.seed,
+            "epoch": int(r["epoch"]),
+            "train_loss": _finite(r.get("train_loss")) if _finite(r.get("train_loss")) is not None else 0.0,
+            "train_accuracy": _finite(r.get("train_accuracy")) or 0.0,
+            "val_accuracy": _finite(r.get("val_accuracy")) if tune else None,
+            "test_accuracy": None if tune else _finite(r.get("test_accuracy")),
+            "lr": _finite(r.get("lr")) or 0.0,
+            "phase": int(phase) if _finite(phase) is not None else None,
+            "trust_ratio": _finite(r.get("trust_ratio")),
+            "seconds": _finite(r.get("seconds")) or 0.0,
+            "status": r.get("status", "ok"),
+        })
+    return rows
+
+
+def select_best(spec: Spec, records: Iterable[TrialRecord]) -> dict[str, TrialRecord]:
+    """Each pair's best tune trial by validation accuracy (``evaluation.selection``: final or best
+    epoch); ties go to the lower trial index, so the canonical trial wins a tie. Errored trials
+    and trials without a validation score are never selected."""
+    best: dict[str, tuple[tuple[float, int], TrialRecord]] = {}
+    for r in records:
+        if r.stage != "tune" or r.status not in FINISHED:
+            continue
+        score = objective(list(r.history), spec.evaluation.selection)
+        if score is None:
+            continue
+        key = (score, -r.trial_index)
+        if r.pair not in best or key > best[r.pair][0]:
+            best[r.pair] = (key, r)
+    return {pair: rec for pair, (_, rec) in best.items()}
+
+
+def budget_rows(spec: Spec, records: list[TrialRecord], seed_stage_done: bool) -> list[dict]:
+    """One ``budget`` row per pair: what was planned, what ran, and whether that is complete."""
+    rows = []
+    for w, s in spec.pairs():
+        pair = pair_key(w.name, s)
+        mine = [r for r in records if r.pair == pair]
+        tune = [r for r in mine if r.stage == "tune"]
+        seed = [r for r in mine if r.stage == "seed"]
+        trials_run = sum(r.status in FINISHED for r in tune)
+        seeds_run = sum(r.status in FINISHED for r in seed)
+        es = spec.budget.early_stopping
+        rows.append({
+            "sweep_id": spec.name,
+            "spec_hash": spec.hash,
+            "workload": w.name,
+            "strategy": s,
+            "trials_planned": spec.budget.trials,
+            "trials_run": trials_run,
+            "trials_errored": sum(r.status == "error" for r in tune),
+            "epochs": w.epochs,
+            "sampler": spec.budget.sampler,
+            "sampler_seed": spec.budget.sampler_seed,
+            "early_stopping": json.dumps(es.to_dict(), sort_keys=True) if es else None,
+            "seeds_planned": spec.evaluation.seeds,
+            "seeds_run": seeds_run,
+            "complete": bool(seed_stage_done and trials_run == spec.budget.trials
+                             and seeds_run == spec.evaluation.seeds),
+        })
+    return rows
+
+
+def pair_key(workload: str, strategy: str) -> str:
+    """The name of a pair: its study name and its key everywhere in a sweep."""
+    return f"{workload}/{strategy}"
+
+
+def write_results(spec: Spec, records: list[TrialRecord], directory: str, seed_stage_done: bool) -> list[dict]:
+    """Write ``trials``, ``epochs`` and ``budget`` under ``directory``; return the budget rows."""
+    records = sorted(records, key=lambda r: (r.workload, r.strategy, r.stage != "tune", r.trial_index))
+    budget = budget_rows(spec, records, seed_stage_done)
+    write_table("trials", [trial_row(spec, r) for r in records], directory)
+    write_table("epochs", [row for r in records for row in epoch_rows(spec, r)], directory)
+    write_table("budget", budget, directory)
+    return budget

@@ -1,0 +1,58 @@
+"""Early stopping applied to every pair alike, each pair's trials compared only with each other.
+
+A single ASHA over the whole experiment would stop one strategy's trials because another
+strategy's trials did better; that is not an equal budget. ``PerPairScheduler`` keeps one copy of
+the same rule per (workload, strategy) pair and routes each trial to its pair's copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, MedianStoppingRule, TrialScheduler
+
+from sweeps.spec import EarlyStopping
+
+RULES: dict[str, Callable[[EarlyStopping, int], TrialScheduler]] = {
+    "asha": lambda es, epochs: AsyncHyperBandScheduler(
+        time_attr="training_iteration", metric=es.metric, mode="max", max_t=epochs,
+        grace_period=es.grace_epochs, reduction_factor=es.reduction_factor),
+    "median": lambda es, epochs: MedianStoppingRule(
+        time_attr="training_iteration", metric=es.metric, mode="max", grace_period=es.grace_epochs,
+        min_samples_required=3),
+}
+"""Rule name -> factory of one pair's scheduler, given the rule and the pair's epochs."""
+
+
+def _pair(trial) -> str:
+    return trial.config["sweep"]["pair"]
+
+
+class PerPairScheduler(FIFOScheduler):
+    """FIFO trial order; stop/continue decisions by the trial's own pair's copy of the rule."""
+
+    def __init__(self, rule: EarlyStopping, epochs_by_pair: dict[str, int]) -> None:
+        super().__init__()
+        self.rule = rule
+        self.per_pair = {key: RULES[rule.rule](rule, epochs) for key, epochs in epochs_by_pair.items()}
+
+    def set_search_properties(self, metric, mode, **spec) -> bool:
+        return True  # each pair's rule has its metric and mode already
+
+    def on_trial_add(self, tune_controller, trial) -> None:
+        self.per_pair[_pair(trial)].on_trial_add(tune_controller, trial)
+
+    def on_trial_error(self, tune_controller, trial) -> None:
+        self.per_pair[_pair(trial)].on_trial_error(tune_controller, trial)
+
+    def on_trial_result(self, tune_controller, trial, result: dict) -> str:
+        return self.per_pair[_pair(trial)].on_trial_result(tune_controller, trial, result)
+
+    def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
+        self.per_pair[_pair(trial)].on_trial_complete(tune_controller, trial, result)
+
+    def on_trial_remove(self, tune_controller, trial) -> None:
+        self.per_pair[_pair(trial)].on_trial_remove(tune_controller, trial)
+
+    def debug_string(self) -> str:
+        return f"per-pair {self.rule.rule} early stopping over {len(self.per_pair)} pairs"

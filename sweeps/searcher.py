@@ -1,0 +1,219 @@
+"""One Ray Tune searcher that multiplexes one seeded Optuna study per (workload, strategy) pair.
+
+Every pair of a sweep runs inside ONE Tune experiment, so trials of all pairs share the cluster
+up to capacity. ``suggest`` walks the pairs round-robin and asks the next pair that still has
+budget (so every pair progresses at the same pace), until every pair has been given exactly
+``trials`` trials; then it returns ``FINISHED``. Trial 0 of every study is the enqueued canonical
+configuration. Results are told back to the pair's study when a trial completes.
+
+Persistence: the studies live in an Optuna ``JournalStorage`` file (one study per pair, named by
+the pair). Tune saves this searcher's state together with its experiment state, and the state
+carries the journal's bytes too, so an experiment on a URI storage resumes on another machine.
+On restore, a study trial the journal shows as still running but which no Tune trial owns (asked
+after the last experiment checkpoint, before the driver died) is marked failed and its parameters
+are enqueued again, so the pair's next trial re-proposes exactly that point; the budget is counted
+from this searcher's state, never from the journal, so no pair gets a trial more or less.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
+from ray.tune.search import Searcher
+
+import search_spaces as ss
+
+__all__ = ["PairPlan", "PairSearcher", "SAMPLERS", "objective"]
+
+SAMPLERS = {
+    "tpe": lambda seed: optuna.samplers.TPESampler(seed=seed),
+    "qmc": lambda seed: optuna.samplers.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False,
+                                                   warn_asynchronous_seeding=False),
+    "random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
+}
+"""Sampler name -> factory of a seeded Optuna sampler. Every pair gets its own, with the same seed."""
+
+
+@dataclass(frozen=True)
+class PairPlan:
+    """What the searcher needs to propose trials for one (workload, strategy) pair.
+
+    ``base`` is the trial config without ``hparams`` (workload, options, strategy, seed, epochs,
+    stage, data_dir, cpus); ``space`` the searched table; ``canonical`` trial 0's point.
+    """
+
+    key: str
+    base: Mapping[str, Any]
+    space: Mapping[str, ss.Range]
+    canonical: Mapping[str, Any]
+
+
+def objective(history: list[Mapping[str, Any]], selection: str) -> float | None:
+    """The validation accuracy a tune trial is ranked by: its last epoch's (``final``) or its best
+    epoch's (``best``). None when no epoch reported one."""
+    values = [h["val_accuracy"] for h in history if h.get("val_accuracy") is not None]
+    if not values:
+        return None
+    return float(values[-1] if selection == "final" else max(values))
+
+
+@dataclass
+class _Live:
+    """A proposed trial the searcher waits on."""
+
+    key: str
+    number: int
+    history: list[dict] = field(default_factory=list)
+
+
+class PairSearcher(Searcher):
+    """Round-robin over per-pair Optuna studies (see the module docstring)."""
+
+    def __init__(self, plans: list[PairPlan], trials: int, sampler: str, sampler_seed: int,
+                 journal_path: str, selection: str = "final") -> None:
+        super().__init__(metric="val_accuracy", mode="max")
+        self.plans = {p.key: p for p in plans}
+        self.order = [p.key for p in plans]
+        self.trials = trials
+        self.sampler = sampler
+        self.sampler_seed = sampler_seed
+        self.journal_path = journal_path
+        self.selection = selection
+        self.issued = {k: 0 for k in self.order}
+        self.numbers: dict[str, list[int]] = {k: [] for k in self.order}  # study trial numbers given out
+        self.settled: dict[str, list[int]] = {k: [] for k in self.order}  # orphans already re-proposed
+        self.cursor = 0
+        self.live: dict[str, _Live] = {}
+        self._studies: dict[str, optuna.Study] = {}
+
+    # -- studies ---------------------------------------------------------------------------------
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_studies"] = {}  # rebuilt from the journal file; storages hold locks and file handles
+        return state
+
+    def _storage(self) -> JournalStorage:
+        os.makedirs(os.path.dirname(os.path.abspath(self.journal_path)), exist_ok=True)
+        return JournalStorage(JournalFileBackend(self.journal_path))
+
+    def study(self, key: str) -> optuna.Study:
+        """The pair's study, created (with trial 0 = canonical enqueued) on first use."""
+        if key not in self._studies:
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study = optuna.create_study(
+                    study_name=key, storage=self._storage(), direction="maximize",
+                    sampler=SAMPLERS[self.sampler](self.sampler_seed), load_if_exists=True,
+                )
+            if not study.trials:
+                study.enqueue_trial(dict(self.plans[key].canonical), user_attrs={"canonical": True})
+            self._studies[key] = study
+        return self._studies[key]
+
+    # -- Searcher API ----------------------------------------------------------------------------
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec) -> bool:
+        return True  # metric and mode are fixed: validation accuracy, maximised
+
+    def suggest(self, trial_id: str) -> dict | None:
+        for _ in range(len(self.order)):
+            key = self.order[self.cursor % len(self.order)]
+            self.cursor += 1
+            if self.issued[key] < self.trials:
+                return self._propose(trial_id, key)
+        return Searcher.FINISHED
+
+    def _propose(self, trial_id: str, key: str) -> dict:
+        plan = self.plans[key]
+        study = self.study(key)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            trial = study.ask()
+            hparams = ss.define_by_run(plan.space)(trial)
+        index = self.issued[key]
+        self.issued[key] += 1
+        self.numbers[key].append(trial.number)
+        self.live[trial_id] = _Live(key, trial.number)
+        return {
+            "run": {**plan.base, "hparams": hparams},
+            "sweep": {"pair": key, "trial_index": index, "optuna_number": trial.number,
+                      "canonical": index == 0 and hparams == dict(plan.canonical)},
+        }
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        live = self.live.get(trial_id)
+        if live is None:
+            return
+        # A restarted trial reports its epochs again: keep one dict per epoch, the latest.
+        epoch = result.get("epoch")
+        live.history = [h for h in live.history if h.get("epoch") != epoch]
+        live.history.append({"epoch": epoch, "val_accuracy": result.get("val_accuracy")})
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        live = self.live.pop(trial_id, None)
+        if live is None:
+            return
+        study = self.study(live.key)
+        value = None if error else objective(sorted(live.history, key=lambda h: h["epoch"] or 0), self.selection)
+        if value is None and result and not error:
+            value = objective([result], self.selection)
+        if value is None:
+            study.tell(live.number, state=TrialState.FAIL, skip_if_finished=True)
+        else:
+            study.tell(live.number, value, skip_if_finished=True)
+
+    def save(self, checkpoint_path: str) -> None:
+        state = self.__getstate__()
+        try:
+            with open(self.journal_path, "rb") as f:
+                state["journal_bytes"] = f.read()
+        except FileNotFoundError:
+            state["journal_bytes"] = b""
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(state, f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as f:
+            state = pickle.load(f)
+        journal = state.pop("journal_bytes", b"")
+        self.__dict__.update(state)
+        if journal and not os.path.exists(self.journal_path):
+            # Resumed on a machine without the journal: the checkpoint's copy is the truth.
+            os.makedirs(os.path.dirname(os.path.abspath(self.journal_path)), exist_ok=True)
+            with open(self.journal_path, "wb") as f:
+                f.write(journal)
+        self._reconcile()
+
+    def _reconcile(self) -> None:
+        """Re-propose the study trials this (checkpointed) searcher never gave out.
+
+        They were asked after the last experiment checkpoint, so no Tune trial owns them, and they
+        may have finished (told) or not (still running: marked failed). Their parameters are
+        enqueued again, in order, so the pair's next trials are exactly those points; trial 0 stays
+        the canonical one. A finished orphan stays in the study as one extra observation for the
+        sampler (Optuna cannot delete trials); the budget is counted from ``issued``, not the study.
+        """
+        log = logging.getLogger(__name__)
+        for key in self.order:
+            study = self.study(key)
+            handled = set(self.numbers[key]) | set(self.settled[key])
+            for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
+                if t.number in handled or t.state == TrialState.WAITING:
+                    continue
+                log.info("re-proposing study trial %s #%d (asked after the last checkpoint)", key, t.number)
+                if t.state == TrialState.RUNNING:
+                    study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+                study.enqueue_trial(t.params, user_attrs=dict(t.user_attrs))
+                self.settled[key].append(t.number)

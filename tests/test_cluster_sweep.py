@@ -1,0 +1,122 @@
+"""Real lrsweep sweeps on a 2-node Ray cluster from cluster/local.sh, each test in its own network
+and PID namespace (see cluster_harness.py); results checked from the Parquet tables."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from cluster_harness import REPO, VENV_BIN, LocalCluster, Namespace, namespace_unavailable_reason, wait_for
+
+_REASON = namespace_unavailable_reason()
+pytestmark = [
+    pytest.mark.cluster,
+    pytest.mark.skipif(_REASON is not None, reason=str(_REASON)),
+]
+
+LRSWEEP = str(VENV_BIN / "lrsweep")
+TRIAL_ACTOR = "ImplicitFunc"  # Ray Tune's actor class for a function trainable
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """Head + 1 worker, one CPU each, so that two concurrent trials need both nodes."""
+    ns = Namespace()
+    made = None
+    try:
+        made = LocalCluster(ns, tmp_path / "cluster", workers=1, cpus_per_node=1)
+        yield made
+    finally:
+        try:
+            if made is not None:
+                made.down()
+        finally:
+            ns.close()
+
+
+def _tables(directory: Path):
+    import pandas as pd
+
+    return {name: pd.read_parquet(directory / f"{name}.parquet") for name in ("trials", "epochs", "budget")}
+
+
+def _assert_full_budget(directory: Path, spec: dict) -> None:
+    """Every (workload, strategy) pair got exactly its trials and epochs; nothing missing or twice."""
+    t = _tables(directory)
+    trials, epochs, budget = t["trials"], t["epochs"], t["budget"]
+    n_trials, n_epochs, n_seeds = spec["budget"]["trials"], spec["budget"]["epochs"], spec["evaluation"]["seeds"]
+    assert trials["trial_id"].is_unique, trials[trials["trial_id"].duplicated(keep=False)]
+    assert (trials["status"] == "ok").all(), trials[["trial_id", "status", "error"]]
+    for strategy in spec["strategies"]:
+        for stage, want in (("tune", n_trials), ("seed", n_seeds)):
+            rows = trials[(trials["strategy"] == strategy) & (trials["stage"] == stage)]
+            assert len(rows) == want, (strategy, stage, rows[["trial_id", "trial_index"]])
+            assert sorted(rows["trial_index"]) == list(range(want)), (strategy, stage)
+            assert (rows["epochs_run"] == n_epochs).all(), rows[["trial_id", "epochs_run"]]
+    # One epoch row per (trial, epoch): a trial resumed after a failure does not repeat epochs.
+    assert not epochs.duplicated(["trial_id", "epoch"]).any()
+    per_trial = epochs.groupby("trial_id")["epoch"].agg(["count", "min", "max"])
+    assert set(per_trial.index) == set(trials["trial_id"])
+    assert (per_trial["count"] == n_epochs).all() and (per_trial["max"] == n_epochs).all(), per_trial
+    assert (budget["trials_run"] == budget["trials_planned"]).all(), budget
+    assert (budget["trials_errored"] == 0).all(), budget
+
+
+@pytest.mark.timeout(300)
+def test_submitted_sweep_spreads_over_both_nodes_and_completes(cluster, tmp_path):
+    spec = yaml.safe_load((REPO / "cluster" / "smoke.yaml").read_text())
+    storage = tmp_path / "results"
+    cluster.ns.run(
+        [LRSWEEP, "submit", "cluster/smoke.yaml", "--address", cluster.dashboard,
+         "--storage", str(storage), "--job-id", "smoke"],
+        timeout=120, env=cluster.client_env,
+    )
+    status = cluster.wait_for_job("smoke", timeout=240)
+    assert status == "SUCCEEDED", cluster.job_logs("smoke")[-6000:]
+
+    nodes = cluster.actor_nodes(TRIAL_ACTOR)
+    assert {"node_head", "node_w1"} <= set(nodes), f"trial actors ran on {nodes}"
+    directory = storage / spec["name"]
+    _assert_full_budget(directory, spec)
+    shown = cluster.ns.run([LRSWEEP, "status", str(directory)], timeout=60, env=cluster.client_env)
+    assert "complete" in shown.stdout, shown.stdout
+
+
+@pytest.mark.timeout(300)
+def test_sweep_survives_kill_9_of_the_worker_node(cluster, tmp_path):
+    # Longer epochs than the smoke spec, so that the kill lands inside running trials.
+    spec = {
+        "name": "nodeloss",
+        "workloads": [{"synthetic": {"n_train": 6400}}],
+        "strategies": ["fixed_sgd", "adam"],
+        "budget": {"trials": 2, "epochs": 8, "sampler": "tpe", "sampler_seed": 0},
+        "evaluation": {"seeds": 1, "selection": "final"},
+        "resources": {"cpu": 1, "gpu": 0},
+        "storage": str(tmp_path / "results"),
+    }
+    spec_path = tmp_path / "nodeloss.yaml"
+    spec_path.write_text(yaml.safe_dump(spec))
+    directory = tmp_path / "results" / spec["name"]
+    log = tmp_path / "driver.log"
+    driver = cluster.ns.popen([LRSWEEP, "run", str(spec_path), "--address", "127.0.0.1:6379"], log,
+                              env=cluster.client_env)
+    try:
+        # Kill the worker once a trial runs there and trials have checkpointed a couple of epochs.
+        def worker_mid_trial():
+            checkpointed = list((directory / "tune").glob("*/checkpoint_00000[1-9]"))
+            return checkpointed and "node_w1" in cluster.actor_nodes(TRIAL_ACTOR, state="ALIVE")
+
+        wait_for(worker_mid_trial, timeout=150, interval=1, what="a trial mid-way on worker-1")
+        cluster.local_sh("kill-worker", "1", timeout=30)
+        code = driver.wait(timeout=220)
+    except (AssertionError, subprocess.TimeoutExpired):
+        driver.kill()
+        tail = f"{log.read_text()[-6000:]}\n{cluster.session_logs_tail()}"
+        raise AssertionError(f"sweep did not finish:\n{tail}") from None
+    output = log.read_text()
+    assert code == 0, output[-6000:]
+    # The kill hit a running trial (not just an idle node), and Tune retried it.
+    assert "Trial task failed" in output, output[-6000:]
+    _assert_full_budget(directory, spec)

@@ -1,0 +1,135 @@
+"""End to end on a real local Ray: two workloads (synthetic and a tiny offline DistilBERT text task),
+three strategies, 3 trials x 2 epochs, 2 seeds; everything checked from the Parquet tables."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from offline_data import write_text_dataset, write_text_model
+
+from sweeps import cli
+
+pytestmark = pytest.mark.slow
+
+STRATEGIES = ["fixed_sgd", "adam", "dals"]
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """Run the sweep once through the CLI (in-process); return (sweep dir, spec dict, exit code)."""
+    root = tmp_path_factory.mktemp("e2e")
+    model = write_text_model(root / "model", "distilbert")
+    files = write_text_dataset(root / "text", "csv", sizes={"train": 48, "validation": 16, "test": 24})
+    spec = {
+        "name": "e2e",
+        "workloads": [
+            {"synthetic": {"n_train": 512}},
+            {"trec6": {"model": str(model), "data_files": files, "label_column": "label", "max_length": 16}},
+        ],
+        "strategies": STRATEGIES,
+        "budget": {"trials": 3, "epochs": 2, "sampler": "tpe", "sampler_seed": 0},
+        "evaluation": {"seeds": 2, "selection": "final"},
+        "storage": str(root / "results"),
+    }
+    path = root / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(SystemExit) as e:
+        cli.main(["run", str(path), "--num-cpus", "2"])
+    return root / "results" / "e2e", spec, e.value.code, path
+
+
+@pytest.fixture(scope="module")
+def tables(sweep):
+    import pandas as pd
+
+    directory = sweep[0]
+    return {name: pd.read_parquet(directory / f"{name}.parquet") for name in ("trials", "epochs", "budget")}
+
+
+def test_sweep_exits_0_and_status_says_complete(sweep, capsys):
+    directory, _, code, _ = sweep
+    assert code == 0
+    with pytest.raises(SystemExit) as e:
+        cli.main(["status", str(directory)])
+    assert e.value.code == 0 and "state: complete" in capsys.readouterr().out
+
+
+def test_exactly_the_budget_per_pair_and_trial_0_canonical(tables):
+    from sweeps import catalog
+
+    tune = tables["trials"].query("stage == 'tune'")
+    assert len(tune) == 2 * 3 * 3
+    for (workload, strategy), rows in tune.groupby(["workload", "strategy"]):
+        assert sorted(rows.trial_index) == [0, 1, 2]
+        assert rows.trial_id.is_unique and (rows.epochs_planned == 2).all()
+        first = rows.set_index("trial_index").loc[0]
+        assert first.canonical and not rows.set_index("trial_index").loc[[1, 2]].canonical.any()
+        options = {} if workload == "synthetic" else None
+        if options is not None:
+            assert json.loads(first.hparams) == catalog.resolved_canonical(workload, options, strategy)
+    assert set(tune.status) <= {"ok", "diverged"}
+
+
+def test_no_test_metric_in_any_tune_row(tables):
+    trials, epochs = tables["trials"], tables["epochs"]
+    tune = trials[trials.stage == "tune"]
+    assert tune.test_accuracy_final.isna().all() and tune.test_accuracy_best.isna().all()
+    assert tune.val_accuracy_final.notna().all()
+    assert epochs[epochs.stage == "tune"].test_accuracy.isna().all()
+    seed = trials[trials.stage == "seed"]
+    assert seed.val_accuracy_final.isna().all() and seed.test_accuracy_final.notna().all()
+
+
+def test_seed_runs_retrain_the_best_validation_config(tables):
+    trials = tables["trials"]
+    for (workload, strategy), rows in trials.groupby(["workload", "strategy"]):
+        tune, seed = rows[rows.stage == "tune"], rows[rows.stage == "seed"]
+        best = tune.sort_values(["val_accuracy_final", "trial_index"], ascending=[False, True]).iloc[0]
+        assert sorted(seed.seed) == [0, 1] and sorted(seed.trial_index) == [0, 1]
+        assert (seed.hparams == best.hparams).all(), (workload, strategy)
+        assert (seed.canonical == best.canonical).all()
+
+
+def test_budget_table_is_equal_across_pairs(tables):
+    budget = tables["budget"]
+    assert len(budget) == 6
+    same = ["trials_planned", "trials_run", "sampler", "sampler_seed", "seeds_planned", "seeds_run", "spec_hash"]
+    assert (budget[same].nunique() == 1).all()
+    assert budget.complete.all() and (budget.trials_errored == 0).all()
+    assert (budget.groupby("workload").epochs.nunique() == 1).all()
+
+
+def test_epochs_table_has_one_row_per_trial_epoch(tables):
+    epochs, trials = tables["epochs"], tables["trials"]
+    assert not epochs.duplicated(["trial_id", "epoch"]).any()
+    assert len(epochs) == trials.epochs_run.sum()
+    assert set(epochs.trial_id) == set(trials.trial_id)
+    dals = epochs[epochs.strategy == "dals"]
+    assert dals.phase.notna().all() and epochs[epochs.strategy == "adam"].phase.isna().all()
+
+
+def test_every_reader_reads_the_tables(sweep):
+    import duckdb
+    import pandas as pd
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    directory: Path = sweep[0]
+    for name in ("trials", "epochs", "budget"):
+        path = str(directory / f"{name}.parquet")
+        n = len(pd.read_parquet(path))
+        assert pq.read_table(path).num_rows == n
+        assert pl.read_parquet(path).height == n
+        assert duckdb.sql(f"select count(*) from read_parquet('{path}')").fetchall()[0][0] == n
+    versions = json.loads(pd.read_parquet(directory / "trials.parquet").versions.iloc[0])
+    assert {"torch", "ray", "optuna", "lrsweep"} <= set(versions)
+
+
+def test_running_the_same_spec_again_exits_2(sweep, capsys):
+    directory, _, _, path = sweep
+    before = sorted(p.name for p in directory.iterdir())
+    with pytest.raises(SystemExit) as e:
+        cli.main(["run", str(path)])
+    assert e.value.code == 2 and "lrsweep resume" in capsys.readouterr().err
+    assert sorted(p.name for p in directory.iterdir()) == before

@@ -1,0 +1,87 @@
+"""Resume: SIGKILL the driver of a running sweep, `lrsweep resume DIR`, and every trial appears
+exactly once in the results (no finished trial re-run, no planned trial missing)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = {
+    "name": "resume",
+    "workloads": [{"synthetic": {"n_train": 512}}],
+    "strategies": ["fixed_sgd", "adam", "dals"],
+    "budget": {"trials": 3, "epochs": 2, "sampler": "tpe", "sampler_seed": 0},
+    "evaluation": {"seeds": 2},
+}
+
+
+def tune_done(directory: Path) -> int:
+    try:
+        progress = json.loads((directory / "progress.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return 0
+    return sum(p["done"] + p["errored"] for p in progress.get("tune", {}).values())
+
+
+def lrsweep(*args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "sweeps.cli", *args], cwd=ROOT, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def test_sigkill_then_resume_runs_every_trial_exactly_once(tmp_path):
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text(yaml.safe_dump({**SPEC, "storage": str(tmp_path / "results")}))
+    directory = tmp_path / "results" / "resume"
+
+    driver = lrsweep("run", str(spec_path), "--num-cpus", "2")
+    try:
+        deadline = time.time() + 240
+        while tune_done(directory) < 3 and driver.poll() is None and time.time() < deadline:
+            time.sleep(0.5)
+        assert driver.poll() is None, f"the sweep ended before it could be killed:\n{driver.stdout.read()}"
+        assert tune_done(directory) >= 3, "no progress within the deadline"
+        driver.send_signal(signal.SIGKILL)  # the driver only; its Ray processes share its fate
+        driver.wait(timeout=30)
+    finally:
+        time.sleep(2)
+        try:  # whatever is left of the session this test started (its own process group)
+            os.killpg(driver.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    killed_at = tune_done(directory)
+    assert not (directory / "trials.parquet").exists(), "killed before the tune stage finished"
+
+    resumed = lrsweep("resume", str(directory), "--num-cpus", "2")
+    out, _ = resumed.communicate(timeout=400)
+    assert resumed.returncode == 0, out
+    assert "tune: resuming the experiment" in out
+
+    trials = pd.read_parquet(directory / "trials.parquet")
+    tune = trials[trials.stage == "tune"]
+    assert len(tune) == 9 and tune.trial_id.is_unique
+    assert not tune.duplicated(["strategy", "trial_index"]).any()
+    assert (tune.groupby("strategy").size() == 3).all()
+    assert (tune[tune.trial_index == 0].canonical).all()
+    seed = trials[trials.stage == "seed"]
+    assert len(seed) == 6 and not seed.duplicated(["strategy", "seed"]).any()
+    epochs = pd.read_parquet(directory / "epochs.parquet")
+    assert not epochs.duplicated(["trial_id", "epoch"]).any() and len(epochs) == trials.epochs_run.sum()
+    budget = pd.read_parquet(directory / "budget.parquet")
+    assert budget.complete.all() and (budget.trials_run == 3).all()
+    # Trials finished before the kill were not trained again: a retrained trial reports its epochs
+    # twice in result.json. At most the two trials running at the kill may have been.
+    retrained = 0
+    for trial_id, run in tune.set_index("trial_id").epochs_run.items():
+        lines = (directory / "tune" / trial_id / "result.json").read_text().splitlines()
+        retrained += len(lines) > run
+    assert retrained <= 2, (killed_at, retrained)

@@ -1,0 +1,132 @@
+"""The multiplexing searcher without a Ray cluster: real Optuna studies in a journal file, the Tune
+Searcher API called as Tune calls it (suggest / on_trial_result / on_trial_complete / save / restore)."""
+
+import pytest
+from optuna.trial import TrialState
+
+import search_spaces as ss
+from sweeps.results import dedupe_epochs
+from sweeps.searcher import PairPlan, PairSearcher
+from sweeps.spec import EarlyStopping
+
+SPACE = {"lr": ss.Range(1e-3, 1e-1, "log"), "momentum": ss.Range(0.8, 0.95, "linear")}
+CANONICAL = {"lr": 0.01, "momentum": 0.9}
+
+
+def plans(n: int = 3) -> list[PairPlan]:
+    return [PairPlan(f"w/s{i}", {"workload": "w", "strategy": f"s{i}", "stage": "tune"}, SPACE, CANONICAL)
+            for i in range(n)]
+
+
+def searcher(tmp_path, trials=3, sampler="tpe") -> PairSearcher:
+    return PairSearcher(plans(), trials, sampler, 0, str(tmp_path / "optuna.journal"))
+
+
+def finish(s: PairSearcher, trial_id: str, acc: float) -> None:
+    s.on_trial_result(trial_id, {"epoch": 1, "val_accuracy": acc / 2})
+    s.on_trial_result(trial_id, {"epoch": 2, "val_accuracy": acc})
+    s.on_trial_complete(trial_id, {"epoch": 2, "val_accuracy": acc})
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "qmc", "random"])
+def test_round_robin_gives_every_pair_exactly_its_budget_then_finishes(tmp_path, sampler):
+    s = searcher(tmp_path, trials=3, sampler=sampler)
+    configs = [s.suggest(f"t{i}") for i in range(9)]
+    assert [c["sweep"]["pair"] for c in configs] == ["w/s0", "w/s1", "w/s2"] * 3
+    assert [c["sweep"]["trial_index"] for c in configs] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert s.suggest("t9") == "FINISHED"
+    for c in configs[:3]:  # trial 0 of every study is the canonical configuration
+        assert c["run"]["hparams"] == CANONICAL and c["sweep"]["canonical"]
+    for c in configs[3:]:
+        assert all(SPACE[k].contains(v) for k, v in c["run"]["hparams"].items())
+        assert not c["sweep"]["canonical"] and c["run"]["stage"] == "tune"
+    for i in range(9):
+        finish(s, f"t{i}", 0.5 + i / 100)
+    for key in s.order:
+        study = s.study(key)
+        assert len(study.trials) == 3 and all(t.state == TrialState.COMPLETE for t in study.trials)
+
+
+def test_errored_trial_is_failed_in_its_study_and_not_replaced(tmp_path):
+    s = searcher(tmp_path, trials=1)
+    ids = [f"t{i}" for i in range(3)]
+    for i in ids:
+        s.suggest(i)
+    s.on_trial_complete("t0", None, error=True)
+    finish(s, "t1", 0.7)
+    finish(s, "t2", 0.8)
+    assert s.suggest("t3") == "FINISHED"  # the budget counts trials given, errored ones included
+    assert s.study("w/s0").trials[0].state == TrialState.FAIL
+
+
+def test_best_selection_ranks_by_the_best_epoch(tmp_path):
+    s = PairSearcher(plans(1), 1, "tpe", 0, str(tmp_path / "j"), selection="best")
+    s.suggest("a")
+    s.on_trial_result("a", {"epoch": 1, "val_accuracy": 0.9})
+    s.on_trial_result("a", {"epoch": 2, "val_accuracy": 0.6})
+    s.on_trial_complete("a", {"epoch": 2, "val_accuracy": 0.6})
+    assert s.study("w/s0").trials[0].value == pytest.approx(0.9)
+
+
+def test_save_restore_continues_and_reproposes_orphans(tmp_path):
+    s = searcher(tmp_path, trials=2)
+    for i in range(3):
+        s.suggest(f"t{i}")
+    finish(s, "t0", 0.6)
+    checkpoint = tmp_path / "searcher.pkl"
+    s.save(str(checkpoint))
+    # After the checkpoint the driver proposes one more trial and dies: an orphan in the journal.
+    orphan = s.suggest("t3")
+    assert orphan["sweep"]["pair"] == "w/s0"
+
+    restored = PairSearcher(plans(), 99, "random", 7, "ignored")  # everything comes from the checkpoint
+    restored.restore(str(checkpoint))
+    assert restored.trials == 2 and set(restored.live) == {"t1", "t2"}
+    again = restored.suggest("t3b")
+    assert again["sweep"]["pair"] == "w/s0" and again["sweep"]["trial_index"] == 1
+    assert again["run"]["hparams"] == orphan["run"]["hparams"], "the orphan's point is proposed again"
+    states = [t.state for t in restored.study("w/s0").trials]
+    assert states.count(TrialState.FAIL) == 1  # the orphan, failed in the journal
+    finish(restored, "t1", 0.7)
+    finish(restored, "t2", 0.7)
+    given = [restored.suggest(f"u{i}") for i in range(3)]
+    assert [g["sweep"]["pair"] for g in given[:2]] == ["w/s1", "w/s2"] and given[2] == "FINISHED"
+
+
+def test_restore_reproposes_an_orphan_that_already_finished(tmp_path):
+    s = searcher(tmp_path, trials=2)
+    checkpoint = tmp_path / "searcher.pkl"
+    s.save(str(checkpoint))  # before any trial: the canonical trials are asked and told afterwards
+    first = s.suggest("t0")
+    finish(s, "t0", 0.6)
+    restored = PairSearcher(plans(), 2, "tpe", 0, "ignored")
+    restored.restore(str(checkpoint))
+    again = restored.suggest("t0b")
+    assert again["sweep"]["trial_index"] == 0 and again["sweep"]["canonical"]
+    assert again["run"]["hparams"] == first["run"]["hparams"] == CANONICAL
+    assert restored.suggest("t1b")["sweep"]["pair"] == "w/s1"
+
+
+def test_restore_on_a_machine_without_the_journal(tmp_path):
+    s = searcher(tmp_path, trials=2)
+    s.suggest("t0")
+    finish(s, "t0", 0.5)
+    s.save(str(tmp_path / "ckpt.pkl"))
+    (tmp_path / "optuna.journal").unlink()
+    restored = PairSearcher(plans(), 2, "tpe", 0, "x")
+    restored.restore(str(tmp_path / "ckpt.pkl"))
+    assert restored.study("w/s0").trials[0].value == pytest.approx(0.5)
+
+
+def test_dedupe_epochs_keeps_the_last_attempt():
+    rows = [{"epoch": 1, "a": 1}, {"epoch": 2, "a": 1}, {"epoch": 1, "a": 2}, {"epoch": 2, "a": 2},
+            {"epoch": 3, "a": 2}, {"epoch": 3, "a": 3}]
+    assert [(r["epoch"], r["a"]) for r in dedupe_epochs(rows)] == [(1, 2), (2, 2), (3, 3)]
+
+
+def test_per_pair_early_stopping_builds_one_rule_per_pair():
+    from sweeps.schedulers import PerPairScheduler
+
+    sched = PerPairScheduler(EarlyStopping("asha", "val_accuracy", 1, 2), {"w/a": 4, "w/b": 4})
+    assert set(sched.per_pair) == {"w/a", "w/b"}
+    assert sched.per_pair["w/a"] is not sched.per_pair["w/b"]
