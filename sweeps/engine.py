@@ -24,6 +24,7 @@ import json
 import math
 import os
 import pickle
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ __all__ = ["SweepDir", "SweepError", "load_sweep_spec", "resume_sweep", "run_swe
 
 MAX_FAILURES = 2
 """Times Tune retries a crashed trial (from its last checkpoint) before it counts as errored."""
+CHECKPOINT_NAME = re.compile(r"checkpoint_\d{6}")  # Ray Tune's checkpoint directory names
 
 
 class SweepError(RuntimeError):
@@ -72,6 +74,11 @@ class SweepDir:
 
     def path(self, name: str) -> str:
         return f"{self.root}/{name}"
+
+    def filesystem_path(self, name: str) -> tuple[pafs.FileSystem, str]:
+        """The filesystem and the path inside it of ``<root>/<name>``."""
+        fs, base = self._fs()
+        return fs, f"{base}/{name}"
 
     def read_text(self, name: str) -> str | None:
         fs, base = self._fs()
@@ -275,6 +282,8 @@ def _fit(spec: Spec, sweep: SweepDir, stage: str, make_tune_config: Callable, pl
     path = sweep.path(stage)
     if tune.Tuner.can_restore(path):
         out(f"{stage}: resuming the experiment at {path}")
+        for trial_dir, missing, source in fill_checkpoint_gaps(*sweep.filesystem_path(stage)):
+            out(f"{stage}: {trial_dir}: checkpoint {missing} was deleted after the last snapshot; using {source}")
         tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=False)
     else:
         tuner = tune.Tuner(
@@ -290,6 +299,38 @@ def _fit(spec: Spec, sweep: SweepDir, stage: str, make_tune_config: Callable, pl
             ),
         )
     return tuner.fit()
+
+
+def fill_checkpoint_gaps(fs: pafs.FileSystem, experiment: str) -> list[tuple[str, str, str]]:
+    """Before a restore, give every deleted checkpoint of a trial the contents of its next later one.
+
+    With ``num_to_keep`` Tune deletes a trial's older checkpoint when it registers a newer one and
+    snapshots the experiment state afterwards; a driver killed in between leaves a snapshot that
+    names the deleted checkpoint, and Ray then refuses to restore that trial. The newer checkpoint
+    carries its own epoch and history, so restoring from it continues the trial exactly. Returns
+    (trial dir, missing name, source name) for each gap filled.
+    """
+    filled = []
+    for trial in fs.get_file_info(pafs.FileSelector(experiment, allow_not_found=True)):
+        if trial.type != pafs.FileType.Directory:
+            continue
+        names = sorted(
+            info.base_name for info in fs.get_file_info(pafs.FileSelector(trial.path))
+            if info.type == pafs.FileType.Directory and CHECKPOINT_NAME.fullmatch(info.base_name)
+        )
+        if not names:
+            continue
+        present = {int(name.split("_")[1]): name for name in names}
+        for index in range(max(present)):
+            if index in present:
+                continue
+            source = present[min(i for i in present if i > index)]
+            missing = f"checkpoint_{index:06d}"
+            fs.create_dir(f"{trial.path}/{missing}", recursive=True)  # copy_files wants the target
+            pafs.copy_files(f"{trial.path}/{source}", f"{trial.path}/{missing}",
+                            source_filesystem=fs, destination_filesystem=fs)
+            filled.append((trial.base_name, missing, source))
+    return filled
 
 
 def _read_history(result) -> list[dict]:

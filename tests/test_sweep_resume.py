@@ -60,11 +60,22 @@ def test_sigkill_then_resume_runs_every_trial_exactly_once(tmp_path):
             pass
     killed_at = tune_done(directory)
     assert not (directory / "trials.parquet").exists(), "killed before the tune stage finished"
+    # Replay the race a kill can hit: Tune registered a newer checkpoint of an unfinished trial and
+    # deleted the one its last snapshot names, then died before the next snapshot.
+    replayed = 0
+    for trial in (directory / "tune").iterdir():
+        checkpoints = sorted(trial.glob("checkpoint_*"))
+        result = trial / "result.json"
+        if checkpoints and result.exists() and len(result.read_text().splitlines()) < SPEC["budget"]["epochs"]:
+            newest = int(checkpoints[-1].name.split("_")[1])
+            checkpoints[-1].rename(trial / f"checkpoint_{newest + 1:06d}")
+            replayed += 1
 
     resumed = lrsweep("resume", str(directory), "--num-cpus", "2")
     out, _ = resumed.communicate(timeout=400)
     assert resumed.returncode == 0, out
     assert "tune: resuming the experiment" in out
+    assert out.count("was deleted after the last snapshot") >= replayed
 
     trials = pd.read_parquet(directory / "trials.parquet")
     tune = trials[trials.stage == "tune"]
@@ -85,3 +96,26 @@ def test_sigkill_then_resume_runs_every_trial_exactly_once(tmp_path):
         lines = (directory / "tune" / trial_id / "result.json").read_text().splitlines()
         retrained += len(lines) > run
     assert retrained <= 2, (killed_at, retrained)
+
+
+def test_fill_checkpoint_gaps_copies_the_next_later_checkpoint(tmp_path):
+    import pyarrow.fs as pafs
+
+    from sweeps.engine import fill_checkpoint_gaps
+
+    trial = tmp_path / "tune" / "abc123"
+    (trial / "checkpoint_000002").mkdir(parents=True)
+    (trial / "checkpoint_000002" / "state.pt").write_bytes(b"epoch 3")
+    (trial / "checkpoint_000004").mkdir()
+    (trial / "checkpoint_000004" / "state.pt").write_bytes(b"epoch 5")
+    (tmp_path / "tune" / "experiment_state.json").write_text("{}")  # files beside trials are ignored
+    (tmp_path / "tune" / "no_checkpoints").mkdir()
+
+    filled = fill_checkpoint_gaps(pafs.LocalFileSystem(), str(tmp_path / "tune"))
+
+    assert filled == [("abc123", "checkpoint_000000", "checkpoint_000002"),
+                      ("abc123", "checkpoint_000001", "checkpoint_000002"),
+                      ("abc123", "checkpoint_000003", "checkpoint_000004")]
+    assert (trial / "checkpoint_000001" / "state.pt").read_bytes() == b"epoch 3"
+    assert (trial / "checkpoint_000003" / "state.pt").read_bytes() == b"epoch 5"
+    assert fill_checkpoint_gaps(pafs.LocalFileSystem(), str(tmp_path / "tune")) == []
