@@ -26,3 +26,16 @@ def test_the_two_newcomer_commands_come_first():
     quick_start = README.index("## Quick start")
     assert README.index("make run", quick_start) < README.index("## Layout")
     assert README.index("make test", quick_start) < README.index("## Layout")
+
+
+def test_the_adding_a_workload_example_runs():
+    """The README's runnable example registers a workload and trains it (in a fresh interpreter)."""
+    import subprocess
+    import sys
+
+    section = README[README.index("### Adding a workload"):]
+    code = section[section.index("```python") + len("```python"):section.index("```", section.index("```python") + 9)]
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr
+    assert "'status': 'ok'" in done.stdout

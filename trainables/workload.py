@@ -6,7 +6,7 @@ named explicitly, never inferred from ``model.children()``), its default epochs 
 its regime, and its options. Differences between workloads live in these fields, never in
 ``if name == ...`` chains (STYLE.md 1).
 
-A new workload is one ``register_workload(Workload(...))`` call; see ``trainables/README_snippet.md``.
+A new workload is one ``register_workload(Workload(...))`` call; see "Adding a workload" in README.md.
 """
 
 from __future__ import annotations
