@@ -14,14 +14,6 @@ NAMES = [strategy.name for strategy in list_strategies()]
 STEPS_PER_EPOCH = 5
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: intra-op threads only contend with the other jobs on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def make_problem(seed: int = 0):
     """A 3-layer MLP on a separable 3-class toy task; layer groups are its Linear layers."""

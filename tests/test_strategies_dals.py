@@ -21,13 +21,6 @@ VARIANTS = {  # DALS keyword settings of each variant, as the registry builds th
 STEPS = 90
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 class ReferenceDALS:
     """STRATEGIES.md's DALS written out literally, per tensor, in float64 Python and torch."""
