@@ -19,6 +19,7 @@ import json
 import os
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -84,6 +85,18 @@ def namespace_unavailable_reason() -> str | None:
     return None
 
 
+
+ANSWER = "@@answer@@ "
+"""Prefix of a probe's answer line: a Ray driver may print log lines (e.g. lagging heartbeats) after it."""
+
+
+def _answer(out: str) -> str:
+    """The last line a probe printed behind ANSWER."""
+    lines = [line[len(ANSWER):] for line in out.splitlines() if line.startswith(ANSWER)]
+    if not lines:
+        raise AssertionError(f"the probe printed no answer line:\n{out[-2000:]}")
+    return lines[-1].strip()
+
 class Namespace:
     """A private network+PID namespace, with helpers to run commands inside it."""
 
@@ -110,11 +123,7 @@ class Namespace:
 
     def _find_init_pid(self) -> int:
         """Host PID of the namespace's init: the only child of the `unshare` process."""
-        children = Path(f"/proc/{self._init.pid}/task/{self._init.pid}/children")
-        pids = children.read_text().split() if children.exists() else []
-        if len(pids) != 1:
-            raise RuntimeError(f"expected one child of unshare, found {pids}")
-        return int(pids[0])
+        return _only_child(self._init.pid, "unshare")
 
     def command(self, argv: list[str], cwd: Path = REPO) -> list[str]:
         """argv prefixed so that it runs inside the namespace with working directory cwd."""
@@ -147,6 +156,16 @@ class Namespace:
         """Start argv inside the namespace in the background, output to log; the caller waits."""
         with open(log, "w") as out:
             return subprocess.Popen(self.command(argv, cwd), stdout=out, stderr=subprocess.STDOUT, env=env)
+
+    def kill(self, proc: subprocess.Popen, timeout: float = 30) -> int:
+        """SIGKILL the command that popen() started inside the namespace (not the `nsenter` in
+        front of it, which only waits for it and would leave it running), then reap `nsenter`."""
+        if proc.poll() is None:
+            try:
+                os.kill(_only_child(proc.pid, "nsenter"), signal.SIGKILL)
+            except (RuntimeError, ProcessLookupError):  # not forked yet, or already gone
+                proc.kill()
+        return proc.wait(timeout=timeout)
 
     def close(self) -> None:
         """Kill everything in the namespace: closing stdin ends init, and with it the rest."""
@@ -194,6 +213,11 @@ class LocalCluster:
     def dashboard(self) -> str:
         return self.client_env["RAY_API_SERVER_ADDRESS"]
 
+    @property
+    def gcs_address(self) -> str:
+        """HOST:PORT of the GCS, for `ray.init(address=...)` and `lrsweep run/resume --address`."""
+        return self.client_env["RAY_ADDRESS"]
+
     def ray(self, *args: str, timeout: float = 120, check: bool = True, env=None):
         """The `ray` CLI inside the namespace, with this cluster's token unless env says else."""
         return self.ns.run([str(VENV_BIN / "ray"), *args], timeout=timeout, env=env or self.client_env,
@@ -207,22 +231,23 @@ class LocalCluster:
             "from ray.util.state import list_actors, list_nodes\n"
             "names = {n.node_id: [k for k in n.resources_total if k.startswith('node_')]"
             " for n in list_nodes(detail=True, limit=1000)}\n"
-            "print(json.dumps([(names.get(a.node_id) or ['?'])[0] for a in list_actors(detail=True, limit=10000)"
+            f"print({ANSWER!r} + json.dumps([(names.get(a.node_id) or ['?'])[0]"
+            " for a in list_actors(detail=True, limit=10000)"
             " if a.class_name.endswith(sys.argv[1]) and sys.argv[2] in ('', a.state)]))\n"
         )
         out = self.ns.run([sys.executable, "-c", probe, class_suffix, state or ""], timeout=60,
                           env=self.client_env).stdout
-        return json.loads(out.strip().splitlines()[-1])
+        return json.loads(_answer(out))
 
     def job_status(self, submission_id: str) -> str:
         """The Ray Job's status name (PENDING, RUNNING, SUCCEEDED, FAILED, STOPPED)."""
         probe = (
             "import sys; from ray.job_submission import JobSubmissionClient;"
-            "print(JobSubmissionClient(sys.argv[1]).get_job_status(sys.argv[2]).value)"
+            f"print({ANSWER!r} + JobSubmissionClient(sys.argv[1]).get_job_status(sys.argv[2]).value)"
         )
         out = self.ns.run([sys.executable, "-c", probe, self.dashboard, submission_id], timeout=60,
                           env=self.client_env).stdout
-        return out.strip().splitlines()[-1]
+        return _answer(out)
 
     def wait_for_job(self, submission_id: str, timeout: float) -> str:
         """Wait until the job ends; return its final status."""
@@ -241,10 +266,10 @@ class LocalCluster:
     def alive_node_count(self) -> int:
         probe = (
             "import json, ray; ray.init(address='auto', logging_level='ERROR');"
-            "print(json.dumps(sum(n['Alive'] for n in ray.nodes())))"
+            f"print({ANSWER!r} + json.dumps(sum(n['Alive'] for n in ray.nodes())))"
         )
         out = self.ns.run([sys.executable, "-c", probe], timeout=60, env=self.client_env).stdout
-        return json.loads(out.strip().splitlines()[-1])
+        return json.loads(_answer(out))
 
     def session_logs_tail(self, limit: int = 4000) -> str:
         """The last lines of the Ray logs most useful after a failure, for assertion messages."""
@@ -257,6 +282,15 @@ class LocalCluster:
 
     def down(self) -> None:
         self.local_sh("down", timeout=60, check=False)
+
+
+def _only_child(pid: int, what: str) -> int:
+    """Host PID of the only child of process pid (`unshare` and `nsenter` fork what they run)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    pids = children.read_text().split() if children.exists() else []
+    if len(pids) != 1:
+        raise RuntimeError(f"expected one child of {what}, found {pids}")
+    return int(pids[0])
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.5, what: str = "condition"):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 from cluster_harness import REPO, VENV_BIN, LocalCluster, Namespace, namespace_unavailable_reason, wait_for
+from test_sweep_resume import tune_done
 
 _REASON = namespace_unavailable_reason()
 pytestmark = [
@@ -42,6 +43,21 @@ def _tables(directory: Path):
     return {name: pd.read_parquet(directory / f"{name}.parquet") for name in ("trials", "epochs", "budget")}
 
 
+def _start_sweep(cluster: LocalCluster, tmp_path: Path, spec: dict):
+    """`lrsweep run SPEC --address <GCS>` in the background inside the cluster's namespace; spec is
+    written to tmp_path. Returns the sweep directory, the driver's log and its Popen."""
+    spec_path = tmp_path / f"{spec['name']}.yaml"
+    spec_path.write_text(yaml.safe_dump(spec))
+    log = tmp_path / "driver.log"
+    driver = cluster.ns.popen([LRSWEEP, "run", str(spec_path), "--address", cluster.gcs_address], log,
+                              env=cluster.client_env)
+    return Path(spec["storage"]) / spec["name"], log, driver
+
+
+def _failure_report(cluster: LocalCluster, log: Path, what: str) -> AssertionError:
+    return AssertionError(f"{what}:\n{log.read_text()[-6000:]}\n{cluster.session_logs_tail()}")
+
+
 def _assert_full_budget(directory: Path, spec: dict) -> None:
     """Every (workload, strategy) pair got exactly its trials and epochs; nothing missing or twice."""
     t = _tables(directory)
@@ -62,6 +78,7 @@ def _assert_full_budget(directory: Path, spec: dict) -> None:
     assert (per_trial["count"] == n_epochs).all() and (per_trial["max"] == n_epochs).all(), per_trial
     assert (budget["trials_run"] == budget["trials_planned"]).all(), budget
     assert (budget["trials_errored"] == 0).all(), budget
+    assert budget["complete"].all(), budget
 
 
 @pytest.mark.timeout(300)
@@ -96,12 +113,7 @@ def test_sweep_survives_kill_9_of_the_worker_node(cluster, tmp_path):
         "resources": {"cpu": 1, "gpu": 0},
         "storage": str(tmp_path / "results"),
     }
-    spec_path = tmp_path / "nodeloss.yaml"
-    spec_path.write_text(yaml.safe_dump(spec))
-    directory = tmp_path / "results" / spec["name"]
-    log = tmp_path / "driver.log"
-    driver = cluster.ns.popen([LRSWEEP, "run", str(spec_path), "--address", "127.0.0.1:6379"], log,
-                              env=cluster.client_env)
+    directory, log, driver = _start_sweep(cluster, tmp_path, spec)
     try:
         # Kill the worker once a trial runs there and trials have checkpointed a couple of epochs.
         def worker_mid_trial():
@@ -112,11 +124,48 @@ def test_sweep_survives_kill_9_of_the_worker_node(cluster, tmp_path):
         cluster.local_sh("kill-worker", "1", timeout=30)
         code = driver.wait(timeout=220)
     except (AssertionError, subprocess.TimeoutExpired):
-        driver.kill()
-        tail = f"{log.read_text()[-6000:]}\n{cluster.session_logs_tail()}"
-        raise AssertionError(f"sweep did not finish:\n{tail}") from None
+        cluster.ns.kill(driver)
+        raise _failure_report(cluster, log, "sweep did not finish") from None
     output = log.read_text()
     assert code == 0, output[-6000:]
     # The kill hit a running trial (not just an idle node), and Tune retried it.
     assert "Trial task failed" in output, output[-6000:]
     _assert_full_budget(directory, spec)
+
+
+@pytest.mark.timeout(300)
+def test_sweep_resumes_on_the_cluster_after_kill_9_of_the_driver(cluster, tmp_path):
+    spec = {
+        "name": "driverloss",
+        "workloads": [{"synthetic": {"n_train": 512}}],
+        "strategies": ["fixed_sgd", "adam"],
+        "budget": {"trials": 3, "epochs": 2, "sampler": "tpe", "sampler_seed": 0},
+        "evaluation": {"seeds": 2, "selection": "final"},
+        "resources": {"cpu": 1, "gpu": 0},
+        "storage": str(tmp_path / "results"),
+    }
+    directory, log, driver = _start_sweep(cluster, tmp_path, spec)
+    try:
+        wait_for(lambda: tune_done(directory) >= 2 or driver.poll() is not None, timeout=150, interval=0.5,
+                 what="2 finished tune trials")
+        assert driver.poll() is None, "the sweep ended before its driver could be killed"
+        cluster.ns.kill(driver)  # the driver process only: the head and worker nodes stay up
+    except (AssertionError, subprocess.TimeoutExpired):
+        cluster.ns.kill(driver)
+        raise _failure_report(cluster, log, "the sweep did not get to the kill") from None
+    assert not (directory / "trials.parquet").exists(), "killed after the tune stage had finished"
+
+    resumed = cluster.ns.run([LRSWEEP, "resume", str(directory), "--address", cluster.gcs_address],
+                             timeout=200, env=cluster.client_env, check=False)
+    output = resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, f"{output[-6000:]}\n{cluster.session_logs_tail()}"
+    assert "tune: resuming the experiment" in output, output[-6000:]
+    _assert_full_budget(directory, spec)
+    trials = _tables(directory)["trials"]
+    tune = trials[trials["stage"] == "tune"]
+    assert not tune.duplicated(["strategy", "trial_index"]).any()
+    # Trials finished before the kill were not trained again: a retrained trial reports its epochs
+    # twice in result.json. At most the two running at the kill (one per node) may have been.
+    retrained = [trial_id for trial_id, run in tune.set_index("trial_id")["epochs_run"].items()
+                 if len((directory / "tune" / trial_id / "result.json").read_text().splitlines()) > run]
+    assert len(retrained) <= 2, retrained
