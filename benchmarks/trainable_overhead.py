@@ -68,12 +68,16 @@ def ray_trial(epochs: int) -> float:
     import ray
     from ray import tune
 
+    from sweeps.engine import checkpoint_every
+
+    # Checkpoint as a sweep does (a few times per trial, the latest kept), not after every epoch.
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
         with tempfile.TemporaryDirectory() as storage:
             tuner = tune.Tuner(
-                trainable, param_space=config(epochs),
-                run_config=tune.RunConfig(storage_path=storage, name="overhead", verbose=0),
+                trainable, param_space={**config(epochs), "checkpoint_every": checkpoint_every(epochs)},
+                run_config=tune.RunConfig(storage_path=storage, name="overhead", verbose=0,
+                                          checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
             )
             result = tuner.fit()[0]
             if result.error is not None:
