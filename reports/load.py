@@ -15,7 +15,8 @@ import pandas as pd
 from reports.store import read_table
 
 #: Budget columns that must be equal across the strategies of a workload for a fair comparison.
-BUDGET_KEYS = ("trials_planned", "epochs", "sampler", "sampler_seed", "early_stopping", "seeds_planned")
+BUDGET_KEYS = ("trials_planned", "epochs", "sampler", "sampler_seed", "early_stopping", "selection",
+               "seeds_planned")
 #: Run statuses that are results (a diverged run counts with its measured accuracy).
 RESULT_STATUSES = ("ok", "diverged")
 

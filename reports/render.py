@@ -152,6 +152,12 @@ def _inline(text: str) -> str:
 
 # ---- sections ---------------------------------------------------------------------------------
 
+def _selection_words(res: Results) -> str:
+    """How the sweep(s) picked each pair's configuration, from the budget table's ``selection``."""
+    rules = sorted(set(res.budget["selection"]))
+    return "; ".join(f"selection `{r}`: by `{tables.TUNE_METRICS[r]}`" for r in rules)
+
+
 def _header(doc: _Doc, res: Results, thresholds: Sequence[float], seed: int) -> None:
     doc.h(1, "lrsweep report")
     sweeps = ", ".join(f"`{d}`" for d in res.sweep_dirs)
@@ -163,7 +169,7 @@ def _header(doc: _Doc, res: Results, thresholds: Sequence[float], seed: int) -> 
           "Runs with status ok or diverged count (a diverged run counts with its measured accuracy and is "
           "also listed under *diverged*); errored runs do not. The paper's optimistic metric, the best "
           "test accuracy over epochs, is shown in its own labelled column and is never used to rank. "
-          f"Tuning chose configurations on the validation split only (`{tables.TUNE_METRIC}`).")
+          f"Tuning chose configurations on the validation split only ({_selection_words(res)}).")
     doc.p("**Statistics**: intervals are 95% BCa bootstrap CIs of the mean over seeds "
           f"({stats.N_RESAMPLES} resamples, seed {seed}). Within a workload, strategies are compared paired by "
           "seed (runs with the same `seed` value) with a paired t-test and a Wilcoxon signed-rank test, "
@@ -317,7 +323,9 @@ def _budget_section(doc: _Doc, res: Results, plot_dir: str, paths: dict, csvs: d
     doc.h(2, "Tuning budget")
     curves, summary = tables.budget_curves(res)
     csvs["budget_curves"], csvs["budget_summary"] = curves, summary
-    doc.p(f"Best validation accuracy so far (`{tables.TUNE_METRIC}`) against tuning trials, in trial order, "
+    metrics = ", ".join(f"`{m}`" for m in sorted(summary["metric"].unique())) if not summary.empty else "-"
+    doc.p(f"Best validation accuracy so far ({metrics}, the score the sweep selected by) against tuning trials, "
+          "in trial order, "
           "and the expected best of k trials drawn at random without replacement from the trials run "
           "(after Dodge et al. 2019). A best found only in the last trials, or an expected-max curve still "
           "rising at the end, suggests the budget was not enough.")

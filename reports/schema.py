@@ -83,6 +83,7 @@ BUDGET = (
     Column("sampler_seed", pa.int64(), "sampler seed (the same for every pair)"),
     Column("early_stopping", pa.string(), "JSON of the early-stopping rule applied to every pair, or null",
            nullable=True),
+    Column("selection", pa.string(), "validation score that picked the seed stage's config: final or best epoch"),
     Column("seeds_planned", pa.int32(), "re-evaluation seeds planned"),
     Column("seeds_run", pa.int32(), "re-evaluation runs that finished (ok or diverged)"),
     Column("complete", pa.bool_(), "trials_run == trials_planned and seeds_run == seeds_planned"),

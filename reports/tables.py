@@ -20,8 +20,8 @@ from reports.load import Results
 
 #: Display order of the paper's generations.
 GENERATIONS = ("1", "2", "3", "4", "5", "SOTA")
-#: The tune-stage score a study maximises (validation only; the test split chooses nothing).
-TUNE_METRIC = "val_accuracy_final"
+#: The tune-stage score each ``selection`` rule maximises (validation only; the test split chooses nothing).
+TUNE_METRICS = {"final": "val_accuracy_final", "best": "val_accuracy_best"}
 PRIMARY = "test_accuracy_final"
 OPTIMISTIC = "test_accuracy_best"
 
@@ -215,25 +215,34 @@ def convergence(res: Results, thresholds: list[float]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def tune_metric(res: Results, workload: str, strategy: str) -> str:
+    """The trials column the pair's tune trials were ranked by: its budget row's ``selection``."""
+    row = res.budget[(res.budget["workload"] == workload) & (res.budget["strategy"] == strategy)]
+    return TUNE_METRICS[row["selection"].iloc[0] if len(row) else "final"]
+
+
 def budget_curves(res: Results) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Best-so-far validation score against trials used, and the expected maximum over k random trials.
 
-    Curves: workload, strategy, trials (k = 1..N in trial_index order), best_so_far, expected_max
-    (`stats.expected_max` without replacement over the N observed values). Summary: per pair the
-    best validation score, the trial at which it was first reached (1-based) and the trial counts;
-    a best found in the last trials suggests the budget was not enough.
+    The score is the one the sweep selected by (``selection`` in the budget table: the last or the
+    best epoch's validation accuracy). Curves: workload, strategy, trials (k = 1..N in trial_index
+    order), best_so_far, expected_max (`stats.expected_max` without replacement over the N observed
+    values). Summary: per pair the score column, the best score, the trial at which it was first
+    reached (1-based) and the trial counts; a best found in the last trials suggests the budget was
+    not enough.
     """
     tune = res.tune_runs().sort_values(["workload", "strategy", "trial_index"])
     curves, summary = [], []
     for (workload, strategy), g in tune.groupby(["workload", "strategy"], sort=True):
-        v = g[TUNE_METRIC].to_numpy(dtype=float)
+        metric = tune_metric(res, workload, strategy)
+        v = g[metric].to_numpy(dtype=float)
         finite = v[np.isfinite(v)]
         best = np.fmax.accumulate(np.where(np.isfinite(v), v, -np.inf))
         for k in range(1, len(v) + 1):
             curves.append({"workload": workload, "strategy": strategy, "trials": k,
                            "best_so_far": best[k - 1] if np.isfinite(best[k - 1]) else np.nan,
                            "expected_max": stats.expected_max(finite, k) if k <= finite.size else np.nan})
-        summary.append({"workload": workload, "strategy": strategy, "trials": len(v),
+        summary.append({"workload": workload, "strategy": strategy, "metric": metric, "trials": len(v),
                         "best_val": float(finite.max()) if finite.size else np.nan,
                         "best_at_trial": int(np.argmax(best) + 1) if finite.size else np.nan,
                         "diverged": int((g["status"] == "diverged").sum())})

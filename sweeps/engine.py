@@ -1,21 +1,24 @@
-"""The two stages of a sweep on Ray Tune, and resuming them.
+"""A sweep on Ray Tune: both stages of the protocol in one experiment, and resuming it.
 
-1. **Tune**: one Tune experiment (``<sweep dir>/tune``) holding every (workload, strategy) pair;
-   ``PairSearcher`` multiplexes one seeded Optuna study per pair, so all pairs share the cluster
-   and every pair gets exactly ``budget.trials`` trials of ``epochs`` epochs. Tune trials train on
-   the training split minus validation, all with the same seed (``budget.sampler_seed``), and are
-   ranked on validation accuracy only.
-2. **Seed**: one Tune experiment (``<sweep dir>/seed``) retraining each pair's best configuration
-   with seeds ``0..seeds-1`` on the full training split, scored on test.
+One Tune experiment (``<sweep dir>/experiment``) holds every (workload, strategy) pair and both
+stages; ``PairSearcher`` drives it:
 
-Parquet tables are written after each stage (partial, then final). ``resume`` restores whichever
-stage was interrupted with ``Tuner.restore`` (the searcher's save/restore carries the studies),
-so finished trials never run again.
+1. **Tune**: one seeded Optuna study per pair, so all pairs share the cluster and every pair gets
+   exactly ``budget.trials`` trials of ``epochs`` epochs. Tune trials train on the training split
+   minus validation, all with the same seed (``budget.sampler_seed``), and are ranked on
+   validation accuracy only.
+2. **Seed**: as soon as a pair's last tune trial ends, its best configuration is retrained with
+   seeds ``0..seeds-1`` on the full training split and scored on test. There is no barrier
+   between the stages, so the reused trial actors never wait for the slowest pair.
+
+The Parquet tables are written when the experiment ends. ``resume`` restores the experiment with
+``Tuner.restore`` (the searcher's save/restore carries the studies and the queued seed runs), so
+finished trials never run again.
 
 Sweep directory layout (``<storage>/<name>/``): ``spec.yaml`` (the normalised spec),
 ``optuna.journal`` (local storage only; else a driver-local cache, carried in the searcher
-checkpoint), ``tune/`` and ``seed/`` (Tune experiments), ``selection.json`` (each pair's
-selected tune trial), ``progress.json`` (for ``lrsweep status``), and the Parquet tables.
+checkpoint), ``experiment/`` (the Tune experiment), ``selection.json`` (each pair's selected tune
+trial), ``progress.json`` (for ``lrsweep status``), and the Parquet tables.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import pickle
 import re
 import time
 from collections.abc import Callable
@@ -34,7 +36,7 @@ import pyarrow.fs as pafs
 import yaml
 
 from sweeps import catalog
-from sweeps.results import TrialRecord, dedupe_epochs, pair_key, select_best, write_results
+from sweeps.results import TrialRecord, dedupe_epochs, pair_key, write_results
 from sweeps.searcher import PairPlan, PairSearcher
 from sweeps.spec import Spec, SpecError, parse_spec
 
@@ -43,6 +45,9 @@ __all__ = ["SweepDir", "SweepError", "load_sweep_spec", "resume_sweep", "run_swe
 MAX_FAILURES = 2
 """Times Tune retries a crashed trial (from its last checkpoint) before it counts as errored."""
 CHECKPOINT_NAME = re.compile(r"checkpoint_\d{6}")  # Ray Tune's checkpoint directory names
+EXPERIMENT = "experiment"
+"""The Tune experiment's directory inside the sweep directory."""
+STAGES = ("tune", "seed")
 
 
 class SweepError(RuntimeError):
@@ -117,21 +122,14 @@ def _init_ray(address: str | None, num_cpus: int | None) -> bool:
 
     if ray.is_initialized():
         return False
-    quiet = {"log_to_driver": bool(os.environ.get("LRSWEEP_TRIAL_LOGS")), "logging_level": "WARNING"}
+    quiet = {"log_to_driver": bool(os.environ.get("LRSWEEP_TRIAL_LOGS")), "logging_level": "WARNING",
+}
     if address is None:
         # "local" always starts a private Ray: never join a cluster someone started on this machine.
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **quiet)
     else:
         ray.init(address=address, **quiet)
     return True
-
-
-def _run_trial(config: dict) -> None:
-    """The Tune trainable: ``trainables.trainable`` on the trial config under ``config["run"]``
-    (``config["sweep"]`` is this package's bookkeeping: pair, index, canonical flag)."""
-    from trainables import trainable
-
-    trainable(config["run"])
 
 
 def _trial_dirname(trial) -> str:
@@ -146,78 +144,49 @@ def _quiet_tune() -> None:
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
 
-def _list_searcher(configs: list[dict]):
-    """A searcher proposing ``configs`` in order, then FINISHED (the seed stage's runs)."""
-    from ray.tune.search import Searcher
-
-    class ListSearcher(Searcher):
-        def __init__(self, configs: list[dict]) -> None:
-            super().__init__(metric="test_accuracy", mode="max")
-            self.configs, self.next = configs, 0
-
-        def set_search_properties(self, metric, mode, config, **spec) -> bool:
-            return True
-
-        def suggest(self, trial_id: str):
-            if self.next >= len(self.configs):
-                return Searcher.FINISHED
-            self.next += 1
-            return self.configs[self.next - 1]
-
-        def on_trial_complete(self, trial_id, result=None, error=False) -> None:
-            pass
-
-        def save(self, checkpoint_path: str) -> None:
-            with open(checkpoint_path, "wb") as f:
-                pickle.dump({"configs": self.configs, "next": self.next}, f)
-
-        def restore(self, checkpoint_path: str) -> None:
-            with open(checkpoint_path, "rb") as f:
-                self.__dict__.update(pickle.load(f))
-
-    return ListSearcher(configs)
-
-
 # --- progress ----------------------------------------------------------------------------------
 
 
-def _progress_callback(stage: str, planned: dict[str, int], sweep: SweepDir, out: Callable[[str], None]):
-    """A Tune callback printing one line per finished trial and keeping ``progress.json`` current."""
+def _progress_callback(planned: dict[str, dict[str, int]], sweep: SweepDir, out: Callable[[str], None]):
+    """A Tune callback printing one line per finished trial and keeping ``progress.json`` current.
+
+    ``planned[stage][pair]`` is the number of trials the pair gets in that stage.
+    """
     from ray.tune import Callback
 
-    score_key = "val_accuracy" if stage == "tune" else "test_accuracy"
+    score_key = {"tune": "val_accuracy", "seed": "test_accuracy"}
 
     class Progress(Callback):
         def __init__(self) -> None:
-            self.done = {k: 0 for k in planned}
-            self.errored = {k: 0 for k in planned}
-            self.best: dict[str, float] = {}
+            self.done = {stage: dict.fromkeys(pairs, 0) for stage, pairs in planned.items()}
+            self.errored = {stage: dict.fromkeys(pairs, 0) for stage, pairs in planned.items()}
+            self.best: dict[str, dict[str, float]] = {stage: {} for stage in planned}
             self.started = time.time()
 
         def _record(self, trial, error: bool) -> None:
-            meta = trial.config["sweep"]
-            pair = meta["pair"]
+            meta, stage = trial.config["sweep"], trial.config["run"]["stage"]
+            pair, key = meta["pair"], score_key[stage]
+            done, best = self.done[stage], self.best[stage]
             last = trial.last_result or {}
-            score = last.get(score_key)
+            score = last.get(key)
             if error:
-                self.errored[pair] += 1
+                self.errored[stage][pair] += 1
                 what = "ERROR"
             else:
-                self.done[pair] += 1
+                done[pair] += 1
                 if isinstance(score, float):
-                    self.best[pair] = max(score, self.best.get(pair, float("-inf")))
-                what = f"{last.get('status', 'ok')} {score_key}={score:.4f}" if isinstance(score, float) \
-                    else "no score"
-            total = sum(self.done.values()) + sum(self.errored.values())
-            out(f"[{stage} {total}/{sum(planned.values())}] {pair} #{meta['trial_index']} {what} "
-                f"(pair {self.done[pair] + self.errored[pair]}/{planned[pair]}, best "
-                f"{self.best.get(pair, float('nan')):.4f}) {time.time() - self.started:.0f}s")
+                    best[pair] = max(score, best.get(pair, float("-inf")))
+                what = f"{last.get('status', 'ok')} {key}={score:.4f}" if isinstance(score, float) else "no score"
+            total = sum(done.values()) + sum(self.errored[stage].values())
+            out(f"[{stage} {total}/{sum(planned[stage].values())}] {pair} #{meta['trial_index']} {what} "
+                f"(pair {done[pair] + self.errored[stage][pair]}/{planned[stage][pair]}, best "
+                f"{best.get(pair, float('nan')):.4f}) {time.time() - self.started:.0f}s")
             self._save()
 
         def _save(self) -> None:
-            state = json.loads(sweep.read_text("progress.json") or "{}")
-            state[stage] = {k: {"planned": planned[k], "done": self.done[k], "errored": self.errored[k],
-                                "best": self.best.get(k)} for k in planned}
+            state = {stage: {k: {"planned": n, "done": self.done[stage][k], "errored": self.errored[stage][k],
+                                 "best": self.best[stage].get(k)} for k, n in pairs.items()}
+                     for stage, pairs in planned.items()}
             state["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S")
             sweep.write_text("progress.json", json.dumps(state, indent=1))
 
@@ -245,7 +214,7 @@ def _base_config(spec: Spec, workload, strategy: str, stage: str, seed: int) -> 
         data_dir = os.path.abspath(data_dir)  # Ray runs trials in their own working directories
     return {"workload": workload.name, "workload_options": workload.options_dict, "strategy": strategy,
             "seed": seed, "epochs": workload.epochs, "stage": stage, "data_dir": data_dir,
-            "checkpoint_every": checkpoint_every(workload.epochs)}
+            "checkpoint_every": checkpoint_every(workload.epochs), "checkpoint_final_state": spec.keep_checkpoints}
 
 
 def checkpoint_every(epochs: int) -> int:
@@ -268,33 +237,65 @@ def _plans(spec: Spec) -> list[PairPlan]:
             base=_base_config(spec, w, s, "tune", spec.budget.sampler_seed),
             space=catalog.space(w.name, w.options_dict, s, overrides),
             canonical=catalog.canonical_point(w.name, w.options_dict, s, overrides),
+            seed_base=_base_config(spec, w, s, "seed", 0),
         ))
     return plans
 
 
-def _fit(spec: Spec, sweep: SweepDir, stage: str, make_tune_config: Callable, planned: dict[str, int],
-         out: Callable[[str], None]):
-    """Run (or restore and finish) one stage's Tune experiment; return its ResultGrid."""
+def _tune_config(spec: Spec, sweep: SweepDir, plans: list[PairPlan]):
+    """The experiment's TuneConfig: the pair searcher (both stages), per-pair early stopping, and
+    trial actors reused across trials and stages."""
     from ray import tune
 
+    # A fresh experiment starts fresh studies: a journal left by a driver that died before Tune
+    # saved any experiment state belongs to no trial.
+    if os.path.exists(sweep.journal_path):
+        os.remove(sweep.journal_path)
+    scheduler = None
+    if spec.budget.early_stopping is not None:
+        from sweeps.schedulers import PerPairScheduler
+
+        epochs = {pair_key(w.name, s): w.epochs for w, s in spec.pairs()}
+        scheduler = PerPairScheduler(spec.budget.early_stopping, epochs)
+    searcher = PairSearcher(plans, spec.budget.trials, spec.budget.sampler, spec.budget.sampler_seed,
+                            sweep.journal_path, spec.evaluation.selection, spec.evaluation.seeds)
+    return tune.TuneConfig(
+        search_alg=searcher, scheduler=scheduler,
+        num_samples=len(plans) * (spec.budget.trials + spec.evaluation.seeds),
+        max_concurrent_trials=spec.max_concurrent, reuse_actors=True,
+        trial_dirname_creator=_trial_dirname, trial_name_creator=_trial_dirname,
+    )
+
+
+def _fit(spec: Spec, sweep: SweepDir, out: Callable[[str], None]):
+    """Run (or restore and finish) the sweep's Tune experiment; return its ResultGrid."""
+    from ray import tune
+
+    from sweeps.trial_entry import run_trial_config
+
     _quiet_tune()
-    trainable = tune.with_resources(_run_trial, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
-    path = sweep.path(stage)
+    trainable = tune.with_resources(run_trial_config, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
+    path = sweep.path(EXPERIMENT)
     if tune.Tuner.can_restore(path):
-        out(f"{stage}: resuming the experiment at {path}")
-        for trial_dir, missing, source in fill_checkpoint_gaps(*sweep.filesystem_path(stage)):
-            out(f"{stage}: {trial_dir}: checkpoint {missing} was deleted after the last snapshot; using {source}")
+        out(f"resuming the experiment at {path}")
+        for trial_dir, missing, source in fill_checkpoint_gaps(*sweep.filesystem_path(EXPERIMENT)):
+            out(f"{trial_dir}: checkpoint {missing} was deleted after the last snapshot; using {source}")
         tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=False)
     else:
+        plans = _plans(spec)
+        planned = {"tune": {p.key: spec.budget.trials for p in plans},
+                   "seed": {p.key: spec.evaluation.seeds for p in plans}}
+        out(f"{len(plans)} pairs x ({spec.budget.trials} tune trials, sampler {spec.budget.sampler} seed "
+            f"{spec.budget.sampler_seed}; then {spec.evaluation.seeds} seed runs of the best)")
         tuner = tune.Tuner(
             trainable,
-            tune_config=make_tune_config(),
+            tune_config=_tune_config(spec, sweep, plans),
             run_config=tune.RunConfig(
-                name=stage,
+                name=EXPERIMENT,
                 storage_path=sweep.root,
                 failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                callbacks=[_progress_callback(stage, planned, sweep, out)],
+                callbacks=[_progress_callback(planned, sweep, out)],
                 verbose=0,
             ),
         )
@@ -344,7 +345,7 @@ def _read_history(result) -> list[dict]:
     return dedupe_epochs(json.loads(line) for line in lines if line.strip())
 
 
-def _records(grid, stage: str) -> list[TrialRecord]:
+def _records(grid) -> list[TrialRecord]:
     records = []
     for result in grid:
         meta, run = result.config["sweep"], result.config["run"]
@@ -353,7 +354,7 @@ def _records(grid, stage: str) -> list[TrialRecord]:
         if result.error is not None:
             error = f"{type(result.error).__name__}: {result.error}"[:2000]
         records.append(TrialRecord(
-            trial_id=os.path.basename(result.path.rstrip("/")), stage=stage, pair=meta["pair"],
+            trial_id=os.path.basename(result.path.rstrip("/")), stage=run["stage"], pair=meta["pair"],
             workload=run["workload"], strategy=run["strategy"], trial_index=meta["trial_index"],
             canonical=bool(meta["canonical"]), seed=run["seed"], epochs_planned=run["epochs"],
             hparams=run["hparams"], history=tuple(history), error=error,
@@ -362,75 +363,16 @@ def _records(grid, stage: str) -> list[TrialRecord]:
     return records
 
 
-def _tune_stage(spec: Spec, sweep: SweepDir, out) -> list[TrialRecord]:
-    from ray import tune
-
-    plans = _plans(spec)
-    planned = {p.key: spec.budget.trials for p in plans}
-
-    def tune_config():
-        # A fresh experiment starts fresh studies: a journal left by a driver that died before Tune
-        # saved any experiment state belongs to no trial.
-        if os.path.exists(sweep.journal_path):
-            os.remove(sweep.journal_path)
-        scheduler = None
-        if spec.budget.early_stopping is not None:
-            from sweeps.schedulers import PerPairScheduler
-
-            epochs = {pair_key(w.name, s): w.epochs for w, s in spec.pairs()}
-            scheduler = PerPairScheduler(spec.budget.early_stopping, epochs)
-        searcher = PairSearcher(plans, spec.budget.trials, spec.budget.sampler, spec.budget.sampler_seed,
-                                sweep.journal_path, spec.evaluation.selection)
-        return tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=sum(planned.values()),
-                               max_concurrent_trials=spec.max_concurrent, reuse_actors=True,
-                               trial_dirname_creator=_trial_dirname, trial_name_creator=_trial_dirname)
-
-    out(f"tune: {len(plans)} pairs x {spec.budget.trials} trials, sampler {spec.budget.sampler} "
-        f"(seed {spec.budget.sampler_seed})")
-    return _records(_fit(spec, sweep, "tune", tune_config, planned, out), "tune")
-
-
-def _selection(spec: Spec, sweep: SweepDir, tune_records: list[TrialRecord]) -> list[dict]:
-    """The seed stage's run configs, decided once and kept in ``selection.json`` (so a resume
-    retrains exactly what was selected)."""
-    saved = sweep.read_text("selection.json")
-    if saved is not None:
-        return json.loads(saved)["runs"]
-    best = select_best(spec, tune_records)
-    runs, chosen = [], {}
-    for w, s in spec.pairs():
-        pair = pair_key(w.name, s)
-        if pair not in best:
-            continue
-        rec = best[pair]
-        chosen[pair] = {"trial_id": rec.trial_id, "trial_index": rec.trial_index, "hparams": dict(rec.hparams)}
-        for seed in range(spec.evaluation.seeds):
-            runs.append({
-                "run": {**_base_config(spec, w, s, "seed", seed), "hparams": dict(rec.hparams)},
-                "sweep": {"pair": pair, "trial_index": seed, "canonical": rec.canonical,
-                          "selected_trial": rec.trial_id},
-            })
+def _write_selection(spec: Spec, sweep: SweepDir, grid) -> None:
+    """``selection.json``: the tune trial each pair's seed runs retrained (read from their configs)."""
+    chosen = {}
+    for result in grid:
+        meta, run = result.config["sweep"], result.config["run"]
+        if run["stage"] == "seed":
+            chosen[meta["pair"]] = {"trial_id": meta["selected_trial"], "trial_index": meta["selected_index"],
+                                    "hparams": run["hparams"]}
     sweep.write_text("selection.json", json.dumps({"selection": spec.evaluation.selection,
-                                                   "chosen": chosen, "runs": runs}, indent=1))
-    return runs
-
-
-def _seed_stage(spec: Spec, sweep: SweepDir, runs: list[dict], out) -> list[TrialRecord]:
-    from ray import tune
-
-    planned = {pair_key(w.name, s): 0 for w, s in spec.pairs()}
-    for r in runs:
-        planned[r["sweep"]["pair"]] += 1
-    out(f"seed: {len(runs)} runs ({spec.evaluation.seeds} seeds x {sum(v > 0 for v in planned.values())} pairs)")
-    if not runs:
-        return []
-
-    def tune_config():
-        return tune.TuneConfig(search_alg=_list_searcher(runs), num_samples=len(runs),
-                               max_concurrent_trials=spec.max_concurrent, reuse_actors=True,
-                               trial_dirname_creator=_trial_dirname, trial_name_creator=_trial_dirname)
-
-    return _records(_fit(spec, sweep, "seed", tune_config, planned, out), "seed")
+                                                   "chosen": dict(sorted(chosen.items()))}, indent=1))
 
 
 def _summary(spec: Spec, budget: list[dict], out) -> int:
@@ -451,13 +393,10 @@ def _execute(spec: Spec, sweep: SweepDir, address: str | None, num_cpus: int | N
     started = _init_ray(address, num_cpus)
     t0 = time.time()
     try:
-        tune_records = _tune_stage(spec, sweep, out)
-        write_results(spec, tune_records, sweep.root, seed_stage_done=False)
-        out(f"tune stage done in {time.time() - t0:.0f}s; partial tables written to {sweep.root}")
-        runs = _selection(spec, sweep, tune_records)
-        seed_records = _seed_stage(spec, sweep, runs, out)
-        budget = write_results(spec, tune_records + seed_records, sweep.root, seed_stage_done=True)
-        out(f"seed stage done; {time.time() - t0:.0f}s in all; tables: trials, epochs, budget in {sweep.root}")
+        grid = _fit(spec, sweep, out)
+        _write_selection(spec, sweep, grid)
+        budget = write_results(spec, _records(grid), sweep.root)
+        out(f"done in {time.time() - t0:.0f}s; tables: trials, epochs, budget in {sweep.root}")
         return _summary(spec, budget, out)
     finally:
         if started:
@@ -527,8 +466,6 @@ def status(directory: str, out: Callable[[str], None] = _say) -> int:
     rows = read_table("budget", sweep.root).to_pylist()
     if all(r["complete"] for r in rows):
         out("state: complete")
-    elif sweep.read_text("selection.json") is None or not any(r["seeds_run"] for r in rows):
-        out("state: tune stage written; seed stage running or interrupted (`lrsweep resume DIR`)")
     else:
         out("state: finished with an unequal budget (budget table: complete=False)")
     return 0

@@ -18,7 +18,6 @@ from importlib import metadata
 from typing import Any
 
 from reports.store import write_table
-from sweeps.searcher import objective
 from sweeps.spec import Spec
 
 FINISHED = ("ok", "diverged")  # a diverged trial is a result, not an error
@@ -156,24 +155,7 @@ def epoch_rows(spec: Spec, record: TrialRecord) -> list[dict]:
     return rows
 
 
-def select_best(spec: Spec, records: Iterable[TrialRecord]) -> dict[str, TrialRecord]:
-    """Each pair's best tune trial by validation accuracy (``evaluation.selection``: final or best
-    epoch); ties go to the lower trial index, so the canonical trial wins a tie. Errored trials
-    and trials without a validation score are never selected."""
-    best: dict[str, tuple[tuple[float, int], TrialRecord]] = {}
-    for r in records:
-        if r.stage != "tune" or r.status not in FINISHED:
-            continue
-        score = objective(list(r.history), spec.evaluation.selection)
-        if score is None:
-            continue
-        key = (score, -r.trial_index)
-        if r.pair not in best or key > best[r.pair][0]:
-            best[r.pair] = (key, r)
-    return {pair: rec for pair, (_, rec) in best.items()}
-
-
-def budget_rows(spec: Spec, records: list[TrialRecord], seed_stage_done: bool) -> list[dict]:
+def budget_rows(spec: Spec, records: list[TrialRecord]) -> list[dict]:
     """One ``budget`` row per pair: what was planned, what ran, and whether that is complete."""
     rows = []
     for w, s in spec.pairs():
@@ -196,10 +178,10 @@ def budget_rows(spec: Spec, records: list[TrialRecord], seed_stage_done: bool) -
             "sampler": spec.budget.sampler,
             "sampler_seed": spec.budget.sampler_seed,
             "early_stopping": json.dumps(es.to_dict(), sort_keys=True) if es else None,
+            "selection": spec.evaluation.selection,
             "seeds_planned": spec.evaluation.seeds,
             "seeds_run": seeds_run,
-            "complete": bool(seed_stage_done and trials_run == spec.budget.trials
-                             and seeds_run == spec.evaluation.seeds),
+            "complete": trials_run == spec.budget.trials and seeds_run == spec.evaluation.seeds,
         })
     return rows
 
@@ -209,10 +191,10 @@ def pair_key(workload: str, strategy: str) -> str:
     return f"{workload}/{strategy}"
 
 
-def write_results(spec: Spec, records: list[TrialRecord], directory: str, seed_stage_done: bool) -> list[dict]:
+def write_results(spec: Spec, records: list[TrialRecord], directory: str) -> list[dict]:
     """Write ``trials``, ``epochs`` and ``budget`` under ``directory``; return the budget rows."""
     records = sorted(records, key=lambda r: (r.workload, r.strategy, r.stage != "tune", r.trial_index))
-    budget = budget_rows(spec, records, seed_stage_done)
+    budget = budget_rows(spec, records)
     write_table("trials", [trial_row(spec, r) for r in records], directory)
     write_table("epochs", [row for r in records for row in epoch_rows(spec, r)], directory)
     write_table("budget", budget, directory)

@@ -2,7 +2,8 @@
 
 A single ASHA over the whole experiment would stop one strategy's trials because another
 strategy's trials did better; that is not an equal budget. ``PerPairScheduler`` keeps one copy of
-the same rule per (workload, strategy) pair and routes each trial to its pair's copy.
+the same rule per (workload, strategy) pair and routes each tune trial to its pair's copy. Seed
+runs share the experiment but are never stopped early: they always train all their epochs.
 """
 
 from __future__ import annotations
@@ -24,10 +25,6 @@ RULES: dict[str, Callable[[EarlyStopping, int], TrialScheduler]] = {
 """Rule name -> factory of one pair's scheduler, given the rule and the pair's epochs."""
 
 
-def _pair(trial) -> str:
-    return trial.config["sweep"]["pair"]
-
-
 class PerPairScheduler(FIFOScheduler):
     """FIFO trial order; stop/continue decisions by the trial's own pair's copy of the rule."""
 
@@ -35,24 +32,31 @@ class PerPairScheduler(FIFOScheduler):
         super().__init__()
         self.rule = rule
         self.per_pair = {key: RULES[rule.rule](rule, epochs) for key, epochs in epochs_by_pair.items()}
+        self.no_stopping = FIFOScheduler()
+
+    def _rule(self, trial) -> TrialScheduler:
+        """The trial's pair's copy of the rule; seed runs are never stopped early."""
+        if trial.config["run"]["stage"] != "tune":
+            return self.no_stopping
+        return self.per_pair[trial.config["sweep"]["pair"]]
 
     def set_search_properties(self, metric, mode, **spec) -> bool:
         return True  # each pair's rule has its metric and mode already
 
     def on_trial_add(self, tune_controller, trial) -> None:
-        self.per_pair[_pair(trial)].on_trial_add(tune_controller, trial)
+        self._rule(trial).on_trial_add(tune_controller, trial)
 
     def on_trial_error(self, tune_controller, trial) -> None:
-        self.per_pair[_pair(trial)].on_trial_error(tune_controller, trial)
+        self._rule(trial).on_trial_error(tune_controller, trial)
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
-        return self.per_pair[_pair(trial)].on_trial_result(tune_controller, trial, result)
+        return self._rule(trial).on_trial_result(tune_controller, trial, result)
 
     def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
-        self.per_pair[_pair(trial)].on_trial_complete(tune_controller, trial, result)
+        self._rule(trial).on_trial_complete(tune_controller, trial, result)
 
     def on_trial_remove(self, tune_controller, trial) -> None:
-        self.per_pair[_pair(trial)].on_trial_remove(tune_controller, trial)
+        self._rule(trial).on_trial_remove(tune_controller, trial)
 
     def debug_string(self) -> str:
         return f"per-pair {self.rule.rule} early stopping over {len(self.per_pair)} pairs"

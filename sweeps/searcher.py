@@ -1,10 +1,17 @@
-"""One Ray Tune searcher that multiplexes one seeded Optuna study per (workload, strategy) pair.
+"""One Ray Tune searcher that multiplexes one seeded Optuna study per (workload, strategy) pair,
+and then each pair's seed runs.
 
 Every pair of a sweep runs inside ONE Tune experiment, so trials of all pairs share the cluster
 up to capacity. ``suggest`` walks the pairs round-robin and asks the next pair that still has
 budget (so every pair progresses at the same pace), until every pair has been given exactly
-``trials`` trials; then it returns ``FINISHED``. Trial 0 of every study is the enqueued canonical
-configuration. Results are told back to the pair's study when a trial completes.
+``trials`` trials. Trial 0 of every study is the enqueued canonical configuration. Results are
+told back to the pair's study when a trial completes.
+
+Seed runs follow in the same experiment, with no barrier between the stages: as soon as the last
+tune trial of a pair ends, the pair's best configuration (``best_trial``) is queued with seeds
+``0..seeds-1``, and ``suggest`` hands those out whenever no tune trial is left to give. It returns
+None (nothing yet) while seed runs still wait on running tune trials, and ``FINISHED`` at the end.
+So the trial actors Tune reuses stay busy across both stages.
 
 Persistence: the studies live in an Optuna ``JournalStorage`` file (one study per pair, named by
 the pair). Tune saves this searcher's state together with its experiment state, and the state
@@ -21,7 +28,7 @@ import logging
 import os
 import pickle
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +40,7 @@ from ray.tune.search import Searcher
 
 import search_spaces as ss
 
-__all__ = ["PairPlan", "PairSearcher", "SAMPLERS", "objective"]
+__all__ = ["PairPlan", "PairSearcher", "SAMPLERS", "best_trial", "objective"]
 
 SAMPLERS = {
     "tpe": lambda seed: optuna.samplers.TPESampler(seed=seed),
@@ -48,14 +55,16 @@ SAMPLERS = {
 class PairPlan:
     """What the searcher needs to propose trials for one (workload, strategy) pair.
 
-    ``base`` is the trial config without ``hparams`` (workload, options, strategy, seed, epochs,
-    stage, data_dir, cpus); ``space`` the searched table; ``canonical`` trial 0's point.
+    ``base`` is the tune trial config without ``hparams`` (workload, options, strategy, seed,
+    epochs, stage, data_dir, ...); ``space`` the searched table; ``canonical`` trial 0's point;
+    ``seed_base`` the seed run config without ``hparams`` and ``seed`` (None: no seed stage).
     """
 
     key: str
     base: Mapping[str, Any]
     space: Mapping[str, ss.Range]
     canonical: Mapping[str, Any]
+    seed_base: Mapping[str, Any] | None = None
 
 
 def objective(history: list[Mapping[str, Any]], selection: str) -> float | None:
@@ -67,12 +76,25 @@ def objective(history: list[Mapping[str, Any]], selection: str) -> float | None:
     return float(values[-1] if selection == "final" else max(values))
 
 
+def best_trial(candidates: Iterable[tuple[float | None, int, Any]]) -> Any | None:
+    """The item of the best ``(score, trial_index, item)``: highest score, ties to the lower trial
+    index (so the canonical trial wins a tie); items without a score are never chosen."""
+    best, best_key = None, None
+    for score, index, item in candidates:
+        if score is not None and (best_key is None or (score, -index) > best_key):
+            best, best_key = item, (score, -index)
+    return best
+
+
 @dataclass
 class _Live:
-    """A proposed trial the searcher waits on."""
+    """A proposed tune trial the searcher waits on."""
 
     key: str
     number: int
+    index: int = 0
+    hparams: dict = field(default_factory=dict)
+    canonical: bool = False
     history: list[dict] = field(default_factory=list)
 
 
@@ -80,8 +102,10 @@ class PairSearcher(Searcher):
     """Round-robin over per-pair Optuna studies (see the module docstring)."""
 
     def __init__(self, plans: list[PairPlan], trials: int, sampler: str, sampler_seed: int,
-                 journal_path: str, selection: str = "final") -> None:
-        super().__init__(metric="val_accuracy", mode="max")
+                 journal_path: str, selection: str = "final", seeds: int = 0) -> None:
+        # No metric for Tune to enforce: seed runs report test_accuracy, and the searcher reads
+        # val_accuracy from tune trials' results itself.
+        super().__init__(metric=None, mode="max")
         self.plans = {p.key: p for p in plans}
         self.order = [p.key for p in plans]
         self.trials = trials
@@ -94,6 +118,10 @@ class PairSearcher(Searcher):
         self.settled: dict[str, list[int]] = {k: [] for k in self.order}  # orphans already re-proposed
         self.cursor = 0
         self.live: dict[str, _Live] = {}
+        self.seeds = seeds
+        self.finished: dict[str, list[tuple[float | None, int, dict]]] = {k: [] for k in self.order}
+        self.selected: dict[str, dict] = {}  # pair -> the tune trial its seed runs retrain
+        self.pending: list[dict] = []  # seed run configs not given out yet
         self._studies: dict[str, optuna.Study] = {}
 
     # -- studies ---------------------------------------------------------------------------------
@@ -133,6 +161,10 @@ class PairSearcher(Searcher):
             self.cursor += 1
             if self.issued[key] < self.trials:
                 return self._propose(trial_id, key)
+        if self.pending:
+            return self.pending.pop(0)
+        if self.seeds and self.live:
+            return None  # the seed runs of the pairs still tuning come when their trials end
         return Searcher.FINISHED
 
     def _propose(self, trial_id: str, key: str) -> dict:
@@ -145,11 +177,12 @@ class PairSearcher(Searcher):
         index = self.issued[key]
         self.issued[key] += 1
         self.numbers[key].append(trial.number)
-        self.live[trial_id] = _Live(key, trial.number)
+        canonical = index == 0 and hparams == dict(plan.canonical)
+        self.live[trial_id] = _Live(key, trial.number, index, dict(hparams), canonical)
         return {
             "run": {**plan.base, "hparams": hparams},
             "sweep": {"pair": key, "trial_index": index, "optuna_number": trial.number,
-                      "canonical": index == 0 and hparams == dict(plan.canonical)},
+                      "canonical": canonical},
         }
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
@@ -173,6 +206,25 @@ class PairSearcher(Searcher):
             study.tell(live.number, state=TrialState.FAIL, skip_if_finished=True)
         else:
             study.tell(live.number, value, skip_if_finished=True)
+        self.finished[live.key].append((value, live.index, {
+            "trial_id": trial_id, "trial_index": live.index, "hparams": live.hparams, "canonical": live.canonical}))
+        tuning = self.issued[live.key] < self.trials or any(t.key == live.key for t in self.live.values())
+        if self.seeds and not tuning:
+            self._queue_seed_runs(live.key)
+
+    def _queue_seed_runs(self, key: str) -> None:
+        """Queue the pair's seed runs: its best tune trial retrained with seeds 0..seeds-1 (none
+        when every tune trial errored or scored nothing; the budget table then says so)."""
+        best = best_trial(self.finished[key])
+        if best is None:
+            return
+        self.selected[key] = best
+        for seed in range(self.seeds):
+            self.pending.append({
+                "run": {**self.plans[key].seed_base, "seed": seed, "hparams": dict(best["hparams"])},
+                "sweep": {"pair": key, "trial_index": seed, "canonical": best["canonical"],
+                          "selected_trial": best["trial_id"], "selected_index": best["trial_index"]},
+            })
 
     def save(self, checkpoint_path: str) -> None:
         state = self.__getstate__()

@@ -11,7 +11,8 @@ written while parsing: the CLI validates before it creates any directory.
 
 The spec hash (16 hex of the sha256 of the normalised *protocol*: workloads with options and
 epochs, expanded strategies, budget, evaluation, overrides) is equal for two specs exactly when
-they ask for the same experiment; name, storage, resources and concurrency do not enter it.
+they ask for the same experiment; name, storage, resources, concurrency and checkpoint keeping do
+not enter it.
 """
 
 from __future__ import annotations
@@ -142,6 +143,7 @@ class Spec:
     storage: str = "./results"
     data_dir: str | None = None
     max_concurrent: int | None = None
+    keep_checkpoints: bool = False
     search_space: tuple[tuple[str, tuple[tuple[str, tuple[float, float]], ...]], ...] = ()
 
     def overrides(self, strategy: str) -> dict[str, tuple[float, float]]:
@@ -179,6 +181,7 @@ class Spec:
             "storage": self.storage,
             "data_dir": self.data_dir,
             "max_concurrent": self.max_concurrent,
+            "keep_checkpoints": self.keep_checkpoints,
             "search_space": {s: {h: list(r) for h, r in o} for s, o in self.search_space},
         }
 
@@ -417,7 +420,7 @@ def _parse_search_space(raw: Any, spec_strategies: tuple[str, ...], workloads: t
 
 
 TOP_FIELDS = ("name", "workloads", "strategies", "budget", "evaluation", "resources", "storage",
-              "data_dir", "max_concurrent", "search_space")
+              "data_dir", "max_concurrent", "keep_checkpoints", "search_space")
 
 
 def parse_spec(raw: Any, source: str = "spec") -> Spec:
@@ -446,13 +449,16 @@ def parse_spec(raw: Any, source: str = "spec") -> Spec:
     if data_dir is not None and (not isinstance(data_dir, str) or not data_dir):
         p.add("data_dir", f"got {data_dir!r}; allowed: a directory path or null")
     max_concurrent = _int(raw, "max_concurrent", "", p, default=None, nullable=True)
+    keep_checkpoints = raw.get("keep_checkpoints", False)
+    if not isinstance(keep_checkpoints, bool):
+        p.add("keep_checkpoints", f"got {keep_checkpoints!r}; allowed: true, false")
     search_space = ()
     if strategies and workloads:
         search_space = _parse_search_space(raw.get("search_space"), strategies, workloads, p)
     if p.items:
         raise SpecError(p.items, source)
     return Spec(name, workloads, strategies, budget, evaluation, resources, storage, data_dir,
-                max_concurrent, search_space)
+                max_concurrent, keep_checkpoints, search_space)
 
 
 def load_spec(path: str | Path) -> Spec:

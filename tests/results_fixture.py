@@ -91,6 +91,7 @@ def make_rows(
     trials_planned: int | None = None,
     diverge: tuple[str, str, int] | None = ("cifar10", "fixed_sgd", 3),
     rng_seed: int = 0,
+    selection: str = "final",
 ) -> dict[str, list[dict]]:
     """Row dicts for the `trials`, `epochs` and `budget` tables.
 
@@ -118,7 +119,7 @@ def make_rows(
             budget.append({
                 **common, "spec_hash": spec_hash, "trials_planned": trials_planned or tune_trials,
                 "trials_run": tune_trials, "trials_errored": 0, "epochs": epochs, "sampler": "tpe",
-                "sampler_seed": 0, "early_stopping": None, "seeds_planned": len(run_seeds),
+                "sampler_seed": 0, "early_stopping": None, "selection": selection, "seeds_planned": len(run_seeds),
                 "seeds_run": len(run_seeds),
                 "complete": (trials_planned or tune_trials) == tune_trials,
             })

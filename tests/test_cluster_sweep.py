@@ -117,7 +117,7 @@ def test_sweep_survives_kill_9_of_the_worker_node(cluster, tmp_path):
     try:
         # Kill the worker once a trial runs there and trials have checkpointed a couple of epochs.
         def worker_mid_trial():
-            checkpointed = list((directory / "tune").glob("*/checkpoint_00000[1-9]"))
+            checkpointed = list((directory / "experiment").glob("*/checkpoint_00000[1-9]"))
             return checkpointed and "node_w1" in cluster.actor_nodes(TRIAL_ACTOR, state="ALIVE")
 
         wait_for(worker_mid_trial, timeout=150, interval=1, what="a trial mid-way on worker-1")
@@ -153,13 +153,13 @@ def test_sweep_resumes_on_the_cluster_after_kill_9_of_the_driver(cluster, tmp_pa
     except (AssertionError, subprocess.TimeoutExpired):
         cluster.ns.kill(driver)
         raise _failure_report(cluster, log, "the sweep did not get to the kill") from None
-    assert not (directory / "trials.parquet").exists(), "killed after the tune stage had finished"
+    assert not (directory / "trials.parquet").exists(), "the sweep finished before its driver was killed"
 
     resumed = cluster.ns.run([LRSWEEP, "resume", str(directory), "--address", cluster.gcs_address],
                              timeout=200, env=cluster.client_env, check=False)
     output = resumed.stdout + resumed.stderr
     assert resumed.returncode == 0, f"{output[-6000:]}\n{cluster.session_logs_tail()}"
-    assert "tune: resuming the experiment" in output, output[-6000:]
+    assert "resuming the experiment" in output, output[-6000:]
     _assert_full_budget(directory, spec)
     trials = _tables(directory)["trials"]
     tune = trials[trials["stage"] == "tune"]
@@ -167,5 +167,5 @@ def test_sweep_resumes_on_the_cluster_after_kill_9_of_the_driver(cluster, tmp_pa
     # Trials finished before the kill were not trained again: a retrained trial reports its epochs
     # twice in result.json. At most the two running at the kill (one per node) may have been.
     retrained = [trial_id for trial_id, run in tune.set_index("trial_id")["epochs_run"].items()
-                 if len((directory / "tune" / trial_id / "result.json").read_text().splitlines()) > run]
+                 if len((directory / "experiment" / trial_id / "result.json").read_text().splitlines()) > run]
     assert len(retrained) <= 2, retrained

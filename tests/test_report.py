@@ -164,6 +164,23 @@ def test_budget_curve_is_best_so_far_in_trial_order(report):
     assert c["expected_max"].iloc[-1] == pytest.approx(vals.max())
 
 
+def test_budget_curves_rank_by_the_score_the_sweep_selected_by(tmp_path):
+    from reports import tables
+    from reports.load import load_results
+
+    write_fixture(str(tmp_path), workloads=("synthetic",), strategies=("adamw", "dals"), selection="best")
+    res = load_results([str(tmp_path)])
+    curves, summary = tables.budget_curves(res)
+    assert set(summary["metric"]) == {"val_accuracy_best"}
+    tune = res.tune_runs()
+    for strategy, g in tune.groupby("strategy"):
+        vals = g.sort_values("trial_index")["val_accuracy_best"].to_numpy()
+        got = curves[curves.strategy == strategy]["best_so_far"].to_numpy()
+        np.testing.assert_allclose(got, np.maximum.accumulate(vals))
+    md = open(build_report([str(tmp_path)], str(tmp_path / "out")).markdown, encoding="utf-8").read()
+    assert "selection `best`: by `val_accuracy_best`" in md
+
+
 def test_generations_table(report):
     paths, md, _, _ = report
     g = _csv(paths, "generations")

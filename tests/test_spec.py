@@ -85,6 +85,8 @@ MALFORMED = {
     "cpu zero": (spec_with(resources__cpu=0), "resources.cpu: got 0; allowed: a number > 0"),
     "max_concurrent zero": (top("max_concurrent", 0),
                              "max_concurrent: got 0; allowed: an integer >= 1 or null"),
+    "keep_checkpoints not a bool": (top("keep_checkpoints", "yes"),
+                                    "keep_checkpoints: got 'yes'; allowed: true, false"),
     "override of another strategy": (top("search_space", {"sam": {"rho": [0.01, 0.1]}}),
                                      "search_space.sam: strategy is not in this sweep; allowed: fixed_sgd, adam, dals"),
     "override of a new hparam": (top("search_space", {"adam": {"rho": [0.01, 0.1]}}),
@@ -142,13 +144,15 @@ def test_defaults_globs_and_normalisation():
     assert spec.strategies == ("adam", "dals", "dals_fast", "dals_acc")  # registry order, each once
     assert spec.workloads[0].epochs == 80  # the workload's default epochs when budget.epochs is omitted
     assert (spec.evaluation.seeds, spec.evaluation.selection, spec.budget.sampler) == (5, "final", "tpe")
+    assert spec.keep_checkpoints is False
     again = parse_spec(yaml.safe_load(spec.to_yaml()))
     assert again == spec and again.hash == spec.hash and len(spec.hash) == 16
 
 
 def test_hash_covers_the_protocol_only():
     a = parse_spec(BASE)
-    assert parse_spec({**BASE, "name": "other", "storage": "/elsewhere", "max_concurrent": 2}).hash == a.hash
+    assert parse_spec({**BASE, "name": "other", "storage": "/elsewhere", "max_concurrent": 2,
+                       "keep_checkpoints": True}).hash == a.hash
     assert parse_spec(spec_with(budget__trials=4)).hash != a.hash
     assert parse_spec(spec_with(evaluation__seeds=3)).hash != a.hash
 

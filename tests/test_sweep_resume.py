@@ -59,11 +59,11 @@ def test_sigkill_then_resume_runs_every_trial_exactly_once(tmp_path):
         except ProcessLookupError:
             pass
     killed_at = tune_done(directory)
-    assert not (directory / "trials.parquet").exists(), "killed before the tune stage finished"
+    assert not (directory / "trials.parquet").exists(), "killed before the sweep finished"
     # Replay the race a kill can hit: Tune registered a newer checkpoint of an unfinished trial and
     # deleted the one its last snapshot names, then died before the next snapshot.
     replayed = 0
-    for trial in (directory / "tune").iterdir():
+    for trial in (directory / "experiment").iterdir():
         checkpoints = sorted(trial.glob("checkpoint_*"))
         result = trial / "result.json"
         if checkpoints and result.exists() and len(result.read_text().splitlines()) < SPEC["budget"]["epochs"]:
@@ -74,7 +74,7 @@ def test_sigkill_then_resume_runs_every_trial_exactly_once(tmp_path):
     resumed = lrsweep("resume", str(directory), "--num-cpus", "2")
     out, _ = resumed.communicate(timeout=400)
     assert resumed.returncode == 0, out
-    assert "tune: resuming the experiment" in out
+    assert "resuming the experiment" in out
     assert out.count("was deleted after the last snapshot") >= replayed
 
     trials = pd.read_parquet(directory / "trials.parquet")
@@ -93,7 +93,7 @@ def test_sigkill_then_resume_runs_every_trial_exactly_once(tmp_path):
     # twice in result.json. At most the two trials running at the kill may have been.
     retrained = 0
     for trial_id, run in tune.set_index("trial_id").epochs_run.items():
-        lines = (directory / "tune" / trial_id / "result.json").read_text().splitlines()
+        lines = (directory / "experiment" / trial_id / "result.json").read_text().splitlines()
         retrained += len(lines) > run
     assert retrained <= 2, (killed_at, retrained)
 

@@ -6,7 +6,7 @@ from optuna.trial import TrialState
 
 import search_spaces as ss
 from sweeps.results import dedupe_epochs
-from sweeps.searcher import PairPlan, PairSearcher
+from sweeps.searcher import PairPlan, PairSearcher, best_trial
 from sweeps.spec import EarlyStopping
 
 SPACE = {"lr": ss.Range(1e-3, 1e-1, "log"), "momentum": ss.Range(0.8, 0.95, "linear")}
@@ -14,7 +14,8 @@ CANONICAL = {"lr": 0.01, "momentum": 0.9}
 
 
 def plans(n: int = 3) -> list[PairPlan]:
-    return [PairPlan(f"w/s{i}", {"workload": "w", "strategy": f"s{i}", "stage": "tune"}, SPACE, CANONICAL)
+    return [PairPlan(f"w/s{i}", {"workload": "w", "strategy": f"s{i}", "stage": "tune", "seed": 0}, SPACE,
+                     CANONICAL, seed_base={"workload": "w", "strategy": f"s{i}", "stage": "seed", "seed": 0})
             for i in range(n)]
 
 
@@ -118,15 +119,72 @@ def test_restore_on_a_machine_without_the_journal(tmp_path):
     assert restored.study("w/s0").trials[0].value == pytest.approx(0.5)
 
 
+def test_best_trial_takes_the_highest_score_ties_to_the_lower_index_and_skips_unscored():
+    assert best_trial([(0.5, 0, "a"), (0.7, 1, "b"), (0.7, 2, "c"), (None, 3, "d")]) == "b"
+    assert best_trial([(0.7, 2, "c"), (0.7, 0, "a")]) == "a"  # the canonical trial wins a tie
+    assert best_trial([(None, 0, "a")]) is None and best_trial([]) is None
+
+
+def test_seed_runs_follow_each_pair_as_soon_as_its_last_tune_trial_ends(tmp_path):
+    s = PairSearcher(plans(2), 2, "random", 0, str(tmp_path / "j"), seeds=3)
+    tune = {f"t{i}": s.suggest(f"t{i}") for i in range(4)}  # s0, s1, s0, s1
+    assert s.suggest("x") is None, "nothing to give while every seed run waits on a running trial"
+    finish(s, "t0", 0.6)
+    finish(s, "t1", 0.9)
+    assert s.suggest("x") is None, "a pair's seed runs wait for all of its tune trials"
+    finish(s, "t2", 0.8)  # w/s0 is done tuning: its trial #1 (0.8) beats the canonical #0 (0.6)
+    runs = [s.suggest(f"r{i}") for i in range(3)]
+    assert s.suggest("x") is None  # w/s1 is still tuning
+    assert [r["run"]["seed"] for r in runs] == [0, 1, 2]
+    for r in runs:
+        assert r["run"]["stage"] == "seed" and r["run"]["strategy"] == "s0"
+        assert r["run"]["hparams"] == tune["t2"]["run"]["hparams"]
+        assert r["sweep"] == {"pair": "w/s0", "trial_index": r["run"]["seed"], "canonical": False,
+                              "selected_trial": "t2", "selected_index": 1}
+    s.on_trial_complete("t3", None, error=True)  # an errored trial is never selected
+    runs = [s.suggest(f"q{i}") for i in range(3)]
+    assert {r["sweep"]["selected_trial"] for r in runs} == {"t1"} and runs[0]["sweep"]["canonical"]
+    assert s.suggest("x") == "FINISHED"
+    assert s.selected["w/s0"]["trial_id"] == "t2" and s.selected["w/s1"]["trial_id"] == "t1"
+
+
+def test_a_pair_whose_tune_trials_all_errored_gets_no_seed_runs(tmp_path):
+    s = PairSearcher(plans(1), 1, "random", 0, str(tmp_path / "j"), seeds=2)
+    s.suggest("t0")
+    s.on_trial_complete("t0", None, error=True)
+    assert s.suggest("x") == "FINISHED" and "w/s0" not in s.selected
+
+
+def test_queued_seed_runs_survive_save_and_restore(tmp_path):
+    s = PairSearcher(plans(1), 1, "random", 0, str(tmp_path / "j"), seeds=2)
+    s.suggest("t0")
+    finish(s, "t0", 0.7)
+    first = s.suggest("r0")
+    s.save(str(tmp_path / "ckpt.pkl"))
+    restored = PairSearcher(plans(1), 1, "random", 0, "x")
+    restored.restore(str(tmp_path / "ckpt.pkl"))
+    second = restored.suggest("r1")
+    assert (first["run"]["seed"], second["run"]["seed"]) == (0, 1)
+    assert second["run"]["hparams"] == first["run"]["hparams"] == CANONICAL
+    assert restored.suggest("x") == "FINISHED"
+
+
 def test_dedupe_epochs_keeps_the_last_attempt():
     rows = [{"epoch": 1, "a": 1}, {"epoch": 2, "a": 1}, {"epoch": 1, "a": 2}, {"epoch": 2, "a": 2},
             {"epoch": 3, "a": 2}, {"epoch": 3, "a": 3}]
     assert [(r["epoch"], r["a"]) for r in dedupe_epochs(rows)] == [(1, 2), (2, 2), (3, 3)]
 
 
-def test_per_pair_early_stopping_builds_one_rule_per_pair():
+def test_per_pair_early_stopping_builds_one_rule_per_pair_and_never_stops_a_seed_run():
+    from types import SimpleNamespace
+
+    from ray.tune.schedulers import TrialScheduler
+
     from sweeps.schedulers import PerPairScheduler
 
     sched = PerPairScheduler(EarlyStopping("asha", "val_accuracy", 1, 2), {"w/a": 4, "w/b": 4})
     assert set(sched.per_pair) == {"w/a", "w/b"}
     assert sched.per_pair["w/a"] is not sched.per_pair["w/b"]
+    seed_run = SimpleNamespace(config={"run": {"stage": "seed"}, "sweep": {"pair": "w/a"}})
+    assert sched._rule(seed_run) is sched.no_stopping
+    assert sched.on_trial_result(None, seed_run, {"test_accuracy": 0.1}) == TrialScheduler.CONTINUE

@@ -45,3 +45,37 @@ def test_a_tune_trial_reports_run_trial_metrics_and_checkpoints(ray_local, tmp_p
         state = load_checkpoint(directory)
     assert state["epoch"] == 1
     assert [strip(m) for m in run_trial(CONFIG, resume=state)] == [strip(m) for m in expected]
+
+
+def test_without_final_state_the_last_checkpoint_is_a_finished_marker(ray_local, tmp_path):
+    from ray import tune
+
+    config = {**CONFIG, "checkpoint_final_state": False}
+    result = tune.Tuner(trainable, param_space=config,
+                        run_config=tune.RunConfig(storage_path=str(tmp_path), name="light", verbose=0)).fit()[0]
+    assert result.error is None
+    checkpoints = sorted(result.best_checkpoints, key=lambda pair: pair[1]["epoch"])
+    with checkpoints[-1][0].as_directory() as directory:
+        final = load_checkpoint(directory)
+    assert set(final) == {"finished", "epoch", "history"} and final["finished"] and final["epoch"] == 3
+    assert [h["epoch"] for h in final["history"]] == [1, 2, 3]
+    with checkpoints[1][0].as_directory() as directory:
+        assert "model" in load_checkpoint(directory)  # a mid-way checkpoint still holds the full state
+
+
+def test_a_trial_restored_from_a_finished_marker_returns_without_training(ray_local, tmp_path, monkeypatch):
+    """Tuner.restore of a trial whose final report landed but whose TERMINATED state did not: the
+    trainable finds the marker and returns (Tune's checkpoint lookup and report stood in for)."""
+    import torch
+    from ray import tune
+
+    (tmp_path / "checkpoint_000002").mkdir()
+    torch.save({"finished": True, "epoch": 3, "history": []}, tmp_path / "checkpoint_000002" / "trial.pt")
+    reports = []
+    monkeypatch.setattr(tune, "get_checkpoint", lambda: tune.Checkpoint.from_directory(
+        str(tmp_path / "checkpoint_000002")))
+    monkeypatch.setattr(tune, "report", lambda *args, **kwargs: reports.append(args))
+    monkeypatch.setattr("trainables.ray_trainable._held_resources", lambda config: {})  # not in a worker
+    monkeypatch.setattr("trainables.ray_trainable.run_trial", lambda *a, **k: pytest.fail("trained again"))
+    trainable(CONFIG)
+    assert reports == []

@@ -56,6 +56,7 @@ class TrialConfig:
     device: str = "auto"
     cpus: int = 1
     checkpoint_every: int = 1
+    checkpoint_final_state: bool = True
 
     @classmethod
     def from_dict(cls, config: Mapping[str, Any]) -> TrialConfig:
@@ -85,6 +86,9 @@ class TrialConfig:
             raise ValueError(f"trial config 'stage' must be one of {STAGES}, got {cfg.stage!r}")
         if cfg.device not in DEVICES:
             raise ValueError(f"trial config 'device' must be one of {DEVICES}, got {cfg.device!r}")
+        if not isinstance(cfg.checkpoint_final_state, bool):
+            raise ValueError(f"trial config 'checkpoint_final_state' must be true or false, "
+                             f"got {cfg.checkpoint_final_state!r}")
         if cfg.data_dir is not None and not isinstance(cfg.data_dir, str):
             raise ValueError(f"trial config 'data_dir' must be a path string, got {cfg.data_dir!r}")
         return cfg
