@@ -200,7 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``lrsweep``; raises SystemExit with the exit status."""
     args = build_parser().parse_args(argv)
-    raise SystemExit(args.func(args))
+    try:
+        code = args.func(args)
+    except BrokenPipeError:
+        # The reader went away (`lrsweep status DIR | head`): stop quietly, as Unix tools do. Later
+        # writes to the closed stdout (Python flushes it at exit) go to /dev/null instead.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 141  # 128 + SIGPIPE, what a shell reports for a tool killed by a closed pipe
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":

@@ -186,6 +186,21 @@ def test_every_command_has_help(capsys):
         assert "usage: lrsweep" in capsys.readouterr().out
 
 
+def test_a_closed_pipe_ends_a_listing_quietly():
+    """`lrsweep strategies | head -1` where the reader has gone: no traceback, SIGPIPE's status."""
+    import os
+    import subprocess
+    import sys
+
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line is written
+    proc = subprocess.run([sys.executable, "-m", "sweeps.cli", "strategies"], cwd=SWEEPS.parent,
+                          stdout=write, stderr=subprocess.PIPE, timeout=120)
+    os.close(write)
+    assert proc.returncode == 141, proc.stderr.decode()
+    assert b"Traceback" not in proc.stderr and b"BrokenPipe" not in proc.stderr
+
+
 def test_resume_and_status_of_a_non_sweep_exit_2(tmp_path, capsys):
     for command in ("resume", "status"):
         with pytest.raises(SystemExit) as e:
