@@ -7,6 +7,7 @@ from typing import Any
 import torch
 from torch.optim import Optimizer
 
+from strategies.checks import check, check_trust_group, is_count, is_real
 from strategies.schedules import warmup_cosine
 
 __all__ = ["DALS"]
@@ -16,19 +17,6 @@ _MAX_STRENGTH = 0.9  # phase 2 filter strength cap
 _RATIO_MIN, _RATIO_MAX = 0.2, 5.0
 _CPU_LARGE = 1 << 16  # elements: from here on a CPU tensor takes the per-tensor path under foreach
 _SCALARS = ("keep", "blend", "wd", "c", "mu", "lr")  # per-tensor settings, expanded from the groups
-
-
-def _check(ok: bool, name: str, value: Any, allowed: str) -> None:
-    if not ok:
-        raise ValueError(f"Invalid {name}: {value!r} (allowed: {allowed})")
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 class DALS(Optimizer):
@@ -85,18 +73,18 @@ class DALS(Optimizer):
         phase0_bypass: bool = False,
         foreach: bool | None = None,
     ) -> None:
-        _check(restart_steps is None or _is_count(restart_steps), "restart_steps", restart_steps,
+        check(restart_steps is None or is_count(restart_steps), "restart_steps", restart_steps,
                "None or an int >= 1")
         if restart_steps is None:
-            _check(_is_count(total_steps), "total_steps", total_steps, "an int >= 1 (needed for the cosine)")
-        _check(_is_real(warmup_frac) and 0.0 <= warmup_frac < 1.0, "warmup_frac", warmup_frac, "[0, 1)")
-        _check(_is_real(th1), "th1", th1, "a finite number")
-        _check(_is_real(th2), "th2", th2, "a finite number")
-        _check(_is_count(restart_mult), "restart_mult", restart_mult, "an int >= 1")
-        _check(_is_real(phase0_floor) and 0.0 <= phase0_floor <= 1.0, "phase0_floor", phase0_floor, "[0, 1]")
-        _check(_is_real(phase0_drop) and 0.0 <= phase0_drop <= 1.0, "phase0_drop", phase0_drop, "[0, 1]")
-        _check(isinstance(phase0_bypass, bool), "phase0_bypass", phase0_bypass, "True or False")
-        _check(foreach is None or isinstance(foreach, bool), "foreach", foreach, "None, True or False")
+            check(is_count(total_steps), "total_steps", total_steps, "an int >= 1 (needed for the cosine)")
+        check(is_real(warmup_frac) and 0.0 <= warmup_frac < 1.0, "warmup_frac", warmup_frac, "[0, 1)")
+        check(is_real(th1), "th1", th1, "a finite number")
+        check(is_real(th2), "th2", th2, "a finite number")
+        check(is_count(restart_mult), "restart_mult", restart_mult, "an int >= 1")
+        check(is_real(phase0_floor) and 0.0 <= phase0_floor <= 1.0, "phase0_floor", phase0_floor, "[0, 1]")
+        check(is_real(phase0_drop) and 0.0 <= phase0_drop <= 1.0, "phase0_drop", phase0_drop, "[0, 1]")
+        check(isinstance(phase0_bypass, bool), "phase0_bypass", phase0_bypass, "True or False")
+        check(foreach is None or isinstance(foreach, bool), "foreach", foreach, "None, True or False")
 
         groups = list(params)
         if groups and not isinstance(groups[0], dict):
@@ -123,16 +111,10 @@ class DALS(Optimizer):
         """Add a group after torch fills its defaults, then validate its hyperparameters."""
         super().add_param_group(param_group)
         group = self.param_groups[-1]
-        _check(_is_real(group["lr"]) and group["lr"] >= 0.0, "lr", group["lr"], ">= 0")
-        _check(_is_real(group["momentum"]) and 0.0 <= group["momentum"] < 1.0, "momentum",
-               group["momentum"], "[0, 1)")
-        _check(_is_real(group["weight_decay"]) and group["weight_decay"] >= 0.0, "weight_decay",
-               group["weight_decay"], ">= 0")
-        _check(_is_real(group["trust_coef"]) and group["trust_coef"] > 0.0, "trust_coef",
-               group["trust_coef"], "> 0")
-        _check(_is_real(group["filter_alpha"]) and 0.0 <= group["filter_alpha"] <= 1.0, "filter_alpha",
+        check_trust_group(group)
+        check(is_real(group["filter_alpha"]) and 0.0 <= group["filter_alpha"] <= 1.0, "filter_alpha",
                group["filter_alpha"], "[0, 1]")
-        _check(_is_real(group["depth"]) and 0.0 <= group["depth"] <= 1.0, "depth", group["depth"], "[0, 1]")
+        check(is_real(group["depth"]) and 0.0 <= group["depth"] <= 1.0, "depth", group["depth"], "[0, 1]")
 
     # ----- global state: phase and schedule -------------------------------------------------------
 

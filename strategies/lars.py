@@ -6,6 +6,8 @@ from typing import Any
 import torch
 from torch.optim import Optimizer
 
+from strategies.checks import check_trust_group
+
 __all__ = ["LARS"]
 
 
@@ -32,15 +34,9 @@ class LARS(Optimizer):
         weight_decay: float = 1e-4,
         trust_coef: float = 0.02,
     ) -> None:
-        if not lr >= 0.0:
-            raise ValueError(f"Invalid lr: {lr!r} (allowed: >= 0)")
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"Invalid momentum: {momentum!r} (allowed: [0, 1))")
-        if not weight_decay >= 0.0:
-            raise ValueError(f"Invalid weight_decay: {weight_decay!r} (allowed: >= 0)")
-        if not trust_coef > 0.0:
-            raise ValueError(f"Invalid trust_coef: {trust_coef!r} (allowed: > 0)")
-        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay, trust_coef=trust_coef))
+        defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, trust_coef=trust_coef)
+        check_trust_group(defaults)
+        super().__init__(params, defaults)
 
     @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor] | None = None) -> Any:
