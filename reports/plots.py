@@ -8,6 +8,7 @@ SVG ids are salted with a constant and no creation date is written.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import matplotlib
 
@@ -21,6 +22,13 @@ from reports.tables import GENERATIONS  # noqa: E402
 
 plt.rcParams["svg.hashsalt"] = "lrsweep-report"
 _COLORS = dict(zip(GENERATIONS, plt.get_cmap("tab10").colors, strict=False))
+
+
+def _strategy_colors(frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame, tuple]]:
+    """(strategy, its rows, its colour) in name order: the line plots' one colour cycle (tab20)."""
+    cmap = plt.get_cmap("tab20")
+    for i, (strategy, g) in enumerate(frame.groupby("strategy", sort=True)):
+        yield strategy, g, cmap(i % 20)
 
 
 def save(fig: plt.Figure, directory: str, stem: str) -> dict[str, str]:
@@ -69,9 +77,7 @@ def learning_curves(curves: pd.DataFrame, workload: str) -> plt.Figure:
     """Test accuracy (%) against epoch per strategy: mean over seeds, band from the min to the max seed."""
     c = curves[curves["workload"] == workload]
     fig, ax = plt.subplots(figsize=(6.5, 4.0))
-    cmap = plt.get_cmap("tab20")
-    for i, (strategy, g) in enumerate(c.groupby("strategy", sort=True)):
-        color = cmap(i % 20)
+    for strategy, g, color in _strategy_colors(c):
         ax.plot(g["epoch"], 100 * g["mean"], color=color, label=strategy, lw=1.3)
         ax.fill_between(g["epoch"], 100 * g["low"], 100 * g["high"], color=color, alpha=0.2, lw=0)
     ax.set_xlabel("epoch")
@@ -97,9 +103,7 @@ def budget_curves(curves: pd.DataFrame, workload: str) -> plt.Figure:
     """Best-so-far validation accuracy (%) against tuning trials, and the expected max of k random trials."""
     c = curves[curves["workload"] == workload]
     fig, ax = plt.subplots(figsize=(6.5, 4.0))
-    cmap = plt.get_cmap("tab20")
-    for i, (strategy, g) in enumerate(c.groupby("strategy", sort=True)):
-        color = cmap(i % 20)
+    for strategy, g, color in _strategy_colors(c):
         ax.step(g["trials"], 100 * g["best_so_far"], where="post", color=color, label=strategy, lw=1.3)
         ax.plot(g["trials"], 100 * g["expected_max"], color=color, ls="--", lw=0.9)
     ax.set_xlabel("tuning trials used")
@@ -112,10 +116,8 @@ def budget_curves(curves: pd.DataFrame, workload: str) -> plt.Figure:
 def performance_profiles(profiles: pd.DataFrame) -> plt.Figure:
     """Fraction of runs above each accuracy threshold (averaged over workloads), with stratified-bootstrap bands."""
     fig, ax = plt.subplots(figsize=(6.5, 4.0))
-    cmap = plt.get_cmap("tab20")
     interesting = profiles[(profiles["fraction"] > 0) & (profiles["fraction"] < 1)]["tau"]
-    for i, (strategy, g) in enumerate(profiles.groupby("strategy", sort=True)):
-        color = cmap(i % 20)
+    for strategy, g, color in _strategy_colors(profiles):
         ax.plot(100 * g["tau"], g["fraction"], color=color, label=strategy, lw=1.3)
         ax.fill_between(100 * g["tau"], g["ci_low"], g["ci_high"], color=color, alpha=0.2, lw=0)
     if not interesting.empty:
