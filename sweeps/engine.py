@@ -47,7 +47,6 @@ MAX_FAILURES = 2
 CHECKPOINT_NAME = re.compile(r"checkpoint_\d{6}")  # Ray Tune's checkpoint directory names
 EXPERIMENT = "experiment"
 """The Tune experiment's directory inside the sweep directory."""
-STAGES = ("tune", "seed")
 
 
 class SweepError(RuntimeError):
@@ -122,8 +121,7 @@ def _init_ray(address: str | None, num_cpus: int | None) -> bool:
 
     if ray.is_initialized():
         return False
-    quiet = {"log_to_driver": bool(os.environ.get("LRSWEEP_TRIAL_LOGS")), "logging_level": "WARNING",
-}
+    quiet = {"log_to_driver": bool(os.environ.get("LRSWEEP_TRIAL_LOGS")), "logging_level": "WARNING"}
     if address is None:
         # "local" always starts a private Ray: never join a cluster someone started on this machine.
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **quiet)

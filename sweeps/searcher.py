@@ -120,7 +120,6 @@ class PairSearcher(Searcher):
         self.live: dict[str, _Live] = {}
         self.seeds = seeds
         self.finished: dict[str, list[tuple[float | None, int, dict]]] = {k: [] for k in self.order}
-        self.selected: dict[str, dict] = {}  # pair -> the tune trial its seed runs retrain
         self.pending: list[dict] = []  # seed run configs not given out yet
         self._studies: dict[str, optuna.Study] = {}
 
@@ -218,7 +217,6 @@ class PairSearcher(Searcher):
         best = best_trial(self.finished[key])
         if best is None:
             return
-        self.selected[key] = best
         for seed in range(self.seeds):
             self.pending.append({
                 "run": {**self.plans[key].seed_base, "seed": seed, "hparams": dict(best["hparams"])},
