@@ -183,6 +183,8 @@ class _Trial:
         self.train, self.scored = data.train.to(self.device), data.eval.to(self.device)
         if len(self.train) == 0 or len(self.scored) == 0:
             raise WorkloadError(f"workload {workload.name!r}: empty training or scored split")
+        # A constant classifier's accuracy on the scored split: the report's 0 when it normalises.
+        self.chance = torch.bincount(self.scored.labels).max().item() / len(self.scored)
         torch.manual_seed(cfg.seed)  # initial weights and dropout; after data loading on purpose
         self.model = workload.build_model(options, data).to(self.device)
         groups = workload.layer_groups(self.model)
@@ -285,6 +287,7 @@ class _Trial:
             "train_loss": min(train_loss, LOSS_CAP) if finite else LOSS_CAP,
             "train_accuracy": correct.item() / seen,
             self.score_key: self.evaluate(),
+            "chance_accuracy": self.chance,
             "lr": float(stepper.lrs()[-1]),
             "seconds": 0.0,
             "status": "ok" if finite else "diverged",
