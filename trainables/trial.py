@@ -142,6 +142,17 @@ def select_device(requested: str) -> torch.device:
     return torch.device(requested)
 
 
+def load_splits(workload: Workload, options: Mapping[str, Any], cfg: TrialConfig, device: torch.device):
+    """The workload's data for ``cfg``'s stage: ``(data, train split, scored split, chance)`` with the
+    splits on ``device``; chance is the majority-class rate of the scored split (a constant
+    classifier's accuracy, the report's 0 when it normalises)."""
+    data = workload.load_data(dict(options), cfg.stage, cfg.data_dir)
+    train, scored = data.train.to(device), data.eval.to(device)
+    if len(train) == 0 or len(scored) == 0:
+        raise WorkloadError(f"workload {workload.name!r}: empty training or scored split")
+    return data, train, scored, torch.bincount(scored.labels).max().item() / len(scored)
+
+
 def run_trial(
     config: Mapping[str, Any],
     *,
@@ -179,12 +190,7 @@ class _Trial:
         self.device = select_device(cfg.device)
         self.epochs = cfg.epochs or workload.default_epochs
 
-        data = workload.load_data(options, cfg.stage, cfg.data_dir)
-        self.train, self.scored = data.train.to(self.device), data.eval.to(self.device)
-        if len(self.train) == 0 or len(self.scored) == 0:
-            raise WorkloadError(f"workload {workload.name!r}: empty training or scored split")
-        # A constant classifier's accuracy on the scored split: the report's 0 when it normalises.
-        self.chance = torch.bincount(self.scored.labels).max().item() / len(self.scored)
+        data, self.train, self.scored, self.chance = load_splits(workload, options, cfg, self.device)
         torch.manual_seed(cfg.seed)  # initial weights and dropout; after data loading on purpose
         self.model = workload.build_model(options, data).to(self.device)
         groups = workload.layer_groups(self.model)
