@@ -333,8 +333,10 @@ class _Population:
             stack.grad.zero_()
         logits = self.forward(self.stacked, inputs)
         # One cross-entropy per member, as its solo run computes it (a batched mean rounds differently).
+        # unbind, not logits[i]: K SelectBackward nodes would each write a full-size gradient (O(K^2)).
         keep = set(running)
-        loss = torch.stack([F.cross_entropy(logits[i].float(), labels[i]) if i in keep else logits[i].sum() * 0.0
+        parts, targets = logits.float().unbind(0), labels.unbind(0)
+        loss = torch.stack([F.cross_entropy(parts[i], targets[i]) if i in keep else parts[i].sum() * 0.0
                             for i in range(len(self.members))])
         loss.sum().backward()
         return loss, logits.detach()
