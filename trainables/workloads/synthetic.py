@@ -76,6 +76,17 @@ class MLP(nn.Sequential):
         super().__init__(*layers)
 
 
+def paper_rng_prelude() -> None:
+    """Advance torch's global RNG as the reference code does before it builds the model.
+
+    The reference (``make_data`` in ``codes/run_comprehensive.py``) seeds the *global* RNG with 42,
+    draws X and then the noise from it, and initialises the MLP from what is left; lrsweep draws the
+    same data from a private generator, so a paper-order trial makes (and discards) the same draws.
+    """
+    torch.randn(N_ROWS, N_FEATURES)
+    torch.randn(N_ROWS, N_FEATURES)
+
+
 def build_model(options: dict, data: Data) -> nn.Module:
     return MLP()
 
@@ -96,6 +107,7 @@ SYNTHETIC = register_workload(
         load_data=load_data,
         build_model=build_model,
         layer_groups=layer_groups,
+        paper_rng_prelude=paper_rng_prelude,
         options=(
             Option(
                 "val_fraction", 0.2, float, "share of the 6400 training rows held out in the tune stage",
