@@ -38,6 +38,14 @@ def generate() -> tuple[torch.Tensor, torch.Tensor]:
     return x.clone(), y.clone()
 
 
+def bayes_ceiling() -> float:
+    """Test accuracy of the best classifier the generated data allow: the label is the argmax of the
+    clean signal dimensions, and what a classifier sees of them is the noisy ``X[:, :10]``; predicting
+    its argmax is the optimal rule (DESIGN.md), so no model can beat this score on the test rows."""
+    x, y = _generate_cached()
+    return (x[N_TRAIN:, :N_SIGNAL].argmax(dim=1) == y[N_TRAIN:]).double().mean().item()
+
+
 class TensorSplit(Split):
     """Inputs as one tensor; a batch is a row slice."""
 
