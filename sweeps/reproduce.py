@@ -30,6 +30,7 @@ Spec fields::
 
 from __future__ import annotations
 
+import pickle
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -216,6 +217,14 @@ def _fixed_searcher(configs: list[dict]):
 
         def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
             pass
+
+        def save(self, checkpoint_path: str) -> None:  # Tune snapshots searchers with the experiment
+            with open(checkpoint_path, "wb") as f:
+                pickle.dump(self.queue, f)
+
+        def restore(self, checkpoint_path: str) -> None:
+            with open(checkpoint_path, "rb") as f:
+                self.queue = pickle.load(f)
 
     return FixedRuns()
 

@@ -161,3 +161,12 @@ def test_reproduce_runs_the_paper_protocol_on_ray_and_writes_sweep_tables(tmp_pa
     assert (root / "report" / "reproduction.md").exists() and (root / "report" / "reproduction.html").exists()
     again = _lrsweep("reproduce", str(spec), cwd=tmp_path)  # the directory is taken: refused, exit 2
     assert again.returncode == 2 and "already holds a reproduction" in again.stderr
+
+
+def test_reproduce_report_refuses_a_directory_without_tables(tmp_path, fixture_dirs):
+    result = _lrsweep("reproduce-report", str(tmp_path / "nowhere"), cwd=tmp_path)
+    assert result.returncode == 2 and "no trials.parquet" in result.stderr
+    repro, fair = fixture_dirs
+    result = _lrsweep("reproduce-report", repro, "--fair", fair, "--out", str(tmp_path / "r"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "r" / "reproduction.html").exists()
