@@ -170,3 +170,24 @@ def test_reproduce_report_refuses_a_directory_without_tables(tmp_path, fixture_d
     result = _lrsweep("reproduce-report", repro, "--fair", fair, "--out", str(tmp_path / "r"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "r" / "reproduction.html").exists()
+
+
+def test_cifar10_without_augmentation_trains_on_the_plain_normalised_images():
+    from trainables.workloads.cifar10 import MEAN, STD, ImageSplit
+
+    images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    index = torch.arange(4)
+    plain = ImageSplit(images, torch.zeros(4, dtype=torch.int64), augment=False).to(torch.device("cpu"))
+    expected = (images.float() / 255 - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+    assert torch.allclose(plain.batch(index, True, torch.Generator().manual_seed(0)), expected, atol=1e-5)
+    augmented = ImageSplit(images, torch.zeros(4, dtype=torch.int64))
+    assert not torch.allclose(augmented.batch(index, True, torch.Generator().manual_seed(0)), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["reproduce-synthetic.yaml", "reproduce-cifar10.yaml"])
+def test_shipped_reproduction_specs_validate(name):
+    from sweeps.reproduce import load_repro_spec
+
+    spec = load_repro_spec(PROJECT / "sweeps" / name)
+    assert len(spec.strategies) == 23 and spec.seeds == (42, 43, 44, 45, 46)
+    assert sum(s.endswith("@paper_code") for s in spec.strategies) == 18
