@@ -184,10 +184,11 @@ def test_cifar10_without_augmentation_trains_on_the_plain_normalised_images():
     assert not torch.allclose(augmented.batch(index, True, torch.Generator().manual_seed(0)), expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["reproduce-synthetic.yaml", "reproduce-cifar10.yaml"])
-def test_shipped_reproduction_specs_validate(name):
+@pytest.mark.parametrize("name, corrected", [("reproduce-synthetic.yaml", 5), ("reproduce-cifar10.yaml", 5),
+                                             ("reproduce-rte.yaml", 0)])
+def test_shipped_reproduction_specs_validate(name, corrected):
     from sweeps.reproduce import load_repro_spec
 
     spec = load_repro_spec(PROJECT / "sweeps" / name)
-    assert len(spec.strategies) == 23 and spec.seeds == (42, 43, 44, 45, 46)
+    assert len(spec.strategies) == 18 + corrected and spec.seeds == (42, 43, 44, 45, 46)
     assert sum(s.endswith("@paper_code") for s in spec.strategies) == 18
