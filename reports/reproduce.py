@@ -167,6 +167,8 @@ def reproduction_rows(reproductions: Sequence[str], fair: Sequence[str] = ()) ->
         rows = pairs.get(key)
         return Summary.of(rows, min(r["seed"] for r in rows)) if rows else None
 
+    rank = {name: i for i, name in enumerate(published["published"]["table"])}  # the paper's row order
+    order.sort(key=lambda key: (key[0], rank.get(key[1], len(rank)), key[1]))
     out = []
     for workload, base in order:
         table = published["published"]["table"].get(base, {}).get(workload)
@@ -236,7 +238,7 @@ def render_markdown(rows: list[Row]) -> str:
     parts = ["# Reproducing the paper", "",
              "Accuracies in percent. \"best\" is the best test accuracy over epochs (the paper's metric, "
              "chosen on the test split); \"final\" the last epoch's. Intervals: mean [95% Student t interval] "
-             "over seeds.", ""]
+             "over seeds. \"corrected\" is empty where the reproduction ran no separate corrected strategy.", ""]
     parts += [f"- {line}" for line in headlines(rows)] + [""]
     for workload in dict.fromkeys(r.workload for r in rows):
         parts += [f"## {workload}", "", "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
@@ -254,7 +256,8 @@ def render_html(rows: list[Row]) -> str:
     body = ["<h1>Reproducing the paper</h1>",
             "<p>Accuracies in percent. &ldquo;best&rdquo;: best test accuracy over epochs (the paper's metric, "
             "chosen on the test split); &ldquo;final&rdquo;: the last epoch's. Intervals: mean [95% Student t "
-            "interval] over seeds.</p>", "<ul>" + "".join(f"<li>{e(x)}</li>" for x in headlines(rows)) + "</ul>"]
+            "interval] over seeds. &ldquo;corrected&rdquo; is empty where the reproduction ran no separate "
+            "corrected strategy.</p>", "<ul>" + "".join(f"<li>{e(x)}</li>" for x in headlines(rows)) + "</ul>"]
     for workload in dict.fromkeys(r.workload for r in rows):
         head = "".join(f"<th>{e(h)}</th>" for h in HEADER)
         lines = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in _cells(r)) + "</tr>"
