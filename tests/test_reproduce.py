@@ -57,6 +57,17 @@ def test_spec_expands_variants_and_seeds_and_reports_every_problem():
 # --- the report from a Parquet fixture -----------------------------------------------------------
 
 def _trial(strategy, seed, best, final, stage="seed"):
+    """A trials row; columns this test does not care about get a neutral value from the schema."""
+    import pyarrow as pa
+
+    from reports.schema import TABLES
+
+    given = _given(strategy, seed, best, final, stage)
+    neutral = {pa.string(): "scratch", pa.float64(): 0.0, pa.int32(): 0, pa.int64(): 0, pa.bool_(): False}
+    return {c.name: given.get(c.name, None if c.nullable else neutral[c.type]) for c in TABLES["trials"]}
+
+
+def _given(strategy, seed, best, final, stage):
     return {"sweep_id": "fixture", "spec_hash": "0" * 16, "workload": "synthetic", "strategy": strategy,
             "generation": "5", "stage": stage, "trial_id": f"{strategy}-{seed}", "trial_index": 0,
             "canonical": True, "seed": seed, "hparams": "{}", "status": "ok", "error": None,
