@@ -302,7 +302,11 @@ def _parse_strategies(raw: Any, p: _Problems) -> tuple[str, ...]:
     chosen: set[str] = set()
     for i, pattern in enumerate(patterns):
         matched = [s.name for s in list_strategies(pattern)]
-        if not matched:
+        variants = [m for m in matched if m not in known]
+        if variants:  # <name>@paper_code: opt-in for `lrsweep reproduce`, never tuned by a sweep
+            p.add(f"strategies[{i}]", f"{pattern!r} selects paper-code variants ({', '.join(variants)}), which "
+                                      f"only `lrsweep reproduce` runs; allowed: {', '.join(known)}")
+        elif not matched:
             p.add(f"strategies[{i}]", f"{pattern!r} matches no strategy; allowed: {', '.join(known)}")
         chosen.update(matched)
     return tuple(s for s in known if s in chosen)  # registry order, each once

@@ -45,6 +45,9 @@ def test_a_sweep_spec_with_all_never_gets_a_variant():
 
     spec = parse_spec({"name": "x", "workloads": ["synthetic"], "strategies": "all", "budget": {"trials": 1}})
     assert len(spec.strategies) == 18 and not any("@" in s for s in spec.strategies)
+    with pytest.raises(ValueError, match=r"strategies\[0\]: 'sgdr@paper_code' selects paper-code variants"):
+        parse_spec({"name": "x", "workloads": ["synthetic"], "strategies": ["sgdr@paper_code"],
+                    "budget": {"trials": 1}})
 
 
 # --- schedules ----------------------------------------------------------------------------------
