@@ -289,16 +289,24 @@ def _fit(spec: Spec, sweep: SweepDir, out: Callable[[str], None]):
         tuner = tune.Tuner(
             trainable,
             tune_config=_tune_config(spec, sweep, plans),
-            run_config=tune.RunConfig(
-                name=EXPERIMENT,
-                storage_path=sweep.root,
-                failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                callbacks=[_progress_callback(planned, sweep, out)],
-                verbose=0,
-            ),
+            run_config=run_config(sweep, planned, out),
         )
     return tuner.fit()
+
+
+def run_config(sweep: SweepDir, planned: dict[str, dict[str, int]], out: Callable[[str], None]):
+    """The experiment's RunConfig (also used by ``lrsweep reproduce``): its storage, retries, one kept
+    checkpoint per trial, and the progress callback for ``planned[stage][pair]`` trials."""
+    from ray import tune
+
+    return tune.RunConfig(
+        name=EXPERIMENT,
+        storage_path=sweep.root,
+        failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        callbacks=[_progress_callback(planned, sweep, out)],
+        verbose=0,
+    )
 
 
 def fill_checkpoint_gaps(fs: pafs.FileSystem, experiment: str) -> list[tuple[str, str, str]]:
