@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/optimizer_step.py
 	$(BIN)/python benchmarks/trainable_overhead.py
 	$(BIN)/python benchmarks/sweep_efficiency.py
+	$(BIN)/python benchmarks/population.py
 
 clean:
 	rm -rf $(VENV) results .pytest_cache

@@ -92,6 +92,8 @@ def test_members_must_share_everything_but_hparams_and_seed():
         run_population([a, {**a, "epochs": 3}])
     with pytest.raises(PopulationError, match="at least one member"):
         run_population([])
+    with pytest.raises(PopulationError, match="rng_order 'paper' cannot train as a population"):
+        run_population([{**a, "rng_order": "paper"}])
 
 
 def test_a_model_with_batchnorm_buffers_is_refused():

@@ -44,7 +44,8 @@ from trainables.workload import check_layer_groups, get_workload
 
 __all__ = ["PopulationError", "run_population", "stackable"]
 
-SHARED_KEYS = ("workload", "workload_options", "strategy", "epochs", "stage", "data_dir", "device", "cpus")
+SHARED_KEYS = ("workload", "workload_options", "strategy", "epochs", "stage", "data_dir", "device", "cpus",
+               "rng_order")
 """Config keys every member of a population must agree on; members differ in hparams and seed."""
 
 
@@ -185,6 +186,9 @@ def _configs(configs: Sequence[Mapping[str, Any]]) -> list[TrialConfig]:
         if len(values) > 1:
             raise PopulationError(f"population members must share {key!r}; got {sorted(values)} "
                                   f"(members may differ only in hparams and seed)")
+    if cfgs[0].rng_order != "lrsweep":
+        # The paper's order draws every member's data order from one global stream: not separable.
+        raise PopulationError(f"rng_order {cfgs[0].rng_order!r} cannot train as a population; allowed: 'lrsweep'")
     return cfgs
 
 
