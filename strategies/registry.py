@@ -5,6 +5,7 @@ hyperparameter ranges, whether groups get discriminative decay, and small builde
 the update and the schedule); ``Strategy.build`` is the same code for all of them.
 """
 
+import dataclasses
 import fnmatch
 import math
 import numbers
@@ -22,7 +23,7 @@ from strategies.param_groups import build_param_groups
 from strategies.stepper import Stepper, Update, _group_lrs, _no_diagnostics
 from strategies.wrappers import GrokfastFilter, TwoPassSAM
 
-__all__ = ["HParam", "Run", "Strategy", "StrategyError", "get_strategy", "list_strategies"]
+__all__ = ["HParam", "Run", "Strategy", "StrategyError", "get_strategy", "list_strategies", "register_strategy"]
 
 ETA_MIN = 1e-5  # floor of cosine_sgd and sgdr (STRATEGIES.md)
 FINETUNE_LR = MappingProxyType({"adam": 2e-5, "sgd": 1e-3, "dals": 1e-3})
@@ -352,6 +353,25 @@ _STRATEGIES = (
                "T_mult": 2}, _dals_acc, lrs=_dals_lrs, diagnostics=_dals_diagnostics),
 )
 _BY_NAME = {strategy.name: strategy for strategy in _STRATEGIES}
+FAMILIES = tuple(FINETUNE_LR)
+
+
+def register_strategy(strategy: Strategy, *, replace: bool = False) -> Strategy:
+    """Add ``strategy`` after the built-in ones (``replace=True`` to overwrite a name) and return it.
+
+    A plugin's strategy is then tuned, re-evaluated and reported like a built-in one: its search
+    space follows from its canonical settings by the width policy of ``search_spaces``.
+    """
+    if not isinstance(strategy, Strategy):
+        raise TypeError(f"register_strategy expects a Strategy, got {type(strategy).__name__}")
+    if strategy.family not in FAMILIES:
+        raise StrategyError(f"strategy {strategy.name!r}: family {strategy.family!r}; valid: {', '.join(FAMILIES)}")
+    if strategy.name in _BY_NAME and not replace:
+        raise StrategyError(f"strategy {strategy.name!r} is already registered (pass replace=True)")
+    if FT_WARMUP_FRAC not in strategy.hparams:  # the "finetune" regime sets it, as for every built-in
+        strategy = dataclasses.replace(strategy, hparams=tuple(strategy.hparams) + (FT_WARMUP_FRAC,))
+    _BY_NAME[strategy.name] = strategy
+    return strategy
 
 
 def get_strategy(name: str) -> Strategy:
@@ -363,5 +383,5 @@ def get_strategy(name: str) -> Strategy:
 
 
 def list_strategies(pattern: str | None = None) -> list[Strategy]:
-    """All strategies in STRATEGIES.md order, or those whose name matches the glob ``pattern``."""
-    return [s for s in _STRATEGIES if pattern is None or fnmatch.fnmatchcase(s.name, pattern)]
+    """All strategies (STRATEGIES.md order, then registered ones), or those matching the glob ``pattern``."""
+    return [s for s in _BY_NAME.values() if pattern is None or fnmatch.fnmatchcase(s.name, pattern)]
