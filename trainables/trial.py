@@ -179,12 +179,13 @@ class _Trial:
         self.device = select_device(cfg.device)
         self.epochs = cfg.epochs or workload.default_epochs
 
-        data = workload.load_data(options, cfg.stage, cfg.data_dir)
-        self.train, self.scored = data.train.to(self.device), data.eval.to(self.device)
+        # lrsweep, not the workload, carves the tune stage's validation rows (Workload.stage_data).
+        stage = workload.stage_data(options, cfg.stage, cfg.data_dir)
+        self.train, self.scored = stage.train.to(self.device), stage.eval.to(self.device)
         if len(self.train) == 0 or len(self.scored) == 0:
             raise WorkloadError(f"workload {workload.name!r}: empty training or scored split")
         torch.manual_seed(cfg.seed)  # initial weights and dropout; after data loading on purpose
-        self.model = workload.build_model(options, data).to(self.device)
+        self.model = workload.build_model(options, stage.data).to(self.device)
         groups = workload.layer_groups(self.model)
         check_layer_groups(workload.name, self.model, groups)
         self.params = [p for group in groups for p in group]
