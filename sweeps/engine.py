@@ -35,7 +35,7 @@ from pathlib import Path
 import pyarrow.fs as pafs
 import yaml
 
-from sweeps import catalog
+from sweeps import catalog, plugins
 from sweeps.results import TrialRecord, dedupe_epochs, pair_key, write_results
 from sweeps.searcher import PairPlan, PairSearcher
 from sweeps.spec import Spec, SpecError, parse_spec
@@ -115,13 +115,20 @@ class SweepDir:
 # --- Ray ---------------------------------------------------------------------------------------
 
 
-def _init_ray(address: str | None, num_cpus: int | None) -> bool:
-    """Start an embedded local Ray (``address`` None) or connect to a cluster; True if we started it."""
+def _init_ray(address: str | None, num_cpus: int | None, spec: Spec) -> bool:
+    """Start an embedded local Ray (``address`` None) or connect to a cluster; True if we started it.
+
+    The job's runtime_env carries the spec's plugins to every worker (``sweeps.plugins``). Inside a
+    Ray Job sent by ``lrsweep submit`` the job's own runtime_env carries them already, and Ray
+    refuses a driver runtime_env that sets the same fields again.
+    """
     import ray
 
     if ray.is_initialized():
         return False
-    quiet = {"log_to_driver": bool(os.environ.get("LRSWEEP_TRIAL_LOGS")), "logging_level": "WARNING"}
+    env = {} if os.environ.get(plugins.ENV_VAR) else plugins.runtime_env(spec.plugins)
+    quiet = {"log_to_driver": bool(os.environ.get("LRSWEEP_TRIAL_LOGS")), "logging_level": "WARNING",
+             "runtime_env": env or None}
     if address is None:
         # "local" always starts a private Ray: never join a cluster someone started on this machine.
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **quiet)
@@ -388,7 +395,7 @@ def _summary(spec: Spec, budget: list[dict], out) -> int:
 
 
 def _execute(spec: Spec, sweep: SweepDir, address: str | None, num_cpus: int | None, out) -> int:
-    started = _init_ray(address, num_cpus)
+    started = _init_ray(address, num_cpus, spec)
     t0 = time.time()
     try:
         grid = _fit(spec, sweep, out)
@@ -417,6 +424,7 @@ def run_sweep(spec: Spec, *, storage: str | None = None, address: str | None = N
         raise SweepError(f"{sweep.root} already holds a sweep; continue it with `lrsweep resume {sweep.root}` "
                          "or choose another name/storage")
     sweep.write_text("spec.yaml", spec.to_yaml())
+    plugins.save_copies(spec.plugins, sweep.root)
     out(f"sweep {spec.name} (spec hash {spec.hash}) -> {sweep.root}")
     return _execute(spec, sweep, address, num_cpus, out)
 
@@ -427,8 +435,15 @@ def load_sweep_spec(directory: str) -> tuple[Spec, SweepDir]:
     text = sweep.read_text("spec.yaml")
     if text is None:
         raise SweepError(f"{directory} is not a sweep directory: it has no spec.yaml")
+    raw = yaml.safe_load(text)
     try:
-        spec = parse_spec(yaml.safe_load(text), sweep.path("spec.yaml"))
+        # The plugins the sweep started with, from the copies it keeps (sweeps.plugins).
+        recorded = raw.get("plugins") if isinstance(raw, dict) else None
+        if recorded:
+            plugins.import_plugins(plugins.recorded(recorded, sweep.root))
+        spec = parse_spec(raw, sweep.path("spec.yaml"))
+    except plugins.PluginError as err:
+        raise SweepError(f"{sweep.path('spec.yaml')}: a plugin of this sweep cannot be imported: {err}") from None
     except SpecError as err:
         raise SweepError(f"{sweep.path('spec.yaml')} no longer validates:\n{err}") from None
     return spec, sweep

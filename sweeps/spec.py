@@ -145,6 +145,7 @@ class Spec:
     max_concurrent: int | None = None
     keep_checkpoints: bool = False
     search_space: tuple[tuple[str, tuple[tuple[str, tuple[float, float]], ...]], ...] = ()
+    plugins: tuple = ()  # sweeps.plugins.Plugin entries, imported before the rest was validated
 
     def overrides(self, strategy: str) -> dict[str, tuple[float, float]]:
         """The search-space overrides of one strategy, ``{hparam: (low, high)}``."""
@@ -183,6 +184,8 @@ class Spec:
             "max_concurrent": self.max_concurrent,
             "keep_checkpoints": self.keep_checkpoints,
             "search_space": {s: {h: list(r) for h, r in o} for s, o in self.search_space},
+            # Module names: a sweep directory keeps the plugins' code under plugins/ (sweeps.plugins).
+            **({"plugins": [p.module for p in self.plugins]} if self.plugins else {}),
         }
 
     def to_yaml(self) -> str:
@@ -420,15 +423,49 @@ def _parse_search_space(raw: Any, spec_strategies: tuple[str, ...], workloads: t
 
 
 TOP_FIELDS = ("name", "workloads", "strategies", "budget", "evaluation", "resources", "storage",
-              "data_dir", "max_concurrent", "keep_checkpoints", "search_space")
+              "data_dir", "max_concurrent", "keep_checkpoints", "search_space", "plugins")
 
 
-def parse_spec(raw: Any, source: str = "spec") -> Spec:
-    """Validate a spec mapping; raise SpecError listing every problem (field path + allowed values)."""
+def _import_plugins(raw: Any, base: str | Path | None, extra: tuple[str, ...], p: _Problems) -> tuple:
+    """Resolve and import the spec's ``plugins`` (relative to ``base``) and the ``--plugin`` ones,
+    before anything that may name what they register is validated."""
+    from sweeps.plugins import PluginError, import_plugins, load_entry_points, resolve
+
+    allowed = "a list of module names, .py files or package directories (relative to the spec file)"
+    entries = [] if raw is None else raw
+    if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+        p.add("plugins", f"got {raw!r}; allowed: {allowed}")
+        entries = []
+    found = []
+    named = [(f"plugins[{i}]", e, base) for i, e in enumerate(entries)] + [("--plugin", e, None) for e in extra]
+    for where, entry, entry_base in named:
+        try:
+            plugin = resolve(entry, entry_base)
+            import_plugins([plugin])
+        except PluginError as err:
+            p.add(where, str(err))
+            continue
+        if plugin not in found:
+            found.append(plugin)
+    try:
+        load_entry_points()
+    except PluginError as err:
+        p.add("(entry points)", str(err))
+    return tuple(found)
+
+
+def parse_spec(raw: Any, source: str = "spec", *, base: str | Path | None = None,
+               plugins: tuple[str, ...] = ()) -> Spec:
+    """Validate a spec mapping; raise SpecError listing every problem (field path + allowed values).
+
+    Plugins (the spec's ``plugins`` with paths relative to ``base``, then ``plugins``, the command
+    line's) are imported first, so their workloads and strategies validate like built-in ones.
+    """
     p = _Problems()
     if not isinstance(raw, Mapping):
         raise SpecError([f"(top): must be a mapping with fields {', '.join(TOP_FIELDS)}"], source)
     raw = _fields(raw, "", TOP_FIELDS, p)
+    imported = _import_plugins(raw.get("plugins"), base, tuple(plugins), p)
     name = raw.get("name")
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         p.add("name", f"got {name!r}; allowed: a non-empty name of letters, digits, '_', '.', '-' "
@@ -458,10 +495,10 @@ def parse_spec(raw: Any, source: str = "spec") -> Spec:
     if p.items:
         raise SpecError(p.items, source)
     return Spec(name, workloads, strategies, budget, evaluation, resources, storage, data_dir,
-                max_concurrent, keep_checkpoints, search_space)
+                max_concurrent, keep_checkpoints, search_space, imported)
 
 
-def load_spec(path: str | Path) -> Spec:
+def load_spec(path: str | Path, plugins: tuple[str, ...] = ()) -> Spec:
     """Read and validate a YAML spec file; unreadable or malformed YAML is a SpecError too."""
     path = Path(path)
     try:
@@ -472,4 +509,4 @@ def load_spec(path: str | Path) -> Spec:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise SpecError([f"(yaml): not valid YAML: {err}"], str(path)) from None
-    return parse_spec(raw, str(path))
+    return parse_spec(raw, str(path), base=path.parent, plugins=tuple(plugins))

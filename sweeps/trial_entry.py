@@ -11,6 +11,8 @@ and the sweep would run one trial at a time.
 def run_trial_config(config: dict) -> None:
     """``trainables.trainable`` on ``config["run"]``; ``config["sweep"]`` is the sweep's own
     bookkeeping (pair, trial index, selection)."""
+    from sweeps.plugins import import_from_env
     from trainables import trainable
 
+    import_from_env()  # the sweep's plugins register their workloads and strategies here too
     trainable(config["run"])
