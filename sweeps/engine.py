@@ -36,7 +36,7 @@ import pyarrow.fs as pafs
 import yaml
 
 from sweeps import catalog, plugins
-from sweeps.results import TrialRecord, dedupe_epochs, pair_key, write_results
+from sweeps.results import TrialRecord, dedupe_epochs, describe_error, pair_key, write_results
 from sweeps.searcher import PairPlan, PairSearcher
 from sweeps.spec import Spec, SpecError, parse_spec
 
@@ -95,9 +95,10 @@ class SweepDir:
     def write_text(self, name: str, text: str) -> None:
         """Write a small file whole (temp file + rename where the filesystem has rename)."""
         fs, base = self._fs()
-        fs.create_dir(base, recursive=True)
         target = f"{base}/{name}"
-        tmp = f"{base}/.{name}.tmp" if self.is_local else target
+        folder, _, leaf = target.rpartition("/")
+        fs.create_dir(folder, recursive=True)
+        tmp = f"{folder}/.{leaf}.tmp" if self.is_local else target
         with fs.open_output_stream(tmp) as f:
             f.write(text.encode())
         if tmp != target:
@@ -152,6 +153,19 @@ def _quiet_tune() -> None:
 # --- progress ----------------------------------------------------------------------------------
 
 
+def _trial_error(trial) -> BaseException | None:
+    """The exception that just failed ``trial``, from the driver-local file Tune has just written
+    (``Trial.get_pickled_error`` reads the storage copy, which is synced later)."""
+    from ray import cloudpickle
+
+    path = trial.pickled_error_file
+    try:
+        with open(path, "rb") as f:
+            return cloudpickle.load(f)
+    except Exception:  # no such file, or not unpicklable here: the line goes without the reason
+        return None
+
+
 def _progress_callback(planned: dict[str, dict[str, int]], sweep: SweepDir, out: Callable[[str], None]):
     """A Tune callback printing one line per finished trial and keeping ``progress.json`` current.
 
@@ -176,7 +190,8 @@ def _progress_callback(planned: dict[str, dict[str, int]], sweep: SweepDir, out:
             score = last.get(key)
             if error:
                 self.errored[stage][pair] += 1
-                what = "ERROR"
+                cause = _trial_error(trial)
+                what = "ERROR" + (f" {describe_error(cause)[0][:300]}" if cause is not None else "")
             else:
                 done[pair] += 1
                 if isinstance(score, float):
@@ -350,19 +365,22 @@ def _read_history(result) -> list[dict]:
     return dedupe_epochs(json.loads(line) for line in lines if line.strip())
 
 
-def _records(grid) -> list[TrialRecord]:
+def _records(grid, sweep: SweepDir) -> list[TrialRecord]:
     records = []
     for result in grid:
         meta, run = result.config["sweep"], result.config["run"]
         history = _read_history(result)
-        error = None
+        trial_id = os.path.basename(result.path.rstrip("/"))
+        error = error_log = None
         if result.error is not None:
-            error = f"{type(result.error).__name__}: {result.error}"[:2000]
+            error, full = describe_error(result.error)
+            sweep.write_text(f"errors/{trial_id}.txt", f"trial {trial_id} failed: {error}\n\n{full}\n")
+            error_log = sweep.path(f"errors/{trial_id}.txt")
         records.append(TrialRecord(
-            trial_id=os.path.basename(result.path.rstrip("/")), stage=run["stage"], pair=meta["pair"],
+            trial_id=trial_id, stage=run["stage"], pair=meta["pair"],
             workload=run["workload"], strategy=run["strategy"], trial_index=meta["trial_index"],
             canonical=bool(meta["canonical"]), seed=run["seed"], epochs_planned=run["epochs"],
-            hparams=run["hparams"], history=tuple(history), error=error,
+            hparams=run["hparams"], history=tuple(history), error=error, error_log=error_log,
             extra={"workload_options": run["workload_options"]},
         ))
     return records
@@ -400,7 +418,7 @@ def _execute(spec: Spec, sweep: SweepDir, address: str | None, num_cpus: int | N
     try:
         grid = _fit(spec, sweep, out)
         _write_selection(spec, sweep, grid)
-        budget = write_results(spec, _records(grid), sweep.root)
+        budget = write_results(spec, _records(grid, sweep), sweep.root)
         out(f"done in {time.time() - t0:.0f}s; tables: trials, epochs, budget in {sweep.root}")
         return _summary(spec, budget, out)
     finally:
