@@ -121,15 +121,19 @@ def _init_ray(address: str | None, num_cpus: int | None, spec: Spec) -> bool:
 
     The job's runtime_env carries the spec's plugins to every worker (``sweeps.plugins``). Inside a
     Ray Job sent by ``lrsweep submit`` the job's own runtime_env carries them already, and Ray
-    refuses a driver runtime_env that sets the same fields again.
+    refuses a driver runtime_env that sets the same fields again. The spec's text tasks travel as
+    names (``LRSWEEP_TEXT_TASKS``).
     """
     import ray
 
     if ray.is_initialized():
         return False
-    env = {} if os.environ.get(plugins.ENV_VAR) else plugins.runtime_env(spec.plugins)
+    env = plugins.runtime_env(spec.plugins, [w.name for w in spec.workloads if w.text])
+    if os.environ.get(plugins.ENV_VAR):  # a job from `lrsweep submit`: its runtime_env ships the plugins
+        env.pop("py_modules", None)
+        env.get("env_vars", {}).pop(plugins.ENV_VAR, None)
     quiet = {"log_to_driver": bool(os.environ.get("LRSWEEP_TRIAL_LOGS")), "logging_level": "WARNING",
-             "runtime_env": env or None}
+             "runtime_env": {k: v for k, v in env.items() if v} or None}
     if address is None:
         # "local" always starts a private Ray: never join a cluster someone started on this machine.
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **quiet)

@@ -46,6 +46,9 @@ __all__ = [
 ENTRY_POINT_GROUP = "lrsweep.plugins"
 ENV_VAR = "LRSWEEP_PLUGINS"
 """Comma-separated module names every trial imports first (set through the job's runtime_env)."""
+TEXT_TASKS_VAR = "LRSWEEP_TEXT_TASKS"
+"""Comma-separated names of the text tasks the spec defines (``{text: {name: ...}}``), registered by
+every trial first; their facts travel in the trial's workload options."""
 PROJECT_PACKAGES = ("strategies", "trainables", "search_spaces", "sweeps", "reports", "lrsweep")
 
 
@@ -157,15 +160,26 @@ def import_plugins(plugins: Iterable[Plugin]) -> None:
 
 
 def import_from_env() -> None:
-    """On a Ray worker: import the modules ``LRSWEEP_PLUGINS`` names (shipped by py_modules)."""
+    """On a Ray worker: import the modules ``LRSWEEP_PLUGINS`` names (shipped by py_modules) and
+    register the spec's text tasks ``LRSWEEP_TEXT_TASKS`` names."""
     import_plugins(Plugin(m) for m in _from_env())
+    tasks = [t for t in os.environ.get(TEXT_TASKS_VAR, "").split(",") if t]
+    if tasks:
+        from trainables.workloads.text import spec_task
+
+        for task in tasks:
+            spec_task(task)
 
 
-def runtime_env(plugins: Sequence[Plugin]) -> dict:
-    """The runtime_env entries that make ``plugins`` importable on every worker of the job."""
-    if not plugins:
-        return {}
-    env: dict = {"env_vars": {ENV_VAR: ",".join(p.module for p in plugins)}}
+def runtime_env(plugins: Sequence[Plugin], text_tasks: Sequence[str] = ()) -> dict:
+    """The runtime_env entries that make ``plugins`` importable, and ``text_tasks`` registered, on
+    every worker of the job."""
+    env_vars = {}
+    if plugins:
+        env_vars[ENV_VAR] = ",".join(p.module for p in plugins)
+    if text_tasks:
+        env_vars[TEXT_TASKS_VAR] = ",".join(text_tasks)
+    env: dict = {"env_vars": env_vars} if env_vars else {}
     sources = sorted({p.source for p in plugins if p.source is not None})
     if sources:
         env["py_modules"] = sources

@@ -44,6 +44,9 @@ SELECTIONS = ("final", "best")
 EARLY_STOPPING_RULES = ("asha", "median")
 EARLY_STOPPING_METRICS = ("val_accuracy",)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+TEXT_TASK = "text"
+"""A ``workloads`` entry ``{text: {name: ..., dataset: ..., text_column: ..., label_column: ...}}``
+defines a text-classification task by name, with no plugin (``trainables.workloads.text.spec_task``)."""
 
 
 class SpecError(ValueError):
@@ -121,13 +124,19 @@ class WorkloadSpec:
     name: str
     options: tuple[tuple[str, Any], ...]
     epochs: int
+    text: bool = False  # a text task the spec defines by name alone ({text: {name: ..., ...}})
 
     @property
     def options_dict(self) -> dict:
         return dict(self.options)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "options": self.options_dict, "epochs": self.epochs}
+        return {"name": self.name, "options": self.options_dict, "epochs": self.epochs,
+                **({"text": True} if self.text else {})}
+
+    def to_spec_item(self) -> dict:
+        """This workload as a spec's ``workloads`` entry."""
+        return {TEXT_TASK: {"name": self.name, **self.options_dict}} if self.text else {self.name: self.options_dict}
 
 
 @dataclass(frozen=True)
@@ -174,7 +183,7 @@ class Spec:
         """The normalised spec, parseable again by ``parse_spec`` to an equal ``Spec``."""
         return {
             "name": self.name,
-            "workloads": [{w.name: w.options_dict} for w in self.workloads],
+            "workloads": [w.to_spec_item() for w in self.workloads],
             "strategies": list(self.strategies),
             "budget": self.budget.to_dict(),
             "evaluation": self.evaluation.to_dict(),
@@ -262,8 +271,14 @@ def _parse_workloads(raw: Any, epochs: int | None, p: _Problems) -> tuple[Worklo
     out, seen = [], set()
     for i, item in enumerate(raw):
         path = f"workloads[{i}]"
+        text = False
         if isinstance(item, str):
             name, options = item, {}
+        elif isinstance(item, Mapping) and len(item) == 1 and TEXT_TASK in item:
+            name, options = _text_task(item[TEXT_TASK], f"{path}.{TEXT_TASK}", p)
+            if name is None:
+                continue
+            text, known = True, [*known, name]
         elif isinstance(item, Mapping) and len(item) == 1:
             name, options = next(iter(item.items()))
             options = {} if options is None else options
@@ -282,13 +297,41 @@ def _parse_workloads(raw: Any, epochs: int | None, p: _Problems) -> tuple[Worklo
             p.add(f"{path}.{name}", f"options must be a mapping; got {type(options).__name__}")
             continue
         workload = get_workload(name)
+        where = f"{path}.{TEXT_TASK}" if text else f"{path}.{name}"
         try:
             resolved = workload.validate_options(options)
         except ValueError as err:
-            p.add(f"{path}.{name}", str(err))
+            p.add(where, str(err))
             continue
-        out.append(WorkloadSpec(name, tuple(sorted(resolved.items())), epochs or workload.default_epochs))
+        if text and not resolved["dataset"] and resolved["data_files"] is None:
+            p.add(where, "needs its data; allowed: dataset (a hub name or local folder) or data_files "
+                         "({split: path})")
+            continue
+        out.append(WorkloadSpec(name, tuple(sorted(resolved.items())), epochs or workload.default_epochs, text))
     return tuple(out)
+
+
+def _text_task(raw: Any, path: str, p: _Problems) -> tuple[str | None, dict]:
+    """``(name, options)`` of a text task a spec defines by name, its workload registered; (None, {})
+    after reporting a problem."""
+    from trainables import WorkloadError
+    from trainables.workloads.text import spec_task
+
+    if not isinstance(raw, Mapping):
+        p.add(path, f"must be a mapping with name, dataset or data_files, text_column, label_column and other text "
+                    f"options; got {type(raw).__name__}")
+        return None, {}
+    options = dict(raw)
+    name = options.pop("name", None)
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        p.add(f"{path}.name", f"got {name!r}; allowed: a name of letters, digits, '_', '.', '-' (results carry it)")
+        return None, {}
+    try:
+        spec_task(name)
+    except WorkloadError as err:
+        p.add(f"{path}.name", str(err))
+        return None, {}
+    return name, options
 
 
 def _parse_strategies(raw: Any, p: _Problems) -> tuple[str, ...]:

@@ -307,6 +307,32 @@ def text_workload(
     )
 
 
+SPEC_TASKS: set[str] = set()
+"""Names of the text tasks sweep specs defined in this process (``spec_task``)."""
+
+
+def spec_task(name: str) -> Workload:
+    """The text workload called ``name`` that a sweep spec defines with no plugin
+    (``workloads: [{text: {name: rotten_tomatoes, dataset: ./rt, text_column: ..., label_column: ...}}]``).
+
+    Its facts are all options (``dataset`` or ``data_files``, the columns, the splits), so the name is
+    all a Ray worker needs to register it; results carry that name. A name registered otherwise
+    (a built-in or a plugin's workload) is refused.
+    """
+    from trainables.workload import _REGISTRY
+
+    if name in _REGISTRY and name not in SPEC_TASKS:
+        raise WorkloadError(f"{name!r} is already a registered workload; a text task defined in the spec needs "
+                            "a name of its own")
+    if name not in SPEC_TASKS:
+        register_workload(text_workload(
+            name, f"text classification task {name!r} defined in the sweep spec", dataset="",
+            text_column="text", label_column="label", epochs=3,
+        ))
+        SPEC_TASKS.add(name)
+    return _REGISTRY[name]
+
+
 RTE = register_workload(
     text_workload(
         "rte", "GLUE RTE entailment (sentence pairs), DistilBERT fine-tune",
