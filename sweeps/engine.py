@@ -18,7 +18,9 @@ finished trials never run again.
 Sweep directory layout (``<storage>/<name>/``): ``spec.yaml`` (the normalised spec),
 ``optuna.journal`` (local storage only; else a driver-local cache, carried in the searcher
 checkpoint), ``experiment/`` (the Tune experiment), ``selection.json`` (each pair's selected tune
-trial), ``progress.json`` (for ``lrsweep status``), and the Parquet tables.
+trial), ``progress.json`` (for ``lrsweep status``), the Parquet tables, ``plugins/`` (copies of the
+spec's plugins), ``logs/<trial id>.log`` (library chatter of each trial; local storage only) and
+``errors/<trial id>.txt`` (the full traceback of each failed trial, named by ``trials.error_log``).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from sweeps import catalog, plugins
 from sweeps.results import TrialRecord, dedupe_epochs, describe_error, pair_key, write_results
 from sweeps.searcher import PairPlan, PairSearcher
 from sweeps.spec import Spec, SpecError, parse_spec
+from sweeps.trial_entry import LOG_DIR_VAR
 
 __all__ = ["SweepDir", "SweepError", "load_sweep_spec", "resume_sweep", "run_sweep", "status"]
 
@@ -116,7 +119,7 @@ class SweepDir:
 # --- Ray ---------------------------------------------------------------------------------------
 
 
-def _init_ray(address: str | None, num_cpus: int | None, spec: Spec) -> bool:
+def _init_ray(address: str | None, num_cpus: int | None, spec: Spec, sweep: SweepDir) -> bool:
     """Start an embedded local Ray (``address`` None) or connect to a cluster; True if we started it.
 
     The job's runtime_env carries the spec's plugins to every worker (``sweeps.plugins``). Inside a
@@ -129,6 +132,8 @@ def _init_ray(address: str | None, num_cpus: int | None, spec: Spec) -> bool:
     if ray.is_initialized():
         return False
     env = plugins.runtime_env(spec.plugins, [w.name for w in spec.workloads if w.text])
+    if sweep.is_local:  # trials' library chatter (trial_entry.LOG_DIR_VAR) into the sweep directory
+        env.setdefault("env_vars", {})[LOG_DIR_VAR] = sweep.path("logs")
     if os.environ.get(plugins.ENV_VAR):  # a job from `lrsweep submit`: its runtime_env ships the plugins
         env.pop("py_modules", None)
         env.get("env_vars", {}).pop(plugins.ENV_VAR, None)
@@ -417,7 +422,7 @@ def _summary(spec: Spec, budget: list[dict], out) -> int:
 
 
 def _execute(spec: Spec, sweep: SweepDir, address: str | None, num_cpus: int | None, out) -> int:
-    started = _init_ray(address, num_cpus, spec)
+    started = _init_ray(address, num_cpus, spec, sweep)
     t0 = time.time()
     try:
         grid = _fit(spec, sweep, out)

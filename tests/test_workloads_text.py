@@ -160,3 +160,18 @@ def test_pretrained_false_trial_runs_in_the_scratch_regime(models, csv_single):
                               "pretrained": False}}
     )
     assert history[0]["lr"] == 0.01  # fixed_sgd's scratch canonical LR, not the fine-tune 1e-3
+
+
+def test_library_chatter_goes_to_the_trial_log_not_the_console(models, csv_single, tmp_path, capfd):
+    """transformers' load report (a 2-label checkpoint given 6 classes) and progress bars stay out of
+    stdout/stderr; the report is in the trial's log."""
+    from trainables.logs import trial_log
+    from trainables.workload import Data
+
+    opts = options("trec6", model=models["distilbert"], data_files=csv_single, label_column="label")
+    with trial_log(tmp_path / "logs" / "trial.log") as log:
+        load(opts, "seed", None)
+        text.build_model(opts, Data(None, None, num_classes=6))
+    out, err = capfd.readouterr()
+    assert "Loading weights" not in out + err and "Generating" not in out + err and "classifier" not in out + err
+    assert "classifier" in log.read_text()  # the mismatched head, newly initialised

@@ -33,6 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from trainables.logs import route_library_logs
 from trainables.workload import Data, Option, Split, Workload, WorkloadError, register_workload
 
 DEFAULT_MODEL = "distilbert-base-uncased"
@@ -161,6 +162,10 @@ def load_tokenizer(options: dict):
 
 def load_data(options: dict, data_dir: str | None) -> Data:
     """Tokenised train and test splits, and the dataset's own validation split if it has one."""
+    import datasets  # noqa: F401  (imported here so that its chatter is routed before it loads anything)
+    import transformers  # noqa: F401
+
+    route_library_logs()
     dd = load_dataset_dict(options, data_dir)
     train_name, test_name, val_name = options["train_split"], options["test_split"], options["val_split"]
     for name in (train_name, test_name):
@@ -204,6 +209,7 @@ def build_model(options: dict, data: Data) -> nn.Module:
     """The Auto sequence classifier with ``data.num_classes`` outputs, in float32."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
+    route_library_logs()
     name = options["model"]
     try:
         if options["pretrained"]:
