@@ -10,6 +10,7 @@ import argparse
 import os
 import shlex
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -97,18 +98,20 @@ def cmd_submit(args: argparse.Namespace) -> int:
                      "uploaded as the job's working_dir")
     from ray.job_submission import JobSubmissionClient
 
-    from sweeps.plugins import resolve
+    from sweeps.plugins import as_packages, resolve
 
     cli_plugins = [resolve(entry) for entry in args.plugin or ()]
     spec_plugins = [p for p in spec.plugins if p not in cli_plugins]
-    entrypoint, runtime_env = job_request(spec_path, args.storage, spec_plugins, cli_plugins)
-    try:
-        # The client reads RAY_AUTH_MODE / RAY_AUTH_TOKEN(_PATH) from the environment itself.
-        client = JobSubmissionClient(args.address)
-        job_id = client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env, submission_id=args.job_id,
-                                   metadata={"sweep": spec.name, "spec_hash": spec.hash})
-    except (ConnectionError, RuntimeError, ValueError) as err:
-        return _fail(f"could not submit to {args.address}: {err}")
+    with tempfile.TemporaryDirectory(prefix="lrsweep-plugins-") as staging:  # uploaded by submit_job
+        entrypoint, runtime_env = job_request(spec_path, args.storage, as_packages(spec_plugins, staging),
+                                              as_packages(cli_plugins, staging))
+        try:
+            # The client reads RAY_AUTH_MODE / RAY_AUTH_TOKEN(_PATH) from the environment itself.
+            client = JobSubmissionClient(args.address)
+            job_id = client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env, submission_id=args.job_id,
+                                       metadata={"sweep": spec.name, "spec_hash": spec.hash})
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            return _fail(f"could not submit to {args.address}: {err}")
     print(f"submitted sweep {spec.name} (spec hash {spec.hash}) as Ray job {job_id}")
     print(f"follow its log:  ray job logs --address {args.address} --follow {job_id}")
     print(f"job status:      ray job status --address {args.address} {job_id}")

@@ -186,6 +186,21 @@ def runtime_env(plugins: Sequence[Plugin], text_tasks: Sequence[str] = ()) -> di
     return env
 
 
+def as_packages(plugins: Sequence[Plugin], directory: str | Path) -> list[Plugin]:
+    """``plugins`` with each single-file one staged as a package ``<directory>/<module>/__init__.py``:
+    a Ray Job's runtime_env (``lrsweep submit``) takes only directories as ``py_modules``, and
+    a directory travels as the package of its name, importable as the file was."""
+    out = []
+    for plugin in plugins:
+        if plugin.source is not None and Path(plugin.source).is_file():
+            package = Path(directory) / plugin.module
+            package.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(plugin.source, package / "__init__.py")
+            plugin = Plugin(plugin.module, str(package))
+        out.append(plugin)
+    return out
+
+
 # --- the copies a sweep directory keeps ----------------------------------------------------------
 
 PLUGIN_DIR = "plugins"

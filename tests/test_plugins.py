@@ -44,8 +44,8 @@ def plugin_sweep(tmp_path_factory):
     root = tmp_path_factory.mktemp("plugin")
     plugin_dir = root / "user_code"  # not on sys.path: only the spec (and --plugin) name it
     plugin_dir.mkdir()
-    workload_code, = _blocks("### Adding a workload", "python")
-    spec_text, = _blocks("### Adding a workload", "yaml")
+    workload_code = _blocks("### Adding a workload", "python")[0]
+    spec_text = _blocks("### Adding a workload", "yaml")[0]
     strategy_code, = _blocks("### Plugins", "python")
     (plugin_dir / "halfspace.py").write_text(workload_code)
     (plugin_dir / "plain_sgd.py").write_text(strategy_code)
