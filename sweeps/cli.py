@@ -120,9 +120,23 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_plugins_or_fail(entries: Sequence[str] | None) -> int | None:
+    """Import ``--plugin`` entries (and the installed entry points) for a listing command."""
+    from sweeps.plugins import PluginError, import_plugins, resolve
+
+    try:
+        import_plugins([resolve(entry) for entry in entries or ()])
+    except PluginError as err:
+        return _fail(f"--plugin: {err}")
+    return None
+
+
 def cmd_strategies(args: argparse.Namespace) -> int:
     from strategies import list_strategies
     from sweeps import catalog
+
+    if (failed := _import_plugins_or_fail(args.plugin)) is not None:
+        return failed
 
     if args.markdown:
         print(catalog.strategy_markdown(args.workload))
@@ -138,6 +152,9 @@ def cmd_strategies(args: argparse.Namespace) -> int:
 
 def cmd_workloads(args: argparse.Namespace) -> int:
     from trainables import list_workloads
+
+    if (failed := _import_plugins_or_fail(args.plugin)) is not None:
+        return failed
 
     for w in list_workloads():
         print(f"{w.name:12s} {w.regime:8s} epochs {w.default_epochs:<3d} batch {w.batch_size:<4d} {w.description}")
@@ -206,10 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Strategies with canonical settings and searched ranges.")
     p.add_argument("--markdown", action="store_true", help="print the search-space table as Markdown")
     p.add_argument("--workload", default="synthetic", help="workload whose regime sets the canonical values")
+    plugin_option(p)
     p.set_defaults(func=cmd_strategies)
 
     p = sub.add_parser("workloads", help="list workloads and their options", description="Workloads, "
                        "regimes, default epochs and options.")
+    plugin_option(p)
     p.set_defaults(func=cmd_workloads)
 
     p = sub.add_parser("report", help="write a sweep's report (reports package)",

@@ -72,3 +72,16 @@ def test_bad_plugin_entries_are_spec_errors_naming_the_field(tmp_path):
     assert problems[1].startswith("plugins[1]: './missing.py': no such file or package directory")
     assert problems[2].startswith("--plugin: 'not_a_module_qq': no module of that name is importable")
     assert "broken_plugin" not in sys.modules
+
+
+def test_the_listing_commands_show_a_plugin_workload(tmp_path, capsys):
+    from sweeps import cli
+
+    (tmp_path / "listed_plugin.py").write_text(WORKLOAD.replace("NAME", "'listed_workload'"))
+    with pytest.raises(SystemExit) as e:
+        cli.main(["workloads", "--plugin", str(tmp_path / "listed_plugin.py")])
+    assert e.value.code == 0 and "listed_workload" in capsys.readouterr().out
+    missing = str(tmp_path / "nope.py")
+    with pytest.raises(SystemExit) as e:
+        cli.main(["strategies", "--plugin", missing])
+    assert e.value.code == 2 and f"--plugin: '{missing}': no such file" in capsys.readouterr().err
