@@ -44,7 +44,7 @@ def save(fig: plt.Figure, directory: str, stem: str) -> dict[str, str]:
 
 
 def workload_bars(summary: pd.DataFrame, seed_values: pd.DataFrame, workload: str) -> plt.Figure:
-    """Mean final test accuracy (%) per strategy with its 95% bootstrap CI and the individual seeds.
+    """Mean final test accuracy (%) per strategy with its 95% t interval and the individual seeds.
 
     `summary`: rows of `tables.summary_and_vs_best` for one workload (ranked); `seed_values`:
     `tables.seed_matrix` of that workload.
@@ -66,7 +66,7 @@ def workload_bars(summary: pd.DataFrame, seed_values: pd.DataFrame, workload: st
         ax.set_ylim(max(0.0, finite.min() - 5), min(100.0, finite.max() + 2))
     ax.set_xticks(x, s["strategy"], rotation=45, ha="right")
     ax.set_ylabel("final test accuracy (%)")
-    ax.set_title(f"{workload}: mean, 95% bootstrap CI, dots = seeds", fontsize=9)
+    ax.set_title(f"{workload}: mean, 95% t interval, dots = seeds", fontsize=9)
     handles = [plt.Rectangle((0, 0), 1, 1, color=_COLORS[g], alpha=0.75) for g in GENERATIONS
                if g in set(s["generation"])]
     ax.legend(handles, [f"gen {g}" for g in GENERATIONS if g in set(s["generation"])], fontsize=7, ncols=3)
@@ -114,16 +114,16 @@ def budget_curves(curves: pd.DataFrame, workload: str) -> plt.Figure:
 
 
 def performance_profiles(profiles: pd.DataFrame) -> plt.Figure:
-    """Fraction of runs above each accuracy threshold (averaged over workloads), with stratified-bootstrap bands."""
+    """Fraction of runs above each normalised-score threshold (mean over workloads), stratified-bootstrap bands."""
     fig, ax = plt.subplots(figsize=(6.5, 4.0))
     interesting = profiles[(profiles["fraction"] > 0) & (profiles["fraction"] < 1)]["tau"]
     for strategy, g, color in _strategy_colors(profiles):
-        ax.plot(100 * g["tau"], g["fraction"], color=color, label=strategy, lw=1.3)
-        ax.fill_between(100 * g["tau"], g["ci_low"], g["ci_high"], color=color, alpha=0.2, lw=0)
+        ax.plot(g["tau"], g["fraction"], color=color, label=strategy, lw=1.3)
+        ax.fill_between(g["tau"], g["ci_low"], g["ci_high"], color=color, alpha=0.2, lw=0)
     if not interesting.empty:
-        ax.set_xlim(100 * interesting.min() - 2, 100 * interesting.max() + 2)
-    ax.set_xlabel("final test accuracy threshold tau (%)")
-    ax.set_ylabel("fraction of runs with accuracy > tau")
+        ax.set_xlim(interesting.min() - 0.02, interesting.max() + 0.02)
+    ax.set_xlabel("normalised score threshold tau (0 = chance, 1 = workload's best mean)")
+    ax.set_ylabel("fraction of runs with score > tau")
     ax.set_title("performance profiles (mean over workloads; 95% stratified bootstrap band)", fontsize=9)
     ax.legend(fontsize=7, ncols=2)
     return fig

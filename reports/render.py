@@ -158,7 +158,7 @@ def _selection_words(res: Results) -> str:
     return "; ".join(f"selection `{r}`: by `{tables.TUNE_METRICS[r]}`" for r in rules)
 
 
-def _header(doc: _Doc, res: Results, thresholds: Sequence[float], seed: int) -> None:
+def _header(doc: _Doc, res: Results, thresholds: Sequence[float], seed: int, margin: float) -> None:
     doc.h(1, "lrsweep report")
     sweeps = ", ".join(f"`{d}`" for d in res.sweep_dirs)
     ids = ", ".join(f"`{s}`" for s in sorted(set(res.trials["sweep_id"])))
@@ -170,11 +170,25 @@ def _header(doc: _Doc, res: Results, thresholds: Sequence[float], seed: int) -> 
           "also listed under *diverged*); errored runs do not. The paper's optimistic metric, the best "
           "test accuracy over epochs, is shown in its own labelled column and is never used to rank. "
           f"Tuning chose configurations on the validation split only ({_selection_words(res)}).")
-    doc.p("**Statistics**: intervals are 95% BCa bootstrap CIs of the mean over seeds "
-          f"({stats.N_RESAMPLES} resamples, seed {seed}). Within a workload, strategies are compared paired by "
-          "seed (runs with the same `seed` value) with a paired t-test and a Wilcoxon signed-rank test, "
-          f"Holm-corrected; effect sizes are Cohen's d_z and Cliff's delta. Significance level {stats.ALPHA}, "
-          "two-sided. Convergence thresholds: " + ", ".join(f"{100 * t:g}%" for t in thresholds) + ".")
+    doc.p("**Statistics**: per strategy, the mean and SD over seeds and the 95% Student t interval of the mean "
+          "(mean +- t(n-1) SD / sqrt(n)), the honest interval for a handful of seeds. Within a workload, strategies "
+          "are compared paired by seed (runs with the same `seed` value): a paired t-test with its paired t "
+          "interval of the mean difference (they agree: the interval excludes 0 exactly when p < 0.05), a "
+          "Wilcoxon signed-rank test, and the two one-sided tests (TOST) of equivalence within "
+          f"+-{100 * margin:g} pp (`--margin`). Each family of comparisons is Holm-corrected; effect sizes are "
+          f"Cohen's d_z and Cliff's delta. Significance level {stats.ALPHA}, two-sided. Against the workload's best, "
+          "a strategy is **worse** when the Holm-corrected paired t-test is significant, **equivalent** when the "
+          "Holm-corrected TOST is (the difference is shown to lie within the margin), and **inconclusive** when "
+          "neither is: the seeds cannot tell whether it is worse or as good. *Inconclusive* is not *the same*. "
+          "The best is picked after the fact from the same runs, so the comparisons with it are post hoc; the "
+          "Holm p over all pairs of the workload (`csv/pairwise_all.csv`, and the last p column of each comparison "
+          "table) does not depend on that choice. The minimal detectable difference (MDD) is the true difference "
+          f"the paired t-test would detect with {stats.POWER:.0%} power at the strictest level Holm applies in its "
+          "family (0.05 / number of comparisons), given the observed SD of the differences; *seeds for margin* is "
+          "the number of seeds that would detect a difference of the margin. Cross-workload aggregates use "
+          "normalised scores (0 = chance, the majority-class rate of the test split; 1 = the workload's best mean) "
+          f"with stratified bootstrap CIs (2000 resamples, seed {seed}). Convergence thresholds: "
+          + ", ".join(f"{100 * t:g}%" for t in thresholds) + ".")
     if res.mixed:
         doc.h(2, "Warning: mixed results (--allow-mixed)")
         doc.p("These results were combined although they differ; comparisons across the differing parts "
@@ -185,47 +199,68 @@ def _header(doc: _Doc, res: Results, thresholds: Sequence[float], seed: int) -> 
         doc.ul(res.warnings)
 
 
+def _lr_fraction(lo: float, hi: float) -> str:
+    """The final-LR / peak fraction of a pair's seed runs: one number, or the range when runs differ."""
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return "n/a"
+    return f"{lo:.2f}" if f"{lo:.2f}" == f"{hi:.2f}" else f"{lo:.2f}-{hi:.2f}"
+
+
+def _seeds(n: float) -> str:
+    if n is None or not np.isfinite(n):
+        return "n/a"
+    return f">{stats.MAX_SEEDS}" if n > stats.MAX_SEEDS else str(int(n))
+
+
 def _workload_sections(doc: _Doc, res: Results, summary: pd.DataFrame, vs_best: pd.DataFrame,
-                       curves: pd.DataFrame, plot_dir: str, paths: dict) -> None:
+                       curves: pd.DataFrame, plot_dir: str, paths: dict, margin: float) -> None:
     doc.h(2, "Results per workload")
-    doc.p("Ranked by mean final test accuracy. **best** marks the highest mean. *tied* marks a strategy "
-          "whose paired t-test against the best is not significant at 0.05 after Holm correction over the "
-          "comparisons with the best on that workload; *worse* is significant; *untested* means fewer "
-          "than two paired seeds or identical differences, so no test was possible. Trials = tuning "
-          "trials run / planned; diverged = diverged seed runs / seed runs.")
+    doc.p("Ranked by mean final test accuracy. **best** marks the highest mean. Against the best: *worse* = "
+          "Holm-corrected paired t-test significant; *equivalent* = Holm-corrected TOST significant, the "
+          f"difference lies within +-{100 * margin:g} pp; *inconclusive* = neither, these seeds cannot tell; "
+          "*untested* = fewer than two paired seeds or identical differences, so no test was possible. MDD = "
+          "minimal detectable difference against the best (pp, see the header). Final LR / peak = the top layer "
+          "group's LR after the last epoch over its peak LR, per seed run (a cyclic schedule far above 0 ended "
+          "mid-cycle). Trials = tuning trials run / planned; diverged = diverged seed runs / seed runs.")
     for workload, s in summary.groupby("workload", sort=True):
-        doc.h(3, workload)
+        doc.h(3, f"{workload} ({s['regime'].iloc[0]})")
         if s["n"].max() < 2:
             doc.p(f"**Only one seed per strategy on {workload}**: no standard deviation, confidence interval "
                   "or significance test is possible; the numbers below are single runs and the ranking is "
                   "not evidence of a difference.")
         rows = []
         for r in s.itertuples():
-            name = f"**{r.strategy}**" if r.vs_best == "best" else r.strategy
+            name = f"**{r.strategy}**" if r.outcome == "best" else r.strategy
             rows.append({
                 "rank": r.rank, "strategy": name, "gen": r.generation, "n": r.n, "mean %": pct(r.mean),
-                "SD": pct(r.sd), "95% CI": ci(r.ci_low, r.ci_high),
+                "SD": pct(r.sd), "95% CI (t)": ci(r.ci_low, r.ci_high),
                 "best-epoch % (paper, optimistic)": pct(r.best_epoch_mean),
-                "vs best": r.vs_best, "Holm p (t) vs best": pval(r.p_t_holm_vs_best),
+                "vs best": r.outcome, "Holm p (t)": pval(r.p_t_holm_vs_best),
+                "Holm p (TOST)": pval(r.p_tost_holm_vs_best), "MDD (pp)": num(100 * r.mdd_vs_best, 2),
+                f"seeds for {100 * margin:g} pp": _seeds(r.seeds_for_margin),
+                "final LR / peak": _lr_fraction(r.lr_fraction_min, r.lr_fraction_max),
                 "trials": f"{r.trials_run}/{r.trials_planned}", "diverged": f"{r.diverged}/{r.n}",
                 "tuned configuration": tables.config_text(r.tuned_config),
             })
         doc.table(pd.DataFrame(rows))
+        v = vs_best[vs_best["workload"] == workload] if not vs_best.empty else vs_best
+        if not v.empty:
+            doc.p(tables.power_statement(v, margin))
         seeds = tables.seed_matrix(res, workload)
         p = plots.save(plots.workload_bars(s, seeds, workload), plot_dir, f"bars_{workload}")
         paths[f"bars_{workload}"] = p
-        doc.img(p["png"], f"{workload}: mean final test accuracy with 95% CI")
+        doc.img(p["png"], f"{workload}: mean final test accuracy with 95% t interval")
         p = plots.save(plots.learning_curves(curves, workload), plot_dir, f"curves_{workload}")
         paths[f"curves_{workload}"] = p
         doc.img(p["png"], f"{workload}: test accuracy per epoch, mean and min-max band over seeds")
 
-        v = vs_best[vs_best["workload"] == workload]
         if v.empty:
             continue
         doc.h(4, f"{workload}: paired comparisons with the best ({s.iloc[0]['strategy']})")
-        doc.p(f"Differences are best minus other, in percentage points, over the n seeds both ran. Holm "
-              f"correction over these {len(v)} comparisons, separately for each test. d_z = mean difference / "
-              "SD of the differences. The exact two-sided Wilcoxon test cannot give p below 2/2^n "
+        doc.p(f"Differences are best minus other, in percentage points, over the n seeds both ran; the interval "
+              f"is the paired t interval. Holm correction over these {len(v)} comparisons, separately for each "
+              "test; *Holm p (t), all pairs* is the same t-test within all pairs of the workload. d_z = mean "
+              "difference / SD of the differences. The exact two-sided Wilcoxon test cannot give p below 2/2^n "
               "(0.0625 for n = 5); such rows say so.")
         rows = []
         for r in v.itertuples():
@@ -235,20 +270,22 @@ def _workload_sections(doc: _Doc, res: Results, summary: pd.DataFrame, vs_best: 
                 else f"[{100 * r.diff_ci_low:.2f}, {100 * r.diff_ci_high:.2f}]",
                 "t": num(r.t), "p (t)": pval(r.p_t), "Holm p (t)": pval(r.p_t_holm),
                 "W": num(r.w, 1), "p (W)": pval(r.p_w), "Holm p (W)": pval(r.p_w_holm),
-                "d_z": num(r.cohen_d), "Cliff's delta": num(r.cliffs_delta), "note": r.note,
+                "Holm p (TOST)": pval(r.p_tost_holm), "outcome": r.outcome,
+                "MDD (pp)": num(100 * r.mdd, 2), f"seeds for {100 * margin:g} pp": _seeds(r.seeds_for_margin),
+                "d_z": num(r.cohen_d), "Cliff's delta": num(r.cliffs_delta),
+                "Holm p (t), all pairs": pval(r.p_t_holm_all), "note": r.note,
             })
         doc.table(pd.DataFrame(rows))
-    doc.p("All pairs within each workload (Holm over that workload's pairs) are in `csv/pairwise_all.csv`.")
+    doc.p("All pairs within each workload (Holm over that workload's pairs) are in `csv/pairwise_all.csv`; each "
+          "seed run's final LR fraction is in `csv/final_lr.csv`.")
 
 
 def _across_section(doc: _Doc, res: Results, summary: pd.DataFrame, gen: dict, seed: int,
                     plot_dir: str, paths: dict, csvs: dict) -> pd.DataFrame:
     doc.h(2, "Across workloads")
     ranks, fr, nemenyi, dropped = tables.across_workloads(summary, gen)
-    csvs["ranks"], csvs["nemenyi"] = ranks, nemenyi.reset_index(names="strategy")
-    csvs["friedman"] = pd.DataFrame([{"n_workloads": fr.n_workloads, "n_strategies": fr.n_strategies,
-                                      "chi2": fr.statistic, "df": fr.n_strategies - 1, "p": fr.p,
-                                      "nemenyi_cd": fr.cd, "note": fr.note}])
+    by_regime = tables.friedman_by_regime(summary)
+    csvs["ranks"], csvs["nemenyi"], csvs["friedman"] = ranks, nemenyi.reset_index(names="strategy"), by_regime
     if dropped:
         doc.p("Left out of the cross-workload analysis for missing a workload: " + ", ".join(dropped) + ".")
     table = ranks.rename(columns={"avg_rank": "average rank", "generation": "gen"})
@@ -257,29 +294,48 @@ def _across_section(doc: _Doc, res: Results, summary: pd.DataFrame, gen: dict, s
         doc.p(f"Friedman test (scipy.stats.friedmanchisquare) over {fr.n_workloads} workloads and "
               f"{fr.n_strategies} strategies: chi2 = {fr.statistic:.2f}, df = {fr.n_strategies - 1}, "
               f"p = {pval(fr.p)}. Nemenyi post-hoc (scikit-posthocs) critical difference at 0.05: "
-              f"{fr.cd:.2f} ranks; strategies whose average ranks differ by less are joined in the diagram. "
-              + fr.note)
+              f"**{fr.cd:.2f} ranks for {fr.n_strategies} strategies on {fr.n_workloads} workloads** (average ranks "
+              f"run from 1 to {fr.n_strategies}); strategies whose average ranks differ by less are joined in the "
+              "diagram, which means not separated, not equal. " + (fr.note + "." if fr.note else ""))
         p = plots.save(plots.cd_diagram(ranks, nemenyi, fr.cd, fr.n_workloads), plot_dir, "cd_diagram")
         paths["cd_diagram"] = p
         doc.img(p["png"], "critical-difference diagram (Nemenyi, alpha 0.05)")
     else:
         doc.p(f"No Friedman test: {fr.note}.")
-    workloads = sorted(summary["workload"].unique())
+    doc.p("The same test over all workloads and within each regime (scratch: trained from scratch; finetune: "
+          "a pretrained model fine-tuned):")
+    doc.table(pd.DataFrame({"group": by_regime["group"], "workloads": by_regime["workloads"],
+                            "strategies": by_regime["n_strategies"], "chi2": by_regime["chi2"].map(num),
+                            "p": by_regime["p"].map(pval), "Nemenyi CD (ranks)": by_regime["nemenyi_cd"].map(num),
+                            "note": by_regime["note"]}))
+    runs, skipped = tables.normalised_scores(res, summary)
+    workloads = sorted(set(summary["workload"]) - set(skipped))
+    if skipped:
+        doc.p("Not normalisable (no chance level recorded, or no strategy above it), so left out of the "
+              "aggregates below: " + ", ".join(skipped) + ".")
     if len(workloads) >= 3 and len(ranks):
-        iqm, profiles = tables.iqm_and_profiles(res, list(ranks["strategy"]), workloads, seed=seed)
+        iqm, profiles = tables.iqm_and_profiles(runs, list(ranks["strategy"]), workloads, seed=seed)
         csvs["iqm"], csvs["performance_profiles"] = iqm, profiles
-        doc.h(3, "Interquartile mean and performance profiles")
-        doc.p("IQM = mean of the middle 50% of all seed runs pooled over workloads (raw final test "
-              "accuracy); 95% percentile CI from 2000 stratified bootstrap resamples (runs resampled within "
-              "each workload), as defined in rliable (Agarwal et al. 2021).")
-        doc.table(pd.DataFrame({"strategy": iqm["strategy"], "IQM %": iqm["iqm"].map(pct),
-                                "95% CI": [ci(a, b) for a, b in zip(iqm["ci_low"], iqm["ci_high"], strict=True)],
+        csvs["normalised"] = runs[["workload", "strategy", "seed", "trial_id", tables.PRIMARY, "chance_accuracy",
+                                   "normalised"]].sort_values(["workload", "strategy", "seed"])
+        doc.h(3, "Normalised IQM and performance profiles")
+        doc.p("Scores are normalised per workload: (accuracy - chance) / (best mean - chance), chance being the "
+              "majority-class rate of the test split, so 0 = chance and 1 = the workload's best strategy mean, "
+              "and every workload counts the same. Normalised IQM = per workload, the interquartile mean of the "
+              "strategy's seed runs (25% trimmed each side; nothing is trimmed from 3 runs), then the mean over "
+              "workloads. Unlike rliable's IQM of all runs pooled, it cannot trim a whole workload away, so a "
+              "drop on any one workload lowers it. 95% percentile CI from 2000 stratified bootstrap resamples "
+              "(runs resampled within each workload).")
+        doc.table(pd.DataFrame({"strategy": iqm["strategy"], "normalised IQM": iqm["iqm"].map(lambda x: num(x, 3)),
+                                "95% CI": [f"[{num(a, 3)}, {num(b, 3)}]"
+                                           for a, b in zip(iqm["ci_low"], iqm["ci_high"], strict=True)],
                                 "runs": iqm["runs"]}))
         p = plots.save(plots.performance_profiles(profiles), plot_dir, "performance_profiles")
         paths["performance_profiles"] = p
-        doc.img(p["png"], "performance profiles")
+        doc.img(p["png"], "performance profiles of normalised scores")
     else:
-        doc.p(f"IQM and performance profiles need at least 3 workloads (have {len(workloads)}).")
+        doc.p(f"Normalised IQM and performance profiles need at least 3 normalisable workloads "
+              f"(have {len(workloads)}).")
     return ranks
 
 
@@ -360,14 +416,17 @@ def _check_thresholds(thresholds: Sequence[float] | None) -> list[float]:
 
 
 def build_report(sweep_dirs: list[str], out_dir: str | None = None, *, allow_mixed: bool = False,
-                 thresholds: list[float] | None = None, seed: int = 0) -> ReportPaths:
+                 thresholds: list[float] | None = None, seed: int = 0,
+                 margin: float = tables.DEFAULT_MARGIN) -> ReportPaths:
     """Read sweep results and write `report.md`, `report.html`, `csv/*.csv` and `plots/*.{png,svg}`.
 
     `out_dir` defaults to `<first sweep dir>/report` (`./report` for a URI). Raises
     `FileNotFoundError` for a directory without results, `MixedResultsError` (a ValueError) for
-    different spec hashes or unequal budgets unless `allow_mixed`, and `ValueError` for bad thresholds.
+    different spec hashes or unequal budgets unless `allow_mixed`, and `ValueError` for bad thresholds
+    or a bad equivalence `margin` (a fraction of accuracy, 0 < margin < 1).
     """
     thresholds = _check_thresholds(thresholds)
+    margin = _check_margin(margin)
     res = load_results(list(sweep_dirs), allow_mixed=allow_mixed)
     if res.seed_runs().empty:
         raise ValueError(f"no seed-stage results (status ok or diverged) in {', '.join(sweep_dirs)}")
@@ -377,15 +436,15 @@ def build_report(sweep_dirs: list[str], out_dir: str | None = None, *, allow_mix
     plot_dir, csv_dir = os.path.join(out_dir, "plots"), os.path.join(out_dir, "csv")
     os.makedirs(csv_dir, exist_ok=True)
 
-    summary, vs_best = tables.summary_and_vs_best(res, seed=seed)
+    summary, vs_best = tables.summary_and_vs_best(res, margin=margin)
     curves = tables.learning_curves(res)
     csvs: dict[str, pd.DataFrame] = {"summary": summary, "pairwise_vs_best": vs_best,
-                                     "pairwise_all": tables.pairwise_all(res, seed=seed),
-                                     "learning_curves": curves}
+                                     "pairwise_all": tables.pairwise_all(res, margin=margin),
+                                     "learning_curves": curves, "final_lr": tables.final_lr_fractions(res)}
     plot_paths: dict[str, dict[str, str]] = {}
     doc = _Doc(out_dir)
-    _header(doc, res, thresholds, seed)
-    _workload_sections(doc, res, summary, vs_best, curves, plot_dir, plot_paths)
+    _header(doc, res, thresholds, seed, margin)
+    _workload_sections(doc, res, summary, vs_best, curves, plot_dir, plot_paths, margin)
     ranks = _across_section(doc, res, summary, tables.generations(res), seed, plot_dir, plot_paths, csvs)
     _generation_section(doc, summary, ranks, csvs)
     _convergence_section(doc, res, thresholds, csvs)
@@ -407,6 +466,23 @@ def build_report(sweep_dirs: list[str], out_dir: str | None = None, *, allow_mix
     return ReportPaths(out_dir, md_path, html_path, csv_paths, plot_paths)
 
 
+def _check_margin(margin: float) -> float:
+    if isinstance(margin, bool) or not isinstance(margin, int | float) or not 0 < margin < 1:
+        raise ValueError(f"margin is an accuracy fraction in (0, 1), e.g. 0.005 for 0.5 pp; got {margin!r}")
+    return float(margin)
+
+
+def _margin_arg(text: str) -> float:
+    """``--margin`` in percentage points, returned as a fraction."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value < 100:
+        raise argparse.ArgumentTypeError(f"--margin is in percentage points, a number in (0, 100); got {text!r}")
+    return value / 100
+
+
 def _thresholds_arg(text: str) -> list[float]:
     try:
         return _check_thresholds([float(t) for t in text.split(",") if t.strip()])
@@ -415,7 +491,7 @@ def _thresholds_arg(text: str) -> list[float]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the report's arguments (sweep_dirs, --out, --allow-mixed, --thresholds, --seed) to a parser."""
+    """Add the report's arguments (sweep_dirs, --out, --allow-mixed, --thresholds, --margin, --seed) to a parser."""
     parser.add_argument("sweep_dirs", nargs="+", metavar="DIR", help="sweep results directory (or URI)")
     parser.add_argument("--out", default=None, help="output directory (default: DIR/report)")
     parser.add_argument("--allow-mixed", action="store_true",
@@ -423,14 +499,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--thresholds", type=_thresholds_arg, default=list(DEFAULT_THRESHOLDS),
                         help="comma-separated test-accuracy fractions for the convergence table "
                              "(default 0.6,0.7,0.8,0.9)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling (default 0)")
+    parser.add_argument("--margin", type=_margin_arg, default=tables.DEFAULT_MARGIN,
+                        help="equivalence margin against the best, in percentage points (default 0.5)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the bootstrap resampling of the cross-workload aggregates (default 0)")
 
 
 def cli_report(args: argparse.Namespace) -> int:
     """Run the report for parsed `add_arguments` args; print the paths; 2 on bad input with a message."""
     try:
         paths = build_report(args.sweep_dirs, args.out, allow_mixed=args.allow_mixed,
-                             thresholds=args.thresholds, seed=args.seed)
+                             thresholds=args.thresholds, seed=args.seed, margin=args.margin)
     except (FileNotFoundError, ValueError) as e:  # MixedResultsError is a ValueError
         kind = "mixed results" if isinstance(e, MixedResultsError) else "error"
         print(f"lrsweep report: {kind}: {e}", file=sys.stderr)
@@ -440,7 +519,8 @@ def cli_report(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m reports DIR [DIR ...] [--out OUT] [--allow-mixed] [--thresholds 0.9,0.95] [--seed 0]`."""
+    """`python -m reports DIR [DIR ...] [--out OUT] [--allow-mixed] [--thresholds 0.9,0.95] [--margin 0.5]
+    [--seed 0]`."""
     parser = argparse.ArgumentParser(prog="python -m reports", description="Write the report of lrsweep results.")
     add_arguments(parser)
     try:

@@ -1,10 +1,12 @@
 """Statistics for the report: pure functions over documented array shapes.
 
 Every function takes plain arrays (shapes in its docstring) and, where it resamples, a `seed`, so
-the same Parquet gives the same report. The tests and intervals come from scipy, statsmodels and
-scikit-posthocs; only the few rliable metrics (interquartile mean with a stratified bootstrap,
-performance profiles) are written out here, following rliable's definitions, because rliable
-itself pulls in `arch`, `absl-py` and `seaborn` for a dozen lines of numpy.
+the same Parquet gives the same report. Per-pair intervals are Student t intervals, which stay
+honest at 3-10 seeds; bootstraps are used only for aggregates over many runs and workloads. Tests
+come from scipy and scikit-posthocs; the power of the paired t-test is computed from scipy's
+noncentral t (the tests check it against statsmodels). The aggregate over workloads and the
+performance profiles follow rliable's definitions (Agarwal et al. 2021), written out here because
+rliable pulls in `arch`, `absl-py` and `seaborn` for a dozen lines of numpy.
 """
 
 from __future__ import annotations
@@ -14,13 +16,17 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.integrate
+import scipy.optimize
 import scipy.stats
 from scipy.special import comb
 
 #: Two-sided significance level used throughout the report.
 ALPHA = 0.05
-#: Bootstrap resamples for confidence intervals (scipy's default).
-N_RESAMPLES = 9999
+#: Power at which the minimal detectable difference and the seeds needed are stated.
+POWER = 0.8
+#: Seeds-needed searches stop here and report "more than this".
+MAX_SEEDS = 10_000
 
 
 def _finite(x) -> np.ndarray:
@@ -39,40 +45,11 @@ def t_interval(x, *, confidence: float = 0.95) -> tuple[float, float]:
     x = _finite(x)
     if x.size < 2:
         return (math.nan, math.nan)
+    if np.all(x == x[0]):
+        return (float(x[0]), float(x[0]))
     mean = float(np.mean(x))
     half = float(scipy.stats.t.ppf(0.5 + confidence / 2, df=x.size - 1) * np.std(x, ddof=1) / math.sqrt(x.size))
     return (mean - half, mean + half)
-
-
-def bootstrap_ci(
-    x,
-    *,
-    confidence: float = 0.95,
-    n_resamples: int = N_RESAMPLES,
-    method: str = "BCa",
-    seed: int = 0,
-) -> tuple[float, float]:
-    """Bootstrap confidence interval of the mean of `x`, shape `(n_runs,)`.
-
-    Uses `scipy.stats.bootstrap` (BCa by default) with a generator seeded by `seed`. Fewer than two
-    finite values have no interval: `(nan, nan)`. Identical values (zero spread) have the point
-    interval `(x, x)`, which scipy's BCa cannot compute.
-    """
-    x = _finite(x)
-    if x.size < 2:
-        return (math.nan, math.nan)
-    if np.all(x == x[0]):
-        return (float(x[0]), float(x[0]))
-    res = scipy.stats.bootstrap(
-        (x,),
-        np.mean,
-        confidence_level=confidence,
-        n_resamples=n_resamples,
-        method=method,
-        vectorized=True,
-        rng=np.random.default_rng(seed),
-    )
-    return (float(res.confidence_interval.low), float(res.confidence_interval.high))
 
 
 def min_wilcoxon_p(n: int) -> float:
@@ -98,20 +75,101 @@ def cliffs_delta(a, b) -> float:
     return float((np.sum(diff > 0) - np.sum(diff < 0)) / diff.size)
 
 
+def tost_p(d, margin: float) -> float:
+    """Two one-sided t-tests (Schuirmann 1987) that the mean of the paired differences `d` `(n,)`
+    lies inside `(-margin, margin)`: the larger of the p-values of H0 mean <= -margin and
+    H0 mean >= margin. Small p = evidence of equivalence. NaN when n < 2 or the differences have
+    no spread (the t statistics are undefined)."""
+    d = _finite(d)
+    if margin <= 0:
+        raise ValueError(f"equivalence margin must be > 0, got {margin}")
+    if d.size < 2:
+        return math.nan
+    sd = float(np.std(d, ddof=1))
+    if sd == 0.0:
+        return math.nan
+    se, df, mean = sd / math.sqrt(d.size), d.size - 1, float(np.mean(d))
+    p_low = scipy.stats.t.sf((mean + margin) / se, df)
+    p_high = scipy.stats.t.cdf((mean - margin) / se, df)
+    return float(max(p_low, p_high))
+
+
+def paired_t_power(effect: float, n: int, alpha: float = ALPHA) -> float:
+    """Power of the two-sided paired (one-sample) t-test with `n` pairs at level `alpha` when the
+    true mean difference is `effect` standard deviations of the differences (noncentral t)."""
+    if n < 2:
+        return math.nan
+    df = n - 1
+    crit = scipy.stats.t.ppf(1 - alpha / 2, df)
+    nc = effect * math.sqrt(n)
+    power = scipy.stats.nct.sf(crit, df, nc) + scipy.stats.nct.cdf(-crit, df, nc)
+    # scipy's noncentral t gives NaN far in the tail (large nc, df 1-2): integrate instead.
+    return float(power) if np.isfinite(power) else _power_by_integration(crit, df, nc)
+
+
+def _power_by_integration(crit: float, df: int, nc: float) -> float:
+    """P(|T'| > crit) for T' = (Z + nc) / sqrt(V / df), Z standard normal, V chi-square(df), by
+    integrating the normal tail probabilities over the density of V."""
+    def given_v(v: float) -> float:
+        s = crit * math.sqrt(v / df)
+        return scipy.stats.chi2.pdf(v, df) * (scipy.stats.norm.sf(s - nc) + scipy.stats.norm.cdf(-s - nc))
+
+    return float(scipy.integrate.quad(given_v, 0, np.inf, limit=200)[0])
+
+
+def min_detectable_difference(n: int, sd: float, alpha: float = ALPHA, power: float = POWER) -> float:
+    """Smallest true mean difference the two-sided paired t-test with `n` pairs detects with
+    probability `power` at level `alpha`, when the differences have standard deviation `sd`.
+
+    In the units of `sd`. NaN when n < 2 or sd is not a positive number. The SD is the one observed
+    on the same few seeds, so this figure is itself uncertain.
+    """
+    if n < 2 or not (np.isfinite(sd) and sd > 0):
+        return math.nan
+    high = 1.0
+    while paired_t_power(high, n, alpha) < power:
+        high *= 2
+    effect = scipy.optimize.brentq(lambda e: paired_t_power(e, n, alpha) - power, 0.0, high, xtol=1e-12)
+    return float(effect * sd)
+
+
+def seeds_needed(difference: float, sd: float, alpha: float = ALPHA, power: float = POWER) -> int | None:
+    """Fewest seeds (pairs) with which the two-sided paired t-test detects a true mean difference
+    `difference` with probability `power` at level `alpha`, the differences having SD `sd`.
+
+    None when sd is not a positive number; `MAX_SEEDS + 1` when even `MAX_SEEDS` seeds are not enough.
+    """
+    if not (np.isfinite(sd) and sd > 0 and difference > 0):
+        return None
+    effect = difference / sd
+    if paired_t_power(effect, MAX_SEEDS, alpha) < power:
+        return MAX_SEEDS + 1
+    low, high = 1, 2  # power(low) < power <= power(high), power rising with n
+    while paired_t_power(effect, high, alpha) < power:
+        low, high = high, high * 2
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if paired_t_power(effect, mid, alpha) < power else (low, mid)
+    return max(high, 2)
+
+
 @dataclass(frozen=True)
 class PairedResult:
     """Paired comparison of strategy A against strategy B on one workload (A - B).
 
-    `t`, `p_t`: paired t-test (scipy.stats.ttest_rel). `w`, `p_w`: Wilcoxon signed-rank
-    (scipy.stats.wilcoxon, zero differences discarded, exact for small n). `cohen_d`: Cohen's d_z,
-    mean difference over the standard deviation of the differences. `cliffs_delta`: see
-    `cliffs_delta`. `diff_ci`: bootstrap CI of the mean difference. `min_p_w`: smallest p the exact
-    Wilcoxon test could give with this many non-zero differences. `note`: plain words for anything
-    that makes a number undefined or a test unable to reach significance.
+    `mean_diff`, `sd_diff`: mean and SD of the differences. `diff_ci`: paired t interval of the mean
+    difference (it excludes 0 exactly when `p_t` < 1 - confidence). `t`, `p_t`: paired t-test
+    (scipy.stats.ttest_rel). `w`, `p_w`: Wilcoxon signed-rank (scipy.stats.wilcoxon, zero
+    differences discarded, exact for small n); `min_p_w`: the smallest p it could give with this many
+    non-zero differences. `cohen_d`: Cohen's d_z, mean difference over the SD of the differences.
+    `cliffs_delta`: see `cliffs_delta`. `p_tost`: `tost_p` at `margin`. `mdd`: `min_detectable_difference`
+    at `power_alpha`; `seeds_for_margin`: `seeds_needed` for a difference of `margin` at `power_alpha`.
+    `note`: plain words for anything that makes a number undefined or a test unable to reach significance.
     """
 
     n: int
     mean_diff: float
+    sd_diff: float
     diff_ci: tuple[float, float]
     t: float
     p_t: float
@@ -120,14 +178,21 @@ class PairedResult:
     min_p_w: float
     cohen_d: float
     cliffs_delta: float
+    margin: float
+    p_tost: float
+    power_alpha: float
+    mdd: float
+    seeds_for_margin: int | None
     note: str
 
 
-def paired_tests(a, b, *, seed: int = 0, n_resamples: int = N_RESAMPLES) -> PairedResult:
-    """Paired t-test, Wilcoxon signed-rank, effect sizes and a bootstrap CI for `a - b`.
+def paired_tests(a, b, *, margin: float, power_alpha: float = ALPHA) -> PairedResult:
+    """Paired t-test with its t interval, Wilcoxon, TOST equivalence at `margin`, effect sizes and power.
 
     `a` and `b` have shape `(n_pairs,)`, element i of each from the same seed. Pairs with a NaN on
-    either side are dropped. With fewer than two pairs no test is run and `note` says so instead.
+    either side are dropped. `power_alpha` is the level at which the minimal detectable difference
+    and the seeds needed are computed (the caller passes the strictest level its multiple-testing
+    correction applies). With fewer than two pairs no test is run and `note` says so instead.
     """
     a = np.asarray(a, dtype=float).ravel()
     b = np.asarray(b, dtype=float).ravel()
@@ -139,8 +204,9 @@ def paired_tests(a, b, *, seed: int = 0, n_resamples: int = N_RESAMPLES) -> Pair
     nan = math.nan
     if n < 2:
         mean_diff = float(a[0] - b[0]) if n == 1 else nan
-        return PairedResult(n, mean_diff, (nan, nan), nan, nan, nan, nan, min_wilcoxon_p(n), nan,
-                            cliffs_delta(a, b), f"n = {n} paired seed(s): too few for any test or interval")
+        return PairedResult(n, mean_diff, nan, (nan, nan), nan, nan, nan, nan, min_wilcoxon_p(n), nan,
+                            cliffs_delta(a, b), margin, nan, power_alpha, nan, None,
+                            f"n = {n} paired seed(s): too few for any test or interval")
     d = a - b
     notes = []
     nonzero = int(np.count_nonzero(d))
@@ -149,7 +215,7 @@ def paired_tests(a, b, *, seed: int = 0, n_resamples: int = N_RESAMPLES) -> Pair
     if sd == 0.0:
         # Every difference is the same number: the t statistic divides by zero and d_z is infinite.
         t = p_t = cohen_d = nan
-        notes.append("all paired differences are equal: t-test and Cohen's d undefined")
+        notes.append("all paired differences are equal: t-test, TOST and Cohen's d undefined")
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -167,8 +233,10 @@ def paired_tests(a, b, *, seed: int = 0, n_resamples: int = N_RESAMPLES) -> Pair
         if min_p_w > ALPHA:
             notes.append(f"Wilcoxon with {nonzero} non-zero pairs cannot reach p < {ALPHA} "
                          f"(smallest possible p = {min_p_w:.3g})")
-    return PairedResult(n, float(np.mean(d)), bootstrap_ci(d, seed=seed, n_resamples=n_resamples), t, p_t,
-                        w, p_w, min_p_w, cohen_d, cliffs_delta(a, b), "; ".join(notes))
+    return PairedResult(n, float(np.mean(d)), sd, t_interval(d), t, p_t, w, p_w, min_p_w, cohen_d,
+                        cliffs_delta(a, b), margin, tost_p(d, margin), power_alpha,
+                        min_detectable_difference(n, sd, power_alpha), seeds_needed(margin, sd, power_alpha),
+                        "; ".join(notes))
 
 
 def holm(pvalues) -> np.ndarray:
@@ -192,14 +260,22 @@ def average_ranks(scores) -> np.ndarray:
     return scipy.stats.rankdata(-scores, axis=1).mean(axis=0)
 
 
+def _nemenyi_q(k: int, alpha: float) -> float:
+    return float(scipy.stats.studentized_range.ppf(1 - alpha, k, np.inf) / math.sqrt(2))
+
+
 def nemenyi_cd(k: int, n: int, alpha: float = ALPHA) -> float:
     """Nemenyi critical difference of average ranks for `k` strategies on `n` workloads (Demsar 2006).
 
     `CD = q_alpha * sqrt(k (k + 1) / (6 n))`, with `q_alpha` the studentized range quantile over
     sqrt(2) (2.343 for k = 3 at alpha 0.05, Demsar's Table 5).
     """
-    q = scipy.stats.studentized_range.ppf(1 - alpha, k, np.inf) / math.sqrt(2)
-    return float(q * math.sqrt(k * (k + 1) / (6.0 * n)))
+    return _nemenyi_q(k, alpha) * math.sqrt(k * (k + 1) / (6.0 * n))
+
+
+def workloads_for_cd(k: int, cd: float, alpha: float = ALPHA) -> int:
+    """Fewest workloads at which the Nemenyi critical difference of `k` strategies is at most `cd` ranks."""
+    return math.ceil(_nemenyi_q(k, alpha) ** 2 * k * (k + 1) / (6.0 * cd**2) - 1e-9)
 
 
 @dataclass(frozen=True)
@@ -234,11 +310,18 @@ def friedman_nemenyi(scores, alpha: float = ALPHA) -> FriedmanResult:
 
     stat, p = scipy.stats.friedmanchisquare(*scores.T)
     nem = scikit_posthocs.posthoc_nemenyi_friedman(scores).to_numpy(dtype=float)
-    note = ""
+    cd = nemenyi_cd(k, n, alpha)
+    notes = []
     if n < 5:
-        note = (f"only {n} workloads: the Friedman chi-square approximation and the Nemenyi test have "
-                "little power; read the ranks as descriptive")
-    return FriedmanResult(n, k, ranks, float(stat), float(p), nemenyi_cd(k, n, alpha), nem, note)
+        notes.append(f"only {n} workloads: the Friedman chi-square approximation and the Nemenyi test have "
+                     "little power; read the ranks as descriptive")
+    if cd >= (k - 1) / 2 and cd > 1:
+        notes.append(f"{n} workloads are too few to separate most of these {k} strategies: the critical difference "
+                     f"is {cd:.1f} ranks of a possible {k - 1}, so two strategies are told apart only when one "
+                     "ranks far above the other on nearly every workload; a pair the test does not separate is "
+                     "not shown to be equal. Separating strategies one average rank apart would take about "
+                     f"{workloads_for_cd(k, 1.0, alpha)} workloads")
+    return FriedmanResult(n, k, ranks, float(stat), float(p), cd, nem, "; ".join(notes))
 
 
 def _column_values(scores) -> list[np.ndarray]:
@@ -258,28 +341,31 @@ def _stratified_resamples(cols: list[np.ndarray], n_resamples: int, seed: int) -
     return [c[rng.integers(0, c.size, size=(n_resamples, c.size))] for c in cols]
 
 
-def iqm(scores) -> float:
-    """Interquartile mean of all runs of all tasks, `scores` `(n_runs x n_tasks)`, NaN = missing run.
+def task_iqm(scores) -> float:
+    """Mean over tasks of each task's interquartile mean, `scores` `(n_runs x n_tasks)`, NaN = missing run.
 
-    rliable's `aggregate_iqm`: the 25%-trimmed mean of the pooled scores (scipy.stats.trim_mean).
+    Per task, the 25%-trimmed mean of its runs (scipy.stats.trim_mean: with 3 runs nothing is cut,
+    with 5 the lowest and the highest); then the plain mean over tasks, so every task weighs the
+    same. rliable pools all runs of all tasks before trimming; with a handful of tasks that can cut
+    away a whole task, so that a task getting worse leaves the aggregate unchanged or even raises it.
     """
-    return float(scipy.stats.trim_mean(np.concatenate(_column_values(scores)), 0.25))
+    return float(np.mean([scipy.stats.trim_mean(c, 0.25) for c in _column_values(scores)]))
 
 
-def iqm_stratified_ci(
+def task_iqm_ci(
     scores, *, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
 ) -> tuple[float, float, float]:
-    """IQM of `scores` `(n_runs x n_tasks)` and its stratified-bootstrap percentile CI: `(iqm, low, high)`.
+    """`task_iqm` of `scores` `(n_runs x n_tasks)` and its stratified-bootstrap percentile CI: `(point, low, high)`.
 
-    Stratified as in rliable (Agarwal et al. 2021, `get_interval_estimates`): each resample draws
-    runs with replacement within each task, so every task keeps its weight.
+    Stratified as in rliable (`get_interval_estimates`): each resample draws runs with replacement
+    within each task, so every task keeps its weight.
     """
     cols = _column_values(scores)
-    pooled = np.concatenate(_stratified_resamples(cols, n_resamples, seed), axis=1)
-    boot = scipy.stats.trim_mean(pooled, 0.25, axis=1)
+    boot = np.mean([scipy.stats.trim_mean(r, 0.25, axis=1) for r in _stratified_resamples(cols, n_resamples, seed)],
+                   axis=0)
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(boot, [tail, 100 - tail])
-    return iqm(scores), float(low), float(high)
+    return task_iqm(scores), float(low), float(high)
 
 
 def performance_profile(

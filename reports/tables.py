@@ -4,12 +4,17 @@ Accuracies stay fractions here (the CSVs keep full precision); `reports.render` 
 Every function is deterministic given its `seed`. Conventions the report states in words:
 - primary metric: final-epoch test accuracy of the seed-stage runs (status ok or diverged);
 - "paired by seed": seed-stage runs of two strategies on one workload matched on `seed`;
-- "tied with the best": Holm-corrected (over the comparisons with the best) paired t-test p >= 0.05.
+- the outcome of a comparison with the best (`outcome`): *worse* when the Holm-corrected paired
+  t-test is significant, *equivalent* when the Holm-corrected TOST at the margin is, *inconclusive*
+  when neither is, *untested* when no test was possible;
+- normalised score: (accuracy - chance) / (workload's best mean - chance), chance being the
+  majority-class rate of the test split, so every workload counts equally across workloads.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from itertools import combinations
 
 import numpy as np
@@ -24,6 +29,11 @@ GENERATIONS = ("1", "2", "3", "4", "5", "SOTA")
 TUNE_METRICS = {"final": "val_accuracy_final", "best": "val_accuracy_best"}
 PRIMARY = "test_accuracy_final"
 OPTIMISTIC = "test_accuracy_best"
+#: Default equivalence margin of the TOST against the best: 0.5 percentage points, as a fraction.
+DEFAULT_MARGIN = 0.005
+#: Outcomes of a strategy against its workload's best (see the module docstring); "better" is a
+#: strategy with a lower mean that is significantly better on the seeds both ran (missing seeds).
+OUTCOMES = ("best", "worse", "better", "equivalent", "inconclusive", "untested")
 
 
 def _generation_key(g: str) -> int:
@@ -52,38 +62,81 @@ def _tuned_config(hparams: pd.Series) -> str:
     return str(sorted(counts[counts == counts.max()].index)[0])
 
 
-def _pair_rows(workload: str, a_name: str, b_name: str, m: pd.DataFrame, seed: int) -> dict:
-    """One paired comparison a - b on the seeds both strategies have."""
+def _pair_rows(workload: str, a_name: str, b_name: str, m: pd.DataFrame, margin: float, family: int) -> dict:
+    """One paired comparison a - b on the seeds both strategies have, one of `family` comparisons.
+
+    Power figures use level ALPHA / family: the strictest level Holm applies in that family.
+    """
     both = m[[a_name, b_name]].dropna()
-    r = stats.paired_tests(both[a_name].to_numpy(), both[b_name].to_numpy(), seed=seed)
+    r = stats.paired_tests(both[a_name].to_numpy(), both[b_name].to_numpy(), margin=margin,
+                           power_alpha=stats.ALPHA / max(family, 1))
     return {"workload": workload, "a": a_name, "b": b_name, "n": r.n, "mean_diff": r.mean_diff,
-            "diff_ci_low": r.diff_ci[0], "diff_ci_high": r.diff_ci[1], "t": r.t, "p_t": r.p_t,
-            "w": r.w, "p_w": r.p_w, "min_p_w": r.min_p_w, "cohen_d": r.cohen_d,
-            "cliffs_delta": r.cliffs_delta, "note": r.note}
+            "sd_diff": r.sd_diff, "diff_ci_low": r.diff_ci[0], "diff_ci_high": r.diff_ci[1], "t": r.t,
+            "p_t": r.p_t, "w": r.w, "p_w": r.p_w, "min_p_w": r.min_p_w, "cohen_d": r.cohen_d,
+            "cliffs_delta": r.cliffs_delta, "margin": r.margin, "p_tost": r.p_tost,
+            "power_alpha": r.power_alpha, "mdd": r.mdd,
+            "seeds_for_margin": r.seeds_for_margin if r.seeds_for_margin is not None else np.nan,
+            "note": r.note}
 
 
 def _with_holm(rows: list[dict]) -> pd.DataFrame:
-    """Pairwise rows of one family with Holm-adjusted p for both tests."""
+    """Pairwise rows of one family with Holm-adjusted p for each test and the comparison's outcome."""
     df = pd.DataFrame(rows)
     if df.empty:
         return df
-    df["p_t_holm"] = stats.holm(df["p_t"])
-    df["p_w_holm"] = stats.holm(df["p_w"])
+    for test in ("p_t", "p_w", "p_tost"):
+        df[f"{test}_holm"] = stats.holm(df[test])
+    df["outcome"] = [outcome(p, q, d) for p, q, d in zip(df["p_t_holm"], df["p_tost_holm"], df["mean_diff"],
+                                                          strict=True)]
     return df
 
 
-def summary_and_vs_best(res: Results, *, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def outcome(p_t_holm: float, p_tost_holm: float, mean_diff: float) -> str:
+    """The verdict on a comparison a - b: worse (b is), better, equivalent, inconclusive or untested."""
+    if not np.isfinite(p_t_holm):
+        return "untested"
+    if p_t_holm < stats.ALPHA:
+        return "worse" if mean_diff > 0 else "better"
+    if np.isfinite(p_tost_holm) and p_tost_holm < stats.ALPHA:
+        return "equivalent"
+    return "inconclusive"
+
+
+def final_lr_fractions(res: Results) -> pd.DataFrame:
+    """Per seed-stage run: the top layer group's LR after the last epoch as a fraction of the peak LR
+    (the run's ``lr`` hyperparameter). Near 0 a schedule ran out; far above it the run ended mid-cycle
+    or never decayed."""
+    runs = res.seed_runs()[["trial_id", "workload", "strategy", "seed", "hparams"]]
+    last = res.epochs.sort_values(["trial_id", "epoch"]).groupby("trial_id").tail(1).set_index("trial_id")["lr"]
+    peak = [float(json.loads(h).get("lr", np.nan)) if h else np.nan for h in runs["hparams"]]
+    out = runs.drop(columns="hparams").assign(lr_final=runs["trial_id"].map(last).astype(float), lr_peak=peak)
+    return out.assign(fraction=out["lr_final"] / out["lr_peak"]).reset_index(drop=True)
+
+
+def regimes(res: Results) -> dict[str, str]:
+    """Workload -> regime (scratch or finetune), from the trials table."""
+    t = res.trials.drop_duplicates("workload")
+    return dict(zip(t["workload"], t["regime"], strict=True))
+
+
+def summary_and_vs_best(res: Results, *, margin: float = DEFAULT_MARGIN) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-workload summary (one row per strategy, ranked) and the comparisons with each workload's best.
 
-    Summary columns: workload, rank, strategy, generation, n, mean, sd, ci_low, ci_high (95% BCa
-    bootstrap of the mean), best_epoch_mean, best_epoch_sd (the paper's optimistic metric),
-    tuned_config (JSON), trials_run, trials_planned, diverged (seed runs), tune_diverged, vs_best
-    ("best", "tied", "worse" or "untested"), p_t_holm_vs_best. The vs-best table has one row per
-    non-best strategy: a = the best, b = it, differences a - b, Holm over that workload's rows.
+    Summary columns: workload, regime, rank, strategy, generation, n, mean, sd, ci_low, ci_high (95%
+    Student t interval of the mean over seeds), best_epoch_mean, best_epoch_sd (the paper's
+    optimistic metric), tuned_config (JSON), trials_run, trials_planned, diverged (seed runs),
+    tune_diverged, lr_fraction_min / lr_fraction_max (final LR / peak over the seed runs), and
+    against the best: outcome (see `OUTCOMES`), p_t_holm_vs_best, p_tost_holm_vs_best, mdd_vs_best,
+    seeds_for_margin. The vs-best table has one row per non-best strategy: a = the best, b = it,
+    differences a - b, Holm over that workload's rows, and p_t_holm_all, the same comparison's
+    Holm p within all pairs of the workload (which does not depend on the best being picked first).
     """
     gen = generations(res)
+    reg = regimes(res)
     runs = res.seed_runs()
     tune = res.tune_runs()
+    fractions = final_lr_fractions(res)
+    all_pairs = pairwise_all(res, margin=margin)
     budget = res.budget.set_index(["workload", "strategy"])
     summaries, comparisons = [], []
     for workload in sorted(runs["workload"].unique()):
@@ -92,11 +145,13 @@ def summary_and_vs_best(res: Results, *, seed: int = 0) -> tuple[pd.DataFrame, p
         for strategy, g in wr.groupby("strategy", sort=True):
             acc = g[PRIMARY].dropna().to_numpy()
             best_ep = g[OPTIMISTIC].dropna().to_numpy()
-            lo, hi = stats.bootstrap_ci(acc, seed=seed)
+            lo, hi = stats.t_interval(acc)
             b = budget.loc[(workload, strategy)] if (workload, strategy) in budget.index else None
             td = tune[(tune["workload"] == workload) & (tune["strategy"] == strategy)]
+            frac = fractions[(fractions["workload"] == workload) & (fractions["strategy"] == strategy)]["fraction"]
             rows.append({
-                "workload": workload, "strategy": strategy, "generation": gen.get(strategy, "?"),
+                "workload": workload, "regime": reg.get(workload, "?"), "strategy": strategy,
+                "generation": gen.get(strategy, "?"),
                 "n": int(acc.size), "mean": float(np.mean(acc)) if acc.size else np.nan,
                 "sd": float(np.std(acc, ddof=1)) if acc.size > 1 else np.nan,
                 "ci_low": lo, "ci_high": hi,
@@ -107,33 +162,61 @@ def summary_and_vs_best(res: Results, *, seed: int = 0) -> tuple[pd.DataFrame, p
                 "trials_planned": int(b["trials_planned"]) if b is not None else np.nan,
                 "diverged": int((g["status"] == "diverged").sum()),
                 "tune_diverged": int((td["status"] == "diverged").sum()),
+                "lr_fraction_min": float(frac.min()) if frac.notna().any() else np.nan,
+                "lr_fraction_max": float(frac.max()) if frac.notna().any() else np.nan,
             })
         df = pd.DataFrame(rows)
         # Rank by mean; a tie in the mean keeps the alphabetical order, so the best is well defined.
         df = df.sort_values(["mean", "strategy"], ascending=[False, True], kind="stable").reset_index(drop=True)
-        df.insert(1, "rank", np.arange(1, len(df) + 1))
+        df.insert(2, "rank", np.arange(1, len(df) + 1))
         best = df.loc[0, "strategy"]
         m = seed_matrix(res, workload)
-        vs = _with_holm([_pair_rows(workload, best, s, m, seed) for s in df["strategy"][1:]])
-        p_holm = dict(zip(vs["b"], vs["p_t_holm"], strict=True)) if not vs.empty else {}
-        df["p_t_holm_vs_best"] = [p_holm.get(s, np.nan) for s in df["strategy"]]
-        df["vs_best"] = [
-            "best" if s == best else "untested" if not np.isfinite(p) else "tied" if p >= stats.ALPHA else "worse"
-            for s, p in zip(df["strategy"], df["p_t_holm_vs_best"], strict=True)
-        ]
+        others = list(df["strategy"][1:])
+        vs = _with_holm([_pair_rows(workload, best, s, m, margin, len(others)) for s in others])
+        if not vs.empty:
+            wa = all_pairs[all_pairs["workload"] == workload]
+            p_all = {frozenset((a, b)): p for a, b, p in zip(wa["a"], wa["b"], wa["p_t_holm"], strict=True)}
+            vs["p_t_holm_all"] = [p_all.get(frozenset((best, s)), np.nan) for s in vs["b"]]
+        by_other = vs.set_index("b") if not vs.empty else pd.DataFrame()
+        for column, source in (("outcome", "outcome"), ("p_t_holm_vs_best", "p_t_holm"),
+                               ("p_tost_holm_vs_best", "p_tost_holm"), ("mdd_vs_best", "mdd"),
+                               ("seeds_for_margin", "seeds_for_margin")):
+            values = [by_other[source].get(s, np.nan) if not by_other.empty else np.nan for s in df["strategy"]]
+            df[column] = values
+        df.loc[0, "outcome"] = "best"
         summaries.append(df)
         comparisons.append(vs)
     return pd.concat(summaries, ignore_index=True), pd.concat(comparisons, ignore_index=True)
 
 
-def pairwise_all(res: Results, *, seed: int = 0) -> pd.DataFrame:
+def pairwise_all(res: Results, *, margin: float = DEFAULT_MARGIN) -> pd.DataFrame:
     """Every pair of strategies within each workload (a before b alphabetically), Holm over the workload's pairs."""
     out = []
     for workload in sorted(res.seed_runs()["workload"].unique()):
         m = seed_matrix(res, workload)
-        rows = [_pair_rows(workload, a, b, m, seed) for a, b in combinations(sorted(m.columns), 2)]
-        out.append(_with_holm(rows))
+        pairs = list(combinations(sorted(m.columns), 2))
+        out.append(_with_holm([_pair_rows(workload, a, b, m, margin, len(pairs)) for a, b in pairs]))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+
+
+def power_statement(vs: pd.DataFrame, margin: float) -> str:
+    """Plain words on what one workload's seeds can separate, from its comparisons with the best."""
+    v = vs[np.isfinite(vs["mdd"].astype(float))]
+    if v.empty:
+        return ("No comparison with the best had two paired seeds with spread, so nothing can be said about "
+                "which differences these seeds could detect.")
+    n = int(v["n"].min()) if v["n"].nunique() == 1 else f"{int(v['n'].min())}-{int(v['n'].max())}"
+    mdd = v["mdd"].astype(float)
+    need = v["seeds_for_margin"].astype(float)
+    lo, med, hi = (100 * mdd.min(), 100 * mdd.median(), 100 * mdd.max())
+    need_med = need.median()
+    need_text = (f"more than {stats.MAX_SEEDS}" if need_med > stats.MAX_SEEDS
+                 else f"about {int(math.ceil(need_med))}")
+    return (f"**Power**: {n} seeds cannot reliably separate differences below {med:.2f} pp on this workload "
+            f"(median over the comparisons with the best; {lo:.2f}-{hi:.2f} pp across them), the difference "
+            f"the paired t-test detects with {stats.POWER:.0%} power at level {stats.ALPHA}/{len(vs)} given "
+            f"the observed spread of the differences. Detecting a {100 * margin:.2f} pp difference would take "
+            f"{need_text} seeds (median). The spread is itself estimated from these few seeds.")
 
 
 def score_matrix(summary: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
@@ -163,26 +246,64 @@ def across_workloads(summary: pd.DataFrame, gen: dict[str, str]) -> tuple[pd.Dat
     return ranks.reset_index(drop=True), fr, nemenyi, dropped
 
 
-def run_matrix(res: Results, strategy: str, workloads: list[str]) -> np.ndarray:
-    """`(n_runs x n_workloads)` final test accuracies of one strategy, NaN where a seed is missing."""
+def friedman_by_regime(summary: pd.DataFrame) -> pd.DataFrame:
+    """The Friedman test and Nemenyi critical difference over all workloads and within each regime:
+    group (all, scratch, finetune), workloads, strategies, chi2, df, p, nemenyi_cd, note."""
+    groups = [("all", summary)] + [(r, summary[summary["regime"] == r]) for r in sorted(summary["regime"].unique())]
+    rows = []
+    for name, part in groups:
+        wide, _ = score_matrix(part)
+        fr = stats.friedman_nemenyi(wide.to_numpy())
+        rows.append({"group": name, "workloads": ", ".join(wide.index), "n_workloads": fr.n_workloads,
+                     "n_strategies": fr.n_strategies, "chi2": fr.statistic, "df": fr.n_strategies - 1, "p": fr.p,
+                     "nemenyi_cd": fr.cd, "note": fr.note})
+    return pd.DataFrame(rows)
+
+
+def chance_levels(res: Results) -> dict[str, float]:
+    """Workload -> chance accuracy of its test split (majority-class rate), from the seed-stage runs."""
     runs = res.seed_runs()
+    return {w: float(g["chance_accuracy"].median()) for w, g in runs.groupby("workload", sort=True)}
+
+
+def normalised_scores(res: Results, summary: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Seed-stage runs with ``normalised`` = (accuracy - chance) / (workload's best mean - chance).
+
+    0 is the majority-class rate of the test split, 1 the highest strategy mean on the workload, so
+    every workload spans the same scale and weighs the same in the aggregates. Returns the runs and
+    the workloads that cannot be normalised (no chance level recorded, or no mean above it).
+    """
+    chance = chance_levels(res)
+    best = summary.groupby("workload")["mean"].max()
+    runs = res.seed_runs()
+    skipped = sorted(w for w in best.index if not (np.isfinite(chance.get(w, np.nan)) and best[w] > chance[w]))
+    runs = runs[~runs["workload"].isin(skipped)]
+    low = runs["workload"].map(chance)
+    high = runs["workload"].map(best)
+    return runs.assign(normalised=(runs[PRIMARY] - low) / (high - low)), skipped
+
+
+def run_matrix(runs: pd.DataFrame, strategy: str, workloads: list[str], column: str = "normalised") -> np.ndarray:
+    """`(n_runs x n_workloads)` values of ``column`` for one strategy's runs, NaN where a seed is missing."""
     runs = runs[runs["strategy"] == strategy]
-    wide = runs.pivot_table(index="seed", columns="workload", values=PRIMARY, aggfunc="mean")
+    wide = runs.pivot_table(index="seed", columns="workload", values=column, aggfunc="mean")
     return wide.reindex(columns=workloads).sort_index().to_numpy(dtype=float)
 
 
-def iqm_and_profiles(res: Results, strategies: list[str], workloads: list[str], *, seed: int = 0,
+def iqm_and_profiles(runs: pd.DataFrame, strategies: list[str], workloads: list[str], *, seed: int = 0,
                      taus: np.ndarray | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Interquartile mean with stratified-bootstrap CI per strategy, and performance profiles.
-
-    Scores are raw final test accuracies (already on one [0, 1] scale), runs = seeds, tasks =
-    workloads. Profiles are evaluated at `taus` (default 0, 0.01, ..., 1).
-    """
-    taus = np.linspace(0.0, 1.0, 101) if taus is None else np.asarray(taus, dtype=float)
+    """Per strategy the mean over workloads of its per-workload IQM with a stratified-bootstrap CI
+    (`stats.task_iqm_ci`), and performance profiles, both on ``runs["normalised"]`` (see
+    `normalised_scores`). Profiles are evaluated at `taus` (default: 101 points from min(0, lowest
+    score) to max(1, highest score))."""
+    if taus is None:
+        values = runs[runs["workload"].isin(workloads)]["normalised"].dropna()
+        taus = np.linspace(min(0.0, float(values.min())), max(1.0, float(values.max())), 101)
+    taus = np.asarray(taus, dtype=float)
     iqm_rows, prof_rows = [], []
     for s in strategies:
-        scores = run_matrix(res, s, workloads)
-        point, lo, hi = stats.iqm_stratified_ci(scores, seed=seed)
+        scores = run_matrix(runs, s, workloads)
+        point, lo, hi = stats.task_iqm_ci(scores, seed=seed)
         iqm_rows.append({"strategy": s, "iqm": point, "ci_low": lo, "ci_high": hi,
                          "runs": int(np.isfinite(scores).sum())})
         prof, plo, phi = stats.performance_profile(scores, taus, seed=seed)

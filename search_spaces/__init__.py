@@ -12,13 +12,14 @@ rule turns the canonical value into a range that contains it. Rules, in words:
 - coefficients just below 1 (momentum, betas, Grokfast EMA alpha): the gap ``1 - value`` half a
   decade each side, suggested on a linear scale (0.9 -> [0.684, 0.968], 0.999 -> [0.9968, 0.9997]);
 - mixing coefficients (DALS filter strength, Lookahead alpha) a fixed distance either side;
-- Lookahead's k: an integer from half to twice the canonical value.
+- integers (Lookahead's k, the restart period ``T_0_epochs`` and its multiplier ``T_mult`` of
+  SGDR and DALS-Acc): from half to twice the canonical value.
 
 A strategy without weight decay (canonical 0) is not searched over weight decay. Each range is
 clipped to the strategy's declared allowed range, so every suggestion is a value its Stepper
-accepts. Schedule shape knobs the policy does not name (SGDR ``T_0_epochs``/``T_mult``, the
-fine-tune warmup) stay at their canonical values: the budget is spent on the same kind of knobs
-for every strategy.
+accepts. Cyclic schedules are tuned like any other hyperparameter: a restart period that ends a run
+mid-cycle is the tuner's to avoid, not a handicap fixed in advance. The fine-tune warmup, shared by
+every strategy alike, stays at its canonical value.
 
 This package knows strategies only by name and hyperparameter name: callers pass the canonical
 dict and the allowed limits (``sweeps`` reads them from the ``strategies`` registry).
@@ -140,6 +141,8 @@ POLICY: Mapping[str, Decades | TowardOne | Plus | IntFactor] = {
     "filter_alpha": Plus(0.2),
     "lookahead_alpha": Plus(0.3),
     "lookahead_k": IntFactor(2),
+    "T_0_epochs": IntFactor(2),
+    "T_mult": IntFactor(2),
 }
 """hparam name -> width rule. The whole policy: no per-strategy exceptions."""
 

@@ -34,9 +34,12 @@ class LARS(Optimizer):
         weight_decay: float = 1e-4,
         trust_coef: float = 0.02,
     ) -> None:
-        defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, trust_coef=trust_coef)
-        check_trust_group(defaults)
-        super().__init__(params, defaults)
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay, trust_coef=trust_coef))
+
+    def add_param_group(self, param_group: dict) -> None:
+        """Add a group after torch fills its defaults, then validate its settings (as DALS does)."""
+        super().add_param_group(param_group)
+        check_trust_group(self.param_groups[-1])
 
     @torch.no_grad()
     def step(self, closure: Callable[[], torch.Tensor] | None = None) -> Any:

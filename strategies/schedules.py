@@ -6,12 +6,7 @@ so a restored run only needs its step counter to land on the same LR.
 
 import math
 
-__all__ = ["constant", "cosine", "linear_warmup", "sgdr", "stlr", "warmup_cosine"]
-
-
-def constant(t: int, T: int, lr: float) -> float:
-    """The peak LR at every step."""
-    return lr
+__all__ = ["cosine", "linear_warmup", "sgdr", "stlr", "warmup_cosine"]
 
 
 def cosine(t: int, T: int, lr: float, eta_min: float = 1e-5) -> float:

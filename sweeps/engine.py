@@ -5,8 +5,8 @@ stages; ``PairSearcher`` drives it:
 
 1. **Tune**: one seeded Optuna study per pair, so all pairs share the cluster and every pair gets
    exactly ``budget.trials`` trials of ``epochs`` epochs. Tune trials train on the training split
-   minus validation, all with the same seed (``budget.sampler_seed``), and are ranked on
-   validation accuracy only.
+   minus validation, all with the same seed (``Budget.tune_seed``, never one of the seed stage's),
+   and are ranked on validation accuracy only.
 2. **Seed**: as soon as a pair's last tune trial ends, its best configuration is retrained with
    seeds ``0..seeds-1`` on the full training split and scored on test. There is no barrier
    between the stages, so the reused trial actors never wait for the slowest pair.
@@ -263,7 +263,7 @@ def _plans(spec: Spec) -> list[PairPlan]:
         overrides = spec.overrides(s)
         plans.append(PairPlan(
             key=pair_key(w.name, s),
-            base=_base_config(spec, w, s, "tune", spec.budget.sampler_seed),
+            base=_base_config(spec, w, s, "tune", spec.budget.tune_seed),
             space=catalog.space(w.name, w.options_dict, s, overrides),
             canonical=catalog.canonical_point(w.name, w.options_dict, s, overrides),
             seed_base=_base_config(spec, w, s, "seed", 0),
@@ -315,7 +315,8 @@ def _fit(spec: Spec, sweep: SweepDir, out: Callable[[str], None]):
         planned = {"tune": {p.key: spec.budget.trials for p in plans},
                    "seed": {p.key: spec.evaluation.seeds for p in plans}}
         out(f"{len(plans)} pairs x ({spec.budget.trials} tune trials, sampler {spec.budget.sampler} seed "
-            f"{spec.budget.sampler_seed}; then {spec.evaluation.seeds} seed runs of the best)")
+            f"{spec.budget.sampler_seed}, training seed {spec.budget.tune_seed}; then {spec.evaluation.seeds} "
+            f"seed runs of the best, seeds 0..{spec.evaluation.seeds - 1})")
         tuner = tune.Tuner(
             trainable,
             tune_config=_tune_config(spec, sweep, plans),

@@ -115,6 +115,14 @@ def _resolved_hparams(record: TrialRecord) -> dict:
 
 
 @cache
+def _regime(workload: str, options: str) -> str:
+    from trainables import get_workload
+
+    w = get_workload(workload)
+    return w.regime_for(w.validate_options(json.loads(options)))
+
+
+@cache
 def _generation(strategy: str) -> str:
     from strategies import get_strategy
 
@@ -135,6 +143,7 @@ def trial_row(spec: Spec, record: TrialRecord) -> dict:
         "workload": record.workload,
         "strategy": record.strategy,
         "generation": _generation(record.strategy),
+        "regime": _regime(record.workload, json.dumps(dict(record.extra.get("workload_options", {})), sort_keys=True)),
         "stage": record.stage,
         "trial_id": record.trial_id,
         "trial_index": record.trial_index,
@@ -147,6 +156,7 @@ def trial_row(spec: Spec, record: TrialRecord) -> dict:
         "val_accuracy_best": max(val) if val else None,
         "test_accuracy_final": test[-1] if test else None,
         "test_accuracy_best": max(test) if test else None,
+        "chance_accuracy": _finite(h[-1].get("chance_accuracy")) if h else None,
         "train_loss_final": _finite(h[-1].get("train_loss")) if h else None,
         "epochs_planned": record.epochs_planned,
         "epochs_run": len(h),

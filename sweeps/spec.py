@@ -47,6 +47,13 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 TEXT_TASK = "text"
 """A ``workloads`` entry ``{text: {name: ..., dataset: ..., text_column: ..., label_column: ...}}``
 defines a text-classification task by name, with no plugin (``trainables.workloads.text.spec_task``)."""
+TUNE_SEED_OFFSET = 1_000_000
+"""Tune trials train with seed ``TUNE_SEED_OFFSET + budget.sampler_seed``; re-evaluation runs use
+``0..evaluation.seeds-1``. The two never meet (``evaluation.seeds`` is at most MAX_EVAL_SEEDS), so
+a selected configuration is never re-scored on the seed it was selected with."""
+MAX_EVAL_SEEDS = 1000
+SEED_RULE = f"tune: {TUNE_SEED_OFFSET} + sampler_seed; seed stage: 0..seeds-1"
+"""The seed rule in words; part of the spec hash, so results made under another rule never mix."""
 
 
 class SpecError(ValueError):
@@ -88,6 +95,11 @@ class Budget:
     sampler_seed: int = 0
     early_stopping: EarlyStopping | None = None
 
+    @property
+    def tune_seed(self) -> int:
+        """The training seed of every tune trial of every pair (see ``TUNE_SEED_OFFSET``)."""
+        return TUNE_SEED_OFFSET + self.sampler_seed
+
     def to_dict(self) -> dict:
         return {"trials": self.trials, "epochs": self.epochs, "sampler": self.sampler,
                 "sampler_seed": self.sampler_seed,
@@ -96,8 +108,9 @@ class Budget:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Re-evaluation: ``seeds`` runs (seeds 0..seeds-1, the same for every pair) of each pair's best
-    configuration, chosen by the ``final`` or ``best`` validation accuracy of its tune trial."""
+    """Re-evaluation: ``seeds`` runs (seeds 0..seeds-1, the same for every pair and never a tune
+    trial's seed) of each pair's best configuration, chosen by the ``final`` or ``best`` validation
+    accuracy of its tune trial."""
 
     seeds: int = 5
     selection: str = "final"
@@ -172,6 +185,7 @@ class Spec:
             "budget": self.budget.to_dict(),
             "evaluation": self.evaluation.to_dict(),
             "search_space": {s: {h: list(r) for h, r in o} for s, o in self.search_space},
+            "seed_rule": SEED_RULE,
         }
 
     @property
@@ -381,6 +395,9 @@ def _parse_budget(raw: Any, p: _Problems) -> Budget | None:
     epochs = _int(raw, "epochs", "budget", p, default=None, nullable=True)
     sampler = _choice(raw, "sampler", "budget", p, SAMPLERS, "tpe")
     seed = _int(raw, "sampler_seed", "budget", p, default=0, minimum=0)
+    if seed is not None and seed >= TUNE_SEED_OFFSET:
+        p.add("budget.sampler_seed", f"got {seed}; allowed: an integer from 0 to {TUNE_SEED_OFFSET - 1}")
+        seed = None
     early = _parse_early_stopping(raw.get("early_stopping"), epochs, p)
     if None in (trials, sampler, seed):
         return None
@@ -390,6 +407,9 @@ def _parse_budget(raw: Any, p: _Problems) -> Budget | None:
 def _parse_evaluation(raw: Any, p: _Problems) -> Evaluation | None:
     raw = _fields(raw, "evaluation", ("seeds", "selection"), p)
     seeds = _int(raw, "seeds", "evaluation", p, default=5)
+    if seeds is not None and seeds > MAX_EVAL_SEEDS:
+        p.add("evaluation.seeds", f"got {seeds}; allowed: an integer from 1 to {MAX_EVAL_SEEDS}")
+        seeds = None
     selection = _choice(raw, "selection", "evaluation", p, SELECTIONS, "final")
     return None if None in (seeds, selection) else Evaluation(seeds, selection)
 
@@ -409,8 +429,10 @@ def _parse_resources(raw: Any, p: _Problems) -> Resources | None:
 
 def _parse_search_space(raw: Any, spec_strategies: tuple[str, ...], workloads: tuple[WorkloadSpec, ...],
                         p: _Problems) -> tuple:
-    """Overrides ``{strategy: {hparam: [low, high]}}``: only existing hparams, containing canonical."""
-    from sweeps.catalog import default_space, limits, resolved_canonical
+    """Overrides ``{strategy: {hparam: [low, high]}}``: only searched hparams, containing the canonical
+    value, both bounds accepted by the strategy's own ``HParam`` (the one check ``Strategy.config`` makes)."""
+    from strategies import get_strategy
+    from sweeps.catalog import default_space, resolved_canonical
 
     if raw is None:
         return ()
@@ -427,6 +449,7 @@ def _parse_search_space(raw: Any, spec_strategies: tuple[str, ...], workloads: t
             p.add(path, "must be a non-empty mapping {hparam: [low, high]}")
             continue
         spaces = [(w, default_space(w.name, w.options_dict, strategy)) for w in workloads]
+        hparams = {h.name: h for h in get_strategy(strategy).hparams}
         searched = list(spaces[0][1]) if spaces else []
         parsed = []
         for hparam, bounds in ranges.items():
@@ -452,10 +475,10 @@ def _parse_search_space(raw: Any, spec_strategies: tuple[str, ...], workloads: t
                                  f"(workload {w.name}), which is trial 0 of every study")
                     bad = True
                     break
-                allowed = limits(strategy).get(hparam)
-                if allowed and ((allowed[0] is not None and low < allowed[0])
-                                or (allowed[1] is not None and high > allowed[1])):
-                    p.add(where, f"got {bounds!r}; allowed values of {hparam}: [{allowed[0]}, {allowed[1]}]")
+                allowed = hparams[hparam]
+                if not (allowed.contains(bounds[0]) and allowed.contains(bounds[1])):
+                    p.add(where, f"got {bounds!r}; allowed values of {hparam}: {allowed.describe()} "
+                                 f"(both bounds are values a trial may train with)")
                     bad = True
                     break
             if not bad:

@@ -24,6 +24,7 @@ GENERATION = {
     "grokfast": "5", "stlr_discriminative": "5", "sam_discriminative": "SOTA", "dals": "SOTA",
     "dals_fast": "SOTA", "dals_acc": "SOTA",
 }
+FINETUNE = ("rte", "trec6", "imdb")
 VERSIONS = json.dumps({"lrsweep": "0.1.0", "torch": "2.14.1", "ray": "2.60.0"})
 
 
@@ -68,6 +69,8 @@ class _Pair:
             **self.common, "spec_hash": self.spec_hash, "generation": self.generation, "stage": stage,
             "trial_id": trial_id, "trial_index": index, "canonical": stage == "tune" and index == 0,
             "seed": seed, "hparams": json.dumps({"lr": lr, "momentum": 0.9}, sort_keys=True),
+            "regime": "finetune" if self.common["workload"] in FINETUNE else "scratch",
+            "chance_accuracy": self.base,
             "status": "diverged" if diverged else "ok", "error": None,
             "val_accuracy_final": final if stage == "tune" else None,
             "val_accuracy_best": best if stage == "tune" else None,

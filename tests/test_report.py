@@ -12,12 +12,14 @@ import pytest
 import scipy.stats
 from results_fixture import write_fixture
 from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.power import TTestPower
+from statsmodels.stats.weightstats import ttost_paired
 
 from reports import MixedResultsError, build_report
 from reports.render import main
 
 SECTIONS = ["# lrsweep report", "## Results per workload", "paired comparisons with the best",
-            "## Across workloads", "### Interquartile mean and performance profiles", "## Generations",
+            "## Across workloads", "### Normalised IQM and performance profiles", "## Generations",
             "## Convergence", "## Tuning budget", "## Files"]
 
 
@@ -50,7 +52,7 @@ def test_every_section_present(report):
     for heading in SECTIONS:
         assert heading in md
     for name in ("summary", "pairwise_vs_best", "pairwise_all", "ranks", "friedman", "iqm", "convergence",
-                 "budget_curves", "generations"):
+                 "budget_curves", "generations", "final_lr", "normalised"):
         assert os.path.exists(paths.csv[name])
     for name in ("bars_synthetic", "curves_rte", "cd_diagram", "budget_cifar10", "performance_profiles"):
         assert os.path.getsize(paths.plots[name]["png"]) > 1000
@@ -65,7 +67,8 @@ def test_summary_numbers_equal_direct_computation(report):
     assert row["n"] == 5
     assert row["mean"] == pytest.approx(acc.mean())
     assert row["sd"] == pytest.approx(acc.std(ddof=1))
-    ci = scipy.stats.bootstrap((acc,), np.mean, rng=np.random.default_rng(0)).confidence_interval
+    ci = scipy.stats.t.interval(0.95, df=4, loc=acc.mean(), scale=scipy.stats.sem(acc))
+    ci = pd.Series({"low": ci[0], "high": ci[1]})
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((ci.low, ci.high))
     best_epoch = trials[(trials.stage == "seed") & (trials.workload == "synthetic")
                         & (trials.strategy == "sgdr")]["test_accuracy_best"].mean()
@@ -103,13 +106,23 @@ def test_pairwise_equals_scipy_and_statsmodels(report):
         assert (r.t, r.p_t, r.p_w) == pytest.approx((tt.statistic, tt.pvalue, wr.pvalue))
         d = pair.iloc[:, 0] - pair.iloc[:, 1]
         assert r.cohen_d == pytest.approx(d.mean() / d.std(ddof=1))
+        tost = ttost_paired(pair.iloc[:, 0].to_numpy(), pair.iloc[:, 1].to_numpy(), -0.005, 0.005)[0]
+        assert r.p_tost == pytest.approx(tost)
+        lo, hi = scipy.stats.t.interval(0.95, df=len(d) - 1, loc=d.mean(), scale=scipy.stats.sem(d))
+        assert (r.diff_ci_low, r.diff_ci_high) == pytest.approx((lo, hi))
+        # Power at Holm's strictest level for the 3 comparisons with the best, by statsmodels.
+        assert r.mdd == pytest.approx(d.std(ddof=1) * TTestPower().solve_power(nobs=len(d), alpha=0.05 / 3,
+                                                                              power=0.8), rel=1e-5)
         p_t.append(tt.pvalue)
         p_w.append(wr.pvalue)
     np.testing.assert_allclose(rte["p_t_holm"], multipletests(p_t, method="holm")[1])
     np.testing.assert_allclose(rte["p_w_holm"], multipletests(p_w, method="holm")[1])
-    # Tied with the best exactly when the Holm-corrected t-test p is >= 0.05.
-    merged = summary[summary.workload == "rte"].merge(rte, left_on="strategy", right_on="b")
-    assert list(merged["vs_best"]) == ["tied" if p >= 0.05 else "worse" for p in merged["p_t_holm"]]
+    # worse / equivalent / inconclusive exactly as the Holm-corrected t-test and TOST say.
+    merged = summary[summary.workload == "rte"].merge(rte, left_on="strategy", right_on="b",
+                                                      suffixes=("_summary", "_pair"))
+    expected = ["worse" if p < 0.05 else "equivalent" if q < 0.05 else "inconclusive"
+                for p, q in zip(merged["p_t_holm"], merged["p_tost_holm"], strict=True)]
+    assert list(merged["outcome_summary"]) == list(merged["outcome_pair"]) == expected
     # All pairs: 4 strategies -> 6 pairs per workload.
     assert (_csv(paths, "pairwise_all").groupby("workload").size() == 6).all()
 
@@ -127,12 +140,47 @@ def test_friedman_and_ranks_equal_scipy(report):
     assert f"chi2 = {chi2:.2f}" in md
 
 
-def test_iqm_equals_trimmed_mean(report):
+def test_normalised_iqm_equals_direct_computation(report):
     paths, _, trials, _ = report
     iqm = _csv(paths, "iqm").set_index("strategy")
-    acc = trials[(trials.stage == "seed") & (trials.strategy == "dals")]["test_accuracy_final"]
-    assert iqm.loc["dals", "iqm"] == pytest.approx(scipy.stats.trim_mean(acc, 0.25))
+    seed = trials[(trials.stage == "seed") & trials.status.isin(["ok", "diverged"])]
+    # trec6 has one seed per strategy; it is normalised like the others.
+    best = seed.groupby(["workload", "strategy"])["test_accuracy_final"].mean().groupby("workload").max()
+    chance = seed.groupby("workload")["chance_accuracy"].first()
+    per_workload = []
+    for workload, g in seed[seed.strategy == "dals"].groupby("workload"):
+        norm = (g["test_accuracy_final"] - chance[workload]) / (best[workload] - chance[workload])
+        per_workload.append(scipy.stats.trim_mean(norm, 0.25))
+    assert iqm.loc["dals", "iqm"] == pytest.approx(np.mean(per_workload))
     assert iqm.loc["dals", "ci_low"] <= iqm.loc["dals", "iqm"] <= iqm.loc["dals", "ci_high"]
+    # The best strategy on every workload has normalised mean 1 there.
+    norm = _csv(paths, "normalised")
+    means = norm.groupby(["workload", "strategy"])["normalised"].mean().groupby("workload").max()
+    np.testing.assert_allclose(means, 1.0)
+
+
+@pytest.mark.parametrize("workload", ["synthetic", "cifar10", "rte", "trec6"])
+def test_a_ten_point_drop_on_any_workload_moves_the_iqm_and_the_profiles(report, workload):
+    from reports import tables
+    from reports.load import load_results
+
+    paths, _, _, _ = report
+    res = load_results([os.path.dirname(os.path.dirname(paths.markdown))])
+    strategies = ["adamw", "dals", "fixed_sgd", "sgdr"]
+    workloads = ["cifar10", "rte", "synthetic", "trec6"]
+
+    def aggregates(res):
+        summary, _ = tables.summary_and_vs_best(res)
+        runs, _ = tables.normalised_scores(res, summary)
+        iqm, prof = tables.iqm_and_profiles(runs, strategies, workloads, taus=np.linspace(-1, 1.2, 221))
+        return iqm.set_index("strategy")["iqm"], prof[prof.strategy == "adamw"]["fraction"].to_numpy()
+
+    before_iqm, before_prof = aggregates(res)
+    hit = (res.trials["workload"] == workload) & (res.trials["strategy"] == "adamw") & (res.trials["stage"] == "seed")
+    res.trials.loc[hit, "test_accuracy_final"] -= 0.10
+    after_iqm, after_prof = aggregates(res)
+    assert after_iqm["adamw"] < before_iqm["adamw"] - 0.01
+    assert not np.allclose(after_prof, before_prof)
 
 
 def test_convergence_equals_direct_computation(report):
@@ -224,7 +272,7 @@ def test_same_parquet_gives_identical_files_without_ray_or_torch(small, tmp_path
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
     b = build_report([d], str(tmp_path / "r2"))
     files = [b.markdown, b.html, *b.csv.values(), *(p[ext] for p in b.plots.values() for ext in ("png", "svg"))]
-    assert len(files) == 2 + 11 + 2 * 3  # md, html, CSVs (no IQM with one workload), 3 figures
+    assert len(files) == 2 + 12 + 2 * 3  # md, html, CSVs (no IQM with one workload), 3 figures
     for f in files:
         other = os.path.join(str(tmp_path / "r1"), os.path.relpath(f, b.out_dir))
         with open(f, "rb") as x, open(other, "rb") as y:
@@ -244,7 +292,7 @@ def test_mixed_spec_hashes_are_refused_unless_allowed(small, tmp_path, capsys):
     assert "## Warning: mixed results (--allow-mixed)" in md
     assert "bbbbbbbbbbbbbbbb" in md
     # Two workloads: no IQM, and the report says why.
-    assert "IQM and performance profiles need at least 3 workloads (have 2)" in md
+    assert "IQM and performance profiles need at least 3 normalisable workloads (have 2)" in md
 
 
 def test_unequal_budgets_and_repeated_pairs_are_refused(small):
@@ -264,8 +312,8 @@ def test_single_seed_workload_gets_a_statement_instead_of_a_p_value(report):
     assert len(trec) == 3 and trec["p_t"].isna().all() and trec["p_t_holm"].isna().all()
     assert trec["note"].str.contains("n = 1 paired seed\\(s\\): too few for any test").all()
     summary = _csv(paths, "summary")
-    assert list(summary[summary.workload == "trec6"]["vs_best"]) == ["best", "untested", "untested", "untested"]
-    assert "| untested | n/a |" in md
+    assert list(summary[summary.workload == "trec6"]["outcome"]) == ["best", "untested", "untested", "untested"]
+    assert "| untested | n/a | n/a | n/a |" in md
 
 
 def test_cli_bad_input_exits_2(tmp_path, capsys):
@@ -273,3 +321,5 @@ def test_cli_bad_input_exits_2(tmp_path, capsys):
     assert "no trials table" in capsys.readouterr().err
     assert main([str(tmp_path), "--thresholds", "90,95"]) == 2
     assert "fractions in (0, 1]" in capsys.readouterr().err
+    assert main([str(tmp_path), "--margin", "0"]) == 2
+    assert "--margin is in percentage points" in capsys.readouterr().err

@@ -87,6 +87,17 @@ def test_one_width_policy_names_every_searched_knob():
     assert dals["th2"].high < dals["th1"].low
 
 
+@pytest.mark.parametrize("name", ["sgdr", "dals_acc"])
+def test_cyclic_schedules_search_their_restart_period_and_multiplier(name):
+    # T_0 = 10 epochs and T_mult = 2 end an 80-epoch run 10 epochs into a 40-epoch cycle: the tuner
+    # may change both, from half to twice the canonical value; trial 0 keeps the paper's.
+    space = catalog.default_space("synthetic", {}, name)
+    assert (space["T_0_epochs"].low, space["T_0_epochs"].high, space["T_0_epochs"].scale) == (5, 20, "int")
+    assert (space["T_mult"].low, space["T_mult"].high, space["T_mult"].scale) == (1, 4, "int")
+    point = catalog.canonical_point("synthetic", {}, name)
+    assert (point["T_0_epochs"], point["T_mult"]) == (10, 2)
+
+
 def test_narrow_replaces_a_range_and_refuses_unknown_hparams():
     space = catalog.default_space("synthetic", {}, "dals")
     narrowed = ss.narrow(space, {"lr": (0.01, 0.05)})

@@ -98,6 +98,20 @@ MALFORMED = {
                           "search_space.dals.lr: got [0.1, 0.01]; allowed: [low, high] with low < high"),
     "override outside allowed": (top("search_space", {"dals": {"momentum": [0.5, 1.5]}}),
                                  "search_space.dals.momentum: got [0.5, 1.5]; allowed values of momentum"),
+    "momentum override up to its exclusive bound": (
+        top("search_space", {"fixed_sgd": {"momentum": [0.5, 1.0]}}),
+        "search_space.fixed_sgd.momentum: got [0.5, 1.0]; allowed values of momentum: [0, 1)"),
+    "lookahead alpha override from its exclusive bound": (
+        {**top("strategies", ["lookahead_adamw"]),
+         "search_space": {"lookahead_adamw": {"lookahead_alpha": [0.0, 0.8]}}},
+        "search_space.lookahead_adamw.lookahead_alpha: got [0.0, 0.8]; allowed values of lookahead_alpha: (0, 1]"),
+    "fractional restart period": (
+        {**top("strategies", ["sgdr"]), "search_space": {"sgdr": {"T_0_epochs": [5.5, 12]}}},
+        "search_space.sgdr.T_0_epochs: got [5.5, 12]; allowed values of T_0_epochs: [1, 1000] int"),
+    "too many seeds": (spec_with(evaluation__seeds=1001),
+                       "evaluation.seeds: got 1001; allowed: an integer from 1 to 1000"),
+    "sampler seed in the seed stage's range": (spec_with(budget__sampler_seed=1_000_000),
+                                               "budget.sampler_seed: got 1000000; allowed: an integer from 0 to"),
     "not a mapping": (["name", "t"], "(top): must be a mapping"),
 }
 
@@ -116,6 +130,9 @@ def test_malformed_spec_exits_2_naming_the_field(case, tmp_path, capsys):
     err = capsys.readouterr().err
     assert expected in err, err
     assert not storage.exists(), "nothing may be written for a bad spec"
+    import ray
+
+    assert not ray.is_initialized(), "a bad spec is refused before Ray starts"
 
 
 def test_all_problems_are_reported_at_once():

@@ -5,32 +5,99 @@ import math
 import numpy as np
 import pytest
 import scipy.stats
+from statsmodels.stats.power import TTestPower
+from statsmodels.stats.weightstats import ttost_paired
 
 from reports import stats
+
+
+def test_t_interval_by_hand():
+    # [1, 2, 3]: mean 2, SD 1, t(2, 0.975) = 4.302653 -> 2 +- 4.302653 / sqrt(3) = 2 +- 2.484138.
+    lo, hi = stats.t_interval([1.0, 2.0, 3.0])
+    assert (lo, hi) == pytest.approx((2 - 2.484138, 2 + 2.484138), abs=1e-6)
+    assert stats.t_interval([0.7, 0.7, 0.7]) == (0.7, 0.7)
+    assert all(math.isnan(v) for v in stats.t_interval([0.7, np.nan]))
 
 
 def test_paired_t_by_hand():
     # d = a - b = [1, 1, 2, 2, 2]: mean 1.6, SD sqrt(0.3), t = 1.6 / (sqrt(0.3) / sqrt(5)) = 6.5320.
     a = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
     b = np.array([0.0, 1.0, 1.0, 2.0, 3.0])
-    r = stats.paired_tests(a, b, n_resamples=999)
+    r = stats.paired_tests(a, b, margin=0.5)
     assert r.n == 5
     assert r.mean_diff == pytest.approx(1.6)
+    assert r.sd_diff == pytest.approx(math.sqrt(0.3))
     assert r.t == pytest.approx(1.6 / (math.sqrt(0.3) / math.sqrt(5)), rel=1e-9)
     assert r.t == pytest.approx(6.5320, abs=1e-4)
     assert r.p_t == pytest.approx(2 * scipy.stats.t.sf(r.t, df=4), rel=1e-9)
     assert r.cohen_d == pytest.approx(1.6 / math.sqrt(0.3))
-    assert r.diff_ci[0] <= 1.6 <= r.diff_ci[1]
+    # Paired t interval: 1.6 +- t(4, 0.975) * sqrt(0.3 / 5) = 1.6 +- 2.7764451 * 0.2449490.
+    assert r.diff_ci == pytest.approx((1.6 - 0.680087, 1.6 + 0.680087), abs=1e-6)
+
+
+def test_paired_interval_agrees_with_the_t_test():
+    rng = np.random.default_rng(4)
+    for _ in range(50):
+        a, b = rng.normal(0.8, 0.01, 4), rng.normal(0.8, 0.01, 4)
+        r = stats.paired_tests(a, b, margin=0.005)
+        assert (r.diff_ci[0] > 0 or r.diff_ci[1] < 0) == (r.p_t < 0.05)
+
+
+def test_tost_by_hand_and_against_statsmodels():
+    # d = [0.1, 0.2, 0.3]: mean 0.2, SE 0.1 / sqrt(3); margin 0.5. With 2 degrees of freedom the t CDF is
+    # 1/2 + t / (2 sqrt(t^2 + 2)). Upper test: t = -0.3 / SE = -3 sqrt(3), p = 1/2 - 3 sqrt(3) / (2 sqrt(29));
+    # lower test: t = 0.7 / SE = 7 sqrt(3), p = 1/2 - 7 sqrt(3) / (2 sqrt(149)); TOST p = the larger.
+    d = np.array([0.1, 0.2, 0.3])
+    upper = 0.5 - 3 * math.sqrt(3) / (2 * math.sqrt(29))
+    lower = 0.5 - 7 * math.sqrt(3) / (2 * math.sqrt(149))
+    assert stats.tost_p(d, 0.5) == pytest.approx(max(upper, lower), rel=1e-9)
+    assert stats.tost_p(d, 0.5) == pytest.approx(0.017549, abs=1e-6)
+    a = np.array([0.80, 0.82, 0.81, 0.83])
+    b = np.array([0.805, 0.818, 0.808, 0.826])
+    assert stats.tost_p(a - b, 0.005) == pytest.approx(ttost_paired(a, b, -0.005, 0.005)[0], rel=1e-9)
+    assert math.isnan(stats.tost_p([0.1, 0.1], 0.5))
+    with pytest.raises(ValueError, match="margin must be > 0"):
+        stats.tost_p(d, 0.0)
+
+
+@pytest.mark.parametrize("n, alpha", [(3, 0.05), (5, 0.05), (10, 0.01), (5, 0.05 / 3), (20, 0.05 / 17)])
+def test_min_detectable_difference_against_statsmodels(n, alpha):
+    mdd = stats.min_detectable_difference(n, 0.02, alpha)
+    assert mdd == pytest.approx(0.02 * TTestPower().solve_power(nobs=n, alpha=alpha, power=0.8), rel=1e-6)
+    # At the MDD the paired t-test has 80% power, by statsmodels' power function.
+    assert TTestPower().power(effect_size=mdd / 0.02, nobs=n, alpha=alpha) == pytest.approx(0.8, abs=1e-6)
+    assert math.isnan(stats.min_detectable_difference(1, 0.02)) and math.isnan(stats.min_detectable_difference(3, 0))
+
+
+def test_power_far_in_the_tail_where_scipy_gives_nan():
+    # 3 seeds at a Holm level for 17 comparisons: scipy's noncentral t (and statsmodels) return NaN
+    # near the answer, so the power is integrated; the integral matches scipy where scipy is finite.
+    for n, alpha, effect in [(3, 0.05, 2.0), (5, 0.01, 1.5), (2, 0.05, 10.0)]:
+        crit = scipy.stats.t.ppf(1 - alpha / 2, n - 1)
+        assert stats._power_by_integration(crit, n - 1, effect * math.sqrt(n)) == pytest.approx(
+            stats.paired_t_power(effect, n, alpha), abs=1e-7)
+    mdd = stats.min_detectable_difference(3, 1.0, 0.05 / 17)
+    assert stats.paired_t_power(mdd, 3, 0.05 / 17) == pytest.approx(0.8, abs=1e-6)
+    assert mdd > stats.min_detectable_difference(3, 1.0, 0.05) > 3.0
+
+
+@pytest.mark.parametrize("effect, alpha", [(0.5, 0.05), (1.0, 0.05), (0.5, 0.05 / 17), (2.5, 0.01)])
+def test_seeds_needed_against_statsmodels(effect, alpha):
+    n = stats.seeds_needed(effect * 0.01, 0.01, alpha)
+    assert n == math.ceil(TTestPower().solve_power(effect_size=effect, alpha=alpha, power=0.8))
+    assert stats.paired_t_power(effect, n, alpha) >= 0.8 > stats.paired_t_power(effect, n - 1, alpha)
+    assert stats.seeds_needed(1e-6, 1.0) == stats.MAX_SEEDS + 1
+    assert stats.seeds_needed(0.005, 0.0) is None
 
 
 def test_wilcoxon_five_pairs_cannot_reach_significance():
     # All 5 differences positive: the most extreme of 2^5 sign patterns, two-sided p = 2/32.
-    r = stats.paired_tests([1.1, 2.2, 3.3, 4.4, 5.5], [1, 2, 3, 4, 5], n_resamples=999)
+    r = stats.paired_tests([1.1, 2.2, 3.3, 4.4, 5.5], [1, 2, 3, 4, 5], margin=0.5)
     assert r.w == 0.0
     assert r.p_w == pytest.approx(0.0625)
     assert r.min_p_w == pytest.approx(0.0625)
     assert "cannot reach p < 0.05" in r.note
-    six = stats.paired_tests(np.arange(6) + 1.5, np.arange(6), n_resamples=999)
+    six = stats.paired_tests(np.arange(6) + 1.5, np.arange(6), margin=0.5)
     assert six.p_w == pytest.approx(2 / 64)
     assert "Wilcoxon" not in six.note
 
@@ -42,7 +109,7 @@ def test_min_wilcoxon_p():
 
 
 def test_single_pair_gives_a_statement_not_a_p_value():
-    r = stats.paired_tests([0.9], [0.8])
+    r = stats.paired_tests([0.9], [0.8], margin=0.005)
     assert r.n == 1
     assert r.mean_diff == pytest.approx(0.1)
     assert math.isnan(r.p_t) and math.isnan(r.p_w) and math.isnan(r.diff_ci[0])
@@ -50,11 +117,12 @@ def test_single_pair_gives_a_statement_not_a_p_value():
 
 
 def test_pairs_with_nan_are_dropped_and_equal_differences_explained():
-    r = stats.paired_tests([1.0, 2.0, np.nan, 4.0], [0.5, 1.5, 3.0, 3.5])
+    r = stats.paired_tests([1.0, 2.0, np.nan, 4.0], [0.5, 1.5, 3.0, 3.5], margin=0.1)
     assert r.n == 3
     assert math.isnan(r.t) and math.isnan(r.cohen_d)
     assert "all paired differences are equal" in r.note
     assert r.diff_ci == (0.5, 0.5)
+    assert math.isnan(r.p_tost) and math.isnan(r.mdd) and r.seeds_for_margin is None
 
 
 def test_cliffs_delta_by_hand():
@@ -72,22 +140,6 @@ def test_holm_by_hand():
     np.testing.assert_allclose(out[[0, 2]], [0.02, 0.04])
 
 
-def test_bootstrap_ci_covers_known_mean_and_is_seeded():
-    x = np.random.default_rng(1).normal(5.0, 1.0, 200)
-    lo, hi = stats.bootstrap_ci(x, seed=3)
-    assert lo < 5.0 < hi
-    # Width close to the normal-theory 2 * 1.96 * sigma / sqrt(n) = 0.277.
-    assert hi - lo == pytest.approx(2 * 1.96 / math.sqrt(200), rel=0.2)
-    assert stats.bootstrap_ci(x, seed=3) == (lo, hi)
-    direct = scipy.stats.bootstrap((x,), np.mean, rng=np.random.default_rng(3)).confidence_interval
-    assert (lo, hi) == pytest.approx((direct.low, direct.high))
-
-
-def test_bootstrap_ci_degenerate_inputs():
-    assert stats.bootstrap_ci([0.7, 0.7, 0.7]) == (0.7, 0.7)
-    assert all(math.isnan(v) for v in stats.bootstrap_ci([0.7]))
-
-
 def test_friedman_on_a_known_table():
     # 3 workloads, 3 strategies, the same order everywhere: rank sums 3, 6, 9;
     # chi2 = 12 / (n k (k + 1)) * sum(R^2) - 3 n (k + 1) = 12/36 * 126 - 36 = 6, p = exp(-3).
@@ -102,6 +154,19 @@ def test_friedman_on_a_known_table():
     np.testing.assert_allclose(fr.nemenyi_p, fr.nemenyi_p.T)
 
 
+def test_critical_difference_is_stated_against_the_number_of_strategies():
+    # 18 strategies on 5 workloads: CD about 11.8 of a possible 17 ranks.
+    scores = np.random.default_rng(1).uniform(0.5, 0.9, (5, 18))
+    fr = stats.friedman_nemenyi(scores)
+    assert fr.cd == pytest.approx(11.78, abs=0.01)
+    assert "too few to separate most of these 18 strategies" in fr.note
+    need = stats.workloads_for_cd(18, 1.0)
+    assert stats.nemenyi_cd(18, need) <= 1.0 < stats.nemenyi_cd(18, need - 1)
+    assert f"about {need} workloads" in fr.note
+    # Three strategies on thirty workloads: CD 0.6 of a possible 2, no such warning.
+    assert "too few" not in stats.friedman_nemenyi(np.random.default_rng(2).uniform(size=(30, 3))).note
+
+
 def test_friedman_needs_workloads_and_strategies():
     fr = stats.friedman_nemenyi(np.array([[0.9, 0.8, 0.7]]))
     assert math.isnan(fr.p)
@@ -109,15 +174,33 @@ def test_friedman_needs_workloads_and_strategies():
     np.testing.assert_allclose(fr.avg_ranks, [1, 2, 3])
 
 
-def test_iqm_by_hand_and_stratified_bootstrap():
-    # 8 pooled values 1..8: drop 1, 2 and 7, 8 -> mean(3, 4, 5, 6) = 4.5.
-    assert stats.iqm(np.arange(1.0, 9.0).reshape(4, 2)) == pytest.approx(4.5)
-    # Runs are resampled within their task: task 0 is all 0, task 1 all 1, so every resample pools
-    # four 0s and four 1s and has IQM 0.5 exactly (an unstratified bootstrap would vary).
-    scores = np.column_stack([np.zeros(4), np.ones(4)])
-    assert stats.iqm_stratified_ci(scores, n_resamples=200, seed=0) == (0.5, 0.5, 0.5)
-    point, lo, hi = stats.iqm_stratified_ci(np.random.default_rng(0).normal(size=(10, 3)), seed=0)
+def test_task_iqm_by_hand_and_stratified_bootstrap():
+    # Task 0 runs 1, 2, 3, 4, 100: trimming one each side leaves 2, 3, 4 -> 3; task 1 runs 0..4 -> 2; mean 2.5.
+    scores = np.column_stack([[1.0, 2, 3, 4, 100], [0.0, 1, 2, 3, 4]])
+    assert stats.task_iqm(scores) == pytest.approx(2.5)
+    # Three runs are not trimmed: the mean of each task, then of the tasks.
+    assert stats.task_iqm(np.column_stack([[1.0, 2, 6], [0.0, 0, 3]])) == pytest.approx((3 + 1) / 2)
+    # Runs are resampled within their task: constant tasks give a point interval.
+    const = np.column_stack([np.zeros(4), np.ones(4)])
+    assert stats.task_iqm_ci(const, n_resamples=200, seed=0) == (0.5, 0.5, 0.5)
+    point, lo, hi = stats.task_iqm_ci(np.random.default_rng(0).normal(size=(10, 3)), seed=0)
     assert lo < point < hi
+
+
+def test_a_drop_on_any_one_task_lowers_the_task_iqm_where_pooling_hides_it():
+    # 5 tasks x 5 runs; task 4 sits well below the others, as raw accuracies of a hard workload do.
+    rng = np.random.default_rng(0)
+    scores = np.array([0.9, 0.88, 0.86, 0.84, 0.6]) + rng.normal(0, 0.005, (5, 5))
+    pooled = scipy.stats.trim_mean(scores.ravel(), 0.25)
+    for task in range(5):
+        dropped = scores.copy()
+        dropped[:, task] -= 0.10
+        # Trimming is shift-equivariant per task: the aggregate falls by exactly 0.10 / 5.
+        assert stats.task_iqm(dropped) == pytest.approx(stats.task_iqm(scores) - 0.02)
+    # The pooled IQM (rliable's) trims the low task away entirely: its drop does not move it.
+    low = scores.copy()
+    low[:, 4] -= 0.10
+    assert scipy.stats.trim_mean(low.ravel(), 0.25) == pytest.approx(pooled)
 
 
 def test_performance_profile_by_hand():

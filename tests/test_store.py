@@ -15,7 +15,8 @@ from reports import store
 def _trial_row(**over):
     row = {
         "sweep_id": "s", "spec_hash": "abc", "workload": "synthetic", "strategy": "dals",
-        "generation": "SOTA", "stage": "tune", "trial_id": "t0", "trial_index": 0, "canonical": True,
+        "generation": "SOTA", "regime": "scratch", "stage": "tune", "trial_id": "t0", "trial_index": 0,
+        "canonical": True,
         "seed": 0, "hparams": json.dumps({"lr": 0.03}), "status": "ok", "val_accuracy_final": 0.9,
         "val_accuracy_best": 0.95, "epochs_planned": 2, "epochs_run": 2, "wall_seconds": 1.5,
         "device": "cpu", "versions": "{}", "train_loss_final": 0.1,

@@ -64,6 +64,20 @@ def test_lars_trust_ratio_without_clamp():
     assert_close(stepper.update.param_groups[0]["params"][0].detach(), -0.03 * GRADS[0])
 
 
+@pytest.mark.parametrize(("group", "message"), [
+    ({"lr": -1}, "Invalid lr: -1"), ({"momentum": 1.0}, "Invalid momentum: 1.0"),
+    ({"weight_decay": float("nan")}, "Invalid weight_decay: nan"), ({"trust_coef": 0}, "Invalid trust_coef: 0"),
+])
+def test_lars_validates_every_param_group_not_only_its_defaults(group, message):
+    from strategies.lars import LARS
+
+    p = torch.zeros(2, requires_grad=True)
+    with pytest.raises(ValueError, match=message):
+        LARS([{"params": [p], **group}])
+    with pytest.raises(ValueError, match=message):
+        LARS([p], **group)
+
+
 def test_lion_sign_update_with_decoupled_decay():
     trajectory, _ = run("lion", {}, 3)
     lr, (b1, b2), wd = 1e-4, (0.9, 0.99), 0.01

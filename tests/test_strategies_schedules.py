@@ -6,14 +6,10 @@ import pytest
 import torch
 
 from strategies.param_groups import build_param_groups, depth_ratios, discriminative_scales
-from strategies.schedules import constant, cosine, linear_warmup, sgdr, stlr, warmup_cosine
+from strategies.schedules import cosine, linear_warmup, sgdr, stlr, warmup_cosine
 
 T = 1000
 LR = 0.05
-
-
-def test_constant():
-    assert [constant(t, T, LR) for t in (0, T // 2, T)] == [LR, LR, LR]
 
 
 def test_cosine_from_lr_to_eta_min():

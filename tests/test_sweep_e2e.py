@@ -133,3 +133,46 @@ def test_running_the_same_spec_again_exits_2(sweep, capsys):
         cli.main(["run", str(path)])
     assert e.value.code == 2 and "lrsweep resume" in capsys.readouterr().err
     assert sorted(p.name for p in directory.iterdir()) == before
+
+
+def test_tune_and_seed_stages_never_share_a_seed(tables):
+    trials = tables["trials"]
+    tune, seed = trials[trials.stage == "tune"], trials[trials.stage == "seed"]
+    assert set(tune.seed) == {1_000_000}  # 1000000 + sampler_seed 0, every pair alike
+    assert set(seed.seed) == {0, 1}
+    assert not set(tune.seed) & set(seed.seed)
+    assert set(trials.regime) == {"scratch", "finetune"}
+    assert (trials.groupby("workload").regime.nunique() == 1).all()
+    # The chance level is the majority-class rate of the scored split, measured by every trial.
+    assert trials.chance_accuracy.between(0.0, 1.0, inclusive="right").all()
+
+
+def test_report_of_the_real_sweep_matches_scipy_and_is_reproducible(sweep, tables, tmp_path):
+    import numpy as np
+    import pandas as pd
+    import scipy.stats
+
+    from reports import build_report
+
+    directory = str(sweep[0])
+    first = build_report([directory], str(tmp_path / "a"))
+    second = build_report([directory], str(tmp_path / "b"))
+    for name in ("markdown", "html"):
+        assert Path(getattr(first, name)).read_bytes() == Path(getattr(second, name)).read_bytes()
+
+    summary = pd.read_csv(first.csv["summary"])
+    vs = pd.read_csv(first.csv["pairwise_vs_best"])
+    seed = tables["trials"].query("stage == 'seed'")
+    for row in summary.itertuples():
+        acc = seed[(seed.workload == row.workload) & (seed.strategy == row.strategy)].test_accuracy_final
+        if acc.nunique() > 1:  # identical seeds have the point interval
+            lo, hi = scipy.stats.t.interval(0.95, df=len(acc) - 1, loc=acc.mean(), scale=scipy.stats.sem(acc))
+            assert row.ci_high - row.ci_low == pytest.approx(hi - lo)
+    for row in vs.itertuples():
+        m = seed[seed.workload == row.workload].pivot_table(index="seed", columns="strategy",
+                                                            values="test_accuracy_final")
+        d = m[row.a] - m[row.b]
+        if d.std() > 0:
+            assert row.p_t == pytest.approx(scipy.stats.ttest_rel(m[row.a], m[row.b]).pvalue)
+        else:
+            assert np.isnan(row.p_t)

@@ -142,6 +142,18 @@ def select_device(requested: str) -> torch.device:
     return torch.device(requested)
 
 
+def load_splits(workload: Workload, options: Mapping[str, Any], cfg: TrialConfig, device: torch.device):
+    """The workload's data for ``cfg``'s stage: ``(data, train split, scored split, chance)`` with the
+    splits on ``device``; chance is the majority-class rate of the scored split (a constant
+    classifier's accuracy, the report's 0 when it normalises)."""
+    # lrsweep, not the workload, carves the tune stage's validation rows (Workload.stage_data).
+    stage = workload.stage_data(options, cfg.stage, cfg.data_dir)
+    train, scored = stage.train.to(device), stage.eval.to(device)
+    if len(train) == 0 or len(scored) == 0:
+        raise WorkloadError(f"workload {workload.name!r}: empty training or scored split")
+    return stage.data, train, scored, torch.bincount(scored.labels).max().item() / len(scored)
+
+
 def run_trial(
     config: Mapping[str, Any],
     *,
@@ -179,13 +191,9 @@ class _Trial:
         self.device = select_device(cfg.device)
         self.epochs = cfg.epochs or workload.default_epochs
 
-        # lrsweep, not the workload, carves the tune stage's validation rows (Workload.stage_data).
-        stage = workload.stage_data(options, cfg.stage, cfg.data_dir)
-        self.train, self.scored = stage.train.to(self.device), stage.eval.to(self.device)
-        if len(self.train) == 0 or len(self.scored) == 0:
-            raise WorkloadError(f"workload {workload.name!r}: empty training or scored split")
+        data, self.train, self.scored, self.chance = load_splits(workload, options, cfg, self.device)
         torch.manual_seed(cfg.seed)  # initial weights and dropout; after data loading on purpose
-        self.model = workload.build_model(options, stage.data).to(self.device)
+        self.model = workload.build_model(options, data).to(self.device)
         groups = workload.layer_groups(self.model)
         check_layer_groups(workload.name, self.model, groups)
         self.params = [p for group in groups for p in group]
@@ -286,6 +294,7 @@ class _Trial:
             "train_loss": min(train_loss, LOSS_CAP) if finite else LOSS_CAP,
             "train_accuracy": correct.item() / seen,
             self.score_key: self.evaluate(),
+            "chance_accuracy": self.chance,
             "lr": float(stepper.lrs()[-1]),
             "seconds": 0.0,
             "status": "ok" if finite else "diverged",

@@ -16,6 +16,7 @@ block, then the head.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -117,22 +118,19 @@ def load_data(options: dict, data_dir: str | None) -> Data:
     return Data(ImageSplit(*tensors(train)), ImageSplit(*tensors(test)), num_classes=10)
 
 
-class ConvNet(nn.Module):
-    """3 x (conv3x3, ReLU, maxpool2) with 32/64/128 channels, then FC 2048-256-10."""
+class ConvNet(nn.Sequential):
+    """3 x (conv3x3, ReLU, maxpool2) with 32/64/128 channels, then FC 2048-256-10.
+
+    A Sequential of named blocks, so a population trial can stack it layer by layer.
+    """
 
     def __init__(self, num_classes: int = 10) -> None:
-        super().__init__()
-
         def block(c_in: int, c_out: int) -> nn.Sequential:
             return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
 
-        self.block1, self.block2, self.block3 = block(3, 32), block(32, 64), block(64, 128)
-        self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(128 * 4 * 4, 256), nn.ReLU(), nn.Linear(256, num_classes)
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.block3(self.block2(self.block1(x))))
+        blocks = {"block1": block(3, 32), "block2": block(32, 64), "block3": block(64, 128)}
+        head = nn.Sequential(nn.Flatten(), nn.Linear(128 * 4 * 4, 256), nn.ReLU(), nn.Linear(256, num_classes))
+        super().__init__(OrderedDict(**blocks, head=head))
 
 
 def build_model(options: dict, data: Data) -> nn.Module:

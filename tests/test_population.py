@@ -1,0 +1,106 @@
+"""Population trials: every member's history equals the same run trained alone with run_trial."""
+
+import pytest
+import torch
+from offline_data import write_cifar10
+from torch import nn
+
+from strategies import list_strategies
+from trainables import Workload, register_workload, run_trial
+from trainables.population import PopulationError, run_population, stackable
+from trainables.workloads import synthetic
+from trainables.workloads.cifar10 import ConvNet
+
+SMALL = {"n_train": 256}
+
+
+def _members(workload, strategy, options, seeds_hparams, epochs=2, **extra):
+    return [{"workload": workload, "workload_options": options, "strategy": strategy, "seed": seed,
+             "hparams": hparams, "epochs": epochs, "stage": "seed", **extra} for seed, hparams in seeds_hparams]
+
+
+def _assert_same_history(population, alone):
+    assert len(population) == len(alone)
+    for got, want in zip(population, alone, strict=True):
+        assert len(got) == len(want)
+        for g, w in zip(got, want, strict=True):
+            assert set(g) == set(w)
+            for key, value in w.items():
+                if key == "seconds":
+                    continue
+                if isinstance(value, float):
+                    assert g[key] == pytest.approx(value, abs=1e-5), key
+                else:
+                    assert g[key] == value, key
+
+
+@pytest.mark.parametrize("strategy", [s.name for s in list_strategies()])
+def test_every_strategy_trains_each_member_as_alone_on_the_mlp(strategy):
+    # Two seeds of the canonical config and a third member with another LR: members differ in both.
+    lr = {"lr": 0.02} if strategy != "adam" else {"lr": 1e-3}
+    cfgs = _members("synthetic", strategy, SMALL, [(0, {}), (1, {}), (2, lr)])
+    _assert_same_history(run_population(cfgs), [run_trial(c) for c in cfgs])
+
+
+def test_one_member_is_the_plain_trial():
+    cfg = _members("synthetic", "dals", SMALL, [(3, {})])
+    _assert_same_history(run_population(cfg), [run_trial(cfg[0])])
+
+
+@pytest.mark.parametrize("strategy", ["fixed_sgd", "sam", "dals", "lookahead_adamw"])
+def test_convnet_members_train_as_alone(strategy, tmp_path):
+    root = write_cifar10(tmp_path, per_batch=32, n_test=40)
+    options = {"verify_checksums": False, "val_size": 50}
+    cfgs = _members("cifar10", strategy, options, [(0, {}), (1, {})], data_dir=str(root))
+    assert stackable(ConvNet())
+    _assert_same_history(run_population(cfgs), [run_trial(c) for c in cfgs])
+
+
+def test_a_diverged_member_is_frozen_and_the_others_go_on():
+    cfgs = _members("synthetic", "fixed_sgd", SMALL, [(0, {"lr": 9.0, "momentum": 0.99}), (1, {})], epochs=5)
+    population = run_population(cfgs)
+    alone = [run_trial(c) for c in cfgs]
+    assert alone[0][-1]["status"] == "diverged" and len(alone[0]) < 5
+    assert [h["status"] for h in alone[1]] == ["ok"] * 5
+    _assert_same_history(population, alone)
+
+
+def test_a_model_that_is_not_sequential_runs_through_vmap(tmp_path):
+    class Branchy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(64, 32), nn.Linear(32, 10)
+
+        def forward(self, x):
+            return self.b(torch.tanh(self.a(x)))
+
+    register_workload(Workload(
+        name="branchy_test", description="a model with its own forward", regime="scratch", default_epochs=2,
+        batch_size=64, load_data=synthetic.load_data, build_model=lambda options, data: Branchy(),
+        layer_groups=lambda m: [list(m.a.parameters()), list(m.b.parameters())], options=synthetic.SYNTHETIC.options,
+    ), replace=True)
+    assert not stackable(Branchy())
+    cfgs = _members("branchy_test", "adam", SMALL, [(0, {}), (1, {})])
+    _assert_same_history(run_population(cfgs), [run_trial(c) for c in cfgs])
+
+
+def test_members_must_share_everything_but_hparams_and_seed():
+    a = _members("synthetic", "adam", SMALL, [(0, {})])[0]
+    with pytest.raises(PopulationError, match="must share 'strategy'"):
+        run_population([a, {**a, "strategy": "adamw"}])
+    with pytest.raises(PopulationError, match="must share 'epochs'"):
+        run_population([a, {**a, "epochs": 3}])
+    with pytest.raises(PopulationError, match="at least one member"):
+        run_population([])
+
+
+def test_a_model_with_batchnorm_buffers_is_refused():
+    register_workload(Workload(
+        name="batchnorm_test", description="a model with buffers", regime="scratch", default_epochs=1,
+        batch_size=64, load_data=synthetic.load_data,
+        build_model=lambda options, data: nn.Sequential(nn.Linear(64, 16), nn.BatchNorm1d(16), nn.Linear(16, 10)),
+        layer_groups=lambda m: [list(m.parameters())], options=synthetic.SYNTHETIC.options,
+    ), replace=True)
+    cfgs = _members("batchnorm_test", "adam", SMALL, [(0, {}), (1, {})], epochs=1)
+    with pytest.raises(PopulationError, match="buffers"):
+        run_population(cfgs)

@@ -1,0 +1,399 @@
+"""Population trials: K runs of one (workload, strategy) pair trained together in one process.
+
+A small model's training step is mostly per-call overhead, so K members share each step's forward
+and backward pass: their parameters are stacked along a new leading dimension, one batched matmul
+(``baddbmm``) or grouped convolution per layer computes all K outputs, and one backward fills all
+K gradients. Each member is still a whole run of its own:
+
+- its own model, built after seeding torch with its own seed, so its initial weights are those of
+  the same run trained alone; its parameters keep their identity but their storage becomes a slice
+  of the stacked tensor, so every update written into them lands in the stack;
+- its own ``Stepper``, unchanged: schedule, optimizer state, SAM's second pass, Grokfast, Lookahead
+  and DALS's phase logic all run as in ``run_trial``. SAM's second pass, at the member's perturbed
+  weights, is a forward and backward of that member alone;
+- its own ``torch.Generator`` (data order and augmentation), history and divergence: a diverged
+  member is recorded as such and frozen while the others go on.
+
+Exactness: a member's history is bit-identical to ``run_trial`` of its config (tested for every
+strategy on the synthetic MLP and a sample on the ConvNet): batched matmuls with the solo run's
+backward products (``_StackedLinear``) and one convolution per member round exactly as alone. One
+grouped convolution for all members (``grouped_conv``, the default on CUDA, where it pays) rounds
+differently, about 1e-7 relative in float32; DALS's trust ratio, a ratio of norms, magnifies that
+to about 1e-4 within two epochs, and long runs drift apart as any two runs on different kernels do.
+Models are stacked layer by layer when they are ``nn.Sequential``
+trees of ``Linear``, ``Conv2d``, ``ReLU``, ``MaxPool2d`` and ``Flatten``; anything else is run
+through ``torch.func.vmap`` (slower, and without per-member dropout streams). Models with buffers
+(BatchNorm) are refused. The ``seconds`` of a member's epoch is its share of the population's
+epoch time.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from trainables.trial import CHECK_EVERY, LOSS_CAP, TrialConfig, load_splits, resolve_hparams, select_device
+from trainables.workload import check_layer_groups, get_workload
+
+__all__ = ["PopulationError", "run_population", "stackable"]
+
+SHARED_KEYS = ("workload", "workload_options", "strategy", "epochs", "stage", "data_dir", "device", "cpus")
+"""Config keys every member of a population must agree on; members differ in hparams and seed."""
+
+
+class PopulationError(ValueError):
+    """Members that cannot train together, or a model that cannot be stacked."""
+
+
+# ----- stacked forward ----------------------------------------------------------------------------
+
+def _layers(module: nn.Module) -> list[nn.Module] | None:
+    """The leaf modules of a Sequential tree in execution order; None if anything else is in it."""
+    if isinstance(module, nn.Sequential):
+        out: list[nn.Module] = []
+        for child in module:
+            leaves = _layers(child)
+            if leaves is None:
+                return None
+            out += leaves
+        return out
+    return [module] if isinstance(module, nn.Linear | nn.Conv2d | nn.ReLU | nn.MaxPool2d | nn.Flatten) else None
+
+
+def stackable(model: nn.Module) -> bool:
+    """Whether ``model`` is stacked layer by layer (else the population falls back to vmap)."""
+    return _layers(model) is not None
+
+
+class _StackedLinear(torch.autograd.Function):
+    """(K, B, in) x (K, out, in) + (K, out) -> (K, B, out), with the backward written as ``F.linear``'s.
+
+    Autograd's own backward of ``baddbmm(b, x, w^T)`` forms the weight gradient as (x^T g)^T, which
+    rounds differently from the solo run's g^T x; these products are the solo run's, batched.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+        ctx.save_for_backward(x, w)
+        ctx.has_bias = b is not None
+        wt = w.transpose(1, 2)
+        return torch.baddbmm(b.unsqueeze(1), x, wt) if b is not None else torch.bmm(x, wt)
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        x, w = ctx.saved_tensors
+        grad_x = torch.bmm(g, w) if ctx.needs_input_grad[0] else None
+        grad_w = torch.bmm(g.transpose(1, 2), x) if ctx.needs_input_grad[1] else None
+        grad_b = g.sum(dim=1) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        return grad_x, grad_w, grad_b
+
+
+def _linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+    """(K, B, in) -> (K, B, out) with weights (K, out, in)."""
+    if x.stride(0) == 0:  # one input for every member (evaluation): expand after, not before
+        x = x.contiguous()
+    return _StackedLinear.apply(x, w, b)
+
+
+class _Stacked:
+    """The forward pass of K copies of a Sequential model over stacked parameters.
+
+    Vectors travel as (K, B, features), so a linear layer is one ``baddbmm``. Images travel either
+    in the grouped layout (B, K * C, H, W), so a convolution is one grouped call (``grouped``), or
+    as (K, B, C, H, W) with one convolution per member, which rounds exactly as a solo run does.
+    """
+
+    def __init__(self, template: nn.Module, k: int, grouped: bool) -> None:
+        self.layers = _layers(template)
+        self.k, self.grouped = k, grouped
+        names = {id(p): n for n, p in template.named_parameters()}
+        self.param_names = [[names[id(p)] for p in m.parameters(recurse=False)] for m in self.layers]
+
+    def __call__(self, params: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """``x`` (K, B, ...) -> logits (K, B, classes)."""
+        k, grouped = self.k, self.grouped and x.dim() == 5
+        if grouped:
+            x = x.transpose(0, 1).reshape(x.shape[1], k * x.shape[2], *x.shape[3:])
+        for layer, names in zip(self.layers, self.param_names, strict=True):
+            p = [params[n] for n in names]
+            w, b = (p[0], p[1] if len(p) > 1 else None) if p else (None, None)
+            if isinstance(layer, nn.Linear):
+                x = _linear(x, w, b)
+            elif isinstance(layer, nn.Conv2d):
+                conv = (layer.stride, layer.padding, layer.dilation)
+                if grouped:
+                    x = F.conv2d(x, w.reshape(-1, *w.shape[2:]), None if b is None else b.reshape(-1), *conv,
+                                 k * layer.groups)
+                else:
+                    x = torch.stack([F.conv2d(x[i], w[i], None if b is None else b[i], *conv, layer.groups)
+                                     for i in range(k)])
+            elif isinstance(layer, nn.ReLU):
+                x = torch.relu(x)
+            elif isinstance(layer, nn.MaxPool2d):
+                pool = (layer.kernel_size, layer.stride, layer.padding, layer.dilation, layer.ceil_mode)
+                x = F.max_pool2d(x, *pool) if grouped else F.max_pool2d(x.flatten(0, 1), *pool).unflatten(0, (k, -1))
+            elif isinstance(layer, nn.Flatten):
+                if grouped and x.dim() == 4:  # (B, K * C, H, W) -> (K, B, C * H * W)
+                    x = x.reshape(x.shape[0], k, -1).transpose(0, 1)
+                else:
+                    x = x.flatten(2)
+        return x
+
+
+class _Vmapped:
+    """The generic fallback: ``torch.func.functional_call`` of the template under ``vmap``."""
+
+    def __init__(self, template: nn.Module, k: int) -> None:
+        self.template = template
+
+    def __call__(self, params: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        from torch.func import functional_call, vmap
+
+        return vmap(lambda p, xi: functional_call(self.template, p, (xi,)), randomness="different")(dict(params), x)
+
+
+# ----- members ------------------------------------------------------------------------------------
+
+@dataclass
+class _Member:
+    cfg: TrialConfig
+    model: nn.Module
+    params: list[nn.Parameter]
+    stepper: Any
+    generator: torch.Generator
+    history: list[dict] = field(default_factory=list)
+    relink: bool = True  # point the params' grads at the stacked gradients before the next step
+
+    @property
+    def frozen(self) -> bool:
+        return bool(self.history) and self.history[-1]["status"] != "ok"
+
+
+def _configs(configs: Sequence[Mapping[str, Any]]) -> list[TrialConfig]:
+    if not configs:
+        raise PopulationError("a population needs at least one member config")
+    cfgs = [TrialConfig.from_dict(c) for c in configs]
+    for key in SHARED_KEYS:
+        values = {repr(getattr(c, key)) for c in cfgs}
+        if len(values) > 1:
+            raise PopulationError(f"population members must share {key!r}; got {sorted(values)} "
+                                  f"(members may differ only in hparams and seed)")
+    return cfgs
+
+
+def run_population(
+    configs: Sequence[Mapping[str, Any]],
+    *,
+    on_epoch: Callable[[int, list[dict | None]], None] | None = None,
+    grouped_conv: bool | None = None,
+) -> list[list[dict]]:
+    """Train every config (one member each) together; return each member's per-epoch metrics dicts.
+
+    The configs are ``run_trial`` configs that agree on ``SHARED_KEYS``. ``on_epoch(epoch, metrics)``
+    is called after each epoch with one metrics dict per member (None for a member frozen earlier).
+    Member i's history equals ``run_trial(configs[i])`` (see the module docstring for how exactly).
+    ``grouped_conv``: one grouped convolution for all members (default: on CUDA only).
+    """
+    cfgs = _configs(configs)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfgs[0].cpus)
+    try:
+        return _Population(cfgs, grouped_conv).run(on_epoch)
+    finally:
+        torch.set_num_threads(threads)
+
+
+class _Population:
+    """The built members and the stacked parameters; ``run`` is the loop."""
+
+    def __init__(self, cfgs: list[TrialConfig], grouped_conv: bool | None = None) -> None:
+        import strategies
+
+        first = cfgs[0]
+        self.grouped_conv = grouped_conv
+        self.workload = workload = get_workload(first.workload)
+        options = workload.validate_options(first.workload_options)
+        strategy = strategies.get_strategy(first.strategy)
+        regime = workload.regime_for(options)
+        self.device = select_device(first.device)
+        self.epochs = first.epochs or workload.default_epochs
+        data, self.train, self.scored, self.chance = load_splits(workload, options, first, self.device)
+        self.steps_per_epoch = self.train.num_batches(workload.batch_size)
+        self.score_key = "val_accuracy" if first.stage == "tune" else "test_accuracy"
+        self.members: list[_Member] = []
+        for cfg in cfgs:
+            torch.manual_seed(cfg.seed)  # as run_trial: initial weights right after data loading
+            model = workload.build_model(options, data).to(self.device)
+            if any(True for _ in model.buffers()):
+                raise PopulationError(f"workload {workload.name!r}: a model with buffers (BatchNorm) cannot be "
+                                      "trained as a population; use population 1")
+            groups = workload.layer_groups(model)
+            check_layer_groups(workload.name, model, groups)
+            hparams = resolve_hparams(workload, strategy, cfg.hparams, options)
+            stepper = strategy.build(groups, hparams, total_steps=self.epochs * self.steps_per_epoch,
+                                     steps_per_epoch=self.steps_per_epoch, regime=regime)
+            self.members.append(_Member(cfg, model, list(model.parameters()), stepper,
+                                        torch.Generator().manual_seed(cfg.seed)))
+        self._stack()
+
+    def _stack(self) -> None:
+        """Move every member's parameters into slices of one stacked tensor per parameter name."""
+        k = len(self.members)
+        template = self.members[0].model
+        self.names = [n for n, _ in template.named_parameters()]
+        self.stacked: dict[str, torch.Tensor] = {}
+        for j, name in enumerate(self.names):
+            stack = torch.stack([m.params[j].detach() for m in self.members]).requires_grad_(True)
+            stack.grad = torch.zeros_like(stack)
+            for i, m in enumerate(self.members):
+                m.params[j].data = stack.detach()[i]  # same Parameter object, storage in the stack
+            self.stacked[name] = stack
+        # Grouped convolutions pay off on a GPU; on the CPU one convolution per member costs about the
+        # same and rounds exactly as the solo run.
+        grouped = self.device.type == "cuda" if self.grouped_conv is None else self.grouped_conv
+        self.forward = _Stacked(template, k, grouped) if stackable(template) else _Vmapped(template, k)
+
+    def _link_grads(self, i: int) -> None:
+        m = self.members[i]
+        for j, name in enumerate(self.names):
+            m.params[j].grad = self.stacked[name].grad[i]
+        m.relink = False
+
+    # -- loop ------------------------------------------------------------------------------------
+
+    def run(self, on_epoch: Callable[[int, list[dict | None]], None] | None) -> list[list[dict]]:
+        for epoch in range(1, self.epochs + 1):
+            if all(m.frozen for m in self.members):
+                break
+            metrics = self.epoch(epoch)
+            if on_epoch is not None:
+                on_epoch(epoch, metrics)
+        return [[dict(h) for h in m.history] for m in self.members]
+
+    def epoch(self, epoch: int) -> list[dict | None]:
+        start = time.perf_counter()
+        members = self.members
+        active = [i for i, m in enumerate(members) if not m.frozen]
+        for i in active:
+            members[i].model.train()
+        iters = {i: self.train.batches(self.workload.batch_size, shuffle=True, generator=members[i].generator,
+                                       train=True) for i in active}
+        step_losses: list[torch.Tensor] = []  # per step, (K,): one small op per step, not per member
+        correct = torch.zeros(len(members), dtype=torch.int64, device=self.device)
+        weights: list[int] = []
+        steps_run = dict.fromkeys(active, 0)
+        running = list(active)
+        for step in range(1, self.steps_per_epoch + 1):
+            batches = {i: next(iters[i]) for i in running}
+            inputs, labels = (torch.stack(t) for t in self._full(batches))
+            loss, logits = self._forward_backward(inputs, labels, running)
+            step_losses.append(loss.detach())
+            correct += (logits.argmax(dim=2) == labels).sum(dim=1)
+            weights.append(labels.shape[1])
+            for i in running:
+                m = members[i]
+                if m.relink:
+                    self._link_grads(i)
+                first = [loss[i].detach()]
+
+                def closure(m=m, batch=batches[i], first=first) -> torch.Tensor:
+                    if first:
+                        return first.pop()
+                    m.relink = True  # a second pass (SAM) leaves the member's own grads behind
+                    return self._alone(m, batch)
+
+                m.stepper.step(closure)
+                steps_run[i] = step
+            if step % CHECK_EVERY == 0:
+                # A member whose loss went non-finite stops here, as its solo run's loop breaks.
+                ok = torch.stack(step_losses[-CHECK_EVERY:]).isfinite().all(dim=0).tolist()
+                running = [i for i in running if ok[i]]
+                if not running:
+                    break
+        losses = torch.stack(step_losses) if step_losses else torch.zeros(0, len(members))
+        return self._close_epoch(epoch, active, losses, correct, weights, steps_run, start)
+
+    def _full(self, batches: dict[int, tuple]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Inputs and labels of every member; a stopped member's slot repeats a running member's batch."""
+        filler = next(iter(batches.values()))
+        full = [batches.get(i, filler) for i in range(len(self.members))]
+        return [b[0] for b in full], [b[1] for b in full]
+
+    def _forward_backward(self, inputs: torch.Tensor, labels: torch.Tensor, running: list[int]):
+        """One batched pass: per-member mean cross-entropy (K,) and logits (K, B, classes); grads into
+        the stacks. The slots of members not running are computed and ignored."""
+        for stack in self.stacked.values():
+            stack.grad.zero_()
+        logits = self.forward(self.stacked, inputs)
+        # One cross-entropy per member, as its solo run computes it (a batched mean rounds differently).
+        # unbind, not logits[i]: K SelectBackward nodes would each write a full-size gradient (O(K^2)).
+        keep = set(running)
+        parts, targets = logits.float().unbind(0), labels.unbind(0)
+        loss = torch.stack([F.cross_entropy(parts[i], targets[i]) if i in keep else parts[i].sum() * 0.0
+                            for i in range(len(self.members))])
+        loss.sum().backward()
+        return loss, logits.detach()
+
+    def _alone(self, m: _Member, batch: tuple) -> torch.Tensor:
+        """A forward and backward of one member at its current weights (SAM's perturbed pass)."""
+        inputs, labels = batch
+        m.model.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(m.model(inputs).float(), labels)
+        loss.backward()
+        return loss
+
+    def _close_epoch(self, epoch, active, losses, correct, weights, steps_run, start) -> list[dict | None]:
+        scores = self.evaluate(active)
+        seconds = (time.perf_counter() - start) / max(1, len(active))
+        out: list[dict | None] = [None] * len(self.members)
+        for i in active:
+            m = self.members[i]
+            n = steps_run[i]
+            w = torch.tensor(weights[:n], dtype=torch.float32, device=self.device)
+            seen = int(sum(weights[:n]))
+            member_losses = losses[:n, i]
+            train_loss = (member_losses * w).sum().item() / seen
+            ok = bool(member_losses.isfinite().all()) and math.isfinite(train_loss) and self._finite(m)
+            metrics = {
+                "epoch": epoch,
+                "train_loss": min(train_loss, LOSS_CAP) if ok else LOSS_CAP,
+                "train_accuracy": correct[i].item() / seen,
+                self.score_key: scores[i],
+                "chance_accuracy": self.chance,
+                "lr": float(m.stepper.lrs()[-1]),
+                "seconds": seconds,
+                "status": "ok" if ok else "diverged",
+                "device": str(self.device),
+            }
+            for key, value in m.stepper.diagnostics().items():
+                value = float(value)
+                metrics.setdefault(key, value if math.isfinite(value) else None)
+            m.history.append(metrics)
+            out[i] = dict(metrics)
+            if not ok:  # frozen from now on; zeros keep NaNs out of the shared kernels
+                with torch.no_grad():
+                    for p in m.params:
+                        p.zero_()
+        return out
+
+    @staticmethod
+    def _finite(m: _Member) -> bool:
+        return bool(torch.stack([p.detach().sum() for p in m.params]).isfinite().all())
+
+    @torch.no_grad()
+    def evaluate(self, active: list[int]) -> dict[int, float]:
+        """Accuracy of every active member on the scored split, one batched pass per eval batch."""
+        k = len(self.members)
+        correct = torch.zeros(k, dtype=torch.int64, device=self.device)
+        generator = torch.Generator()  # unused: evaluation neither shuffles nor augments
+        for inputs, labels in self.scored.batches(self.workload.eval_batch_size, shuffle=False, generator=generator):
+            logits = self.forward(self.stacked, inputs.unsqueeze(0).expand(k, *inputs.shape))
+            correct += (logits.argmax(dim=2) == labels).sum(dim=1)
+        return {i: correct[i].item() / len(self.scored) for i in active}
