@@ -34,7 +34,16 @@ import torch
 from torch import nn
 
 from trainables.logs import route_library_logs
-from trainables.workload import Data, Option, Split, Workload, WorkloadError, register_workload
+from trainables.workload import (
+    Data,
+    Option,
+    Split,
+    Workload,
+    WorkloadError,
+    get_workload,
+    list_workloads,
+    register_workload,
+)
 
 DEFAULT_MODEL = "distilbert-base-uncased"
 FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet", ".arrow": "arrow"}
@@ -325,18 +334,16 @@ def spec_task(name: str) -> Workload:
     all a Ray worker needs to register it; results carry that name. A name registered otherwise
     (a built-in or a plugin's workload) is refused.
     """
-    from trainables.workload import _REGISTRY
-
-    if name in _REGISTRY and name not in SPEC_TASKS:
+    if name in SPEC_TASKS:
+        return get_workload(name)
+    if name in {w.name for w in list_workloads()}:
         raise WorkloadError(f"{name!r} is already a registered workload; a text task defined in the spec needs "
                             "a name of its own")
-    if name not in SPEC_TASKS:
-        register_workload(text_workload(
-            name, f"text classification task {name!r} defined in the sweep spec", dataset="",
-            text_column="text", label_column="label", epochs=3,
-        ))
-        SPEC_TASKS.add(name)
-    return _REGISTRY[name]
+    SPEC_TASKS.add(name)
+    return register_workload(text_workload(
+        name, f"text classification task {name!r} defined in the sweep spec", dataset="",
+        text_column="text", label_column="label", epochs=3,
+    ))
 
 
 RTE = register_workload(
