@@ -109,3 +109,49 @@ def test_a_missing_plugin_is_a_spec_error_naming_it(tmp_path):
     assert "plugins[1]: 'no_such_module_xyz': no module" in done.stderr
     assert "workloads[0]: unknown workload 'halfspace_missing'" in done.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_an_interrupted_plugin_sweep_resumes_from_its_own_copy_of_the_plugins(tmp_path):
+    """SIGKILL the driver mid-sweep, move the plugin files away, `lrsweep resume`: the sweep directory's
+    copies are imported (driver and workers) and every pair gets its budget, each trial once."""
+    import shutil
+    import signal
+    import time
+
+    import pandas as pd
+    from test_sweep_resume import tune_done
+
+    code = tmp_path / "user_code"
+    code.mkdir()
+    (code / "halfspace.py").write_text(_blocks("### Adding a workload", "python")[0])
+    (code / "plain_sgd.py").write_text(_blocks("### Plugins", "python")[0])
+    spec = yaml.safe_load(_blocks("### Adding a workload", "yaml")[0])
+    spec.update(plugins=["./halfspace.py", "./plain_sgd.py"], strategies=["adam", "plain_sgd"],
+                budget={"trials": 4, "epochs": 20})
+    (code / "spec.yaml").write_text(yaml.safe_dump(spec))
+    directory = tmp_path / "results" / spec["name"]
+    driver = subprocess.Popen([LRSWEEP, "run", str(code / "spec.yaml"), "--storage", str(tmp_path / "results"),
+                               "--num-cpus", "2"], cwd=tmp_path, env=_env(), start_new_session=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 180
+        while tune_done(directory) < 2 and driver.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        assert driver.poll() is None, f"the sweep ended before it could be killed:\n{driver.stdout.read()}"
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(timeout=30)
+    finally:
+        time.sleep(2)
+        try:
+            os.killpg(driver.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert not (directory / "trials.parquet").exists(), "killed before the sweep finished"
+    shutil.rmtree(code)  # the sweep must not need the user's files any more
+    resumed = _lrsweep("resume", str(directory), "--num-cpus", "2", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout[-4000:] + resumed.stderr[-4000:]
+    assert "resuming the experiment" in resumed.stdout
+    trials = pd.read_parquet(directory / "trials.parquet")
+    assert trials.trial_id.is_unique and (trials.status == "ok").all(), trials[["trial_id", "error"]]
+    assert not trials.duplicated(["strategy", "stage", "trial_index"]).any()
+    assert pd.read_parquet(directory / "budget.parquet").complete.all()
