@@ -46,7 +46,11 @@ def to_table(name: str, rows: Iterable[Mapping[str, Any]] | pa.Table) -> pa.Tabl
 
 def write_table(name: str, rows: Iterable[Mapping[str, Any]] | pa.Table, directory: str) -> str:
     """Write `<directory>/<name>.parquet` atomically and return its path or URI."""
-    table = to_table(name, rows)
+    return write_parquet(to_table(name, rows), name, directory)
+
+
+def write_parquet(table: pa.Table, name: str, directory: str) -> str:
+    """Write any Arrow table to `<directory>/<name>.parquet` atomically; return its path or URI."""
     fs, base = _filesystem(directory)
     fs.create_dir(base, recursive=True)
     final = f"{base}/{name}.parquet"

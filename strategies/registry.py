@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from strategies import schedules
+from strategies import paper_code, schedules
 from strategies.dals import DALS
 from strategies.lars import LARS
 from strategies.param_groups import build_param_groups
@@ -94,6 +94,7 @@ class Strategy:
     discriminative: bool = False
     lrs: Callable[[Update], list[float]] = _group_lrs
     diagnostics: Callable[[Update], dict[str, float]] = _no_diagnostics
+    variant_of: str | None = None  # a "<name>@paper_code" variant names the strategy it departs from
 
     def canonical(self, regime: str = "scratch") -> dict[str, Any]:
         """A fresh dict of the paper's settings; "finetune" swaps the LR and adds the warmup fraction."""
@@ -352,7 +353,74 @@ _STRATEGIES = (
               {**DALS_DEFAULTS, "weight_decay": 5e-4, "filter_alpha": 0.7, "th2": 0.001, "T_0_epochs": 10,
                "T_mult": 2}, _dals_acc, lrs=_dals_lrs, diagnostics=_dals_diagnostics),
 )
-_BY_NAME = {strategy.name: strategy for strategy in _STRATEGIES}
+
+
+# ----- paper-code variants (opt-in; README "Reproducing the paper") --------------------------------
+# Named "<strategy>@paper_code": '@' is no glob metacharacter, so the name matches itself exactly in
+# a spec or on the command line, and "*@paper_code" selects all 18 ("[paper_code]" would be read by
+# fnmatch as a character class and never match its own name).
+
+PAPER_CODE = "paper_code"
+VARIANT_SEPARATOR = "@"
+
+
+def _paper_lars(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
+    return paper_code.PaperLARS(groups, lr=hp["lr"], momentum=hp["momentum"], weight_decay=hp["weight_decay"],
+                                trust_coef=hp["trust_coef"])
+
+
+def _paper_grokfast(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
+    return paper_code.PaperGrokfast(groups, lr=hp["lr"], momentum=hp["momentum"], weight_decay=hp["weight_decay"],
+                                    alpha=hp["grok_alpha"])
+
+
+def _paper_cosine(hp: dict[str, Any], run: Run) -> Schedule:
+    return lambda t, lr: paper_code.cosine_next(t, run.total_steps, lr, ETA_MIN)
+
+
+def _paper_sgdr(hp: dict[str, Any], run: Run) -> Schedule:
+    # T_0_epochs is read as a step count, as the reference's SGDRWithRestarts(T_0=10) does.
+    return lambda t, lr: paper_code.sgdr_step_counter(t, lr, hp["T_0_epochs"], hp["T_mult"], ETA_MIN)
+
+
+def _paper_stlr(hp: dict[str, Any], run: Run) -> Schedule:
+    return lambda t, lr: paper_code.stlr_epochwise_double(t, run.total_steps, run.steps_per_epoch, lr, hp["lr"],
+                                                          hp["cut_frac"], hp["ratio"])
+
+
+_SAME = "same update as {base}: the reference code computes this rule on the synthetic MLP"
+_NOT_REPRODUCED = {  # reference-code differences judged too small to reproduce (README lists them)
+    "adamw": "decoupled decay applied after the Adam step, not before (order lr^2*wd per step)",
+    "lion": "decoupled decay applied after the sign step, not before (order lr^2*wd per step)",
+    "lookahead_adamw": "slow weights taken after the first step, not before it; AdamW as above",
+    "dals": "depth from model.children(): on the MLP these are its 4 Linear layers, the same groups",
+    "dals_fast": "depth from model.children(): on the MLP these are its 4 Linear layers, the same groups",
+    "dals_acc": "depth from model.children(): on the MLP these are its 4 Linear layers, the same groups",
+}
+_PAPER_CHANGES: dict[str, tuple[str, dict[str, Any]]] = {
+    "cosine_sgd": ("cosine counter one step ahead (update t uses position t+1)", {"make_schedule": _paper_cosine}),
+    "sgdr": ("T_0 counted in steps, not epochs (a restart after 10, 30, 70, ... steps)",
+             {"make_schedule": _paper_sgdr}),
+    "lars": ("trust ratio applied to the momentum buffer (after momentum), eps 1e-8, c when a norm is 0",
+             {"make_update": _paper_lars}),
+    "grokfast": ("filter from zero, momentum dampened by 1-mu, decoupled weight decay after the update",
+                 {"make_update": _paper_grokfast}),
+    "stlr_discriminative": ("discriminative decay applied twice and STLR stepped once per epoch",
+                            {"make_schedule": _paper_stlr}),
+}
+
+
+def _paper_variant(base: Strategy) -> Strategy:
+    same = _SAME.format(base=base.name)
+    if base.name in _NOT_REPRODUCED:
+        same += f" (not reproduced: {_NOT_REPRODUCED[base.name]})"
+    what, fields = _PAPER_CHANGES.get(base.name, (same, {}))
+    return dataclasses.replace(base, name=f"{base.name}{VARIANT_SEPARATOR}{PAPER_CODE}",
+                               description=f"paper code: {what}", variant_of=base.name, **fields)
+
+
+_VARIANTS = tuple(_paper_variant(s) for s in _STRATEGIES)
+_BY_NAME = {strategy.name: strategy for strategy in _STRATEGIES + _VARIANTS}
 FAMILIES = tuple(FINETUNE_LR)
 
 
@@ -375,7 +443,7 @@ def register_strategy(strategy: Strategy, *, replace: bool = False) -> Strategy:
 
 
 def get_strategy(name: str) -> Strategy:
-    """The registered strategy ``name``; ``StrategyError`` listing the valid names otherwise."""
+    """The registered strategy or variant ``name``; ``StrategyError`` listing the valid names otherwise."""
     try:
         return _BY_NAME[name]
     except (KeyError, TypeError):
@@ -383,5 +451,12 @@ def get_strategy(name: str) -> Strategy:
 
 
 def list_strategies(pattern: str | None = None) -> list[Strategy]:
-    """All strategies (STRATEGIES.md order, then registered ones), or those matching the glob ``pattern``."""
-    return [s for s in _BY_NAME.values() if pattern is None or fnmatch.fnmatchcase(s.name, pattern)]
+    """The 18 strategies in STRATEGIES.md order, then registered ones (a plugin's), or those whose name
+    matches the glob ``pattern``.
+
+    Variants (``<name>@paper_code``) are opt-in: only a pattern containing ``@`` lists them, so
+    ``all``, ``dals*`` or no pattern never do.
+    """
+    variants = pattern is not None and VARIANT_SEPARATOR in pattern
+    pool = [s for s in _BY_NAME.values() if variants or s.variant_of is None]
+    return [s for s in pool if pattern is None or fnmatch.fnmatchcase(s.name, pattern)]

@@ -170,6 +170,36 @@ def cmd_report(args: argparse.Namespace) -> int:
     return int(reports.main([*args.dirs, *args.rest]) or 0)
 
 
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from sweeps.engine import SweepError
+    from sweeps.reproduce import load_repro_spec, run_reproduction
+
+    try:
+        repro = load_repro_spec(args.spec)
+    except SpecError as err:
+        return _fail(str(err))
+    missing = [d for d in args.fair or () if "://" not in d and not os.path.exists(os.path.join(d, "trials.parquet"))]
+    if missing:
+        return _fail(f"--fair {missing[0]}: no trials.parquet; allowed: a sweep directory written by lrsweep run")
+    try:
+        return run_reproduction(repro, storage=args.storage, address=args.address, num_cpus=args.num_cpus,
+                                fair=args.fair or ())
+    except SweepError as err:
+        return _fail(str(err))
+
+
+def cmd_reproduce_report(args: argparse.Namespace) -> int:
+    from reports.reproduce import build_reproduction_report
+
+    for directory in [*args.dirs, *(args.fair or [])]:
+        if not os.path.exists(os.path.join(directory, "trials.parquet")) and "://" not in directory:
+            return _fail(f"{directory}: no trials.parquet; allowed: a directory written by lrsweep reproduce "
+                         "(DIR) or lrsweep run (--fair)")
+    md, page = build_reproduction_report(args.dirs, args.fair or (), args.out)
+    print(f"report: {md} and {page}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lrsweep",
@@ -230,6 +260,24 @@ def build_parser() -> argparse.ArgumentParser:
                        "regimes, default epochs and options.")
     plugin_option(p)
     p.set_defaults(func=cmd_workloads)
+
+    p = sub.add_parser("reproduce", help="run a benchmark as the paper's code ran it (no tuning)",
+                       description="Run a reproduction spec (e.g. sweeps/reproduce-synthetic.yaml): every "
+                                   "strategy once per seed (42, then more) with the paper's protocol, written "
+                                   "as sweep Parquet tables, then the reproduction report.")
+    p.add_argument("spec", help="reproduction spec YAML, e.g. sweeps/reproduce-synthetic.yaml")
+    p.add_argument("--storage", help="results storage; overrides the spec's storage")
+    p.add_argument("--fair", nargs="+", metavar="DIR", help="fair sweep directories whose tuned verdicts the "
+                                                            "report sets beside the reproduction")
+    ray_options(p)
+    p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("reproduce-report", help="rebuild a reproduction report from Parquet",
+                       description="reproduction.md/.html from lrsweep reproduce directories (and fair sweeps).")
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="reproduction directory, <storage>/<name>")
+    p.add_argument("--fair", nargs="+", metavar="DIR", help="fair sweep directories (lrsweep run)")
+    p.add_argument("--out", help="output folder (default: DIR/report)")
+    p.set_defaults(func=cmd_reproduce_report)
 
     p = sub.add_parser("report", help="write a sweep's report (reports package)",
                        description="Statistics, plots and report.md/report.html from sweep Parquet tables. "

@@ -119,7 +119,8 @@ class SweepDir:
 # --- Ray ---------------------------------------------------------------------------------------
 
 
-def _init_ray(address: str | None, num_cpus: int | None, spec: Spec, sweep: SweepDir) -> bool:
+def _init_ray(address: str | None, num_cpus: int | None, spec: Spec | None = None,
+              sweep: SweepDir | None = None) -> bool:
     """Start an embedded local Ray (``address`` None) or connect to a cluster; True if we started it.
 
     The job's runtime_env carries the spec's plugins to every worker (``sweeps.plugins``). Inside a
@@ -131,8 +132,8 @@ def _init_ray(address: str | None, num_cpus: int | None, spec: Spec, sweep: Swee
 
     if ray.is_initialized():
         return False
-    env = plugins.runtime_env(spec.plugins, [w.name for w in spec.workloads if w.text])
-    if sweep.is_local:  # trials' library chatter (trial_entry.LOG_DIR_VAR) into the sweep directory
+    env = plugins.runtime_env(spec.plugins, [w.name for w in spec.workloads if w.text]) if spec else {}
+    if sweep is not None and sweep.is_local:  # trials' library chatter (LOG_DIR_VAR) into the sweep dir
         env.setdefault("env_vars", {})[LOG_DIR_VAR] = sweep.path("logs")
     if os.environ.get(plugins.ENV_VAR):  # a job from `lrsweep submit`: its runtime_env ships the plugins
         env.pop("py_modules", None)
@@ -320,16 +321,24 @@ def _fit(spec: Spec, sweep: SweepDir, out: Callable[[str], None]):
         tuner = tune.Tuner(
             trainable,
             tune_config=_tune_config(spec, sweep, plans),
-            run_config=tune.RunConfig(
-                name=EXPERIMENT,
-                storage_path=sweep.root,
-                failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                callbacks=[_progress_callback(planned, sweep, out)],
-                verbose=0,
-            ),
+            run_config=run_config(sweep, planned, out),
         )
     return tuner.fit()
+
+
+def run_config(sweep: SweepDir, planned: dict[str, dict[str, int]], out: Callable[[str], None]):
+    """The experiment's RunConfig (also used by ``lrsweep reproduce``): its storage, retries, one kept
+    checkpoint per trial, and the progress callback for ``planned[stage][pair]`` trials."""
+    from ray import tune
+
+    return tune.RunConfig(
+        name=EXPERIMENT,
+        storage_path=sweep.root,
+        failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        callbacks=[_progress_callback(planned, sweep, out)],
+        verbose=0,
+    )
 
 
 def fill_checkpoint_gaps(fs: pafs.FileSystem, experiment: str) -> list[tuple[str, str, str]]:
@@ -375,7 +384,8 @@ def _read_history(result) -> list[dict]:
     return dedupe_epochs(json.loads(line) for line in lines if line.strip())
 
 
-def _records(grid, sweep: SweepDir) -> list[TrialRecord]:
+def _records(grid, sweep: SweepDir | None = None) -> list[TrialRecord]:
+    """One record per finished trial; with ``sweep``, each failure's full text goes to errors/<id>.txt."""
     records = []
     for result in grid:
         meta, run = result.config["sweep"], result.config["run"]
@@ -384,8 +394,9 @@ def _records(grid, sweep: SweepDir) -> list[TrialRecord]:
         error = error_log = None
         if result.error is not None:
             error, full = describe_error(result.error)
-            sweep.write_text(f"errors/{trial_id}.txt", f"trial {trial_id} failed: {error}\n\n{full}\n")
-            error_log = sweep.path(f"errors/{trial_id}.txt")
+            if sweep is not None:
+                sweep.write_text(f"errors/{trial_id}.txt", f"trial {trial_id} failed: {error}\n\n{full}\n")
+                error_log = sweep.path(f"errors/{trial_id}.txt")
         records.append(TrialRecord(
             trial_id=trial_id, stage=run["stage"], pair=meta["pair"],
             workload=run["workload"], strategy=run["strategy"], trial_index=meta["trial_index"],

@@ -362,7 +362,11 @@ def _parse_strategies(raw: Any, p: _Problems) -> tuple[str, ...]:
     chosen: set[str] = set()
     for i, pattern in enumerate(patterns):
         matched = [s.name for s in list_strategies(pattern)]
-        if not matched:
+        variants = [m for m in matched if m not in known]
+        if variants:  # <name>@paper_code: opt-in for `lrsweep reproduce`, never tuned by a sweep
+            p.add(f"strategies[{i}]", f"{pattern!r} selects paper-code variants ({', '.join(variants)}), which "
+                                      f"only `lrsweep reproduce` runs; allowed: {', '.join(known)}")
+        elif not matched:
             p.add(f"strategies[{i}]", f"{pattern!r} matches no strategy; allowed: {', '.join(known)}")
         chosen.update(matched)
     return tuple(s for s in known if s in chosen)  # registry order, each once
@@ -492,6 +496,26 @@ TOP_FIELDS = ("name", "workloads", "strategies", "budget", "evaluation", "resour
               "data_dir", "max_concurrent", "keep_checkpoints", "search_space", "plugins")
 
 
+def parse_name(raw: dict, p: _Problems) -> Any:
+    """The ``name`` field: it names the results directory."""
+    name = raw.get("name")
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        p.add("name", f"got {name!r}; allowed: a non-empty name of letters, digits, '_', '.', '-' "
+                      "(it names the results directory)")
+    return name
+
+
+def parse_location(raw: dict, p: _Problems) -> tuple[Any, Any]:
+    """The ``storage`` and ``data_dir`` fields."""
+    storage = raw.get("storage", "./results")
+    if not isinstance(storage, str) or not storage:
+        p.add("storage", f"got {storage!r}; allowed: a local path or a URI (s3://, gs://, file://)")
+    data_dir = raw.get("data_dir")
+    if data_dir is not None and (not isinstance(data_dir, str) or not data_dir):
+        p.add("data_dir", f"got {data_dir!r}; allowed: a directory path or null")
+    return storage, data_dir
+
+
 def _import_plugins(raw: Any, base: str | Path | None, extra: tuple[str, ...], p: _Problems) -> tuple:
     """Resolve and import the spec's ``plugins`` (relative to ``base``) and the ``--plugin`` ones,
     before anything that may name what they register is validated."""
@@ -532,10 +556,7 @@ def parse_spec(raw: Any, source: str = "spec", *, base: str | Path | None = None
         raise SpecError([f"(top): must be a mapping with fields {', '.join(TOP_FIELDS)}"], source)
     raw = _fields(raw, "", TOP_FIELDS, p)
     imported = _import_plugins(raw.get("plugins"), base, tuple(plugins), p)
-    name = raw.get("name")
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        p.add("name", f"got {name!r}; allowed: a non-empty name of letters, digits, '_', '.', '-' "
-                      "(it names the results directory)")
+    name = parse_name(raw, p)
     budget = _parse_budget(raw.get("budget"), p)
     workloads = _parse_workloads(raw.get("workloads"), budget.epochs if budget else None, p)
     if "strategies" in raw:
@@ -545,12 +566,7 @@ def parse_spec(raw: Any, source: str = "spec", *, base: str | Path | None = None
         p.add("strategies", "is required; allowed: 'all', a glob pattern, or a list of names/patterns")
     evaluation = _parse_evaluation(raw.get("evaluation"), p)
     resources = _parse_resources(raw.get("resources"), p)
-    storage = raw.get("storage", "./results")
-    if not isinstance(storage, str) or not storage:
-        p.add("storage", f"got {storage!r}; allowed: a local path or a URI (s3://, gs://, file://)")
-    data_dir = raw.get("data_dir")
-    if data_dir is not None and (not isinstance(data_dir, str) or not data_dir):
-        p.add("data_dir", f"got {data_dir!r}; allowed: a directory path or null")
+    storage, data_dir = parse_location(raw, p)
     max_concurrent = _int(raw, "max_concurrent", "", p, default=None, nullable=True)
     keep_checkpoints = raw.get("keep_checkpoints", False)
     if not isinstance(keep_checkpoints, bool):

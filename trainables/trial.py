@@ -9,7 +9,9 @@ drop_last=False) and ``total_steps = epochs * steps_per_epoch``; schedules see b
 
 Determinism: the trial seeds torch's global RNG just before building the model (initial weights,
 dropout) and owns a CPU ``torch.Generator`` seeded with the same seed for shuffling and
-augmentation. Both, the model, the stepper and the history go into ``snapshot()``, so a trial
+augmentation. ``rng_order: "paper"`` replays the reference code's order instead: the workload's
+``paper_rng_prelude`` draws, then the model, then shuffles continuing the global RNG's stream.
+Both, the model, the stepper and the history go into ``snapshot()``, so a trial
 resumed from a snapshot ends with the metrics of one never interrupted.
 
 Divergence: a non-finite training loss (checked every ``CHECK_EVERY`` steps, so there is no
@@ -39,6 +41,7 @@ CHECK_EVERY = 32
 """Steps between divergence checks inside an epoch (each check is one device sync)."""
 
 DEVICES = ("auto", "cpu", "cuda")
+RNG_ORDERS = ("lrsweep", "paper")
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class TrialConfig:
     cpus: int = 1
     checkpoint_every: int = 1
     checkpoint_final_state: bool = True
+    rng_order: str = "lrsweep"
 
     @classmethod
     def from_dict(cls, config: Mapping[str, Any]) -> TrialConfig:
@@ -84,6 +88,8 @@ class TrialConfig:
             positive("epochs", cfg.epochs)
         if cfg.stage not in STAGES:
             raise ValueError(f"trial config 'stage' must be one of {STAGES}, got {cfg.stage!r}")
+        if cfg.rng_order not in RNG_ORDERS:
+            raise ValueError(f"trial config 'rng_order' must be one of {RNG_ORDERS}, got {cfg.rng_order!r}")
         if cfg.device not in DEVICES:
             raise ValueError(f"trial config 'device' must be one of {DEVICES}, got {cfg.device!r}")
         if not isinstance(cfg.checkpoint_final_state, bool):
@@ -193,6 +199,9 @@ class _Trial:
 
         data, self.train, self.scored, self.chance = load_splits(workload, options, cfg, self.device)
         torch.manual_seed(cfg.seed)  # initial weights and dropout; after data loading on purpose
+        paper_order = cfg.rng_order == "paper"
+        if paper_order and workload.paper_rng_prelude is not None:
+            workload.paper_rng_prelude()
         self.model = workload.build_model(options, data).to(self.device)
         groups = workload.layer_groups(self.model)
         check_layer_groups(workload.name, self.model, groups)
@@ -203,6 +212,8 @@ class _Trial:
             steps_per_epoch=self.steps_per_epoch, regime=regime,
         )
         self.generator = torch.Generator().manual_seed(cfg.seed)  # shuffling and augmentation
+        if paper_order:  # the reference shuffles with the global RNG, continuing after the model's init
+            self.generator.set_state(torch.get_rng_state())
         amp = workload.mixed_precision and self.device.type == "cuda" and torch.cuda.is_bf16_supported()
         # bf16 needs no loss scaling, so the strategies' step(closure) stays as it is.
         self.autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp else nullcontext

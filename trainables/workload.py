@@ -185,6 +185,9 @@ class Workload:
       - ``family_overrides``: hyperparameters replacing a strategy's canonical ones by strategy
         family, e.g. CIFAR-10's SGD-family weight decay of 5e-4.
       - ``mixed_precision``: bf16 autocast when the trial runs on CUDA.
+      - ``paper_rng_prelude()``: the draws the paper's reference code makes from torch's global
+        RNG between seeding it and building the model (synthetic: its data generation). Only
+        trials with ``rng_order: "paper"`` call it (``lrsweep reproduce``).
     """
 
     name: str
@@ -200,6 +203,7 @@ class Workload:
     family_overrides: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     regime_of: Callable[[dict], str] | None = None
     mixed_precision: bool = False
+    paper_rng_prelude: Callable[[], None] | None = None
     holdout: float | str = 0.1
     train_limit: str | None = None
     eval_limit: str | None = None

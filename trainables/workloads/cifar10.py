@@ -55,22 +55,22 @@ def random_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tenso
 class ImageSplit(Split):
     """uint8 ``[N, 3, 32, 32]`` images; a batch is augmented (training) and normalised to float."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
-        self.images, self.labels = images, labels
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, augment: bool = True) -> None:
+        self.images, self.labels, self.augment = images, labels, augment
         self._mean = torch.tensor(MEAN, device=images.device).view(1, 3, 1, 1) * 255
         self._std = torch.tensor(STD, device=images.device).view(1, 3, 1, 1) * 255
 
     def to(self, device: torch.device) -> ImageSplit:
-        return ImageSplit(self.images.to(device), self.labels.to(device))
+        return ImageSplit(self.images.to(device), self.labels.to(device), self.augment)
 
     def batch(self, index: torch.Tensor, train: bool, generator: torch.Generator) -> torch.Tensor:
         images = self.images[index]
-        if train:
+        if train and self.augment:
             images = random_flip(random_crop(images, PAD, generator), generator)
         return (images.float() - self._mean) / self._std
 
     def subset(self, rows: torch.Tensor) -> ImageSplit:
-        return ImageSplit(self.images[rows], self.labels[rows])
+        return ImageSplit(self.images[rows], self.labels[rows], self.augment)
 
 
 def _reader(verify_checksums: bool) -> type:
@@ -115,7 +115,7 @@ def load_data(options: dict, data_dir: str | None) -> Data:
         images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()  # NHWC -> NCHW, uint8
         return images, torch.tensor(ds.targets, dtype=torch.int64)
 
-    return Data(ImageSplit(*tensors(train)), ImageSplit(*tensors(test)), num_classes=10)
+    return Data(ImageSplit(*tensors(train), options["augment"]), ImageSplit(*tensors(test)), num_classes=10)
 
 
 class ConvNet(nn.Sequential):
@@ -157,6 +157,8 @@ CIFAR10 = register_workload(
         options=(
             Option("download", False, bool, "download the archive into data_dir when it is missing"),
             Option("verify_checksums", True, bool, "check the official files' MD5s (false for other copies)"),
+            Option("augment", True, bool, "random crop and flip of training batches (false: none, as the "
+                                          "paper's code trains)"),
             Option(
                 "val_size", 5000, int, "training images held out for validation in the tune stage",
                 check=lambda v: v >= 1, allowed=">= 1",
