@@ -52,6 +52,8 @@ TRIALS = (
     Column("wall_seconds", pa.float64(), "sum of the trial's epoch times"),
     Column("device", pa.string(), "cpu or cuda:<name>"),
     Column("versions", pa.string(), "JSON object of library versions (torch, ray, optuna, lrsweep, ...)"),
+    Column("error_log", pa.string(), "path of the file holding the failure's full traceback when status is error",
+           nullable=True),
 )
 
 EPOCHS = (

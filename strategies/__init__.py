@@ -6,7 +6,15 @@
 
 from strategies.dals import DALS
 from strategies.lars import LARS
-from strategies.registry import HParam, Strategy, StrategyError, get_strategy, list_strategies
+from strategies.registry import (
+    HParam,
+    Strategy,
+    StrategyError,
+    get_strategy,
+    list_strategies,
+    register_strategy,
+)
 from strategies.stepper import Stepper
 
-__all__ = ["DALS", "LARS", "HParam", "Stepper", "Strategy", "StrategyError", "get_strategy", "list_strategies"]
+__all__ = ["DALS", "LARS", "HParam", "Stepper", "Strategy", "StrategyError", "get_strategy", "list_strategies",
+           "register_strategy"]

@@ -23,7 +23,7 @@ from strategies.param_groups import build_param_groups
 from strategies.stepper import Stepper, Update, _group_lrs, _no_diagnostics
 from strategies.wrappers import GrokfastFilter, TwoPassSAM
 
-__all__ = ["HParam", "Run", "Strategy", "StrategyError", "get_strategy", "list_strategies"]
+__all__ = ["HParam", "Run", "Strategy", "StrategyError", "get_strategy", "list_strategies", "register_strategy"]
 
 ETA_MIN = 1e-5  # floor of cosine_sgd and sgdr (STRATEGIES.md)
 FINETUNE_LR = MappingProxyType({"adam": 2e-5, "sgd": 1e-3, "dals": 1e-3})
@@ -353,6 +353,8 @@ _STRATEGIES = (
               {**DALS_DEFAULTS, "weight_decay": 5e-4, "filter_alpha": 0.7, "th2": 0.001, "T_0_epochs": 10,
                "T_mult": 2}, _dals_acc, lrs=_dals_lrs, diagnostics=_dals_diagnostics),
 )
+
+
 # ----- paper-code variants (opt-in; README "Reproducing the paper") --------------------------------
 # Named "<strategy>@paper_code": '@' is no glob metacharacter, so the name matches itself exactly in
 # a spec or on the command line, and "*@paper_code" selects all 18 ("[paper_code]" would be read by
@@ -419,6 +421,25 @@ def _paper_variant(base: Strategy) -> Strategy:
 
 _VARIANTS = tuple(_paper_variant(s) for s in _STRATEGIES)
 _BY_NAME = {strategy.name: strategy for strategy in _STRATEGIES + _VARIANTS}
+FAMILIES = tuple(FINETUNE_LR)
+
+
+def register_strategy(strategy: Strategy, *, replace: bool = False) -> Strategy:
+    """Add ``strategy`` after the built-in ones (``replace=True`` to overwrite a name) and return it.
+
+    A plugin's strategy is then tuned, re-evaluated and reported like a built-in one: its search
+    space follows from its canonical settings by the width policy of ``search_spaces``.
+    """
+    if not isinstance(strategy, Strategy):
+        raise TypeError(f"register_strategy expects a Strategy, got {type(strategy).__name__}")
+    if strategy.family not in FAMILIES:
+        raise StrategyError(f"strategy {strategy.name!r}: family {strategy.family!r}; valid: {', '.join(FAMILIES)}")
+    if strategy.name in _BY_NAME and not replace:
+        raise StrategyError(f"strategy {strategy.name!r} is already registered (pass replace=True)")
+    if FT_WARMUP_FRAC not in strategy.hparams:  # the "finetune" regime sets it, as for every built-in
+        strategy = dataclasses.replace(strategy, hparams=tuple(strategy.hparams) + (FT_WARMUP_FRAC,))
+    _BY_NAME[strategy.name] = strategy
+    return strategy
 
 
 def get_strategy(name: str) -> Strategy:
@@ -430,10 +451,12 @@ def get_strategy(name: str) -> Strategy:
 
 
 def list_strategies(pattern: str | None = None) -> list[Strategy]:
-    """The 18 strategies in STRATEGIES.md order, or those whose name matches the glob ``pattern``.
+    """The 18 strategies in STRATEGIES.md order, then registered ones (a plugin's), or those whose name
+    matches the glob ``pattern``.
 
     Variants (``<name>@paper_code``) are opt-in: only a pattern containing ``@`` lists them, so
     ``all``, ``dals*`` or no pattern never do.
     """
-    pool = _STRATEGIES + _VARIANTS if pattern is not None and VARIANT_SEPARATOR in pattern else _STRATEGIES
+    variants = pattern is not None and VARIANT_SEPARATOR in pattern
+    pool = [s for s in _BY_NAME.values() if variants or s.variant_of is None]
     return [s for s in pool if pattern is None or fnmatch.fnmatchcase(s.name, pattern)]

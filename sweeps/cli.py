@@ -10,6 +10,7 @@ import argparse
 import os
 import shlex
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,9 +25,9 @@ def _fail(message: str) -> int:
     return BAD_INPUT
 
 
-def _spec_or_fail(path: str):
+def _spec_or_fail(path: str, plugins: Sequence[str] | None = None):
     try:
-        return load_spec(path), None
+        return load_spec(path, tuple(plugins or ())), None
     except SpecError as err:
         return None, _fail(str(err))
 
@@ -34,7 +35,7 @@ def _spec_or_fail(path: str):
 def cmd_run(args: argparse.Namespace) -> int:
     from sweeps.engine import SweepError, run_sweep
 
-    spec, status = _spec_or_fail(args.spec)
+    spec, status = _spec_or_fail(args.spec, args.plugin)
     if spec is None:
         return status
     try:
@@ -61,23 +62,34 @@ def cmd_status(args: argparse.Namespace) -> int:
         return _fail(str(err))
 
 
-def job_request(spec_path: Path, storage: str | None) -> tuple[str, dict]:
-    """The Ray Job entrypoint and runtime_env that run ``spec_path`` (inside the project) on a cluster."""
+def job_request(spec_path: Path, storage: str | None, spec_plugins: Sequence = (),
+                cli_plugins: Sequence = ()) -> tuple[str, dict]:
+    """The Ray Job entrypoint and runtime_env that run ``spec_path`` (inside the project) on a cluster.
+
+    ``spec_plugins`` / ``cli_plugins``: the ``sweeps.plugins.Plugin`` entries of the spec and of
+    ``--plugin``. Their code goes with the job as ``py_modules`` (so a plugin file may lie outside
+    the project); the job's driver and every worker import them by module name.
+    """
+    from sweeps import plugins
+
     # `python -m` works on a head node where the lrsweep script is not installed: the job runs in
     # the uploaded working_dir, which puts the packages on the path.
     entrypoint = f"python -m sweeps.cli run {spec_path.relative_to(PROJECT_DIR)} --address auto"
+    for plugin in cli_plugins:
+        entrypoint += f" --plugin {shlex.quote(plugin.module)}"
     if storage:
         entrypoint += f" --storage {shlex.quote(storage)}"
     runtime_env = {
         "working_dir": str(PROJECT_DIR),
         "excludes": [".venv", ".git", "results", "**/__pycache__", "*.egg-info", ".pytest_cache", ".ruff_cache"],
+        **plugins.runtime_env([*spec_plugins, *cli_plugins]),
     }
     return entrypoint, runtime_env
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
     """Send ``lrsweep run SPEC --address auto`` to a cluster as a Ray Job, the project as working_dir."""
-    spec, status = _spec_or_fail(args.spec)
+    spec, status = _spec_or_fail(args.spec, args.plugin)
     if spec is None:
         return status
     spec_path = Path(args.spec).resolve()
@@ -86,14 +98,20 @@ def cmd_submit(args: argparse.Namespace) -> int:
                      "uploaded as the job's working_dir")
     from ray.job_submission import JobSubmissionClient
 
-    entrypoint, runtime_env = job_request(spec_path, args.storage)
-    try:
-        # The client reads RAY_AUTH_MODE / RAY_AUTH_TOKEN(_PATH) from the environment itself.
-        client = JobSubmissionClient(args.address)
-        job_id = client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env, submission_id=args.job_id,
-                                   metadata={"sweep": spec.name, "spec_hash": spec.hash})
-    except (ConnectionError, RuntimeError, ValueError) as err:
-        return _fail(f"could not submit to {args.address}: {err}")
+    from sweeps.plugins import as_packages, resolve
+
+    cli_plugins = [resolve(entry) for entry in args.plugin or ()]
+    spec_plugins = [p for p in spec.plugins if p not in cli_plugins]
+    with tempfile.TemporaryDirectory(prefix="lrsweep-plugins-") as staging:  # uploaded by submit_job
+        entrypoint, runtime_env = job_request(spec_path, args.storage, as_packages(spec_plugins, staging),
+                                              as_packages(cli_plugins, staging))
+        try:
+            # The client reads RAY_AUTH_MODE / RAY_AUTH_TOKEN(_PATH) from the environment itself.
+            client = JobSubmissionClient(args.address)
+            job_id = client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env, submission_id=args.job_id,
+                                       metadata={"sweep": spec.name, "spec_hash": spec.hash})
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            return _fail(f"could not submit to {args.address}: {err}")
     print(f"submitted sweep {spec.name} (spec hash {spec.hash}) as Ray job {job_id}")
     print(f"follow its log:  ray job logs --address {args.address} --follow {job_id}")
     print(f"job status:      ray job status --address {args.address} {job_id}")
@@ -102,9 +120,23 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_plugins_or_fail(entries: Sequence[str] | None) -> int | None:
+    """Import ``--plugin`` entries (and the installed entry points) for a listing command."""
+    from sweeps.plugins import PluginError, import_plugins, resolve
+
+    try:
+        import_plugins([resolve(entry) for entry in entries or ()])
+    except PluginError as err:
+        return _fail(f"--plugin: {err}")
+    return None
+
+
 def cmd_strategies(args: argparse.Namespace) -> int:
     from strategies import list_strategies
     from sweeps import catalog
+
+    if (failed := _import_plugins_or_fail(args.plugin)) is not None:
+        return failed
 
     if args.markdown:
         print(catalog.strategy_markdown(args.workload))
@@ -120,6 +152,9 @@ def cmd_strategies(args: argparse.Namespace) -> int:
 
 def cmd_workloads(args: argparse.Namespace) -> int:
     from trainables import list_workloads
+
+    if (failed := _import_plugins_or_fail(args.plugin)) is not None:
+        return failed
 
     for w in list_workloads():
         print(f"{w.name:12s} {w.regime:8s} epochs {w.default_epochs:<3d} batch {w.batch_size:<4d} {w.description}")
@@ -179,11 +214,17 @@ def build_parser() -> argparse.ArgumentParser:
                                          "embedded local Ray")
         p.add_argument("--num-cpus", type=int, help="CPUs of the embedded local Ray (default: all)")
 
+    def plugin_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--plugin", action="append", metavar="MODULE_OR_FILE",
+                       help="import this module, .py file or package directory first (it may register "
+                            "workloads and strategies); repeatable; it travels with the job to every worker")
+
     p = sub.add_parser("run", help="run a sweep from a spec file", description="Run a sweep: tune stage, "
                        "seed stage, Parquet tables under <storage>/<name>/.")
     p.add_argument("spec", help="sweep spec YAML, e.g. sweeps/quick.yaml")
     p.add_argument("--storage", help="results storage (local path or URI such as s3://bucket/x); "
                                      "overrides the spec's storage")
+    plugin_option(p)
     ray_options(p)
     p.set_defaults(func=cmd_run)
 
@@ -205,16 +246,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", required=True, help="Ray dashboard address, e.g. http://HEAD:8265")
     p.add_argument("--storage", help="shared results storage (URI or NFS path) for the job")
     p.add_argument("--job-id", help="submission id (default: generated by Ray)")
+    plugin_option(p)
     p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser("strategies", help="list strategies, canonical settings and search spaces",
                        description="Strategies with canonical settings and searched ranges.")
     p.add_argument("--markdown", action="store_true", help="print the search-space table as Markdown")
     p.add_argument("--workload", default="synthetic", help="workload whose regime sets the canonical values")
+    plugin_option(p)
     p.set_defaults(func=cmd_strategies)
 
     p = sub.add_parser("workloads", help="list workloads and their options", description="Workloads, "
                        "regimes, default epochs and options.")
+    plugin_option(p)
     p.set_defaults(func=cmd_workloads)
 
     p = sub.add_parser("reproduce", help="run a benchmark as the paper's code ran it (no tuning)",

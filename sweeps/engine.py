@@ -18,7 +18,9 @@ finished trials never run again.
 Sweep directory layout (``<storage>/<name>/``): ``spec.yaml`` (the normalised spec),
 ``optuna.journal`` (local storage only; else a driver-local cache, carried in the searcher
 checkpoint), ``experiment/`` (the Tune experiment), ``selection.json`` (each pair's selected tune
-trial), ``progress.json`` (for ``lrsweep status``), and the Parquet tables.
+trial), ``progress.json`` (for ``lrsweep status``), the Parquet tables, ``plugins/`` (copies of the
+spec's plugins), ``logs/<trial id>.log`` (library chatter of each trial; local storage only) and
+``errors/<trial id>.txt`` (the full traceback of each failed trial, named by ``trials.error_log``).
 """
 
 from __future__ import annotations
@@ -35,10 +37,11 @@ from pathlib import Path
 import pyarrow.fs as pafs
 import yaml
 
-from sweeps import catalog
-from sweeps.results import TrialRecord, dedupe_epochs, pair_key, write_results
+from sweeps import catalog, plugins
+from sweeps.results import TrialRecord, dedupe_epochs, describe_error, pair_key, write_results
 from sweeps.searcher import PairPlan, PairSearcher
 from sweeps.spec import Spec, SpecError, parse_spec
+from sweeps.trial_entry import LOG_DIR_VAR
 
 __all__ = ["SweepDir", "SweepError", "load_sweep_spec", "resume_sweep", "run_sweep", "status"]
 
@@ -95,9 +98,10 @@ class SweepDir:
     def write_text(self, name: str, text: str) -> None:
         """Write a small file whole (temp file + rename where the filesystem has rename)."""
         fs, base = self._fs()
-        fs.create_dir(base, recursive=True)
         target = f"{base}/{name}"
-        tmp = f"{base}/.{name}.tmp" if self.is_local else target
+        folder, _, leaf = target.rpartition("/")
+        fs.create_dir(folder, recursive=True)
+        tmp = f"{folder}/.{leaf}.tmp" if self.is_local else target
         with fs.open_output_stream(tmp) as f:
             f.write(text.encode())
         if tmp != target:
@@ -115,13 +119,27 @@ class SweepDir:
 # --- Ray ---------------------------------------------------------------------------------------
 
 
-def _init_ray(address: str | None, num_cpus: int | None) -> bool:
-    """Start an embedded local Ray (``address`` None) or connect to a cluster; True if we started it."""
+def _init_ray(address: str | None, num_cpus: int | None, spec: Spec | None = None,
+              sweep: SweepDir | None = None) -> bool:
+    """Start an embedded local Ray (``address`` None) or connect to a cluster; True if we started it.
+
+    The job's runtime_env carries the spec's plugins to every worker (``sweeps.plugins``). Inside a
+    Ray Job sent by ``lrsweep submit`` the job's own runtime_env carries them already, and Ray
+    refuses a driver runtime_env that sets the same fields again. The spec's text tasks travel as
+    names (``LRSWEEP_TEXT_TASKS``).
+    """
     import ray
 
     if ray.is_initialized():
         return False
-    quiet = {"log_to_driver": bool(os.environ.get("LRSWEEP_TRIAL_LOGS")), "logging_level": "WARNING"}
+    env = plugins.runtime_env(spec.plugins, [w.name for w in spec.workloads if w.text]) if spec else {}
+    if sweep is not None and sweep.is_local:  # trials' library chatter (LOG_DIR_VAR) into the sweep dir
+        env.setdefault("env_vars", {})[LOG_DIR_VAR] = sweep.path("logs")
+    if os.environ.get(plugins.ENV_VAR):  # a job from `lrsweep submit`: its runtime_env ships the plugins
+        env.pop("py_modules", None)
+        env.get("env_vars", {}).pop(plugins.ENV_VAR, None)
+    quiet = {"log_to_driver": bool(os.environ.get("LRSWEEP_TRIAL_LOGS")), "logging_level": "WARNING",
+             "runtime_env": {k: v for k, v in env.items() if v} or None}
     if address is None:
         # "local" always starts a private Ray: never join a cluster someone started on this machine.
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **quiet)
@@ -143,6 +161,19 @@ def _quiet_tune() -> None:
 
 
 # --- progress ----------------------------------------------------------------------------------
+
+
+def _trial_error(trial) -> BaseException | None:
+    """The exception that just failed ``trial``, from the driver-local file Tune has just written
+    (``Trial.get_pickled_error`` reads the storage copy, which is synced later)."""
+    from ray import cloudpickle
+
+    path = trial.pickled_error_file
+    try:
+        with open(path, "rb") as f:
+            return cloudpickle.load(f)
+    except Exception:  # no such file, or not unpicklable here: the line goes without the reason
+        return None
 
 
 def _progress_callback(planned: dict[str, dict[str, int]], sweep: SweepDir, out: Callable[[str], None]):
@@ -169,7 +200,8 @@ def _progress_callback(planned: dict[str, dict[str, int]], sweep: SweepDir, out:
             score = last.get(key)
             if error:
                 self.errored[stage][pair] += 1
-                what = "ERROR"
+                cause = _trial_error(trial)
+                what = "ERROR" + (f" {describe_error(cause)[0][:300]}" if cause is not None else "")
             else:
                 done[pair] += 1
                 if isinstance(score, float):
@@ -352,19 +384,24 @@ def _read_history(result) -> list[dict]:
     return dedupe_epochs(json.loads(line) for line in lines if line.strip())
 
 
-def _records(grid) -> list[TrialRecord]:
+def _records(grid, sweep: SweepDir | None = None) -> list[TrialRecord]:
+    """One record per finished trial; with ``sweep``, each failure's full text goes to errors/<id>.txt."""
     records = []
     for result in grid:
         meta, run = result.config["sweep"], result.config["run"]
         history = _read_history(result)
-        error = None
+        trial_id = os.path.basename(result.path.rstrip("/"))
+        error = error_log = None
         if result.error is not None:
-            error = f"{type(result.error).__name__}: {result.error}"[:2000]
+            error, full = describe_error(result.error)
+            if sweep is not None:
+                sweep.write_text(f"errors/{trial_id}.txt", f"trial {trial_id} failed: {error}\n\n{full}\n")
+                error_log = sweep.path(f"errors/{trial_id}.txt")
         records.append(TrialRecord(
-            trial_id=os.path.basename(result.path.rstrip("/")), stage=run["stage"], pair=meta["pair"],
+            trial_id=trial_id, stage=run["stage"], pair=meta["pair"],
             workload=run["workload"], strategy=run["strategy"], trial_index=meta["trial_index"],
             canonical=bool(meta["canonical"]), seed=run["seed"], epochs_planned=run["epochs"],
-            hparams=run["hparams"], history=tuple(history), error=error,
+            hparams=run["hparams"], history=tuple(history), error=error, error_log=error_log,
             extra={"workload_options": run["workload_options"]},
         ))
     return records
@@ -397,12 +434,12 @@ def _summary(spec: Spec, budget: list[dict], out) -> int:
 
 
 def _execute(spec: Spec, sweep: SweepDir, address: str | None, num_cpus: int | None, out) -> int:
-    started = _init_ray(address, num_cpus)
+    started = _init_ray(address, num_cpus, spec, sweep)
     t0 = time.time()
     try:
         grid = _fit(spec, sweep, out)
         _write_selection(spec, sweep, grid)
-        budget = write_results(spec, _records(grid), sweep.root)
+        budget = write_results(spec, _records(grid, sweep), sweep.root)
         out(f"done in {time.time() - t0:.0f}s; tables: trials, epochs, budget in {sweep.root}")
         return _summary(spec, budget, out)
     finally:
@@ -426,6 +463,7 @@ def run_sweep(spec: Spec, *, storage: str | None = None, address: str | None = N
         raise SweepError(f"{sweep.root} already holds a sweep; continue it with `lrsweep resume {sweep.root}` "
                          "or choose another name/storage")
     sweep.write_text("spec.yaml", spec.to_yaml())
+    plugins.save_copies(spec.plugins, sweep.root)
     out(f"sweep {spec.name} (spec hash {spec.hash}) -> {sweep.root}")
     return _execute(spec, sweep, address, num_cpus, out)
 
@@ -436,8 +474,15 @@ def load_sweep_spec(directory: str) -> tuple[Spec, SweepDir]:
     text = sweep.read_text("spec.yaml")
     if text is None:
         raise SweepError(f"{directory} is not a sweep directory: it has no spec.yaml")
+    raw = yaml.safe_load(text)
     try:
-        spec = parse_spec(yaml.safe_load(text), sweep.path("spec.yaml"))
+        # The plugins the sweep started with, from the copies it keeps (sweeps.plugins).
+        recorded = raw.get("plugins") if isinstance(raw, dict) else None
+        if recorded:
+            plugins.import_plugins(plugins.recorded(recorded, sweep.root))
+        spec = parse_spec(raw, sweep.path("spec.yaml"))
+    except plugins.PluginError as err:
+        raise SweepError(f"{sweep.path('spec.yaml')}: a plugin of this sweep cannot be imported: {err}") from None
     except SpecError as err:
         raise SweepError(f"{sweep.path('spec.yaml')} no longer validates:\n{err}") from None
     return spec, sweep

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import platform
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -40,12 +41,39 @@ class TrialRecord:
     history: tuple[Mapping[str, Any], ...]
     error: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    error_log: str | None = None
 
     @property
     def status(self) -> str:
         if self.error is not None or not self.history:
             return "error"
         return self.history[-1].get("status", "ok")
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+ERROR_CHARS = 2000
+
+
+def describe_error(error: BaseException) -> tuple[str, str]:
+    """``(summary, full text)`` of a trial's failure.
+
+    The summary is the exception that failed the trial, as ``Type: message``: Ray's wrappers
+    (``RayTaskError(...)`` and the ``ray::ImplicitFunc.train()`` header) are unwrapped and ANSI colour
+    codes removed, so the real exception is never cut off behind a long traceback. The full text
+    (Ray's traceback, colours removed) goes to the trial's error log.
+    """
+    full = ANSI.sub("", str(error))
+    cause = error
+    while getattr(cause, "cause", None) is not None and cause.cause is not cause:
+        cause = cause.cause
+    if cause is not error or not type(error).__module__.startswith("ray."):
+        summary = f"{type(cause).__name__}: {ANSI.sub('', str(cause))}"
+    else:  # a Ray error whose cause did not come back: its traceback ends with the exception line
+        lines = [line for line in full.splitlines() if line.strip()]
+        summary = lines[-1].strip() if lines else type(error).__name__
+    if len(summary) > ERROR_CHARS:
+        summary = summary[: ERROR_CHARS - 1] + "\u2026"
+    return summary, full
 
 
 def dedupe_epochs(rows: Iterable[Mapping[str, Any]]) -> list[dict]:
@@ -135,6 +163,7 @@ def trial_row(spec: Spec, record: TrialRecord) -> dict:
         "wall_seconds": float(sum(r.get("seconds") or 0.0 for r in h)),
         "device": next((r["device"] for r in reversed(h) if r.get("device")), "unknown"),
         "versions": versions(),
+        "error_log": record.error_log,
     }
 
 

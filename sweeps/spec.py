@@ -44,6 +44,9 @@ SELECTIONS = ("final", "best")
 EARLY_STOPPING_RULES = ("asha", "median")
 EARLY_STOPPING_METRICS = ("val_accuracy",)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+TEXT_TASK = "text"
+"""A ``workloads`` entry ``{text: {name: ..., dataset: ..., text_column: ..., label_column: ...}}``
+defines a text-classification task by name, with no plugin (``trainables.workloads.text.spec_task``)."""
 TUNE_SEED_OFFSET = 1_000_000
 """Tune trials train with seed ``TUNE_SEED_OFFSET + budget.sampler_seed``; re-evaluation runs use
 ``0..evaluation.seeds-1``. The two never meet (``evaluation.seeds`` is at most MAX_EVAL_SEEDS), so
@@ -134,13 +137,19 @@ class WorkloadSpec:
     name: str
     options: tuple[tuple[str, Any], ...]
     epochs: int
+    text: bool = False  # a text task the spec defines by name alone ({text: {name: ..., ...}})
 
     @property
     def options_dict(self) -> dict:
         return dict(self.options)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "options": self.options_dict, "epochs": self.epochs}
+        return {"name": self.name, "options": self.options_dict, "epochs": self.epochs,
+                **({"text": True} if self.text else {})}
+
+    def to_spec_item(self) -> dict:
+        """This workload as a spec's ``workloads`` entry."""
+        return {TEXT_TASK: {"name": self.name, **self.options_dict}} if self.text else {self.name: self.options_dict}
 
 
 @dataclass(frozen=True)
@@ -158,6 +167,7 @@ class Spec:
     max_concurrent: int | None = None
     keep_checkpoints: bool = False
     search_space: tuple[tuple[str, tuple[tuple[str, tuple[float, float]], ...]], ...] = ()
+    plugins: tuple = ()  # sweeps.plugins.Plugin entries, imported before the rest was validated
 
     def overrides(self, strategy: str) -> dict[str, tuple[float, float]]:
         """The search-space overrides of one strategy, ``{hparam: (low, high)}``."""
@@ -187,7 +197,7 @@ class Spec:
         """The normalised spec, parseable again by ``parse_spec`` to an equal ``Spec``."""
         return {
             "name": self.name,
-            "workloads": [{w.name: w.options_dict} for w in self.workloads],
+            "workloads": [w.to_spec_item() for w in self.workloads],
             "strategies": list(self.strategies),
             "budget": self.budget.to_dict(),
             "evaluation": self.evaluation.to_dict(),
@@ -197,6 +207,8 @@ class Spec:
             "max_concurrent": self.max_concurrent,
             "keep_checkpoints": self.keep_checkpoints,
             "search_space": {s: {h: list(r) for h, r in o} for s, o in self.search_space},
+            # Module names: a sweep directory keeps the plugins' code under plugins/ (sweeps.plugins).
+            **({"plugins": [p.module for p in self.plugins]} if self.plugins else {}),
         }
 
     def to_yaml(self) -> str:
@@ -273,8 +285,14 @@ def _parse_workloads(raw: Any, epochs: int | None, p: _Problems) -> tuple[Worklo
     out, seen = [], set()
     for i, item in enumerate(raw):
         path = f"workloads[{i}]"
+        text = False
         if isinstance(item, str):
             name, options = item, {}
+        elif isinstance(item, Mapping) and len(item) == 1 and TEXT_TASK in item:
+            name, options = _text_task(item[TEXT_TASK], f"{path}.{TEXT_TASK}", p)
+            if name is None:
+                continue
+            text, known = True, [*known, name]
         elif isinstance(item, Mapping) and len(item) == 1:
             name, options = next(iter(item.items()))
             options = {} if options is None else options
@@ -293,13 +311,41 @@ def _parse_workloads(raw: Any, epochs: int | None, p: _Problems) -> tuple[Worklo
             p.add(f"{path}.{name}", f"options must be a mapping; got {type(options).__name__}")
             continue
         workload = get_workload(name)
+        where = f"{path}.{TEXT_TASK}" if text else f"{path}.{name}"
         try:
             resolved = workload.validate_options(options)
         except ValueError as err:
-            p.add(f"{path}.{name}", str(err))
+            p.add(where, str(err))
             continue
-        out.append(WorkloadSpec(name, tuple(sorted(resolved.items())), epochs or workload.default_epochs))
+        if text and not resolved["dataset"] and resolved["data_files"] is None:
+            p.add(where, "needs its data; allowed: dataset (a hub name or local folder) or data_files "
+                         "({split: path})")
+            continue
+        out.append(WorkloadSpec(name, tuple(sorted(resolved.items())), epochs or workload.default_epochs, text))
     return tuple(out)
+
+
+def _text_task(raw: Any, path: str, p: _Problems) -> tuple[str | None, dict]:
+    """``(name, options)`` of a text task a spec defines by name, its workload registered; (None, {})
+    after reporting a problem."""
+    from trainables import WorkloadError
+    from trainables.workloads.text import spec_task
+
+    if not isinstance(raw, Mapping):
+        p.add(path, f"must be a mapping with name, dataset or data_files, text_column, label_column and other text "
+                    f"options; got {type(raw).__name__}")
+        return None, {}
+    options = dict(raw)
+    name = options.pop("name", None)
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        p.add(f"{path}.name", f"got {name!r}; allowed: a name of letters, digits, '_', '.', '-' (results carry it)")
+        return None, {}
+    try:
+        spec_task(name)
+    except WorkloadError as err:
+        p.add(f"{path}.name", str(err))
+        return None, {}
+    return name, options
 
 
 def _parse_strategies(raw: Any, p: _Problems) -> tuple[str, ...]:
@@ -447,7 +493,7 @@ def _parse_search_space(raw: Any, spec_strategies: tuple[str, ...], workloads: t
 
 
 TOP_FIELDS = ("name", "workloads", "strategies", "budget", "evaluation", "resources", "storage",
-              "data_dir", "max_concurrent", "keep_checkpoints", "search_space")
+              "data_dir", "max_concurrent", "keep_checkpoints", "search_space", "plugins")
 
 
 def parse_name(raw: dict, p: _Problems) -> Any:
@@ -470,12 +516,46 @@ def parse_location(raw: dict, p: _Problems) -> tuple[Any, Any]:
     return storage, data_dir
 
 
-def parse_spec(raw: Any, source: str = "spec") -> Spec:
-    """Validate a spec mapping; raise SpecError listing every problem (field path + allowed values)."""
+def _import_plugins(raw: Any, base: str | Path | None, extra: tuple[str, ...], p: _Problems) -> tuple:
+    """Resolve and import the spec's ``plugins`` (relative to ``base``) and the ``--plugin`` ones,
+    before anything that may name what they register is validated."""
+    from sweeps.plugins import PluginError, import_plugins, load_entry_points, resolve
+
+    allowed = "a list of module names, .py files or package directories (relative to the spec file)"
+    entries = [] if raw is None else raw
+    if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+        p.add("plugins", f"got {raw!r}; allowed: {allowed}")
+        entries = []
+    found = []
+    named = [(f"plugins[{i}]", e, base) for i, e in enumerate(entries)] + [("--plugin", e, None) for e in extra]
+    for where, entry, entry_base in named:
+        try:
+            plugin = resolve(entry, entry_base)
+            import_plugins([plugin])
+        except PluginError as err:
+            p.add(where, str(err))
+            continue
+        if plugin not in found:
+            found.append(plugin)
+    try:
+        load_entry_points()
+    except PluginError as err:
+        p.add("(entry points)", str(err))
+    return tuple(found)
+
+
+def parse_spec(raw: Any, source: str = "spec", *, base: str | Path | None = None,
+               plugins: tuple[str, ...] = ()) -> Spec:
+    """Validate a spec mapping; raise SpecError listing every problem (field path + allowed values).
+
+    Plugins (the spec's ``plugins`` with paths relative to ``base``, then ``plugins``, the command
+    line's) are imported first, so their workloads and strategies validate like built-in ones.
+    """
     p = _Problems()
     if not isinstance(raw, Mapping):
         raise SpecError([f"(top): must be a mapping with fields {', '.join(TOP_FIELDS)}"], source)
     raw = _fields(raw, "", TOP_FIELDS, p)
+    imported = _import_plugins(raw.get("plugins"), base, tuple(plugins), p)
     name = parse_name(raw, p)
     budget = _parse_budget(raw.get("budget"), p)
     workloads = _parse_workloads(raw.get("workloads"), budget.epochs if budget else None, p)
@@ -497,10 +577,10 @@ def parse_spec(raw: Any, source: str = "spec") -> Spec:
     if p.items:
         raise SpecError(p.items, source)
     return Spec(name, workloads, strategies, budget, evaluation, resources, storage, data_dir,
-                max_concurrent, keep_checkpoints, search_space)
+                max_concurrent, keep_checkpoints, search_space, imported)
 
 
-def load_spec(path: str | Path) -> Spec:
+def load_spec(path: str | Path, plugins: tuple[str, ...] = ()) -> Spec:
     """Read and validate a YAML spec file; unreadable or malformed YAML is a SpecError too."""
     path = Path(path)
     try:
@@ -511,4 +591,4 @@ def load_spec(path: str | Path) -> Spec:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise SpecError([f"(yaml): not valid YAML: {err}"], str(path)) from None
-    return parse_spec(raw, str(path))
+    return parse_spec(raw, str(path), base=path.parent, plugins=tuple(plugins))

@@ -8,9 +8,24 @@ and the sweep would run one trial at a time.
 """
 
 
+LOG_DIR_VAR = "LRSWEEP_LOG_DIR"
+"""Where trials write their logs, ``<dir>/<trial id>.log`` (the sweep's ``logs/`` on local storage;
+set through the job's runtime_env). Unset: the trial's directory in Ray's session on its node."""
+
+
 def run_trial_config(config: dict) -> None:
     """``trainables.trainable`` on ``config["run"]``; ``config["sweep"]`` is the sweep's own
-    bookkeeping (pair, trial index, selection)."""
-    from trainables import trainable
+    bookkeeping (pair, trial index, selection). Library chatter goes to the trial's log file."""
+    import os
 
-    trainable(config["run"])
+    from ray import tune
+
+    from sweeps.plugins import import_from_env
+    from trainables import trainable
+    from trainables.logs import trial_log
+
+    context = tune.get_context()
+    log_dir = os.environ.get(LOG_DIR_VAR) or context.get_trial_dir()
+    with trial_log(os.path.join(log_dir, f"{context.get_trial_id()}.log")):
+        import_from_env()  # the sweep's plugins register their workloads and strategies here too
+        trainable(config["run"])

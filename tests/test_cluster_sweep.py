@@ -3,6 +3,8 @@ and PID namespace (see cluster_harness.py); results checked from the Parquet tab
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -169,3 +171,64 @@ def test_sweep_resumes_on_the_cluster_after_kill_9_of_the_driver(cluster, tmp_pa
     retrained = [trial_id for trial_id, run in tune.set_index("trial_id")["epochs_run"].items()
                  if len((directory / "experiment" / trial_id / "result.json").read_text().splitlines()) > run]
     assert len(retrained) <= 2, retrained
+
+
+def _plugin_sweep(directory: Path, storage: Path) -> tuple[Path, Path, dict]:
+    """The README's workload and strategy plugins saved in ``directory`` (on no sys.path, outside the
+    project), and the README's spec with the plugin strategy added: (workload file, strategy file, spec)."""
+    from test_plugins import _blocks
+
+    directory.mkdir(parents=True)
+    workload, strategy = directory / "halfspace.py", directory / "plain_sgd.py"
+    workload.write_text(_blocks("### Adding a workload", "python")[0])
+    strategy.write_text(_blocks("### Plugins", "python")[0])
+    spec = yaml.safe_load(_blocks("### Adding a workload", "yaml")[0])
+    spec.update(strategies=[*spec["strategies"], "plain_sgd"], resources={"cpu": 1, "gpu": 0}, storage=str(storage))
+    spec["budget"]["epochs"] = spec["budget"].get("epochs", 2)
+    return workload, strategy, spec
+
+
+def _assert_plugin_sweep(cluster: LocalCluster, directory: Path, spec: dict) -> None:
+    _assert_full_budget(directory, spec)
+    assert set(_tables(directory)["trials"]["workload"]) == {"halfspace"}
+    nodes = cluster.actor_nodes(TRIAL_ACTOR)
+    assert {"node_head", "node_w1"} <= set(nodes), f"trial actors ran on {nodes}"
+    # The plugins' code, as files (run) or as the packages submit staged them in (submit).
+    assert sorted(p.name.removesuffix(".py") for p in (directory / "plugins").iterdir()) == ["halfspace", "plain_sgd"]
+    shown = cluster.ns.run([LRSWEEP, "status", str(directory)], timeout=60, env=cluster.client_env)
+    assert "state: complete" in shown.stdout and "halfspace/plain_sgd" in shown.stdout, shown.stdout
+
+
+@pytest.mark.timeout(300)
+def test_plugin_sweep_with_run_address_on_both_nodes(cluster, tmp_path):
+    """The README plugin sweep (spec `plugins:` and `--plugin`, files outside the project and off
+    PYTHONPATH) with the driver here: the code reaches the worker node through the job's runtime_env."""
+    workload, strategy, spec = _plugin_sweep(tmp_path / "user_code", tmp_path / "results")
+    spec_path = workload.parent / "halfspace.yaml"
+    spec_path.write_text(yaml.safe_dump(spec))
+    done = cluster.ns.run([LRSWEEP, "run", str(spec_path), "--plugin", str(strategy), "--address",
+                           cluster.gcs_address], timeout=240, env=cluster.client_env, check=False)
+    assert done.returncode == 0, f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}\n{cluster.session_logs_tail()}"
+    _assert_plugin_sweep(cluster, tmp_path / "results" / spec["name"], spec)
+
+
+@pytest.mark.timeout(300)
+def test_plugin_sweep_submitted_as_a_ray_job_on_both_nodes(cluster, tmp_path):
+    """`lrsweep submit` with `--plugin` files outside the project: they travel as the job's py_modules,
+    the job's driver and every worker import them by module name."""
+    workload, strategy, spec = _plugin_sweep(tmp_path / "user_code", tmp_path / "results")
+    spec.pop("plugins")
+    inside = REPO / "tests" / f"_submit_spec_{os.getpid()}"  # submit wants the spec inside the project
+    inside.mkdir()
+    try:
+        (inside / "halfspace.yaml").write_text(yaml.safe_dump(spec))
+        cluster.ns.run(
+            [LRSWEEP, "submit", str(inside / "halfspace.yaml"), "--address", cluster.dashboard,
+             "--plugin", str(workload), "--plugin", str(strategy), "--job-id", "plugins"],
+            timeout=120, env=cluster.client_env,
+        )
+    finally:
+        shutil.rmtree(inside)
+    status = cluster.wait_for_job("plugins", timeout=240)
+    assert status == "SUCCEEDED", cluster.job_logs("plugins")[-6000:]
+    _assert_plugin_sweep(cluster, tmp_path / "results" / spec["name"], spec)

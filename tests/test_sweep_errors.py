@@ -38,4 +38,15 @@ def test_errored_trials_make_the_pair_incomplete_and_exit_1(tmp_path, capsys):
     assert (budget.loc["trec6", "trials_errored"], budget.loc["trec6", "seeds_run"]) == (1, 0)
     trials = pd.read_parquet(directory / "trials.parquet")
     broken = trials[trials.workload == "trec6"]
-    assert list(broken.status) == ["error"] and broken.error.iloc[0]
+    assert list(broken.status) == ["error"]
+    # The exception itself, unwrapped: no Ray wrapper, no colour codes; the traceback is in the log.
+    error, log = broken.error.iloc[0], broken.error_log.iloc[0]
+    assert error.startswith("WorkloadError: could not load the tokenizer of model"), error
+    assert str(missing_model) in error and "\x1b" not in error and "RayTaskError" not in error and "ray::" not in error
+    text = open(log).read()
+    assert log.startswith(str(directory / "errors"))
+    assert text.startswith(f"trial {broken.trial_id.iloc[0]} failed: {error}")
+    assert 'trainables/workloads/text.py", line' in text and "in load_tokenizer" in text  # the frames
+    assert "\x1b" not in text
+    assert trials[trials.workload == "synthetic"].error_log.isna().all()
+    assert "ERROR WorkloadError: could not load the tokenizer" in out, out

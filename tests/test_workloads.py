@@ -64,11 +64,11 @@ def test_a_new_workload_is_a_few_lines_and_trains():
 
     from trainables.workloads.synthetic import TensorSplit
 
-    def load_data(options, stage, data_dir):
+    def load_data(options, data_dir):
         g = torch.Generator().manual_seed(0)
         x = torch.randn(96, 4, generator=g)
         y = (x[:, 0] > 0).long()
-        return Data(train=TensorSplit(x[:64], y[:64]), eval=TensorSplit(x[64:], y[64:]), num_classes=2)
+        return Data(train=TensorSplit(x[:64], y[:64]), test=TensorSplit(x[64:], y[64:]), num_classes=2)
 
     register_workload(
         Workload(
@@ -125,15 +125,15 @@ def test_synthetic_generator_is_exactly_the_stated_one():
 def test_synthetic_splits():
     x, y = synthetic.generate()
     options = get_workload("synthetic").validate_options({})
-    seed = synthetic.load_data(options, "seed", None)
+    seed = get_workload("synthetic").stage_data(options, "seed", None)
     assert (len(seed.train), len(seed.eval)) == (6400, 1600)
     assert torch.equal(seed.train.inputs, x[:6400]) and torch.equal(seed.eval.inputs, x[6400:])
-    tune = synthetic.load_data(options, "tune", None)
+    tune = get_workload("synthetic").stage_data(options, "tune", None)
     assert (len(tune.train), len(tune.eval)) == (5120, 1280)
     rows = {tuple(r) for r in x[:6400].tolist()}
     tune_rows = [tuple(r) for r in torch.cat([tune.train.inputs, tune.eval.inputs]).tolist()]
     assert len(set(tune_rows)) == 6400 and set(tune_rows) == rows  # a partition of the training rows
-    small = synthetic.load_data({**options, "n_train": 100}, "seed", None)
+    small = get_workload("synthetic").stage_data({**options, "n_train": 100}, "seed", None)
     assert len(small.train) == 100 and len(small.eval) == 1600
 
 
@@ -164,10 +164,10 @@ def cifar_dir(tmp_path_factory):
 
 def test_cifar10_reads_the_pickle_layout_as_uint8(cifar_dir):
     options = get_workload("cifar10").validate_options({"verify_checksums": False, "val_size": 30})
-    seed = cifar10.load_data(options, "seed", cifar_dir)
+    seed = get_workload("cifar10").stage_data(options, "seed", cifar_dir)
     assert seed.train.images.shape == (80, 3, 32, 32) and seed.train.images.dtype == torch.uint8
     assert seed.eval.images.shape == (20, 3, 32, 32) and seed.num_classes == 10
-    tune = cifar10.load_data(options, "tune", cifar_dir)
+    tune = get_workload("cifar10").stage_data(options, "tune", cifar_dir)
     assert (len(tune.train), len(tune.eval)) == (50, 30)
     # The pickle rows are R, G, B planes: pixel (0, 0) of image 0 is bytes 0, 1024 and 2048.
     import pickle
@@ -182,11 +182,11 @@ def test_cifar10_reads_the_pickle_layout_as_uint8(cifar_dir):
 def test_cifar10_offline_errors_say_where_and_what(tmp_path, cifar_dir):
     options = get_workload("cifar10").validate_options({})
     with pytest.raises(WorkloadError, match=rf"{tmp_path}.*cifar-10-batches-py.*data_batch_1.*download: true"):
-        cifar10.load_data(options, "seed", str(tmp_path))
+        get_workload("cifar10").stage_data(options, "seed", str(tmp_path))
     with pytest.raises(WorkloadError, match="verify_checksums: false"):
-        cifar10.load_data(options, "seed", cifar_dir)  # tiny files are not the official ones
+        get_workload("cifar10").stage_data(options, "seed", cifar_dir)  # tiny files are not the official ones
     with pytest.raises(WorkloadError, match="data_dir"):
-        cifar10.load_data(options, "seed", None)
+        get_workload("cifar10").stage_data(options, "seed", None)
 
 
 def test_random_crop_is_a_shift_within_the_padding():
@@ -215,7 +215,7 @@ def test_random_flip_mirrors_some_images_and_keeps_the_others():
 
 def test_cifar10_batches_are_normalised_floats_and_augmented_only_in_training(cifar_dir):
     options = get_workload("cifar10").validate_options({"verify_checksums": False})
-    split = cifar10.load_data(options, "seed", cifar_dir).train
+    split = get_workload("cifar10").stage_data(options, "seed", cifar_dir).train
     index = torch.arange(8)
     g = torch.Generator().manual_seed(0)
     plain = split.batch(index, train=False, generator=g)
@@ -242,3 +242,48 @@ def test_cifar10_trains_through_run_trial(cifar_dir):
         }
     )
     assert history[0]["status"] == "ok" and 0 <= history[0]["val_accuracy"] <= 1
+
+
+def test_the_tune_stage_never_scores_or_trains_on_a_test_row():
+    """A workload whose load_data returns only train and test: lrsweep carves validation rows out of
+    train, so no tune-stage batch (training or scoring) ever holds a test row; the seed stage scores
+    every test row."""
+    from torch import nn
+
+    from trainables.workloads.synthetic import TensorSplit
+
+    seen: dict[str, set[int]] = {"train": set(), "scored": set()}
+
+    class Spy(TensorSplit):
+        """Column 0 of every row is its id (test rows: 1000 and up); records the ids of each batch."""
+
+        def to(self, device):
+            return Spy(self.inputs.to(device), self.labels.to(device))
+
+        def subset(self, rows):
+            return Spy(self.inputs[rows], self.labels[rows])
+
+        def batch(self, index, train, generator):
+            seen["train" if train else "scored"].update(int(i) for i in self.inputs[index, 0])
+            return self.inputs[index, 1:]
+
+    def load_data(options, data_dir):
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(90, 4, generator=g)
+        ids = torch.cat([torch.arange(60), 1000 + torch.arange(30)]).float()[:, None]
+        x, y = torch.cat([ids, x], dim=1), (x[:, 0] > 0).long()
+        return Data(train=Spy(x[:60], y[:60]), test=Spy(x[60:], y[60:]), num_classes=2)
+
+    register_workload(Workload(
+        name="spy", description="ids in column 0", regime="scratch", default_epochs=2, batch_size=8,
+        load_data=load_data, holdout=0.25,
+        build_model=lambda options, data: nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)),
+        layer_groups=lambda model: [list(model[0].parameters()), list(model[2].parameters())],
+    ), replace=True)
+    keep, val = holdout(60, 15)
+    history = trainables.run_trial({"workload": "spy", "strategy": "adam", "stage": "tune"})
+    assert all("test_accuracy" not in h for h in history)
+    assert seen["scored"] == set(val.tolist()) and seen["train"] == set(keep.tolist())
+    seen["train"].clear(), seen["scored"].clear()
+    trainables.run_trial({"workload": "spy", "strategy": "adam", "stage": "seed"})
+    assert seen["scored"] == set(range(1000, 1030)) and seen["train"] == set(range(60))

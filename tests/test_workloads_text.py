@@ -32,11 +32,16 @@ def options(name, **given):
     return get_workload(name).validate_options(given)
 
 
+def load(opts, stage, data_dir):
+    """The splits a stage trains on and scores (every text workload shares load_data)."""
+    return get_workload("trec6").stage_data(opts, stage, data_dir)
+
+
 def test_csv_sentences_use_the_own_validation_split_and_string_labels(models, csv_single):
     opts = options("trec6", model=models["distilbert"], data_files=csv_single, label_column="label")
-    tune = text.load_data(opts, "tune", None)
+    tune = load(opts, "tune", None)
     assert (len(tune.train), len(tune.eval), tune.num_classes) == (48, 16, 2)
-    seed = text.load_data(opts, "seed", None)
+    seed = load(opts, "seed", None)
     assert (len(seed.train), len(seed.eval)) == (48, 24)
     assert set(tune.train.features) == {"input_ids", "attention_mask"}
     # "neg" < "pos": string labels map to ints in sorted order
@@ -46,7 +51,7 @@ def test_csv_sentences_use_the_own_validation_split_and_string_labels(models, cs
 
 def test_parquet_pairs_carve_validation_from_train_and_keep_token_types(models, parquet_pairs):
     opts = options("rte", model=models["bert"], data_files=parquet_pairs, **PAIRS)
-    tune = text.load_data(opts, "tune", None)
+    tune = load(opts, "tune", None)
     assert (len(tune.train), len(tune.eval)) == (43, 5)  # 10% of 48 held out, no validation file
     assert set(tune.train.features) == {"input_ids", "token_type_ids", "attention_mask"}
     ids, types = tune.train.features["input_ids"][0], tune.train.features["token_type_ids"][0]
@@ -56,7 +61,7 @@ def test_parquet_pairs_carve_validation_from_train_and_keep_token_types(models, 
 
 def test_dynamic_padding_cuts_each_batch_to_its_longest_row(models, csv_single):
     opts = options("trec6", model=models["distilbert"], data_files=csv_single, label_column="label")
-    split = text.load_data(opts, "seed", None).train
+    split = load(opts, "seed", None).train
     g = torch.Generator().manual_seed(0)
     widths = set()
     for inputs, _ in split.batches(8, shuffle=True, generator=g):
@@ -69,7 +74,7 @@ def test_dynamic_padding_cuts_each_batch_to_its_longest_row(models, csv_single):
 
 def test_max_length_truncates(models, csv_single):
     opts = options("trec6", model=models["distilbert"], data_files=csv_single, label_column="label", max_length=8)
-    split = text.load_data(opts, "seed", None).train
+    split = load(opts, "seed", None).train
     assert split.features["input_ids"].shape[1] == 8
 
 
@@ -77,7 +82,7 @@ def test_jsonl_folder_and_saved_dataset_load(models, tmp_path):
     folder = tmp_path / "jsonl"
     write_text_dataset(folder, "jsonl", sizes={"train": 20, "test": 10})
     opts = options("imdb", model=models["distilbert"], dataset=str(folder))
-    assert len(text.load_data(opts, "seed", None).eval) == 10
+    assert len(load(opts, "seed", None).eval) == 10
 
     import datasets
 
@@ -87,18 +92,18 @@ def test_jsonl_folder_and_saved_dataset_load(models, tmp_path):
          "test": datasets.Dataset.from_list(text_rows(10, False, 2))}
     ).save_to_disk(str(saved))
     opts = options("imdb", model=models["distilbert"], dataset="saved")
-    assert len(text.load_data(opts, "seed", str(tmp_path)).train) == 20  # relative to data_dir
+    assert len(load(opts, "seed", str(tmp_path)).train) == 20  # relative to data_dir
 
 
 def test_data_errors_name_what_is_missing(models, csv_single, tmp_path):
     with pytest.raises(WorkloadError, match="no split 'validation'.*'test', 'train'"):
-        text.load_data(options("rte", model=models["bert"], data_files={"train": csv_single["train"],
+        load(options("rte", model=models["bert"], data_files={"train": csv_single["train"],
                                                                           "test": csv_single["test"]}),
                        "seed", None)
     with pytest.raises(WorkloadError, match="no column 'sentence1'"):
-        text.load_data(options("rte", model=models["bert"], data_files=csv_single), "seed", None)
+        load(options("rte", model=models["bert"], data_files=csv_single), "seed", None)
     with pytest.raises(WorkloadError, match="does not exist"):
-        text.load_data(options("imdb", data_files={"train": str(tmp_path / "nope.csv")}), "seed", None)
+        load(options("imdb", data_files={"train": str(tmp_path / "nope.csv")}), "seed", None)
     with pytest.raises(WorkloadError, match="local directory"):
         text.load_tokenizer(options("imdb", model=str(tmp_path / "no-model")))
 
@@ -155,3 +160,18 @@ def test_pretrained_false_trial_runs_in_the_scratch_regime(models, csv_single):
                               "pretrained": False}}
     )
     assert history[0]["lr"] == 0.01  # fixed_sgd's scratch canonical LR, not the fine-tune 1e-3
+
+
+def test_library_chatter_goes_to_the_trial_log_not_the_console(models, csv_single, tmp_path, capfd):
+    """transformers' load report (a 2-label checkpoint given 6 classes) and progress bars stay out of
+    stdout/stderr; the report is in the trial's log."""
+    from trainables.logs import trial_log
+    from trainables.workload import Data
+
+    opts = options("trec6", model=models["distilbert"], data_files=csv_single, label_column="label")
+    with trial_log(tmp_path / "logs" / "trial.log") as log:
+        load(opts, "seed", None)
+        text.build_model(opts, Data(None, None, num_classes=6))
+    out, err = capfd.readouterr()
+    assert "Loading weights" not in out + err and "Generating" not in out + err and "classifier" not in out + err
+    assert "classifier" in log.read_text()  # the mismatched head, newly initialised

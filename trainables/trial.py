@@ -152,11 +152,12 @@ def load_splits(workload: Workload, options: Mapping[str, Any], cfg: TrialConfig
     """The workload's data for ``cfg``'s stage: ``(data, train split, scored split, chance)`` with the
     splits on ``device``; chance is the majority-class rate of the scored split (a constant
     classifier's accuracy, the report's 0 when it normalises)."""
-    data = workload.load_data(dict(options), cfg.stage, cfg.data_dir)
-    train, scored = data.train.to(device), data.eval.to(device)
+    # lrsweep, not the workload, carves the tune stage's validation rows (Workload.stage_data).
+    stage = workload.stage_data(options, cfg.stage, cfg.data_dir)
+    train, scored = stage.train.to(device), stage.eval.to(device)
     if len(train) == 0 or len(scored) == 0:
         raise WorkloadError(f"workload {workload.name!r}: empty training or scored split")
-    return data, train, scored, torch.bincount(scored.labels).max().item() / len(scored)
+    return stage.data, train, scored, torch.bincount(scored.labels).max().item() / len(scored)
 
 
 def run_trial(

@@ -23,6 +23,7 @@ __all__ = [
     "Data",
     "Option",
     "Split",
+    "StageData",
     "Workload",
     "WorkloadError",
     "get_workload",
@@ -112,6 +113,10 @@ class Split:
         """The model input for rows ``index`` (a device tensor)."""
         raise NotImplementedError
 
+    def subset(self, rows: torch.Tensor) -> Split:
+        """The split of rows ``rows`` (an int64 CPU tensor of row indices), in that order."""
+        raise NotImplementedError
+
     def batches(
         self, batch_size: int, *, shuffle: bool, generator: torch.Generator, train: bool = False
     ) -> Iterator[tuple[Any, torch.Tensor]]:
@@ -132,12 +137,31 @@ class Split:
 
 @dataclass(frozen=True)
 class Data:
-    """What ``Workload.load_data`` returns: the training split, the split scored each epoch
-    (validation in the tune stage, test in the seed stage), and facts the model needs."""
+    """What ``Workload.load_data`` returns: the training and test splits, the number of classes,
+    and, only for a dataset that ships one, its own ``validation`` split.
+
+    lrsweep makes the validation split, not the workload: in the tune stage it scores
+    ``validation`` when given, else rows it holds out of ``train`` (``Workload.holdout``, a fixed
+    permutation); ``test`` is scored in the seed stage only. So a workload cannot tune on test.
+    """
+
+    train: Split
+    test: Split
+    num_classes: int
+    validation: Split | None = None
+
+
+@dataclass(frozen=True)
+class StageData:
+    """The splits one stage trains on and scores (``Workload.stage_data``), and the loaded data."""
 
     train: Split
     eval: Split
-    num_classes: int
+    data: Data
+
+    @property
+    def num_classes(self) -> int:
+        return self.data.num_classes
 
 
 @dataclass(frozen=True)
@@ -145,8 +169,14 @@ class Workload:
     """A training task: data, model, explicit layer groups, defaults and options.
 
     Members:
-      - ``load_data(options, stage, data_dir) -> Data``: tensors on the CPU; the trial moves them.
-        Must not draw from torch's global RNG (the trial seeds it just before ``build_model``).
+      - ``load_data(options, data_dir) -> Data``: train and test (and a shipped validation split,
+        if any) as tensors on the CPU; the trial moves them. Must not draw from torch's global RNG
+        (the trial seeds it just before ``build_model``).
+      - ``holdout``: validation rows carved out of train in the tune stage when ``load_data``
+        gives no validation split: a fraction of the training rows, or the name of an option that
+        holds a fraction (float) or a row count (int).
+      - ``train_limit`` / ``eval_limit``: names of options (int or None) that keep only the first
+        n rows of the split trained on / scored, after the validation rows are carved out.
       - ``build_model(options, data) -> nn.Module``: ``model(inputs) -> logits``.
       - ``layer_groups(model) -> list[list[nn.Parameter]]``: bottom (input) to top (output); every
         trainable parameter in exactly one group.
@@ -165,7 +195,7 @@ class Workload:
     regime: str
     default_epochs: int
     batch_size: int
-    load_data: Callable[[dict, str, str | None], Data]
+    load_data: Callable[[dict, str | None], Data]
     build_model: Callable[[dict, Data], nn.Module]
     layer_groups: Callable[[nn.Module], list[list[nn.Parameter]]]
     options: tuple[Option, ...] = ()
@@ -174,6 +204,9 @@ class Workload:
     regime_of: Callable[[dict], str] | None = None
     mixed_precision: bool = False
     paper_rng_prelude: Callable[[], None] | None = None
+    holdout: float | str = 0.1
+    train_limit: str | None = None
+    eval_limit: str | None = None
 
     def __post_init__(self) -> None:
         if self.regime not in REGIMES:
@@ -185,6 +218,14 @@ class Workload:
         names = [o.name for o in self.options]
         if len(set(names)) != len(names):
             raise WorkloadError(f"workload {self.name!r}: duplicate option names in {names}")
+        for field_name in ("holdout", "train_limit", "eval_limit"):
+            value = getattr(self, field_name)
+            if isinstance(value, str) and value not in names:
+                raise WorkloadError(f"workload {self.name!r}: {field_name} names no option ({value!r}); "
+                                    f"options: {', '.join(names) or 'none'}")
+        if not isinstance(self.holdout, str) and not (isinstance(self.holdout, float) and 0 < self.holdout < 1):
+            raise WorkloadError(f"workload {self.name!r}: holdout {self.holdout!r}; allowed: a fraction in (0, 1) "
+                                "or the name of an option")
 
     def validate_options(self, options: Mapping[str, Any] | None) -> dict:
         """Every option with defaults filled in; unknown names and bad values raise WorkloadError."""
@@ -198,12 +239,45 @@ class Workload:
             )
         return {name: opt.validate(self.name, options.get(name, opt.default)) for name, opt in known.items()}
 
+    def validation_rows(self, options: Mapping[str, Any], n_train: int) -> int:
+        """How many of ``n_train`` training rows the tune stage holds out for validation."""
+        value = options[self.holdout] if isinstance(self.holdout, str) else self.holdout
+        return value if isinstance(value, int) else round(n_train * value)
+
+    def stage_data(self, options: Mapping[str, Any], stage: str, data_dir: str | None) -> StageData:
+        """The split a stage trains on and the one it scores (``options`` validated).
+
+        Tune: train minus the held-out validation rows, scored on those rows (or on the dataset's
+        own validation split). Seed: all of train, scored on test. The row limits apply last.
+        """
+        if stage not in STAGES:
+            raise WorkloadError(f"stage {stage!r}; allowed: {', '.join(STAGES)}")
+        data = self.load_data(dict(options), data_dir)
+        if not isinstance(data, Data):
+            raise WorkloadError(f"workload {self.name!r}: load_data returned {type(data).__name__}, not a Data")
+        train, scored = data.train, data.test
+        if stage == "tune":
+            if data.validation is not None:
+                scored = data.validation
+            else:
+                keep, val = holdout(len(train), self.validation_rows(options, len(train)))
+                train, scored = train.subset(keep), train.subset(val)
+        return StageData(_first(train, options, self.train_limit), _first(scored, options, self.eval_limit), data)
+
     def regime_for(self, options: Mapping[str, Any]) -> str:
         """The regime a trial with these (validated) options trains in."""
         regime = self.regime_of(dict(options)) if self.regime_of is not None else self.regime
         if regime not in REGIMES:
             raise WorkloadError(f"workload {self.name!r}: regime {regime!r} is not one of {REGIMES}")
         return regime
+
+
+def _first(split: Split, options: Mapping[str, Any], limit: str | None) -> Split:
+    """The first ``options[limit]`` rows of ``split`` (all of them when the option is None)."""
+    n = options.get(limit) if limit is not None else None
+    if n is None or n >= len(split):
+        return split
+    return split.subset(torch.arange(n))
 
 
 def check_layer_groups(workload: str, model: nn.Module, groups: Sequence[Sequence[nn.Parameter]]) -> None:

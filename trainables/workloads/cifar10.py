@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from trainables.workload import Data, Option, Split, Workload, WorkloadError, holdout, register_workload
+from trainables.workload import Data, Option, Split, Workload, WorkloadError, register_workload
 
 MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.2470, 0.2435, 0.2616)
@@ -69,6 +69,9 @@ class ImageSplit(Split):
             images = random_flip(random_crop(images, PAD, generator), generator)
         return (images.float() - self._mean) / self._std
 
+    def subset(self, rows: torch.Tensor) -> ImageSplit:
+        return ImageSplit(self.images[rows], self.labels[rows], self.augment)
+
 
 def _reader(verify_checksums: bool) -> type:
     from torchvision.datasets import CIFAR10
@@ -86,8 +89,8 @@ def _reader(verify_checksums: bool) -> type:
     return UncheckedCIFAR10
 
 
-def load_data(options: dict, stage: str, data_dir: str | None) -> Data:
-    """Train (minus ``val_size`` held-out images in the tune stage) and validation or test."""
+def load_data(options: dict, data_dir: str | None) -> Data:
+    """The 50000 training and 10000 test images (lrsweep holds out ``val_size`` of train to tune)."""
     if data_dir is None:
         raise WorkloadError("workload 'cifar10' needs config['data_dir'] (the folder holding cifar-10-batches-py)")
     root = Path(data_dir).expanduser()
@@ -112,12 +115,7 @@ def load_data(options: dict, stage: str, data_dir: str | None) -> Data:
         images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()  # NHWC -> NCHW, uint8
         return images, torch.tensor(ds.targets, dtype=torch.int64)
 
-    train_x, train_y = tensors(train)
-    test_x, test_y = tensors(test)
-    if stage == "tune":
-        keep, val = holdout(len(train_y), options["val_size"])
-        train_x, train_y, test_x, test_y = train_x[keep], train_y[keep], train_x[val], train_y[val]
-    return Data(ImageSplit(train_x, train_y, options["augment"]), ImageSplit(test_x, test_y), num_classes=10)
+    return Data(ImageSplit(*tensors(train), options["augment"]), ImageSplit(*tensors(test)), num_classes=10)
 
 
 class ConvNet(nn.Sequential):
@@ -155,6 +153,7 @@ CIFAR10 = register_workload(
         build_model=build_model,
         layer_groups=layer_groups,
         family_overrides={"sgd": {"weight_decay": 5e-4}},
+        holdout="val_size",
         options=(
             Option("download", False, bool, "download the archive into data_dir when it is missing"),
             Option("verify_checksums", True, bool, "check the official files' MD5s (false for other copies)"),

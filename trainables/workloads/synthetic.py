@@ -3,8 +3,8 @@
 The generator is exact (DESIGN.md): a torch generator seeded 42 draws ``X ~ N(0, 1)`` of shape
 8000 x 64; labels are ``argmax(3 * X[:, :10])``; then ``X = X + 0.1 * N(0, 1)`` from the same
 generator. Rows 0..6399 are the training split, rows 6400..7999 the test split. The tune stage
-holds out ``val_fraction`` of the training rows (a fixed permutation, ``workload.holdout``); the
-seed stage trains on all 6400 rows and scores the 1600 test rows.
+holds out ``val_fraction`` of the training rows (lrsweep's fixed permutation, ``workload.holdout``);
+the seed stage trains on all 6400 rows and scores the 1600 test rows.
 
 Data stay as two tensors on the trial's device and batches are tensor slices: no DataLoader.
 """
@@ -16,7 +16,7 @@ from functools import lru_cache
 import torch
 from torch import nn
 
-from trainables.workload import Data, Option, Split, Workload, holdout, register_workload
+from trainables.workload import Data, Option, Split, Workload, register_workload
 
 N_ROWS, N_FEATURES, N_SIGNAL, N_CLASSES = 8000, 64, 10, 10
 N_TRAIN = 6400
@@ -58,18 +58,14 @@ class TensorSplit(Split):
     def batch(self, index: torch.Tensor, train: bool, generator: torch.Generator) -> torch.Tensor:
         return self.inputs[index]
 
+    def subset(self, rows: torch.Tensor) -> TensorSplit:
+        return TensorSplit(self.inputs[rows], self.labels[rows])
 
-def load_data(options: dict, stage: str, data_dir: str | None) -> Data:
-    """Training rows (minus the validation rows in the tune stage) and the scored split."""
+
+def load_data(options: dict, data_dir: str | None) -> Data:
+    """The 6400 training rows and the 1600 test rows."""
     x, y = generate()
-    train_x, train_y, test_x, test_y = x[:N_TRAIN], y[:N_TRAIN], x[N_TRAIN:], y[N_TRAIN:]
-    if stage == "tune":
-        keep, val = holdout(N_TRAIN, round(N_TRAIN * options["val_fraction"]))
-        train_x, train_y, test_x, test_y = train_x[keep], train_y[keep], train_x[val], train_y[val]
-    if options["n_train"] is not None:
-        # A prefix, for quick runs and tests only; the default (None) is the paper's data.
-        train_x, train_y = train_x[: options["n_train"]], train_y[: options["n_train"]]
-    return Data(TensorSplit(train_x, train_y), TensorSplit(test_x, test_y), N_CLASSES)
+    return Data(TensorSplit(x[:N_TRAIN], y[:N_TRAIN]), TensorSplit(x[N_TRAIN:], y[N_TRAIN:]), N_CLASSES)
 
 
 class MLP(nn.Sequential):
@@ -116,6 +112,9 @@ SYNTHETIC = register_workload(
         build_model=build_model,
         layer_groups=layer_groups,
         paper_rng_prelude=paper_rng_prelude,
+        holdout="val_fraction",
+        # A prefix of the training rows, for quick runs and tests only; None is the paper's data.
+        train_limit="n_train",
         options=(
             Option(
                 "val_fraction", 0.2, float, "share of the 6400 training rows held out in the tune stage",

@@ -11,8 +11,8 @@ paths are looked up under ``config["data_dir"]`` first. Labels may be ints, a ``
 strings (mapped to ints in sorted order).
 
 Splits: the seed stage scores ``test_split``. The tune stage scores the dataset's own
-``val_split`` when it exists and is not the test split; otherwise it holds out ``val_fraction`` of
-the training rows with a fixed permutation. GLUE's RTE test labels are hidden, so RTE's
+``val_split`` when it exists and is not the test split (``Data.validation``); otherwise lrsweep
+holds out ``val_fraction`` of the training rows with its fixed permutation. GLUE's RTE test labels are hidden, so RTE's
 ``test_split`` is "validation" and its tuning rows are carved from train, as for TREC and IMDb.
 
 Tokenisation happens once, into one ``[N, longest]`` tensor per model input; a batch is cut to its
@@ -33,7 +33,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from trainables.workload import Data, Option, Split, Workload, WorkloadError, holdout, register_workload
+from trainables.logs import route_library_logs
+from trainables.workload import (
+    Data,
+    Option,
+    Split,
+    Workload,
+    WorkloadError,
+    get_workload,
+    list_workloads,
+    register_workload,
+)
 
 DEFAULT_MODEL = "distilbert-base-uncased"
 FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet", ".arrow": "arrow"}
@@ -60,6 +70,11 @@ class TokenSplit(Split):
         width = int(self.lengths[index].max())
         cut = slice(-width, None) if self.left else slice(0, width)
         return {k: v[index][:, cut] for k, v in self.features.items()}
+
+    def subset(self, rows: torch.Tensor) -> TokenSplit:
+        # Rows stay padded to the whole split's longest; a batch is cut to its own longest anyway.
+        features = {k: v[rows] for k, v in self.features.items()}
+        return TokenSplit(features, self.lengths[rows], self.labels[rows], self.left)
 
 
 class SequenceClassifier(nn.Module):
@@ -154,8 +169,12 @@ def load_tokenizer(options: dict):
     return tokenizer
 
 
-def load_data(options: dict, stage: str, data_dir: str | None) -> Data:
-    """Tokenised training split and the split scored in this stage (see the module docstring)."""
+def load_data(options: dict, data_dir: str | None) -> Data:
+    """Tokenised train and test splits, and the dataset's own validation split if it has one."""
+    import datasets  # noqa: F401  (imported here so that its chatter is routed before it loads anything)
+    import transformers  # noqa: F401
+
+    route_library_logs()
     dd = load_dataset_dict(options, data_dir)
     train_name, test_name, val_name = options["train_split"], options["test_split"], options["val_split"]
     for name in (train_name, test_name):
@@ -166,18 +185,6 @@ def load_data(options: dict, stage: str, data_dir: str | None) -> Data:
     for column in filter(None, columns):
         if column not in train.column_names:
             raise WorkloadError(f"dataset has no column {column!r}; its columns are {train.column_names}")
-
-    if stage == "seed":
-        scored = dd[test_name]
-    elif val_name in dd and val_name != test_name:
-        scored = dd[val_name]
-    else:
-        keep, val = holdout(len(train), round(len(train) * options["val_fraction"]))
-        train, scored = train.select(keep.tolist()), train.select(val.tolist())
-    if options["max_train_samples"] is not None:
-        train = train.select(range(min(len(train), options["max_train_samples"])))
-    if options["max_eval_samples"] is not None:
-        scored = scored.select(range(min(len(scored), options["max_eval_samples"])))
 
     label = options["label_column"]
     raw_labels = list(dd[train_name][label]) + list(dd[test_name][label])
@@ -201,13 +208,17 @@ def load_data(options: dict, stage: str, data_dir: str | None) -> Data:
         left = tokenizer.padding_side == "left"
         return TokenSplit(features, lengths, torch.tensor(labels, dtype=torch.int64), left)
 
-    return Data(encode(train, "train"), encode(scored, "eval"), num_classes)
+    validation = None
+    if val_name in dd and val_name != test_name:
+        validation = encode(dd[val_name], val_name)
+    return Data(encode(train, train_name), encode(dd[test_name], test_name), num_classes, validation)
 
 
 def build_model(options: dict, data: Data) -> nn.Module:
     """The Auto sequence classifier with ``data.num_classes`` outputs, in float32."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
+    route_library_logs()
     name = options["model"]
     try:
         if options["pretrained"]:
@@ -305,7 +316,34 @@ def text_workload(
         layer_groups=layer_groups,
         options=options,
         mixed_precision=True,
+        holdout="val_fraction",
+        train_limit="max_train_samples",
+        eval_limit="max_eval_samples",
     )
+
+
+SPEC_TASKS: set[str] = set()
+"""Names of the text tasks sweep specs defined in this process (``spec_task``)."""
+
+
+def spec_task(name: str) -> Workload:
+    """The text workload called ``name`` that a sweep spec defines with no plugin
+    (``workloads: [{text: {name: rotten_tomatoes, dataset: ./rt, text_column: ..., label_column: ...}}]``).
+
+    Its facts are all options (``dataset`` or ``data_files``, the columns, the splits), so the name is
+    all a Ray worker needs to register it; results carry that name. A name registered otherwise
+    (a built-in or a plugin's workload) is refused.
+    """
+    if name in SPEC_TASKS:
+        return get_workload(name)
+    if name in {w.name for w in list_workloads()}:
+        raise WorkloadError(f"{name!r} is already a registered workload; a text task defined in the spec needs "
+                            "a name of its own")
+    SPEC_TASKS.add(name)
+    return register_workload(text_workload(
+        name, f"text classification task {name!r} defined in the sweep spec", dataset="",
+        text_column="text", label_column="label", epochs=3,
+    ))
 
 
 RTE = register_workload(
