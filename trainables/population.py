@@ -122,6 +122,10 @@ class _Stacked:
         k, grouped = self.k, self.grouped and x.dim() == 5
         if grouped:
             x = x.transpose(0, 1).reshape(x.shape[1], k * x.shape[2], *x.shape[3:])
+        elif x.dim() == 5:
+            # One image tensor per member until Flatten: unbind, never x[i], whose backward would
+            # write a full-size gradient per member.
+            x = list(x.unbind(0))
         for layer, names in zip(self.layers, self.param_names, strict=True):
             p = [params[n] for n in names]
             w, b = (p[0], p[1] if len(p) > 1 else None) if p else (None, None)
@@ -133,15 +137,18 @@ class _Stacked:
                     x = F.conv2d(x, w.reshape(-1, *w.shape[2:]), None if b is None else b.reshape(-1), *conv,
                                  k * layer.groups)
                 else:
-                    x = torch.stack([F.conv2d(x[i], w[i], None if b is None else b[i], *conv, layer.groups)
-                                     for i in range(k)])
+                    bs = b.unbind(0) if b is not None else [None] * k
+                    x = [F.conv2d(xi, wi, bi, *conv, layer.groups) for xi, wi, bi in zip(x, w.unbind(0), bs,
+                                                                                          strict=True)]
             elif isinstance(layer, nn.ReLU):
-                x = torch.relu(x)
+                x = [torch.relu(xi) for xi in x] if isinstance(x, list) else torch.relu(x)
             elif isinstance(layer, nn.MaxPool2d):
                 pool = (layer.kernel_size, layer.stride, layer.padding, layer.dilation, layer.ceil_mode)
-                x = F.max_pool2d(x, *pool) if grouped else F.max_pool2d(x.flatten(0, 1), *pool).unflatten(0, (k, -1))
+                x = [F.max_pool2d(xi, *pool) for xi in x] if isinstance(x, list) else F.max_pool2d(x, *pool)
             elif isinstance(layer, nn.Flatten):
-                if grouped and x.dim() == 4:  # (B, K * C, H, W) -> (K, B, C * H * W)
+                if isinstance(x, list):
+                    x = torch.stack([xi.flatten(1) for xi in x])
+                elif grouped and x.dim() == 4:  # (B, K * C, H, W) -> (K, B, C * H * W)
                     x = x.reshape(x.shape[0], k, -1).transpose(0, 1)
                 else:
                     x = x.flatten(2)
