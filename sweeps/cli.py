@@ -96,6 +96,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if not spec_path.is_relative_to(PROJECT_DIR):
         return _fail(f"spec {args.spec} must lie inside the project directory {PROJECT_DIR}, which is "
                      "uploaded as the job's working_dir")
+    from ray.exceptions import AuthenticationError
     from ray.job_submission import JobSubmissionClient
 
     from sweeps.plugins import as_packages, resolve
@@ -110,6 +111,11 @@ def cmd_submit(args: argparse.Namespace) -> int:
             client = JobSubmissionClient(args.address)
             job_id = client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env, submission_id=args.job_id,
                                        metadata={"sweep": spec.name, "spec_hash": spec.hash})
+        except AuthenticationError as err:
+            # Ray's message runs to a paragraph of advice; its first line names the cause.
+            cause = str(err).strip().splitlines()[0]
+            return _fail(f"could not submit to {args.address}: {cause} (export RAY_AUTH_MODE=token and the "
+                         "cluster's token as RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH)")
         except (ConnectionError, RuntimeError, ValueError) as err:
             return _fail(f"could not submit to {args.address}: {err}")
     print(f"submitted sweep {spec.name} (spec hash {spec.hash}) as Ray job {job_id}")

@@ -76,6 +76,14 @@ def test_submission_without_the_cluster_token_is_refused(make_cluster, tmp_path)
                           env=wrong, timeout=60, check=False)
     assert refused.returncode != 0
     assert "Invalid authentication token" in refused.stderr or "Forbidden" in refused.stderr, refused.stderr
+    # lrsweep submit says so in one line and exits 2, with no traceback.
+    spec = REPO / "sweeps" / "quick.yaml"
+    ours = cluster.ns.run([str(VENV_BIN / "lrsweep"), "submit", str(spec), "--address", cluster.dashboard],
+                          timeout=60, env=wrong, check=False)
+    assert ours.returncode == 2, ours.stderr
+    errors = [line for line in ours.stderr.splitlines() if line.startswith("lrsweep: error:")]
+    assert len(errors) == 1 and "Authentication failed" in errors[0], ours.stderr
+    assert "Traceback" not in ours.stderr
 
     # A bare HTTP client with no token at all gets 401, not a job.
     probe = (
