@@ -39,7 +39,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from trainables.trial import CHECK_EVERY, LOSS_CAP, TrialConfig, load_splits, resolve_hparams, select_device
+from trainables.trial import (
+    CHECK_EVERY,
+    TrialConfig,
+    epoch_metrics,
+    load_splits,
+    params_finite,
+    resolve_hparams,
+    select_device,
+)
 from trainables.workload import check_layer_groups, get_workload
 
 __all__ = ["PopulationError", "run_population", "stackable"]
@@ -158,7 +166,7 @@ class _Stacked:
 class _Vmapped:
     """The generic fallback: ``torch.func.functional_call`` of the template under ``vmap``."""
 
-    def __init__(self, template: nn.Module, k: int) -> None:
+    def __init__(self, template: nn.Module) -> None:
         self.template = template
 
     def __call__(self, params: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
@@ -269,7 +277,7 @@ class _Population:
         # Grouped convolutions pay off on a GPU; on the CPU one convolution per member costs about the
         # same and rounds exactly as the solo run.
         grouped = self.device.type == "cuda" if self.grouped_conv is None else self.grouped_conv
-        self.forward = _Stacked(template, k, grouped) if stackable(template) else _Vmapped(template, k)
+        self.forward = _Stacked(template, k, grouped) if stackable(template) else _Vmapped(template)
 
     def _link_grads(self, i: int) -> None:
         m = self.members[i]
@@ -371,21 +379,10 @@ class _Population:
             seen = int(sum(weights[:n]))
             member_losses = losses[:n, i]
             train_loss = (member_losses * w).sum().item() / seen
-            ok = bool(member_losses.isfinite().all()) and math.isfinite(train_loss) and self._finite(m)
-            metrics = {
-                "epoch": epoch,
-                "train_loss": min(train_loss, LOSS_CAP) if ok else LOSS_CAP,
-                "train_accuracy": correct[i].item() / seen,
-                self.score_key: scores[i],
-                "chance_accuracy": self.chance,
-                "lr": float(m.stepper.lrs()[-1]),
-                "seconds": seconds,
-                "status": "ok" if ok else "diverged",
-                "device": str(self.device),
-            }
-            for key, value in m.stepper.diagnostics().items():
-                value = float(value)
-                metrics.setdefault(key, value if math.isfinite(value) else None)
+            ok = bool(member_losses.isfinite().all()) and math.isfinite(train_loss) and params_finite(m.params)
+            metrics = epoch_metrics(epoch, train_loss, correct[i].item() / seen, self.score_key, scores[i],
+                                    self.chance, m.stepper, ok, self.device)
+            metrics["seconds"] = seconds
             m.history.append(metrics)
             out[i] = dict(metrics)
             if not ok:  # frozen from now on; zeros keep NaNs out of the shared kernels
@@ -393,10 +390,6 @@ class _Population:
                     for p in m.params:
                         p.zero_()
         return out
-
-    @staticmethod
-    def _finite(m: _Member) -> bool:
-        return bool(torch.stack([p.detach().sum() for p in m.params]).isfinite().all())
 
     @torch.no_grad()
     def evaluate(self, active: list[int]) -> dict[int, float]:

@@ -160,6 +160,34 @@ def load_splits(workload: Workload, options: Mapping[str, Any], cfg: TrialConfig
     return stage.data, train, scored, torch.bincount(scored.labels).max().item() / len(scored)
 
 
+def params_finite(params: list[torch.Tensor]) -> bool:
+    """Whether every parameter is finite (one device sync for all of them)."""
+    return bool(torch.stack([p.detach().sum() for p in params]).isfinite().all())
+
+
+def epoch_metrics(epoch: int, train_loss: float, train_accuracy: float, score_key: str, score: float,
+                  chance: float, stepper: Any, finite: bool, device: torch.device) -> dict:
+    """One epoch's metrics dict (docs/CONTRACTS.md), ``seconds`` left at 0 for the caller to fill.
+
+    A non-finite epoch is ``diverged`` and reports the loss as ``LOSS_CAP``, so every number stays finite.
+    """
+    metrics = {
+        "epoch": epoch,
+        "train_loss": min(train_loss, LOSS_CAP) if finite else LOSS_CAP,
+        "train_accuracy": train_accuracy,
+        score_key: score,
+        "chance_accuracy": chance,
+        "lr": float(stepper.lrs()[-1]),
+        "seconds": 0.0,
+        "status": "ok" if finite else "diverged",
+        "device": str(device),
+    }
+    for key, value in stepper.diagnostics().items():
+        value = float(value)
+        metrics.setdefault(key, value if math.isfinite(value) else None)
+    return metrics
+
+
 def run_trial(
     config: Mapping[str, Any],
     *,
@@ -299,26 +327,11 @@ class _Trial:
         weights = torch.tensor(sizes, dtype=torch.float32, device=self.device)
         train_loss = (torch.stack(losses) * weights).sum().item() / seen
         correct = (torch.cat(predictions) == torch.cat(targets)).sum()
-        finite = finite and math.isfinite(train_loss) and self._params_finite()
-        metrics = {
-            "epoch": epoch,
-            "train_loss": min(train_loss, LOSS_CAP) if finite else LOSS_CAP,
-            "train_accuracy": correct.item() / seen,
-            self.score_key: self.evaluate(),
-            "chance_accuracy": self.chance,
-            "lr": float(stepper.lrs()[-1]),
-            "seconds": 0.0,
-            "status": "ok" if finite else "diverged",
-            "device": str(self.device),
-        }
-        for key, value in stepper.diagnostics().items():
-            value = float(value)
-            metrics.setdefault(key, value if math.isfinite(value) else None)
+        finite = finite and math.isfinite(train_loss) and params_finite(self.params)
+        metrics = epoch_metrics(epoch, train_loss, correct.item() / seen, self.score_key, self.evaluate(),
+                                self.chance, stepper, finite, self.device)
         metrics["seconds"] = time.perf_counter() - start
         return metrics
-
-    def _params_finite(self) -> bool:
-        return bool(torch.stack([p.detach().sum() for p in self.params]).isfinite().all())
 
     @torch.no_grad()
     def evaluate(self) -> float:
