@@ -436,11 +436,11 @@ def build_report(sweep_dirs: list[str], out_dir: str | None = None, *, allow_mix
     plot_dir, csv_dir = os.path.join(out_dir, "plots"), os.path.join(out_dir, "csv")
     os.makedirs(csv_dir, exist_ok=True)
 
-    summary, vs_best = tables.summary_and_vs_best(res, margin=margin)
+    all_pairs, fractions = tables.pairwise_all(res, margin=margin), tables.final_lr_fractions(res)
+    summary, vs_best = tables.summary_and_vs_best(res, margin=margin, all_pairs=all_pairs, fractions=fractions)
     curves = tables.learning_curves(res)
-    csvs: dict[str, pd.DataFrame] = {"summary": summary, "pairwise_vs_best": vs_best,
-                                     "pairwise_all": tables.pairwise_all(res, margin=margin),
-                                     "learning_curves": curves, "final_lr": tables.final_lr_fractions(res)}
+    csvs: dict[str, pd.DataFrame] = {"summary": summary, "pairwise_vs_best": vs_best, "pairwise_all": all_pairs,
+                                     "learning_curves": curves, "final_lr": fractions}
     plot_paths: dict[str, dict[str, str]] = {}
     doc = _Doc(out_dir)
     _header(doc, res, thresholds, seed, margin)

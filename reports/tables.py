@@ -119,7 +119,13 @@ def regimes(res: Results) -> dict[str, str]:
     return dict(zip(t["workload"], t["regime"], strict=True))
 
 
-def summary_and_vs_best(res: Results, *, margin: float = DEFAULT_MARGIN) -> tuple[pd.DataFrame, pd.DataFrame]:
+#: Summary column <- the column of the strategy's comparison with its workload's best.
+VS_BEST_COLUMNS = {"outcome": "outcome", "p_t_holm_vs_best": "p_t_holm", "p_tost_holm_vs_best": "p_tost_holm",
+                   "mdd_vs_best": "mdd", "seeds_for_margin": "seeds_for_margin"}
+
+
+def summary_and_vs_best(res: Results, *, margin: float = DEFAULT_MARGIN, all_pairs: pd.DataFrame | None = None,
+                        fractions: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-workload summary (one row per strategy, ranked) and the comparisons with each workload's best.
 
     Summary columns: workload, regime, rank, strategy, generation, n, mean, sd, ci_low, ci_high (95%
@@ -130,13 +136,14 @@ def summary_and_vs_best(res: Results, *, margin: float = DEFAULT_MARGIN) -> tupl
     seeds_for_margin. The vs-best table has one row per non-best strategy: a = the best, b = it,
     differences a - b, Holm over that workload's rows, and p_t_holm_all, the same comparison's
     Holm p within all pairs of the workload (which does not depend on the best being picked first).
+    ``all_pairs`` (`pairwise_all`) and ``fractions`` (`final_lr_fractions`) are computed when not given.
     """
     gen = generations(res)
     reg = regimes(res)
     runs = res.seed_runs()
     tune = res.tune_runs()
-    fractions = final_lr_fractions(res)
-    all_pairs = pairwise_all(res, margin=margin)
+    fractions = final_lr_fractions(res) if fractions is None else fractions
+    all_pairs = pairwise_all(res, margin=margin) if all_pairs is None else all_pairs
     budget = res.budget.set_index(["workload", "strategy"])
     summaries, comparisons = [], []
     for workload in sorted(runs["workload"].unique()):
@@ -177,12 +184,9 @@ def summary_and_vs_best(res: Results, *, margin: float = DEFAULT_MARGIN) -> tupl
             wa = all_pairs[all_pairs["workload"] == workload]
             p_all = {frozenset((a, b)): p for a, b, p in zip(wa["a"], wa["b"], wa["p_t_holm"], strict=True)}
             vs["p_t_holm_all"] = [p_all.get(frozenset((best, s)), np.nan) for s in vs["b"]]
-        by_other = vs.set_index("b") if not vs.empty else pd.DataFrame()
-        for column, source in (("outcome", "outcome"), ("p_t_holm_vs_best", "p_t_holm"),
-                               ("p_tost_holm_vs_best", "p_tost_holm"), ("mdd_vs_best", "mdd"),
-                               ("seeds_for_margin", "seeds_for_margin")):
-            values = [by_other[source].get(s, np.nan) if not by_other.empty else np.nan for s in df["strategy"]]
-            df[column] = values
+        by_other = vs.set_index("b") if not vs.empty else pd.DataFrame(columns=list(VS_BEST_COLUMNS.values()))
+        for column, source in VS_BEST_COLUMNS.items():
+            df[column] = df["strategy"].map(by_other[source])
         df.loc[0, "outcome"] = "best"
         summaries.append(df)
         comparisons.append(vs)
