@@ -87,14 +87,32 @@ def learning_curves(curves: pd.DataFrame, workload: str) -> plt.Figure:
     return fig
 
 
+def _ordered_cliques(find):
+    """``find`` (scikit-posthocs' clique search) with each clique a sorted list and the cliques sorted.
+
+    The library returns sets of strategy names and draws each bar by iterating one, so the figure's
+    bytes, and the stacking of bars that start at the same rank, followed Python's per-process string
+    hash: the same Parquet gave a different report.html in another process.
+    """
+    def ordered(adj_matrix):
+        return sorted((sorted(c) for c in find(adj_matrix)), key=lambda c: (len(c), c))
+
+    return ordered
+
+
 def cd_diagram(ranks: pd.DataFrame, nemenyi: pd.DataFrame, cd: float, n_workloads: int) -> plt.Figure:
     """Critical-difference diagram of average ranks (scikit-posthocs), bars joining Nemenyi-tied strategies."""
-    import scikit_posthocs
+    from scikit_posthocs import _plotting
 
     fig, ax = plt.subplots(figsize=(7.0, 0.35 * len(ranks) + 1.5))
     avg = pd.Series(ranks["avg_rank"].to_numpy(), index=ranks["strategy"])
-    scikit_posthocs.critical_difference_diagram(avg, nemenyi, ax=ax, label_fmt_left="{label} ({rank:.2f})",
-                                                label_fmt_right="({rank:.2f}) {label}")
+    find = _plotting._find_maximal_cliques
+    _plotting._find_maximal_cliques = _ordered_cliques(find)
+    try:
+        _plotting.critical_difference_diagram(avg, nemenyi, ax=ax, label_fmt_left="{label} ({rank:.2f})",
+                                              label_fmt_right="({rank:.2f}) {label}")
+    finally:
+        _plotting._find_maximal_cliques = find
     ax.set_title(f"average rank over {n_workloads} workloads (1 = best); Nemenyi CD = {cd:.2f}", fontsize=9)
     return fig
 

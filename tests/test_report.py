@@ -279,6 +279,22 @@ def test_same_parquet_gives_identical_files_without_ray_or_torch(small, tmp_path
             assert x.read() == y.read(), f
 
 
+def test_report_with_a_cd_diagram_is_identical_whatever_the_string_hash_seed(small, tmp_path):
+    """The CD diagram (scikit-posthocs) used to follow the per-process string hash: the same Parquet gave
+    another report.html in another process."""
+    d = small(workloads=("synthetic", "cifar10", "rte"), strategies=("dals", "adam", "sgdr", "lion"))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = f"from reports import build_report\nbuild_report([{d!r}], {str(tmp_path / 'r')!r})\n"
+    pages = []
+    for hash_seed in ("1", "2"):
+        subprocess.run([sys.executable, "-c", code], cwd=root, check=True,
+                       env={**os.environ, "PYTHONHASHSEED": hash_seed})
+        with open(tmp_path / "r" / "report.html", "rb") as f:
+            pages.append(f.read())
+    assert b"critical-difference diagram" in pages[0]
+    assert pages[0] == pages[1]
+
+
 def test_mixed_spec_hashes_are_refused_unless_allowed(small, tmp_path, capsys):
     a = small("a", spec_hash="aaaaaaaaaaaaaaaa", strategies=("dals",))
     b = small("b", spec_hash="bbbbbbbbbbbbbbbb", strategies=("adam",))
