@@ -301,7 +301,8 @@ def _across_section(doc: _Doc, res: Results, summary: pd.DataFrame, gen: dict, s
         paths["cd_diagram"] = p
         doc.img(p["png"], "critical-difference diagram (Nemenyi, alpha 0.05)")
     else:
-        doc.p(f"No Friedman test: {fr.note}.")
+        doc.p(f"No Friedman test: {fr.note}. The average ranks above only order the means; they are no "
+              "evidence that one strategy is better than another.")
     doc.p("The same test over all workloads and within each regime (scratch: trained from scratch; finetune: "
           "a pretrained model fine-tuned):")
     doc.table(pd.DataFrame({"group": by_regime["group"], "workloads": by_regime["workloads"],

@@ -307,6 +307,8 @@ def test_mixed_spec_hashes_are_refused_unless_allowed(small, tmp_path, capsys):
         md = f.read()
     assert "## Warning: mixed results (--allow-mixed)" in md
     assert "bbbbbbbbbbbbbbbb" in md
+    # Two strategies: no Friedman test, and the ranks come with the warning that they are no evidence.
+    assert "they are no evidence that one strategy is better than another" in md
     # Two workloads: no IQM, and the report says why.
     assert "IQM and performance profiles need at least 3 normalisable workloads (have 2)" in md
 
