@@ -54,6 +54,8 @@ TRIALS = (
     Column("versions", pa.string(), "JSON object of library versions (torch, ray, optuna, lrsweep, ...)"),
     Column("error_log", pa.string(), "path of the file holding the failure's full traceback when status is error",
            nullable=True),
+    Column("population_id", pa.string(), "the Tune trial that trained this run: equal to trial_id for a run trained "
+           "alone, shared by the members of a population (resources.population)", nullable=True),
 )
 
 EPOCHS = (

@@ -30,6 +30,10 @@ def to_table(name: str, rows: Iterable[Mapping[str, Any]] | pa.Table) -> pa.Tabl
     """Build a table of the documented schema from row dicts, naming any missing or unknown column."""
     target = schema(name)
     if isinstance(rows, pa.Table):
+        # A table written before a nullable column existed (e.g. population_id) reads with nulls there.
+        for column in TABLES[name]:
+            if column.nullable and column.name not in rows.column_names:
+                rows = rows.append_column(column.name, pa.nulls(len(rows), column.type))
         return rows.select(target.names).cast(target)
     rows = list(rows)
     known = set(target.names)

@@ -163,7 +163,8 @@ def cmd_workloads(args: argparse.Namespace) -> int:
         return failed
 
     for w in list_workloads():
-        print(f"{w.name:12s} {w.regime:8s} epochs {w.default_epochs:<3d} batch {w.batch_size:<4d} {w.description}")
+        print(f"{w.name:12s} {w.regime:8s} epochs {w.default_epochs:<3d} batch {w.batch_size:<4d} "
+              f"population {w.population:<3d} {w.description}")
         for o in w.options:
             print(f"    {o.name:16s} default {o.default!r:<12} {o.describe()}: {o.help}")
     return 0

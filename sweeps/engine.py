@@ -39,8 +39,8 @@ import yaml
 
 from sweeps import catalog, plugins
 from sweeps.results import TrialRecord, dedupe_epochs, describe_error, pair_key, write_results
-from sweeps.searcher import PairPlan, PairSearcher
-from sweeps.spec import Spec, SpecError, parse_spec
+from sweeps.searcher import PairPlan, PairSearcher, member_id, member_metrics, trial_members
+from sweeps.spec import Spec, SpecError, parse_spec, population_size
 from sweeps.trial_entry import LOG_DIR_VAR
 
 __all__ = ["SweepDir", "SweepError", "load_sweep_spec", "resume_sweep", "run_sweep", "status"]
@@ -191,27 +191,47 @@ def _progress_callback(planned: dict[str, dict[str, int]], sweep: SweepDir, out:
             self.errored = {stage: dict.fromkeys(pairs, 0) for stage, pairs in planned.items()}
             self.best: dict[str, dict[str, float]] = {stage: {} for stage in planned}
             self.started = time.time()
+            self.resumed_with = 0  # runs finished before a resume: not part of this process's pace
 
         def _record(self, trial, error: bool) -> None:
-            meta, stage = trial.config["sweep"], trial.config["run"]["stage"]
-            pair, key = meta["pair"], score_key[stage]
+            members = trial_members(trial.config)
+            (run, meta), n = members[0], len(members)
+            stage, pair = run["stage"], meta["pair"]
+            key = score_key[stage]
             done, best = self.done[stage], self.best[stage]
             last = trial.last_result or {}
-            score = last.get(key)
+            finals = [m for m in member_metrics(last, n) if m is not None]
+            scores = [m[key] for m in finals if isinstance(m.get(key), float)]
             if error:
-                self.errored[stage][pair] += 1
+                self.errored[stage][pair] += n
                 cause = _trial_error(trial)
                 what = "ERROR" + (f" {describe_error(cause)[0][:300]}" if cause is not None else "")
             else:
-                done[pair] += 1
-                if isinstance(score, float):
-                    best[pair] = max(score, best.get(pair, float("-inf")))
-                what = f"{last.get('status', 'ok')} {key}={score:.4f}" if isinstance(score, float) else "no score"
+                done[pair] += n
+                if scores:
+                    best[pair] = max(*scores, best.get(pair, float("-inf")))
+                statuses = [m.get("status", "ok") for m in finals] or ["ok"]
+                status = ", ".join(f"{s} {statuses.count(s)}" for s in dict.fromkeys(statuses)) if n > 1 \
+                    else statuses[0]
+                what = f"{status} {key}={max(scores):.4f}" if scores else "no score"
+            runs = f"#{meta['trial_index']}" if n == 1 else f"#{meta['trial_index']}-{members[-1][1]['trial_index']} " \
+                f"({n} runs in one population)"
             total = sum(done.values()) + sum(self.errored[stage].values())
-            out(f"[{stage} {total}/{sum(planned[stage].values())}] {pair} #{meta['trial_index']} {what} "
+            out(f"[{stage} {total}/{sum(planned[stage].values())}] {pair} {runs} {what} "
                 f"(pair {done[pair] + self.errored[stage][pair]}/{planned[stage][pair]}, best "
-                f"{best.get(pair, float('nan')):.4f}) {time.time() - self.started:.0f}s")
+                f"{best.get(pair, float('nan')):.4f}) {time.time() - self.started:.0f}s{self._eta()}")
             self._save()
+
+        def _finished(self) -> int:
+            return sum(sum(d.values()) for by_stage in (self.done, self.errored) for d in by_stage.values())
+
+        def _eta(self) -> str:
+            """The time left at this process's pace so far (finished runs per second, both stages)."""
+            now = self._finished() - self.resumed_with
+            left = sum(sum(pairs.values()) for pairs in planned.values()) - self._finished()
+            if now <= 0 or left <= 0:
+                return ""
+            return f", ETA {(time.time() - self.started) / now * left:.0f}s"
 
         def _save(self) -> None:
             state = {stage: {k: {"planned": n, "done": self.done[stage][k], "errored": self.errored[stage][k],
@@ -231,6 +251,7 @@ def _progress_callback(planned: dict[str, dict[str, int]], sweep: SweepDir, out:
 
         def set_state(self, state: dict) -> None:
             self.done, self.errored, self.best = state["done"], state["errored"], state["best"]
+            self.resumed_with = self._finished()
 
     return Progress()
 
@@ -268,6 +289,7 @@ def _plans(spec: Spec) -> list[PairPlan]:
             space=catalog.space(w.name, w.options_dict, s, overrides),
             canonical=catalog.canonical_point(w.name, w.options_dict, s, overrides),
             seed_base=_base_config(spec, w, s, "seed", 0),
+            population=population_size(spec, w),
         ))
     return plans
 
@@ -289,9 +311,11 @@ def _tune_config(spec: Spec, sweep: SweepDir, plans: list[PairPlan]):
         scheduler = PerPairScheduler(spec.budget.early_stopping, epochs)
     searcher = PairSearcher(plans, spec.budget.trials, spec.budget.sampler, spec.budget.sampler_seed,
                             sweep.journal_path, spec.evaluation.selection, spec.evaluation.seeds)
+    # Tune trials, not runs: a population trial trains up to p.population runs of one pair.
+    trials = sum(math.ceil(spec.budget.trials / p.population) + math.ceil(spec.evaluation.seeds / p.population)
+                 for p in plans)
     return tune.TuneConfig(
-        search_alg=searcher, scheduler=scheduler,
-        num_samples=len(plans) * (spec.budget.trials + spec.evaluation.seeds),
+        search_alg=searcher, scheduler=scheduler, num_samples=trials,
         max_concurrent_trials=spec.max_concurrent, reuse_actors=True,
         trial_dirname_creator=_trial_dirname, trial_name_creator=_trial_dirname,
     )
@@ -385,10 +409,11 @@ def _read_history(result) -> list[dict]:
 
 
 def _records(grid, sweep: SweepDir | None = None) -> list[TrialRecord]:
-    """One record per finished trial; with ``sweep``, each failure's full text goes to errors/<id>.txt."""
+    """One record per run (a population trial's members each); with ``sweep``, each failure's full
+    text goes to errors/<trial id>.txt."""
     records = []
     for result in grid:
-        meta, run = result.config["sweep"], result.config["run"]
+        members = trial_members(result.config)
         history = _read_history(result)
         trial_id = os.path.basename(result.path.rstrip("/"))
         error = error_log = None
@@ -397,13 +422,19 @@ def _records(grid, sweep: SweepDir | None = None) -> list[TrialRecord]:
             if sweep is not None:
                 sweep.write_text(f"errors/{trial_id}.txt", f"trial {trial_id} failed: {error}\n\n{full}\n")
                 error_log = sweep.path(f"errors/{trial_id}.txt")
-        records.append(TrialRecord(
-            trial_id=trial_id, stage=run["stage"], pair=meta["pair"],
-            workload=run["workload"], strategy=run["strategy"], trial_index=meta["trial_index"],
-            canonical=bool(meta["canonical"]), seed=run["seed"], epochs_planned=run["epochs"],
-            hparams=run["hparams"], history=tuple(history), error=error, error_log=error_log,
-            extra={"workload_options": run["workload_options"]},
-        ))
+        for i, (run, meta) in enumerate(members):
+            if len(members) > 1:  # a member's epochs: those the population reported it in
+                own = tuple(dedupe_epochs(m[i] for m in (member_metrics(h, len(members)) for h in history) if m[i]))
+                run_id = member_id(trial_id, i)
+            else:
+                own, run_id = tuple(history), trial_id
+            records.append(TrialRecord(
+                trial_id=run_id, stage=run["stage"], pair=meta["pair"],
+                workload=run["workload"], strategy=run["strategy"], trial_index=meta["trial_index"],
+                canonical=bool(meta["canonical"]), seed=run["seed"], epochs_planned=run["epochs"],
+                hparams=run["hparams"], history=own, error=error, error_log=error_log,
+                extra={"workload_options": run["workload_options"]}, population_id=trial_id,
+            ))
     return records
 
 
@@ -411,10 +442,10 @@ def _write_selection(spec: Spec, sweep: SweepDir, grid) -> None:
     """``selection.json``: the tune trial each pair's seed runs retrained (read from their configs)."""
     chosen = {}
     for result in grid:
-        meta, run = result.config["sweep"], result.config["run"]
-        if run["stage"] == "seed":
-            chosen[meta["pair"]] = {"trial_id": meta["selected_trial"], "trial_index": meta["selected_index"],
-                                    "hparams": run["hparams"]}
+        for run, meta in trial_members(result.config):
+            if run["stage"] == "seed":
+                chosen[meta["pair"]] = {"trial_id": meta["selected_trial"], "trial_index": meta["selected_index"],
+                                        "hparams": run["hparams"]}
     sweep.write_text("selection.json", json.dumps({"selection": spec.evaluation.selection,
                                                    "chosen": dict(sorted(chosen.items()))}, indent=1))
 

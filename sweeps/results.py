@@ -42,6 +42,7 @@ class TrialRecord:
     error: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
     error_log: str | None = None
+    population_id: str | None = None  # the Tune trial that trained it (a population's, for a member)
 
     @property
     def status(self) -> str:
@@ -164,6 +165,7 @@ def trial_row(spec: Spec, record: TrialRecord) -> dict:
         "device": next((r["device"] for r in reversed(h) if r.get("device")), "unknown"),
         "versions": versions(),
         "error_log": record.error_log,
+        "population_id": record.population_id or record.trial_id,
     }
 
 

@@ -40,15 +40,19 @@ from ray.tune.search import Searcher
 
 import search_spaces as ss
 
-__all__ = ["PairPlan", "PairSearcher", "SAMPLERS", "best_trial", "objective"]
+__all__ = ["PairPlan", "PairSearcher", "SAMPLERS", "best_trial", "member_id", "member_metrics", "objective",
+           "trial_members"]
 
 SAMPLERS = {
-    "tpe": lambda seed: optuna.samplers.TPESampler(seed=seed),
-    "qmc": lambda seed: optuna.samplers.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False,
-                                                   warn_asynchronous_seeding=False),
-    "random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
+    # constant_liar only for populations: their K points are asked before any is told, and the liar
+    # keeps TPE from proposing K near-copies. Single trials keep the plain sampler (same samples as before).
+    "tpe": lambda seed, batched=False: optuna.samplers.TPESampler(seed=seed, constant_liar=batched),
+    "qmc": lambda seed, batched=False: optuna.samplers.QMCSampler(
+        seed=seed, scramble=True, warn_independent_sampling=False, warn_asynchronous_seeding=False),
+    "random": lambda seed, batched=False: optuna.samplers.RandomSampler(seed=seed),
 }
-"""Sampler name -> factory of a seeded Optuna sampler. Every pair gets its own, with the same seed."""
+"""Sampler name -> factory of a seeded Optuna sampler (``batched``: for populations). Every pair gets
+its own, with the same seed."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,8 @@ class PairPlan:
 
     ``base`` is the tune trial config without ``hparams`` (workload, options, strategy, seed,
     epochs, stage, data_dir, ...); ``space`` the searched table; ``canonical`` trial 0's point;
-    ``seed_base`` the seed run config without ``hparams`` and ``seed`` (None: no seed stage).
+    ``seed_base`` the seed run config without ``hparams`` and ``seed`` (None: no seed stage);
+    ``population`` how many runs of the pair one Tune trial trains (``trainables.population``).
     """
 
     key: str
@@ -65,6 +70,44 @@ class PairPlan:
     space: Mapping[str, ss.Range]
     canonical: Mapping[str, Any]
     seed_base: Mapping[str, Any] | None = None
+    population: int = 1
+
+
+def member_id(trial_id: str, index: int) -> str:
+    """The id of member ``index`` of the population trained by Tune trial ``trial_id``."""
+    return f"{trial_id}-{index}"
+
+
+def trial_members(config: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
+    """``(run, sweep)`` of each run a Tune trial's config trains: one, or a population's members."""
+    run, meta = config["run"], config["sweep"]
+    if "members" in run:
+        return list(zip(run["members"], meta["members"], strict=True))
+    return [(run, meta)]
+
+
+def member_metrics(result: Mapping[str, Any] | None, runs: int) -> list[Mapping[str, Any] | None]:
+    """Each run's metrics in one reported result: a population's ``members`` (keyed by index, None
+    for a member frozen earlier), or the result itself for a trial of one run."""
+    if not result:
+        return [None] * runs
+    if "members" in result:
+        return [result["members"].get(str(i)) for i in range(runs)]
+    if "population" in result:  # a searcher gets Tune's flattened dict: members/<i>/<metric>
+        out: list[dict | None] = [None] * runs
+        for key, value in result.items():
+            parts = key.split("/", 2)
+            if parts[0] == "members" and len(parts) == 3:
+                out[int(parts[1])] = {**(out[int(parts[1])] or {}), parts[2]: value}
+        return out
+    return [result] * runs
+
+
+def _trial_config(runs: list[dict], metas: list[dict]) -> dict:
+    """A Tune trial's config: one run as it is, several as a population."""
+    if len(runs) == 1:
+        return {"run": runs[0], "sweep": metas[0]}
+    return {"run": {"members": runs}, "sweep": {"pair": metas[0]["pair"], "members": metas}}
 
 
 def objective(history: list[Mapping[str, Any]], selection: str) -> float | None:
@@ -117,7 +160,8 @@ class PairSearcher(Searcher):
         self.numbers: dict[str, list[int]] = {k: [] for k in self.order}  # study trial numbers given out
         self.settled: dict[str, list[int]] = {k: [] for k in self.order}  # orphans already re-proposed
         self.cursor = 0
-        self.live: dict[str, _Live] = {}
+        self.live: dict[str, _Live] = {}  # tune runs waited on, by run id (trial id or member id)
+        self.populations: dict[str, list[str]] = {}  # Tune trial id -> the run ids it trains
         self.seeds = seeds
         self.finished: dict[str, list[tuple[float | None, int, dict]]] = {k: [] for k in self.order}
         self.pending: list[dict] = []  # seed run configs not given out yet
@@ -142,7 +186,8 @@ class PairSearcher(Searcher):
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 study = optuna.create_study(
                     study_name=key, storage=self._storage(), direction="maximize",
-                    sampler=SAMPLERS[self.sampler](self.sampler_seed), load_if_exists=True,
+                    sampler=SAMPLERS[self.sampler](self.sampler_seed, self.plans[key].population > 1),
+                load_if_exists=True,
                 )
             if not study.trials:
                 study.enqueue_trial(dict(self.plans[key].canonical), user_attrs={"canonical": True})
@@ -167,62 +212,81 @@ class PairSearcher(Searcher):
         return Searcher.FINISHED
 
     def _propose(self, trial_id: str, key: str) -> dict:
+        """The pair's next ``population`` points (fewer at the end of its budget), asked at once."""
         plan = self.plans[key]
         study = self.study(key)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            trial = study.ask()
-            hparams = ss.define_by_run(plan.space)(trial)
-        index = self.issued[key]
-        self.issued[key] += 1
-        self.numbers[key].append(trial.number)
-        canonical = index == 0 and hparams == dict(plan.canonical)
-        self.live[trial_id] = _Live(key, trial.number, index, dict(hparams), canonical)
-        return {
-            "run": {**plan.base, "hparams": hparams},
-            "sweep": {"pair": key, "trial_index": index, "optuna_number": trial.number,
-                      "canonical": canonical},
-        }
+        size = min(plan.population, self.trials - self.issued[key])
+        runs, metas, ids = [], [], []
+        for j in range(size):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                trial = study.ask()
+                hparams = ss.define_by_run(plan.space)(trial)
+            index = self.issued[key]
+            self.issued[key] += 1
+            self.numbers[key].append(trial.number)
+            canonical = index == 0 and hparams == dict(plan.canonical)
+            run_id = trial_id if size == 1 else member_id(trial_id, j)
+            self.live[run_id] = _Live(key, trial.number, index, dict(hparams), canonical)
+            runs.append({**plan.base, "hparams": hparams})
+            metas.append({"pair": key, "trial_index": index, "optuna_number": trial.number, "canonical": canonical})
+            ids.append(run_id)
+        self.populations[trial_id] = ids
+        return _trial_config(runs, metas)
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        live = self.live.get(trial_id)
-        if live is None:
-            return
         # A restarted trial reports its epochs again: keep one dict per epoch, the latest.
         epoch = result.get("epoch")
-        live.history = [h for h in live.history if h.get("epoch") != epoch]
-        live.history.append({"epoch": epoch, "val_accuracy": result.get("val_accuracy")})
+        ids = self.populations.get(trial_id)
+        if not ids:
+            return  # a seed run's result: nothing to tell a study
+        for run_id, m in zip(ids, member_metrics(result, len(ids)), strict=True):
+            live = self.live.get(run_id)
+            if live is None or m is None:  # a seed run, or a member frozen earlier
+                continue
+            live.history = [h for h in live.history if h.get("epoch") != epoch]
+            live.history.append({"epoch": epoch, "val_accuracy": m.get("val_accuracy")})
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        live = self.live.pop(trial_id, None)
-        if live is None:
-            return
-        study = self.study(live.key)
-        value = None if error else objective(sorted(live.history, key=lambda h: h["epoch"] or 0), self.selection)
-        if value is None and result and not error:
-            value = objective([result], self.selection)
-        if value is None:
-            study.tell(live.number, state=TrialState.FAIL, skip_if_finished=True)
-        else:
-            study.tell(live.number, value, skip_if_finished=True)
-        self.finished[live.key].append((value, live.index, {
-            "trial_id": trial_id, "trial_index": live.index, "hparams": live.hparams, "canonical": live.canonical}))
-        tuning = self.issued[live.key] < self.trials or any(t.key == live.key for t in self.live.values())
-        if self.seeds and not tuning:
-            self._queue_seed_runs(live.key)
+        ids = self.populations.pop(trial_id, None)
+        if not ids:
+            return  # a seed run
+        lives = [(run_id, self.live.pop(run_id)) for run_id in ids if run_id in self.live]
+        last = dict(zip(ids, member_metrics(result, len(ids)), strict=True))
+        for run_id, live in lives:
+            final = last[run_id]
+            study = self.study(live.key)
+            value = None if error else objective(sorted(live.history, key=lambda h: h["epoch"] or 0),
+                                                 self.selection)
+            if value is None and final and not error:
+                value = objective([final], self.selection)
+            if value is None:
+                study.tell(live.number, state=TrialState.FAIL, skip_if_finished=True)
+            else:
+                study.tell(live.number, value, skip_if_finished=True)
+            self.finished[live.key].append((value, live.index, {
+                "trial_id": run_id, "trial_index": live.index, "hparams": live.hparams,
+                "canonical": live.canonical}))
+        for key in dict.fromkeys(live.key for _, live in lives):
+            tuning = self.issued[key] < self.trials or any(t.key == key for t in self.live.values())
+            if self.seeds and not tuning:
+                self._queue_seed_runs(key)
 
     def _queue_seed_runs(self, key: str) -> None:
-        """Queue the pair's seed runs: its best tune trial retrained with seeds 0..seeds-1 (none
-        when every tune trial errored or scored nothing; the budget table then says so)."""
+        """Queue the pair's seed runs: its best tune trial retrained with seeds 0..seeds-1, in
+        populations of the pair's size (none when every tune trial errored or scored nothing; the
+        budget table then says so)."""
         best = best_trial(self.finished[key])
         if best is None:
             return
-        for seed in range(self.seeds):
-            self.pending.append({
-                "run": {**self.plans[key].seed_base, "seed": seed, "hparams": dict(best["hparams"])},
-                "sweep": {"pair": key, "trial_index": seed, "canonical": best["canonical"],
-                          "selected_trial": best["trial_id"], "selected_index": best["trial_index"]},
-            })
+        plan = self.plans[key]
+        seeds = list(range(self.seeds))
+        for start in range(0, len(seeds), plan.population):
+            chunk = seeds[start:start + plan.population]
+            self.pending.append(_trial_config(
+                [{**plan.seed_base, "seed": seed, "hparams": dict(best["hparams"])} for seed in chunk],
+                [{"pair": key, "trial_index": seed, "canonical": best["canonical"],
+                  "selected_trial": best["trial_id"], "selected_index": best["trial_index"]} for seed in chunk]))
 
     def save(self, checkpoint_path: str) -> None:
         state = self.__getstate__()
@@ -238,6 +302,7 @@ class PairSearcher(Searcher):
         with open(checkpoint_path, "rb") as f:
             state = pickle.load(f)
         journal = state.pop("journal_bytes", b"")
+        state.setdefault("populations", {k: [k] for k in state["live"]})  # saved before populations existed
         self.__dict__.update(state)
         if journal and not os.path.exists(self.journal_path):
             # Resumed on a machine without the journal: the checkpoint's copy is the truth.

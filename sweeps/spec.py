@@ -36,6 +36,7 @@ __all__ = [
     "SpecError",
     "WorkloadSpec",
     "load_spec",
+    "population_size",
     "parse_spec",
 ]
 
@@ -121,13 +122,15 @@ class Evaluation:
 
 @dataclass(frozen=True)
 class Resources:
-    """What one trial asks Ray for: CPUs and a (fractional) GPU."""
+    """What one trial asks Ray for (CPUs and a fractional GPU), and how many runs of a pair it
+    trains at once: ``population`` K, or ``"auto"`` (each workload's own choice, 1 for text)."""
 
     cpu: float = 1.0
     gpu: float = 0.0
+    population: int | str = 1
 
     def to_dict(self) -> dict:
-        return {"cpu": self.cpu, "gpu": self.gpu}
+        return {"cpu": self.cpu, "gpu": self.gpu, "population": self.population}
 
 
 @dataclass(frozen=True)
@@ -418,17 +421,42 @@ def _parse_evaluation(raw: Any, p: _Problems) -> Evaluation | None:
     return None if None in (seeds, selection) else Evaluation(seeds, selection)
 
 
+MAX_POPULATION = 1024
+
+
 def _parse_resources(raw: Any, p: _Problems) -> Resources | None:
-    raw = _fields(raw, "resources", ("cpu", "gpu"), p)
-    cpu, gpu = raw.get("cpu", 1), raw.get("gpu", 0)
+    raw = _fields(raw, "resources", ("cpu", "gpu", "population"), p)
+    cpu, gpu, population = raw.get("cpu", 1), raw.get("gpu", 0), raw.get("population", 1)
     ok = True
+    if population != "auto" and not (_is_int(population) and 1 <= population <= MAX_POPULATION):
+        p.add("resources.population", f"got {population!r}; allowed: an integer from 1 to {MAX_POPULATION}, or 'auto'")
+        ok = False
     if not _is_number(cpu) or cpu <= 0:
         p.add("resources.cpu", f"got {cpu!r}; allowed: a number > 0")
         ok = False
     if not _is_number(gpu) or gpu < 0 or (gpu > 1 and gpu != int(gpu)):
         p.add("resources.gpu", f"got {gpu!r}; allowed: 0, a fraction in (0, 1], or a whole number of GPUs")
         ok = False
-    return Resources(float(cpu), float(gpu)) if ok else None
+    return Resources(float(cpu), float(gpu), population) if ok else None
+
+
+def _check_population(population: int, workloads: tuple[WorkloadSpec, ...], p: _Problems) -> None:
+    """A fine-tuned pretrained model (text) trains one run per trial: refuse a population for it."""
+    from trainables import get_workload
+
+    tuned = [w.name for w in workloads if get_workload(w.name).regime == "finetune"]
+    if tuned:
+        p.add("resources.population", f"got {population}, but fine-tune workloads ({', '.join(tuned)}) train one "
+              "run per trial; allowed: 1, or 'auto' (each workload its own size, 1 for fine-tunes)")
+
+
+def population_size(spec: Spec, workload: WorkloadSpec) -> int:
+    """How many runs of each of ``workload``'s pairs one trial trains (``resources.population``)."""
+    if spec.resources.population != "auto":
+        return spec.resources.population
+    from trainables import get_workload
+
+    return get_workload(workload.name).population
 
 
 def _parse_search_space(raw: Any, spec_strategies: tuple[str, ...], workloads: tuple[WorkloadSpec, ...],
@@ -571,6 +599,12 @@ def parse_spec(raw: Any, source: str = "spec", *, base: str | Path | None = None
     keep_checkpoints = raw.get("keep_checkpoints", False)
     if not isinstance(keep_checkpoints, bool):
         p.add("keep_checkpoints", f"got {keep_checkpoints!r}; allowed: true, false")
+    if resources and _is_int(resources.population) and resources.population > 1:
+        _check_population(resources.population, workloads, p)
+    if resources and resources.population != 1 and budget and budget.early_stopping:
+        # Members of a population train in lockstep to the last epoch; stopping some would need masks.
+        p.add("budget.early_stopping", "cannot be combined with resources.population "
+              f"{resources.population!r}; allowed: remove early_stopping, or set resources.population: 1")
     search_space = ()
     if strategies and workloads:
         search_space = _parse_search_space(raw.get("search_space"), strategies, workloads, p)

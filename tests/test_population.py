@@ -1,5 +1,7 @@
 """Population trials: every member's history equals the same run trained alone with run_trial."""
 
+import io
+
 import pytest
 import torch
 from offline_data import write_cifar10
@@ -106,3 +108,28 @@ def test_a_model_with_batchnorm_buffers_is_refused():
     cfgs = _members("batchnorm_test", "adam", SMALL, [(0, {}), (1, {})], epochs=1)
     with pytest.raises(PopulationError, match="buffers"):
         run_population(cfgs)
+
+
+def test_a_population_resumed_from_its_snapshot_ends_as_one_never_interrupted():
+    cfgs = _members("synthetic", "dals", SMALL, [(0, {}), (1, {}), (2, {"lr": 0.05})], epochs=3)
+    snapshots = {}
+
+    def keep(metrics, progress):
+        if progress.epoch == 1:  # serialised as the Ray trainable does, so live tensors cannot leak
+            buffer = io.BytesIO()
+            torch.save(progress.snapshot(), buffer)
+            snapshots[1] = buffer.getvalue()
+
+    whole = run_population(cfgs, on_epoch=keep)
+    resumed = run_population(cfgs, resume=torch.load(io.BytesIO(snapshots[1]), weights_only=False))
+    drop = lambda h: [{k: v for k, v in e.items() if k != "seconds"} for e in h]  # noqa: E731
+    assert [drop(h) for h in resumed] == [drop(h) for h in whole]  # exactly, not approximately
+    assert [len(h) for h in resumed] == [3, 3, 3]
+
+
+def test_resume_state_of_another_population_size_is_refused():
+    cfgs = _members("synthetic", "fixed_sgd", SMALL, [(0, {}), (1, {}), (2, {})], epochs=1)
+    states = []
+    run_population(cfgs[:2], on_epoch=lambda metrics, progress: states.append(progress.snapshot()))
+    with pytest.raises(PopulationError, match="2 members, the population 3"):
+        run_population(cfgs, resume=states[0])

@@ -83,6 +83,17 @@ MALFORMED = {
                            "evaluation.selection: got 'test'; allowed: final, best"),
     "gpu 1.5": (spec_with(resources__gpu=1.5), "resources.gpu: got 1.5; allowed: 0, a fraction in (0, 1]"),
     "cpu zero": (spec_with(resources__cpu=0), "resources.cpu: got 0; allowed: a number > 0"),
+    "population zero": (spec_with(resources__population=0),
+                        "resources.population: got 0; allowed: an integer from 1 to 1024, or 'auto'"),
+    "population a word": (spec_with(resources__population="many"),
+                          "resources.population: got 'many'; allowed: an integer from 1 to 1024, or 'auto'"),
+    "population with early stopping": (
+        spec_with(resources__population="auto", budget__early_stopping={"grace_epochs": 1}),
+        "budget.early_stopping: cannot be combined with resources.population 'auto'; allowed: remove "
+        "early_stopping, or set resources.population: 1"),
+    "population of a fine-tune": (
+        {**spec_with(resources__population=4), "workloads": ["synthetic", "rte"]},
+        "resources.population: got 4, but fine-tune workloads (rte) train one run per trial; allowed: 1, or 'auto'"),
     "max_concurrent zero": (top("max_concurrent", 0),
                              "max_concurrent: got 0; allowed: an integer >= 1 or null"),
     "keep_checkpoints not a bool": (top("keep_checkpoints", "yes"),
@@ -237,3 +248,15 @@ def test_submit_runs_the_spec_from_the_uploaded_project():
     entrypoint, runtime_env = cli.job_request(SWEEPS / "paper.yaml", "s3://bucket/lrsweep")
     assert entrypoint == "python -m sweeps.cli run sweeps/paper.yaml --address auto --storage s3://bucket/lrsweep"
     assert runtime_env["working_dir"] == str(SWEEPS.parent) and ".venv" in runtime_env["excludes"]
+
+
+def test_population_size_is_the_spec_s_or_each_workload_s_own_under_auto():
+    from sweeps.spec import population_size
+    from trainables import get_workload
+
+    auto = parse_spec({**spec_with(resources__population="auto"), "workloads": ["synthetic", "rte"]})
+    assert [population_size(auto, w) for w in auto.workloads] == [get_workload("synthetic").population, 1]
+    four = parse_spec(spec_with(resources__population=4))
+    assert [population_size(four, w) for w in four.workloads] == [4]
+    assert parse_spec(BASE).resources.population == 1  # off unless asked for
+    assert four.hash == parse_spec(BASE).hash  # how runs are packed into trials is not the protocol

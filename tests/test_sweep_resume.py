@@ -38,9 +38,11 @@ def lrsweep(*args: str, **kwargs) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
 
 
-def test_sigkill_then_resume_runs_every_trial_exactly_once(tmp_path):
+@pytest.mark.parametrize("population", [1, 2])
+def test_sigkill_then_resume_runs_every_trial_exactly_once(tmp_path, population):
     spec_path = tmp_path / "spec.yaml"
-    spec_path.write_text(yaml.safe_dump({**SPEC, "storage": str(tmp_path / "results")}))
+    spec_path.write_text(yaml.safe_dump({**SPEC, "storage": str(tmp_path / "results"),
+                                         "resources": {"cpu": 1, "population": population}}))
     directory = tmp_path / "results" / "resume"
 
     driver = lrsweep("run", str(spec_path), "--num-cpus", "2")
@@ -89,10 +91,11 @@ def test_sigkill_then_resume_runs_every_trial_exactly_once(tmp_path):
     assert not epochs.duplicated(["trial_id", "epoch"]).any() and len(epochs) == trials.epochs_run.sum()
     budget = pd.read_parquet(directory / "budget.parquet")
     assert budget.complete.all() and (budget.trials_run == 3).all()
+    assert tune.groupby("population_id").size().max() == population
     # Trials finished before the kill were not trained again: a retrained trial reports its epochs
     # twice in result.json. At most the two trials running at the kill may have been.
     retrained = 0
-    for trial_id, run in tune.set_index("trial_id").epochs_run.items():
+    for trial_id, run in tune.groupby("population_id").epochs_run.max().items():
         lines = (directory / "experiment" / trial_id / "result.json").read_text().splitlines()
         retrained += len(lines) > run
     assert retrained <= 2, (killed_at, retrained)

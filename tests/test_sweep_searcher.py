@@ -188,3 +188,40 @@ def test_per_pair_early_stopping_builds_one_rule_per_pair_and_never_stops_a_seed
     seed_run = SimpleNamespace(config={"run": {"stage": "seed"}, "sweep": {"pair": "w/a"}})
     assert sched._rule(seed_run) is sched.no_stopping
     assert sched.on_trial_result(None, seed_run, {"test_accuracy": 0.1}) == TrialScheduler.CONTINUE
+
+
+def test_a_population_asks_its_points_at_once_and_tells_each_member(tmp_path):
+    import dataclasses
+
+    pop = [dataclasses.replace(p, population=3) for p in plans(1)]
+    s = PairSearcher(pop, 4, "tpe", 0, str(tmp_path / "optuna.journal"), seeds=5)
+    first, second = s.suggest("a"), s.suggest("b")
+    assert s.suggest("c") is None  # budget given out; seed runs wait on the tune trials
+    assert [m["trial_index"] for m in first["sweep"]["members"]] == [0, 1, 2]
+    assert first["run"]["members"][0]["hparams"] == CANONICAL and first["sweep"]["members"][0]["canonical"]
+    assert len({tuple(m["hparams"].values()) for m in first["run"]["members"]}) == 3  # TPE's liar: 3 points
+    assert "members" not in second["run"] and second["sweep"]["trial_index"] == 3  # the last one alone
+    # Tune hands searchers the flattened result: members/<i>/<metric>; member 2 froze (diverged) earlier.
+    flat = {"epoch": 1, "population": 3, "members/0/val_accuracy": 0.5, "members/1/val_accuracy": 0.9,
+            "members/2": None}
+    s.on_trial_result("a", flat)
+    s.on_trial_complete("a", flat)
+    finish(s, "b", 0.6)
+    study = s.study("w/s0")
+    assert [t.value for t in study.trials] == [0.5, 0.9, None, 0.6]
+    assert study.trials[2].state == TrialState.FAIL
+    seeds = [s.suggest("s1"), s.suggest("s2")]
+    assert s.suggest("s3") == "FINISHED"
+    assert [[m["seed"] for m in c["run"]["members"]] for c in seeds] == [[0, 1, 2], [3, 4]]
+    assert all(m["selected_trial"] == "a-1" for c in seeds for m in c["sweep"]["members"])
+
+
+def test_member_metrics_reads_nested_flattened_and_single_results():
+    from sweeps.searcher import member_metrics
+
+    nested = {"epoch": 1, "population": 2, "members": {"0": {"val_accuracy": 0.1}, "1": None}}
+    assert member_metrics(nested, 2) == [{"val_accuracy": 0.1}, None]
+    flat = {"epoch": 1, "population": 2, "members/0/val_accuracy": 0.1, "members/0/status": "ok", "members/1": None}
+    assert member_metrics(flat, 2) == [{"val_accuracy": 0.1, "status": "ok"}, None]
+    assert member_metrics({"val_accuracy": 0.3}, 1) == [{"val_accuracy": 0.3}]
+    assert member_metrics(None, 2) == [None, None]

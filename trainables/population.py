@@ -41,6 +41,7 @@ from torch.nn import functional as F
 
 from trainables.trial import (
     CHECK_EVERY,
+    Progress,
     TrialConfig,
     epoch_metrics,
     load_splits,
@@ -210,13 +211,15 @@ def _configs(configs: Sequence[Mapping[str, Any]]) -> list[TrialConfig]:
 def run_population(
     configs: Sequence[Mapping[str, Any]],
     *,
-    on_epoch: Callable[[int, list[dict | None]], None] | None = None,
+    on_epoch: Callable[[list[dict | None], Progress], None] | None = None,
+    resume: Mapping[str, Any] | None = None,
     grouped_conv: bool | None = None,
 ) -> list[list[dict]]:
     """Train every config (one member each) together; return each member's per-epoch metrics dicts.
 
-    The configs are ``run_trial`` configs that agree on ``SHARED_KEYS``. ``on_epoch(epoch, metrics)``
-    is called after each epoch with one metrics dict per member (None for a member frozen earlier).
+    The configs are ``run_trial`` configs that agree on ``SHARED_KEYS``. ``on_epoch(metrics, progress)``
+    is called after each epoch with one metrics dict per member (None for a member frozen earlier);
+    ``progress.snapshot()`` is the population's state, which ``resume`` continues exactly.
     Member i's history equals ``run_trial(configs[i])`` (see the module docstring for how exactly).
     ``grouped_conv``: one grouped convolution for all members (default: on CUDA only).
     """
@@ -224,7 +227,7 @@ def run_population(
     threads = torch.get_num_threads()
     torch.set_num_threads(cfgs[0].cpus)
     try:
-        return _Population(cfgs, grouped_conv).run(on_epoch)
+        return _Population(cfgs, grouped_conv).run(on_epoch, resume)
     finally:
         torch.set_num_threads(threads)
 
@@ -247,6 +250,7 @@ class _Population:
         self.steps_per_epoch = self.train.num_batches(workload.batch_size)
         self.score_key = "val_accuracy" if first.stage == "tune" else "test_accuracy"
         self.members: list[_Member] = []
+        self.epochs_run = 0
         for cfg in cfgs:
             torch.manual_seed(cfg.seed)  # as run_trial: initial weights right after data loading
             model = workload.build_model(options, data).to(self.device)
@@ -287,13 +291,48 @@ class _Population:
 
     # -- loop ------------------------------------------------------------------------------------
 
-    def run(self, on_epoch: Callable[[int, list[dict | None]], None] | None) -> list[list[dict]]:
-        for epoch in range(1, self.epochs + 1):
-            if all(m.frozen for m in self.members):
-                break
-            metrics = self.epoch(epoch)
+    # -- state -----------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict:
+        """Everything the loop needs to go on after ``epoch``: the stacks hold every member's weights."""
+        cuda = self.device.type == "cuda"
+        return {
+            "epoch": self.epochs_run,
+            "stacked": {name: stack.detach() for name, stack in self.stacked.items()},
+            "members": [{"stepper": m.stepper.state_dict(), "generator": m.generator.get_state(),
+                         "history": [dict(h) for h in m.history]} for m in self.members],
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(self.device) if cuda else None,
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        if len(state["members"]) != len(self.members):
+            raise PopulationError(f"resume state has {len(state['members'])} members, the population "
+                                  f"{len(self.members)}")
+        with torch.no_grad():
+            for name, stack in self.stacked.items():
+                stack.copy_(state["stacked"][name])  # in place: the members' parameters view these stacks
+        for m, saved in zip(self.members, state["members"], strict=True):
+            m.stepper.load_state_dict(saved["stepper"])
+            m.generator.set_state(saved["generator"].cpu())
+            m.history = [dict(h) for h in saved["history"]]
+        torch.set_rng_state(state["torch_rng"].cpu())
+        if state["cuda_rng"] is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
+        self.epochs_run = state["epoch"]
+
+    # -- loop ------------------------------------------------------------------------------------
+
+    def run(self, on_epoch: Callable[[list[dict | None], Progress], None] | None,
+            resume: Mapping[str, Any] | None) -> list[list[dict]]:
+        if resume is not None:
+            self.restore(resume)
+        while self.epochs_run < self.epochs and not all(m.frozen for m in self.members):
+            self.epochs_run += 1
+            metrics = self.epoch(self.epochs_run)
             if on_epoch is not None:
-                on_epoch(epoch, metrics)
+                final = self.epochs_run == self.epochs or all(m.frozen for m in self.members)
+                on_epoch(metrics, Progress(self.epochs_run, self.epochs, final, self.snapshot))
         return [[dict(h) for h in m.history] for m in self.members]
 
     def epoch(self, epoch: int) -> list[dict | None]:

@@ -11,6 +11,10 @@ history and ``finished: True``, a few KB where the full state of a fine-tuned Di
 0.8 GB. A trial restored from it returns at once (its epochs were all reported), so a resumed
 sweep never trains a finished trial again, and a sweep keeps no weights it does not need.
 
+A population trial (``{"members": [config, ...]}``, ``trainables.population``) reports one dict per
+epoch holding every member's metrics (``members``, keyed by index; None for a member frozen earlier) and checkpoints
+the population's snapshot on the same cadence; each member's history is its solo run's.
+
 Resources: the trial trains on CUDA when Ray gave it a GPU, else on the CPU with as many torch
 threads as CPUs it holds (``tune.with_resources(trainable, {"cpu": n, "gpu": g})``).
 """
@@ -18,7 +22,7 @@ threads as CPUs it holds (``tune.with_resources(trainable, {"cpu": n, "gpu": g})
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,30 +53,72 @@ def load_checkpoint(directory: str | Path) -> dict:
     return torch.load(Path(directory) / CHECKPOINT_FILE, map_location="cpu", weights_only=False)
 
 
-def trainable(config: dict) -> None:
-    """Ray Tune function trainable for one trial (config keys: see ``trainables.run_trial``)."""
+def _restored():
+    """The snapshot of the checkpoint Tune restored this trial from, if any."""
     from ray import tune
 
-    config = {**config, **_held_resources(config)}  # a copy: Tune's config is shared, never mutated
-    cfg = TrialConfig.from_dict(config)
-    every = cfg.checkpoint_every
-    resume = None
     checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as directory:
-            resume = load_checkpoint(directory)
-        if resume.get("finished"):
-            return  # restored after its final report: nothing left to train or report
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as directory:
+        return load_checkpoint(directory)
+
+
+def _finished_marker(state: dict) -> dict:
+    """The final checkpoint without weights: epoch and histories (a population's, one per member)."""
+    if "members" in state:
+        return {"finished": True, "epoch": state["epoch"], "histories": [m["history"] for m in state["members"]]}
+    return {"finished": True, "epoch": state["epoch"], "history": state["history"]}
+
+
+def _reporter(cfg: TrialConfig) -> Callable[[dict, Progress], None]:
+    """``on_epoch`` for Tune: report the epoch's dict, with a checkpoint every ``checkpoint_every``
+    epochs and at the last one (a finished marker instead when ``checkpoint_final_state`` is off)."""
+    from ray import tune
+
+    every = cfg.checkpoint_every
 
     def report(metrics: dict, progress: Progress) -> None:
         if every and (progress.epoch % every == 0 or progress.final):
             state = progress.snapshot()
             if progress.final and not cfg.checkpoint_final_state:
-                state = {"finished": True, "epoch": state["epoch"], "history": state["history"]}
+                state = _finished_marker(state)
             with tempfile.TemporaryDirectory() as directory:
                 torch.save(state, Path(directory) / CHECKPOINT_FILE)
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
         else:
             tune.report(metrics)
 
-    run_trial(config, on_epoch=report, resume=resume)
+    return report
+
+
+def trainable(config: dict) -> None:
+    """Ray Tune function trainable for one trial (config keys: see ``trainables.run_trial``), or for
+    a population (``{"members": [trial config, ...]}``, see ``trainables.population``)."""
+    if "members" in config:
+        return _population_trainable(config["members"])
+    config = {**config, **_held_resources(config)}  # a copy: Tune's config is shared, never mutated
+    resume = _restored()
+    if resume is not None and resume.get("finished"):
+        return  # restored after its final report: nothing left to train or report
+    run_trial(config, on_epoch=_reporter(TrialConfig.from_dict(config)), resume=resume)
+
+
+def _population_trainable(members: list[dict]) -> None:
+    """K members in one trial: each epoch reports ``{"epoch", "population": K, "members": {"i": metrics
+    or None}}`` (None: member i froze earlier, diverged)."""
+    from trainables.population import run_population
+
+    held = _held_resources(members[0])
+    configs = [{**m, **held} for m in members]
+    resume = _restored()
+    if resume is not None and resume.get("finished"):
+        return
+    report = _reporter(TrialConfig.from_dict(configs[0]))
+
+    def on_epoch(metrics: list[dict | None], progress: Progress) -> None:
+        # Members keyed by index, so Tune's loggers flatten them to scalars (members/3/val_accuracy).
+        members = {str(i): m for i, m in enumerate(metrics)}
+        report({"epoch": progress.epoch, "population": len(configs), "members": members}, progress)
+
+    run_population(configs, on_epoch=on_epoch, resume=resume)

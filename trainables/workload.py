@@ -188,6 +188,9 @@ class Workload:
       - ``paper_rng_prelude()``: the draws the paper's reference code makes from torch's global
         RNG between seeding it and building the model (synthetic: its data generation). Only
         trials with ``rng_order: "paper"`` call it (``lrsweep reproduce``).
+      - ``population``: runs of a pair one trial trains together under ``resources.population: auto``
+        (``trainables.population``); 1 where populations do not pay (measured in BENCHMARKS.md) or
+        cannot train (models with buffers, text fine-tunes).
     """
 
     name: str
@@ -207,6 +210,7 @@ class Workload:
     holdout: float | str = 0.1
     train_limit: str | None = None
     eval_limit: str | None = None
+    population: int = 1
 
     def __post_init__(self) -> None:
         if self.regime not in REGIMES:

@@ -115,6 +115,9 @@ SYNTHETIC = register_workload(
         holdout="val_fraction",
         # A prefix of the training rows, for quick runs and tests only; None is the paper's data.
         train_limit="n_train",
+        # Per-run throughput is flat from K = 4 to 64 (BENCHMARKS.md); 8 leaves a 16-trial TPE budget
+        # two batches, the second informed by the first.
+        population=8,
         options=(
             Option(
                 "val_fraction", 0.2, float, "share of the 6400 training rows held out in the tune stage",
