@@ -39,9 +39,6 @@ class WorkloadError(ValueError):
     """A workload name, option or data problem, with the allowed values in the message."""
 
 
-_MISSING = object()
-
-
 @dataclass(frozen=True)
 class Option:
     """One workload option: its type, default and allowed values.
