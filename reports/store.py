@@ -33,6 +33,11 @@ def normalise(location: str) -> str:
     return location.rstrip("/") if is_uri(location) else os.path.abspath(location)
 
 
+def cache_name(location: str) -> str:
+    """A URI flattened into one directory name, for a driver-local cache of a remote sweep's files."""
+    return location.replace("://", "_").replace("/", "_")
+
+
 def filesystem(directory: str) -> tuple[pafs.FileSystem, str]:
     """Resolve a local path or a URI to a pyarrow filesystem and a path inside it."""
     if is_uri(directory):
