@@ -24,13 +24,13 @@ from strategies.param_groups import build_param_groups
 from strategies.schedules import Schedule
 from strategies.stepper import Stepper, Update
 from strategies.wrappers import GrokfastFilter, TwoPassSAM
+from sweeps.contracts import FINETUNE, REGIMES, SCRATCH
 
 __all__ = ["HParam", "Run", "Strategy", "StrategyError", "get_strategy", "list_strategies", "register_strategy"]
 
 ETA_MIN = 1e-5  # floor of cosine_sgd and sgdr (STRATEGIES.md)
 FINETUNE_LR = MappingProxyType({"adam": 2e-5, "sgd": 1e-3, "dals": 1e-3})
 FINETUNE_WARMUP_FRAC = 0.1
-REGIMES = ("scratch", "finetune")
 
 
 class StrategyError(ValueError):
@@ -88,17 +88,17 @@ class Strategy:
     discriminative: bool = False
     variant_of: str | None = None  # a "<name>@paper_code" variant names the strategy it departs from
 
-    def canonical(self, regime: str = "scratch") -> dict[str, Any]:
+    def canonical(self, regime: str = SCRATCH) -> dict[str, Any]:
         """A fresh dict of the paper's settings; "finetune" swaps the LR and adds the warmup fraction."""
         if regime not in REGIMES:
             raise StrategyError(f"strategy {self.name!r}: unknown regime {regime!r}; valid: {', '.join(REGIMES)}")
         config = dict(self.defaults)
-        if regime == "finetune":
+        if regime == FINETUNE:
             config["lr"] = FINETUNE_LR[self.family]
             config["ft_warmup_frac"] = FINETUNE_WARMUP_FRAC
         return config
 
-    def config(self, hparams: Mapping[str, Any] | None = None, regime: str = "scratch") -> dict[str, Any]:
+    def config(self, hparams: Mapping[str, Any] | None = None, regime: str = SCRATCH) -> dict[str, Any]:
         """The canonical settings with ``hparams`` laid over them, each override validated."""
         config = self.canonical(regime)
         specs = {spec.name: spec for spec in self.hparams}
@@ -121,7 +121,7 @@ class Strategy:
         hparams: Mapping[str, Any] | None,
         total_steps: int,
         steps_per_epoch: int,
-        regime: str = "scratch",
+        regime: str = SCRATCH,
     ) -> Stepper:
         """A Stepper for ``layer_groups`` (bottom to top) over a run of ``total_steps`` steps."""
         for field, value in (("total_steps", total_steps), ("steps_per_epoch", steps_per_epoch)):
