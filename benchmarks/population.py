@@ -24,6 +24,7 @@ import time
 
 import torch
 
+from sweeps import contracts
 from trainables import run_trial
 from trainables.population import run_population
 
@@ -33,7 +34,7 @@ STRATEGY = "fixed_sgd"
 def configs(workload: str, k: int, epochs: int, device: str, data_dir: str | None) -> list[dict]:
     options = {"verify_checksums": False, "val_size": 256} if workload == "cifar10" else {}
     return [{"workload": workload, "workload_options": options, "strategy": STRATEGY, "seed": seed,
-             "epochs": epochs, "stage": "seed", "data_dir": data_dir, "device": device} for seed in range(k)]
+             "epochs": epochs, "stage": contracts.SEED, "data_dir": data_dir, "device": device} for seed in range(k)]
 
 
 def interleaved(repeats: int, solo, population) -> tuple[float, float]:

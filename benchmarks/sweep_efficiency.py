@@ -63,10 +63,10 @@ def main() -> int:
 
     import ray
 
-    from sweeps.engine import _init_ray
+    from sweeps.ray_setup import init_ray
 
     storage = tempfile.mkdtemp(prefix="lrsweep-bench-")
-    _init_ray(None, CPUS)  # the engine's own embedded Ray, started before the clock
+    init_ray(None, CPUS)  # the engine's own embedded Ray, started before the clock
     try:
         base_wall, base_compute, _, _ = timed_sweep("startup", ["fixed_sgd"], 1, storage)
         wall, compute, n, status = timed_sweep("efficiency", "all", args.epochs, storage)

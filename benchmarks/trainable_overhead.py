@@ -23,6 +23,7 @@ import time
 import torch
 from torch.nn import functional as F
 
+from sweeps import contracts
 from trainables import run_trial, trainable
 from trainables.workloads.synthetic import MLP, N_TRAIN, generate
 
@@ -59,7 +60,7 @@ def minimal_loop(epochs: int) -> float:
 
 
 def config(epochs: int) -> dict:
-    return {"workload": "synthetic", "strategy": "fixed_sgd", "stage": "seed", "seed": SEED, "epochs": epochs}
+    return {"workload": "synthetic", "strategy": "fixed_sgd", "stage": contracts.SEED, "seed": SEED, "epochs": epochs}
 
 
 def ray_trial(epochs: int) -> float:

@@ -15,7 +15,6 @@ table says which pairs are incomplete (``complete=False``), as ``lrsweep run``'s
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,15 +25,19 @@ __all__ = ["Spec", "SpecError", "SweepError", "load_spec", "resume_sweep", "run_
 
 
 def __getattr__(name: str) -> Any:
-    if name == "SweepError":  # the engine imports Ray's pieces lazily; so does this module
-        from sweeps.engine import SweepError
+    if name == "SweepError":  # sweeps.storage pulls in pyarrow: imported only when asked for
+        from sweeps.storage import SweepError
 
         return SweepError
     raise AttributeError(name)
 
 
-def _directory(root: str) -> Path | str:
-    return root if "://" in root else Path(root)
+def _directory(location: str) -> Path | str:
+    """A sweep directory as returned to callers: a ``Path``, or the URI string for remote storage."""
+    from reports.store import is_uri, normalise
+
+    root = normalise(location)
+    return root if is_uri(root) else Path(root)
 
 
 def run_sweep(
@@ -53,7 +56,8 @@ def run_sweep(
     the spec's; ``address`` joins a Ray cluster (default: an embedded local Ray, ``num_cpus`` CPUs);
     ``plugins`` are imported as ``--plugin`` ones are; ``out`` receives the progress lines.
     """
-    from sweeps import engine
+    from sweeps.engine import run_sweep as run
+    from sweeps.storage import SweepDir
 
     if isinstance(spec, str | Path):
         spec = load_spec(spec, tuple(plugins))
@@ -61,14 +65,14 @@ def run_sweep(
         spec = parse_spec(spec, "spec", base=Path.cwd(), plugins=tuple(plugins))
     elif plugins:
         raise SpecError(["plugins: pass plugins with a spec path or mapping; a parsed Spec has its own"])
-    engine.run_sweep(spec, storage=storage, address=address, num_cpus=num_cpus, out=out)
-    return _directory(engine.SweepDir.of(storage or spec.storage, spec.name).root)
+    run(spec, storage=storage, address=address, num_cpus=num_cpus, out=out)
+    return _directory(SweepDir.of(storage or spec.storage, spec.name).root)
 
 
 def resume_sweep(directory: str | Path, *, address: str | None = None, num_cpus: int | None = None,
                  out: Callable[[str], None] = print) -> Path | str:
     """Finish an interrupted sweep (finished trials are kept) and return its directory."""
-    from sweeps import engine
+    from sweeps.engine import resume_sweep as resume
 
-    engine.resume_sweep(str(directory), address=address, num_cpus=num_cpus, out=out)
-    return _directory(str(directory).rstrip("/") if "://" in str(directory) else os.path.abspath(directory))
+    resume(str(directory), address=address, num_cpus=num_cpus, out=out)
+    return _directory(str(directory))

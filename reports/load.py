@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from reports.store import read_table
+from sweeps.contracts import FINISHED, SEED, TUNE
 
 #: Budget columns that must be equal across the strategies of a workload for a fair comparison.
 BUDGET_KEYS = ("trials_planned", "epochs", "sampler", "sampler_seed", "early_stopping", "selection",
                "seeds_planned")
 #: Run statuses that are results (a diverged run counts with its measured accuracy).
-RESULT_STATUSES = ("ok", "diverged")
+RESULT_STATUSES = FINISHED
 
 
 class MixedResultsError(ValueError):
@@ -43,12 +44,12 @@ class Results:
     def seed_runs(self) -> pd.DataFrame:
         """Seed-stage runs that are results (status ok or diverged)."""
         t = self.trials
-        return t[(t["stage"] == "seed") & t["status"].isin(RESULT_STATUSES)]
+        return t[(t["stage"] == SEED) & t["status"].isin(RESULT_STATUSES)]
 
     def tune_runs(self) -> pd.DataFrame:
         """Tune-stage trials that are results (status ok or diverged)."""
         t = self.trials
-        return t[(t["stage"] == "tune") & t["status"].isin(RESULT_STATUSES)]
+        return t[(t["stage"] == TUNE) & t["status"].isin(RESULT_STATUSES)]
 
 
 def _differences(budget: pd.DataFrame) -> list[str]:

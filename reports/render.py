@@ -1,8 +1,9 @@
 """Build the report: tables (CSV), figures (PNG + SVG), `report.md` and a self-contained `report.html`.
 
-The document is assembled once as a list of blocks (headings, paragraphs, tables, figures) and
-written twice, as Markdown (figures linked) and as HTML (figures embedded as base64 PNG), so the
-two never disagree. Nothing random is unseeded and no timestamp is written: the same Parquet gives
+The document is assembled once as a list of blocks (headings, paragraphs, tables, figures; each
+renders itself as Markdown and as HTML) and written twice, as Markdown (figures linked) and as HTML
+(figures embedded as base64 PNG), so the two never disagree. Each section returns its blocks, CSV
+tables and figures. Nothing random is unseeded and no timestamp is written: the same Parquet gives
 byte-identical files.
 """
 
@@ -22,6 +23,7 @@ import pandas as pd
 
 from reports import plots, stats, tables
 from reports.load import MixedResultsError, Results, load_results
+from reports.store import is_uri
 
 #: The paper's Table 2 thresholds (fractions of test accuracy).
 DEFAULT_THRESHOLDS = (0.6, 0.7, 0.8, 0.9)
@@ -62,76 +64,126 @@ def ci(lo: float, hi: float) -> str:
 
 # ---- document model ---------------------------------------------------------------------------
 
-@dataclass
-class _Doc:
-    """Blocks: ("h", level, text) | ("p", text) | ("ul", [items]) | ("table", DataFrame) | ("img", path, alt)."""
-
-    out_dir: str
-    blocks: list[tuple] = field(default_factory=list)
-
-    def h(self, level: int, text: str) -> None:
-        self.blocks.append(("h", level, text))
-
-    def p(self, text: str) -> None:
-        self.blocks.append(("p", text))
-
-    def ul(self, items: Sequence[str]) -> None:
-        if items:
-            self.blocks.append(("ul", list(items)))
-
-    def table(self, df: pd.DataFrame) -> None:
-        self.blocks.append(("table", df.astype(str)))
-
-    def img(self, path: str, alt: str) -> None:
-        self.blocks.append(("img", os.path.relpath(path, self.out_dir), alt))
+@dataclass(frozen=True)
+class Heading:
+    level: int
+    text: str
 
     def markdown(self) -> str:
-        out = []
-        for b in self.blocks:
-            if b[0] == "h":
-                out.append("#" * b[1] + " " + b[2])
-            elif b[0] == "p":
-                out.append(b[1])
-            elif b[0] == "ul":
-                out.append("\n".join(f"- {i}" for i in b[1]))
-            elif b[0] == "table":
-                df = b[1]
-                cell = lambda s: str(s).replace("|", "\\|")
-                rows = ["| " + " | ".join(cell(c) for c in df.columns) + " |",
-                        "|" + "---|" * len(df.columns)]
-                rows += ["| " + " | ".join(cell(v) for v in r) + " |" for r in df.itertuples(index=False)]
-                out.append("\n".join(rows))
-            elif b[0] == "img":
-                out.append(f"![{b[2]}]({b[1]})")
-        return "\n\n".join(out) + "\n"
+        return "#" * self.level + " " + self.text
 
     def html(self) -> str:
-        e = html.escape
-        body = []
-        for b in self.blocks:
-            if b[0] == "h":
-                body.append(f"<h{b[1]}>{e(b[2])}</h{b[1]}>")
-            elif b[0] == "p":
-                body.append(f"<p>{_inline(b[1])}</p>")
-            elif b[0] == "ul":
-                body.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in b[1]) + "</ul>")
-            elif b[0] == "table":
-                df = b[1]
-                head = "".join(f"<th>{e(c)}</th>" for c in df.columns)
-                rows = "".join("<tr>" + "".join(f"<td>{_inline(v)}</td>" for v in r) + "</tr>"
-                               for r in df.itertuples(index=False))
-                body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
-            elif b[0] == "img":
-                with open(os.path.join(self.out_dir, b[1]), "rb") as f:
-                    data = base64.b64encode(f.read()).decode("ascii")
-                body.append(f'<figure><img alt="{e(b[2])}" src="data:image/png;base64,{data}">'
-                            f"<figcaption>{e(b[2])}</figcaption></figure>")
-        style = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;line-height:1.4}"
-                 "table{border-collapse:collapse;font-size:0.85em;margin:1em 0}"
-                 "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}th{background:#f0f0f0}"
-                 "img{max-width:100%}figure{margin:1em 0}")
-        return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>lrsweep report</title>"
-                f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+        return f"<h{self.level}>{html.escape(self.text)}</h{self.level}>"
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """Text with Markdown **bold** and `code` spans (rendered as such in HTML)."""
+
+    text: str
+
+    def markdown(self) -> str:
+        return self.text
+
+    def html(self) -> str:
+        return f"<p>{_inline(self.text)}</p>"
+
+
+@dataclass(frozen=True)
+class Bullets:
+    items: tuple[str, ...]
+
+    def markdown(self) -> str:
+        return "\n".join(f"- {i}" for i in self.items)
+
+    def html(self) -> str:
+        return "<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in self.items) + "</ul>"
+
+
+@dataclass(frozen=True, eq=False)
+class Table:
+    """A table of formatted cells: every cell of ``frame`` is a string (``Section.table`` makes it so)."""
+
+    frame: pd.DataFrame
+
+    def markdown(self) -> str:
+        df = self.frame
+        cell = lambda s: str(s).replace("|", "\\|")
+        rows = ["| " + " | ".join(cell(c) for c in df.columns) + " |", "|" + "---|" * len(df.columns)]
+        rows += ["| " + " | ".join(cell(v) for v in r) + " |" for r in df.itertuples(index=False)]
+        return "\n".join(rows)
+
+    def html(self) -> str:
+        df = self.frame
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in df.columns)
+        rows = "".join("<tr>" + "".join(f"<td>{_inline(v)}</td>" for v in r) + "</tr>"
+                       for r in df.itertuples(index=False))
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A saved figure: linked from Markdown by its path relative to the report, embedded in HTML as base64 PNG."""
+
+    png: str
+    src: str
+    alt: str
+
+    def markdown(self) -> str:
+        return f"![{self.alt}]({self.src})"
+
+    def html(self) -> str:
+        with open(self.png, "rb") as f:
+            data = base64.b64encode(f.read()).decode("ascii")
+        alt = html.escape(self.alt)
+        return f'<figure><img alt="{alt}" src="data:image/png;base64,{data}"><figcaption>{alt}</figcaption></figure>'
+
+
+Block = Heading | Paragraph | Bullets | Table | Figure
+
+
+@dataclass
+class Section:
+    """What one part of the report produced: its blocks in order, its CSV tables and its figures by name."""
+
+    out_dir: str
+    blocks: list[Block] = field(default_factory=list)
+    csvs: dict[str, pd.DataFrame] = field(default_factory=dict)
+    figures: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def h(self, level: int, text: str) -> None:
+        self.blocks.append(Heading(level, text))
+
+    def p(self, text: str) -> None:
+        self.blocks.append(Paragraph(text))
+
+    def ul(self, items: Sequence[str]) -> None:
+        if items:  # an empty list is no block at all
+            self.blocks.append(Bullets(tuple(items)))
+
+    def table(self, frame: pd.DataFrame) -> None:
+        self.blocks.append(Table(frame.astype(str)))
+
+    def figure(self, fig, name: str, alt: str) -> None:
+        """Save ``fig`` as ``plots/<name>.{png,svg}`` and show it here."""
+        saved = plots.save(fig, os.path.join(self.out_dir, "plots"), name)
+        self.figures[name] = saved
+        self.blocks.append(Figure(saved["png"], os.path.relpath(saved["png"], self.out_dir), alt))
+
+
+STYLE = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;line-height:1.4}"
+         "table{border-collapse:collapse;font-size:0.85em;margin:1em 0}"
+         "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}th{background:#f0f0f0}"
+         "img{max-width:100%}figure{margin:1em 0}")
+
+
+def markdown_page(blocks: Sequence[Block]) -> str:
+    return "\n\n".join(b.markdown() for b in blocks) + "\n"
+
+
+def html_page(blocks: Sequence[Block]) -> str:
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>lrsweep report</title>"
+            f"<style>{STYLE}</style></head><body>\n" + "\n".join(b.html() for b in blocks) + "\n</body></html>\n")
 
 
 def _inline(text: str) -> str:
@@ -158,19 +210,20 @@ def _selection_words(res: Results) -> str:
     return "; ".join(f"selection `{r}`: by `{tables.TUNE_METRICS[r]}`" for r in rules)
 
 
-def _header(doc: _Doc, res: Results, thresholds: Sequence[float], seed: int, margin: float) -> None:
-    doc.h(1, "lrsweep report")
+def _header(out_dir: str, res: Results, thresholds: Sequence[float], seed: int, margin: float) -> Section:
+    sec = Section(out_dir)
+    sec.h(1, "lrsweep report")
     sweeps = ", ".join(f"`{d}`" for d in res.sweep_dirs)
     ids = ", ".join(f"`{s}`" for s in sorted(set(res.trials["sweep_id"])))
-    doc.p(f"Sweep directories: {sweeps}. Sweep ids: {ids}. Spec hash(es): "
+    sec.p(f"Sweep directories: {sweeps}. Sweep ids: {ids}. Spec hash(es): "
           + ", ".join(f"`{h}`" for h in res.spec_hashes) + ".")
-    doc.p("**Primary metric**: final-epoch test accuracy of the seed-stage runs (the tuned configuration "
+    sec.p("**Primary metric**: final-epoch test accuracy of the seed-stage runs (the tuned configuration "
           "retrained on the full training split, one run per seed), in percent with one decimal. "
           "Runs with status ok or diverged count (a diverged run counts with its measured accuracy and is "
           "also listed under *diverged*); errored runs do not. The paper's optimistic metric, the best "
           "test accuracy over epochs, is shown in its own labelled column and is never used to rank. "
           f"Tuning chose configurations on the validation split only ({_selection_words(res)}).")
-    doc.p("**Statistics**: per strategy, the mean and SD over seeds and the 95% Student t interval of the mean "
+    sec.p("**Statistics**: per strategy, the mean and SD over seeds and the 95% Student t interval of the mean "
           "(mean +- t(n-1) SD / sqrt(n)), the honest interval for a handful of seeds. Within a workload, strategies "
           "are compared paired by seed (runs with the same `seed` value): a paired t-test with its paired t "
           "interval of the mean difference (they agree: the interval excludes 0 exactly when p < 0.05), a "
@@ -190,13 +243,14 @@ def _header(doc: _Doc, res: Results, thresholds: Sequence[float], seed: int, mar
           f"with stratified bootstrap CIs (2000 resamples, seed {seed}). Convergence thresholds: "
           + ", ".join(f"{100 * t:g}%" for t in thresholds) + ".")
     if res.mixed:
-        doc.h(2, "Warning: mixed results (--allow-mixed)")
-        doc.p("These results were combined although they differ; comparisons across the differing parts "
+        sec.h(2, "Warning: mixed results (--allow-mixed)")
+        sec.p("These results were combined although they differ; comparisons across the differing parts "
               "are not fair-budget comparisons:")
-        doc.ul(res.mixed)
+        sec.ul(res.mixed)
     if res.warnings:
-        doc.h(2, "Warnings")
-        doc.ul(res.warnings)
+        sec.h(2, "Warnings")
+        sec.ul(res.warnings)
+    return sec
 
 
 def _lr_fraction(lo: float, hi: float) -> str:
@@ -212,10 +266,11 @@ def _seeds(n: float) -> str:
     return f">{stats.MAX_SEEDS}" if n > stats.MAX_SEEDS else str(int(n))
 
 
-def _workload_sections(doc: _Doc, res: Results, summary: pd.DataFrame, vs_best: pd.DataFrame,
-                       curves: pd.DataFrame, plot_dir: str, paths: dict, margin: float) -> None:
-    doc.h(2, "Results per workload")
-    doc.p("Ranked by mean final test accuracy. **best** marks the highest mean. Against the best: *worse* = "
+def _workload_sections(out_dir: str, res: Results, summary: pd.DataFrame, vs_best: pd.DataFrame,
+                       curves: pd.DataFrame, margin: float) -> Section:
+    sec = Section(out_dir)
+    sec.h(2, "Results per workload")
+    sec.p("Ranked by mean final test accuracy. **best** marks the highest mean. Against the best: *worse* = "
           "Holm-corrected paired t-test significant; *equivalent* = Holm-corrected TOST significant, the "
           f"difference lies within +-{100 * margin:g} pp; *inconclusive* = neither, these seeds cannot tell; "
           "*untested* = fewer than two paired seeds or identical differences, so no test was possible. MDD = "
@@ -223,9 +278,9 @@ def _workload_sections(doc: _Doc, res: Results, summary: pd.DataFrame, vs_best: 
           "group's LR after the last epoch over its peak LR, per seed run (a cyclic schedule far above 0 ended "
           "mid-cycle). Trials = tuning trials run / planned; diverged = diverged seed runs / seed runs.")
     for workload, s in summary.groupby("workload", sort=True):
-        doc.h(3, f"{workload} ({s['regime'].iloc[0]})")
+        sec.h(3, f"{workload} ({s['regime'].iloc[0]})")
         if s["n"].max() < 2:
-            doc.p(f"**Only one seed per strategy on {workload}**: no standard deviation, confidence interval "
+            sec.p(f"**Only one seed per strategy on {workload}**: no standard deviation, confidence interval "
                   "or significance test is possible; the numbers below are single runs and the ranking is "
                   "not evidence of a difference.")
         rows = []
@@ -242,22 +297,20 @@ def _workload_sections(doc: _Doc, res: Results, summary: pd.DataFrame, vs_best: 
                 "trials": f"{r.trials_run}/{r.trials_planned}", "diverged": f"{r.diverged}/{r.n}",
                 "tuned configuration": tables.config_text(r.tuned_config),
             })
-        doc.table(pd.DataFrame(rows))
+        sec.table(pd.DataFrame(rows))
         v = vs_best[vs_best["workload"] == workload] if not vs_best.empty else vs_best
         if not v.empty:
-            doc.p(tables.power_statement(v, margin))
+            sec.p(tables.power_statement(v, margin))
         seeds = tables.seed_matrix(res, workload)
-        p = plots.save(plots.workload_bars(s, seeds, workload), plot_dir, f"bars_{workload}")
-        paths[f"bars_{workload}"] = p
-        doc.img(p["png"], f"{workload}: mean final test accuracy with 95% t interval")
-        p = plots.save(plots.learning_curves(curves, workload), plot_dir, f"curves_{workload}")
-        paths[f"curves_{workload}"] = p
-        doc.img(p["png"], f"{workload}: test accuracy per epoch, mean and min-max band over seeds")
+        sec.figure(plots.workload_bars(s, seeds, workload), f"bars_{workload}",
+                   f"{workload}: mean final test accuracy with 95% t interval")
+        sec.figure(plots.learning_curves(curves, workload), f"curves_{workload}",
+                   f"{workload}: test accuracy per epoch, mean and min-max band over seeds")
 
         if v.empty:
             continue
-        doc.h(4, f"{workload}: paired comparisons with the best ({s.iloc[0]['strategy']})")
-        doc.p(f"Differences are best minus other, in percentage points, over the n seeds both ran; the interval "
+        sec.h(4, f"{workload}: paired comparisons with the best ({s.iloc[0]['strategy']})")
+        sec.p(f"Differences are best minus other, in percentage points, over the n seeds both ran; the interval "
               f"is the paired t interval. Holm correction over these {len(v)} comparisons, separately for each "
               "test; *Holm p (t), all pairs* is the same t-test within all pairs of the workload. d_z = mean "
               "difference / SD of the differences. The exact two-sided Wilcoxon test cannot give p below 2/2^n "
@@ -275,94 +328,98 @@ def _workload_sections(doc: _Doc, res: Results, summary: pd.DataFrame, vs_best: 
                 "d_z": num(r.cohen_d), "Cliff's delta": num(r.cliffs_delta),
                 "Holm p (t), all pairs": pval(r.p_t_holm_all), "note": r.note,
             })
-        doc.table(pd.DataFrame(rows))
-    doc.p("All pairs within each workload (Holm over that workload's pairs) are in `csv/pairwise_all.csv`; each "
+        sec.table(pd.DataFrame(rows))
+    sec.p("All pairs within each workload (Holm over that workload's pairs) are in `csv/pairwise_all.csv`; each "
           "seed run's final LR fraction is in `csv/final_lr.csv`.")
+    return sec
 
 
-def _across_section(doc: _Doc, res: Results, summary: pd.DataFrame, gen: dict, seed: int,
-                    plot_dir: str, paths: dict, csvs: dict) -> pd.DataFrame:
-    doc.h(2, "Across workloads")
+def _across_section(out_dir: str, res: Results, summary: pd.DataFrame, gen: dict,
+                    seed: int) -> tuple[Section, pd.DataFrame]:
+    """The cross-workload section, and the average ranks the generations section reads."""
+    sec = Section(out_dir)
+    sec.h(2, "Across workloads")
     ranks, fr, nemenyi, dropped = tables.across_workloads(summary, gen)
     by_regime = tables.friedman_by_regime(summary)
-    csvs["ranks"], csvs["nemenyi"], csvs["friedman"] = ranks, nemenyi.reset_index(names="strategy"), by_regime
+    sec.csvs.update(ranks=ranks, nemenyi=nemenyi.reset_index(names="strategy"), friedman=by_regime)
     if dropped:
-        doc.p("Left out of the cross-workload analysis for missing a workload: " + ", ".join(dropped) + ".")
+        sec.p("Left out of the cross-workload analysis for missing a workload: " + ", ".join(dropped) + ".")
     table = ranks.rename(columns={"avg_rank": "average rank", "generation": "gen"})
-    doc.table(table.assign(**{c: table[c].map(lambda x: num(x, 2)) for c in table.columns[2:]}))
+    sec.table(table.assign(**{c: table[c].map(lambda x: num(x, 2)) for c in table.columns[2:]}))
     if np.isfinite(fr.p):
-        doc.p(f"Friedman test (scipy.stats.friedmanchisquare) over {fr.n_workloads} workloads and "
+        sec.p(f"Friedman test (scipy.stats.friedmanchisquare) over {fr.n_workloads} workloads and "
               f"{fr.n_strategies} strategies: chi2 = {fr.statistic:.2f}, df = {fr.n_strategies - 1}, "
               f"p = {pval(fr.p)}. Nemenyi post-hoc (scikit-posthocs) critical difference at 0.05: "
               f"**{fr.cd:.2f} ranks for {fr.n_strategies} strategies on {fr.n_workloads} workloads** (average ranks "
               f"run from 1 to {fr.n_strategies}); strategies whose average ranks differ by less are joined in the "
               "diagram, which means not separated, not equal. " + (fr.note + "." if fr.note else ""))
-        p = plots.save(plots.cd_diagram(ranks, nemenyi, fr.cd, fr.n_workloads), plot_dir, "cd_diagram")
-        paths["cd_diagram"] = p
-        doc.img(p["png"], "critical-difference diagram (Nemenyi, alpha 0.05)")
+        sec.figure(plots.cd_diagram(ranks, nemenyi, fr.cd, fr.n_workloads), "cd_diagram",
+                   "critical-difference diagram (Nemenyi, alpha 0.05)")
     else:
-        doc.p(f"No Friedman test: {fr.note}. The average ranks above only order the means; they are no "
+        sec.p(f"No Friedman test: {fr.note}. The average ranks above only order the means; they are no "
               "evidence that one strategy is better than another.")
-    doc.p("The same test over all workloads and within each regime (scratch: trained from scratch; finetune: "
+    sec.p("The same test over all workloads and within each regime (scratch: trained from scratch; finetune: "
           "a pretrained model fine-tuned):")
-    doc.table(pd.DataFrame({"group": by_regime["group"], "workloads": by_regime["workloads"],
+    sec.table(pd.DataFrame({"group": by_regime["group"], "workloads": by_regime["workloads"],
                             "strategies": by_regime["n_strategies"], "chi2": by_regime["chi2"].map(num),
                             "p": by_regime["p"].map(pval), "Nemenyi CD (ranks)": by_regime["nemenyi_cd"].map(num),
                             "note": by_regime["note"]}))
     runs, skipped = tables.normalised_scores(res, summary)
     workloads = sorted(set(summary["workload"]) - set(skipped))
     if skipped:
-        doc.p("Not normalisable (no chance level recorded, or no strategy above it), so left out of the "
+        sec.p("Not normalisable (no chance level recorded, or no strategy above it), so left out of the "
               "aggregates below: " + ", ".join(skipped) + ".")
     if len(workloads) >= 3 and len(ranks):
         iqm, profiles = tables.iqm_and_profiles(runs, list(ranks["strategy"]), workloads, seed=seed)
-        csvs["iqm"], csvs["performance_profiles"] = iqm, profiles
-        csvs["normalised"] = runs[["workload", "strategy", "seed", "trial_id", tables.PRIMARY, "chance_accuracy",
+        sec.csvs["iqm"], sec.csvs["performance_profiles"] = iqm, profiles
+        sec.csvs["normalised"] = runs[["workload", "strategy", "seed", "trial_id", tables.PRIMARY, "chance_accuracy",
                                    "normalised"]].sort_values(["workload", "strategy", "seed"])
-        doc.h(3, "Normalised IQM and performance profiles")
-        doc.p("Scores are normalised per workload: (accuracy - chance) / (best mean - chance), chance being the "
+        sec.h(3, "Normalised IQM and performance profiles")
+        sec.p("Scores are normalised per workload: (accuracy - chance) / (best mean - chance), chance being the "
               "majority-class rate of the test split, so 0 = chance and 1 = the workload's best strategy mean, "
               "and every workload counts the same. Normalised IQM = per workload, the interquartile mean of the "
               "strategy's seed runs (25% trimmed each side; nothing is trimmed from 3 runs), then the mean over "
               "workloads. Unlike rliable's IQM of all runs pooled, it cannot trim a whole workload away, so a "
               "drop on any one workload lowers it. 95% percentile CI from 2000 stratified bootstrap resamples "
               "(runs resampled within each workload).")
-        doc.table(pd.DataFrame({"strategy": iqm["strategy"], "normalised IQM": iqm["iqm"].map(lambda x: num(x, 3)),
+        sec.table(pd.DataFrame({"strategy": iqm["strategy"], "normalised IQM": iqm["iqm"].map(lambda x: num(x, 3)),
                                 "95% CI": [f"[{num(a, 3)}, {num(b, 3)}]"
                                            for a, b in zip(iqm["ci_low"], iqm["ci_high"], strict=True)],
                                 "runs": iqm["runs"]}))
-        p = plots.save(plots.performance_profiles(profiles), plot_dir, "performance_profiles")
-        paths["performance_profiles"] = p
-        doc.img(p["png"], "performance profiles of normalised scores")
+        sec.figure(plots.performance_profiles(profiles), "performance_profiles",
+                   "performance profiles of normalised scores")
     else:
-        doc.p(f"Normalised IQM and performance profiles need at least 3 normalisable workloads "
+        sec.p(f"Normalised IQM and performance profiles need at least 3 normalisable workloads "
               f"(have {len(workloads)}).")
-    return ranks
+    return sec, ranks
 
 
-def _generation_section(doc: _Doc, summary: pd.DataFrame, ranks: pd.DataFrame, csvs: dict) -> None:
-    doc.h(2, "Generations")
+def _generation_section(out_dir: str, summary: pd.DataFrame, ranks: pd.DataFrame) -> Section:
+    sec = Section(out_dir)
+    sec.h(2, "Generations")
     g = tables.by_generation(summary, ranks)
-    csvs["generations"] = g
-    doc.p("The paper's generations (1 to 5, and SOTA). Per workload, the generation's best strategy and its "
+    sec.csvs["generations"] = g
+    sec.p("The paper's generations (1 to 5, and SOTA). Per workload, the generation's best strategy and its "
           "mean final test accuracy; mean average rank over the generation's strategies.")
     out = pd.DataFrame({"generation": g["generation"], "strategies": g["strategies"],
                         "mean average rank": g["mean_avg_rank"].map(num)})
     for w in sorted(summary["workload"].unique()):
         out[w] = [f"{b} {pct(m)}" if isinstance(b, str) else "n/a"
                   for b, m in zip(g.get(f"{w}_best", []), g.get(f"{w}_mean", []), strict=True)]
-    doc.table(out)
+    sec.table(out)
+    return sec
 
 
-def _convergence_section(doc: _Doc, res: Results, thresholds: Sequence[float], csvs: dict) -> None:
-    doc.h(2, "Convergence")
+def _convergence_section(out_dir: str, res: Results, thresholds: Sequence[float]) -> Section:
+    sec = Section(out_dir)
+    sec.h(2, "Convergence")
     conv = tables.convergence(res, list(thresholds))
-    csvs["convergence"] = conv
-    doc.p("Epochs and seconds until a seed run's test accuracy first reaches each threshold, mean over the "
+    sec.csvs["convergence"] = conv
+    sec.p("Epochs and seconds until a seed run's test accuracy first reaches each threshold, mean over the "
           "seeds that reached it (k/n shown when not all did); total = mean wall time of a whole run. "
           "The form of the paper's Table 2.")
     for workload, c in conv.groupby("workload", sort=True):
-        doc.h(3, workload)
+        sec.h(3, workload)
         rows = []
         for strategy, g in c.groupby("strategy", sort=True):
             row = {"strategy": strategy}
@@ -373,21 +430,23 @@ def _convergence_section(doc: _Doc, res: Results, thresholds: Sequence[float], c
                 row[f"{100 * r.threshold:g}%"] = cell
             row["total (s)"] = f"{g['total_seconds_mean'].iloc[0]:.1f}"
             rows.append(row)
-        doc.table(pd.DataFrame(rows))
+        sec.table(pd.DataFrame(rows))
+    return sec
 
 
-def _budget_section(doc: _Doc, res: Results, plot_dir: str, paths: dict, csvs: dict) -> None:
-    doc.h(2, "Tuning budget")
+def _budget_section(out_dir: str, res: Results) -> Section:
+    sec = Section(out_dir)
+    sec.h(2, "Tuning budget")
     curves, summary = tables.budget_curves(res)
-    csvs["budget_curves"], csvs["budget_summary"] = curves, summary
+    sec.csvs["budget_curves"], sec.csvs["budget_summary"] = curves, summary
     metrics = ", ".join(f"`{m}`" for m in sorted(summary["metric"].unique())) if not summary.empty else "-"
-    doc.p(f"Best validation accuracy so far ({metrics}, the score the sweep selected by) against tuning trials, "
+    sec.p(f"Best validation accuracy so far ({metrics}, the score the sweep selected by) against tuning trials, "
           "in trial order, "
           "and the expected best of k trials drawn at random without replacement from the trials run "
           "(after Dodge et al. 2019). A best found only in the last trials, or an expected-max curve still "
           "rising at the end, suggests the budget was not enough.")
     for workload, s in summary.groupby("workload", sort=True):
-        doc.h(3, workload)
+        sec.h(3, workload)
         c = curves[curves["workload"] == workload]
         planned = res.budget.set_index(["workload", "strategy"])["trials_planned"]
         rows = []
@@ -400,10 +459,9 @@ def _budget_section(doc: _Doc, res: Results, plot_dir: str, paths: dict, csvs: d
                          "E[max] 1 trial %": pct(em.get(1, math.nan)),
                          f"E[max] {half} trials %": pct(em.get(half, math.nan)),
                          "diverged": r.diverged, "errored": r.errored})
-        doc.table(pd.DataFrame(rows))
-        p = plots.save(plots.budget_curves(curves, workload), plot_dir, f"budget_{workload}")
-        paths[f"budget_{workload}"] = p
-        doc.img(p["png"], f"{workload}: tuning budget curves")
+        sec.table(pd.DataFrame(rows))
+        sec.figure(plots.budget_curves(curves, workload), f"budget_{workload}", f"{workload}: tuning budget curves")
+    return sec
 
 
 # ---- entry points -----------------------------------------------------------------------------
@@ -432,27 +490,35 @@ def build_report(sweep_dirs: list[str], out_dir: str | None = None, *, allow_mix
     if res.seed_runs().empty:
         raise ValueError(f"no seed-stage results (status ok or diverged) in {', '.join(sweep_dirs)}")
     if out_dir is None:
-        out_dir = "report" if "://" in sweep_dirs[0] else os.path.join(sweep_dirs[0], "report")
+        out_dir = "report" if is_uri(sweep_dirs[0]) else os.path.join(sweep_dirs[0], "report")
     out_dir = os.path.abspath(out_dir)
-    plot_dir, csv_dir = os.path.join(out_dir, "plots"), os.path.join(out_dir, "csv")
+    csv_dir = os.path.join(out_dir, "csv")
     os.makedirs(csv_dir, exist_ok=True)
 
     all_pairs, fractions = tables.pairwise_all(res, margin=margin), tables.final_lr_fractions(res)
     summary, vs_best = tables.summary_and_vs_best(res, margin=margin, all_pairs=all_pairs, fractions=fractions)
     curves = tables.learning_curves(res)
+    # In document order: the figures are drawn (and saved) as the sections are built.
+    header = _header(out_dir, res, thresholds, seed, margin)
+    workloads = _workload_sections(out_dir, res, summary, vs_best, curves, margin)
+    across, ranks = _across_section(out_dir, res, summary, tables.generations(res), seed)
+    sections = [
+        header,
+        workloads,
+        across,
+        _generation_section(out_dir, summary, ranks),
+        _convergence_section(out_dir, res, thresholds),
+        _budget_section(out_dir, res),
+    ]
     csvs: dict[str, pd.DataFrame] = {"summary": summary, "pairwise_vs_best": vs_best, "pairwise_all": all_pairs,
                                      "learning_curves": curves, "final_lr": fractions}
-    plot_paths: dict[str, dict[str, str]] = {}
-    doc = _Doc(out_dir)
-    _header(doc, res, thresholds, seed, margin)
-    _workload_sections(doc, res, summary, vs_best, curves, plot_dir, plot_paths, margin)
-    ranks = _across_section(doc, res, summary, tables.generations(res), seed, plot_dir, plot_paths, csvs)
-    _generation_section(doc, summary, ranks, csvs)
-    _convergence_section(doc, res, thresholds, csvs)
-    _budget_section(doc, res, plot_dir, plot_paths, csvs)
-    doc.h(2, "Files")
-    doc.p("Tables as CSV (accuracies as fractions, full precision) in `csv/`: "
-          + ", ".join(f"`{n}.csv`" for n in sorted(csvs)) + ". Figures as PNG and SVG in `plots/`.")
+    for sec in sections:
+        csvs.update(sec.csvs)
+    files = Section(out_dir)
+    files.h(2, "Files")
+    files.p("Tables as CSV (accuracies as fractions, full precision) in `csv/`: "
+            + ", ".join(f"`{n}.csv`" for n in sorted(csvs)) + ". Figures as PNG and SVG in `plots/`.")
+    blocks = [b for sec in [*sections, files] for b in sec.blocks]
 
     csv_paths = {}
     for name, df in sorted(csvs.items()):
@@ -461,10 +527,11 @@ def build_report(sweep_dirs: list[str], out_dir: str | None = None, *, allow_mix
         csv_paths[name] = path
     md_path, html_path = os.path.join(out_dir, "report.md"), os.path.join(out_dir, "report.html")
     with open(md_path, "w", encoding="utf-8") as f:
-        f.write(doc.markdown())
+        f.write(markdown_page(blocks))
     with open(html_path, "w", encoding="utf-8") as f:
-        f.write(doc.html())
-    return ReportPaths(out_dir, md_path, html_path, csv_paths, plot_paths)
+        f.write(html_page(blocks))
+    figures = {name: paths for sec in sections for name, paths in sec.figures.items()}
+    return ReportPaths(out_dir, md_path, html_path, csv_paths, figures)
 
 
 def _check_margin(margin: float) -> float:

@@ -33,7 +33,8 @@ import pyarrow.parquet as pq
 import yaml
 
 from reports import stats
-from reports.store import _filesystem, read_table, write_parquet
+from reports.store import filesystem, read_table, write_parquet
+from sweeps.contracts import FINISHED, SEED
 
 __all__ = ["CEILINGS", "PAPER_RESULTS", "Row", "build_reproduction_report", "load_paper_results",
            "read_ceilings", "reproduction_rows", "write_ceilings"]
@@ -61,7 +62,7 @@ def write_ceilings(rows: list[dict], directory: str) -> str:
 
 def read_ceilings(directory: str) -> dict[str, float]:
     """``{workload: ceiling}`` from ``<directory>/ceilings.parquet`` (empty when there is none)."""
-    fs, base = _filesystem(directory)
+    fs, base = filesystem(directory)
     path = f"{base}/ceilings.parquet"
     if fs.get_file_info(path).type.name == "NotFound":
         return {}
@@ -109,7 +110,7 @@ def _seed_rows(directories: Sequence[str]) -> list[dict]:
     rows = []
     for directory in directories:
         rows += [r for r in read_table("trials", directory).to_pylist()
-                 if r["stage"] == "seed" and r["status"] in ("ok", "diverged")]
+                 if r["stage"] == SEED and r["status"] in FINISHED]
     return rows
 
 

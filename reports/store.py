@@ -19,9 +19,28 @@ import pyarrow.parquet as pq
 from reports.schema import TABLES, schema
 
 
-def _filesystem(directory: str) -> tuple[pafs.FileSystem, str]:
+def is_uri(location: str) -> bool:
+    """Whether a results location is a URI (s3://, gs://, file://) rather than a local path.
+
+    The one place sweeps and reports decide it: a URI is read and written through pyarrow's
+    filesystem for its scheme, a local path through the local one (and renamed into place).
+    """
+    return "://" in location
+
+
+def normalise(location: str) -> str:
+    """A location in the form sweeps record: an absolute local path, or the URI without a trailing slash."""
+    return location.rstrip("/") if is_uri(location) else os.path.abspath(location)
+
+
+def cache_name(location: str) -> str:
+    """A URI flattened into one directory name, for a driver-local cache of a remote sweep's files."""
+    return location.replace("://", "_").replace("/", "_")
+
+
+def filesystem(directory: str) -> tuple[pafs.FileSystem, str]:
     """Resolve a local path or a URI to a pyarrow filesystem and a path inside it."""
-    if "://" in directory:
+    if is_uri(directory):
         return pafs.FileSystem.from_uri(directory)
     return pafs.LocalFileSystem(), os.path.abspath(directory)
 
@@ -55,7 +74,7 @@ def write_table(name: str, rows: Iterable[Mapping[str, Any]] | pa.Table, directo
 
 def write_parquet(table: pa.Table, name: str, directory: str) -> str:
     """Write any Arrow table to `<directory>/<name>.parquet` atomically; return its path or URI."""
-    fs, base = _filesystem(directory)
+    fs, base = filesystem(directory)
     fs.create_dir(base, recursive=True)
     final = f"{base}/{name}.parquet"
     if isinstance(fs, pafs.LocalFileSystem):
@@ -68,12 +87,12 @@ def write_parquet(table: pa.Table, name: str, directory: str) -> str:
                 fs.delete_file(tmp)
     else:
         pq.write_table(table, final, filesystem=fs)
-    return final if "://" not in directory else f"{directory.rstrip('/')}/{name}.parquet"
+    return final if not is_uri(directory) else f"{directory.rstrip('/')}/{name}.parquet"
 
 
 def read_table(name: str, directory: str) -> pa.Table:
     """Read one results table, checked against the documented schema."""
-    fs, base = _filesystem(directory)
+    fs, base = filesystem(directory)
     path = f"{base}/{name}.parquet"
     if fs.get_file_info(path).type == pafs.FileType.NotFound:
         raise FileNotFoundError(f"no {name} table at {directory}: expected {name}.parquet (is this a sweep directory?)")
@@ -82,5 +101,5 @@ def read_table(name: str, directory: str) -> pa.Table:
 
 def exists(name: str, directory: str) -> bool:
     """Whether `<directory>/<name>.parquet` exists."""
-    fs, base = _filesystem(directory)
+    fs, base = filesystem(directory)
     return fs.get_file_info(f"{base}/{name}.parquet").type != pafs.FileType.NotFound

@@ -22,6 +22,7 @@ import pandas as pd
 
 from reports import stats
 from reports.load import Results
+from sweeps.contracts import DIVERGED, ERROR, TUNE
 
 #: Display order of the paper's generations.
 GENERATIONS = ("1", "2", "3", "4", "5", "SOTA")
@@ -167,8 +168,8 @@ def summary_and_vs_best(res: Results, *, margin: float = DEFAULT_MARGIN, all_pai
                 "tuned_config": _tuned_config(g["hparams"]),
                 "trials_run": int(b["trials_run"]) if b is not None else len(td),
                 "trials_planned": int(b["trials_planned"]) if b is not None else np.nan,
-                "diverged": int((g["status"] == "diverged").sum()),
-                "tune_diverged": int((td["status"] == "diverged").sum()),
+                "diverged": int((g["status"] == DIVERGED).sum()),
+                "tune_diverged": int((td["status"] == DIVERGED).sum()),
                 "lr_fraction_min": float(frac.min()) if frac.notna().any() else np.nan,
                 "lr_fraction_max": float(frac.max()) if frac.notna().any() else np.nan,
             })
@@ -370,8 +371,8 @@ def budget_curves(res: Results) -> tuple[pd.DataFrame, pd.DataFrame]:
         summary.append({"workload": workload, "strategy": strategy, "metric": metric, "trials": len(v),
                         "best_val": float(finite.max()) if finite.size else np.nan,
                         "best_at_trial": int(np.argmax(best) + 1) if finite.size else np.nan,
-                        "diverged": int((g["status"] == "diverged").sum())})
-    errored = res.trials[(res.trials["stage"] == "tune") & (res.trials["status"] == "error")]
+                        "diverged": int((g["status"] == DIVERGED).sum())})
+    errored = res.trials[(res.trials["stage"] == TUNE) & (res.trials["status"] == ERROR)]
     s = pd.DataFrame(summary)
     if not s.empty:
         counts = errored.groupby(["workload", "strategy"]).size()

@@ -15,10 +15,6 @@ def is_real(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
 def check_trust_group(group: Mapping[str, Any]) -> None:
     """The settings LARS and DALS share: lr >= 0, momentum in [0, 1), weight_decay >= 0, trust_coef > 0."""
     check(is_real(group["lr"]) and group["lr"] >= 0.0, "lr", group["lr"], ">= 0")

@@ -1,14 +1,12 @@
 """DALS (Discriminative Adaptive Layer Scaling) and its Fast and Acc variants as one torch optimizer."""
 
-import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
 from torch.optim import Optimizer
 
-from strategies.checks import check, check_trust_group, is_count, is_real
-from strategies.schedules import warmup_cosine
+from strategies.checks import check, check_trust_group, is_real
 
 __all__ = ["DALS"]
 
@@ -29,19 +27,18 @@ class DALS(Optimizer):
             \delta = \frac{E_{old} - E}{\max(|E_{old}|, 10^{-8})}, \quad
             \varphi = \begin{cases} 0 & \delta > th_1 \\ 1 & \delta > th_2 \\ 2 & \text{else}\end{cases}
             \quad (\text{first step: } E = \ell,\ \varphi = 0) \\
-        lr_t &= lr \cdot s(t) \quad (s: \text{warmup then cosine; or SGDR if } restart\_steps) \\
         a &= \max(a_{floor}, a_0 - a_{drop}),\ a_0,\ \min(0.9, a_0 + 0.1)
             \quad \text{for } \varphi = 0, 1, 2 \\
         f &\leftarrow a f + (1 - a) g, \quad
             \hat g = b_l g + (1 - b_l) f, \quad b_l = 0.3 + 0.4\, d_l \\
         \hat g &\leftarrow \hat g + wd\, p \\
         r &= \mathrm{clamp}(c \lVert p \rVert / \lVert \hat g \rVert, 0.2, 5) \quad (1 \text{ if a norm is } 0) \\
-        m &\leftarrow \mu m + \hat g, \quad p \leftarrow p - lr_t\, r\, m
+        m &\leftarrow \mu m + \hat g, \quad p \leftarrow p - lr\, r\, m
 
     ``phase0_bypass`` (DALS-Fast): in phase 0, :math:`\hat g = g` and :math:`f` is not updated.
-    SGDR (DALS-Acc): a cycle counter :math:`c` and length :math:`T_i = T_0`; each step first
-    :math:`c \mathrel{+}= 1`, and on :math:`c \ge T_i`: :math:`c = 0, k \mathrel{+}= 1, T_i = T_0 T_{mult}^k`;
-    then :math:`s = 0.5 (1 + \cos(\pi \min(1, c / T_i)))`.
+    The LR of a step is the group's ``lr``: DALS keeps no clock. Its schedules (warmup then cosine;
+    SGDR for DALS-Acc) are pure functions of the step in ``strategies.schedules``, and the Stepper
+    writes each step's LR into the groups before the step, as for every other strategy.
 
     Param groups are the layer groups bottom to top, each with its ``depth`` ratio
     :math:`d_l = l / (L - 1)` (a lone group without one gets 0.5). ``lr``, ``momentum``,
@@ -62,25 +59,15 @@ class DALS(Optimizer):
         trust_coef: float = 0.02,
         filter_alpha: float = 0.6,
         *,
-        total_steps: int | None = None,
-        warmup_frac: float = 0.05,
         th1: float = 0.01,
         th2: float = 0.002,
-        restart_steps: int | None = None,
-        restart_mult: int = 2,
         phase0_floor: float = 0.3,
         phase0_drop: float = 0.3,
         phase0_bypass: bool = False,
         foreach: bool | None = None,
     ) -> None:
-        check(restart_steps is None or is_count(restart_steps), "restart_steps", restart_steps,
-               "None or an int >= 1")
-        if restart_steps is None:
-            check(is_count(total_steps), "total_steps", total_steps, "an int >= 1 (needed for the cosine)")
-        check(is_real(warmup_frac) and 0.0 <= warmup_frac < 1.0, "warmup_frac", warmup_frac, "[0, 1)")
         check(is_real(th1), "th1", th1, "a finite number")
         check(is_real(th2), "th2", th2, "a finite number")
-        check(is_count(restart_mult), "restart_mult", restart_mult, "an int >= 1")
         check(is_real(phase0_floor) and 0.0 <= phase0_floor <= 1.0, "phase0_floor", phase0_floor, "[0, 1]")
         check(is_real(phase0_drop) and 0.0 <= phase0_drop <= 1.0, "phase0_drop", phase0_drop, "[0, 1]")
         check(isinstance(phase0_bypass, bool), "phase0_bypass", phase0_bypass, "True or False")
@@ -92,20 +79,15 @@ class DALS(Optimizer):
         if len(groups) > 1 and any("depth" not in group for group in groups):
             raise ValueError("Invalid depth: several param groups need each a 'depth' ratio l / (L - 1)")
 
-        self.total_steps = total_steps
-        self.warmup_frac = warmup_frac
         self.th1, self.th2 = th1, th2
-        self.restart_steps, self.restart_mult = restart_steps, restart_mult
         self.phase0_floor, self.phase0_drop, self.phase0_bypass = phase0_floor, phase0_drop, phase0_bypass
         self.foreach = True if foreach is None else foreach
         defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, trust_coef=trust_coef,
                         filter_alpha=filter_alpha, depth=0.5)
         super().__init__(groups, defaults)
-        # Global state, saved by state_dict() under "dals": the loss EMA, phase and schedule position.
-        self.dals_state: dict[str, Any] = {
-            "step": 0, "loss_ema": None, "phase": 0, "trust_ratio": 1.0,
-            "cycle": 0, "restarts": 0, "cycle_len": restart_steps, "lr_factor": 0.0,
-        }
+        # Global state, saved by state_dict() under "dals": the loss EMA, the phase and, for the
+        # logs, the mean trust ratio of the latest step.
+        self.dals_state: dict[str, Any] = {"loss_ema": None, "phase": 0, "trust_ratio": 1.0}
 
     def add_param_group(self, param_group: dict) -> None:
         """Add a group after torch fills its defaults, then validate its hyperparameters."""
@@ -116,7 +98,7 @@ class DALS(Optimizer):
                group["filter_alpha"], "[0, 1]")
         check(is_real(group["depth"]) and 0.0 <= group["depth"] <= 1.0, "depth", group["depth"], "[0, 1]")
 
-    # ----- global state: phase and schedule -------------------------------------------------------
+    # ----- global state: the phase ----------------------------------------------------------------
 
     def _update_phase(self, loss: float) -> None:
         """Step 1: loss EMA and phase. A NaN loss makes delta NaN, hence phase 2; nothing raises."""
@@ -130,17 +112,6 @@ class DALS(Optimizer):
         delta = (old - new) / max(abs(old), 1e-8)
         state["phase"] = 0 if delta > self.th1 else 1 if delta > self.th2 else 2
 
-    def _lr_factor(self, state: dict[str, Any]) -> float:
-        """Step 2: advance ``state``'s schedule position by one step and return ``lr_t / lr``."""
-        if self.restart_steps is None:
-            return warmup_cosine(state["step"], self.total_steps, 1.0, self.warmup_frac)
-        state["cycle"] += 1
-        if state["cycle"] >= state["cycle_len"]:
-            state["cycle"] = 0
-            state["restarts"] += 1
-            state["cycle_len"] = self.restart_steps * self.restart_mult ** state["restarts"]
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, state["cycle"] / state["cycle_len"])))
-
     def _strength(self, filter_alpha: float) -> float:
         """Step 3: the filter strength ``a`` for the current phase."""
         phase = self.dals_state["phase"]
@@ -149,12 +120,6 @@ class DALS(Optimizer):
         if phase == 1:
             return filter_alpha
         return min(_MAX_STRENGTH, filter_alpha + 0.1)
-
-    def lrs(self) -> list[float]:
-        """Per group, the LR of the latest step (before the first step: of the first step)."""
-        state = self.dals_state
-        factor = state["lr_factor"] if state["step"] > 0 else self._lr_factor(dict(state))
-        return [group["lr"] * factor for group in self.param_groups]
 
     def diagnostics(self) -> dict[str, float]:
         """The current phase and the mean trust ratio of the latest step."""
@@ -172,13 +137,11 @@ class DALS(Optimizer):
             raise ValueError("Invalid loss: None (DALS.step needs the step's loss: pass closure= or loss=)")
         self._update_phase(float(loss))
         state = self.dals_state
-        state["lr_factor"] = self._lr_factor(state)
         bypass = self.phase0_bypass and state["phase"] == 0
 
         # One pass over the params, per-group settings expanded by list repetition: building a dict
         # of ten lists element by element cost about a tenth of a small model's step.
         ps, gs, fs, ms, scalars = [], [], [], [], {key: [] for key in _SCALARS}
-        lr_factor = state["lr_factor"]
         for group in self.param_groups:
             start = len(ps)
             for p in group["params"]:
@@ -200,14 +163,13 @@ class DALS(Optimizer):
                 for key, value in (
                     ("keep", 1.0 - self._strength(group["filter_alpha"])), ("blend", 0.3 + 0.4 * group["depth"]),
                     ("wd", group["weight_decay"]), ("c", group["trust_coef"]), ("mu", group["momentum"]),
-                    ("lr", group["lr"] * lr_factor),
+                    ("lr", group["lr"]),
                 ):
                     scalars[key] += [value] * count
 
         update = self._update_foreach if self.foreach else self._update_per_tensor
         ratios = update(ps, gs, fs, ms, scalars, bypass) if ps else []
         state["trust_ratio"] = sum(ratios) / len(ratios) if ratios else 1.0
-        state["step"] += 1
         return loss
 
     @staticmethod
@@ -290,7 +252,7 @@ class DALS(Optimizer):
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore buffers, phase, loss EMA and schedule position."""
+        """Restore buffers, phase and loss EMA."""
         state_dict = dict(state_dict)
         dals_state = state_dict.pop("dals")
         super().load_state_dict(state_dict)

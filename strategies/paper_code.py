@@ -22,29 +22,29 @@ __all__ = ["PaperGrokfast", "PaperLARS", "cosine_next", "sgdr_step_counter", "st
 LARS_EPS = 1e-8  # added to ||g_hat|| in the reference's LARS trust ratio
 
 
-def cosine_next(t: int, T: int, lr: float, eta_min: float = 1e-5) -> float:
+def cosine_next(t: int, peak: float, *, T: int, eta_min: float) -> float:
     """The reference's per-step cosine: its counter is incremented before the LR is computed, so
-    update ``t`` (0-based) already uses position ``t + 1``: ``eta_min + (lr - eta_min) * 0.5 *
+    update ``t`` (0-based) already uses position ``t + 1``: ``eta_min + (peak - eta_min) * 0.5 *
     (1 + cos(pi * min(1, (t + 1) / T)))``; the last update of the run is at ``eta_min``."""
-    return eta_min + (lr - eta_min) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, (t + 1) / max(1, T))))
+    return eta_min + (peak - eta_min) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, (t + 1) / max(1, T))))
 
 
-def sgdr_step_counter(t: int, lr: float, T_0: int, T_mult: int = 2, eta_min: float = 1e-5) -> float:
+def sgdr_step_counter(t: int, peak: float, *, T_0: int, T_mult: int, eta_min: float) -> float:
     """The reference's SGDR: ``T_0`` counted in optimizer steps (not epochs) and a 1-based position.
 
     Update ``t`` (0-based) is position ``c = t + 1`` of the run; each cycle covers positions
     ``1..T_i`` and the next starts when ``c`` passes ``T_i`` (``T_i *= T_mult``). The LR is
-    ``eta_min + (lr - eta_min) * 0.5 * (1 + cos(pi * c / T_i))``: a cycle ends exactly at eta_min.
+    ``eta_min + (peak - eta_min) * 0.5 * (1 + cos(pi * c / T_i))``: a cycle ends exactly at eta_min.
     """
     c, T_i = t + 1, T_0
     while c > T_i:
         c -= T_i
         T_i = int(T_i * T_mult)
-    return eta_min + (lr - eta_min) * 0.5 * (1.0 + math.cos(math.pi * c / T_i))
+    return eta_min + (peak - eta_min) * 0.5 * (1.0 + math.cos(math.pi * c / T_i))
 
 
-def stlr_epochwise_double(t: int, T: int, steps_per_epoch: int, peak: float, top_lr: float,
-                          cut_frac: float = 0.1, ratio: float = 32.0) -> float:
+def stlr_epochwise_double(t: int, peak: float, *, T: int, steps_per_epoch: int, top_lr: float,
+                          cut_frac: float, ratio: float) -> float:
     """STLR as the reference's synthetic/CIFAR/text loops drive ``STLRScheduler(decay_factor=2.6)``.
 
     Two defects at once. (1) The scheduler divides each group's already-decayed LR by the decay

@@ -11,6 +11,7 @@ import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from types import MappingProxyType
 from typing import Any
 
@@ -20,15 +21,16 @@ from strategies import paper_code, schedules
 from strategies.dals import DALS
 from strategies.lars import LARS
 from strategies.param_groups import build_param_groups
-from strategies.stepper import Stepper, Update, _group_lrs, _no_diagnostics
+from strategies.schedules import Schedule
+from strategies.stepper import Stepper, Update
 from strategies.wrappers import GrokfastFilter, TwoPassSAM
+from sweeps.contracts import FINETUNE, REGIMES, SCRATCH
 
 __all__ = ["HParam", "Run", "Strategy", "StrategyError", "get_strategy", "list_strategies", "register_strategy"]
 
 ETA_MIN = 1e-5  # floor of cosine_sgd and sgdr (STRATEGIES.md)
 FINETUNE_LR = MappingProxyType({"adam": 2e-5, "sgd": 1e-3, "dals": 1e-3})
 FINETUNE_WARMUP_FRAC = 0.1
-REGIMES = ("scratch", "finetune")
 
 
 class StrategyError(ValueError):
@@ -71,14 +73,6 @@ class Run:
     steps_per_epoch: int
 
 
-Schedule = Callable[[int, float], float]  # (step t, peak LR of a group) -> LR of that group at t
-
-
-def _peak_lr(t: int, lr: float) -> float:
-    """The constant schedule."""
-    return lr
-
-
 @dataclass(frozen=True, eq=False)
 class Strategy:
     """A frozen description of one strategy; ``build`` turns it into a Stepper for one run."""
@@ -90,23 +84,21 @@ class Strategy:
     hparams: tuple[HParam, ...]
     defaults: Mapping[str, float]
     make_update: Callable[[list[dict], dict[str, Any], Run], Update]
-    make_schedule: Callable[[dict[str, Any], Run], Schedule] = lambda hp, run: _peak_lr
+    make_schedule: Callable[[dict[str, Any], Run], Schedule] = lambda hp, run: schedules.constant
     discriminative: bool = False
-    lrs: Callable[[Update], list[float]] = _group_lrs
-    diagnostics: Callable[[Update], dict[str, float]] = _no_diagnostics
     variant_of: str | None = None  # a "<name>@paper_code" variant names the strategy it departs from
 
-    def canonical(self, regime: str = "scratch") -> dict[str, Any]:
+    def canonical(self, regime: str = SCRATCH) -> dict[str, Any]:
         """A fresh dict of the paper's settings; "finetune" swaps the LR and adds the warmup fraction."""
         if regime not in REGIMES:
             raise StrategyError(f"strategy {self.name!r}: unknown regime {regime!r}; valid: {', '.join(REGIMES)}")
         config = dict(self.defaults)
-        if regime == "finetune":
+        if regime == FINETUNE:
             config["lr"] = FINETUNE_LR[self.family]
             config["ft_warmup_frac"] = FINETUNE_WARMUP_FRAC
         return config
 
-    def config(self, hparams: Mapping[str, Any] | None = None, regime: str = "scratch") -> dict[str, Any]:
+    def config(self, hparams: Mapping[str, Any] | None = None, regime: str = SCRATCH) -> dict[str, Any]:
         """The canonical settings with ``hparams`` laid over them, each override validated."""
         config = self.canonical(regime)
         specs = {spec.name: spec for spec in self.hparams}
@@ -129,7 +121,7 @@ class Strategy:
         hparams: Mapping[str, Any] | None,
         total_steps: int,
         steps_per_epoch: int,
-        regime: str = "scratch",
+        regime: str = SCRATCH,
     ) -> Stepper:
         """A Stepper for ``layer_groups`` (bottom to top) over a run of ``total_steps`` steps."""
         for field, value in (("total_steps", total_steps), ("steps_per_epoch", steps_per_epoch)):
@@ -144,13 +136,9 @@ class Strategy:
         for group in groups:
             group["lr"] = config["lr"] * group["lr_scale"]
         update = self.make_update(groups, config, run)
-        own = self.make_schedule(config, run)
-        warmup = config.get("ft_warmup_frac", 0.0)
-
-        def schedule(t: int, lr: float) -> float:
-            return own(t, lr) * schedules.linear_warmup(t, run.total_steps, warmup)
-
-        return Stepper(update, schedule, lrs=self.lrs, diagnostics=self.diagnostics)
+        schedule = schedules.with_warmup(self.make_schedule(config, run), run.total_steps,
+                                         config.get("ft_warmup_frac", 0.0))
+        return Stepper(update, schedule)
 
 
 # ----- hyperparameter specs (names shared with search_spaces/, docs/CONTRACTS.md) ------------------
@@ -259,40 +247,40 @@ def _dals_settings(hp: dict[str, Any]) -> dict[str, Any]:
 
 
 def _dals(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
-    return DALS(groups, **_dals_settings(hp), total_steps=run.total_steps, warmup_frac=hp["warmup_frac"])
+    return DALS(groups, **_dals_settings(hp))
 
 
 def _dals_fast(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
-    return DALS(groups, **_dals_settings(hp), total_steps=run.total_steps, warmup_frac=hp["warmup_frac"],
-                phase0_bypass=True)
+    return DALS(groups, **_dals_settings(hp), phase0_bypass=True)
 
 
 def _dals_acc(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
-    return DALS(groups, **_dals_settings(hp), restart_steps=hp["T_0_epochs"] * run.steps_per_epoch,
-                restart_mult=hp["T_mult"], phase0_floor=0.4, phase0_drop=0.15)
+    return DALS(groups, **_dals_settings(hp), phase0_floor=0.4, phase0_drop=0.15)
 
 
-def _dals_lrs(update: Update) -> list[float]:
-    return update.lrs()
-
-
-def _dals_diagnostics(update: Update) -> dict[str, float]:
-    return update.diagnostics()
-
-
-# ----- schedules: (config, run) -> (t, peak lr) -> lr ------------------------------------------------
+# ----- schedules: (config, run) -> (t, peak lr) -> lr, bound from strategies/schedules.py ------------
 
 def _cosine(hp: dict[str, Any], run: Run) -> Schedule:
-    return lambda t, lr: schedules.cosine(t, run.total_steps, lr, ETA_MIN)
+    return partial(schedules.cosine, T=run.total_steps, eta_min=ETA_MIN)
 
 
 def _sgdr(hp: dict[str, Any], run: Run) -> Schedule:
-    restart = hp["T_0_epochs"] * run.steps_per_epoch
-    return lambda t, lr: schedules.sgdr(t, lr, restart, hp["T_mult"], ETA_MIN)
+    return partial(schedules.sgdr, T_0=hp["T_0_epochs"] * run.steps_per_epoch, T_mult=hp["T_mult"], eta_min=ETA_MIN)
 
 
 def _stlr(hp: dict[str, Any], run: Run) -> Schedule:
-    return lambda t, lr: schedules.stlr(t, run.total_steps, lr, hp["cut_frac"], hp["ratio"])
+    return partial(schedules.stlr, T=run.total_steps, cut_frac=hp["cut_frac"], ratio=hp["ratio"])
+
+
+def _warmup_cosine(hp: dict[str, Any], run: Run) -> Schedule:
+    """DALS and DALS-Fast: warmup then cosine to 0, a multiple of the peak."""
+    return schedules.Scaled(partial(schedules.warmup_cosine, T=run.total_steps, warmup_frac=hp["warmup_frac"]))
+
+
+def _restarts(hp: dict[str, Any], run: Run) -> Schedule:
+    """DALS-Acc: SGDR without warmup or floor, a multiple of the peak."""
+    return schedules.Scaled(partial(schedules.restarts, T_0=hp["T_0_epochs"] * run.steps_per_epoch,
+                                    T_mult=hp["T_mult"]))
 
 
 # ----- the registry -------------------------------------------------------------------------------
@@ -344,14 +332,14 @@ _STRATEGIES = (
               _sam, discriminative=True),
     _strategy("dals", "SOTA", "dals", "DALS: loss-phase Grokfast filter, depth blend, clamped trust ratio",
               DALS_HPARAMS + (WARMUP_FRAC,), {**DALS_DEFAULTS, "warmup_frac": 0.05}, _dals,
-              lrs=_dals_lrs, diagnostics=_dals_diagnostics),
+              make_schedule=_warmup_cosine),
     _strategy("dals_fast", "SOTA", "dals", "DALS-Fast: filter bypassed in phase 0, lr 0.05, mu 0.85",
               DALS_HPARAMS + (WARMUP_FRAC,), {**DALS_DEFAULTS, "lr": 0.05, "momentum": 0.85, "warmup_frac": 0.02},
-              _dals_fast, lrs=_dals_lrs, diagnostics=_dals_diagnostics),
+              _dals_fast, make_schedule=_warmup_cosine),
     _strategy("dals_acc", "SOTA", "dals", "DALS-Acc: SGDR without warmup, stronger filter",
               DALS_HPARAMS + (T_0_EPOCHS, T_MULT),
               {**DALS_DEFAULTS, "weight_decay": 5e-4, "filter_alpha": 0.7, "th2": 0.001, "T_0_epochs": 10,
-               "T_mult": 2}, _dals_acc, lrs=_dals_lrs, diagnostics=_dals_diagnostics),
+               "T_mult": 2}, _dals_acc, make_schedule=_restarts),
 )
 
 
@@ -375,17 +363,17 @@ def _paper_grokfast(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
 
 
 def _paper_cosine(hp: dict[str, Any], run: Run) -> Schedule:
-    return lambda t, lr: paper_code.cosine_next(t, run.total_steps, lr, ETA_MIN)
+    return partial(paper_code.cosine_next, T=run.total_steps, eta_min=ETA_MIN)
 
 
 def _paper_sgdr(hp: dict[str, Any], run: Run) -> Schedule:
     # T_0_epochs is read as a step count, as the reference's SGDRWithRestarts(T_0=10) does.
-    return lambda t, lr: paper_code.sgdr_step_counter(t, lr, hp["T_0_epochs"], hp["T_mult"], ETA_MIN)
+    return partial(paper_code.sgdr_step_counter, T_0=hp["T_0_epochs"], T_mult=hp["T_mult"], eta_min=ETA_MIN)
 
 
 def _paper_stlr(hp: dict[str, Any], run: Run) -> Schedule:
-    return lambda t, lr: paper_code.stlr_epochwise_double(t, run.total_steps, run.steps_per_epoch, lr, hp["lr"],
-                                                          hp["cut_frac"], hp["ratio"])
+    return partial(paper_code.stlr_epochwise_double, T=run.total_steps, steps_per_epoch=run.steps_per_epoch,
+                   top_lr=hp["lr"], cut_frac=hp["cut_frac"], ratio=hp["ratio"])
 
 
 _SAME = "same update as {base}: the reference code computes this rule on the synthetic MLP"

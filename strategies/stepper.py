@@ -5,11 +5,16 @@ from typing import Any, Protocol
 
 import torch
 
+from strategies.schedules import Schedule
+
 __all__ = ["Stepper", "Update"]
 
 
 class Update(Protocol):
-    """What the Stepper drives: a torch optimizer, or a wrapper shaped like one."""
+    """What the Stepper drives: a torch optimizer, or a wrapper shaped like one.
+
+    One may also have ``diagnostics() -> dict[str, float]`` (DALS: its phase and trust ratio).
+    """
 
     param_groups: list[dict]
 
@@ -20,35 +25,21 @@ class Update(Protocol):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None: ...
 
 
-def _group_lrs(update: Update) -> list[float]:
-    return [float(group["lr"]) for group in update.param_groups]
-
-
-def _no_diagnostics(update: Update) -> dict[str, float]:
-    return {}
-
-
 class Stepper:
     """Sets each group's LR for step ``t``, then runs ``update.step(closure)``.
 
     Group ``i``'s LR at step ``t`` is ``schedule(t, peak_i)``, where ``peak_i`` is the group's
-    ``lr`` when the Stepper is built (base LR times the group's ``lr_scale``). SAM's second pass,
-    DALS's phase, the Grokfast filter and Lookahead's slow weights all live in ``update``.
+    ``lr`` when the Stepper is built (base LR times the group's ``lr_scale``): the step counter
+    here is the only clock, DALS's included. SAM's second pass, DALS's phase, the Grokfast filter
+    and Lookahead's slow weights all live in ``update``.
     A non-finite loss is returned like any other: the trainable decides what divergence means.
     """
 
-    def __init__(
-        self,
-        update: Update,
-        schedule: Callable[[int, float], float],
-        lrs: Callable[[Update], list[float]] = _group_lrs,
-        diagnostics: Callable[[Update], dict[str, float]] = _no_diagnostics,
-    ) -> None:
+    def __init__(self, update: Update, schedule: Schedule) -> None:
         self.update = update
         self.schedule = schedule
         self.step_count = 0
         self._peaks = [float(group["lr"]) for group in update.param_groups]
-        self._lrs, self._diagnostics = lrs, diagnostics
         self._set_lrs()
 
     def _set_lrs(self) -> None:
@@ -64,11 +55,12 @@ class Stepper:
 
     def lrs(self) -> list[float]:
         """Per layer group, bottom to top: the LR of the latest step (before any step: the first's)."""
-        return self._lrs(self.update)
+        return [float(group["lr"]) for group in self.update.param_groups]
 
     def diagnostics(self) -> dict[str, float]:
-        """A small dict for logging (DALS: ``phase``, ``trust_ratio``; others: empty)."""
-        return self._diagnostics(self.update)
+        """A small dict for logging: the update's own ``diagnostics()`` (DALS: phase, trust ratio), else empty."""
+        diagnostics = getattr(self.update, "diagnostics", None)
+        return diagnostics() if diagnostics is not None else {}
 
     def state_dict(self) -> dict[str, Any]:
         """Step counter (hence schedule position) and everything the update holds."""

@@ -33,7 +33,8 @@ def _spec_or_fail(path: str, plugins: Sequence[str] | None = None):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from sweeps.engine import SweepError, run_sweep
+    from sweeps.engine import run_sweep
+    from sweeps.storage import SweepError
 
     spec, status = _spec_or_fail(args.spec, args.plugin)
     if spec is None:
@@ -45,7 +46,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from sweeps.engine import SweepError, resume_sweep
+    from sweeps.engine import resume_sweep
+    from sweeps.storage import SweepError
 
     try:
         return resume_sweep(args.dir, address=args.address, num_cpus=args.num_cpus)
@@ -54,7 +56,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from sweeps.engine import SweepError, status
+    from sweeps.progress import status
+    from sweeps.storage import SweepError
 
     try:
         return status(args.dir)
@@ -178,14 +181,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from sweeps.engine import SweepError
+    from reports.store import is_uri
     from sweeps.reproduce import load_repro_spec, run_reproduction
+    from sweeps.storage import SweepError
 
     try:
         repro = load_repro_spec(args.spec)
     except SpecError as err:
         return _fail(str(err))
-    missing = [d for d in args.fair or () if "://" not in d and not os.path.exists(os.path.join(d, "trials.parquet"))]
+    missing = [d for d in args.fair or () if not is_uri(d) and not os.path.exists(os.path.join(d, "trials.parquet"))]
     if missing:
         return _fail(f"--fair {missing[0]}: no trials.parquet; allowed: a sweep directory written by lrsweep run")
     try:
@@ -197,9 +201,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 def cmd_reproduce_report(args: argparse.Namespace) -> int:
     from reports.reproduce import build_reproduction_report
+    from reports.store import is_uri
 
     for directory in [*args.dirs, *(args.fair or [])]:
-        if not os.path.exists(os.path.join(directory, "trials.parquet")) and "://" not in directory:
+        if not os.path.exists(os.path.join(directory, "trials.parquet")) and not is_uri(directory):
             return _fail(f"{directory}: no trials.parquet; allowed: a directory written by lrsweep reproduce "
                          "(DIR) or lrsweep run (--fair)")
     md, page = build_reproduction_report(args.dirs, args.fair or (), args.out)

@@ -210,20 +210,19 @@ def save_copies(plugins: Sequence[Plugin], directory: str) -> None:
     """Copy each plugin's file or package into ``<directory>/plugins/`` (local or a URI)."""
     import pyarrow.fs as pafs
 
+    from reports.store import filesystem, is_uri
+
     shipped = [p for p in plugins if p.source is not None]
     if not shipped:
         return
-    if "://" in directory:
-        fs, base = pafs.FileSystem.from_uri(directory)
-    else:
-        fs, base = pafs.LocalFileSystem(), os.path.abspath(directory)
+    fs, base = filesystem(directory)
     for plugin in shipped:
         source = Path(plugin.source)
         target = f"{base}/{PLUGIN_DIR}/{source.name}"
         fs.create_dir(target if source.is_dir() else f"{base}/{PLUGIN_DIR}", recursive=True)
         if source.is_dir():
             ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-            if "://" not in directory:
+            if not is_uri(directory):
                 shutil.copytree(source, target, ignore=ignore, dirs_exist_ok=True)
                 continue
         pafs.copy_files(str(source), target, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs)
@@ -233,14 +232,16 @@ def local_copies(directory: str) -> Path | None:
     """A local directory holding the sweep's plugin copies (downloaded when the sweep is on a URI)."""
     import pyarrow.fs as pafs
 
-    if "://" not in directory:
+    from reports.store import cache_name, is_uri
+
+    if not is_uri(directory):
         path = Path(directory) / PLUGIN_DIR
         return path if path.is_dir() else None
     fs, base = pafs.FileSystem.from_uri(directory)
     if fs.get_file_info(f"{base}/{PLUGIN_DIR}").type != pafs.FileType.Directory:
         return None
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lrsweep" / "plugins"
-    local = cache / directory.replace("://", "_").replace("/", "_")
+    local = cache / cache_name(directory)
     shutil.rmtree(local, ignore_errors=True)
     local.mkdir(parents=True)
     pafs.copy_files(f"{base}/{PLUGIN_DIR}", str(local), source_filesystem=fs,

@@ -186,16 +186,16 @@ def load_repro_spec(path: str | Path) -> ReproSpec:
 
 def trial_configs(repro: ReproSpec) -> list[dict]:
     """One engine-shaped trial config (``run`` + ``sweep``) per (workload, strategy, seed)."""
-    from sweeps.engine import _base_config
-    from sweeps.results import pair_key
+    from sweeps.contracts import SEED, Pair
+    from sweeps.engine import base_config
 
     spec = repro.as_sweep_spec()
     configs = []
     for w, s in spec.pairs():
         for index, seed in enumerate(repro.seeds):
-            run = {**_base_config(spec, w, s, "seed", seed), "rng_order": "paper",
+            run = {**base_config(spec, w, s, SEED, seed), "rng_order": "paper",
                    "hparams": dict(repro.hparams.get(s, {}))}
-            configs.append({"run": run, "sweep": {"pair": pair_key(w.name, s), "trial_index": index,
+            configs.append({"run": run, "sweep": {"pair": Pair(w.name, s).key, "trial_index": index,
                                                   "canonical": s not in repro.hparams}})
     return configs
 
@@ -246,34 +246,37 @@ def run_reproduction(repro: ReproSpec, *, storage: str | None = None, address: s
     from ray import tune
 
     from reports.reproduce import build_reproduction_report, write_ceilings
-    from sweeps import engine
+    from sweeps.contracts import SEED, Pair
+    from sweeps.engine import records
+    from sweeps.ray_setup import init_ray, quiet_tune, run_config, trial_dirname
     from sweeps.results import write_results
+    from sweeps.storage import SweepDir, SweepError
     from sweeps.trial_entry import run_trial_config
 
     spec = repro.as_sweep_spec()
-    sweep = engine.SweepDir.of(storage or repro.storage, repro.name)
+    sweep = SweepDir.of(storage or repro.storage, repro.name)
     if sweep.read_text("reproduce.yaml") is not None:
-        raise engine.SweepError(f"{sweep.root} already holds a reproduction; choose another name or storage")
+        raise SweepError(f"{sweep.root} already holds a reproduction; choose another name or storage")
     sweep.write_text("reproduce.yaml", yaml.safe_dump(repro.to_dict(), sort_keys=False))
     configs = trial_configs(repro)
     out(f"reproduction {repro.name} ({repro.protocol} protocol): {len(spec.pairs())} pairs x seeds "
         f"{', '.join(map(str, repro.seeds))} = {len(configs)} runs -> {sweep.root}")
-    planned = {"seed": {engine.pair_key(w.name, s): len(repro.seeds) for w, s in spec.pairs()}}
-    started = engine._init_ray(address, num_cpus)
+    planned = {SEED: {Pair(w.name, s).key: len(repro.seeds) for w, s in spec.pairs()}}
+    started = init_ray(address, num_cpus)
     t0 = time.time()
     try:
-        engine._quiet_tune()
+        quiet_tune()
         trainable = tune.with_resources(run_trial_config, {"cpu": repro.resources.cpu, "gpu": repro.resources.gpu})
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(search_alg=_fixed_searcher(configs), num_samples=len(configs),
                                         max_concurrent_trials=repro.max_concurrent, reuse_actors=True,
-                                        trial_dirname_creator=engine._trial_dirname,
-                                        trial_name_creator=engine._trial_dirname),
-            run_config=engine.run_config(sweep, planned, out),
+                                        trial_dirname_creator=trial_dirname,
+                                        trial_name_creator=trial_dirname),
+            run_config=run_config(sweep, planned, out),
         )
         grid = tuner.fit()
-        budget = write_results(spec, engine._records(grid), sweep.root)
+        budget = write_results(spec, records(grid), sweep.root)
     finally:
         if started:
             import ray

@@ -19,9 +19,8 @@ from importlib import metadata
 from typing import Any
 
 from reports.store import write_table
+from sweeps.contracts import ERROR, FINISHED, OK, SEED, TUNE, Pair
 from sweeps.spec import Spec
-
-FINISHED = ("ok", "diverged")  # a diverged trial is a result, not an error
 
 
 @dataclass(frozen=True)
@@ -47,8 +46,8 @@ class TrialRecord:
     @property
     def status(self) -> str:
         if self.error is not None or not self.history:
-            return "error"
-        return self.history[-1].get("status", "ok")
+            return ERROR
+        return self.history[-1].get("status", OK)
 
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -133,7 +132,7 @@ def _generation(strategy: str) -> str:
 def trial_row(spec: Spec, record: TrialRecord) -> dict:
     """The ``trials`` row of one record."""
     h = record.history
-    tune = record.stage == "tune"
+    tune = record.stage == TUNE
     val = [_finite(r.get("val_accuracy")) for r in h] if tune else []
     test = [_finite(r.get("test_accuracy")) for r in h] if not tune else []
     val = [v for v in val if v is not None]
@@ -171,7 +170,7 @@ def trial_row(spec: Spec, record: TrialRecord) -> dict:
 
 def epoch_rows(spec: Spec, record: TrialRecord) -> list[dict]:
     """The ``epochs`` rows of one record."""
-    tune = record.stage == "tune"
+    tune = record.stage == TUNE
     rows = []
     for r in record.history:
         phase = r.get("phase")
@@ -191,7 +190,7 @@ def epoch_rows(spec: Spec, record: TrialRecord) -> list[dict]:
             "phase": int(phase) if _finite(phase) is not None else None,
             "trust_ratio": _finite(r.get("trust_ratio")),
             "seconds": _finite(r.get("seconds")) or 0.0,
-            "status": r.get("status", "ok"),
+            "status": r.get("status", OK),
         })
     return rows
 
@@ -200,10 +199,10 @@ def budget_rows(spec: Spec, records: list[TrialRecord]) -> list[dict]:
     """One ``budget`` row per pair: what was planned, what ran, and whether that is complete."""
     rows = []
     for w, s in spec.pairs():
-        pair = pair_key(w.name, s)
+        pair = Pair(w.name, s).key
         mine = [r for r in records if r.pair == pair]
-        tune = [r for r in mine if r.stage == "tune"]
-        seed = [r for r in mine if r.stage == "seed"]
+        tune = [r for r in mine if r.stage == TUNE]
+        seed = [r for r in mine if r.stage == SEED]
         trials_run = sum(r.status in FINISHED for r in tune)
         seeds_run = sum(r.status in FINISHED for r in seed)
         es = spec.budget.early_stopping
@@ -214,7 +213,7 @@ def budget_rows(spec: Spec, records: list[TrialRecord]) -> list[dict]:
             "strategy": s,
             "trials_planned": spec.budget.trials,
             "trials_run": trials_run,
-            "trials_errored": sum(r.status == "error" for r in tune),
+            "trials_errored": sum(r.status == ERROR for r in tune),
             "epochs": w.epochs,
             "sampler": spec.budget.sampler,
             "sampler_seed": spec.budget.sampler_seed,
@@ -227,14 +226,9 @@ def budget_rows(spec: Spec, records: list[TrialRecord]) -> list[dict]:
     return rows
 
 
-def pair_key(workload: str, strategy: str) -> str:
-    """The name of a pair: its study name and its key everywhere in a sweep."""
-    return f"{workload}/{strategy}"
-
-
 def write_results(spec: Spec, records: list[TrialRecord], directory: str) -> list[dict]:
     """Write ``trials``, ``epochs`` and ``budget`` under ``directory``; return the budget rows."""
-    records = sorted(records, key=lambda r: (r.workload, r.strategy, r.stage != "tune", r.trial_index))
+    records = sorted(records, key=lambda r: (r.workload, r.strategy, r.stage != TUNE, r.trial_index))
     budget = budget_rows(spec, records)
     write_table("trials", [trial_row(spec, r) for r in records], directory)
     write_table("epochs", [row for r in records for row in epoch_rows(spec, r)], directory)

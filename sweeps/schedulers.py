@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, MedianStoppingRule, TrialScheduler
 
+from sweeps.contracts import TUNE
 from sweeps.spec import EarlyStopping
 
 RULES: dict[str, Callable[[EarlyStopping, int], TrialScheduler]] = {
@@ -36,7 +37,7 @@ class PerPairScheduler(FIFOScheduler):
 
     def _rule(self, trial) -> TrialScheduler:
         """The trial's pair's copy of the rule; seed runs are never stopped early."""
-        if trial.config["run"]["stage"] != "tune":
+        if trial.config["run"]["stage"] != TUNE:
             return self.no_stopping
         return self.per_pair[trial.config["sweep"]["pair"]]
 

@@ -3,6 +3,7 @@ schedule value computed by hand from the reference code's rule (README "Reproduc
 
 import fnmatch
 import math
+from functools import partial
 
 import pytest
 import torch
@@ -54,20 +55,21 @@ def test_a_sweep_spec_with_all_never_gets_a_variant():
 
 def test_cosine_paper_code_runs_one_position_ahead():
     # T = 4, lr 1, floor 0: update 0 already uses position 1 (cos(pi/4)); the last update is at the floor.
-    assert cosine_next(0, 4, 1.0, 0.0) == pytest.approx(0.5 * (1 + math.cos(math.pi / 4)), abs=1e-12)
-    assert cosine_next(3, 4, 1.0, 0.0) == pytest.approx(0.0, abs=1e-12)
-    assert schedules.cosine(0, 4, 1.0, 0.0) == 1.0  # the corrected schedule starts at the peak
+    assert cosine_next(0, 1.0, T=4, eta_min=0.0) == pytest.approx(0.5 * (1 + math.cos(math.pi / 4)), abs=1e-12)
+    assert cosine_next(3, 1.0, T=4, eta_min=0.0) == pytest.approx(0.0, abs=1e-12)
+    assert schedules.cosine(0, 1.0, T=4, eta_min=0.0) == 1.0  # the corrected schedule starts at the peak
     stepper = get_strategy("cosine_sgd@paper_code").build([[torch.zeros(2, requires_grad=True)]], {}, 4, 2)
     assert stepper.lrs()[-1] == pytest.approx(1e-5 + (0.03 - 1e-5) * 0.5 * (1 + math.cos(math.pi / 4)), abs=1e-12)
 
 
 def test_sgdr_paper_code_counts_T0_in_steps():
     # T_0 = 10 steps, T_mult 2, lr 1, floor 0: cycles cover updates 0-9, 10-29, 30-69.
-    assert sgdr_step_counter(0, 1.0, 10, 2, 0.0) == pytest.approx(0.5 * (1 + math.cos(math.pi / 10)))
-    assert sgdr_step_counter(9, 1.0, 10, 2, 0.0) == pytest.approx(0.0, abs=1e-12)
-    assert sgdr_step_counter(10, 1.0, 10, 2, 0.0) == pytest.approx(0.5 * (1 + math.cos(math.pi / 20)))
-    assert sgdr_step_counter(29, 1.0, 10, 2, 0.0) == pytest.approx(0.0, abs=1e-12)
-    assert sgdr_step_counter(30, 1.0, 10, 2, 0.0) == pytest.approx(0.5 * (1 + math.cos(math.pi / 40)))
+    paper_sgdr = partial(sgdr_step_counter, T_0=10, T_mult=2, eta_min=0.0)
+    assert paper_sgdr(0, 1.0) == pytest.approx(0.5 * (1 + math.cos(math.pi / 10)))
+    assert paper_sgdr(9, 1.0) == pytest.approx(0.0, abs=1e-12)
+    assert paper_sgdr(10, 1.0) == pytest.approx(0.5 * (1 + math.cos(math.pi / 20)))
+    assert paper_sgdr(29, 1.0) == pytest.approx(0.0, abs=1e-12)
+    assert paper_sgdr(30, 1.0) == pytest.approx(0.5 * (1 + math.cos(math.pi / 40)))
     # Through the registry, T_0_epochs = 10 is read as 10 steps whatever steps_per_epoch is: the
     # paper-code LR restarts after update 9; the corrected one (1000 steps) is still near its peak.
     p = torch.zeros(2, requires_grad=True)
@@ -84,18 +86,19 @@ def test_stlr_paper_code_decays_twice_and_steps_per_epoch():
     # The synthetic run: T = 8000 steps, 100 per epoch, 4 groups, top LR 0.05, factor 2.6, cut 800.
     bottom = 0.05 / 2.6**3  # once-decayed peak of the input layer, 0.0028447883...
     f100 = (1 + (100 / 800) * 31) / 32  # STLR factor at scheduler count 100: 0.15234375
-    assert stlr_epochwise_double(0, 8000, 100, bottom, 0.05) == bottom  # epoch 0: scheduler not run yet
-    assert stlr_epochwise_double(99, 8000, 100, bottom, 0.05) == bottom
-    value = stlr_epochwise_double(100, 8000, 100, bottom, 0.05)
+    paper_stlr = partial(stlr_epochwise_double, T=8000, steps_per_epoch=100, top_lr=0.05, cut_frac=0.1, ratio=32.0)
+    assert paper_stlr(0, bottom) == bottom  # epoch 0: scheduler not run yet
+    assert paper_stlr(99, bottom) == bottom
+    value = paper_stlr(100, bottom)
     assert value == pytest.approx(bottom * bottom / 0.05 * f100, rel=1e-12)
     # ... which is the input layer's LR the reference code logged after epoch 1 (its committed
     # codes/results/comprehensive_results.json, Gen5_STLR history lr[0]).
     assert value == pytest.approx(2.465781320278055e-05, rel=1e-12)
-    assert stlr_epochwise_double(150, 8000, 100, bottom, 0.05) == value  # constant within the epoch
-    assert stlr_epochwise_double(800, 8000, 100, bottom, 0.05) == pytest.approx(0.00016185641486953387, rel=1e-12)
-    assert stlr_epochwise_double(150, 8000, 100, 0.05, 0.05) == pytest.approx(0.05 * f100)  # top: decayed once
+    assert paper_stlr(150, bottom) == value  # constant within the epoch
+    assert paper_stlr(800, bottom) == pytest.approx(0.00016185641486953387, rel=1e-12)
+    assert paper_stlr(150, 0.05) == pytest.approx(0.05 * f100)  # top: decayed once
     # The corrected STLR: per step and once-decayed, bottom * f(t) at t = 100.
-    assert schedules.stlr(100, 8000, bottom) == pytest.approx(bottom * f100)
+    assert schedules.stlr(100, bottom, T=8000, cut_frac=0.1, ratio=32.0) == pytest.approx(bottom * f100)
     groups = [[torch.zeros(2, requires_grad=True)] for _ in range(4)]
     paper = get_strategy("stlr_discriminative@paper_code").build(groups, {}, 8000, 100)
     paper.step_count = 100

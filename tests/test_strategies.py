@@ -170,7 +170,7 @@ def test_stlr_discriminative_follows_stlr_per_step_in_every_group():
 
     for t in range(15):  # past the cut at t = 10, per step (not per epoch)
         stepper.step(closure)
-        expected = [stlr(t, 100, 0.05 / 2.6 ** (3 - layer), 0.1, 32.0) for layer in range(4)]
+        expected = [stlr(t, 0.05 / 2.6 ** (3 - layer), T=100, cut_frac=0.1, ratio=32.0) for layer in range(4)]
         assert stepper.lrs() == pytest.approx(expected, rel=1e-12)
     assert stepper.lrs()[0] == pytest.approx(stepper.lrs()[3] / 2.6**3, rel=1e-12)
 

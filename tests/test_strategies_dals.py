@@ -1,22 +1,24 @@
 """DALS, DALS-Fast, DALS-Acc against an independent float64 transcription of STRATEGIES.md."""
 
 import math
+from functools import partial
 
 import pytest
 import torch
 
-from strategies import DALS, get_strategy
+from strategies import DALS, Stepper, get_strategy
+from strategies.schedules import Scaled, restarts, warmup_cosine
 
 SHAPES = [[(4, 3), (4,)], [(5, 4)], [(2, 5), (2,)]]  # three layer groups, bottom to top
-VARIANTS = {  # DALS keyword settings of each variant, as the registry builds them
-    "dals": dict(lr=0.03, momentum=0.9, weight_decay=1e-4, filter_alpha=0.6, th2=0.002, warmup_frac=0.05),
-    "dals_fast": dict(lr=0.05, momentum=0.85, weight_decay=1e-4, filter_alpha=0.6, th2=0.002, warmup_frac=0.02,
-                      phase0_bypass=True),
-    "dals_acc": dict(lr=0.03, momentum=0.9, weight_decay=5e-4, filter_alpha=0.7, th2=0.001, restart_steps=5,
-                     restart_mult=2, phase0_floor=0.4, phase0_drop=0.15),
+VARIANTS = {  # (DALS keyword settings, LR schedule settings) of each variant, as the registry builds them
+    "dals": (dict(lr=0.03, momentum=0.9, weight_decay=1e-4, filter_alpha=0.6, th2=0.002), dict(warmup_frac=0.05)),
+    "dals_fast": (dict(lr=0.05, momentum=0.85, weight_decay=1e-4, filter_alpha=0.6, th2=0.002, phase0_bypass=True),
+                  dict(warmup_frac=0.02)),
+    "dals_acc": (dict(lr=0.03, momentum=0.9, weight_decay=5e-4, filter_alpha=0.7, th2=0.001, phase0_floor=0.4,
+                      phase0_drop=0.15), dict(restart_steps=5, restart_mult=2)),
     # a strong filter: phase 2 hits the 0.9 cap, phase 0 stays above the floor
-    "dals_strong_filter": dict(lr=0.03, momentum=0.9, weight_decay=1e-4, filter_alpha=0.85, th2=0.002,
-                               warmup_frac=0.05),
+    "dals_strong_filter": (dict(lr=0.03, momentum=0.9, weight_decay=1e-4, filter_alpha=0.85, th2=0.002),
+                           dict(warmup_frac=0.05)),
 }
 STEPS = 90
 
@@ -35,7 +37,7 @@ class ReferenceDALS:
         self.settings = dict(lr=lr, mu=momentum, wd=weight_decay, a0=filter_alpha, th1=th1, th2=th2,
                              c=trust_coef, warmup_frac=warmup_frac, T_0=restart_steps, T_mult=restart_mult,
                              floor=phase0_floor, drop=phase0_drop, bypass=phase0_bypass, T=total_steps)
-        self.E, self.phase, self.t = None, 0, 0
+        self.E, self.phase, self.t, self.lr_t = None, 0, 0, None
         self.cycle, self.restarts, self.T_i = 0, 0, restart_steps
 
     def lr(self) -> float:
@@ -60,7 +62,7 @@ class ReferenceDALS:
             self.E = 0.95 * self.E + 0.05 * loss
             delta = (old - self.E) / max(abs(old), 1e-8)
             self.phase = 0 if delta > s["th1"] else (1 if delta > s["th2"] else 2)
-        lr_t = self.lr()
+        self.lr_t = lr_t = self.lr()
         a = {0: max(s["floor"], s["a0"] - s["drop"]), 1: s["a0"], 2: min(0.9, s["a0"] + 0.1)}[self.phase]
         for layer, d in enumerate(self.depths):
             b = 0.3 + 0.4 * d
@@ -101,42 +103,58 @@ def grads_for(step: int, dtype: torch.dtype):
             for group in SHAPES]
 
 
-def dals_for(groups, variant: str, foreach: bool = True) -> DALS:
+def reference_for(groups, variant: str) -> ReferenceDALS:
+    settings, schedule = VARIANTS[variant]
+    return ReferenceDALS(groups, [0.0, 0.5, 1.0], **settings, **schedule)
+
+
+def dals_for(groups, variant: str, foreach: bool = True) -> Stepper:
+    """The variant's DALS driven by its pure schedule, as the registry builds it."""
     depths = [0.0, 0.5, 1.0]
-    settings = dict(VARIANTS[variant])
-    if "restart_steps" not in settings:
-        settings["total_steps"] = STEPS
-    return DALS([{"params": g, "depth": d} for g, d in zip(groups, depths, strict=True)], foreach=foreach,
-                **settings)
+    settings, schedule = VARIANTS[variant]
+    optimizer = DALS([{"params": g, "depth": d} for g, d in zip(groups, depths, strict=True)], foreach=foreach,
+                     **settings)
+    if "restart_steps" in schedule:
+        factor = partial(restarts, T_0=schedule["restart_steps"], T_mult=schedule["restart_mult"])
+    else:
+        factor = partial(warmup_cosine, T=STEPS, warmup_frac=schedule["warmup_frac"])
+    return Stepper(optimizer, Scaled(factor))
 
 
-def run_optimizer(optimizer: DALS, groups, dtype, losses):
-    phases = []
+def run_optimizer(stepper: Stepper, groups, dtype, losses):
+    """Step with scripted gradients and losses; the phase and the LRs of each step."""
+    phases, lrs = [], []
     for step, loss in enumerate(losses):
-        for group, grads in zip(groups, grads_for(step, dtype), strict=True):
-            for p, g in zip(group, grads, strict=True):
-                p.grad = g.clone()
-        optimizer.step(loss=torch.tensor(loss))
-        phases.append(int(optimizer.diagnostics()["phase"]))
-    return phases
+        def closure(step=step, loss=loss):
+            for group, grads in zip(groups, grads_for(step, dtype), strict=True):
+                for p, g in zip(group, grads, strict=True):
+                    p.grad = g.clone()
+            return torch.tensor(loss)
+
+        stepper.step(closure)
+        phases.append(int(stepper.diagnostics()["phase"]))
+        lrs.append(stepper.lrs())
+    return phases, lrs
 
 
 @pytest.mark.parametrize("foreach", [True, False])
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_many_steps_match_float64_reference_across_all_phases(variant, foreach):
     groups = make_params(torch.float64)
-    reference = ReferenceDALS(groups, [0.0, 0.5, 1.0], **VARIANTS[variant])
-    losses, expected_phases = [], []
+    reference = reference_for(groups, variant)
+    losses, expected_phases, expected_lrs = [], [], []
     for step in range(STEPS):
         loss = scripted_loss(reference.E, step)
         reference.step(loss, grads_for(step, torch.float64))
         losses.append(loss)
         expected_phases.append(reference.phase)
+        expected_lrs.append([reference.lr_t] * 3)
     assert set(expected_phases) == {0, 1, 2}
 
-    phases = run_optimizer(dals_for(groups, variant, foreach), groups, torch.float64, losses)
+    phases, lrs = run_optimizer(dals_for(groups, variant, foreach), groups, torch.float64, losses)
 
     assert phases == expected_phases
+    assert lrs == [pytest.approx(expected, rel=1e-12, abs=1e-18) for expected in expected_lrs]
     for group, ref_group in zip(groups, reference.params, strict=True):
         for p, ref in zip(group, ref_group, strict=True):
             torch.testing.assert_close(p.detach(), ref, rtol=1e-6, atol=1e-9)
@@ -148,11 +166,11 @@ def test_foreach_path_equals_per_tensor_path_in_float32(variant):
     results = []
     for foreach in (True, False):
         groups = make_params(torch.float32)
-        optimizer = dals_for(groups, variant, foreach)
-        optimizer.param_groups[1]["weight_decay"] = 3e-3  # per-group settings take the scalar-list path
-        optimizer.param_groups[2]["filter_alpha"] = 0.5
-        run_optimizer(optimizer, groups, torch.float32, losses)
-        results.append((groups, optimizer.diagnostics(), optimizer.lrs()))
+        stepper = dals_for(groups, variant, foreach)
+        stepper.update.param_groups[1]["weight_decay"] = 3e-3  # per-group settings take the scalar-list path
+        stepper.update.param_groups[2]["filter_alpha"] = 0.5
+        run_optimizer(stepper, groups, torch.float32, losses)
+        results.append((groups, stepper.diagnostics(), stepper.lrs()))
     (fast, fast_diag, fast_lrs), (slow, slow_diag, slow_lrs) = results
     assert fast_lrs == slow_lrs
     assert fast_diag == pytest.approx(slow_diag, rel=1e-6)
@@ -163,7 +181,7 @@ def test_foreach_path_equals_per_tensor_path_in_float32(variant):
 
 def test_float32_stays_close_to_float64_reference():
     groups = make_params(torch.float32)
-    reference = ReferenceDALS(groups, [0.0, 0.5, 1.0], **VARIANTS["dals"])
+    reference = reference_for(groups, "dals")
     losses = [5.0 * 0.97**k for k in range(40)]
     for step, loss in enumerate(losses):
         reference.step(loss, grads_for(step, torch.float32))
@@ -176,17 +194,16 @@ def test_float32_stays_close_to_float64_reference():
 @pytest.mark.parametrize(("variant", "filter_moves"), [("dals_fast", False), ("dals", True)])
 def test_dals_fast_bypasses_the_filter_in_phase_0(variant, filter_moves):
     groups = make_params(torch.float64)
-    optimizer = dals_for(groups, variant)
-    run_optimizer(optimizer, groups, torch.float64, [5.0, 2.0, 1.0])  # phase 0 throughout
-    assert optimizer.diagnostics()["phase"] == 0.0
-    filters = [optimizer.state[p]["filter"] for group in groups for p in group]
+    stepper = dals_for(groups, variant)
+    run_optimizer(stepper, groups, torch.float64, [5.0, 2.0, 1.0])  # phase 0 throughout
+    assert stepper.diagnostics()["phase"] == 0.0
+    filters = [stepper.update.state[p]["filter"] for group in groups for p in group]
     assert any(f.abs().sum() > 0 for f in filters) == filter_moves
 
 
 def test_dals_fast_first_step_is_plain_trust_scaled_momentum():
     groups = make_params(torch.float64)
-    optimizer = DALS([{"params": groups[2], "depth": 1.0}], lr=0.05, momentum=0.85, total_steps=10,
-                     warmup_frac=0.0, phase0_bypass=True)
+    optimizer = DALS([{"params": groups[2], "depth": 1.0}], lr=0.05, momentum=0.85, phase0_bypass=True)
     p0 = [p.detach().clone() for p in groups[2]]
     grads = grads_for(0, torch.float64)[2]
     for p, g in zip(groups[2], grads, strict=True):
@@ -200,14 +217,9 @@ def test_dals_fast_first_step_is_plain_trust_scaled_momentum():
 
 def test_dals_acc_restarts_at_T0_then_every_doubled_cycle():
     groups = make_params(torch.float64)
-    optimizer = dals_for(groups, "dals_acc")  # T_0 = 5 steps, T_mult = 2
-    factors = []
-    for step in range(40):
-        for group, grads in zip(groups, grads_for(step, torch.float64), strict=True):
-            for p, g in zip(group, grads, strict=True):
-                p.grad = g
-        optimizer.step(loss=1.0)
-        factors.append(optimizer.lrs()[0] / 0.03)
+    stepper = dals_for(groups, "dals_acc")  # T_0 = 5 steps, T_mult = 2
+    _, lrs = run_optimizer(stepper, groups, torch.float64, [1.0] * 40)
+    factors = [step_lrs[0] / 0.03 for step_lrs in lrs]
     restarts = [count for count, factor in enumerate(factors, start=1) if factor == 1.0]
     assert restarts == [5, 5 + 10, 5 + 10 + 20]  # after T_0, T_0 + 2 T_0, T_0 + 2 T_0 + 4 T_0 steps
     assert factors[0] == pytest.approx(0.5 * (1 + math.cos(math.pi / 5)))  # no warmup
@@ -231,19 +243,49 @@ def test_registry_dals_acc_counts_T0_in_epochs():
     assert lrs[5] == pytest.approx(0.03) and all(lr < 0.03 for lr in lrs[:5])
 
 
+@pytest.mark.parametrize("regime", ["scratch", "finetune"])
+@pytest.mark.parametrize("name", ["dals", "dals_fast", "dals_acc"])
+def test_registry_dals_lr_of_each_step_is_the_stated_schedule(name, regime):
+    # 60 steps of 2 per epoch: DALS-Acc's T_0 of 10 epochs restarts twice; fine-tuning warms up over 6 steps.
+    total, per_epoch = 60, 2
+    layers = [torch.nn.Linear(2, 2) for _ in range(3)]
+    strategy = get_strategy(name)
+    stepper = strategy.build([list(layer.parameters()) for layer in layers], None, total, per_epoch, regime=regime)
+    hp = strategy.config(None, regime)
+    restart = hp["T_0_epochs"] * per_epoch if name == "dals_acc" else None
+    stated = ReferenceDALS([], [], lr=hp["lr"], momentum=0.0, weight_decay=0.0, filter_alpha=0.0, th2=0.0,
+                           warmup_frac=hp.get("warmup_frac", 0.0), restart_steps=restart,
+                           restart_mult=hp.get("T_mult", 2), total_steps=total)
+    x = torch.ones(1, 2)
+
+    def closure():
+        for layer in layers:
+            layer.zero_grad()
+        loss = sum(layer(x).pow(2).sum() for layer in layers)
+        loss.backward()
+        return loss
+
+    for t in range(total):
+        stepper.step(closure)
+        warmup = t / 6 if regime == "finetune" and t < 6 else 1.0
+        expected = stated.lr() * warmup
+        stated.t += 1
+        assert stepper.lrs() == pytest.approx([expected] * 3, rel=1e-12, abs=1e-18), t
+
+
 def test_warmup_cosine_lr_and_diagnostics():
     groups = make_params(torch.float64)
-    optimizer = dals_for(groups, "dals")  # W = floor(0.05 * 90) = 4
-    assert optimizer.lrs() == [0.0, 0.0, 0.0]
-    assert optimizer.diagnostics() == {"phase": 0.0, "trust_ratio": 1.0}
-    run_optimizer(optimizer, groups, torch.float64, [3.0, 2.0, 1.0])
-    assert optimizer.lrs()[0] == pytest.approx(0.03 * 2 / 4)
-    assert 0.2 <= optimizer.diagnostics()["trust_ratio"] <= 5.0
+    stepper = dals_for(groups, "dals")  # W = floor(0.05 * 90) = 4
+    assert stepper.lrs() == [0.0, 0.0, 0.0]
+    assert stepper.diagnostics() == {"phase": 0.0, "trust_ratio": 1.0}
+    run_optimizer(stepper, groups, torch.float64, [3.0, 2.0, 1.0])
+    assert stepper.lrs()[0] == pytest.approx(0.03 * 2 / 4)
+    assert 0.2 <= stepper.diagnostics()["trust_ratio"] <= 5.0
 
 
 def test_step_needs_a_loss_and_accepts_a_closure():
     p = torch.ones(3, requires_grad=True)
-    optimizer = DALS([p], total_steps=10)
+    optimizer = DALS([p])
     with pytest.raises(ValueError, match="Invalid loss: None"):
         optimizer.step()
 
@@ -264,26 +306,20 @@ def test_step_needs_a_loss_and_accepts_a_closure():
         (dict(weight_decay=-1e-4), "Invalid weight_decay: -0.0001"),
         (dict(trust_coef=0.0), "Invalid trust_coef: 0.0"),
         (dict(filter_alpha=1.5), "Invalid filter_alpha: 1.5"),
-        (dict(warmup_frac=1.0), "Invalid warmup_frac: 1.0"),
         (dict(th1=float("nan")), "Invalid th1: nan"),
-        (dict(total_steps=0), "Invalid total_steps: 0"),
-        (dict(total_steps=None), "Invalid total_steps: None"),
-        (dict(restart_steps=2.5), "Invalid restart_steps: 2.5"),
-        (dict(restart_mult=0), "Invalid restart_mult: 0"),
         (dict(phase0_floor=-0.1), "Invalid phase0_floor: -0.1"),
         (dict(foreach="yes"), "Invalid foreach: 'yes'"),
     ],
 )
 def test_invalid_arguments_raise_value_error_naming_the_value(kwargs, message):
-    settings = dict(total_steps=10) | kwargs
     with pytest.raises(ValueError, match=message):
-        DALS([torch.zeros(2, requires_grad=True)], **settings)
+        DALS([torch.zeros(2, requires_grad=True)], **kwargs)
 
 
 def test_several_groups_need_depth():
     a, b = torch.zeros(2, requires_grad=True), torch.zeros(2, requires_grad=True)
     with pytest.raises(ValueError, match="depth"):
-        DALS([{"params": [a]}, {"params": [b]}], total_steps=10)
+        DALS([{"params": [a]}, {"params": [b]}])
     with pytest.raises(ValueError, match="Invalid depth: 2"):
-        DALS([{"params": [a], "depth": 2}], total_steps=10)
-    assert DALS([a], total_steps=10).param_groups[0]["depth"] == 0.5
+        DALS([{"params": [a], "depth": 2}])
+    assert DALS([a]).param_groups[0]["depth"] == 0.5

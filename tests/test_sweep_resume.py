@@ -104,7 +104,7 @@ def test_sigkill_then_resume_runs_every_trial_exactly_once(tmp_path, population)
 def test_fill_checkpoint_gaps_copies_the_next_later_checkpoint(tmp_path):
     import pyarrow.fs as pafs
 
-    from sweeps.engine import fill_checkpoint_gaps
+    from sweeps.storage import fill_checkpoint_gaps
 
     trial = tmp_path / "tune" / "abc123"
     (trial / "checkpoint_000002").mkdir(parents=True)

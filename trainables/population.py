@@ -39,6 +39,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from sweeps.contracts import OK, STAGE_METRIC
 from trainables.trial import (
     CHECK_EVERY,
     Progress,
@@ -190,7 +191,7 @@ class _Member:
 
     @property
     def frozen(self) -> bool:
-        return bool(self.history) and self.history[-1]["status"] != "ok"
+        return bool(self.history) and self.history[-1]["status"] != OK
 
 
 def _configs(configs: Sequence[Mapping[str, Any]]) -> list[TrialConfig]:
@@ -248,7 +249,7 @@ class _Population:
         self.epochs = first.epochs or workload.default_epochs
         data, self.train, self.scored, self.chance = load_splits(workload, options, first, self.device)
         self.steps_per_epoch = self.train.num_batches(workload.batch_size)
-        self.score_key = "val_accuracy" if first.stage == "tune" else "test_accuracy"
+        self.score_key = STAGE_METRIC[first.stage]
         self.members: list[_Member] = []
         self.epochs_run = 0
         for cfg in cfgs:

@@ -32,6 +32,7 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
+from sweeps.contracts import DIVERGED, OK, STAGE_METRIC, TUNE
 from trainables.workload import STAGES, Workload, WorkloadError, check_layer_groups, get_workload
 
 LOSS_CAP = 1e4
@@ -54,7 +55,7 @@ class TrialConfig:
     hparams: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 0
     epochs: int | None = None
-    stage: str = "tune"
+    stage: str = TUNE
     data_dir: str | None = None
     device: str = "auto"
     cpus: int = 1
@@ -179,7 +180,7 @@ def epoch_metrics(epoch: int, train_loss: float, train_accuracy: float, score_ke
         "chance_accuracy": chance,
         "lr": float(stepper.lrs()[-1]),
         "seconds": 0.0,
-        "status": "ok" if finite else "diverged",
+        "status": OK if finite else DIVERGED,
         "device": str(device),
     }
     for key, value in stepper.diagnostics().items():
@@ -245,7 +246,7 @@ class _Trial:
         amp = workload.mixed_precision and self.device.type == "cuda" and torch.cuda.is_bf16_supported()
         # bf16 needs no loss scaling, so the strategies' step(closure) stays as it is.
         self.autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp else nullcontext
-        self.score_key = "val_accuracy" if cfg.stage == "tune" else "test_accuracy"
+        self.score_key = STAGE_METRIC[cfg.stage]
         self.history: list[dict] = []
 
     # -- state -----------------------------------------------------------------------------------
@@ -287,7 +288,7 @@ class _Trial:
         return [dict(h) for h in self.history]
 
     def _stopped(self) -> bool:
-        return bool(self.history) and self.history[-1]["status"] != "ok"
+        return bool(self.history) and self.history[-1]["status"] != OK
 
     def epoch(self, epoch: int) -> dict:
         """Train one epoch, score the scored split, return the epoch's metrics dict."""

@@ -19,6 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from sweeps.contracts import REGIMES, STAGES, TUNE
+
 __all__ = [
     "Data",
     "Option",
@@ -31,15 +33,9 @@ __all__ = [
     "register_workload",
 ]
 
-REGIMES = ("scratch", "finetune")
-STAGES = ("tune", "seed")
-
 
 class WorkloadError(ValueError):
     """A workload name, option or data problem, with the allowed values in the message."""
-
-
-_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -260,7 +256,7 @@ class Workload:
         if not isinstance(data, Data):
             raise WorkloadError(f"workload {self.name!r}: load_data returned {type(data).__name__}, not a Data")
         train, scored = data.train, data.test
-        if stage == "tune":
+        if stage == TUNE:
             if data.validation is not None:
                 scored = data.validation
             else:

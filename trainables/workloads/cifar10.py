@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from sweeps.contracts import SCRATCH
 from trainables.workload import Data, Option, Split, Workload, WorkloadError, register_workload
 
 MEAN = (0.4914, 0.4822, 0.4465)
@@ -145,7 +146,7 @@ CIFAR10 = register_workload(
     Workload(
         name="cifar10",
         description="CIFAR-10 from a data dir, ConvNet 3 x conv + FC 2048-256-10, from scratch",
-        regime="scratch",
+        regime=SCRATCH,
         default_epochs=50,
         batch_size=128,
         eval_batch_size=1000,

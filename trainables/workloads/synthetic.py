@@ -16,6 +16,7 @@ from functools import lru_cache
 import torch
 from torch import nn
 
+from sweeps.contracts import SCRATCH
 from trainables.workload import Data, Option, Split, Workload, register_workload
 
 N_ROWS, N_FEATURES, N_SIGNAL, N_CLASSES = 8000, 64, 10, 10
@@ -104,7 +105,7 @@ SYNTHETIC = register_workload(
     Workload(
         name="synthetic",
         description="Gaussian 10-class task (8000 x 64, seed 42), MLP 64-128-128-128-10, from scratch",
-        regime="scratch",
+        regime=SCRATCH,
         default_epochs=80,
         batch_size=64,
         eval_batch_size=N_ROWS,

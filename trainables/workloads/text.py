@@ -33,6 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from sweeps.contracts import FINETUNE, SCRATCH
 from trainables.logs import route_library_logs
 from trainables.workload import (
     Data,
@@ -254,7 +255,7 @@ def layer_groups(model: nn.Module) -> list[list[nn.Parameter]]:
 
 
 def _regime(options: dict) -> str:
-    return "finetune" if options["pretrained"] else "scratch"
+    return FINETUNE if options["pretrained"] else SCRATCH
 
 
 def _is_split_files(value: Any) -> bool:
@@ -306,7 +307,7 @@ def text_workload(
     return Workload(
         name=name,
         description=description,
-        regime="finetune",
+        regime=FINETUNE,
         regime_of=_regime,
         default_epochs=epochs,
         batch_size=batch_size,

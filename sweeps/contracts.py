@@ -1,0 +1,45 @@
+"""The names every layer agrees on: stages, the metric each stage scores, trial statuses, regimes, pairs.
+
+They travel as strings through Tune configs, epoch dicts and the Parquet tables; defining each once
+here keeps the writers (trainables, sweeps) and the readers (reports) in step. This module imports
+nothing and ``sweeps/__init__.py`` is empty, so strategies, trainables, sweeps and reports all import
+it without pulling in torch, Ray or the rest of ``sweeps``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TUNE = "tune"
+"""The stage that searches hyperparameters, scored on the validation split."""
+SEED = "seed"
+"""The stage that retrains a pair's selected configuration with each seed, scored on test."""
+STAGES = (TUNE, SEED)
+
+STAGE_METRIC = {TUNE: "val_accuracy", SEED: "test_accuracy"}
+"""The metric each stage reports as its score: tune trials never see test, seed runs are ranked on it."""
+
+OK = "ok"
+DIVERGED = "diverged"
+ERROR = "error"
+"""A trial's status: the last epoch's ``status`` (ok or diverged), or error when it failed."""
+FINISHED = (OK, DIVERGED)
+"""Statuses of trials that give a result; a diverged trial is a result (at its measured accuracy), not an error."""
+
+SCRATCH = "scratch"
+FINETUNE = "finetune"
+REGIMES = (SCRATCH, FINETUNE)
+"""A workload's regime: trained from scratch, or a pretrained model fine-tuned (strategies' settings differ)."""
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A (workload, strategy) pair: the unit that gets one budget, one study and one set of seed runs."""
+
+    workload: str
+    strategy: str
+
+    @property
+    def key(self) -> str:
+        """The pair's name: its Optuna study name and its key in configs, progress.json and selection.json."""
+        return f"{self.workload}/{self.strategy}"

@@ -1,0 +1,140 @@
+"""A sweep's progress while it runs and after: one line per finished trial, ``progress.json``, ``lrsweep status``.
+
+``Progress`` (a Tune callback on the driver) writes ``progress.json``; ``status`` reads it back with
+the spec and the budget table, so a sweep's state can be shown without Ray.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+from ray.tune import Callback
+
+from sweeps.contracts import OK, SEED, STAGE_METRIC, TUNE, Pair
+from sweeps.results import describe_error
+from sweeps.searcher import member_metrics, trial_members
+from sweeps.storage import SweepDir, load_sweep_spec
+
+__all__ = ["Progress", "status"]
+
+
+def say(line: str) -> None:
+    """The default ``out``: a progress line to stdout, flushed so a job's log shows it at once."""
+    print(line, flush=True)
+
+
+def _trial_error(trial) -> BaseException | None:
+    """The exception that just failed ``trial``, from the driver-local file Tune has just written
+    (``Trial.get_pickled_error`` reads the storage copy, which is synced later)."""
+    from ray import cloudpickle
+
+    path = trial.pickled_error_file
+    try:
+        with open(path, "rb") as f:
+            return cloudpickle.load(f)
+    except Exception:  # no such file, or not unpicklable here: the line goes without the reason
+        return None
+
+
+class Progress(Callback):
+    """A Tune callback printing one line per finished trial and keeping ``progress.json`` current.
+
+    ``planned[stage][pair]`` is the number of runs the pair gets in that stage (a population trial
+    counts as its members). Its counts travel
+    in the experiment snapshot (``get_state``), so a resumed sweep goes on counting.
+    """
+
+    def __init__(self, planned: dict[str, dict[str, int]], sweep: SweepDir, out: Callable[[str], None]) -> None:
+        self.planned, self.sweep, self.out = planned, sweep, out
+        self.done = {stage: dict.fromkeys(pairs, 0) for stage, pairs in planned.items()}
+        self.errored = {stage: dict.fromkeys(pairs, 0) for stage, pairs in planned.items()}
+        self.best: dict[str, dict[str, float]] = {stage: {} for stage in planned}
+        self.started = time.time()
+        self.resumed_with = 0  # runs finished before a resume: not part of this process's pace
+
+    def _record(self, trial, error: bool) -> None:
+        members = trial_members(trial.config)
+        (run, meta), n = members[0], len(members)
+        stage, pair = run["stage"], meta["pair"]
+        key = STAGE_METRIC[stage]
+        done, best = self.done[stage], self.best[stage]
+        finals = [m for m in member_metrics(trial.last_result, n) if m is not None]
+        scores = [m[key] for m in finals if isinstance(m.get(key), float)]
+        if error:
+            self.errored[stage][pair] += n
+            cause = _trial_error(trial)
+            what = "ERROR" + (f" {describe_error(cause)[0][:300]}" if cause is not None else "")
+        else:
+            done[pair] += n
+            if scores:
+                best[pair] = max(*scores, best.get(pair, float("-inf")))
+            statuses = [m.get("status", OK) for m in finals] or [OK]
+            status = ", ".join(f"{s} {statuses.count(s)}" for s in dict.fromkeys(statuses)) if n > 1 else statuses[0]
+            what = f"{status} {key}={max(scores):.4f}" if scores else "no score"
+        runs = f"#{meta['trial_index']}" if n == 1 else \
+            f"#{meta['trial_index']}-{members[-1][1]['trial_index']} ({n} runs in one population)"
+        total = sum(done.values()) + sum(self.errored[stage].values())
+        self.out(f"[{stage} {total}/{sum(self.planned[stage].values())}] {pair} {runs} {what} "
+                 f"(pair {done[pair] + self.errored[stage][pair]}/{self.planned[stage][pair]}, best "
+                 f"{best.get(pair, float('nan')):.4f}) {time.time() - self.started:.0f}s{self._eta()}")
+        self._save()
+
+    def _finished(self) -> int:
+        return sum(sum(d.values()) for by_stage in (self.done, self.errored) for d in by_stage.values())
+
+    def _eta(self) -> str:
+        """The time left at this process's pace so far (finished runs per second, both stages)."""
+        now = self._finished() - self.resumed_with
+        left = sum(sum(pairs.values()) for pairs in self.planned.values()) - self._finished()
+        if now <= 0 or left <= 0:
+            return ""
+        return f", ETA {(time.time() - self.started) / now * left:.0f}s"
+
+    def _save(self) -> None:
+        state = {stage: {k: {"planned": n, "done": self.done[stage][k], "errored": self.errored[stage][k],
+                             "best": self.best[stage].get(k)} for k, n in pairs.items()}
+                 for stage, pairs in self.planned.items()}
+        state["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        self.sweep.write_text("progress.json", json.dumps(state, indent=1))
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        self._record(trial, error=False)
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self._record(trial, error=True)
+
+    def get_state(self) -> dict:
+        return {"done": self.done, "errored": self.errored, "best": self.best}
+
+    def set_state(self, state: dict) -> None:
+        self.done, self.errored, self.best = state["done"], state["errored"], state["best"]
+        self.resumed_with = self._finished()
+
+
+def status(directory: str, out: Callable[[str], None] = say) -> int:
+    """Print a sweep's progress per pair (from progress.json and the budget table); no Ray needed."""
+    spec, sweep = load_sweep_spec(directory)
+    progress = json.loads(sweep.read_text("progress.json") or "{}")
+    out(f"sweep {spec.name} (spec hash {spec.hash}) at {sweep.root}; last update {progress.get('updated', '-')}")
+    out(f"{'pair':40s} {'tune':>9s} {'best val':>9s} {'seeds':>7s} {'best test':>9s}")
+    tune, seed = progress.get(TUNE, {}), progress.get(SEED, {})
+    for w, s in spec.pairs():
+        key = Pair(w.name, s).key
+        t, sd = tune.get(key, {}), seed.get(key, {})
+        best_t = "-" if t.get("best") is None else f"{t['best']:.4f}"
+        best_s = "-" if sd.get("best") is None else f"{sd['best']:.4f}"
+        out(f"{key:40s} {t.get('done', 0):>4d}/{spec.budget.trials:<4d} {best_t:>9s} "
+            f"{sd.get('done', 0):>3d}/{spec.evaluation.seeds:<3d} {best_s:>9s}")
+    from reports.store import exists, read_table
+
+    if not exists("budget", sweep.root):
+        out("state: running or interrupted (no results tables yet); `lrsweep resume DIR` continues it")
+        return 0
+    rows = read_table("budget", sweep.root).to_pylist()
+    if all(r["complete"] for r in rows):
+        out("state: complete")
+    else:
+        out("state: finished with an unequal budget (budget table: complete=False)")
+    return 0
