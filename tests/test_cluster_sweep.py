@@ -104,15 +104,17 @@ def test_submitted_sweep_spreads_over_both_nodes_and_completes(cluster, tmp_path
 
 
 @pytest.mark.timeout(300)
-def test_sweep_survives_kill_9_of_the_worker_node(cluster, tmp_path):
-    # Longer epochs than the smoke spec, so that the kill lands inside running trials.
+@pytest.mark.parametrize("population", [1, 2])
+def test_sweep_survives_kill_9_of_the_worker_node(cluster, tmp_path, population):
+    # Longer epochs than the smoke spec, so that the kill lands inside running trials. With
+    # population 2, each pair's two tune runs train in one trial: the kill hits both members.
     spec = {
         "name": "nodeloss",
         "workloads": [{"synthetic": {"n_train": 6400}}],
         "strategies": ["fixed_sgd", "adam"],
         "budget": {"trials": 2, "epochs": 8, "sampler": "tpe", "sampler_seed": 0},
         "evaluation": {"seeds": 1, "selection": "final"},
-        "resources": {"cpu": 1, "gpu": 0},
+        "resources": {"cpu": 1, "gpu": 0, "population": population},
         "storage": str(tmp_path / "results"),
     }
     directory, log, driver = _start_sweep(cluster, tmp_path, spec)
@@ -133,6 +135,8 @@ def test_sweep_survives_kill_9_of_the_worker_node(cluster, tmp_path):
     # The kill hit a running trial (not just an idle node), and Tune retried it.
     assert "Trial task failed" in output, output[-6000:]
     _assert_full_budget(directory, spec)
+    trials = _tables(directory)["trials"]
+    assert trials[trials.stage == "tune"].groupby("population_id").size().max() == population
 
 
 @pytest.mark.timeout(300)
