@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from offline_data import write_cifar10, write_text_dataset, write_text_model
+from offline_data import text_spec_workload, write_cifar10
 
 pytestmark = pytest.mark.slow
 
@@ -32,14 +32,12 @@ def run_tiny_sweep(root: Path) -> dict:
 
     from sweeps import cli
 
-    model = write_text_model(root / "model", "distilbert")
-    files = write_text_dataset(root / "text", "csv", sizes={"train": 32, "validation": 16, "test": 16})
     spec = {
         "name": "pinned",
         "workloads": [
             {"synthetic": {"n_train": 256}},
             {"cifar10": {"verify_checksums": False, "val_size": 16}},
-            {"trec6": {"model": str(model), "data_files": files, "label_column": "label", "max_length": 16}},
+            text_spec_workload(root, {"train": 32, "validation": 16, "test": 16}),
         ],
         "strategies": ["fixed_sgd", "adam", "dals_acc"],
         "budget": {"trials": 2, "epochs": 2, "sampler": "tpe", "sampler_seed": 0},
