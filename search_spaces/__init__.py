@@ -22,14 +22,19 @@ mid-cycle is the tuner's to avoid, not a handicap fixed in advance. The fine-tun
 every strategy alike, stays at its canonical value.
 
 This package knows strategies only by name and hyperparameter name: callers pass the canonical
-dict and the allowed limits (``sweeps`` reads them from the ``strategies`` registry).
+dict and the strategy's ``HParam`` declarations, its allowed values (``sweeps`` reads both from
+``strategies``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from strategies.hparams import HParam
 
 __all__ = [
     "POLICY",
@@ -147,29 +152,28 @@ POLICY: Mapping[str, Decades | TowardOne | Plus | IntFactor] = {
 """hparam name -> width rule. The whole policy: no per-strategy exceptions."""
 
 
-Limits = Mapping[str, tuple[float, float, bool, bool]]
-"""hparam name -> (low, high, low_inclusive, high_inclusive): the strategy's allowed values."""
-
-
-def _clip(name: str, r: Range, limits: Limits) -> Range:
-    """``r`` intersected with the allowed values of ``name`` (exclusive bounds nudged inside)."""
-    if name not in limits:
+def _clip(r: Range, allowed: HParam | None) -> Range:
+    """``r`` intersected with the values ``allowed`` declares (exclusive bounds nudged inside)."""
+    if allowed is None:
         return r
-    lo, hi, lo_inc, hi_inc = limits[name]
+    lo, hi, whole = allowed.low, allowed.high, r.scale == "int"
     low, high = r.low, r.high
-    if lo is not None and low <= lo:
-        low = lo if lo_inc else (math.ceil(lo + 1) if r.scale == "int" else lo + abs(lo) * 1e-6 + 1e-12)
-    if hi is not None and high >= hi:
-        high = hi if hi_inc else (math.floor(hi - 1) if r.scale == "int" else hi - abs(hi) * 1e-6 - 1e-12)
+    # An excluded bound moves to the nearest value inside: the next integer, or a hair for a float.
+    if low <= lo:
+        low = lo if allowed.low_inclusive else (math.floor(lo) + 1 if whole else lo + abs(lo) * 1e-6 + 1e-12)
+    if high >= hi:
+        high = hi if allowed.high_inclusive else (math.ceil(hi) - 1 if whole else hi - abs(hi) * 1e-6 - 1e-12)
     return Range(low, high, r.scale)
 
 
-def build_space(canonical: Mapping[str, float], limits: Limits | None = None) -> dict[str, Range]:
-    """The search table of a strategy: ``POLICY`` applied to its canonical values, clipped to ``limits``.
+def build_space(canonical: Mapping[str, float], hparams: Iterable[HParam] = ()) -> dict[str, Range]:
+    """The search table of a strategy: ``POLICY`` applied to its canonical values, clipped to what
+    its ``hparams`` (the strategy's ``HParam`` declarations) allow.
 
     ``canonical`` is the strategy's resolved canonical configuration for one workload (regime and
     workload overrides included); the space is centred on it, so trial 0 (canonical) lies inside.
     """
+    allowed = {h.name: h for h in hparams}
     space: dict[str, Range] = {}
     for name, value in canonical.items():
         rule = POLICY.get(name)
@@ -177,7 +181,7 @@ def build_space(canonical: Mapping[str, float], limits: Limits | None = None) ->
             continue
         r = rule.around(float(value))
         if r is not None:
-            space[name] = _clip(name, r, limits or {})
+            space[name] = _clip(r, allowed.get(name))
     return space
 
 

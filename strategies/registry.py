@@ -5,64 +5,32 @@ hyperparameter ranges, whether groups get discriminative decay, and small builde
 the update and the schedule); ``Strategy.build`` is the same code for all of them.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import fnmatch
-import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from strategies import paper_code, schedules
-from strategies.dals import DALS
-from strategies.lars import LARS
-from strategies.param_groups import build_param_groups
+from strategies import schedules
+from strategies.hparams import FINETUNE_LR, HParam, StrategyError, canonical, resolve_hparams
 from strategies.schedules import Schedule
 from strategies.stepper import Stepper, Update
-from strategies.wrappers import GrokfastFilter, TwoPassSAM
-from sweeps.contracts import FINETUNE, REGIMES, SCRATCH
+from sweeps.contracts import SCRATCH
+
+if TYPE_CHECKING:
+    import torch
+
+# Torch, the optimizers and the wrappers are imported inside the builders, so that the registry's
+# metadata (names, families, hyperparameter ranges) imports without torch: a spec validates fast.
 
 __all__ = ["HParam", "Run", "Strategy", "StrategyError", "get_strategy", "list_strategies", "register_strategy"]
 
 ETA_MIN = 1e-5  # floor of cosine_sgd and sgdr (STRATEGIES.md)
-FINETUNE_LR = MappingProxyType({"adam": 2e-5, "sgd": 1e-3, "dals": 1e-3})
-FINETUNE_WARMUP_FRAC = 0.1
-
-
-class StrategyError(ValueError):
-    """An unknown strategy, regime or hyperparameter, or a value outside its range."""
-
-
-@dataclass(frozen=True)
-class HParam:
-    """A tunable hyperparameter: its name, its allowed range and whether it is a float or an int."""
-
-    name: str
-    low: float
-    high: float
-    low_inclusive: bool = True
-    high_inclusive: bool = True
-    kind: str = "float"
-
-    def describe(self) -> str:
-        """The range as an interval, e.g. ``(0, 10]``, with ``int`` when only integers are allowed."""
-        left, right = "[" if self.low_inclusive else "(", "]" if self.high_inclusive else ")"
-        interval = f"{left}{self.low:g}, {self.high:g}{right}"
-        return f"{interval} int" if self.kind == "int" else interval
-
-    def contains(self, value: Any) -> bool:
-        """True if ``value`` has the right kind (bools are neither) and lies in the range."""
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-            return False
-        if self.kind == "int" and value != int(value):
-            return False
-        above = value >= self.low if self.low_inclusive else value > self.low
-        below = value <= self.high if self.high_inclusive else value < self.high
-        return above and below
 
 
 @dataclass(frozen=True)
@@ -90,30 +58,7 @@ class Strategy:
 
     def canonical(self, regime: str = SCRATCH) -> dict[str, Any]:
         """A fresh dict of the paper's settings; "finetune" swaps the LR and adds the warmup fraction."""
-        if regime not in REGIMES:
-            raise StrategyError(f"strategy {self.name!r}: unknown regime {regime!r}; valid: {', '.join(REGIMES)}")
-        config = dict(self.defaults)
-        if regime == FINETUNE:
-            config["lr"] = FINETUNE_LR[self.family]
-            config["ft_warmup_frac"] = FINETUNE_WARMUP_FRAC
-        return config
-
-    def config(self, hparams: Mapping[str, Any] | None = None, regime: str = SCRATCH) -> dict[str, Any]:
-        """The canonical settings with ``hparams`` laid over them, each override validated."""
-        config = self.canonical(regime)
-        specs = {spec.name: spec for spec in self.hparams}
-        for name, value in (hparams or {}).items():
-            spec = specs.get(name)
-            if spec is None:
-                raise StrategyError(
-                    f"strategy {self.name!r}: unknown hyperparameter {name!r}; valid: {', '.join(specs)}"
-                )
-            if not spec.contains(value):
-                raise StrategyError(
-                    f"strategy {self.name!r}: hyperparameter {name!r} = {value!r} is outside {spec.describe()}"
-                )
-            config[name] = int(value) if spec.kind == "int" else float(value)
-        return config
+        return canonical(self, regime)
 
     def build(
         self,
@@ -123,11 +68,17 @@ class Strategy:
         steps_per_epoch: int,
         regime: str = SCRATCH,
     ) -> Stepper:
-        """A Stepper for ``layer_groups`` (bottom to top) over a run of ``total_steps`` steps."""
+        """A Stepper for ``layer_groups`` (bottom to top) over a run of ``total_steps`` steps.
+
+        ``hparams``: values laid over the canonical ones by ``resolve_hparams`` (a trial passes the
+        dict it resolved, which comes through unchanged).
+        """
         for field, value in (("total_steps", total_steps), ("steps_per_epoch", steps_per_epoch)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise StrategyError(f"strategy {self.name!r}: {field} = {value!r} must be an int >= 1")
-        config = self.config(hparams, regime)
+        from strategies.param_groups import build_param_groups
+
+        config = resolve_hparams(self, regime, sampled=hparams)
         run = Run(int(total_steps), int(steps_per_epoch))
         try:
             groups = build_param_groups(layer_groups, config["decay_factor"] if self.discriminative else None)
@@ -183,18 +134,26 @@ def _betas(hp: dict[str, Any]) -> tuple[float, float]:
 
 def _sgd(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
     """Heavy-ball momentum without dampening, coupled L2 decay: torch's SGD as it is."""
+    import torch
+
     return torch.optim.SGD(groups, lr=hp["lr"], momentum=hp["momentum"], weight_decay=hp["weight_decay"])
 
 
 def _adam(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
+    import torch
+
     return torch.optim.Adam(groups, lr=hp["lr"], betas=_betas(hp), weight_decay=hp["weight_decay"])
 
 
 def _adamw(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
+    import torch
+
     return torch.optim.AdamW(groups, lr=hp["lr"], betas=_betas(hp), weight_decay=hp["weight_decay"])
 
 
 def _radam(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
+    import torch
+
     return torch.optim.RAdam(groups, lr=hp["lr"], betas=_betas(hp), weight_decay=hp["weight_decay"])
 
 
@@ -224,19 +183,26 @@ def _lookahead_adamw(groups: list[dict], hp: dict[str, Any], run: Run) -> Update
 
 
 def _lars(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
+    from strategies.lars import LARS
+
     return LARS(groups, lr=hp["lr"], momentum=hp["momentum"], weight_decay=hp["weight_decay"],
                 trust_coef=hp["trust_coef"])
 
 
 def _sam(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
     """pytorch-optimizer's SAM with ``adaptive=True`` (ASAM) over torch's SGD."""
+    import torch
     from pytorch_optimizer import SAM
+
+    from strategies.wrappers import TwoPassSAM
 
     return TwoPassSAM(SAM(groups, base_optimizer=torch.optim.SGD, rho=hp["rho"], adaptive=True,
                           lr=hp["lr"], momentum=hp["momentum"], weight_decay=hp["weight_decay"]))
 
 
 def _grokfast(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
+    from strategies.wrappers import GrokfastFilter
+
     params = [p for group in groups for p in group["params"]]
     return GrokfastFilter(_sgd(groups, hp, run), params, alpha=hp["grok_alpha"], lamb=hp["grok_lambda"])
 
@@ -247,14 +213,20 @@ def _dals_settings(hp: dict[str, Any]) -> dict[str, Any]:
 
 
 def _dals(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
+    from strategies.dals import DALS
+
     return DALS(groups, **_dals_settings(hp))
 
 
 def _dals_fast(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
+    from strategies.dals import DALS
+
     return DALS(groups, **_dals_settings(hp), phase0_bypass=True)
 
 
 def _dals_acc(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
+    from strategies.dals import DALS
+
     return DALS(groups, **_dals_settings(hp), phase0_floor=0.4, phase0_drop=0.15)
 
 
@@ -353,25 +325,35 @@ VARIANT_SEPARATOR = "@"
 
 
 def _paper_lars(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
+    from strategies import paper_code
+
     return paper_code.PaperLARS(groups, lr=hp["lr"], momentum=hp["momentum"], weight_decay=hp["weight_decay"],
                                 trust_coef=hp["trust_coef"])
 
 
 def _paper_grokfast(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
+    from strategies import paper_code
+
     return paper_code.PaperGrokfast(groups, lr=hp["lr"], momentum=hp["momentum"], weight_decay=hp["weight_decay"],
                                     alpha=hp["grok_alpha"])
 
 
 def _paper_cosine(hp: dict[str, Any], run: Run) -> Schedule:
+    from strategies import paper_code
+
     return partial(paper_code.cosine_next, T=run.total_steps, eta_min=ETA_MIN)
 
 
 def _paper_sgdr(hp: dict[str, Any], run: Run) -> Schedule:
     # T_0_epochs is read as a step count, as the reference's SGDRWithRestarts(T_0=10) does.
+    from strategies import paper_code
+
     return partial(paper_code.sgdr_step_counter, T_0=hp["T_0_epochs"], T_mult=hp["T_mult"], eta_min=ETA_MIN)
 
 
 def _paper_stlr(hp: dict[str, Any], run: Run) -> Schedule:
+    from strategies import paper_code
+
     return partial(paper_code.stlr_epochwise_double, T=run.total_steps, steps_per_epoch=run.steps_per_epoch,
                    top_lr=hp["lr"], cut_frac=hp["cut_frac"], ratio=hp["ratio"])
 

@@ -1,9 +1,12 @@
 """The Stepper: one strategy's whole update (schedule, wrappers, optimizer) behind ``step(closure)``."""
 
-from collections.abc import Callable
-from typing import Any, Protocol
+from __future__ import annotations
 
-import torch
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:  # annotations only: the registry imports this module without torch
+    import torch
 
 from strategies.schedules import Schedule
 

@@ -1,9 +1,10 @@
 """The bridge from the strategies and workloads registries to search spaces.
 
 ``search_spaces`` knows hyperparameters only by name; this module feeds it the canonical
-configuration of a strategy *for a workload* (regime plus workload overrides, through
-``trainables.resolve_hparams``) and the strategy's allowed values, so that a space is centred on
-what trial 0 actually trains with and never leaves what the Stepper accepts.
+configuration of a strategy *for a workload* (``strategies.resolve_hparams`` given the workload's
+regime and overrides, which are workload metadata) and the strategy's ``HParam`` declarations, so
+that a space is centred on what trial 0 actually trains with and never leaves what the Stepper
+accepts. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -15,21 +16,19 @@ import search_spaces as ss
 
 def resolved_canonical(workload: str, options: Mapping, strategy: str) -> dict:
     """The strategy's canonical hyperparameters as the workload trains them (trial 0 of its study)."""
-    from trainables import resolve_hparams
+    from strategies import get_strategy, resolve_hparams
+    from trainables import get_workload
 
-    return resolve_hparams(workload, strategy, None, dict(options))
-
-
-def limits(strategy: str) -> ss.Limits:
-    """``{hparam: (low, high, low_inclusive, high_inclusive)}`` from the strategy registry."""
-    from strategies import get_strategy
-
-    return {h.name: (h.low, h.high, h.low_inclusive, h.high_inclusive) for h in get_strategy(strategy).hparams}
+    w = get_workload(workload)
+    regime = w.regime_for(w.validate_options(dict(options)))
+    return resolve_hparams(get_strategy(strategy), regime, w.family_overrides)
 
 
 def default_space(workload: str, options: Mapping, strategy: str) -> dict[str, ss.Range]:
     """The width policy applied to the strategy's canonical values for this workload."""
-    return ss.build_space(resolved_canonical(workload, options, strategy), limits(strategy))
+    from strategies import get_strategy
+
+    return ss.build_space(resolved_canonical(workload, options, strategy), get_strategy(strategy).hparams)
 
 
 def space(workload: str, options: Mapping, strategy: str,
@@ -51,5 +50,5 @@ def strategy_markdown(workload: str = "synthetic", options: Mapping | None = Non
 
     names = [s.name for s in list_strategies()]
     canon = {s: resolved_canonical(workload, options or {}, s) for s in names}
-    spaces = {s: ss.build_space(canon[s], limits(s)) for s in names}
+    spaces = {s: default_space(workload, options or {}, s) for s in names}
     return ss.markdown_table(spaces, canon)

@@ -33,12 +33,12 @@ def _spec_or_fail(path: str, plugins: Sequence[str] | None = None):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from sweeps.engine import run_sweep
-    from sweeps.storage import SweepError
-
     spec, status = _spec_or_fail(args.spec, args.plugin)
     if spec is None:
         return status
+    from sweeps.engine import run_sweep  # Ray and torch: only for a spec that can run
+    from sweeps.storage import SweepError
+
     try:
         return run_sweep(spec, storage=args.storage, address=args.address, num_cpus=args.num_cpus)
     except SweepError as err:

@@ -165,7 +165,7 @@ def import_from_env() -> None:
     import_plugins(Plugin(m) for m in _from_env())
     tasks = [t for t in os.environ.get(TEXT_TASKS_VAR, "").split(",") if t]
     if tasks:
-        from trainables.workloads.text import spec_task
+        from trainables.workloads.builtin import spec_task
 
         for task in tasks:
             spec_task(task)

@@ -122,7 +122,7 @@ def _parse_seeds(raw: Any, p: _Problems) -> tuple[int, ...]:
 
 
 def _parse_hparams(raw: Any, strategies: tuple[str, ...], p: _Problems) -> dict[str, dict[str, float]]:
-    from strategies import get_strategy
+    from strategies import get_strategy, resolve_hparams
 
     raw = _fields(raw, "hparams", strategies, p)
     out = {}
@@ -133,7 +133,7 @@ def _parse_hparams(raw: Any, strategies: tuple[str, ...], p: _Problems) -> dict[
             p.add(f"hparams.{name}", f"got {values!r}; allowed: a mapping {{hparam: value}}")
             continue
         try:
-            get_strategy(name).config(dict(values))
+            resolve_hparams(get_strategy(name), sampled=dict(values))
         except ValueError as err:
             p.add(f"hparams.{name}", str(err))
             continue
@@ -232,10 +232,11 @@ def _fixed_searcher(configs: list[dict]):
 def ceiling_rows(repro: ReproSpec) -> list[dict]:
     """The Bayes ceiling of each workload that defines one, computed from its generated data."""
     from trainables.workloads import synthetic
+    from trainables.workloads.builtin import SYNTHETIC
 
     rule = "argmax of the noisy signal dimensions X[:, :10], test split"
     return [{"workload": w.name, "ceiling": synthetic.bayes_ceiling(), "rule": rule}
-            for w in repro.workloads if w.name == synthetic.SYNTHETIC.name]
+            for w in repro.workloads if w.name == SYNTHETIC.name]
 
 
 def run_reproduction(repro: ReproSpec, *, storage: str | None = None, address: str | None = None,

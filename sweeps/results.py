@@ -108,10 +108,10 @@ def _finite(x: Any) -> float | None:
 
 
 def _resolved_hparams(record: TrialRecord) -> dict:
-    from trainables import resolve_hparams
-
-    options = record.extra.get("workload_options", {})
-    return resolve_hparams(record.workload, record.strategy, dict(record.hparams), options)
+    """The hyperparameters the trial reported training with (``strategies.resolve_hparams``, once, in
+    the trial); a trial that failed before its first epoch reported none: its sampled values."""
+    reported = next((r["hparams"] for r in reversed(record.history) if r.get("hparams") is not None), None)
+    return dict(record.hparams) if reported is None else dict(reported)
 
 
 @cache

@@ -47,7 +47,7 @@ EARLY_STOPPING_METRICS = ("val_accuracy",)
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 TEXT_TASK = "text"
 """A ``workloads`` entry ``{text: {name: ..., dataset: ..., text_column: ..., label_column: ...}}``
-defines a text-classification task by name, with no plugin (``trainables.workloads.text.spec_task``)."""
+defines a text-classification task by name, with no plugin (``trainables.workloads.builtin.spec_task``)."""
 TUNE_SEED_OFFSET = 1_000_000
 """Tune trials train with seed ``TUNE_SEED_OFFSET + budget.sampler_seed``; re-evaluation runs use
 ``0..evaluation.seeds-1``. The two never meet (``evaluation.seeds`` is at most MAX_EVAL_SEEDS), so
@@ -332,7 +332,7 @@ def _text_task(raw: Any, path: str, p: _Problems) -> tuple[str | None, dict]:
     """``(name, options)`` of a text task a spec defines by name, its workload registered; (None, {})
     after reporting a problem."""
     from trainables import WorkloadError
-    from trainables.workloads.text import spec_task
+    from trainables.workloads.builtin import spec_task
 
     if not isinstance(raw, Mapping):
         p.add(path, f"must be a mapping with name, dataset or data_files, text_column, label_column and other text "

@@ -148,3 +148,12 @@ def write_text_dataset(
             frame.to_parquet(path, index=False)
         paths[split] = str(path)
     return paths
+
+
+def text_spec_workload(root: str | Path, sizes: dict[str, int]) -> dict:
+    """A sweep spec's ``trec6`` entry: a tiny DistilBERT and a CSV dataset of ``sizes`` rows per split,
+    both written under ``root``."""
+    model = write_text_model(Path(root) / "model", "distilbert")
+    files = write_text_dataset(Path(root) / "text", "csv", sizes=sizes)
+    return {"trec6": {"model": str(model), "data_files": files, "label_column": "label", "max_length": 16}}
+

@@ -8,10 +8,12 @@ from offline_data import write_cifar10
 from torch import nn
 
 from strategies import list_strategies
-from trainables import Workload, register_workload, run_trial
+from trainables import Workload, get_workload, register_workload, run_trial
 from trainables.population import PopulationError, run_population, stackable
 from trainables.workloads import synthetic
 from trainables.workloads.cifar10 import ConvNet
+
+SYNTHETIC_OPTIONS = get_workload("synthetic").options
 
 SMALL = {"n_train": 256}
 
@@ -79,7 +81,7 @@ def test_a_model_that_is_not_sequential_runs_through_vmap(tmp_path):
     register_workload(Workload(
         name="branchy_test", description="a model with its own forward", regime="scratch", default_epochs=2,
         batch_size=64, load_data=synthetic.load_data, build_model=lambda options, data: Branchy(),
-        layer_groups=lambda m: [list(m.a.parameters()), list(m.b.parameters())], options=synthetic.SYNTHETIC.options,
+        layer_groups=lambda m: [list(m.a.parameters()), list(m.b.parameters())], options=SYNTHETIC_OPTIONS,
     ), replace=True)
     assert not stackable(Branchy())
     cfgs = _members("branchy_test", "adam", SMALL, [(0, {}), (1, {})])
@@ -103,7 +105,7 @@ def test_a_model_with_batchnorm_buffers_is_refused():
         name="batchnorm_test", description="a model with buffers", regime="scratch", default_epochs=1,
         batch_size=64, load_data=synthetic.load_data,
         build_model=lambda options, data: nn.Sequential(nn.Linear(64, 16), nn.BatchNorm1d(16), nn.Linear(16, 10)),
-        layer_groups=lambda m: [list(m.parameters())], options=synthetic.SYNTHETIC.options,
+        layer_groups=lambda m: [list(m.parameters())], options=SYNTHETIC_OPTIONS,
     ), replace=True)
     cfgs = _members("batchnorm_test", "adam", SMALL, [(0, {}), (1, {})], epochs=1)
     with pytest.raises(PopulationError, match="buffers"):

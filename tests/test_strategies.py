@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from strategies import HParam, Stepper, Strategy, StrategyError, get_strategy, list_strategies
+from strategies import HParam, Stepper, Strategy, StrategyError, get_strategy, list_strategies, resolve_hparams
 from strategies.schedules import stlr
 
 NAMES = [strategy.name for strategy in list_strategies()]
@@ -79,6 +79,23 @@ def test_finetune_regime_sets_base_lr_and_warmup(name, lr):
     assert config["lr"] == lr
     assert config["ft_warmup_frac"] == 0.1
     assert "ft_warmup_frac" not in get_strategy(name).canonical("scratch")
+
+
+def test_resolve_hparams_lays_workload_overrides_then_sampled_values_over_the_canonical_ones():
+    sgd, dals = get_strategy("fixed_sgd"), get_strategy("dals")
+    overrides = {"sgd": {"weight_decay": 5e-4, "not_mine": 1.0}}
+    assert resolve_hparams(sgd, "scratch", overrides) == {**sgd.canonical(), "weight_decay": 5e-4}
+    assert resolve_hparams(dals, "scratch", overrides) == dals.canonical(), "another family's overrides"
+    tuned = resolve_hparams(sgd, "finetune", overrides, {"lr": 0.5, "weight_decay": 0.0})
+    assert tuned == {**sgd.canonical("finetune"), "lr": 0.5, "weight_decay": 0.0}
+    resolved = resolve_hparams(sgd, "finetune", overrides, {"lr": 0.5})
+    assert resolve_hparams(sgd, "finetune", None, resolved) == resolved, "resolving a resolved dict changes nothing"
+    with pytest.raises(StrategyError, match="'lr' = 0 is outside \\(0, 10\\]"):
+        resolve_hparams(sgd, sampled={"lr": 0})
+    with pytest.raises(StrategyError, match="unknown hyperparameter 'rho'"):
+        resolve_hparams(sgd, sampled={"rho": 0.1})
+    with pytest.raises(StrategyError, match="unknown regime 'pretrain'"):
+        resolve_hparams(sgd, "pretrain")
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -226,6 +243,6 @@ def test_bad_build_arguments_raise_strategy_error():
 
 
 def test_int_hyperparameters_accept_integral_floats():
-    config = get_strategy("sgdr").config({"T_0_epochs": 3.0, "T_mult": 1})
+    config = resolve_hparams(get_strategy("sgdr"), sampled={"T_0_epochs": 3.0, "T_mult": 1})
     assert config["T_0_epochs"] == 3 and isinstance(config["T_0_epochs"], int)
     assert HParam("k", 1, 5, kind="int").describe() == "[1, 5] int"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from offline_data import write_text_dataset, write_text_model
+from offline_data import text_spec_workload
 
 from sweeps import cli
 
@@ -19,13 +19,11 @@ STRATEGIES = ["fixed_sgd", "adam", "dals"]
 def sweep(tmp_path_factory):
     """Run the sweep once through the CLI (in-process); return (sweep dir, spec dict, exit code)."""
     root = tmp_path_factory.mktemp("e2e")
-    model = write_text_model(root / "model", "distilbert")
-    files = write_text_dataset(root / "text", "csv", sizes={"train": 48, "validation": 16, "test": 24})
     spec = {
         "name": "e2e",
         "workloads": [
             {"synthetic": {"n_train": 512}},
-            {"trec6": {"model": str(model), "data_files": files, "label_column": "label", "max_length": 16}},
+            text_spec_workload(root, {"train": 48, "validation": 16, "test": 24}),
         ],
         "strategies": STRATEGIES,
         "budget": {"trials": 3, "epochs": 2, "sampler": "tpe", "sampler_seed": 0},

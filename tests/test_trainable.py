@@ -8,7 +8,7 @@ import torch
 
 import strategies
 import trainables
-from trainables import LOSS_CAP, WorkloadError, resolve_hparams, run_trial
+from trainables import LOSS_CAP, WorkloadError, run_trial
 
 SMALL = {"workload": "synthetic", "workload_options": {"n_train": 320}, "seed": 3, "epochs": 2}
 
@@ -110,19 +110,29 @@ def test_bad_configs_are_rejected_clearly(change, error, message):
         run_trial({**SMALL, "strategy": "fixed_sgd", **change})
 
 
-def test_resolve_hparams_merges_canonical_workload_and_given_values():
+def test_canonical_hparams_take_regime_and_overrides_from_the_workload():
+    from sweeps.catalog import resolved_canonical
+
     sgd = strategies.get_strategy("fixed_sgd")
-    assert resolve_hparams("synthetic", "fixed_sgd") == sgd.canonical("scratch")
-    assert resolve_hparams("cifar10", "fixed_sgd")["weight_decay"] == 5e-4
-    assert resolve_hparams("cifar10", "dals")["weight_decay"] == strategies.get_strategy("dals").canonical()[
+    assert resolved_canonical("synthetic", {}, "fixed_sgd") == sgd.canonical("scratch")
+    assert resolved_canonical("cifar10", {}, "fixed_sgd")["weight_decay"] == 5e-4
+    assert resolved_canonical("cifar10", {}, "dals")["weight_decay"] == strategies.get_strategy("dals").canonical()[
         "weight_decay"
     ]
-    assert resolve_hparams("cifar10", "fixed_sgd", {"weight_decay": 0.0})["weight_decay"] == 0.0
-    adam_ft = resolve_hparams("rte", "adam")
+    adam_ft = resolved_canonical("rte", {}, "adam")
     assert adam_ft["lr"] == 2e-5 and adam_ft["ft_warmup_frac"] == 0.1
-    assert resolve_hparams("rte", "fixed_sgd")["lr"] == 1e-3
-    scratch = resolve_hparams("rte", "adam", options={"pretrained": False})
+    assert resolved_canonical("rte", {}, "fixed_sgd")["lr"] == 1e-3
+    scratch = resolved_canonical("rte", {"pretrained": False}, "adam")
     assert scratch == strategies.get_strategy("adam").canonical("scratch")
+
+
+def test_each_epoch_reports_the_hparams_the_trial_resolved():
+    cifar = trainables.get_workload("cifar10").family_overrides
+    given = strategies.resolve_hparams(strategies.get_strategy("fixed_sgd"), "scratch", cifar, {"weight_decay": 0.0})
+    assert given["weight_decay"] == 0.0, "sampled values win over the workload's overrides"
+    history = run_trial({**SMALL, "strategy": "fixed_sgd", "hparams": {"lr": 0.02}})
+    expected = {**strategies.get_strategy("fixed_sgd").canonical(), "lr": 0.02}
+    assert [m["hparams"] for m in history] == [expected] * len(history)
 
 
 def test_trainable_is_exported():

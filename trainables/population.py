@@ -47,7 +47,6 @@ from trainables.trial import (
     epoch_metrics,
     load_splits,
     params_finite,
-    resolve_hparams,
     select_device,
 )
 from trainables.workload import check_layer_groups, get_workload
@@ -186,6 +185,7 @@ class _Member:
     params: list[nn.Parameter]
     stepper: Any
     generator: torch.Generator
+    hparams: dict  # resolved, reported with each epoch
     history: list[dict] = field(default_factory=list)
     relink: bool = True  # point the params' grads at the stacked gradients before the next step
 
@@ -260,11 +260,11 @@ class _Population:
                                       "trained as a population; use population 1")
             groups = workload.layer_groups(model)
             check_layer_groups(workload.name, model, groups)
-            hparams = resolve_hparams(workload, strategy, cfg.hparams, options)
+            hparams = strategies.resolve_hparams(strategy, regime, workload.family_overrides, cfg.hparams)
             stepper = strategy.build(groups, hparams, total_steps=self.epochs * self.steps_per_epoch,
                                      steps_per_epoch=self.steps_per_epoch, regime=regime)
             self.members.append(_Member(cfg, model, list(model.parameters()), stepper,
-                                        torch.Generator().manual_seed(cfg.seed)))
+                                        torch.Generator().manual_seed(cfg.seed), hparams))
         self._stack()
 
     def _stack(self) -> None:
@@ -421,7 +421,7 @@ class _Population:
             train_loss = (member_losses * w).sum().item() / seen
             ok = bool(member_losses.isfinite().all()) and math.isfinite(train_loss) and params_finite(m.params)
             metrics = epoch_metrics(epoch, train_loss, correct[i].item() / seen, self.score_key, scores[i],
-                                    self.chance, m.stepper, ok, self.device)
+                                    self.chance, m.stepper, ok, self.device, m.hparams)
             metrics["seconds"] = seconds
             m.history.append(metrics)
             out[i] = dict(metrics)

@@ -115,31 +115,6 @@ class Progress:
     snapshot: Callable[[], dict]
 
 
-def resolve_hparams(
-    workload: str | Workload,
-    strategy: Any,
-    hparams: Mapping[str, Any] | None = None,
-    options: Mapping[str, Any] | None = None,
-) -> dict:
-    """The full hyperparameter dict a trial trains with.
-
-    The strategy's canonical settings for the workload's regime (which ``options`` may change:
-    text with ``pretrained: false`` is scratch), then the workload's overrides for the strategy's
-    family (CIFAR-10: SGD-family weight decay 5e-4), then ``hparams``. ``strategy`` is a name or a
-    ``strategies.Strategy``. Range checks happen in ``Strategy.build``.
-    """
-    import strategies
-
-    workload = get_workload(workload)
-    strategy = strategies.get_strategy(strategy) if isinstance(strategy, str) else strategy
-    regime = workload.regime_for(workload.validate_options(options))
-    resolved = strategy.canonical(regime)
-    overrides = workload.family_overrides.get(strategy.family, {})
-    resolved.update({k: v for k, v in overrides.items() if k in resolved})
-    resolved.update(hparams or {})
-    return resolved
-
-
 def select_device(requested: str) -> torch.device:
     """"cpu", "cuda" (an error when there is none) or "auto" (CUDA when visible, else CPU)."""
     if requested == "cuda" and not torch.cuda.is_available():
@@ -167,10 +142,11 @@ def params_finite(params: list[torch.Tensor]) -> bool:
 
 
 def epoch_metrics(epoch: int, train_loss: float, train_accuracy: float, score_key: str, score: float,
-                  chance: float, stepper: Any, finite: bool, device: torch.device) -> dict:
+                  chance: float, stepper: Any, finite: bool, device: torch.device, hparams: Mapping) -> dict:
     """One epoch's metrics dict (docs/CONTRACTS.md), ``seconds`` left at 0 for the caller to fill.
 
     A non-finite epoch is ``diverged`` and reports the loss as ``LOSS_CAP``, so every number stays finite.
+    ``hparams`` are the resolved hyperparameters the trial trains with: the results store them as reported.
     """
     metrics = {
         "epoch": epoch,
@@ -182,6 +158,7 @@ def epoch_metrics(epoch: int, train_loss: float, train_accuracy: float, score_ke
         "seconds": 0.0,
         "status": OK if finite else DIVERGED,
         "device": str(device),
+        "hparams": dict(hparams),
     }
     for key, value in stepper.diagnostics().items():
         value = float(value)
@@ -222,7 +199,8 @@ class _Trial:
         options = workload.validate_options(cfg.workload_options)
         strategy = strategies.get_strategy(cfg.strategy)
         regime = workload.regime_for(options)
-        hparams = resolve_hparams(workload, strategy, cfg.hparams, options)
+        # The one resolution: canonical for the regime, the workload's overrides, the sampled values.
+        self.hparams = strategies.resolve_hparams(strategy, regime, workload.family_overrides, cfg.hparams)
         self.device = select_device(cfg.device)
         self.epochs = cfg.epochs or workload.default_epochs
 
@@ -237,7 +215,7 @@ class _Trial:
         self.params = [p for group in groups for p in group]
         self.steps_per_epoch = self.train.num_batches(workload.batch_size)
         self.stepper = strategy.build(
-            groups, hparams, total_steps=self.epochs * self.steps_per_epoch,
+            groups, self.hparams, total_steps=self.epochs * self.steps_per_epoch,
             steps_per_epoch=self.steps_per_epoch, regime=regime,
         )
         self.generator = torch.Generator().manual_seed(cfg.seed)  # shuffling and augmentation
@@ -330,7 +308,7 @@ class _Trial:
         correct = (torch.cat(predictions) == torch.cat(targets)).sum()
         finite = finite and math.isfinite(train_loss) and params_finite(self.params)
         metrics = epoch_metrics(epoch, train_loss, correct.item() / seen, self.score_key, self.evaluate(),
-                                self.chance, stepper, finite, self.device)
+                                self.chance, stepper, finite, self.device, self.hparams)
         metrics["seconds"] = time.perf_counter() - start
         return metrics
 

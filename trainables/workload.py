@@ -11,13 +11,18 @@ A new workload is one ``register_workload(Workload(...))`` call; see "Adding a w
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+# Torch is imported where data is cut or models are built, never at import: a workload's
+# declaration (name, regime, options, overrides) is what a sweep spec is validated against.
 
 from sweeps.contracts import REGIMES, STAGES, TUNE
 
@@ -29,6 +34,7 @@ __all__ = [
     "Workload",
     "WorkloadError",
     "get_workload",
+    "lazy",
     "list_workloads",
     "register_workload",
 ]
@@ -117,6 +123,8 @@ class Split:
         self, batch_size: int, *, shuffle: bool, generator: torch.Generator, train: bool = False
     ) -> Iterator[tuple[Any, torch.Tensor]]:
         """Yield ``(inputs, labels)`` over one pass; the last batch may be short (drop_last=False)."""
+        import torch
+
         n = len(self)
         device = self.labels.device
         if shuffle:
@@ -277,6 +285,8 @@ def _first(split: Split, options: Mapping[str, Any], limit: str | None) -> Split
     n = options.get(limit) if limit is not None else None
     if n is None or n >= len(split):
         return split
+    import torch
+
     return split.subset(torch.arange(n))
 
 
@@ -293,6 +303,18 @@ def check_layer_groups(workload: str, model: nn.Module, groups: Sequence[Sequenc
     missing = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in seen]
     if missing:
         raise WorkloadError(f"workload {workload!r}: parameters in no layer group: {missing[:5]}")
+
+
+def lazy(module: str, name: str) -> Callable:
+    """``module.name`` as a function that imports ``module`` on its first call, so that a workload
+    is declared (and a spec validated) without importing torch or the workload's libraries."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    call.__module__ = module
+    return call
 
 
 _REGISTRY: dict[str, Workload] = {}
@@ -332,6 +354,8 @@ independent of the trial seed, so every trial of a sweep tunes against the same 
 
 def holdout(n: int, n_val: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Split ``range(n)`` into (train rows, validation rows), ``n_val`` of them held out, both sorted."""
+    import torch
+
     if not 0 < n_val < n:
         raise WorkloadError(f"cannot hold out {n_val} validation rows from {n} training rows")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(HOLDOUT_SEED))

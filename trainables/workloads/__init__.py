@@ -1,5 +1,6 @@
-"""The built-in workloads, one module each; importing a module registers its workload(s)."""
+"""The built-in workloads: declared (and registered) torch-free in ``builtin``; their data and models
+in one module each (``synthetic``, ``cifar10``, ``text``), imported on first use."""
 
-from trainables.workloads import cifar10, synthetic, text
+from trainables.workloads import builtin
 
-__all__ = ["cifar10", "synthetic", "text"]
+__all__ = ["builtin"]

@@ -22,8 +22,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from sweeps.contracts import SCRATCH
-from trainables.workload import Data, Option, Split, Workload, WorkloadError, register_workload
+from trainables.workload import Data, Split, WorkloadError
 
 MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.2470, 0.2435, 0.2616)
@@ -142,28 +141,3 @@ def layer_groups(model: nn.Module) -> list[list[nn.Parameter]]:
     return [list(m.parameters()) for m in (model.block1, model.block2, model.block3, model.head)]
 
 
-CIFAR10 = register_workload(
-    Workload(
-        name="cifar10",
-        description="CIFAR-10 from a data dir, ConvNet 3 x conv + FC 2048-256-10, from scratch",
-        regime=SCRATCH,
-        default_epochs=50,
-        batch_size=128,
-        eval_batch_size=1000,
-        load_data=load_data,
-        build_model=build_model,
-        layer_groups=layer_groups,
-        family_overrides={"sgd": {"weight_decay": 5e-4}},
-        holdout="val_size",
-        options=(
-            Option("download", False, bool, "download the archive into data_dir when it is missing"),
-            Option("verify_checksums", True, bool, "check the official files' MD5s (false for other copies)"),
-            Option("augment", True, bool, "random crop and flip of training batches (false: none, as the "
-                                          "paper's code trains)"),
-            Option(
-                "val_size", 5000, int, "training images held out for validation in the tune stage",
-                check=lambda v: v >= 1, allowed=">= 1",
-            ),
-        ),
-    )
-)

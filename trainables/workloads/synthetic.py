@@ -16,8 +16,7 @@ from functools import lru_cache
 import torch
 from torch import nn
 
-from sweeps.contracts import SCRATCH
-from trainables.workload import Data, Option, Split, Workload, register_workload
+from trainables.workload import Data, Split
 
 N_ROWS, N_FEATURES, N_SIGNAL, N_CLASSES = 8000, 64, 10, 10
 N_TRAIN = 6400
@@ -101,33 +100,3 @@ def layer_groups(model: nn.Module) -> list[list[nn.Parameter]]:
     return [list(m.parameters()) for m in model if isinstance(m, nn.Linear)]
 
 
-SYNTHETIC = register_workload(
-    Workload(
-        name="synthetic",
-        description="Gaussian 10-class task (8000 x 64, seed 42), MLP 64-128-128-128-10, from scratch",
-        regime=SCRATCH,
-        default_epochs=80,
-        batch_size=64,
-        eval_batch_size=N_ROWS,
-        load_data=load_data,
-        build_model=build_model,
-        layer_groups=layer_groups,
-        paper_rng_prelude=paper_rng_prelude,
-        holdout="val_fraction",
-        # A prefix of the training rows, for quick runs and tests only; None is the paper's data.
-        train_limit="n_train",
-        # Per-run throughput is flat from K = 4 to 64 (BENCHMARKS.md); 8 leaves a 16-trial TPE budget
-        # two batches, the second informed by the first.
-        population=8,
-        options=(
-            Option(
-                "val_fraction", 0.2, float, "share of the 6400 training rows held out in the tune stage",
-                check=lambda v: 0.0 < v < 1.0, allowed="0 < value < 1",
-            ),
-            Option(
-                "n_train", None, int, "train on only the first n training rows (quick runs; None = all)",
-                check=lambda v: v >= 1, allowed=">= 1", nullable=True,
-            ),
-        ),
-    )
-)
