@@ -39,6 +39,9 @@ from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
 import search_spaces as ss
+from sweeps.contracts import STAGE_METRIC, TUNE
+
+VAL = STAGE_METRIC[TUNE]  # what a tune trial is ranked by
 
 __all__ = ["PairPlan", "PairSearcher", "SAMPLERS", "best_trial", "member_id", "member_metrics", "objective",
            "trial_members"]
@@ -113,7 +116,7 @@ def _trial_config(runs: list[dict], metas: list[dict]) -> dict:
 def objective(history: list[Mapping[str, Any]], selection: str) -> float | None:
     """The validation accuracy a tune trial is ranked by: its last epoch's (``final``) or its best
     epoch's (``best``). None when no epoch reported one."""
-    values = [h["val_accuracy"] for h in history if h.get("val_accuracy") is not None]
+    values = [h[VAL] for h in history if h.get(VAL) is not None]
     if not values:
         return None
     return float(values[-1] if selection == "final" else max(values))
@@ -245,7 +248,7 @@ class PairSearcher(Searcher):
             if live is None or m is None:  # a seed run, or a member frozen earlier
                 continue
             live.history = [h for h in live.history if h.get("epoch") != epoch]
-            live.history.append({"epoch": epoch, "val_accuracy": m.get("val_accuracy")})
+            live.history.append({"epoch": epoch, VAL: m.get(VAL)})
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         ids = self.populations.pop(trial_id, None)

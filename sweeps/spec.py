@@ -27,6 +27,8 @@ from typing import Any
 
 import yaml
 
+from sweeps.contracts import FINETUNE, STAGE_METRIC, TUNE
+
 __all__ = [
     "Budget",
     "EarlyStopping",
@@ -43,7 +45,7 @@ __all__ = [
 SAMPLERS = ("tpe", "qmc", "random")
 SELECTIONS = ("final", "best")
 EARLY_STOPPING_RULES = ("asha", "median")
-EARLY_STOPPING_METRICS = ("val_accuracy",)
+EARLY_STOPPING_METRICS = (STAGE_METRIC[TUNE],)  # validation only: the test split never chooses anything
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 TEXT_TASK = "text"
 """A ``workloads`` entry ``{text: {name: ..., dataset: ..., text_column: ..., label_column: ...}}``
@@ -76,7 +78,7 @@ class EarlyStopping:
     whose metric is below the median of its pair's trials at the same epoch, after ``grace_epochs``)."""
 
     rule: str = "asha"
-    metric: str = "val_accuracy"
+    metric: str = STAGE_METRIC[TUNE]
     grace_epochs: int = 1
     reduction_factor: int = 3
 
@@ -381,7 +383,7 @@ def _parse_early_stopping(raw: Any, epochs: int | None, p: _Problems) -> EarlySt
         return None
     raw = _fields(raw, path, ("rule", "metric", "grace_epochs", "reduction_factor"), p)
     rule = _choice(raw, "rule", path, p, EARLY_STOPPING_RULES, "asha")
-    metric = _choice(raw, "metric", path, p, EARLY_STOPPING_METRICS, "val_accuracy")
+    metric = _choice(raw, "metric", path, p, EARLY_STOPPING_METRICS, STAGE_METRIC[TUNE])
     grace = _int(raw, "grace_epochs", path, p, default=1)
     rf = _int(raw, "reduction_factor", path, p, default=3, minimum=2)
     if grace is not None and epochs is not None and grace >= epochs:
@@ -444,7 +446,7 @@ def _check_population(population: int, workloads: tuple[WorkloadSpec, ...], p: _
     """A fine-tuned pretrained model (text) trains one run per trial: refuse a population for it."""
     from trainables import get_workload
 
-    tuned = [w.name for w in workloads if get_workload(w.name).regime == "finetune"]
+    tuned = [w.name for w in workloads if get_workload(w.name).regime == FINETUNE]
     if tuned:
         p.add("resources.population", f"got {population}, but fine-tune workloads ({', '.join(tuned)}) train one "
               "run per trial; allowed: 1, or 'auto' (each workload its own size, 1 for fine-tunes)")
