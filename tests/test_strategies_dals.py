@@ -251,7 +251,7 @@ def test_registry_dals_lr_of_each_step_is_the_stated_schedule(name, regime):
     layers = [torch.nn.Linear(2, 2) for _ in range(3)]
     strategy = get_strategy(name)
     stepper = strategy.build([list(layer.parameters()) for layer in layers], None, total, per_epoch, regime=regime)
-    hp = strategy.config(None, regime)
+    hp = strategy.canonical(regime)
     restart = hp["T_0_epochs"] * per_epoch if name == "dals_acc" else None
     stated = ReferenceDALS([], [], lr=hp["lr"], momentum=0.0, weight_decay=0.0, filter_alpha=0.0, th2=0.0,
                            warmup_frac=hp.get("warmup_frac", 0.0), restart_steps=restart,
