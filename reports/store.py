@@ -87,7 +87,7 @@ def write_parquet(table: pa.Table, name: str, directory: str) -> str:
                 fs.delete_file(tmp)
     else:
         pq.write_table(table, final, filesystem=fs)
-    return final if not is_uri(directory) else f"{directory.rstrip('/')}/{name}.parquet"
+    return final if not is_uri(directory) else f"{normalise(directory)}/{name}.parquet"
 
 
 def read_table(name: str, directory: str) -> pa.Table:

@@ -33,7 +33,7 @@ from sweeps.contracts import SEED, TUNE, Pair
 from sweeps.progress import say
 from sweeps.ray_setup import MAX_FAILURES, init_ray, quiet_tune, run_config, trial_dirname
 from sweeps.results import TrialRecord, dedupe_epochs, describe_error, write_results
-from sweeps.searcher import PairPlan, PairSearcher, member_id, member_metrics, trial_members
+from sweeps.searcher import PairPlan, PairSearcher, member_metrics, run_ids, trial_members
 from sweeps.spec import Spec, population_size
 from sweeps.storage import EXPERIMENT, SweepDir, SweepError, fill_checkpoint_gaps, load_sweep_spec
 
@@ -157,12 +157,9 @@ def records(grid, sweep: SweepDir | None = None) -> list[TrialRecord]:
             if sweep is not None:
                 sweep.write_text(f"errors/{trial_id}.txt", f"trial {trial_id} failed: {error}\n\n{full}\n")
                 error_log = sweep.path(f"errors/{trial_id}.txt")
-        for i, (run, meta) in enumerate(members):
-            if len(members) > 1:  # a member's epochs: those the population reported it in
-                own = tuple(dedupe_epochs(m[i] for m in (member_metrics(h, len(members)) for h in history) if m[i]))
-                run_id = member_id(trial_id, i)
-            else:
-                own, run_id = tuple(history), trial_id
+        per_epoch = [member_metrics(h, len(members)) for h in history]  # each epoch's dict of every run
+        for i, ((run, meta), run_id) in enumerate(zip(members, run_ids(trial_id, len(members)), strict=True)):
+            own = tuple(dedupe_epochs(row[i] for row in per_epoch if row[i]))  # the epochs it reported in
             found.append(TrialRecord(
                 trial_id=run_id, stage=run["stage"], pair=meta["pair"],
                 workload=run["workload"], strategy=run["strategy"], trial_index=meta["trial_index"],

@@ -43,7 +43,7 @@ from sweeps.contracts import STAGE_METRIC, TUNE
 
 VAL = STAGE_METRIC[TUNE]  # what a tune trial is ranked by
 
-__all__ = ["PairPlan", "PairSearcher", "SAMPLERS", "best_trial", "member_id", "member_metrics", "objective",
+__all__ = ["PairPlan", "PairSearcher", "SAMPLERS", "best_trial", "member_metrics", "objective", "run_ids",
            "trial_members"]
 
 SAMPLERS = {
@@ -76,9 +76,10 @@ class PairPlan:
     population: int = 1
 
 
-def member_id(trial_id: str, index: int) -> str:
-    """The id of member ``index`` of the population trained by Tune trial ``trial_id``."""
-    return f"{trial_id}-{index}"
+def run_ids(trial_id: str, runs: int) -> list[str]:
+    """The ids of the runs Tune trial ``trial_id`` trains: its own id for one run, ``<id>-<i>`` for
+    member i of a population (the ``trials`` table's ``trial_id``)."""
+    return [trial_id] if runs == 1 else [f"{trial_id}-{i}" for i in range(runs)]
 
 
 def trial_members(config: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
@@ -190,7 +191,7 @@ class PairSearcher(Searcher):
                 study = optuna.create_study(
                     study_name=key, storage=self._storage(), direction="maximize",
                     sampler=SAMPLERS[self.sampler](self.sampler_seed, self.plans[key].population > 1),
-                load_if_exists=True,
+                    load_if_exists=True,
                 )
             if not study.trials:
                 study.enqueue_trial(dict(self.plans[key].canonical), user_attrs={"canonical": True})
@@ -218,9 +219,9 @@ class PairSearcher(Searcher):
         """The pair's next ``population`` points (fewer at the end of its budget), asked at once."""
         plan = self.plans[key]
         study = self.study(key)
-        size = min(plan.population, self.trials - self.issued[key])
-        runs, metas, ids = [], [], []
-        for j in range(size):
+        ids = run_ids(trial_id, min(plan.population, self.trials - self.issued[key]))
+        runs, metas = [], []
+        for run_id in ids:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 trial = study.ask()
@@ -229,11 +230,9 @@ class PairSearcher(Searcher):
             self.issued[key] += 1
             self.numbers[key].append(trial.number)
             canonical = index == 0 and hparams == dict(plan.canonical)
-            run_id = trial_id if size == 1 else member_id(trial_id, j)
             self.live[run_id] = _Live(key, trial.number, index, dict(hparams), canonical)
             runs.append({**plan.base, "hparams": hparams})
             metas.append({"pair": key, "trial_index": index, "optuna_number": trial.number, "canonical": canonical})
-            ids.append(run_id)
         self.populations[trial_id] = ids
         return _trial_config(runs, metas)
 

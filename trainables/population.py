@@ -45,8 +45,10 @@ from trainables.trial import (
     Progress,
     TrialConfig,
     epoch_metrics,
+    global_rng_state,
     load_splits,
     params_finite,
+    restore_global_rng,
     select_device,
 )
 from trainables.workload import check_layer_groups, get_workload
@@ -296,14 +298,12 @@ class _Population:
 
     def snapshot(self) -> dict:
         """Everything the loop needs to go on after ``epoch``: the stacks hold every member's weights."""
-        cuda = self.device.type == "cuda"
         return {
             "epoch": self.epochs_run,
             "stacked": {name: stack.detach() for name, stack in self.stacked.items()},
             "members": [{"stepper": m.stepper.state_dict(), "generator": m.generator.get_state(),
                          "history": [dict(h) for h in m.history]} for m in self.members],
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state(self.device) if cuda else None,
+            **global_rng_state(self.device),
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
@@ -317,9 +317,7 @@ class _Population:
             m.stepper.load_state_dict(saved["stepper"])
             m.generator.set_state(saved["generator"].cpu())
             m.history = [dict(h) for h in saved["history"]]
-        torch.set_rng_state(state["torch_rng"].cpu())
-        if state["cuda_rng"] is not None and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
+        restore_global_rng(state, self.device)
         self.epochs_run = state["epoch"]
 
     # -- loop ------------------------------------------------------------------------------------

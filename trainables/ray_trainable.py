@@ -94,31 +94,25 @@ def _reporter(cfg: TrialConfig) -> Callable[[dict, Progress], None]:
 
 def trainable(config: dict) -> None:
     """Ray Tune function trainable for one trial (config keys: see ``trainables.run_trial``), or for
-    a population (``{"members": [trial config, ...]}``, see ``trainables.population``)."""
-    if "members" in config:
-        return _population_trainable(config["members"])
-    config = {**config, **_held_resources(config)}  # a copy: Tune's config is shared, never mutated
+    a population (``{"members": [trial config, ...]}``, see ``trainables.population``), which reports
+    ``{"epoch", "population": K, "members": {"i": metrics or None}}`` each epoch (None: member i froze
+    earlier, diverged)."""
+    members = config.get("members")
+    held = _held_resources(members[0] if members else config)
+    # Copies: Tune's config is shared, never mutated.
+    configs = [{**c, **held} for c in members] if members else [{**config, **held}]
     resume = _restored()
     if resume is not None and resume.get("finished"):
         return  # restored after its final report: nothing left to train or report
-    run_trial(config, on_epoch=_reporter(TrialConfig.from_dict(config)), resume=resume)
-
-
-def _population_trainable(members: list[dict]) -> None:
-    """K members in one trial: each epoch reports ``{"epoch", "population": K, "members": {"i": metrics
-    or None}}`` (None: member i froze earlier, diverged)."""
-    from trainables.population import run_population
-
-    held = _held_resources(members[0])
-    configs = [{**m, **held} for m in members]
-    resume = _restored()
-    if resume is not None and resume.get("finished"):
-        return
     report = _reporter(TrialConfig.from_dict(configs[0]))
+    if not members:
+        run_trial(configs[0], on_epoch=report, resume=resume)
+        return
+    from trainables.population import run_population
 
     def on_epoch(metrics: list[dict | None], progress: Progress) -> None:
         # Members keyed by index, so Tune's loggers flatten them to scalars (members/3/val_accuracy).
-        members = {str(i): m for i, m in enumerate(metrics)}
-        report({"epoch": progress.epoch, "population": len(configs), "members": members}, progress)
+        keyed = {str(i): m for i, m in enumerate(metrics)}
+        report({"epoch": progress.epoch, "population": len(configs), "members": keyed}, progress)
 
     run_population(configs, on_epoch=on_epoch, resume=resume)

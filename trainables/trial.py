@@ -136,6 +136,19 @@ def load_splits(workload: Workload, options: Mapping[str, Any], cfg: TrialConfig
     return stage.data, train, scored, torch.bincount(scored.labels).max().item() / len(scored)
 
 
+def global_rng_state(device: torch.device) -> dict:
+    """Torch's global RNG states (CPU, and the device's on CUDA): part of a trial's snapshot."""
+    cuda = device.type == "cuda"
+    return {"torch_rng": torch.get_rng_state(), "cuda_rng": torch.cuda.get_rng_state(device) if cuda else None}
+
+
+def restore_global_rng(state: Mapping[str, Any], device: torch.device) -> None:
+    """Put back the states ``global_rng_state`` saved in ``state``."""
+    torch.set_rng_state(state["torch_rng"].cpu())
+    if state["cuda_rng"] is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
+
+
 def params_finite(params: list[torch.Tensor]) -> bool:
     """Whether every parameter is finite (one device sync for all of them)."""
     return bool(torch.stack([p.detach().sum() for p in params]).isfinite().all())
@@ -230,14 +243,12 @@ class _Trial:
     # -- state -----------------------------------------------------------------------------------
 
     def snapshot(self) -> dict:
-        cuda = self.device.type == "cuda"
         return {
             "epoch": len(self.history),
             "model": self.model.state_dict(),
             "stepper": self.stepper.state_dict(),
             "generator": self.generator.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state(self.device) if cuda else None,
+            **global_rng_state(self.device),
             "history": [dict(h) for h in self.history],
         }
 
@@ -245,9 +256,7 @@ class _Trial:
         self.model.load_state_dict(state["model"])
         self.stepper.load_state_dict(state["stepper"])
         self.generator.set_state(state["generator"].cpu())
-        torch.set_rng_state(state["torch_rng"].cpu())
-        if state["cuda_rng"] is not None and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
+        restore_global_rng(state, self.device)
         self.history = [dict(h) for h in state["history"]]
         if len(self.history) != state["epoch"]:
             raise ValueError("resume state is inconsistent: its history does not match its epoch")
