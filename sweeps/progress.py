@@ -72,7 +72,8 @@ class Progress(Callback):
                 best[pair] = max(*scores, best.get(pair, float("-inf")))
             statuses = [m.get("status", OK) for m in finals] or [OK]
             status = ", ".join(f"{s} {statuses.count(s)}" for s in dict.fromkeys(statuses)) if n > 1 else statuses[0]
-            what = f"{status} {key}={max(scores):.4f}" if scores else "no score"
+            # A population's line shows its best member's score, and says so.
+            what = f"{status} {'best ' if n > 1 else ''}{key}={max(scores):.4f}" if scores else "no score"
         runs = f"#{meta['trial_index']}" if n == 1 else \
             f"#{meta['trial_index']}-{members[-1][1]['trial_index']} ({n} runs in one population)"
         total = sum(done.values()) + sum(self.errored[stage].values())
@@ -90,7 +91,7 @@ class Progress(Callback):
         left = sum(sum(pairs.values()) for pairs in self.planned.values()) - self._finished()
         if now <= 0 or left <= 0:
             return ""
-        return f", ETA {(time.time() - self.started) / now * left:.0f}s"
+        return f", ETA ~{(time.time() - self.started) / now * left:.0f}s"
 
     def _save(self) -> None:
         state = {stage: {k: {"planned": n, "done": self.done[stage][k], "errored": self.errored[stage][k],

@@ -67,5 +67,5 @@ def test_members_share_their_trial_and_a_run_alone_is_its_own_population(sweeps)
 
 def test_progress_names_the_population_and_gives_an_eta(sweeps):
     lines = sweeps[3]["lines"]
-    assert any("(3 runs in one population)" in line and ", ETA " in line for line in lines)
-    assert any(line.startswith("[seed 3/9]") and "ok 3 test_accuracy=" in line for line in lines)
+    assert any("(3 runs in one population)" in line and ", ETA ~" in line for line in lines)
+    assert any(line.startswith("[seed 3/9]") and "ok 3 best test_accuracy=" in line for line in lines)
