@@ -24,9 +24,9 @@ import time
 
 import torch
 
-from sweeps import contracts
 from trainables import run_trial
 from trainables.population import run_population
+from vocab import contracts
 
 STRATEGY = "fixed_sgd"
 

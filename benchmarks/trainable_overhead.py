@@ -23,9 +23,9 @@ import time
 import torch
 from torch.nn import functional as F
 
-from sweeps import contracts
 from trainables import run_trial, trainable
 from trainables.workloads.synthetic import MLP, N_TRAIN, generate
+from vocab import contracts
 
 BATCH = 64
 SEED = 0

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from reports.store import read_table
-from sweeps.contracts import FINISHED, SEED, TUNE
+from vocab.contracts import FINISHED, SEED, TUNE
 
 #: Budget columns that must be equal across the strategies of a workload for a fair comparison.
 BUDGET_KEYS = ("trials_planned", "epochs", "sampler", "sampler_seed", "early_stopping", "selection",

@@ -34,7 +34,7 @@ import yaml
 
 from reports import stats
 from reports.store import filesystem, read_table, write_parquet
-from sweeps.contracts import FINISHED, SEED
+from vocab.contracts import FINISHED, SEED
 
 __all__ = ["CEILINGS", "PAPER_RESULTS", "Row", "build_reproduction_report", "load_paper_results",
            "read_ceilings", "reproduction_rows", "write_ceilings"]

@@ -22,7 +22,7 @@ import pandas as pd
 
 from reports import stats
 from reports.load import Results
-from sweeps.contracts import DIVERGED, ERROR, TUNE
+from vocab.contracts import DIVERGED, ERROR, TUNE
 
 #: Display order of the paper's generations.
 GENERATIONS = ("1", "2", "3", "4", "5", "SOTA")

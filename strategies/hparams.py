@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from sweeps.contracts import FINETUNE, REGIMES, SCRATCH
+from vocab.contracts import FINETUNE, REGIMES, SCRATCH
 
 if TYPE_CHECKING:
     from strategies.registry import Strategy

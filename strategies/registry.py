@@ -20,7 +20,7 @@ from strategies import schedules
 from strategies.hparams import FINETUNE_LR, HParam, StrategyError, canonical, resolve_hparams
 from strategies.schedules import Schedule
 from strategies.stepper import Stepper, Update
-from sweeps.contracts import SCRATCH
+from vocab.contracts import SCRATCH
 
 if TYPE_CHECKING:
     import torch

@@ -29,13 +29,13 @@ import pyarrow.fs as pafs
 
 from reports.store import is_uri
 from sweeps import catalog, plugins
-from sweeps.contracts import SEED, TUNE, Pair
 from sweeps.progress import say
 from sweeps.ray_setup import MAX_FAILURES, init_ray, quiet_tune, run_config, trial_dirname
 from sweeps.results import TrialRecord, dedupe_epochs, describe_error, write_results
 from sweeps.searcher import PairPlan, PairSearcher, member_metrics, run_ids, trial_members
 from sweeps.spec import Spec, population_size
 from sweeps.storage import EXPERIMENT, SweepDir, SweepError, fill_checkpoint_gaps, load_sweep_spec
+from vocab.contracts import SEED, TUNE, Pair
 
 __all__ = ["base_config", "checkpoint_every", "records", "resume_sweep", "run_sweep"]
 

@@ -12,10 +12,10 @@ from collections.abc import Callable
 
 from ray.tune import Callback
 
-from sweeps.contracts import OK, SEED, STAGE_METRIC, TUNE, Pair
 from sweeps.results import describe_error
 from sweeps.searcher import member_metrics, trial_members
 from sweeps.storage import SweepDir, load_sweep_spec
+from vocab.contracts import OK, SEED, STAGE_METRIC, TUNE, Pair
 
 __all__ = ["Progress", "status"]
 

@@ -186,8 +186,8 @@ def load_repro_spec(path: str | Path) -> ReproSpec:
 
 def trial_configs(repro: ReproSpec) -> list[dict]:
     """One engine-shaped trial config (``run`` + ``sweep``) per (workload, strategy, seed)."""
-    from sweeps.contracts import SEED, Pair
     from sweeps.engine import base_config
+    from vocab.contracts import SEED, Pair
 
     spec = repro.as_sweep_spec()
     configs = []
@@ -247,12 +247,12 @@ def run_reproduction(repro: ReproSpec, *, storage: str | None = None, address: s
     from ray import tune
 
     from reports.reproduce import build_reproduction_report, write_ceilings
-    from sweeps.contracts import SEED, Pair
     from sweeps.engine import records
     from sweeps.ray_setup import init_ray, quiet_tune, run_config, trial_dirname
     from sweeps.results import write_results
     from sweeps.storage import SweepDir, SweepError
     from sweeps.trial_entry import run_trial_config
+    from vocab.contracts import SEED, Pair
 
     spec = repro.as_sweep_spec()
     sweep = SweepDir.of(storage or repro.storage, repro.name)

@@ -19,8 +19,8 @@ from importlib import metadata
 from typing import Any
 
 from reports.store import write_table
-from sweeps.contracts import ERROR, FINISHED, OK, SEED, TUNE, Pair
 from sweeps.spec import Spec
+from vocab.contracts import ERROR, FINISHED, OK, SEED, TUNE, Pair
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, MedianStoppingRule, TrialScheduler
 
-from sweeps.contracts import TUNE
 from sweeps.spec import EarlyStopping
+from vocab.contracts import TUNE
 
 RULES: dict[str, Callable[[EarlyStopping, int], TrialScheduler]] = {
     "asha": lambda es, epochs: AsyncHyperBandScheduler(

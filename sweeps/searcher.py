@@ -39,7 +39,7 @@ from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
 import search_spaces as ss
-from sweeps.contracts import STAGE_METRIC, TUNE
+from vocab.contracts import STAGE_METRIC, TUNE
 
 VAL = STAGE_METRIC[TUNE]  # what a tune trial is ranked by
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from sweeps.contracts import FINETUNE, STAGE_METRIC, TUNE
+from vocab.contracts import FINETUNE, STAGE_METRIC, TUNE
 
 __all__ = [
     "Budget",

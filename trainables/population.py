@@ -39,7 +39,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sweeps.contracts import OK, STAGE_METRIC
 from trainables.trial import (
     CHECK_EVERY,
     Progress,
@@ -52,6 +51,7 @@ from trainables.trial import (
     select_device,
 )
 from trainables.workload import check_layer_groups, get_workload
+from vocab.contracts import OK, STAGE_METRIC
 
 __all__ = ["PopulationError", "run_population", "stackable"]
 

@@ -32,8 +32,8 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
-from sweeps.contracts import DIVERGED, OK, STAGE_METRIC, TUNE
 from trainables.workload import STAGES, Workload, WorkloadError, check_layer_groups, get_workload
+from vocab.contracts import DIVERGED, OK, STAGE_METRIC, TUNE
 
 LOSS_CAP = 1e4
 """Reported training loss of an epoch whose loss was non-finite (or larger than this)."""

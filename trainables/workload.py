@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 # Torch is imported where data is cut or models are built, never at import: a workload's
 # declaration (name, regime, options, overrides) is what a sweep spec is validated against.
 
-from sweeps.contracts import REGIMES, STAGES, TUNE
+from vocab.contracts import REGIMES, STAGES, TUNE
 
 __all__ = [
     "Data",

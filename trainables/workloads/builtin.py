@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sweeps.contracts import FINETUNE, SCRATCH
 from trainables.workload import Option, Workload, WorkloadError, get_workload, lazy, list_workloads, register_workload
+from vocab.contracts import FINETUNE, SCRATCH
 
 SYN, CIFAR, TEXT = "trainables.workloads.synthetic", "trainables.workloads.cifar10", "trainables.workloads.text"
 

@@ -2,8 +2,8 @@
 
 They travel as strings through Tune configs, epoch dicts and the Parquet tables; defining each once
 here keeps the writers (trainables, sweeps) and the readers (reports) in step. This module imports
-nothing and ``sweeps/__init__.py`` is empty, so strategies, trainables, sweeps and reports all import
-it without pulling in torch, Ray or the rest of ``sweeps``.
+nothing and sits below every package that uses it, so strategies, trainables, sweeps and reports all
+import it without pulling in torch, Ray or each other.
 """
 
 from __future__ import annotations
