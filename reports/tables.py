@@ -22,6 +22,7 @@ import pandas as pd
 
 from reports import stats
 from reports.load import Results
+from reports.options import DEFAULT_MARGIN
 from vocab.contracts import DIVERGED, ERROR, TUNE
 
 #: Display order of the paper's generations.
@@ -30,8 +31,6 @@ GENERATIONS = ("1", "2", "3", "4", "5", "SOTA")
 TUNE_METRICS = {"final": "val_accuracy_final", "best": "val_accuracy_best"}
 PRIMARY = "test_accuracy_final"
 OPTIMISTIC = "test_accuracy_best"
-#: Default equivalence margin of the TOST against the best: 0.5 percentage points, as a fraction.
-DEFAULT_MARGIN = 0.005
 #: Outcomes of a strategy against its workload's best (see the module docstring); "better" is a
 #: strategy with a lower mean that is significantly better on the seeds both ran (missing seeds).
 OUTCOMES = ("best", "worse", "better", "equivalent", "inconclusive", "untested")
@@ -405,18 +404,3 @@ def learning_curves(res: Results) -> pd.DataFrame:
     ep = res.epochs[res.epochs["trial_id"].isin(runs["trial_id"])]
     g = ep.groupby(["workload", "strategy", "epoch"], sort=True)["test_accuracy"]
     return g.agg(mean="mean", low="min", high="max", n="count").reset_index()
-
-
-def config_text(hparams_json: str, digits: int = 3) -> str:
-    """A compact `name=value` rendering of a JSON hyperparameter object for a table cell."""
-    if not hparams_json:
-        return ""
-    try:
-        hp = json.loads(hparams_json)
-    except ValueError:
-        return hparams_json
-    parts = []
-    for k in sorted(hp):
-        v = hp[k]
-        parts.append(f"{k}={v:.{digits}g}" if isinstance(v, float) else f"{k}={v}")
-    return ", ".join(parts)

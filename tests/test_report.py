@@ -16,7 +16,7 @@ from statsmodels.stats.power import TTestPower
 from statsmodels.stats.weightstats import ttost_paired
 
 from reports import MixedResultsError, build_report
-from reports.render import main
+from reports.cli import main
 
 SECTIONS = ["# lrsweep report", "## Results per workload", "paired comparisons with the best",
             "## Across workloads", "### Normalised IQM and performance profiles", "## Generations",
