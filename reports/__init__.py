@@ -9,9 +9,9 @@ from __future__ import annotations
 
 _LAZY = {
     "build_report": "reports.render",
-    "cli_report": "reports.render",
-    "add_arguments": "reports.render",
-    "main": "reports.render",
+    "cli_report": "reports.cli",
+    "add_arguments": "reports.cli",
+    "main": "reports.cli",
     "ReportPaths": "reports.render",
     "MixedResultsError": "reports.load",
     "load_results": "reports.load",

@@ -2,6 +2,6 @@
 
 import sys
 
-from reports.render import main
+from reports.cli import main
 
 sys.exit(main())

@@ -21,23 +21,25 @@ test`` (best over epochs vs final epoch), ``tuning`` (fair verdict vs corrected 
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
 from reports import stats
+from reports.document import Section, write_pages
+from reports.formatting import mean_ci, num
 from reports.store import filesystem, read_table, write_parquet
 from vocab.contracts import FINISHED, SEED
 
 __all__ = ["CEILINGS", "PAPER_RESULTS", "Row", "build_reproduction_report", "load_paper_results",
-           "read_ceilings", "reproduction_rows", "write_ceilings"]
+           "read_ceilings", "reproduction_document", "reproduction_rows", "write_ceilings"]
 
 PAPER_RESULTS = Path(__file__).parent / "data" / "paper_results.yaml"
 VARIANT = "@paper_code"
@@ -190,13 +192,12 @@ HEADER = ("strategy", "paper table", "ref. code (s42)", "paper code s42", "paper
 
 
 def _num(x: float | None, digits: int = 1) -> str:
-    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+    return num(x, digits, missing="-")
 
 
 def _interval(mean: float, ci: tuple[float, float]) -> str:
-    if math.isnan(ci[0]):
-        return _num(mean, 2)
-    return f"{mean:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]"
+    """Mean [95% t interval] of values already in percent, two decimals."""
+    return mean_ci(mean, ci[0], ci[1], digits=2, scale=1, missing="-")
 
 
 def _summary_cell(s: Summary | None, final_only: bool = False) -> str:
@@ -234,41 +235,22 @@ def headlines(rows: list[Row]) -> list[str]:
     return lines
 
 
-def render_markdown(rows: list[Row]) -> str:
+def reproduction_document(rows: list[Row], out_dir: str) -> Section:
+    """The reproduction report as document blocks (`reports.document`), the same model as the sweep report."""
     published = load_paper_results()
-    parts = ["# Reproducing the paper", "",
-             "Accuracies in percent. \"best\" is the best test accuracy over epochs (the paper's metric, "
-             "chosen on the test split); \"final\" the last epoch's. Intervals: mean [95% Student t interval] "
-             "over seeds. \"corrected\" is empty where the reproduction ran no separate corrected strategy.", ""]
-    parts += [f"- {line}" for line in headlines(rows)] + [""]
+    doc = Section(out_dir)
+    doc.h(1, "Reproducing the paper")
+    doc.p("Accuracies in percent. \"best\" is the best test accuracy over epochs (the paper's metric, chosen on "
+          "the test split); \"final\" the last epoch's. Intervals: mean [95% Student t interval] over seeds. "
+          "\"corrected\" is empty where the reproduction ran no separate corrected strategy.")
+    doc.ul(headlines(rows))
     for workload in dict.fromkeys(r.workload for r in rows):
-        parts += [f"## {workload}", "", "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-        parts += ["| " + " | ".join(c.replace("|", "/") for c in _cells(r)) + " |" for r in rows
-                  if r.workload == workload]
-        parts.append("")
-    parts += ["## Sources", "", f"- paper table: {published['published']['source']}",
-              f"- ref. code: {published['reference_code']['source']}", ""]
-    return "\n".join(parts)
-
-
-def render_html(rows: list[Row]) -> str:
-    published = load_paper_results()
-    e = html.escape
-    body = ["<h1>Reproducing the paper</h1>",
-            "<p>Accuracies in percent. &ldquo;best&rdquo;: best test accuracy over epochs (the paper's metric, "
-            "chosen on the test split); &ldquo;final&rdquo;: the last epoch's. Intervals: mean [95% Student t "
-            "interval] over seeds. &ldquo;corrected&rdquo; is empty where the reproduction ran no separate "
-            "corrected strategy.</p>", "<ul>" + "".join(f"<li>{e(x)}</li>" for x in headlines(rows)) + "</ul>"]
-    for workload in dict.fromkeys(r.workload for r in rows):
-        head = "".join(f"<th>{e(h)}</th>" for h in HEADER)
-        lines = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in _cells(r)) + "</tr>"
-                        for r in rows if r.workload == workload)
-        body.append(f"<h2>{e(workload)}</h2><table><tr>{head}</tr>{lines}</table>")
-    body.append(f"<h2>Sources</h2><ul><li>paper table: {e(published['published']['source'])}</li>"
-                f"<li>ref. code: {e(published['reference_code']['source'])}</li></ul>")
-    style = "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:2px 6px;font-size:90%}"
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Reproducing the paper</title>"
-            f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
+        doc.h(2, workload)
+        doc.table(pd.DataFrame([_cells(r) for r in rows if r.workload == workload], columns=list(HEADER)))
+    doc.h(2, "Sources")
+    doc.ul([f"paper table: {published['published']['source']}",
+            f"ref. code: {published['reference_code']['source']}"])
+    return doc
 
 
 def build_reproduction_report(reproductions: Sequence[str], fair: Sequence[str] = (),
@@ -279,6 +261,5 @@ def build_reproduction_report(reproductions: Sequence[str], fair: Sequence[str] 
     out = Path(out_dir or Path(reproductions[0]) / "report")
     out.mkdir(parents=True, exist_ok=True)
     md, page = out / "reproduction.md", out / "reproduction.html"
-    md.write_text(render_markdown(rows))
-    page.write_text(render_html(rows))
+    write_pages(reproduction_document(rows, str(out)).blocks, str(md), str(page), "Reproducing the paper")
     return str(md), str(page)

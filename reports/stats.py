@@ -11,12 +11,12 @@ rliable pulls in `arch`, `absl-py` and `seaborn` for a dozen lines of numpy.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.integrate
 import scipy.optimize
 import scipy.stats
 from scipy.special import comb
@@ -96,25 +96,31 @@ def tost_p(d, margin: float) -> float:
 
 def paired_t_power(effect: float, n: int, alpha: float = ALPHA) -> float:
     """Power of the two-sided paired (one-sample) t-test with `n` pairs at level `alpha` when the
-    true mean difference is `effect` standard deviations of the differences (noncentral t)."""
+    true mean difference is `effect` standard deviations of the differences (noncentral t).
+
+    P(T' > crit) + P(T' < -crit) with T' noncentral t(n - 1, effect sqrt(n)), both tails from
+    `scipy.stats.nct.sf`: the lower one as sf(crit) at -nc, by symmetry, because scipy's `cdf` returns
+    NaN far in that tail. The lower tail is at most Phi(-|nc|) (T' < 0 needs Z + nc < 0), which also
+    bounds scipy's rounding noise there.
+    """
     if n < 2:
         return math.nan
     df = n - 1
     crit = scipy.stats.t.ppf(1 - alpha / 2, df)
-    nc = effect * math.sqrt(n)
-    power = scipy.stats.nct.sf(crit, df, nc) + scipy.stats.nct.cdf(-crit, df, nc)
-    # scipy's noncentral t gives NaN far in the tail (large nc, df 1-2): integrate instead.
-    return float(power) if np.isfinite(power) else _power_by_integration(crit, df, nc)
+    nc = abs(effect) * math.sqrt(n)
+    upper = float(scipy.stats.nct.sf(crit, df, nc))
+    lower = min(float(np.nan_to_num(scipy.stats.nct.sf(crit, df, -nc), nan=1.0)), float(scipy.stats.norm.cdf(-nc)))
+    return upper + lower
 
 
-def _power_by_integration(crit: float, df: int, nc: float) -> float:
-    """P(|T'| > crit) for T' = (Z + nc) / sqrt(V / df), Z standard normal, V chi-square(df), by
-    integrating the normal tail probabilities over the density of V."""
-    def given_v(v: float) -> float:
-        s = crit * math.sqrt(v / df)
-        return scipy.stats.chi2.pdf(v, df) * (scipy.stats.norm.sf(s - nc) + scipy.stats.norm.cdf(-s - nc))
-
-    return float(scipy.integrate.quad(given_v, 0, np.inf, limit=200)[0])
+@functools.lru_cache(maxsize=256)
+def _detectable_effect(n: int, alpha: float, power: float) -> float:
+    """The standardised effect the paired t-test detects with probability `power`: it depends on n and
+    alpha only, so a whole Holm family (same n, same level) solves it once."""
+    high = 1.0
+    while paired_t_power(high, n, alpha) < power:
+        high *= 2
+    return float(scipy.optimize.brentq(lambda e: paired_t_power(e, n, alpha) - power, 0.0, high, xtol=1e-12))
 
 
 def min_detectable_difference(n: int, sd: float, alpha: float = ALPHA, power: float = POWER) -> float:
@@ -126,11 +132,7 @@ def min_detectable_difference(n: int, sd: float, alpha: float = ALPHA, power: fl
     """
     if n < 2 or not (np.isfinite(sd) and sd > 0):
         return math.nan
-    high = 1.0
-    while paired_t_power(high, n, alpha) < power:
-        high *= 2
-    effect = scipy.optimize.brentq(lambda e: paired_t_power(e, n, alpha) - power, 0.0, high, xtol=1e-12)
-    return float(effect * sd)
+    return _detectable_effect(int(n), float(alpha), float(power)) * float(sd)
 
 
 def seeds_needed(difference: float, sd: float, alpha: float = ALPHA, power: float = POWER) -> int | None:
@@ -138,19 +140,21 @@ def seeds_needed(difference: float, sd: float, alpha: float = ALPHA, power: floa
     `difference` with probability `power` at level `alpha`, the differences having SD `sd`.
 
     None when sd is not a positive number; `MAX_SEEDS + 1` when even `MAX_SEEDS` seeds are not enough.
+    The search starts at the normal approximation ((z_{1-alpha/2} + z_power) / effect)^2, which the t-test
+    needs at least, and steps up from there: power rises with n.
     """
     if not (np.isfinite(sd) and sd > 0 and difference > 0):
         return None
     effect = difference / sd
-    if paired_t_power(effect, MAX_SEEDS, alpha) < power:
+    z = scipy.stats.norm.ppf(1 - alpha / 2) + scipy.stats.norm.ppf(power)
+    n = max(2, math.floor((z / effect) ** 2))
+    if n > MAX_SEEDS or paired_t_power(effect, MAX_SEEDS, alpha) < power:
         return MAX_SEEDS + 1
-    low, high = 1, 2  # power(low) < power <= power(high), power rising with n
-    while paired_t_power(effect, high, alpha) < power:
-        low, high = high, high * 2
-    while high - low > 1:
-        mid = (low + high) // 2
-        low, high = (mid, high) if paired_t_power(effect, mid, alpha) < power else (low, mid)
-    return max(high, 2)
+    while n > 2 and paired_t_power(effect, n - 1, alpha) >= power:
+        n -= 1
+    while paired_t_power(effect, n, alpha) < power:
+        n += 1
+    return n
 
 
 @dataclass(frozen=True)

@@ -174,10 +174,10 @@ def cmd_workloads(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Delegate to the reports package (``reports.main(argv)``), imported only for this command."""
-    import reports
+    """Delegate to the reports package (`reports.cli.cli_report`), whose heavy imports load only now."""
+    from reports.cli import cli_report
 
-    return int(reports.main([*args.dirs, *args.rest]) or 0)
+    return int(cli_report(args) or 0)
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
@@ -291,12 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default: DIR/report)")
     p.set_defaults(func=cmd_reproduce_report)
 
-    p = sub.add_parser("report", help="write a sweep's report (reports package)",
-                       description="Statistics, plots and report.md/report.html from sweep Parquet tables. "
-                                   "Options are passed on to the reports package: --out OUT, --allow-mixed, "
-                                   "--thresholds 0.6,0.7,0.8,0.9, --seed 0 (see python -m reports --help).")
-    p.add_argument("dirs", nargs="+", metavar="DIR", help="sweep directory, <storage>/<name> (one or more)")
-    p.add_argument("rest", nargs=argparse.REMAINDER, help="report options")
+    from reports.cli import DESCRIPTION  # argparse only, no pandas
+    from reports.cli import add_arguments as add_report_arguments
+
+    p = sub.add_parser("report", help="write a sweep's report (reports package)", description=DESCRIPTION)
+    add_report_arguments(p)
     p.set_defaults(func=cmd_report)
     return parser
 
