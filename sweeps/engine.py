@@ -11,10 +11,13 @@ stages; ``PairSearcher`` drives it:
    seeds ``0..seeds-1`` on the full training split and scored on test. There is no barrier
    between the stages, so the reused trial actors never wait for the slowest pair.
 
-The Parquet tables are written when the experiment ends. ``resume`` restores the experiment with
-``Tuner.restore`` (the searcher's save/restore carries the studies and the queued seed runs), so
-finished trials never run again. The sweep directory is ``sweeps.storage``'s; starting Ray and the
-experiment's RunConfig are ``sweeps.ray_setup``'s; progress lines and ``status`` are ``sweeps.progress``'s.
+The durable record (``sweeps.record``) is the truth: every session (``run``, each ``resume``)
+starts a fresh Tune experiment from it, with a searcher ``rebuild``t from the finished runs and the
+journal, so Tune's own experiment files are a cache no resume reads. ``plan`` -> ``fit`` ->
+``collect`` is the whole engine; a reproduction (``sweeps.reproduce``) is one more client with its
+own plan. One driver holds a sweep at a time (``sweeps.record.Lease``). The sweep directory is
+``sweeps.storage``'s; starting Ray and the RunConfig are ``sweeps.ray_setup``'s; progress lines and
+``status`` are ``sweeps.progress``'s.
 """
 
 from __future__ import annotations
@@ -24,20 +27,21 @@ import math
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
-import pyarrow.fs as pafs
-
-from reports.store import is_uri
+from reports.store import exists, is_uri, normalise, read_table
 from sweeps import catalog, plugins
 from sweeps.progress import say
 from sweeps.ray_setup import MAX_FAILURES, init_ray, quiet_tune, run_config, trial_dirname
-from sweeps.results import TrialRecord, dedupe_epochs, describe_error, write_results
+from sweeps.record import Lease, Record, RunRecord, pause
+from sweeps.results import TrialRecord, dedupe_epochs, write_results
 from sweeps.searcher import PairPlan, PairSearcher, member_metrics, run_ids, trial_members
 from sweeps.spec import Spec, population_size
-from sweeps.storage import EXPERIMENT, SweepDir, SweepError, fill_checkpoint_gaps, load_sweep_spec
+from sweeps.storage import SweepDir, SweepError, load_sweep_spec
 from vocab.contracts import SEED, TUNE, Pair
 
-__all__ = ["base_config", "checkpoint_every", "records", "resume_sweep", "run_sweep"]
+__all__ = ["Plan", "base_config", "checkpoint_every", "collect", "execute", "fit", "plan", "records",
+           "resume_sweep", "run_sweep", "tables_complete"]
 
 
 def base_config(spec: Spec, workload, strategy: str, stage: str, seed: int) -> dict:
@@ -61,11 +65,28 @@ def checkpoint_every(epochs: int) -> int:
     return max(1, math.ceil(epochs / 4))
 
 
-def _plans(spec: Spec) -> list[PairPlan]:
-    plans = []
+@dataclass(frozen=True)
+class Plan:
+    """What one sweep (or reproduction) runs: its pairs, their budget, where, and its spec file."""
+
+    spec: Spec
+    sweep: SweepDir
+    pairs: list[PairPlan]
+    planned: dict[str, dict[str, int]]  # stage -> pair -> runs
+    spec_file: str = "spec.yaml"
+    trainable_resources: dict = field(default_factory=dict)
+
+    @property
+    def record(self) -> Record:
+        return Record(self.sweep)
+
+
+def plan(spec: Spec, sweep: SweepDir) -> Plan:
+    """A sweep's pairs: one study each (trial 0 canonical), then seed runs of the best."""
+    pairs = []
     for w, s in spec.pairs():
         overrides = spec.overrides(s)
-        plans.append(PairPlan(
+        pairs.append(PairPlan(
             key=Pair(w.name, s).key,
             base=base_config(spec, w, s, TUNE, spec.budget.tune_seed),
             space=catalog.space(w.name, w.options_dict, s, overrides),
@@ -73,90 +94,71 @@ def _plans(spec: Spec) -> list[PairPlan]:
             seed_base=base_config(spec, w, s, SEED, 0),
             population=population_size(spec, w),
         ))
-    return plans
+    planned = {TUNE: {p.key: spec.budget.trials for p in pairs}, SEED: {p.key: spec.evaluation.seeds for p in pairs}}
+    return Plan(spec, sweep, pairs, planned)
 
 
-def _tune_config(spec: Spec, sweep: SweepDir, plans: list[PairPlan]):
-    """The experiment's TuneConfig: the pair searcher (both stages), per-pair early stopping, and
-    trial actors reused across trials and stages."""
+def _searcher(p: Plan) -> PairSearcher:
+    spec = p.spec
+    return PairSearcher(p.pairs, spec.budget.trials, spec.budget.sampler, spec.budget.sampler_seed,
+                        p.sweep.journal_path, spec.evaluation.selection, spec.evaluation.seeds,
+                        record_root=p.sweep.root)
+
+
+def fit(p: Plan, out: Callable[[str], None] = say) -> None:
+    """Run what the record says is left of the sweep, in one fresh Tune experiment (nothing, when
+    every trial is recorded finished); every trial finished is in the record when it returns."""
     from ray import tune
 
-    # A fresh experiment starts fresh studies: a journal left by a driver that died before Tune
-    # saved any experiment state belongs to no trial.
-    if os.path.exists(sweep.journal_path):
-        os.remove(sweep.journal_path)
+    from sweeps.progress import Progress
+    from sweeps.ray_setup import RecordWriter
+    from sweeps.trial_entry import run_trial_config
+
+    spec, sweep = p.spec, p.sweep
+    finished = p.record.runs()
+    if not sweep.is_local:
+        p.record.pull_journal(sweep.journal_path)
+    searcher = _searcher(p)
+    for note in searcher.rebuild(finished):
+        out(note)
+    left = searcher.remaining()
+    if finished:
+        out(f"resuming from the record: {len(finished)} trials finished, up to {left} to run")
+    if left == 0:
+        return
+    quiet_tune()
     scheduler = None
     if spec.budget.early_stopping is not None:
         from sweeps.schedulers import PerPairScheduler
 
         epochs = {Pair(w.name, s).key: w.epochs for w, s in spec.pairs()}
         scheduler = PerPairScheduler(spec.budget.early_stopping, epochs)
-    searcher = PairSearcher(plans, spec.budget.trials, spec.budget.sampler, spec.budget.sampler_seed,
-                            sweep.journal_path, spec.evaluation.selection, spec.evaluation.seeds)
-    # Tune trials, not runs: a population trial trains up to p.population runs of one pair.
-    trials = sum(math.ceil(spec.budget.trials / p.population) + math.ceil(spec.evaluation.seeds / p.population)
-                 for p in plans)
-    return tune.TuneConfig(
-        search_alg=searcher, scheduler=scheduler, num_samples=trials,
-        max_concurrent_trials=spec.max_concurrent, reuse_actors=True,
-        trial_dirname_creator=trial_dirname, trial_name_creator=trial_dirname,
-    )
-
-
-def _fit(spec: Spec, sweep: SweepDir, out: Callable[[str], None]):
-    """Run (or restore and finish) the sweep's Tune experiment; return its ResultGrid."""
-    from ray import tune
-
-    from sweeps.trial_entry import run_trial_config
-
-    quiet_tune()
+    journal = None if sweep.is_local else (lambda: p.record.push_journal(sweep.journal_path))
     trainable = tune.with_resources(run_trial_config, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
-    path = sweep.path(EXPERIMENT)
-    if tune.Tuner.can_restore(path):
-        out(f"resuming the experiment at {path}")
-        for trial_dir, missing, source in fill_checkpoint_gaps(*sweep.filesystem_path(EXPERIMENT)):
-            out(f"{trial_dir}: checkpoint {missing} was deleted after the last snapshot; using {source}")
-        tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=False)
-    else:
-        plans = _plans(spec)
-        planned = {TUNE: {p.key: spec.budget.trials for p in plans},
-                   SEED: {p.key: spec.evaluation.seeds for p in plans}}
-        out(f"{len(plans)} pairs x ({spec.budget.trials} tune trials, sampler {spec.budget.sampler} seed "
-            f"{spec.budget.sampler_seed}, training seed {spec.budget.tune_seed}; then {spec.evaluation.seeds} "
-            f"seed runs of the best, seeds 0..{spec.evaluation.seeds - 1})")
-        tuner = tune.Tuner(
-            trainable,
-            tune_config=_tune_config(spec, sweep, plans),
-            run_config=run_config(sweep, planned, out),
-        )
-    return tuner.fit()
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=searcher, scheduler=scheduler, num_samples=left,
+            max_concurrent_trials=spec.max_concurrent, reuse_actors=True,
+            trial_dirname_creator=trial_dirname, trial_name_creator=trial_dirname),
+        run_config=run_config(sweep, Progress(p.planned, sweep, out, finished.values()),
+                              RecordWriter(p.record, journal)),
+    )
+    tuner.fit()
 
 
-def _read_history(result) -> list[dict]:
-    """The per-epoch dicts a trial reported, from its ``result.json`` (one dict per epoch)."""
-    fs = result.filesystem or pafs.LocalFileSystem()
-    try:
-        with fs.open_input_stream(f"{result.path}/result.json") as f:
-            lines = f.read().decode().splitlines()
-    except (FileNotFoundError, OSError):
-        return []
-    return dedupe_epochs(json.loads(line) for line in lines if line.strip())
-
-
-def records(grid, sweep: SweepDir | None = None) -> list[TrialRecord]:
-    """One record per run (a population trial's members each); with ``sweep``, each failure's full
-    text goes to errors/<trial id>.txt."""
+def records(runs, sweep: SweepDir | None = None) -> list[TrialRecord]:
+    """One record per run (a population trial's members each) from the durable record's finished
+    trials; with ``sweep``, each failure's full text goes to errors/<trial id>.txt."""
     found = []
-    for result in grid:
+    for result in runs:
         members = trial_members(result.config)
-        history = _read_history(result)
-        trial_id = os.path.basename(result.path.rstrip("/"))
-        error = error_log = None
-        if result.error is not None:
-            error, full = describe_error(result.error)
-            if sweep is not None:
-                sweep.write_text(f"errors/{trial_id}.txt", f"trial {trial_id} failed: {error}\n\n{full}\n")
-                error_log = sweep.path(f"errors/{trial_id}.txt")
+        history = dedupe_epochs(result.history)
+        trial_id = result.trial_id
+        error, error_log = result.error, None
+        if error is not None and sweep is not None:
+            sweep.write_text(f"errors/{trial_id}.txt", f"trial {trial_id} failed: {error}\n\n{result.error_full}\n")
+            error_log = sweep.path(f"errors/{trial_id}.txt")
         per_epoch = [member_metrics(h, len(members)) for h in history]  # each epoch's dict of every run
         for i, ((run, meta), run_id) in enumerate(zip(members, run_ids(trial_id, len(members)), strict=True)):
             own = tuple(dedupe_epochs(row[i] for row in per_epoch if row[i]))  # the epochs it reported in
@@ -170,12 +172,14 @@ def records(grid, sweep: SweepDir | None = None) -> list[TrialRecord]:
     return found
 
 
-def _write_selection(spec: Spec, sweep: SweepDir, grid) -> None:
+def _write_selection(spec: Spec, sweep: SweepDir, runs: list[RunRecord]) -> None:
     """``selection.json``: the tune trial each pair's seed runs retrained (read from their configs)."""
     chosen = {}
-    for result in grid:
+    for result in runs:
         for run, meta in trial_members(result.config):
             if run["stage"] == SEED:
+                if "selected_trial" not in meta:
+                    continue  # a fixed run (a reproduction's): nothing was selected
                 chosen[meta["pair"]] = {"trial_id": meta["selected_trial"], "trial_index": meta["selected_index"],
                                         "hparams": run["hparams"]}
     sweep.write_text("selection.json", json.dumps({"selection": spec.evaluation.selection,
@@ -196,20 +200,41 @@ def _summary(spec: Spec, budget: list[dict], out) -> int:
     return 1
 
 
-def _execute(spec: Spec, sweep: SweepDir, address: str | None, num_cpus: int | None, out) -> int:
-    started = init_ray(address, num_cpus, spec, sweep)
-    t0 = time.time()
-    try:
-        grid = _fit(spec, sweep, out)
-        _write_selection(spec, sweep, grid)
-        budget = write_results(spec, records(grid, sweep), sweep.root)
-        out(f"done in {time.time() - t0:.0f}s; tables: trials, epochs, budget in {sweep.root}")
-        return _summary(spec, budget, out)
-    finally:
-        if started:
-            import ray
+def collect(p: Plan, out: Callable[[str], None] = say) -> list[dict]:
+    """Write ``selection.json`` and the tables from the record; return the budget rows."""
+    runs = sorted(p.record.runs().values(), key=lambda r: r.key)
+    _write_selection(p.spec, p.sweep, runs)
+    pause("tables")
+    return write_results(p.spec, records(runs, p.sweep), p.sweep.root)
 
-            ray.shutdown()
+
+def tables_complete(sweep: SweepDir) -> bool:
+    """Whether the sweep's three tables are there and readable (they are written last, budget last)."""
+    try:
+        return all(exists(name, sweep.root) and read_table(name, sweep.root) is not None
+                   for name in ("trials", "epochs", "budget"))
+    except Exception:  # noqa: BLE001 - a damaged table is rewritten by a resume
+        return False
+
+
+def execute(p: Plan, address: str | None, num_cpus: int | None, out, lease: Lease,
+            summary: Callable[[list[dict]], int] | None = None) -> int:
+    """Fit and collect under ``lease`` (already taken); return ``summary(budget)``'s exit status."""
+    try:
+        started = init_ray(address, num_cpus, p.spec, p.sweep)
+        t0 = time.time()
+        try:
+            fit(p, out)
+        finally:
+            if started:
+                import ray
+
+                ray.shutdown()
+        budget = collect(p, out)
+        out(f"done in {time.time() - t0:.0f}s; tables: trials, epochs, budget in {p.sweep.root}")
+        return (summary or (lambda b: _summary(p.spec, b, out)))(budget)
+    finally:
+        lease.release()
 
 
 def run_sweep(spec: Spec, *, storage: str | None = None, address: str | None = None,
@@ -217,19 +242,41 @@ def run_sweep(spec: Spec, *, storage: str | None = None, address: str | None = N
     """Run a new sweep; return the exit status (0 complete, 1 unequal budget). Refuses (SweepError,
     before writing anything) when the sweep directory already holds a sweep."""
     sweep = SweepDir.of(storage or spec.storage, spec.name)
-    existing = sweep.read_text("spec.yaml")
-    if existing is not None:
+    if sweep.read_text("spec.yaml") is not None or sweep.read_text("reproduce.yaml") is not None:
         raise SweepError(f"{sweep.root} already holds a sweep; continue it with `lrsweep resume {sweep.root}` "
                          "or choose another name/storage")
-    sweep.write_text("spec.yaml", spec.to_yaml())
-    plugins.save_copies(spec.plugins, sweep.root)
+    lease = Lease(sweep, out).acquire()
+    try:
+        if os.path.exists(sweep.journal_path):  # a cache of a URI sweep of the same name, long gone
+            os.remove(sweep.journal_path)
+        sweep.write_text("spec.yaml", spec.to_yaml())
+        plugins.save_copies(spec.plugins, sweep.root)
+    except BaseException:
+        lease.release()
+        raise
     out(f"sweep {spec.name} (spec hash {spec.hash}) -> {sweep.root}")
-    return _execute(spec, sweep, address, num_cpus, out)
+    p = plan(spec, sweep)
+    out(f"{len(p.pairs)} pairs x ({spec.budget.trials} tune trials, sampler {spec.budget.sampler} seed "
+        f"{spec.budget.sampler_seed}, training seed {spec.budget.tune_seed}; then {spec.evaluation.seeds} "
+        f"seed runs of the best, seeds 0..{spec.evaluation.seeds - 1})")
+    return execute(p, address, num_cpus, out, lease)
 
 
 def resume_sweep(directory: str, *, address: str | None = None, num_cpus: int | None = None,
                  out: Callable[[str], None] = say) -> int:
-    """Finish an interrupted sweep: restore the interrupted stage and go on; finished trials are kept."""
+    """Finish an interrupted sweep (or reproduction) from its durable record: finished trials are
+    kept, running ones go on from their last complete checkpoint. Refuses (SweepError, nothing
+    changed) a directory that is not a sweep, a finished sweep, a record that cannot be read, and a
+    sweep another driver holds."""
+    sweep = SweepDir(normalise(directory))
+    if sweep.read_text("spec.yaml") is None and sweep.read_text("reproduce.yaml") is not None:
+        from sweeps.reproduce import resume_reproduction
+
+        return resume_reproduction(directory, address=address, num_cpus=num_cpus, out=out)
     spec, sweep = load_sweep_spec(directory)
+    if tables_complete(sweep):
+        raise SweepError(f"{sweep.root}: nothing to resume; tables are complete (trials, epochs, budget)")
+    Record(sweep).runs()  # a damaged run record refuses here, before anything changes
+    lease = Lease(sweep, out).acquire()
     out(f"resuming sweep {spec.name} (spec hash {spec.hash}) at {sweep.root}")
-    return _execute(spec, sweep, address, num_cpus, out)
+    return execute(plan(spec, sweep), address, num_cpus, out, lease)

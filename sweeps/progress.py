@@ -17,7 +17,7 @@ from sweeps.searcher import member_metrics, trial_members
 from sweeps.storage import SweepDir, load_sweep_spec
 from vocab.contracts import OK, SEED, STAGE_METRIC, TUNE, Pair
 
-__all__ = ["Progress", "status"]
+__all__ = ["Progress", "status", "trial_error"]
 
 
 def say(line: str) -> None:
@@ -25,7 +25,7 @@ def say(line: str) -> None:
     print(line, flush=True)
 
 
-def _trial_error(trial) -> BaseException | None:
+def trial_error(trial) -> BaseException | None:
     """The exception that just failed ``trial``, from the driver-local file Tune has just written
     (``Trial.get_pickled_error`` reads the storage copy, which is synced later)."""
     from ray import cloudpickle
@@ -42,34 +42,48 @@ class Progress(Callback):
     """A Tune callback printing one line per finished trial and keeping ``progress.json`` current.
 
     ``planned[stage][pair]`` is the number of runs the pair gets in that stage (a population trial
-    counts as its members). Its counts travel
-    in the experiment snapshot (``get_state``), so a resumed sweep goes on counting.
+    counts as its members). ``finished``: the record's runs finished before this driver (a resume),
+    counted from the start.
     """
 
-    def __init__(self, planned: dict[str, dict[str, int]], sweep: SweepDir, out: Callable[[str], None]) -> None:
+    def __init__(self, planned: dict[str, dict[str, int]], sweep: SweepDir, out: Callable[[str], None],
+                 finished=()) -> None:
         self.planned, self.sweep, self.out = planned, sweep, out
         self.done = {stage: dict.fromkeys(pairs, 0) for stage, pairs in planned.items()}
         self.errored = {stage: dict.fromkeys(pairs, 0) for stage, pairs in planned.items()}
         self.best: dict[str, dict[str, float]] = {stage: {} for stage in planned}
         self.started = time.time()
-        self.resumed_with = 0  # runs finished before a resume: not part of this process's pace
+        for run in finished:
+            self._count(run.config, run.history[-1] if run.history else None, run.error is not None)
+        self.resumed_with = self._finished()  # runs finished before a resume: not part of this process's pace
+
+    def _count(self, config, last_result, error: bool) -> tuple[list, list]:
+        """Count a finished trial's runs; return its members and their final scores."""
+        members = trial_members(config)
+        (run, meta), n = members[0], len(members)
+        stage, pair = run["stage"], meta["pair"]
+        key = STAGE_METRIC[stage]
+        finals = [m for m in member_metrics(last_result, n) if m is not None]
+        scores = [m[key] for m in finals if isinstance(m.get(key), float)]
+        if error:
+            self.errored[stage][pair] += n
+        else:
+            self.done[stage][pair] += n
+            if scores:
+                self.best[stage][pair] = max(*scores, self.best[stage].get(pair, float("-inf")))
+        return members, finals
 
     def _record(self, trial, error: bool) -> None:
-        members = trial_members(trial.config)
+        members, finals = self._count(trial.config, trial.last_result, error)
         (run, meta), n = members[0], len(members)
         stage, pair = run["stage"], meta["pair"]
         key = STAGE_METRIC[stage]
         done, best = self.done[stage], self.best[stage]
-        finals = [m for m in member_metrics(trial.last_result, n) if m is not None]
         scores = [m[key] for m in finals if isinstance(m.get(key), float)]
         if error:
-            self.errored[stage][pair] += n
-            cause = _trial_error(trial)
+            cause = trial_error(trial)
             what = "ERROR" + (f" {describe_error(cause)[0][:300]}" if cause is not None else "")
         else:
-            done[pair] += n
-            if scores:
-                best[pair] = max(*scores, best.get(pair, float("-inf")))
             statuses = [m.get("status", OK) for m in finals] or [OK]
             status = ", ".join(f"{s} {statuses.count(s)}" for s in dict.fromkeys(statuses)) if n > 1 else statuses[0]
             # A population's line shows its best member's score, and says so.
@@ -106,16 +120,10 @@ class Progress(Callback):
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         self._record(trial, error=True)
 
-    def get_state(self) -> dict:
-        return {"done": self.done, "errored": self.errored, "best": self.best}
-
-    def set_state(self, state: dict) -> None:
-        self.done, self.errored, self.best = state["done"], state["errored"], state["best"]
-        self.resumed_with = self._finished()
-
 
 def status(directory: str, out: Callable[[str], None] = say) -> int:
-    """Print a sweep's progress per pair (from progress.json, the trials and the budget table); no Ray needed.
+    """Print a sweep's (or a reproduction's) progress per pair (from progress.json, the trials and the
+    budget table); no Ray needed.
 
     Accuracies are in percent, as in the report: the best validation accuracy of the tuning trials so far,
     and the seed runs' final test accuracy as their mean with its 95% t interval (from the trials table,
@@ -123,10 +131,19 @@ def status(directory: str, out: Callable[[str], None] = say) -> int:
     """
     from reports.formatting import mean_ci
     from reports.stats import t_interval
-    from reports.store import exists, read_table
+    from reports.store import exists, normalise, read_table
     from vocab.contracts import FINISHED
 
-    spec, sweep = load_sweep_spec(directory)
+    sweep = SweepDir(normalise(directory))
+    if sweep.read_text("spec.yaml") is None and sweep.read_text("reproduce.yaml") is not None:
+        import yaml
+
+        from sweeps.reproduce import load_recorded
+
+        spec = load_recorded(yaml.safe_load(sweep.read_text("reproduce.yaml")), sweep.path("reproduce.yaml"))
+        spec = spec.as_sweep_spec()
+    else:
+        spec, sweep = load_sweep_spec(directory)
     progress = json.loads(sweep.read_text("progress.json") or "{}")
     seed_runs: dict[str, list[float]] = {}
     if exists("trials", sweep.root):

@@ -8,13 +8,18 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from ray.tune import Callback
+
 from sweeps import plugins
-from sweeps.progress import Progress
+from sweeps.progress import Progress, trial_error
+from sweeps.record import Record, RunRecord
+from sweeps.results import dedupe_epochs, describe_error
 from sweeps.spec import Spec
 from sweeps.storage import EXPERIMENT, SweepDir
 from sweeps.trial_entry import LOG_DIR_VAR
 
-__all__ = ["LOOPBACK", "MAX_FAILURES", "init_ray", "loopback_node", "quiet_tune", "run_config", "trial_dirname"]
+__all__ = ["LOOPBACK", "MAX_FAILURES", "RecordWriter", "init_ray", "loopback_node", "quiet_tune", "run_config",
+           "trial_dirname"]
 
 LOOPBACK = "127.0.0.1"
 """The node address of the embedded Ray: it listens on this machine only."""
@@ -86,9 +91,47 @@ def quiet_tune() -> None:
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
 
-def run_config(sweep: SweepDir, planned: dict[str, dict[str, int]], out: Callable[[str], None]):
-    """The experiment's RunConfig: its storage, retries, one kept checkpoint per trial, and the
-    progress callback for ``planned[stage][pair]`` trials."""
+TUNE_KEYS = frozenset({"config", "date", "hostname", "node_ip", "pid", "timestamp", "time_this_iter_s",
+                       "time_total_s", "time_since_restore", "iterations_since_restore", "training_iteration",
+                       "trial_id", "done", "checkpoint_dir_name", "should_checkpoint", "experiment_tag"})
+"""What Tune adds to every reported result: not the trial's, and not recorded."""
+
+
+class RecordWriter(Callback):
+    """The driver's side of the durable record: each trial's reported epochs, kept in memory, and
+    its run record written whole when Tune reports it finished or errored (after its retries). A
+    trial resumed from a checkpoint reports that checkpoint's epochs again first, so the epochs of
+    every session end up here."""
+
+    def __init__(self, record: Record, journal: Callable[[], None] | None = None) -> None:
+        self.record, self.journal = record, journal
+        self.histories: dict[str, list[dict]] = {}
+
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        self.histories[trial.trial_id] = []
+        if self.journal is not None:  # its point was just asked: the journal has it
+            self.journal()
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        self.histories.setdefault(trial.trial_id, []).append({k: v for k, v in result.items() if k not in TUNE_KEYS})
+
+    def _write(self, trial, error: BaseException | None) -> None:
+        history = tuple(dedupe_epochs(self.histories.pop(trial.trial_id, [])))
+        summary, full = describe_error(error) if error is not None else (None, None)
+        self.record.write_run(RunRecord(trial.trial_id, trial.config, history, summary, full))
+        if self.journal is not None:
+            self.journal()
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        self._write(trial, None)
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self._write(trial, trial_error(trial) or RuntimeError("the trial failed (its error could not be read)"))
+
+
+def run_config(sweep: SweepDir, progress: Progress, writer: RecordWriter):
+    """The experiment's RunConfig: its storage, retries, one kept checkpoint per trial, the progress
+    callback and the record writer (before it, so a line is printed for a recorded trial)."""
     from ray import tune
 
     return tune.RunConfig(
@@ -96,6 +139,6 @@ def run_config(sweep: SweepDir, planned: dict[str, dict[str, int]], out: Callabl
         storage_path=sweep.root,
         failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-        callbacks=[Progress(planned, sweep, out)],
+        callbacks=[writer, progress],
         verbose=0,
     )

@@ -30,8 +30,6 @@ Spec fields::
 
 from __future__ import annotations
 
-import pickle
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -184,49 +182,24 @@ def load_repro_spec(path: str | Path) -> ReproSpec:
 # --- running ------------------------------------------------------------------------------------
 
 
-def trial_configs(repro: ReproSpec) -> list[dict]:
-    """One engine-shaped trial config (``run`` + ``sweep``) per (workload, strategy, seed)."""
-    from sweeps.engine import base_config
+def repro_plan(repro: ReproSpec, sweep):
+    """The engine's ``Plan`` of a reproduction: per pair no tune trials and one fixed seed-stage run
+    per seed (the canonical settings or the spec's ``hparams``, the reference code's RNG order)."""
+    from sweeps.engine import Plan, base_config
+    from sweeps.searcher import PairPlan
     from vocab.contracts import SEED, Pair
 
     spec = repro.as_sweep_spec()
-    configs = []
+    pairs = []
     for w, s in spec.pairs():
-        for index, seed in enumerate(repro.seeds):
-            run = {**base_config(spec, w, s, SEED, seed), "rng_order": "paper",
-                   "hparams": dict(repro.hparams.get(s, {}))}
-            configs.append({"run": run, "sweep": {"pair": Pair(w.name, s).key, "trial_index": index,
-                                                  "canonical": s not in repro.hparams}})
-    return configs
-
-
-def _fixed_searcher(configs: list[dict]):
-    """A Tune searcher that hands out ``configs`` in order: the reproduction tunes nothing."""
-    from ray.tune.search import Searcher
-
-    class FixedRuns(Searcher):
-        def __init__(self) -> None:
-            super().__init__()
-            self.queue = list(configs)
-
-        def set_search_properties(self, metric, mode, config, **spec) -> bool:
-            return True
-
-        def suggest(self, trial_id: str) -> dict | None:
-            return self.queue.pop(0) if self.queue else Searcher.FINISHED
-
-        def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-            pass
-
-        def save(self, checkpoint_path: str) -> None:  # Tune snapshots searchers with the experiment
-            with open(checkpoint_path, "wb") as f:
-                pickle.dump(self.queue, f)
-
-        def restore(self, checkpoint_path: str) -> None:
-            with open(checkpoint_path, "rb") as f:
-                self.queue = pickle.load(f)
-
-    return FixedRuns()
+        key = Pair(w.name, s).key
+        fixed = tuple(({**base_config(spec, w, s, SEED, seed), "rng_order": "paper",
+                        "hparams": dict(repro.hparams.get(s, {}))},
+                       {"pair": key, "trial_index": index, "canonical": s not in repro.hparams})
+                      for index, seed in enumerate(repro.seeds))
+        pairs.append(PairPlan(key=key, base=fixed[0][0], space={}, canonical={}, fixed=fixed))
+    planned = {SEED: {p.key: len(repro.seeds) for p in pairs}}
+    return Plan(spec, sweep, pairs, planned, spec_file="reproduce.yaml")
 
 
 def ceiling_rows(repro: ReproSpec) -> list[dict]:
@@ -244,50 +217,64 @@ def run_reproduction(repro: ReproSpec, *, storage: str | None = None, address: s
                      out: Callable[[str], None] = print) -> int:
     """Run every (workload, strategy, seed) once; write the tables, the ceilings and the report.
     Returns 0 when every run finished (ok or diverged), 1 otherwise."""
-    from ray import tune
-
-    from reports.reproduce import build_reproduction_report, write_ceilings
-    from sweeps.engine import records
-    from sweeps.ray_setup import init_ray, quiet_tune, run_config, trial_dirname
-    from sweeps.results import write_results
+    from sweeps.record import Lease
     from sweeps.storage import SweepDir, SweepError
-    from sweeps.trial_entry import run_trial_config
-    from vocab.contracts import SEED, Pair
 
-    spec = repro.as_sweep_spec()
     sweep = SweepDir.of(storage or repro.storage, repro.name)
-    if sweep.read_text("reproduce.yaml") is not None:
-        raise SweepError(f"{sweep.root} already holds a reproduction; choose another name or storage")
-    sweep.write_text("reproduce.yaml", yaml.safe_dump(repro.to_dict(), sort_keys=False))
-    configs = trial_configs(repro)
-    out(f"reproduction {repro.name} ({repro.protocol} protocol): {len(spec.pairs())} pairs x seeds "
-        f"{', '.join(map(str, repro.seeds))} = {len(configs)} runs -> {sweep.root}")
-    planned = {SEED: {Pair(w.name, s).key: len(repro.seeds) for w, s in spec.pairs()}}
-    started = init_ray(address, num_cpus)
-    t0 = time.time()
-    try:
-        quiet_tune()
-        trainable = tune.with_resources(run_trial_config, {"cpu": repro.resources.cpu, "gpu": repro.resources.gpu})
-        tuner = tune.Tuner(
-            trainable,
-            tune_config=tune.TuneConfig(search_alg=_fixed_searcher(configs), num_samples=len(configs),
-                                        max_concurrent_trials=repro.max_concurrent, reuse_actors=True,
-                                        trial_dirname_creator=trial_dirname,
-                                        trial_name_creator=trial_dirname),
-            run_config=run_config(sweep, planned, out),
-        )
-        grid = tuner.fit()
-        budget = write_results(spec, records(grid), sweep.root)
-    finally:
-        if started:
-            import ray
+    if sweep.read_text("reproduce.yaml") is not None or sweep.read_text("spec.yaml") is not None:
+        raise SweepError(f"{sweep.root} already holds a reproduction; continue it with `lrsweep resume "
+                         f"{sweep.root}` or choose another name or storage")
+    lease = Lease(sweep, out).acquire()
+    sweep.write_text("reproduce.yaml", yaml.safe_dump({**repro.to_dict(), "fair": list(fair)}, sort_keys=False))
+    plan = repro_plan(repro, sweep)
+    out(f"reproduction {repro.name} ({repro.protocol} protocol): {len(plan.pairs)} pairs x seeds "
+        f"{', '.join(map(str, repro.seeds))} = {sum(plan.planned['seed'].values())} runs -> {sweep.root}")
+    return _execute(repro, plan, address, num_cpus, fair, out, lease)
 
-            ray.shutdown()
-    write_ceilings(ceiling_rows(repro), sweep.root)
-    out(f"done in {time.time() - t0:.0f}s; tables: trials, epochs, budget, ceilings in {sweep.root}")
-    paths = build_reproduction_report([sweep.root], fair)
-    out(f"report: {paths[0]} and {paths[1]}")
-    missing = [b for b in budget if b["seeds_run"] != b["seeds_planned"]]
-    for b in missing:
-        out(f"INCOMPLETE {b['workload']}/{b['strategy']}: {b['seeds_run']}/{b['seeds_planned']} runs finished")
-    return 1 if missing else 0
+
+def _execute(repro: ReproSpec, plan, address, num_cpus, fair, out, lease) -> int:
+    from reports.reproduce import build_reproduction_report, write_ceilings
+    from sweeps.engine import execute
+
+    def summary(budget: list[dict]) -> int:
+        write_ceilings(ceiling_rows(repro), plan.sweep.root)
+        paths = build_reproduction_report([plan.sweep.root], fair)
+        out(f"ceilings in {plan.sweep.root}; report: {paths[0]} and {paths[1]}")
+        missing = [b for b in budget if b["seeds_run"] != b["seeds_planned"]]
+        for b in missing:
+            out(f"INCOMPLETE {b['workload']}/{b['strategy']}: {b['seeds_run']}/{b['seeds_planned']} runs finished")
+        return 1 if missing else 0
+
+    return execute(plan, address, num_cpus, out, lease, summary)
+
+
+def resume_reproduction(directory: str, *, address: str | None = None, num_cpus: int | None = None,
+                        out: Callable[[str], None] = print) -> int:
+    """Finish an interrupted reproduction from its durable record, as ``resume_sweep`` a sweep."""
+    from reports.store import normalise
+    from sweeps.engine import tables_complete
+    from sweeps.record import Lease, Record
+    from sweeps.storage import SweepDir, SweepError, unreadable_spec
+
+    sweep = SweepDir(normalise(directory))
+    path = sweep.path("reproduce.yaml")
+    try:
+        raw = yaml.safe_load(sweep.read_text("reproduce.yaml") or "")
+        fair = raw.pop("fair", []) if isinstance(raw, dict) else []
+        repro = load_recorded(raw, path)
+    except (yaml.YAMLError, SpecError, KeyError, TypeError, IndexError, AttributeError) as err:
+        raise SweepError(unreadable_spec(path, f"{type(err).__name__}: {err}")) from None
+    if tables_complete(sweep):
+        raise SweepError(f"{sweep.root}: nothing to resume; tables are complete (trials, epochs, budget)")
+    Record(sweep).runs()
+    lease = Lease(sweep, out).acquire()
+    out(f"resuming reproduction {repro.name} at {sweep.root}")
+    return _execute(repro, repro_plan(repro, sweep), address, num_cpus, fair, out, lease)
+
+
+def load_recorded(raw: dict, source: str) -> ReproSpec:
+    """A reproduction spec as ``reproduce.yaml`` records it (``to_dict``), validated again."""
+    epochs = set((raw.get("epochs") or {}).values())
+    seeds = raw["seeds"]
+    return parse_repro_spec({**raw, "epochs": epochs.pop() if len(epochs) == 1 else None,
+                             "seeds": {"first": seeds[0], "more": len(seeds) - 1}}, source)

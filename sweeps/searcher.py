@@ -14,12 +14,12 @@ None (nothing yet) while seed runs still wait on running tune trials, and ``FINI
 So the trial actors Tune reuses stay busy across both stages.
 
 Persistence: the studies live in an Optuna ``JournalStorage`` file (one study per pair, named by
-the pair). Tune saves this searcher's state together with its experiment state, and the state
-carries the journal's bytes too, so an experiment on a URI storage resumes on another machine.
-On restore, a study trial the journal shows as still running but which no Tune trial owns (asked
-after the last experiment checkpoint, before the driver died) is marked failed and its parameters
-are enqueued again, so the pair's next trial re-proposes exactly that point; the budget is counted
-from this searcher's state, never from the journal, so no pair gets a trial more or less.
+the pair; each study trial carries its ``trial_index``). Nothing else of this searcher is saved:
+a resume builds a new one and ``rebuild``s it from the durable record (``sweeps.record``): the
+finished runs are told to their studies (replayed into a fresh study if the journal was lost), a
+trial that was running is proposed again with the point the journal gave it, and the seed queue
+is derived again from the finished tune runs. With the ``random`` and ``qmc`` samplers a pair's
+trial i always gets the same point (``pin``), so a resumed sweep is the same experiment.
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import time
 import warnings
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,13 +48,43 @@ VAL = STAGE_METRIC[TUNE]  # what a tune trial is ranked by
 __all__ = ["PairPlan", "PairSearcher", "SAMPLERS", "best_trial", "member_metrics", "objective", "run_ids",
            "trial_members"]
 
+class IndexedRandomSampler(optuna.samplers.RandomSampler):
+    """Optuna's random sampler with trial i's point drawn from a generator seeded by (seed, i), so
+    the point does not depend on how many points were asked before (a resumed driver asks again)."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__(seed=seed)
+        self.base_seed = seed
+
+    def pin(self, index: int) -> None:
+        from optuna.samplers._lazy_random_state import LazyRandomState
+
+        self._rng = LazyRandomState(zlib.crc32(f"{self.base_seed}:{index}".encode()))
+
+
+class IndexedQMCSampler(optuna.samplers.QMCSampler):
+    """Optuna's scrambled Sobol sampler with trial i (i >= 1; trial 0 is the canonical point) taking
+    sequence point i - 1, whatever the study's sample counter says (asks lost to a kill advance it)."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__(seed=seed, scramble=True, warn_independent_sampling=False,
+                         warn_asynchronous_seeding=False, independent_sampler=IndexedRandomSampler(seed))
+        self.sample_id = 0
+
+    def pin(self, index: int) -> None:
+        self.sample_id = max(0, index - 1)
+        self._independent_sampler.pin(index)
+
+    def _find_sample_id(self, study, search_space) -> int:  # Optuna's counter, replaced by the index
+        return self.sample_id
+
+
 SAMPLERS = {
     # constant_liar only for populations: their K points are asked before any is told, and the liar
     # keeps TPE from proposing K near-copies. Single trials keep the plain sampler (same samples as before).
     "tpe": lambda seed, batched=False: optuna.samplers.TPESampler(seed=seed, constant_liar=batched),
-    "qmc": lambda seed, batched=False: optuna.samplers.QMCSampler(
-        seed=seed, scramble=True, warn_independent_sampling=False, warn_asynchronous_seeding=False),
-    "random": lambda seed, batched=False: optuna.samplers.RandomSampler(seed=seed),
+    "qmc": lambda seed, batched=False: IndexedQMCSampler(seed),
+    "random": lambda seed, batched=False: IndexedRandomSampler(seed),
 }
 """Sampler name -> factory of a seeded Optuna sampler (``batched``: for populations). Every pair gets
 its own, with the same seed."""
@@ -65,7 +97,9 @@ class PairPlan:
     ``base`` is the tune trial config without ``hparams`` (workload, options, strategy, seed,
     epochs, stage, data_dir, ...); ``space`` the searched table; ``canonical`` trial 0's point;
     ``seed_base`` the seed run config without ``hparams`` and ``seed`` (None: no seed stage);
-    ``population`` how many runs of the pair one Tune trial trains (``trainables.population``).
+    ``population`` how many runs of the pair one Tune trial trains (``trainables.population``);
+    ``fixed`` the ``(run, sweep)`` configs of seed runs fixed in advance, in place of the best tune
+    trial's (a reproduction, which tunes nothing).
     """
 
     key: str
@@ -74,6 +108,7 @@ class PairPlan:
     canonical: Mapping[str, Any]
     seed_base: Mapping[str, Any] | None = None
     population: int = 1
+    fixed: tuple[tuple[Mapping[str, Any], Mapping[str, Any]], ...] = ()
 
 
 def run_ids(trial_id: str, runs: int) -> list[str]:
@@ -145,11 +180,23 @@ class _Live:
     history: list[dict] = field(default_factory=list)
 
 
+def _score(history: list[Mapping[str, Any]], final: Mapping[str, Any] | None, error: bool,
+           selection: str) -> float | None:
+    """What a finished tune run tells its study: its ``objective`` (None: failed, or scored nothing)."""
+    if error:
+        return None
+    value = objective(sorted(history, key=lambda h: h.get("epoch") or 0), selection)
+    if value is None and final:
+        value = objective([final], selection)
+    return value
+
+
 class PairSearcher(Searcher):
     """Round-robin over per-pair Optuna studies (see the module docstring)."""
 
     def __init__(self, plans: list[PairPlan], trials: int, sampler: str, sampler_seed: int,
-                 journal_path: str, selection: str = "final", seeds: int = 0) -> None:
+                 journal_path: str, selection: str = "final", seeds: int = 0,
+                 record_root: str | None = None) -> None:
         # No metric for Tune to enforce: seed runs report test_accuracy, and the searcher reads
         # val_accuracy from tune trials' results itself.
         super().__init__(metric=None, mode="max")
@@ -160,16 +207,23 @@ class PairSearcher(Searcher):
         self.sampler_seed = sampler_seed
         self.journal_path = journal_path
         self.selection = selection
+        self.record_root = record_root  # named in each config, so a trial finds its record checkpoint
         self.issued = {k: 0 for k in self.order}
-        self.numbers: dict[str, list[int]] = {k: [] for k in self.order}  # study trial numbers given out
-        self.settled: dict[str, list[int]] = {k: [] for k in self.order}  # orphans already re-proposed
+        # The first index of each Tune trial a pair's tune stage still has to give out; a population
+        # trial covers ``population`` indices, so a resumed trial trains exactly the runs it did before.
+        self.todo: dict[str, list[int]] = {p.key: list(range(0, trials, p.population)) for p in plans}
+        self.again: dict[str, dict[int, dict]] = {k: {} for k in self.order}  # index -> point asked before
         self.cursor = 0
         self.live: dict[str, _Live] = {}  # tune runs waited on, by run id (trial id or member id)
         self.populations: dict[str, list[str]] = {}  # Tune trial id -> the run ids it trains
         self.seeds = seeds
         self.finished: dict[str, list[tuple[float | None, int, dict]]] = {k: [] for k in self.order}
         self.pending: list[dict] = []  # seed run configs not given out yet
+        self.done_keys: set[str] = set()  # record keys of trials finished before this driver
         self._studies: dict[str, optuna.Study] = {}
+        for key in self.order:
+            if not self.todo[key] and self.plans[key].fixed:
+                self._queue_seed_runs(key)
 
     # -- studies ---------------------------------------------------------------------------------
 
@@ -183,20 +237,37 @@ class PairSearcher(Searcher):
         return JournalStorage(JournalFileBackend(self.journal_path))
 
     def study(self, key: str) -> optuna.Study:
-        """The pair's study, created (with trial 0 = canonical enqueued) on first use."""
+        """The pair's study, created on first use (its trial 0, the canonical point, is enqueued
+        when that trial is proposed)."""
         if key not in self._studies:
             optuna.logging.set_verbosity(optuna.logging.WARNING)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                study = optuna.create_study(
+                self._studies[key] = optuna.create_study(
                     study_name=key, storage=self._storage(), direction="maximize",
                     sampler=SAMPLERS[self.sampler](self.sampler_seed, self.plans[key].population > 1),
                     load_if_exists=True,
                 )
-            if not study.trials:
-                study.enqueue_trial(dict(self.plans[key].canonical), user_attrs={"canonical": True})
-            self._studies[key] = study
         return self._studies[key]
+
+    def _ask(self, key: str, index: int, point: Mapping[str, Any] | None = None) -> tuple[optuna.Trial, dict]:
+        """Ask the pair's study for trial ``index``: ``point`` if given (asked before a kill, or
+        replayed), the canonical point for trial 0, else the sampler's (pinned to the index)."""
+        plan, study = self.plans[key], self.study(key)
+        if point is None:
+            point = self.again[key].pop(index, None)
+        if point is None and index == 0:
+            point = dict(plan.canonical)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            if point is not None:
+                study.enqueue_trial(dict(point))
+            if hasattr(study.sampler, "pin"):
+                study.sampler.pin(index)
+            trial = study.ask()
+            hparams = ss.define_by_run(plan.space)(trial)
+        trial.set_user_attr("trial_index", index)
+        return trial, hparams
 
     # -- Searcher API ----------------------------------------------------------------------------
 
@@ -207,7 +278,7 @@ class PairSearcher(Searcher):
         for _ in range(len(self.order)):
             key = self.order[self.cursor % len(self.order)]
             self.cursor += 1
-            if self.issued[key] < self.trials:
+            if self.todo[key]:
                 return self._propose(trial_id, key)
         if self.pending:
             return self.pending.pop(0)
@@ -218,23 +289,24 @@ class PairSearcher(Searcher):
     def _propose(self, trial_id: str, key: str) -> dict:
         """The pair's next ``population`` points (fewer at the end of its budget), asked at once."""
         plan = self.plans[key]
-        study = self.study(key)
-        ids = run_ids(trial_id, min(plan.population, self.trials - self.issued[key]))
+        start = self.todo[key].pop(0)
+        indices = range(start, min(start + plan.population, self.trials))
+        ids = run_ids(trial_id, len(indices))
         runs, metas = [], []
-        for run_id in ids:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                trial = study.ask()
-                hparams = ss.define_by_run(plan.space)(trial)
-            index = self.issued[key]
+        for run_id, index in zip(ids, indices, strict=True):
+            trial, hparams = self._ask(key, index)
             self.issued[key] += 1
-            self.numbers[key].append(trial.number)
             canonical = index == 0 and hparams == dict(plan.canonical)
             self.live[run_id] = _Live(key, trial.number, index, dict(hparams), canonical)
             runs.append({**plan.base, "hparams": hparams})
             metas.append({"pair": key, "trial_index": index, "optuna_number": trial.number, "canonical": canonical})
         self.populations[trial_id] = ids
-        return _trial_config(runs, metas)
+        return self._tagged(_trial_config(runs, metas))
+
+    def _tagged(self, config: dict) -> dict:
+        if self.record_root is not None:
+            config["sweep"]["record"] = self.record_root
+        return config
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         # A restarted trial reports its epochs again: keep one dict per epoch, the latest.
@@ -256,81 +328,143 @@ class PairSearcher(Searcher):
         lives = [(run_id, self.live.pop(run_id)) for run_id in ids if run_id in self.live]
         last = dict(zip(ids, member_metrics(result, len(ids)), strict=True))
         for run_id, live in lives:
-            final = last[run_id]
-            study = self.study(live.key)
-            value = None if error else objective(sorted(live.history, key=lambda h: h["epoch"] or 0),
-                                                 self.selection)
-            if value is None and final and not error:
-                value = objective([final], self.selection)
-            if value is None:
-                study.tell(live.number, state=TrialState.FAIL, skip_if_finished=True)
-            else:
-                study.tell(live.number, value, skip_if_finished=True)
-            self.finished[live.key].append((value, live.index, {
-                "trial_id": run_id, "trial_index": live.index, "hparams": live.hparams,
-                "canonical": live.canonical}))
+            value = _score(live.history, last[run_id], error, self.selection)
+            self._tell(live.key, live.number, value)
+            self._finished(live.key, value, live.index, run_id, live.hparams, live.canonical)
         for key in dict.fromkeys(live.key for _, live in lives):
-            tuning = self.issued[key] < self.trials or any(t.key == key for t in self.live.values())
-            if self.seeds and not tuning:
-                self._queue_seed_runs(key)
+            self._maybe_seed(key)
+
+    def _tell(self, key: str, number: int, value: float | None) -> None:
+        study = self.study(key)
+        if value is None:
+            study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
+        else:
+            study.tell(number, value, skip_if_finished=True)
+
+    def _finished(self, key: str, value: float | None, index: int, run_id: str, hparams: Mapping[str, Any],
+                  canonical: bool) -> None:
+        self.finished[key].append((value, index, {"trial_id": run_id, "trial_index": index,
+                                                  "hparams": dict(hparams), "canonical": canonical}))
+
+    def _maybe_seed(self, key: str) -> None:
+        """Queue the pair's seed runs once its last tune trial has ended."""
+        tuning = bool(self.todo[key]) or any(t.key == key for t in self.live.values())
+        if self.seeds and not tuning:
+            self._queue_seed_runs(key)
 
     def _queue_seed_runs(self, key: str) -> None:
-        """Queue the pair's seed runs: its best tune trial retrained with seeds 0..seeds-1, in
-        populations of the pair's size (none when every tune trial errored or scored nothing; the
-        budget table then says so)."""
-        best = best_trial(self.finished[key])
-        if best is None:
-            return
+        """Queue the pair's seed runs: its best tune trial retrained with seeds 0..seeds-1 (or the
+        plan's fixed runs), in populations of the pair's size (none when every tune trial errored or
+        scored nothing; the budget table then says so). Trials a previous driver finished are left out."""
         plan = self.plans[key]
-        seeds = list(range(self.seeds))
-        for start in range(0, len(seeds), plan.population):
-            chunk = seeds[start:start + plan.population]
-            self.pending.append(_trial_config(
-                [{**plan.seed_base, "seed": seed, "hparams": dict(best["hparams"])} for seed in chunk],
-                [{"pair": key, "trial_index": seed, "canonical": best["canonical"],
-                  "selected_trial": best["trial_id"], "selected_index": best["trial_index"]} for seed in chunk]))
+        if plan.fixed:
+            runs = [(dict(run), dict(meta)) for run, meta in plan.fixed]
+        else:
+            best = best_trial(self.finished[key])
+            if best is None:
+                return
+            runs = [({**plan.seed_base, "seed": seed, "hparams": dict(best["hparams"])},
+                     {"pair": key, "trial_index": seed, "canonical": best["canonical"],
+                      "selected_trial": best["trial_id"], "selected_index": best["trial_index"]})
+                    for seed in range(self.seeds)]
+        from sweeps.record import trial_key
+
+        for start in range(0, len(runs), plan.population):
+            chunk = runs[start:start + plan.population]
+            config = self._tagged(_trial_config([r for r, _ in chunk], [m for _, m in chunk]))
+            if trial_key(config) not in self.done_keys:
+                self.pending.append(config)
+
+    def remaining(self) -> int:
+        """Tune trials still to run, seed trials of pairs still tuning included (upper bound)."""
+        seeds = sum(-(-self.seeds // self.plans[k].population) for k in self.order
+                    if self.todo[k] and not self.plans[k].fixed)
+        return sum(len(t) for t in self.todo.values()) + len(self.pending) + seeds
+
+    # -- resume ----------------------------------------------------------------------------------
+
+    def rebuild(self, finished: Mapping[str, Any]) -> None:
+        """Take up a sweep from its durable record: ``finished`` maps ``sweeps.record.trial_key`` to
+        the finished trials' ``RunRecord`` (config, history, error).
+
+        Each finished tune run is told to its study (or replayed into it, when the journal lost it);
+        a study trial the journal shows running is failed, and its point is asked again for the same
+        index; the Tune trials left are those whose record key has no finished record; pairs done
+        tuning get their seed runs queued again from their finished tune runs.
+        """
+        self.done_keys = set(finished)
+        notes = self._open_journal()
+        log = logging.getLogger(__name__)
+        by_pair: dict[str, list] = {k: [] for k in self.order}
+        for run in finished.values():
+            members = trial_members(run.config)
+            if members[0][0]["stage"] == TUNE and members[0][1]["pair"] in by_pair:
+                by_pair[members[0][1]["pair"]].append(run)
+        for key in self.order:
+            study = self.study(key)
+            asked = {t.user_attrs["trial_index"]: t for t in study.get_trials(deepcopy=False)
+                     if "trial_index" in t.user_attrs}  # the latest ask of each index
+            starts = set()
+            for run in sorted(by_pair[key], key=lambda r: trial_members(r.config)[0][1]["trial_index"]):
+                members = trial_members(run.config)
+                starts.add(members[0][1]["trial_index"])
+                per_epoch = [member_metrics(h, len(members)) for h in run.history]
+                for i, ((cfg, meta), run_id) in enumerate(
+                        zip(members, run_ids(run.trial_id, len(members)), strict=True)):
+                    index, own = meta["trial_index"], [row[i] for row in per_epoch if row[i]]
+                    value = _score([{"epoch": h.get("epoch"), VAL: h.get(VAL)} for h in own],
+                                   own[-1] if own else None, run.error is not None, self.selection)
+                    t = asked.get(index)
+                    if t is not None and t.params == cfg["hparams"] and t.state == TrialState.RUNNING:
+                        self._tell(key, t.number, value)  # the driver died before it told the study
+                    elif t is None or t.params != cfg["hparams"] or (t.state == TrialState.FAIL) != (value is None):
+                        log.info("replaying %s trial %d into its study", key, index)
+                        t, _ = self._ask(key, index, cfg["hparams"])
+                        self._tell(key, t.number, value)
+                    self.issued[key] += 1
+                    self._finished(key, value, index, run_id, cfg["hparams"], bool(meta["canonical"]))
+            for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)  # its driver died
+            self.todo[key] = [s for s in self.todo[key] if s not in starts]
+            for start in self.todo[key]:
+                for index in range(start, min(start + self.plans[key].population, self.trials)):
+                    if index in asked and asked[index].params:
+                        self.again[key][index] = dict(asked[index].params)
+            self._maybe_seed(key)
+        return notes
+
+    def _open_journal(self) -> list[str]:
+        """Open every pair's study before a resume; return what had to be repaired, in words.
+
+        A torn last record (the driver died mid-append) is cut off, since Optuna would append after
+        it; a journal Optuna cannot read is moved aside and the studies start empty, to be replayed
+        from the finished runs (a sampler that learns, TPE, then has lost only the points of trials
+        that were running, which are asked afresh)."""
+        notes = []
+        path = self.journal_path
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                data = f.read()
+            if data and not data.endswith(b"\n"):
+                with open(path, "r+b") as f:
+                    f.truncate(data.rfind(b"\n") + 1)
+                notes.append(f"{path}: its last record was cut short (a kill mid-write) and is dropped")
+        try:
+            for key in self.order:
+                self.study(key).get_trials(deepcopy=False)
+        except Exception as err:  # noqa: BLE001 - whatever Optuna makes of a damaged file
+            aside = f"{path}.unreadable-{int(time.time())}"
+            os.replace(path, aside)
+            self._studies = {}
+            notes.append(f"{path} cannot be read ({type(err).__name__}: {err}); moved to {aside}; the studies "
+                         "are rebuilt from the finished runs' results")
+        return notes
 
     def save(self, checkpoint_path: str) -> None:
-        state = self.__getstate__()
-        try:
-            with open(self.journal_path, "rb") as f:
-                state["journal_bytes"] = f.read()
-        except FileNotFoundError:
-            state["journal_bytes"] = b""
+        """Tune snapshots its searcher with the experiment; that copy is a cache no resume reads."""
         with open(checkpoint_path, "wb") as f:
-            pickle.dump(state, f)
+            pickle.dump(self.__getstate__(), f)
 
     def restore(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "rb") as f:
-            state = pickle.load(f)
-        journal = state.pop("journal_bytes", b"")
-        state.setdefault("populations", {k: [k] for k in state["live"]})  # saved before populations existed
-        self.__dict__.update(state)
-        if journal and not os.path.exists(self.journal_path):
-            # Resumed on a machine without the journal: the checkpoint's copy is the truth.
-            os.makedirs(os.path.dirname(os.path.abspath(self.journal_path)), exist_ok=True)
-            with open(self.journal_path, "wb") as f:
-                f.write(journal)
-        self._reconcile()
-
-    def _reconcile(self) -> None:
-        """Re-propose the study trials this (checkpointed) searcher never gave out.
-
-        They were asked after the last experiment checkpoint, so no Tune trial owns them, and they
-        may have finished (told) or not (still running: marked failed). Their parameters are
-        enqueued again, in order, so the pair's next trials are exactly those points; trial 0 stays
-        the canonical one. A finished orphan stays in the study as one extra observation for the
-        sampler (Optuna cannot delete trials); the budget is counted from ``issued``, not the study.
-        """
-        log = logging.getLogger(__name__)
-        for key in self.order:
-            study = self.study(key)
-            handled = set(self.numbers[key]) | set(self.settled[key])
-            for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
-                if t.number in handled or t.state == TrialState.WAITING:
-                    continue
-                log.info("re-proposing study trial %s #%d (asked after the last checkpoint)", key, t.number)
-                if t.state == TrialState.RUNNING:
-                    study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
-                study.enqueue_trial(t.params, user_attrs=dict(t.user_attrs))
-                self.settled[key].append(t.number)
+            self.__dict__.update(pickle.load(f))

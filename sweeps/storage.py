@@ -1,9 +1,9 @@
 """The sweep directory: where a sweep keeps its spec, its Tune experiment and its tables, local or remote.
 
-Layout of ``<storage>/<name>/``: ``spec.yaml`` (the normalised spec), ``optuna.journal`` (local
-storage only; else a driver-local cache, carried in the searcher checkpoint), ``experiment/`` (the
-Tune experiment), ``selection.json`` (each pair's selected tune trial), ``progress.json`` (for
-``lrsweep status``), the Parquet tables, ``plugins/`` (copies of the spec's plugins),
+Layout of ``<storage>/<name>/``: the durable record (``spec.yaml``, the normalised spec;
+``optuna.journal``; ``record/``: see ``sweeps.record``), ``lease`` (the driver holding it),
+``experiment/`` (the Tune experiment: a cache), ``selection.json`` (each pair's selected tune
+trial), ``progress.json`` (for ``lrsweep status``), the Parquet tables, ``plugins/`` (copies of the spec's plugins),
 ``logs/<trial id>.log`` (library chatter of each trial; local storage only) and
 ``errors/<trial id>.txt`` (the full traceback of each failed trial, named by ``trials.error_log``).
 No Ray here: ``lrsweep status`` and the reports read a sweep directory without it.
@@ -12,7 +12,6 @@ No Ray here: ``lrsweep status`` and the reports read a sweep directory without i
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,11 +22,10 @@ from reports.store import cache_name, filesystem, is_uri, normalise
 from sweeps import plugins
 from sweeps.spec import Spec, SpecError, parse_spec
 
-__all__ = ["EXPERIMENT", "SweepDir", "SweepError", "fill_checkpoint_gaps", "load_sweep_spec"]
+__all__ = ["EXPERIMENT", "SweepDir", "SweepError", "load_sweep_spec", "unreadable_spec"]
 
 EXPERIMENT = "experiment"
 """The Tune experiment's directory inside the sweep directory."""
-CHECKPOINT_NAME = re.compile(r"checkpoint_\d{6}")  # Ray Tune's checkpoint directory names
 
 
 class SweepError(RuntimeError):
@@ -56,24 +54,51 @@ class SweepDir:
         fs, base = filesystem(self.root)
         return fs, f"{base}/{name}"
 
-    def read_text(self, name: str) -> str | None:
+    def read_bytes(self, name: str) -> bytes | None:
         fs, path = self.filesystem_path(name)
         try:
             with fs.open_input_stream(path) as f:
-                return f.read().decode()
+                return f.read()
         except (FileNotFoundError, OSError):
             return None
 
-    def write_text(self, name: str, text: str) -> None:
-        """Write a small file whole (temp file + rename where the filesystem has rename)."""
+    def read_text(self, name: str) -> str | None:
+        data = self.read_bytes(name)
+        return None if data is None else data.decode(errors="replace")
+
+    def write_bytes(self, name: str, data: bytes, point: str = "") -> None:
+        """Write a file whole: a temporary file renamed over it where the filesystem has rename, one
+        upload (visible at once) on an object store; a reader sees the old file or the new one.
+        ``point`` names the write for the kill tests' pause hook (``sweeps.record.pause``)."""
         fs, target = self.filesystem_path(name)
         folder, _, leaf = target.rpartition("/")
         fs.create_dir(folder, recursive=True)
-        tmp = f"{folder}/.{leaf}.tmp" if self.is_local else target
-        with fs.open_output_stream(tmp) as f:
-            f.write(text.encode())
-        if tmp != target:
-            fs.move(tmp, target)
+        if not self.is_local:
+            with fs.open_output_stream(target) as f:
+                f.write(data)
+            return
+        tmp = f"{folder}/.{leaf}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+            if point:
+                from sweeps.record import pause
+
+                f.flush()
+                pause(point)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+
+    def write_text(self, name: str, text: str) -> None:
+        """Write a small file whole (see ``write_bytes``)."""
+        self.write_bytes(name, text.encode())
+
+    def delete(self, name: str) -> None:
+        fs, path = self.filesystem_path(name)
+        try:
+            fs.delete_file(path)
+        except (FileNotFoundError, OSError):
+            pass
 
     @property
     def journal_path(self) -> str:
@@ -90,7 +115,10 @@ def load_sweep_spec(directory: str) -> tuple[Spec, SweepDir]:
     text = sweep.read_text("spec.yaml")
     if text is None:
         raise SweepError(f"{directory} is not a sweep directory: it has no spec.yaml")
-    raw = yaml.safe_load(text)
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise SweepError(unreadable_spec(sweep.path("spec.yaml"), f"not valid YAML: {err}")) from None
     try:
         # The plugins the sweep started with, from the copies it keeps (sweeps.plugins).
         recorded = raw.get("plugins") if isinstance(raw, dict) else None
@@ -100,37 +128,13 @@ def load_sweep_spec(directory: str) -> tuple[Spec, SweepDir]:
     except plugins.PluginError as err:
         raise SweepError(f"{sweep.path('spec.yaml')}: a plugin of this sweep cannot be imported: {err}") from None
     except SpecError as err:
-        raise SweepError(f"{sweep.path('spec.yaml')} no longer validates:\n{err}") from None
+        raise SweepError(f"{sweep.path('spec.yaml')} no longer validates:\n{err}\n"
+                         + unreadable_spec(sweep.path("spec.yaml"), "see above")) from None
     return spec, sweep
 
 
-def fill_checkpoint_gaps(fs: pafs.FileSystem, experiment: str) -> list[tuple[str, str, str]]:
-    """Before a restore, give every deleted checkpoint of a trial the contents of its next later one.
-
-    With ``num_to_keep`` Tune deletes a trial's older checkpoint when it registers a newer one and
-    snapshots the experiment state afterwards; a driver killed in between leaves a snapshot that
-    names the deleted checkpoint, and Ray then refuses to restore that trial. The newer checkpoint
-    carries its own epoch and history, so restoring from it continues the trial exactly. Returns
-    (trial dir, missing name, source name) for each gap filled.
-    """
-    filled = []
-    for trial in fs.get_file_info(pafs.FileSelector(experiment, allow_not_found=True)):
-        if trial.type != pafs.FileType.Directory:
-            continue
-        names = sorted(
-            info.base_name for info in fs.get_file_info(pafs.FileSelector(trial.path))
-            if info.type == pafs.FileType.Directory and CHECKPOINT_NAME.fullmatch(info.base_name)
-        )
-        if not names:
-            continue
-        present = {int(name.split("_")[1]): name for name in names}
-        for index in range(max(present)):
-            if index in present:
-                continue
-            source = present[min(i for i in present if i > index)]
-            missing = f"checkpoint_{index:06d}"
-            fs.create_dir(f"{trial.path}/{missing}", recursive=True)  # copy_files wants the target
-            pafs.copy_files(f"{trial.path}/{source}", f"{trial.path}/{missing}",
-                            source_filesystem=fs, destination_filesystem=fs)
-            filled.append((trial.base_name, missing, source))
-    return filled
+def unreadable_spec(path: str, why: str) -> str:
+    """What a user reads when a sweep's own spec cannot be read: what is lost and what to do."""
+    return (f"{path} cannot be read ({why}): it is the sweep's spec, without which nothing of the sweep can "
+            "be resumed or reported. Nothing was changed. Restore it from a backup (it is the spec file the "
+            "sweep was started with, normalised), then resume again")

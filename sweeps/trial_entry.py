@@ -26,6 +26,13 @@ def run_trial_config(config: dict) -> None:
 
     context = tune.get_context()
     log_dir = os.environ.get(LOG_DIR_VAR) or context.get_trial_dir()
+    store = None
+    if config["sweep"].get("record"):  # the sweep's durable record (sweeps.record) keeps its checkpoints
+        from sweeps.record import CheckpointStore, Record
+        from sweeps.storage import SweepDir
+
+        root = config["sweep"]["record"]
+        store = CheckpointStore(root, Record(SweepDir(root)).checkpoint_name(config))
     with trial_log(os.path.join(log_dir, f"{context.get_trial_id()}.log")):
         import_from_env()  # the sweep's plugins register their workloads and strategies here too
-        trainable(config["run"])
+        trainable(config["run"], store)

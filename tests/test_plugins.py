@@ -150,7 +150,7 @@ def test_an_interrupted_plugin_sweep_resumes_from_its_own_copy_of_the_plugins(tm
     shutil.rmtree(code)  # the sweep must not need the user's files any more
     resumed = _lrsweep("resume", str(directory), "--num-cpus", "2", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stdout[-4000:] + resumed.stderr[-4000:]
-    assert "resuming the experiment" in resumed.stdout
+    assert "resuming from the record" in resumed.stdout
     trials = pd.read_parquet(directory / "trials.parquet")
     assert trials.trial_id.is_unique and (trials.status == "ok").all(), trials[["trial_id", "error"]]
     assert not trials.duplicated(["strategy", "stage", "trial_index"]).any()

@@ -1,5 +1,6 @@
 """The multiplexing searcher without a Ray cluster: real Optuna studies in a journal file, the Tune
-Searcher API called as Tune calls it (suggest / on_trial_result / on_trial_complete / save / restore)."""
+Searcher API called as Tune calls it (suggest / on_trial_result / on_trial_complete), and a searcher rebuilt
+from the durable record."""
 
 import pytest
 from optuna.trial import TrialState
@@ -69,54 +70,68 @@ def test_best_selection_ranks_by_the_best_epoch(tmp_path):
     assert s.study("w/s0").trials[0].value == pytest.approx(0.9)
 
 
-def test_save_restore_continues_and_reproposes_orphans(tmp_path):
+def _recorded(configs: dict, accs: dict) -> dict:
+    """The durable record's finished trials (sweeps.record.RunRecord) for trial id -> accuracy."""
+    from sweeps.record import RunRecord, trial_key
+
+    runs = [RunRecord(t, configs[t], ({"epoch": 1, "val_accuracy": acc / 2}, {"epoch": 2, "val_accuracy": acc}))
+            for t, acc in accs.items()]
+    return {trial_key(r.config): r for r in runs}
+
+
+@pytest.mark.parametrize("sampler", ["random", "qmc"])
+def test_a_rebuilt_searcher_gives_every_index_the_point_an_uninterrupted_one_gives(tmp_path, sampler):
+    whole = PairSearcher(plans(), 4, sampler, 3, str(tmp_path / "a.journal"))
+    reference = [whole.suggest(f"t{i}") for i in range(12)]
+    s = PairSearcher(plans(), 4, sampler, 3, str(tmp_path / "b.journal"))
+    configs = {f"t{i}": s.suggest(f"t{i}") for i in range(7)}  # then the driver dies
+    rebuilt = PairSearcher(plans(), 4, sampler, 3, str(tmp_path / "b.journal"))
+    rebuilt.rebuild(_recorded(configs, {"t0": 0.5, "t1": 0.6, "t3": 0.7}))  # t2, t4.. were running
+    again = [rebuilt.suggest(f"u{i}") for i in range(9)]
+    assert rebuilt.suggest("x") == "FINISHED"
+    point = {(c["sweep"]["pair"], c["sweep"]["trial_index"]): c["run"]["hparams"] for c in reference}
+    given = [(c["sweep"]["pair"], c["sweep"]["trial_index"]) for c in again]
+    assert sorted(given) == sorted(set(point) - {("w/s0", 0), ("w/s1", 0), ("w/s0", 1)})
+    for c in again:
+        assert c["run"]["hparams"] == point[(c["sweep"]["pair"], c["sweep"]["trial_index"])]
+    study = rebuilt.study("w/s0")
+    assert sorted(t.value for t in study.trials if t.state == TrialState.COMPLETE) == [0.5, 0.7]
+
+
+def test_a_rebuild_without_the_journal_replays_the_finished_runs_and_reasks_the_running_point(tmp_path):
     s = searcher(tmp_path, trials=2)
-    for i in range(3):
-        s.suggest(f"t{i}")
-    finish(s, "t0", 0.6)
-    checkpoint = tmp_path / "searcher.pkl"
-    s.save(str(checkpoint))
-    # After the checkpoint the driver proposes one more trial and dies: an orphan in the journal.
-    orphan = s.suggest("t3")
-    assert orphan["sweep"]["pair"] == "w/s0"
-
-    restored = PairSearcher(plans(), 99, "random", 7, "ignored")  # everything comes from the checkpoint
-    restored.restore(str(checkpoint))
-    assert restored.trials == 2 and set(restored.live) == {"t1", "t2"}
-    again = restored.suggest("t3b")
-    assert again["sweep"]["pair"] == "w/s0" and again["sweep"]["trial_index"] == 1
-    assert again["run"]["hparams"] == orphan["run"]["hparams"], "the orphan's point is proposed again"
-    states = [t.state for t in restored.study("w/s0").trials]
-    assert states.count(TrialState.FAIL) == 1  # the orphan, failed in the journal
-    finish(restored, "t1", 0.7)
-    finish(restored, "t2", 0.7)
-    given = [restored.suggest(f"u{i}") for i in range(3)]
-    assert [g["sweep"]["pair"] for g in given[:2]] == ["w/s1", "w/s2"] and given[2] == "FINISHED"
-
-
-def test_restore_reproposes_an_orphan_that_already_finished(tmp_path):
-    s = searcher(tmp_path, trials=2)
-    checkpoint = tmp_path / "searcher.pkl"
-    s.save(str(checkpoint))  # before any trial: the canonical trials are asked and told afterwards
-    first = s.suggest("t0")
-    finish(s, "t0", 0.6)
-    restored = PairSearcher(plans(), 2, "tpe", 0, "ignored")
-    restored.restore(str(checkpoint))
-    again = restored.suggest("t0b")
-    assert again["sweep"]["trial_index"] == 0 and again["sweep"]["canonical"]
-    assert again["run"]["hparams"] == first["run"]["hparams"] == CANONICAL
-    assert restored.suggest("t1b")["sweep"]["pair"] == "w/s1"
-
-
-def test_restore_on_a_machine_without_the_journal(tmp_path):
-    s = searcher(tmp_path, trials=2)
-    s.suggest("t0")
-    finish(s, "t0", 0.5)
-    s.save(str(tmp_path / "ckpt.pkl"))
+    configs = {f"t{i}": s.suggest(f"t{i}") for i in range(4)}
     (tmp_path / "optuna.journal").unlink()
-    restored = PairSearcher(plans(), 2, "tpe", 0, "x")
-    restored.restore(str(tmp_path / "ckpt.pkl"))
-    assert restored.study("w/s0").trials[0].value == pytest.approx(0.5)
+    rebuilt = searcher(tmp_path, trials=2)
+    rebuilt.rebuild(_recorded(configs, {"t0": 0.5}))
+    assert [t.value for t in rebuilt.study("w/s0").trials] == [0.5]
+    given = [rebuilt.suggest(f"u{i}") for i in range(5)]
+    assert [(g["sweep"]["pair"], g["sweep"]["trial_index"]) for g in given] == [
+        ("w/s0", 1), ("w/s1", 0), ("w/s2", 0), ("w/s1", 1), ("w/s2", 1)]
+    assert given[1]["run"]["hparams"] == CANONICAL and given[1]["sweep"]["canonical"]
+
+
+def test_a_rebuild_reproposes_a_running_tpe_point_from_the_journal(tmp_path):
+    s = searcher(tmp_path, trials=2)
+    configs = {f"t{i}": s.suggest(f"t{i}") for i in range(4)}  # t3: w/s0 trial 1, running at the kill
+    rebuilt = searcher(tmp_path, trials=2)
+    rebuilt.rebuild(_recorded(configs, {"t0": 0.5, "t1": 0.5, "t2": 0.5}))
+    again = rebuilt.suggest("u0")
+    assert (again["sweep"]["pair"], again["sweep"]["trial_index"]) == ("w/s0", 1)
+    assert again["run"]["hparams"] == configs["t3"]["run"]["hparams"]
+    assert [t.state for t in rebuilt.study("w/s0").trials].count(TrialState.FAIL) == 1
+
+
+def test_a_rebuild_queues_the_seed_runs_left(tmp_path):
+    s = PairSearcher(plans(1), 1, "random", 0, str(tmp_path / "j"), seeds=2)
+    configs = {"t0": s.suggest("t0")}
+    s.on_trial_complete("t0", {"epoch": 2, "val_accuracy": 0.7})
+    configs["r0"] = s.suggest("r0")
+    rebuilt = PairSearcher(plans(1), 1, "random", 0, str(tmp_path / "j"), seeds=2)
+    rebuilt.rebuild(_recorded(configs, {"t0": 0.7, "r0": 0.7}))
+    second = rebuilt.suggest("r1")
+    assert second["run"]["seed"] == 1 and second["run"]["hparams"] == CANONICAL
+    assert rebuilt.suggest("x") == "FINISHED"
 
 
 def test_best_trial_takes_the_highest_score_ties_to_the_lower_index_and_skips_unscored():
@@ -153,20 +168,6 @@ def test_a_pair_whose_tune_trials_all_errored_gets_no_seed_runs(tmp_path):
     s.suggest("t0")
     s.on_trial_complete("t0", None, error=True)
     assert s.suggest("x") == "FINISHED" and not s.pending  # no seed run was ever queued
-
-
-def test_queued_seed_runs_survive_save_and_restore(tmp_path):
-    s = PairSearcher(plans(1), 1, "random", 0, str(tmp_path / "j"), seeds=2)
-    s.suggest("t0")
-    finish(s, "t0", 0.7)
-    first = s.suggest("r0")
-    s.save(str(tmp_path / "ckpt.pkl"))
-    restored = PairSearcher(plans(1), 1, "random", 0, "x")
-    restored.restore(str(tmp_path / "ckpt.pkl"))
-    second = restored.suggest("r1")
-    assert (first["run"]["seed"], second["run"]["seed"]) == (0, 1)
-    assert second["run"]["hparams"] == first["run"]["hparams"] == CANONICAL
-    assert restored.suggest("x") == "FINISHED"
 
 
 def test_dedupe_epochs_keeps_the_last_attempt():

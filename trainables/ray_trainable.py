@@ -71,9 +71,33 @@ def _finished_marker(state: dict) -> dict:
     return {"finished": True, "epoch": state["epoch"], "history": state["history"]}
 
 
-def _reporter(cfg: TrialConfig) -> Callable[[dict, Progress], None]:
+def _histories(state: dict) -> list[list[dict]]:
+    """Each run's history in a snapshot or a finished marker (one for a trial, one per member)."""
+    if "histories" in state:
+        return state["histories"]
+    if "members" in state:
+        return [m["history"] for m in state["members"]]
+    return [state["history"]]
+
+
+def _replay(state: dict, population: bool) -> None:
+    """Report the epochs a restored snapshot holds again, so whoever keeps the trial's results (the
+    sweep's driver) has all of them, whichever driver saw them first."""
+    from ray import tune
+
+    histories = _histories(state)
+    for epoch in range(1, state["epoch"] + 1):
+        if not population:
+            tune.report(dict(histories[0][epoch - 1]))
+            continue
+        keyed = {str(i): (dict(h[epoch - 1]) if len(h) >= epoch else None) for i, h in enumerate(histories)}
+        tune.report({"epoch": epoch, "population": len(histories), "members": keyed})
+
+
+def _reporter(cfg: TrialConfig, store=None) -> Callable[[dict, Progress], None]:
     """``on_epoch`` for Tune: report the epoch's dict, with a checkpoint every ``checkpoint_every``
-    epochs and at the last one (a finished marker instead when ``checkpoint_final_state`` is off)."""
+    epochs and at the last one (a finished marker instead when ``checkpoint_final_state`` is off).
+    ``store`` (``save(state)``) gets each checkpoint first, written whole."""
     from ray import tune
 
     every = cfg.checkpoint_every
@@ -83,6 +107,8 @@ def _reporter(cfg: TrialConfig) -> Callable[[dict, Progress], None]:
             state = progress.snapshot()
             if progress.final and not cfg.checkpoint_final_state:
                 state = _finished_marker(state)
+            if store is not None:
+                store.save(_finished_marker(state) if progress.final and not state.get("finished") else state)
             with tempfile.TemporaryDirectory() as directory:
                 torch.save(state, Path(directory) / CHECKPOINT_FILE)
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
@@ -92,19 +118,28 @@ def _reporter(cfg: TrialConfig) -> Callable[[dict, Progress], None]:
     return report
 
 
-def trainable(config: dict) -> None:
+def trainable(config: dict, store=None) -> None:
     """Ray Tune function trainable for one trial (config keys: see ``trainables.run_trial``), or for
     a population (``{"members": [trial config, ...]}``, see ``trainables.population``), which reports
     ``{"epoch", "population": K, "members": {"i": metrics or None}}`` each epoch (None: member i froze
-    earlier, diverged)."""
+    earlier, diverged).
+
+    ``store`` (``load()``, ``save(state)``): a durable home for the trial's checkpoints outside Tune
+    (``sweeps.record.CheckpointStore``); the newer of its snapshot and Tune's is resumed, and the
+    resumed epochs are reported again first."""
     members = config.get("members")
     held = _held_resources(members[0] if members else config)
     # Copies: Tune's config is shared, never mutated.
     configs = [{**c, **held} for c in members] if members else [{**config, **held}]
     resume = _restored()
-    if resume is not None and resume.get("finished"):
-        return  # restored after its final report: nothing left to train or report
-    report = _reporter(TrialConfig.from_dict(configs[0]))
+    saved = store.load() if store is not None else None
+    if saved is not None and (resume is None or saved["epoch"] >= resume["epoch"]):
+        resume = saved
+    if resume is not None:
+        _replay(resume, population=bool(members))
+        if resume.get("finished"):
+            return  # restored after its final report: nothing left to train
+    report = _reporter(TrialConfig.from_dict(configs[0]), store)
     if not members:
         run_trial(configs[0], on_epoch=report, resume=resume)
         return

@@ -1,0 +1,222 @@
+"""The durable record: a sweep SIGKILLed (its whole process group) at seeded random moments and
+resumed after each ends with the tables of an uninterrupted sweep; damaged state files; one driver
+per sweep; the outcomes of resume. Real `lrsweep` processes on a real local Ray."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = {"workloads": [{"synthetic": {"n_train": 256}}], "strategies": ["fixed_sgd", "adam"],
+        "budget": {"trials": 3, "epochs": 4, "sampler_seed": 0}, "evaluation": {"seeds": 2},
+        "resources": {"cpu": 1}}
+IDS_AND_TIMES = ["trial_id", "population_id", "wall_seconds", "error_log", "seconds", "versions", "device"]
+
+
+def lrsweep(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "sweeps.cli", *args], cwd=cwd, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+
+
+def write_spec(tmp_path: Path, name: str, sampler: str) -> Path:
+    path = tmp_path / f"{name}.yaml"
+    spec = {**SPEC, "name": name, "storage": str(tmp_path / "results")}
+    spec["budget"] = {**SPEC["budget"], "sampler": sampler}
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def finish(*args: str, cwd: Path = ROOT) -> tuple[int, str]:
+    proc = lrsweep(*args, cwd=cwd)
+    out, _ = proc.communicate(timeout=600)
+    return proc.returncode, out
+
+
+def tables(directory: Path) -> dict[str, pd.DataFrame]:
+    out = {}
+    for name in ("trials", "epochs", "budget"):
+        df = pd.read_parquet(directory / f"{name}.parquet")
+        df = df.drop(columns=[c for c in IDS_AND_TIMES if c in df.columns])
+        keys = [c for c in ("workload", "strategy", "stage", "trial_index", "seed", "epoch") if c in df.columns]
+        out[name] = df.sort_values(keys).reset_index(drop=True)
+    return out
+
+
+def assert_same_experiment(directory: Path, reference: Path) -> None:
+    got, want = tables(directory), tables(reference)
+    for name in want:
+        pd.testing.assert_frame_equal(got[name].drop(columns=["sweep_id"]), want[name].drop(columns=["sweep_id"]))
+
+
+def assert_exact_budget(directory: Path) -> None:
+    trials = pd.read_parquet(directory / "trials.parquet")
+    assert trials.trial_id.is_unique
+    assert not trials.duplicated(["strategy", "stage", "trial_index"]).any()
+    assert (trials[trials.stage == "tune"].groupby("strategy").size() == SPEC["budget"]["trials"]).all()
+    assert (trials[trials.stage == "seed"].groupby("strategy").size() == SPEC["evaluation"]["seeds"]).all()
+    epochs = pd.read_parquet(directory / "epochs.parquet")
+    assert not epochs.duplicated(["trial_id", "epoch"]).any() and len(epochs) == trials.epochs_run.sum()
+    assert pd.read_parquet(directory / "budget.parquet").complete.all()
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=60)
+    time.sleep(1)  # Ray's processes of that group are gone with it
+
+
+def recorded(directory: Path) -> int:
+    return len(list((directory / "record" / "runs").glob("*/*/*.json")))
+
+
+@pytest.fixture(scope="module")
+def references(tmp_path_factory):
+    """Uninterrupted sweeps, one per sampler."""
+    root = tmp_path_factory.mktemp("reference")
+    found = {}
+    for sampler in ("random", "qmc"):
+        code, out = finish("run", str(write_spec(root, f"ref-{sampler}", sampler)), "--num-cpus", "2")
+        assert code == 0, out
+        found[sampler] = root / "results" / f"ref-{sampler}"
+    return found
+
+
+@pytest.mark.parametrize("sampler", ["random", "qmc"])
+def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_tables(tmp_path, references, sampler):
+    rng = random.Random(f"kill-{sampler}")
+    directory = tmp_path / "results" / "killed"
+    spec = write_spec(tmp_path, "killed", sampler)
+    # Each kill waits for a number of recorded trials, then lands at a random moment; the pause
+    # hook holds checkpoint, run record and table writes open so some kills land inside them.
+    pauses = ["checkpoint", "run", "tables", "checkpoint,run"]
+    command = ["run", str(spec), "--num-cpus", "2"]
+    kills = 0
+    for _attempt in range(8):
+        env = {"LRSWEEP_PAUSE_AT": rng.choice(pauses), "LRSWEEP_PAUSE_SECONDS": "0.7"}
+        proc = lrsweep(*command, env=env)
+        target = recorded(directory) + rng.randint(1, 3)
+        deadline = time.time() + 300
+        while proc.poll() is None and recorded(directory) < target and time.time() < deadline:
+            time.sleep(0.1)
+        time.sleep(rng.uniform(0.0, 2.0))
+        if proc.poll() is not None:
+            out = proc.stdout.read()
+            assert proc.returncode in (0, 2), out
+            if proc.returncode == 2:
+                assert "nothing to resume; tables are complete" in out
+            break
+        kill_group(proc)
+        kills += 1
+        command = ["resume", str(directory), "--num-cpus", "2"]
+    else:
+        code, out = finish(*command)
+        assert code in (0, 2), out
+    if not (directory / "budget.parquet").exists():
+        code, out = finish("resume", str(directory), "--num-cpus", "2")
+        assert code == 0, out
+    assert kills >= 2
+    assert_exact_budget(directory)
+    assert_same_experiment(directory, references[sampler])
+
+
+def test_resume_outcomes_are_clear_and_change_nothing(tmp_path, references):
+    done = references["random"]
+    before = sorted(p.name for p in done.iterdir())
+    code, out = finish("resume", str(done))
+    assert code == 2 and "nothing to resume; tables are complete" in out and "Traceback" not in out
+    assert sorted(p.name for p in done.iterdir()) == before
+    code, out = finish("resume", str(tmp_path))
+    assert code == 2 and "is not a sweep directory" in out and "Traceback" not in out
+
+    copy = tmp_path / "copy"
+    shutil.copytree(done, copy)
+    (copy / "budget.parquet").unlink()
+    run = next((copy / "record" / "runs").glob("*/*/tune-1.json"))
+    run.write_text(run.read_text()[:40])  # damaged from outside
+    code, out = finish("resume", str(copy))
+    assert code == 2 and "Traceback" not in out
+    assert "tune-1.json cannot be read" in out and "delete it" in out
+    assert not (copy / "budget.parquet").exists()
+
+    spec = copy / "spec.yaml"
+    spec.write_text("name: [unclosed\n")
+    code, out = finish("resume", str(copy))
+    assert code == 2 and "spec.yaml cannot be read" in out and "Traceback" not in out
+
+
+def test_damaged_state_files_of_a_killed_sweep_resume_or_refuse_clearly(tmp_path, references):
+    """Truncate each state file of a killed sweep at a random offset (then delete it), one at a
+    time, on a copy: resume completes with the uninterrupted tables, or refuses with exit 2."""
+    spec = write_spec(tmp_path, "hurt", "random")
+    directory = tmp_path / "results" / "hurt"
+    proc = lrsweep("run", str(spec), "--num-cpus", "2")
+    deadline = time.time() + 300
+    while proc.poll() is None and recorded(directory) < 5 and time.time() < deadline:
+        time.sleep(0.1)
+    kill_group(proc)
+    assert not (directory / "budget.parquet").exists()
+    rng = random.Random(21)
+    candidates = [p for p in directory.rglob("*") if p.is_file() and p.suffix != ".log"
+                  and "experiment" not in p.parts]
+    candidates += [p for p in (directory / "experiment").glob("*.json")] + \
+        [p for p in (directory / "experiment").glob("*.pkl")]
+    chosen = sorted(rng.sample(candidates, min(4, len(candidates))))
+    for i, victim in enumerate(chosen):
+        for how in ("truncate", "delete"):
+            copy = tmp_path / f"copy{i}{how}"
+            shutil.copytree(directory, copy)
+            target = copy / victim.relative_to(directory)
+            if how == "truncate":
+                data = target.read_bytes()
+                target.write_bytes(data[: rng.randrange(max(1, len(data)))])
+            else:
+                target.unlink()
+            code, out = finish("resume", str(copy), "--num-cpus", "2")
+            assert "Traceback" not in out, (victim, how, out[-3000:])
+            if code == 2:
+                assert "cannot be read" in out or "no longer validates" in out or "not a sweep" in out, out
+                continue
+            assert code == 0, (victim, how, out[-3000:])
+            assert_exact_budget(copy)
+            assert_same_experiment(copy, references["random"])
+
+
+def test_a_second_driver_is_refused_and_a_stale_lease_is_taken_over(tmp_path, references):
+    spec = write_spec(tmp_path, "leased", "random")
+    directory = tmp_path / "results" / "leased"
+    first = lrsweep("run", str(spec), "--num-cpus", "2")
+    deadline = time.time() + 300
+    while first.poll() is None and recorded(directory) < 1 and time.time() < deadline:
+        time.sleep(0.1)
+    code, out = finish("resume", str(directory), "--num-cpus", "2")
+    assert code == 2 and "is being driven by another lrsweep" in out and f"pid {first.pid}" in out
+    assert "Traceback" not in out
+    kill_group(first)
+    holder = json.loads((directory / "lease").read_text())
+    assert holder["pid"] == first.pid
+    # From another working directory: the resume reads the record only, never Tune's staging files.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    code, out = finish("resume", str(directory), "--num-cpus", "2", cwd=elsewhere)
+    assert code == 0, out
+    assert "taking over the stale lease" in out and f"pid {first.pid}" in out
+    assert_exact_budget(directory)
+    assert_same_experiment(directory, references["random"])
