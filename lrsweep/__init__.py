@@ -71,7 +71,8 @@ def run_sweep(
 
 def resume_sweep(directory: str | Path, *, address: str | None = None, num_cpus: int | None = None,
                  out: Callable[[str], None] = print) -> Path | str:
-    """Finish an interrupted sweep (finished trials are kept) and return its directory."""
+    """Finish an interrupted sweep or reproduction (finished trials are kept) and return its
+    directory; a finished or unreadable one raises SweepError and is left unchanged."""
     from sweeps.engine import resume_sweep as resume
 
     resume(str(directory), address=address, num_cpus=num_cpus, out=out)

@@ -30,12 +30,15 @@ def test_a_bad_spec_raises_spec_error_and_writes_nothing(tmp_path):
 
 
 @pytest.mark.slow
-def test_run_sweep_returns_the_sweep_directory_and_resume_finishes_it(tmp_path):
+def test_run_sweep_returns_the_sweep_directory_and_resume_refuses_a_finished_one(tmp_path):
     lines: list[str] = []
     directory = lrsweep.run_sweep(_spec(tmp_path), num_cpus=2, out=lines.append)
     assert directory == tmp_path / "results" / "api"
     assert pd.read_parquet(directory / "budget.parquet").complete.all()
     assert any(line.startswith("complete:") for line in lines)
-    assert lrsweep.resume_sweep(directory, num_cpus=2, out=lines.append) == directory
+    before = {p: p.stat().st_mtime_ns for p in directory.glob("*.parquet")}
+    with pytest.raises(lrsweep.SweepError, match="nothing to resume; tables are complete"):
+        lrsweep.resume_sweep(directory, num_cpus=2, out=lines.append)
+    assert {p: p.stat().st_mtime_ns for p in directory.glob("*.parquet")} == before
     with pytest.raises(lrsweep.SweepError, match="already holds a sweep"):
         lrsweep.run_sweep(_spec(tmp_path))
