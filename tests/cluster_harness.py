@@ -22,8 +22,9 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from patience import wait_for  # noqa: F401  (the tests' waits, re-exported)
 
 REPO = Path(__file__).resolve().parents[1]
 LOCAL_SH = REPO / "cluster" / "local.sh"
@@ -291,14 +292,3 @@ def _only_child(pid: int, what: str) -> int:
     if len(pids) != 1:
         raise RuntimeError(f"expected one child of {what}, found {pids}")
     return int(pids[0])
-
-
-def wait_for(predicate, timeout: float, interval: float = 0.5, what: str = "condition"):
-    """Poll predicate until it returns a truthy value; fail after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from cluster_harness import REPO, VENV_BIN, LocalCluster, Namespace, namespace_unavailable_reason, wait_for
-from test_sweep_resume import tune_done
+from patience import tune_done
 
 _REASON = namespace_unavailable_reason()
 pytestmark = [

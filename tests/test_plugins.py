@@ -111,6 +111,7 @@ def test_a_missing_plugin_is_a_spec_error_naming_it(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+@pytest.mark.timeout(1800)  # slow under load is no failure: the waits fail on a stall (patience.STALL_S)
 def test_an_interrupted_plugin_sweep_resumes_from_its_own_copy_of_the_plugins(tmp_path):
     """SIGKILL the driver mid-sweep, move the plugin files away, `lrsweep resume`: the sweep directory's
     copies are imported (driver and workers) and every pair gets its budget, each trial once."""
@@ -119,7 +120,7 @@ def test_an_interrupted_plugin_sweep_resumes_from_its_own_copy_of_the_plugins(tm
     import time
 
     import pandas as pd
-    from test_sweep_resume import tune_done
+    from patience import STALL_S, run_while_progressing, sweep_progress, tune_done, wait_for
 
     code = tmp_path / "user_code"
     code.mkdir()
@@ -134,9 +135,8 @@ def test_an_interrupted_plugin_sweep_resumes_from_its_own_copy_of_the_plugins(tm
                                "--num-cpus", "2"], cwd=tmp_path, env=_env(), start_new_session=True,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.time() + 180
-        while tune_done(directory) < 2 and driver.poll() is None and time.time() < deadline:
-            time.sleep(0.2)
+        wait_for(lambda: tune_done(directory) >= 2 or driver.poll() is not None, STALL_S, interval=0.2,
+                 what="2 finished tune trials", progress=lambda: sweep_progress(directory))
         assert driver.poll() is None, f"the sweep ended before it could be killed:\n{driver.stdout.read()}"
         driver.send_signal(signal.SIGKILL)
         driver.wait(timeout=30)
@@ -148,8 +148,10 @@ def test_an_interrupted_plugin_sweep_resumes_from_its_own_copy_of_the_plugins(tm
             pass
     assert not (directory / "trials.parquet").exists(), "killed before the sweep finished"
     shutil.rmtree(code)  # the sweep must not need the user's files any more
-    resumed = _lrsweep("resume", str(directory), "--num-cpus", "2", cwd=tmp_path)
-    assert resumed.returncode == 0, resumed.stdout[-4000:] + resumed.stderr[-4000:]
+    resumed = run_while_progressing([LRSWEEP, "resume", str(directory), "--num-cpus", "2"],
+                                    lambda: sweep_progress(directory), tmp_path / "resume.log",
+                                    cwd=tmp_path, env=_env())
+    assert resumed.returncode == 0, resumed.stdout[-8000:]
     assert "resuming from the record" in resumed.stdout
     trials = pd.read_parquet(directory / "trials.parquet")
     assert trials.trial_id.is_unique and (trials.status == "ok").all(), trials[["trial_id", "error"]]

@@ -1,7 +1,6 @@
 """Resume: SIGKILL the driver of a running sweep, `lrsweep resume DIR`, and every trial appears
 exactly once in the results (no finished trial re-run, no planned trial missing)."""
 
-import json
 import os
 import shutil
 import signal
@@ -13,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from patience import STALL_S, run_while_progressing, sweep_progress, tune_done, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -26,19 +26,14 @@ SPEC = {
 }
 
 
-def tune_done(directory: Path) -> int:
-    try:
-        progress = json.loads((directory / "progress.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return 0
-    return sum(p["done"] + p["errored"] for p in progress.get("tune", {}).values())
+def lrsweep(*args: str, log: Path) -> subprocess.Popen:
+    """``lrsweep ARGS`` in its own session, its output into ``log`` (a pipe nobody reads could fill up)."""
+    with open(log, "w") as out:
+        return subprocess.Popen([sys.executable, "-m", "sweeps.cli", *args], cwd=ROOT, start_new_session=True,
+                                stdout=out, stderr=subprocess.STDOUT, text=True)
 
 
-def lrsweep(*args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "sweeps.cli", *args], cwd=ROOT, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
-
-
+@pytest.mark.timeout(1800)  # slow under load is no failure: the waits fail on a stall (patience.STALL_S)
 @pytest.mark.parametrize("population", [1, 2])
 def test_sigkill_then_resume_runs_every_trial_exactly_once(tmp_path, population):
     spec_path = tmp_path / "spec.yaml"
@@ -46,13 +41,12 @@ def test_sigkill_then_resume_runs_every_trial_exactly_once(tmp_path, population)
                                          "resources": {"cpu": 1, "population": population}}))
     directory = tmp_path / "results" / "resume"
 
-    driver = lrsweep("run", str(spec_path), "--num-cpus", "2")
+    log = tmp_path / "run.log"
+    driver = lrsweep("run", str(spec_path), "--num-cpus", "2", log=log)
     try:
-        deadline = time.time() + 240
-        while tune_done(directory) < 3 and driver.poll() is None and time.time() < deadline:
-            time.sleep(0.5)
-        assert driver.poll() is None, f"the sweep ended before it could be killed:\n{driver.stdout.read()}"
-        assert tune_done(directory) >= 3, "no progress within the deadline"
+        wait_for(lambda: tune_done(directory) >= 3 or driver.poll() is not None, STALL_S,
+                 what="3 finished tune trials", progress=lambda: sweep_progress(directory))
+        assert driver.poll() is None, f"the sweep ended before it could be killed:\n{log.read_text()}"
         driver.send_signal(signal.SIGKILL)  # the driver only; its Ray processes share its fate
         driver.wait(timeout=30)
     finally:
@@ -66,8 +60,9 @@ def test_sigkill_then_resume_runs_every_trial_exactly_once(tmp_path, population)
     # Tune's own checkpoints are a cache: the resume reads lrsweep's record only.
     shutil.rmtree(directory / "experiment")
 
-    resumed = lrsweep("resume", str(directory), "--num-cpus", "2")
-    out, _ = resumed.communicate(timeout=400)
+    resumed = run_while_progressing([sys.executable, "-m", "sweeps.cli", "resume", str(directory), "--num-cpus", "2"],
+                                    lambda: sweep_progress(directory), tmp_path / "resume.log", cwd=ROOT)
+    out = resumed.stdout
     assert resumed.returncode == 0, out
     assert "resuming from the record" in out
 
