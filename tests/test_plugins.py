@@ -93,9 +93,10 @@ def test_status_report_and_resume_work_on_the_plugin_sweep(plugin_sweep):
     assert report.returncode == 0, report.stderr[-4000:]
     text = (directory / "report" / "report.md").read_text()
     assert "halfspace" in text and "plain_sgd" in text
+    # Resume loads the spec with its plugins from the sweep directory, then refuses: nothing is left.
     resumed = _lrsweep("resume", str(directory), "--num-cpus", "2", cwd=elsewhere)
-    assert resumed.returncode == 0, resumed.stdout[-4000:] + resumed.stderr[-4000:]
-    assert "complete: every pair got 2 trials and 2 seeds" in resumed.stdout
+    assert resumed.returncode == 2, resumed.stdout[-4000:] + resumed.stderr[-4000:]
+    assert "nothing to resume; tables are complete" in resumed.stderr
 
 
 def test_a_missing_plugin_is_a_spec_error_naming_it(tmp_path):
