@@ -83,7 +83,7 @@ def test_the_readme_workload_and_a_plugin_strategy_sweep_to_completion(plugin_sw
     assert yaml.safe_load((directory / "spec.yaml").read_text())["plugins"] == ["halfspace", "plain_sgd"]
 
 
-def test_status_report_and_resume_work_on_the_plugin_sweep(plugin_sweep):
+def test_status_and_report_work_and_resume_refuses_on_the_finished_plugin_sweep(plugin_sweep):
     directory, _, done, elsewhere = plugin_sweep
     assert done.returncode == 0
     shown = _lrsweep("status", str(directory), cwd=elsewhere, timeout=120)
