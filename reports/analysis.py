@@ -12,6 +12,7 @@ import pandas as pd
 
 from reports import tables
 from reports.load import Results
+from reports.verdict import WorkloadVerdict, workload_verdict
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,6 +36,9 @@ class Across:
     profiles: pd.DataFrame | None
 
 
+#: Default convergence thresholds: shares of the workload's best mean final test accuracy. An absolute
+#: threshold such as 90% says nothing on a workload whose best run ends at 86%.
+RELATIVE_THRESHOLDS = (0.9, 0.95, 0.99)
 #: Normalisable workloads needed before the report aggregates normalised scores across workloads.
 MIN_WORKLOADS = 3
 
@@ -46,8 +50,10 @@ class Analysis:
     ``res``: the loaded results; ``summary`` and ``vs_best``: `tables.summary_and_vs_best`;
     ``all_pairs``: `tables.pairwise_all`; ``fractions``: `tables.final_lr_fractions`; ``curves``:
     `tables.learning_curves`; ``margin``: the TOST equivalence margin (fraction); ``seed``: the
-    bootstrap seed; ``thresholds``: the convergence thresholds (fractions); ``across``: `Across`;
-    ``budget_curves`` and ``budget_summary``: `tables.budget_curves`; ``convergence``: `tables.convergence`.
+    bootstrap seed; ``thresholds``: the convergence thresholds (fractions: of the best mean when
+    ``thresholds_relative``, else absolute accuracies); ``across``: `Across`;
+    ``budget_curves`` and ``budget_summary``: `tables.budget_curves`; ``convergence``: `tables.convergence`;
+    ``verdicts``: per workload its `reports.verdict.WorkloadVerdict`.
     """
 
     res: Results
@@ -59,24 +65,41 @@ class Analysis:
     margin: float
     seed: int
     thresholds: tuple[float, ...]
+    thresholds_relative: bool
     across: Across
     budget_curves: pd.DataFrame
     budget_summary: pd.DataFrame
     convergence: pd.DataFrame
+    verdicts: dict[str, WorkloadVerdict]
 
     @property
     def workloads(self) -> list[str]:
         return sorted(self.summary["workload"].unique())
 
 
-def analyse(res: Results, *, margin: float, seed: int, thresholds: tuple[float, ...]) -> Analysis:
-    """Compute the report's shared tables from loaded results."""
+def analyse(res: Results, *, margin: float, seed: int, thresholds: tuple[float, ...] | None) -> Analysis:
+    """Compute the report's shared tables from loaded results. ``thresholds`` None: convergence to
+    `RELATIVE_THRESHOLDS` of each workload's best mean final accuracy; else absolute accuracies."""
     all_pairs, fractions = tables.pairwise_all(res, margin=margin), tables.final_lr_fractions(res)
     summary, vs_best = tables.summary_and_vs_best(res, margin=margin, all_pairs=all_pairs, fractions=fractions)
     budget_curves, budget_summary = tables.budget_curves(res)
+    relative = thresholds is None
+    levels = tuple(RELATIVE_THRESHOLDS if relative else thresholds)
+    best = summary.groupby("workload")["mean"].max().to_dict() if relative else None
     return Analysis(res, summary, vs_best, all_pairs, fractions, tables.learning_curves(res), margin, seed,
-                    tuple(thresholds), across(res, summary, seed), budget_curves, budget_summary,
-                    tables.convergence(res, list(thresholds)))
+                    levels, relative, across(res, summary, seed), budget_curves, budget_summary,
+                    tables.convergence(res, list(levels), best), verdicts(summary, all_pairs, vs_best, margin))
+
+
+def verdicts(summary: pd.DataFrame, all_pairs: pd.DataFrame, vs_best: pd.DataFrame,
+             margin: float) -> dict[str, WorkloadVerdict]:
+    """Each workload's verdict from its rows of the three tables."""
+    out = {}
+    for workload, s in summary.groupby("workload", sort=True):
+        pairs = all_pairs[all_pairs["workload"] == workload] if len(all_pairs) else all_pairs
+        vs = vs_best[vs_best["workload"] == workload] if len(vs_best) else None
+        out[workload] = workload_verdict(s, pairs, vs, margin)
+    return out
 
 
 def across(res: Results, summary: pd.DataFrame, seed: int) -> Across:

@@ -238,8 +238,9 @@ def figure_section(data: Analysis, out_dir: str) -> Section:
     if np.isfinite(a.friedman.p):
         sec.h(3, "Across workloads")
         sec.figure(plots.cd_diagram(a.ranks, a.nemenyi, a.friedman.cd, a.friedman.n_workloads), "cd_diagram",
-                   "The critical-difference diagram: average rank of each strategy over the workloads (1 = best); a bar "
-                   "joins strategies the Nemenyi test at alpha 0.05 does not separate (not separated is not equal).")
+                   "The critical-difference diagram: average rank of each strategy over the workloads "
+                   "(1 = best); a bar joins strategies the Nemenyi test at alpha 0.05 does not separate "
+                   "(not separated is not equal).")
     if a.profiles is not None:
         sec.figure(plots.performance_profiles(a.profiles, colours), "performance_profiles",
                    "Performance profiles: fraction of seed runs whose normalised score (0 = chance, 1 = the "

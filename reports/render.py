@@ -41,9 +41,10 @@ def build_report(sweep_dirs: list[str], out_dir: str | None = None, *, allow_mix
     `out_dir` defaults to `<first sweep dir>/report` (`./report` for a URI). Raises
     `FileNotFoundError` for a directory without results, `MixedResultsError` (a ValueError) for
     different spec hashes or unequal budgets unless `allow_mixed`, and `ValueError` for bad thresholds
-    or a bad equivalence `margin` (a fraction of accuracy, 0 < margin < 1).
+    or a bad equivalence `margin` (a fraction of accuracy, 0 < margin < 1). ``thresholds`` None
+    (default): convergence to 90/95/99% of each workload's best mean; else absolute accuracies.
     """
-    thresholds = check_thresholds(thresholds)
+    thresholds = None if thresholds is None else check_thresholds(thresholds)
     margin = check_margin(margin)
     res = load_results(list(sweep_dirs), allow_mixed=allow_mixed)
     if res.seed_runs().empty:
@@ -54,11 +55,20 @@ def build_report(sweep_dirs: list[str], out_dir: str | None = None, *, allow_mix
     csv_dir = os.path.join(out_dir, "csv")
     os.makedirs(csv_dir, exist_ok=True)
 
-    data = analyse(res, margin=margin, seed=seed, thresholds=tuple(thresholds))
-    # In document order: the figures are drawn (and saved) as the sections are built.
+    data = analyse(res, margin=margin, seed=seed, thresholds=None if thresholds is None else tuple(thresholds))
+    # The first screen: the verdict, then the protocol and the report's own warnings, each in a box.
+    front = sections.header(out_dir, data)
+    front.box("verdict", sections.verdict_section(out_dir, data))
+    front.box("protocol", sections.protocol_section(out_dir, data))
+    warnings = sections.warnings_section(out_dir, data)
+    if warnings.blocks:
+        front.box("warnings", warnings)
+    else:
+        front.csvs.update(warnings.csvs)
     across, ranks = sections.across_section(out_dir, data)
+    # In document order: the figures are drawn (and saved) as the sections are built.
     parts = [
-        sections.header(out_dir, data),
+        front,
         # ---- the figures slot: `figure_section(data, out_dir) -> Section` (reports/figures.py) ----
         figure_section(data, out_dir),
         sections.workload_sections(out_dir, data),
@@ -66,6 +76,7 @@ def build_report(sweep_dirs: list[str], out_dir: str | None = None, *, allow_mix
         sections.generation_section(out_dir, data.summary, ranks),
         sections.convergence_section(out_dir, data),
         sections.budget_section(out_dir, data),
+        sections.method_section(out_dir, data),
     ]
     csvs: dict[str, pd.DataFrame] = {"summary": data.summary, "pairwise_vs_best": data.vs_best,
                                      "pairwise_all": data.all_pairs, "learning_curves": data.curves,

@@ -2,7 +2,7 @@
 
 This module is the single source of truth for what a sweep writes and what a report reads. It
 imports pyarrow only, so reports run on a machine without Ray or torch. Accuracies are fractions
-in [0, 1]; times are seconds. The README's "Results schema" section is generated from `TABLES`.
+in [0, 1]; times are seconds. docs/RESULTS.md is generated from `TABLES`.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def schema(table: str) -> pa.Schema:
 
 
 def markdown_table(table: str) -> str:
-    """A Markdown table documenting one results table (used to keep the README true)."""
+    """A Markdown table documenting one results table (used to keep docs/RESULTS.md true)."""
     lines = ["| column | type | meaning |", "|---|---|---|"]
     for c in TABLES[table]:
         kind = f"{c.type}" + (", nullable" if c.nullable else "")

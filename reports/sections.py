@@ -7,16 +7,18 @@ puts them in order.
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pandas as pd
 
-from reports import stats, tables
+from reports import checks, stats, tables
 from reports.analysis import MIN_WORKLOADS, Analysis
 from reports.document import Section
-from reports.formatting import ci, config, num, pct, pval, seeds
+from reports.formatting import ci, config, interval, mean_ci, num, pct, pp, pval, seeds, value
 from reports.load import Results
+from reports.verdict import WorkloadVerdict
 
 
 def selection_words(res: Results) -> str:
@@ -26,55 +28,71 @@ def selection_words(res: Results) -> str:
 
 
 def header(out_dir: str, data: Analysis) -> Section:
-    """Title, what was read, and the method in words."""
-    res, thresholds, seed, margin = data.res, data.thresholds, data.seed, data.margin
+    """The title and, in one line, what was read."""
+    res = data.res
     sec = Section(out_dir)
     sec.h(1, "lrsweep report")
-    sweeps = ", ".join(f"`{d}`" for d in res.sweep_dirs)
+    sweeps_ = ", ".join(f"`{d}`" for d in res.sweep_dirs)
     ids = ", ".join(f"`{s}`" for s in sorted(set(res.trials["sweep_id"])))
-    sec.p(f"Sweep directories: {sweeps}. Sweep ids: {ids}. Spec hash(es): "
-          + ", ".join(f"`{h}`" for h in res.spec_hashes) + ".")
+    sec.p(f"Sweep {ids} from {sweeps_}. Accuracies are final-epoch test accuracy of the seed runs, in percent; "
+          "the method is described at the end.")
+    return sec
+
+
+def method_section(out_dir: str, data: Analysis) -> Section:
+    """The method in words: metric, tests, families, power, normalisation."""
+    res, seed, margin = data.res, data.seed, data.margin
+    sec = Section(out_dir)
+    sec.h(2, "Method")
     sec.p("**Primary metric**: final-epoch test accuracy of the seed-stage runs (the tuned configuration "
           "retrained on the full training split, one run per seed), in percent with one decimal. "
           "Runs with status ok or diverged count (a diverged run counts with its measured accuracy and is "
-          "also listed under *diverged*); errored runs do not. The paper's optimistic metric, the best "
+          "also counted as diverged); errored runs do not. The paper's optimistic metric, the best "
           "test accuracy over epochs, is shown in its own labelled column and is never used to rank. "
           f"Tuning chose configurations on the validation split only ({selection_words(res)}).")
     sec.p("**Statistics**: per strategy, the mean and SD over seeds and the 95% Student t interval of the mean "
           "(mean +- t(n-1) SD / sqrt(n)), the honest interval for a handful of seeds. Within a workload, strategies "
           "are compared paired by seed (runs with the same `seed` value): a paired t-test with its paired t "
-          "interval of the mean difference (they agree: the interval excludes 0 exactly when p < 0.05), a "
-          "Wilcoxon signed-rank test, and the two one-sided tests (TOST) of equivalence within "
-          f"+-{100 * margin:g} pp (`--margin`). Each family of comparisons is Holm-corrected; effect sizes are "
-          f"Cohen's d_z and Cliff's delta. Significance level {stats.ALPHA}, two-sided. Against the workload's best, "
-          "a strategy is **worse** when the Holm-corrected paired t-test is significant, **equivalent** when the "
-          "Holm-corrected TOST is (the difference is shown to lie within the margin), and **inconclusive** when "
-          "neither is: the seeds cannot tell whether it is worse or as good. *Inconclusive* is not *the same*. "
-          "The best is picked after the fact from the same runs, so the comparisons with it are post hoc; the "
-          "Holm p over all pairs of the workload (`csv/pairwise_all.csv`, and the last p column of each comparison "
-          "table) does not depend on that choice. The minimal detectable difference (MDD) is the true difference "
+          "interval of the mean difference (they agree: the interval excludes 0 exactly when p < 0.05), and the "
+          f"two one-sided tests (TOST) of equivalence within +-{100 * margin:g} pp (`--margin`). The exact Wilcoxon "
+          f"signed-rank test is shown only where the number of seeds lets it reach p < {stats.ALPHA} (6 or more). "
+          f"Significance level {stats.ALPHA}, two-sided, Holm-corrected within each family. "
+          "**The verdict uses the family of all pairs of a workload**: it does not depend on which strategy the "
+          "data put on top, so the chance of calling any strategy worse when none is stays at most 5%. The "
+          "comparisons with the observed best are a second family; the best is picked after the fact from the "
+          "same runs, so a result there alone is labelled post hoc. Worse = Holm-corrected paired t-test "
+          "significant; equivalent = Holm-corrected TOST significant (the difference is shown to lie within the "
+          "margin); inconclusive = neither: the seeds cannot tell whether it is worse or as good, which is not "
+          "the same as equal. Ties in the mean share the average of their ranks. Effect sizes are the paired "
+          "differences in pp with their t intervals; standardised effects (d_z) and unpaired ones (Cliff's "
+          "delta) are not shown. The minimal detectable difference (MDD) is the true difference "
           f"the paired t-test would detect with {stats.POWER:.0%} power at the strictest level Holm applies in its "
-          "family (0.05 / number of comparisons), given the observed SD of the differences; *seeds for margin* is "
+          "family (0.05 / number of comparisons), given the observed SD of the differences; seeds for margin is "
           "the number of seeds that would detect a difference of the margin. Cross-workload aggregates use "
           "normalised scores (0 = chance, the majority-class rate of the test split; 1 = the workload's best mean) "
-          f"with stratified bootstrap CIs (2000 resamples, seed {seed}). Convergence thresholds: "
-          + ", ".join(f"{100 * t:g}%" for t in thresholds) + ".")
-    if res.mixed:
-        sec.h(2, "Warning: mixed results (--allow-mixed)")
-        sec.p("These results were combined although they differ; comparisons across the differing parts "
-              "are not fair-budget comparisons:")
-        sec.ul(res.mixed)
-    if res.warnings:
-        sec.h(2, "Warnings")
-        sec.ul(res.warnings)
+          f"with stratified bootstrap CIs (2000 resamples, seed {seed}). " + _threshold_words(data))
     return sec
 
 
-def _lr_fraction(lo: float, hi: float) -> str:
-    """The final-LR / peak fraction of a pair's seed runs: one number, or the range when runs differ."""
+def _threshold_words(data: Analysis) -> str:
+    if data.thresholds_relative:
+        return ("Convergence: epochs until a run first reaches " + ", ".join(f"{100 * t:g}%" for t in data.thresholds)
+                + " of its workload's best mean final accuracy.")
+    return "Convergence thresholds (test accuracy): " + ", ".join(f"{100 * t:g}%" for t in data.thresholds) + "."
+
+
+def _lr_fraction(lo: float, hi: float, restarted: int = 0) -> str:
+    """The last step's LR / peak over a pair's seed runs: one number, or the range when runs differ."""
     if not (np.isfinite(lo) and np.isfinite(hi)):
         return "n/a"
-    return f"{lo:.2f}" if f"{lo:.2f}" == f"{hi:.2f}" else f"{lo:.2f}-{hi:.2f}"
+    text = f"{lo:.2f}" if f"{lo:.2f}" == f"{hi:.2f}" else f"{lo:.2f}-{hi:.2f}"
+    return text + (" (restart)" if restarted else "")
+
+
+def _mean_sd(mean: float, sd: float) -> str:
+    if not np.isfinite(mean):
+        return "n/a"
+    return f"{mean:.2f}" + (f" +- {sd:.2f}" if np.isfinite(sd) else "")
 
 
 def workload_sections(out_dir: str, data: Analysis) -> Section:
@@ -82,60 +100,70 @@ def workload_sections(out_dir: str, data: Analysis) -> Section:
     summary, vs_best, margin = data.summary, data.vs_best, data.margin
     sec = Section(out_dir)
     sec.h(2, "Results per workload")
-    sec.p("Ranked by mean final test accuracy. **best** marks the highest mean. Against the best: *worse* = "
-          "Holm-corrected paired t-test significant; *equivalent* = Holm-corrected TOST significant, the "
-          f"difference lies within +-{100 * margin:g} pp; *inconclusive* = neither, these seeds cannot tell; "
-          "*untested* = fewer than two paired seeds or identical differences, so no test was possible. MDD = "
-          "minimal detectable difference against the best (pp, see the header). Final LR / peak = the top layer "
-          "group's LR after the last epoch over its peak LR, per seed run (a cyclic schedule far above 0 ended "
-          "mid-cycle). Trials = tuning trials run / planned; diverged = diverged seed runs / seed runs.")
+    sec.p("Ranked by mean final test accuracy (equal means share a rank). vs best = the comparison with the "
+          "observed best (post hoc, see the verdict for the all-pairs claims): worse = Holm-corrected paired t-test "
+          f"significant; equivalent = Holm-corrected TOST significant, the difference lies within +-{100 * margin:g} "
+          "pp; inconclusive = neither, these seeds cannot tell; untested = fewer than two paired seeds or "
+          "identical differences. Holm p (all pairs) = the same t-test within all pairs of the workload, the "
+          "family the verdict uses. MDD = minimal detectable difference against the best (pp). LR at last step / "
+          "peak = the top layer group's LR in the run's last step over its peak LR (restart: the schedule "
+          "restarted inside the last epoch). s / run = wall seconds per seed run (mean +- SD); grad evals / run = "
+          "gradient evaluations per seed run (SAM-style updates count two per step). Trials = tuning trials run / "
+          "planned; diverged = diverged seed runs / seed runs.")
     for workload, s in summary.groupby("workload", sort=True):
         sec.h(3, f"{workload} ({s['regime'].iloc[0]})")
         if s["n"].max() < 2:
             sec.p(f"**Only one seed per strategy on {workload}**: no standard deviation, confidence interval "
                   "or significance test is possible; the numbers below are single runs and the ranking is "
                   "not evidence of a difference.")
+        v = vs_best[vs_best["workload"] == workload] if not vs_best.empty else vs_best
+        p_all = dict(zip(v["b"], v["p_t_holm_all"], strict=True)) if len(v) else {}
         rows = []
         for r in s.itertuples():
             name = f"**{r.strategy}**" if r.outcome == "best" else r.strategy
             rows.append({
-                "rank": r.rank, "strategy": name, "gen": r.generation, "n": r.n, "mean %": pct(r.mean),
+                "rank": f"{r.rank:g}", "strategy": name, "gen": r.generation, "n": r.n, "mean %": pct(r.mean),
                 "SD": pct(r.sd), "95% CI (t)": ci(r.ci_low, r.ci_high),
                 "best-epoch % (paper, optimistic)": pct(r.best_epoch_mean),
-                "vs best": r.outcome, "Holm p (t)": pval(r.p_t_holm_vs_best),
-                "Holm p (TOST)": pval(r.p_tost_holm_vs_best), "MDD (pp)": num(100 * r.mdd_vs_best, 2),
+                "vs best (post hoc)": r.outcome, "Holm p (t)": pval(r.p_t_holm_vs_best),
+                "Holm p (all pairs)": pval(p_all.get(r.strategy, math.nan)),
+                "Holm p (TOST)": pval(r.p_tost_holm_vs_best), "MDD (pp)": pp(r.mdd_vs_best),
                 f"seeds for {100 * margin:g} pp": seeds(r.seeds_for_margin, stats.MAX_SEEDS),
-                "final LR / peak": _lr_fraction(r.lr_fraction_min, r.lr_fraction_max),
+                "LR at last step / peak": _lr_fraction(r.lr_fraction_min, r.lr_fraction_max, r.lr_restarted),
+                "s / run": _mean_sd(r.wall_mean, r.wall_sd), "grad evals / run": num(r.grad_evals_mean, 0),
                 "trials": f"{r.trials_run}/{r.trials_planned}", "diverged": f"{r.diverged}/{r.n}",
                 "tuned configuration": config(r.tuned_config),
             })
         sec.table(pd.DataFrame(rows))
-        v = vs_best[vs_best["workload"] == workload] if not vs_best.empty else vs_best
         if not v.empty:
             sec.p(tables.power_statement(v, margin))
+        split = test_split_text(data, workload)
+        if split:
+            sec.p(split)
 
         if v.empty:
             continue
         sec.h(4, f"{workload}: paired comparisons with the best ({s.iloc[0]['strategy']})")
+        wilcoxon = bool((v["min_p_w"] <= stats.ALPHA).any())
         sec.p(f"Differences are best minus other, in percentage points, over the n seeds both ran; the interval "
-              f"is the paired t interval. Holm correction over these {len(v)} comparisons, separately for each "
-              "test; *Holm p (t), all pairs* is the same t-test within all pairs of the workload. d_z = mean "
-              "difference / SD of the differences. The exact two-sided Wilcoxon test cannot give p below 2/2^n "
-              "(0.0625 for n = 5); such rows say so.")
+              f"is the paired t interval. Holm correction over these {len(v)} comparisons (post hoc: the best was "
+              "picked from the same runs); Holm p (t), all pairs is the same t-test within all pairs of the "
+              "workload, the family the verdict uses. "
+              + ("" if wilcoxon else f"No Wilcoxon column: with {int(v['n'].max())} seeds the exact signed-rank "
+                 f"test cannot give p below {num(float(v['min_p_w'].min()), 3)}, so it could never reach "
+                 f"{stats.ALPHA}."))
         rows = []
         for r in v.itertuples():
-            rows.append({
-                "comparison": f"{r.a} - {r.b}", "n": r.n, "diff (pp)": num(100 * r.mean_diff, 2),
-                "95% CI (pp)": "n/a" if not np.isfinite(r.diff_ci_low)
-                else f"[{100 * r.diff_ci_low:.2f}, {100 * r.diff_ci_high:.2f}]",
-                "t": num(r.t), "p (t)": pval(r.p_t), "Holm p (t)": pval(r.p_t_holm),
-                "W": num(r.w, 1), "p (W)": pval(r.p_w), "Holm p (W)": pval(r.p_w_holm),
-                "Holm p (TOST)": pval(r.p_tost_holm), "outcome": r.outcome,
-                "MDD (pp)": num(100 * r.mdd, 2),
-                f"seeds for {100 * margin:g} pp": seeds(r.seeds_for_margin, stats.MAX_SEEDS),
-                "d_z": num(r.cohen_d), "Cliff's delta": num(r.cliffs_delta),
-                "Holm p (t), all pairs": pval(r.p_t_holm_all), "note": r.note,
-            })
+            row = {"comparison": f"{r.a} - {r.b}", "n": r.n, "diff (pp)": pp(r.mean_diff),
+                   "95% CI (pp)": interval(r.diff_ci_low, r.diff_ci_high, digits=2),
+                   "t": num(r.t), "p (t)": pval(r.p_t), "Holm p (t)": pval(r.p_t_holm)}
+            if wilcoxon:
+                reach = r.min_p_w <= stats.ALPHA
+                row.update({"W": num(r.w, 1) if reach else "-", "Holm p (W)": pval(r.p_w_holm) if reach else "-"})
+            row.update({"Holm p (TOST)": pval(r.p_tost_holm), "outcome": r.outcome, "MDD (pp)": pp(r.mdd),
+                        f"seeds for {100 * margin:g} pp": seeds(r.seeds_for_margin, stats.MAX_SEEDS),
+                        "Holm p (t), all pairs": pval(r.p_t_holm_all)})
+            rows.append(row)
         sec.table(pd.DataFrame(rows))
     sec.p("All pairs within each workload (Holm over that workload's pairs) are in `csv/pairwise_all.csv`; each "
           "seed run's final LR fraction is in `csv/final_lr.csv`.")
@@ -218,9 +246,15 @@ def convergence_section(out_dir: str, data: Analysis) -> Section:
     sec.h(2, "Convergence")
     conv = data.convergence
     sec.csvs["convergence"] = conv
-    sec.p("Epochs and seconds until a seed run's test accuracy first reaches each threshold, mean over the "
-          "seeds that reached it (k/n shown when not all did); total = mean wall time of a whole run. "
-          "The form of the paper's Table 2.")
+    if data.thresholds_relative:
+        sec.p("Epochs and seconds until a seed run's test accuracy first reaches each share of its workload's "
+              "best strategy mean final accuracy (so 99% = within 1% of the best final result), mean over the "
+              "seeds that reached it (k/n shown when not all did); total = mean wall time of a whole run. "
+              "`--thresholds` sets absolute accuracies instead (the paper's Table 2).")
+    else:
+        sec.p("Epochs and seconds until a seed run's test accuracy first reaches each threshold, mean over the "
+              "seeds that reached it (k/n shown when not all did); total = mean wall time of a whole run. "
+              "The form of the paper's Table 2.")
     for workload, c in conv.groupby("workload", sort=True):
         sec.h(3, workload)
         rows = []
@@ -230,7 +264,8 @@ def convergence_section(out_dir: str, data: Analysis) -> Section:
                 cell = "not reached" if r.reached == 0 else f"{r.epochs_mean:.1f} ep, {r.seconds_mean:.1f} s"
                 if 0 < r.reached < r.n:
                     cell += f" ({r.reached}/{r.n})"
-                row[f"{100 * r.threshold:g}%"] = cell
+                label = f"{100 * r.threshold:g}% of best" if data.thresholds_relative else f"{100 * r.threshold:g}%"
+                row[f"{label} ({pct(r.level)}%)" if data.thresholds_relative else label] = cell
             row["total (s)"] = f"{g['total_seconds_mean'].iloc[0]:.1f}"
             rows.append(row)
         sec.table(pd.DataFrame(rows))
@@ -266,3 +301,225 @@ def budget_section(out_dir: str, data: Analysis) -> Section:
                          "diverged": r.diverged, "errored": r.errored})
         sec.table(pd.DataFrame(rows))
     return sec
+
+
+
+
+
+# ---- the first screen: verdict, protocol, warnings --------------------------------------------
+
+def _names(items) -> str:
+    return ", ".join(items)
+
+
+def _leaders_text(v: WorkloadVerdict) -> str:
+    lead = v.leaders
+    what = "; ".join(f"**{x.strategy}** {mean_ci(x.mean, x.ci_low, x.ci_high)} %" for x in lead)
+    n = f"{lead[0].n} seeds" if len({x.n for x in lead}) == 1 else "seeds differ"
+    tie = " (equal means share the lead)" if len(lead) > 1 else ""
+    return f"Highest mean final test accuracy{tie}: {what} (mean [95% t interval], {n})."
+
+
+def verdict_lines(v: WorkloadVerdict, seeds_needed: int | None) -> list[str]:
+    """The plain-words claims on one workload, each no stronger than its test."""
+    others = v.strategies - len(v.leaders)
+    m = f"{100 * v.margin:g} pp"
+    lines = []
+    if v.worse:
+        shown = "; ".join(f"{s} (below {_names(w)})" for s, w in v.worse.items())
+        lines.append(f"**Shown worse** ({len(v.worse)} of {others}; paired t-test, Holm over all {v.pairs} pairs, a "
+                     f"family that does not depend on which strategy came out on top): {shown}.")
+    else:
+        lines.append(f"**None shown worse**: no paired t-test is significant after Holm over all {v.pairs} pairs.")
+    if v.post_hoc_worse:
+        lines.append(f"Post hoc only, significant against the observed best but not over all pairs (the best was "
+                     f"picked from these same runs, so this is a hint, not a finding): {_names(v.post_hoc_worse)}.")
+    if v.equivalent:
+        lines.append(f"**Shown equivalent** to the leader within +-{m} (TOST, Holm over all pairs): "
+                     f"{_names(v.equivalent)}.")
+    else:
+        lines.append(f"None shown equivalent to the leader within +-{m} (TOST, Holm over all pairs).")
+    if v.inconclusive:
+        mdd = np.array([x for x in v.mdd.values() if np.isfinite(x)])
+        need = (f" They would have to differ from the leader by about {pp(float(np.median(mdd)))} pp (median "
+                f"minimal detectable difference, {pp(mdd.min())}-{pp(mdd.max())} pp) for these seeds to show it "
+                "with 80% power" if mdd.size else "")
+        more = f"; showing +-{m} would take about {seeds_needed} seeds" if seeds_needed else ""
+        lines.append(f"**Inconclusive**: {len(v.inconclusive)} of {others}: neither shown worse nor shown equivalent; "
+                     f"not the same as equal.{need}{more}." if need else
+                     f"**Inconclusive**: {len(v.inconclusive)} of {others}: neither shown worse nor shown "
+                     "equivalent; not the same as equal.")
+    if v.untested:
+        lines.append(f"Untested (fewer than two paired seeds or no spread): {_names(v.untested)}.")
+    return lines
+
+
+def verdict_section(out_dir: str, data: Analysis) -> Section:
+    """Per workload the verdict, then across workloads the normalised aggregate or why there is none."""
+    sec = Section(out_dir)
+    sec.h(2, "Verdict")
+    verdicts = [data.verdicts[w] for w in data.workloads]
+    for v in verdicts:
+        sec.p(f"**{v.workload}** ({v.strategies} strategies). " + _leaders_text(v))
+        sec.ul(verdict_lines(v, v.median_seeds_for_margin()))
+    sec.csvs["verdict"] = pd.DataFrame(
+        [{"workload": v.workload, "strategy": s, "verdict": kind, "detail": detail}
+         for v in verdicts
+         for kind, items in (("leader", {x.strategy: "" for x in v.leaders}),
+                             ("worse", {k: "below " + " ".join(w) for k, w in v.worse.items()}),
+                             ("post hoc worse", dict.fromkeys(v.post_hoc_worse, "")),
+                             ("equivalent", dict.fromkeys(v.equivalent, "")),
+                             ("inconclusive", {k: f"mdd {v.mdd.get(k, np.nan):.6g}" for k in v.inconclusive}),
+                             ("untested", dict.fromkeys(v.untested, "")))
+         for s, detail in items.items()], columns=["workload", "strategy", "verdict", "detail"])
+    a = data.across
+    if a.iqm is not None:
+        top = a.iqm.iloc[0]
+        sec.p(f"**Across {len(a.workloads)} workloads** (scores normalised per workload, 0 = chance, 1 = that "
+              f"workload's best mean): highest normalised IQM **{top['strategy']}** {num(top['iqm'], 3)} "
+              f"[{num(top['ci_low'], 3)}, {num(top['ci_high'], 3)}] (95% stratified bootstrap). "
+              + (f"Friedman test over workloads p = {pval(a.friedman.p)}." if np.isfinite(a.friedman.p) else ""))
+    else:
+        n = len(data.workloads)
+        why = (f"only {n} workload, so nothing here says how these strategies compare on any other task"
+               if n == 1 else f"{len(a.workloads)} normalisable workload(s) of {n}; the aggregate needs "
+               f"{MIN_WORKLOADS}")
+        skipped = f" (not normalisable: {_names(a.skipped)})" if a.skipped else ""
+        sec.p(f"**Across workloads**: no claim: {why}{skipped}.")
+    return sec
+
+
+def _versions(res: Results) -> str:
+    found: dict[str, set[str]] = {}
+    for text in res.trials["versions"].dropna().unique():
+        try:
+            for k, v in json.loads(text).items():
+                found.setdefault(k, set()).add(str(v))
+        except ValueError:
+            continue
+    return ", ".join(f"{k} {'/'.join(sorted(v))}" for k, v in sorted(found.items())) or "not recorded"
+
+
+def _workload_epochs(name: str) -> int | None:
+    """The workload's own (paper) epochs from its torch-free declaration; None for an unregistered plugin."""
+    try:
+        from trainables.workload import get_workload
+
+        return int(get_workload(name).default_epochs)
+    except Exception:  # noqa: BLE001  (a plugin not loaded here, or a declaration without the field)
+        return None
+
+
+def _duration(seconds: float) -> str:
+    if not np.isfinite(seconds):
+        return "n/a"
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min" if seconds < 7200 else \
+        f"{seconds / 3600:.1f} h"
+
+
+def protocol_section(out_dir: str, data: Analysis) -> Section:
+    """What was run: budget, sampler, seeds, selection, device, time, compute, versions."""
+    res = data.res
+    sec = Section(out_dir)
+    sec.h(2, "Protocol")
+    items = []
+    for workload, b in res.budget.groupby("workload", sort=True):
+        own = _workload_epochs(workload)
+        epochs = "/".join(str(int(e)) for e in sorted(b["epochs"].unique()))
+        against = f" (the workload's own length: {own})" if own else ""
+        trials = "/".join(str(int(t)) for t in sorted(b["trials_planned"].unique()))
+        seeds_ = "/".join(str(int(t)) for t in sorted(b["seeds_planned"].unique()))
+        pairs = sorted(set(zip(b["sampler"], b["sampler_seed"], strict=True)))
+        samplers = ", ".join(f"{s} (seed {int(d)})" for s, d in pairs)
+        items.append(f"{workload}: {len(b)} strategies; {trials} tuning trials per strategy (trial 0 = the "
+                     f"canonical configuration) of {epochs} epochs{against}; sampler {samplers}; then the chosen "
+                     f"configuration retrained with {seeds_} seeds on the full training split, scored on test.")
+    phase = checks.random_phase(res.budget)
+    for sampler, trials, startup in phase:
+        items.append(f"Sampler phase: {sampler} draws its first {startup} trials at random (Optuna's "
+                     f"n_startup_trials default); with {trials} trials the whole search was random search.")
+    items.append(f"Selection: {selection_words(res)} (validation split only; the test split chooses nothing).")
+    runs = res.trials
+    devices = ", ".join(sorted(set(runs["device"].dropna()))) or "not recorded"
+    wall = float(pd.to_numeric(runs["wall_seconds"], errors="coerce").sum())
+    compute = [f"device {devices}", f"run time {_duration(wall)} summed over {len(runs)} runs (tuning and seeds; "
+               "runs in parallel overlap, so the elapsed time was shorter)"]
+    for column, words in (("grad_evals", "gradient evaluations"), ("step_seconds", "seconds in optimizer steps")):
+        if column in runs and runs[column].notna().any():
+            total = float(pd.to_numeric(runs[column], errors="coerce").sum())
+            compute.append(f"{total:,.0f} {words} in all" if column == "grad_evals" else f"{total:,.0f} {words}")
+    if "grad_evals" not in runs or runs["grad_evals"].isna().all():
+        compute.append("gradient evaluations not recorded by this sweep")
+    items.append("Compute: " + "; ".join(compute) + ".")
+    items.append(f"Versions: {_versions(res)}. Spec hash(es): " + ", ".join(f"`{h}`" for h in res.spec_hashes) + ".")
+    sec.ul(items)
+    return sec
+
+
+def warnings_section(out_dir: str, data: Analysis) -> Section:
+    """The report's own warnings about what this protocol could not show."""
+    res = data.res
+    sec = Section(out_dir)
+    items = []
+    edges = checks.edge_optima(data.summary, checks.search_bounds(res.sweep_dirs))
+    sec.csvs["edge_optima"] = edges
+    for r in edges.itertuples():
+        items.append(f"{r.workload}/{r.strategy}: tuned {r.hparam} = {value(r.value)} lies at "
+                     f"{100 * r.position:.0f}% of its {r.scale} search range [{value(r.low)}, {value(r.high)}], "
+                     f"at the {r.bound} bound: a wider range would likely have moved the optimum.")
+    collapsed = checks.collapsed_trials(res)
+    sec.csvs["collapsed_trials"] = collapsed
+    tune = res.tune_runs()
+    diverged = int((tune["status"] == "diverged").sum())
+    if len(collapsed):
+        listing = "; ".join(f"{r.workload}/{r.strategy} trial {r.trial_index} ({r.why})"
+                            for r in collapsed.itertuples())
+        items.append(f"{len(collapsed)} of {len(tune)} tuning trials collapsed without diverging (final validation "
+                     f"accuracy within {100 * checks.NEAR_CHANCE:g} pp of chance, or training loss no lower than "
+                     f"after the first epoch); counted apart from the {diverged} diverged: {listing}.")
+    for sampler, trials, startup in checks.random_phase(res.budget):
+        items.append(f"The budget ({trials} trials per strategy) lies inside {sampler}'s {startup} random start-up "
+                     "trials: tuning was random search, and a longer budget might rank the strategies differently.")
+    for workload, v in data.verdicts.items():
+        mdd = v.median_mdd()
+        if np.isfinite(mdd) and mdd > data.margin:
+            n = int(data.summary[data.summary["workload"] == workload]["n"].max())
+            need = v.median_seeds_for_margin()
+            items.append(f"{workload}: {n} seeds are too few for the +-{100 * data.margin:g} pp margin: the median "
+                         f"minimal detectable difference against the leader is {pp(mdd)} pp (all-pairs level); "
+                         f"detecting {100 * data.margin:g} pp would take about "
+                         f"{seeds(need, stats.MAX_SEEDS)} seeds.")
+    if len(data.workloads) == 1:
+        items.append("One workload: no claim across workloads is possible (ranks, Friedman and normalised "
+                     "aggregates need several).")
+    items += [*res.warnings]
+    if items:
+        sec.h(2, "Warnings")
+        sec.ul(items)
+    if res.mixed:
+        sec.h(2, "Warning: mixed results (--allow-mixed)")
+        sec.p("These results were combined although they differ; comparisons across the differing parts "
+              "are not fair-budget comparisons:")
+        sec.ul(res.mixed)
+    return sec
+
+
+def test_split_text(data: Analysis, workload: str) -> str:
+    """The test split's own sampling error on one workload, and what it means for a paired difference."""
+    runs = data.res.seed_runs()
+    runs = runs[runs["workload"] == workload]
+    rows = checks.test_rows(runs[tables.PRIMARY])
+    if rows is None:
+        return ""
+    s = data.summary[data.summary["workload"] == workload]
+    top = float(s["mean"].max())
+    se = checks.binomial_se(top, rows)
+    sd = float(np.nanmedian(s["sd"].astype(float))) if s["sd"].notna().any() else math.nan
+    return (f"**Test split**: every seed run is scored on the same {rows:,} test rows (inferred from the "
+            f"accuracies' common denominator). At {pct(top)}% their binomial standard error is {pp(se)} pp"
+            + (f", against a median seed SD of {pp(sd)} pp" if np.isfinite(sd) else "")
+            + ": the intervals above describe seed-to-seed variation on these rows, and a fresh test sample would "
+            "add about that much again. For two strategies scored on the same rows that error partly cancels: the "
+            f"SE of their difference lies between 0 (identical predictions) and about {pp(math.sqrt(2) * se)} pp "
+            f"(independent errors); {pp(1 / rows, 3)} pp is one example. Per-example predictions would be needed "
+            "for a sharper paired statement (McNemar's test); the sweep does not record them.")

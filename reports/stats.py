@@ -11,6 +11,7 @@ rliable pulls in `arch`, `absl-py` and `seaborn` for a dozen lines of numpy.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass
@@ -112,6 +113,16 @@ def paired_t_power(effect: float, n: int, alpha: float = ALPHA) -> float:
     return upper + lower
 
 
+@functools.lru_cache(maxsize=256)
+def _detectable_effect(n: int, alpha: float, power: float) -> float:
+    """The standardised effect the paired t-test detects with probability `power`: it depends on n and
+    alpha only, so a whole Holm family (same n, same level) solves it once."""
+    high = 1.0
+    while paired_t_power(high, n, alpha) < power:
+        high *= 2
+    return float(scipy.optimize.brentq(lambda e: paired_t_power(e, n, alpha) - power, 0.0, high, xtol=1e-12))
+
+
 def min_detectable_difference(n: int, sd: float, alpha: float = ALPHA, power: float = POWER) -> float:
     """Smallest true mean difference the two-sided paired t-test with `n` pairs detects with
     probability `power` at level `alpha`, when the differences have standard deviation `sd`.
@@ -121,11 +132,7 @@ def min_detectable_difference(n: int, sd: float, alpha: float = ALPHA, power: fl
     """
     if n < 2 or not (np.isfinite(sd) and sd > 0):
         return math.nan
-    high = 1.0
-    while paired_t_power(high, n, alpha) < power:
-        high *= 2
-    effect = scipy.optimize.brentq(lambda e: paired_t_power(e, n, alpha) - power, 0.0, high, xtol=1e-12)
-    return float(effect * sd)
+    return _detectable_effect(int(n), float(alpha), float(power)) * float(sd)
 
 
 def seeds_needed(difference: float, sd: float, alpha: float = ALPHA, power: float = POWER) -> int | None:
@@ -133,19 +140,21 @@ def seeds_needed(difference: float, sd: float, alpha: float = ALPHA, power: floa
     `difference` with probability `power` at level `alpha`, the differences having SD `sd`.
 
     None when sd is not a positive number; `MAX_SEEDS + 1` when even `MAX_SEEDS` seeds are not enough.
+    The search starts at the normal approximation ((z_{1-alpha/2} + z_power) / effect)^2, which the t-test
+    needs at least, and steps up from there: power rises with n.
     """
     if not (np.isfinite(sd) and sd > 0 and difference > 0):
         return None
     effect = difference / sd
-    if paired_t_power(effect, MAX_SEEDS, alpha) < power:
+    z = scipy.stats.norm.ppf(1 - alpha / 2) + scipy.stats.norm.ppf(power)
+    n = max(2, math.floor((z / effect) ** 2))
+    if n > MAX_SEEDS or paired_t_power(effect, MAX_SEEDS, alpha) < power:
         return MAX_SEEDS + 1
-    low, high = 1, 2  # power(low) < power <= power(high), power rising with n
-    while paired_t_power(effect, high, alpha) < power:
-        low, high = high, high * 2
-    while high - low > 1:
-        mid = (low + high) // 2
-        low, high = (mid, high) if paired_t_power(effect, mid, alpha) < power else (low, mid)
-    return max(high, 2)
+    while n > 2 and paired_t_power(effect, n - 1, alpha) >= power:
+        n -= 1
+    while paired_t_power(effect, n, alpha) < power:
+        n += 1
+    return n
 
 
 @dataclass(frozen=True)

@@ -103,14 +103,49 @@ def outcome(p_t_holm: float, p_tost_holm: float, mean_diff: float) -> str:
 
 
 def final_lr_fractions(res: Results) -> pd.DataFrame:
-    """Per seed-stage run: the top layer group's LR after the last epoch as a fraction of the peak LR
-    (the run's ``lr`` hyperparameter). Near 0 a schedule ran out; far above it the run ended mid-cycle
-    or never decayed."""
+    """Per seed-stage run: the LR of the last step taken (the top layer group's, which the epochs table
+    records after each epoch's last step) as a fraction of the peak LR (the run's ``lr`` hyperparameter).
+
+    ``lr_before`` is the LR at the end of the epoch before; ``restarted`` marks a run whose LR rose in
+    its last epoch after falling before it: a cyclic schedule that restarted inside the last epoch
+    (DALS-Acc's counter restarts at a cycle's last step), so a high fraction there is one restarted
+    step, not a run that never decayed. Near 0 a schedule ran out.
+    """
     runs = res.seed_runs()[["trial_id", "workload", "strategy", "seed", "hparams"]]
-    last = res.epochs.sort_values(["trial_id", "epoch"]).groupby("trial_id").tail(1).set_index("trial_id")["lr"]
+    ep = res.epochs[res.epochs["trial_id"].isin(runs["trial_id"])].sort_values(["trial_id", "epoch"])
+    lr = ep.groupby("trial_id")["lr"]
+    last, before, before2 = lr.nth(-1), lr.nth(-2), lr.nth(-3)
+    by_id = lambda s: pd.Series(s.to_numpy(), index=ep.loc[s.index, "trial_id"].to_numpy())
+    last, before, before2 = by_id(last), by_id(before), by_id(before2)
     peak = [float(json.loads(h).get("lr", np.nan)) if h else np.nan for h in runs["hparams"]]
-    out = runs.drop(columns="hparams").assign(lr_final=runs["trial_id"].map(last).astype(float), lr_peak=peak)
-    return out.assign(fraction=out["lr_final"] / out["lr_peak"]).reset_index(drop=True)
+    out = runs.drop(columns="hparams").assign(
+        lr_final=runs["trial_id"].map(last).astype(float), lr_before=runs["trial_id"].map(before).astype(float),
+        lr_peak=peak)
+    falling = runs["trial_id"].map(before2).astype(float) > out["lr_before"]
+    restarted = (out["lr_final"] > 2 * out["lr_before"]) & falling.fillna(False)
+    out = out.assign(fraction=out["lr_final"] / out["lr_peak"], restarted=restarted.astype(bool))
+    return out.reset_index(drop=True)
+
+
+def tie_ranks(means: pd.Series) -> np.ndarray:
+    """Rank 1 = highest mean; equal means (to 12 digits, so summation order cannot split a tie) share
+    the average of their ranks, as `stats.average_ranks` does across workloads."""
+    return pd.Series(np.round(means.to_numpy(dtype=float), 12)).rank(ascending=False, method="average").to_numpy()
+
+
+def compute_per_run(runs: pd.DataFrame) -> dict[str, float]:
+    """Mean and SD of wall seconds per run, and mean gradient evaluations and step seconds per run,
+    over ``runs`` (NaN where a column is absent or null: sweeps written before it existed)."""
+    def col(name: str) -> np.ndarray:
+        if name not in runs:
+            return np.array([])
+        return pd.to_numeric(runs[name], errors="coerce").dropna().to_numpy(dtype=float)
+
+    wall, grads, steps = col("wall_seconds"), col("grad_evals"), col("step_seconds")
+    return {"wall_mean": float(wall.mean()) if wall.size else np.nan,
+            "wall_sd": float(wall.std(ddof=1)) if wall.size > 1 else np.nan,
+            "grad_evals_mean": float(grads.mean()) if grads.size else np.nan,
+            "step_seconds_mean": float(steps.mean()) if steps.size else np.nan}
 
 
 def regimes(res: Results) -> dict[str, str]:
@@ -155,7 +190,8 @@ def summary_and_vs_best(res: Results, *, margin: float = DEFAULT_MARGIN, all_pai
             lo, hi = stats.t_interval(acc)
             b = budget.loc[(workload, strategy)] if (workload, strategy) in budget.index else None
             td = tune[(tune["workload"] == workload) & (tune["strategy"] == strategy)]
-            frac = fractions[(fractions["workload"] == workload) & (fractions["strategy"] == strategy)]["fraction"]
+            fr_rows = fractions[(fractions["workload"] == workload) & (fractions["strategy"] == strategy)]
+            frac = fr_rows["fraction"]
             rows.append({
                 "workload": workload, "regime": reg.get(workload, "?"), "strategy": strategy,
                 "generation": gen.get(strategy, "?"),
@@ -171,11 +207,14 @@ def summary_and_vs_best(res: Results, *, margin: float = DEFAULT_MARGIN, all_pai
                 "tune_diverged": int((td["status"] == DIVERGED).sum()),
                 "lr_fraction_min": float(frac.min()) if frac.notna().any() else np.nan,
                 "lr_fraction_max": float(frac.max()) if frac.notna().any() else np.nan,
+                "lr_restarted": int(fr_rows["restarted"].sum()) if len(fr_rows) else 0,
+                **compute_per_run(g),
             })
         df = pd.DataFrame(rows)
-        # Rank by mean; a tie in the mean keeps the alphabetical order, so the best is well defined.
+        # Order by mean, a tie alphabetically so the comparisons' best is well defined; equal means get
+        # equal (averaged) ranks, the same ranks the cross-workload table averages.
         df = df.sort_values(["mean", "strategy"], ascending=[False, True], kind="stable").reset_index(drop=True)
-        df.insert(2, "rank", np.arange(1, len(df) + 1))
+        df.insert(2, "rank", tie_ranks(df["mean"]))
         best = df.loc[0, "strategy"]
         m = seed_matrix(res, workload)
         others = list(df["strategy"][1:])
@@ -282,9 +321,11 @@ def normalised_scores(res: Results, summary: pd.DataFrame) -> tuple[pd.DataFrame
     runs = res.seed_runs()
     skipped = sorted(w for w in best.index if not (np.isfinite(chance.get(w, np.nan)) and best[w] > chance[w]))
     runs = runs[~runs["workload"].isin(skipped)]
-    low = runs["workload"].map(chance)
-    high = runs["workload"].map(best)
-    return runs.assign(normalised=(runs[PRIMARY] - low) / (high - low)), skipped
+    low = runs["workload"].map(chance).astype(float)
+    high = runs["workload"].map(best).astype(float)
+    # Built from float columns even when every workload was skipped (no rows: an empty float column).
+    normalised = (runs[PRIMARY].astype(float) - low) / (high - low)
+    return runs.assign(normalised=normalised.astype(float)), skipped
 
 
 def run_matrix(runs: pd.DataFrame, strategy: str, workloads: list[str], column: str = "normalised") -> np.ndarray:
@@ -317,12 +358,13 @@ def iqm_and_profiles(runs: pd.DataFrame, strategies: list[str], workloads: list[
     return iqm.reset_index(drop=True), pd.DataFrame(prof_rows)
 
 
-def convergence(res: Results, thresholds: list[float]) -> pd.DataFrame:
+def convergence(res: Results, thresholds: list[float], relative_to: dict[str, float] | None = None) -> pd.DataFrame:
     """Epochs and seconds for seed-stage runs to first reach each test-accuracy threshold (paper's Table 2).
 
-    One row per (workload, strategy, threshold): reached (runs that got there), n (runs),
-    epochs_mean and seconds_mean over the runs that reached it (seconds = summed epoch times up to
-    and including that epoch), and total_seconds_mean (whole run, all seeds).
+    One row per (workload, strategy, threshold): level (the accuracy to reach: the threshold itself,
+    or threshold x ``relative_to[workload]``, e.g. the workload's best mean final accuracy), reached
+    (runs that got there), n (runs), epochs_mean and seconds_mean over the runs that reached it
+    (seconds = summed epoch times up to and including that epoch), and total_seconds_mean (whole run).
     """
     runs = res.seed_runs()[["trial_id", "workload", "strategy", "wall_seconds"]]
     ep = res.epochs[res.epochs["trial_id"].isin(runs["trial_id"])].sort_values(["trial_id", "epoch"])
@@ -331,8 +373,9 @@ def convergence(res: Results, thresholds: list[float]) -> pd.DataFrame:
     for (workload, strategy), g in runs.groupby(["workload", "strategy"], sort=True):
         curves = ep[ep["trial_id"].isin(g["trial_id"])]
         for thr in thresholds:
-            hit = curves[curves["test_accuracy"] >= thr].groupby("trial_id").first()
-            rows.append({"workload": workload, "strategy": strategy, "threshold": thr,
+            level = thr * relative_to[workload] if relative_to is not None else thr
+            hit = curves[curves["test_accuracy"] >= level].groupby("trial_id").first()
+            rows.append({"workload": workload, "strategy": strategy, "threshold": thr, "level": level,
                          "reached": len(hit), "n": len(g),
                          "epochs_mean": float(hit["epoch"].mean()) if len(hit) else np.nan,
                          "seconds_mean": float(hit["elapsed"].mean()) if len(hit) else np.nan,

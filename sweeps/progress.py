@@ -115,21 +115,37 @@ class Progress(Callback):
 
 
 def status(directory: str, out: Callable[[str], None] = say) -> int:
-    """Print a sweep's progress per pair (from progress.json and the budget table); no Ray needed."""
+    """Print a sweep's progress per pair (from progress.json, the trials and the budget table); no Ray needed.
+
+    Accuracies are in percent, as in the report: the best validation accuracy of the tuning trials so far,
+    and the seed runs' final test accuracy as their mean with its 95% t interval (from the trials table,
+    once written), never the maximum over seeds, which would favour the pair with the luckiest seed.
+    """
+    from reports.formatting import mean_ci
+    from reports.stats import t_interval
+    from reports.store import exists, read_table
+    from vocab.contracts import FINISHED
+
     spec, sweep = load_sweep_spec(directory)
     progress = json.loads(sweep.read_text("progress.json") or "{}")
+    seed_runs: dict[str, list[float]] = {}
+    if exists("trials", sweep.root):
+        for r in read_table("trials", sweep.root).to_pylist():
+            if r["stage"] == SEED and r["status"] in FINISHED and r["test_accuracy_final"] is not None:
+                seed_runs.setdefault(Pair(r["workload"], r["strategy"]).key, []).append(r["test_accuracy_final"])
     out(f"sweep {spec.name} (spec hash {spec.hash}) at {sweep.root}; last update {progress.get('updated', '-')}")
-    out(f"{'pair':40s} {'tune':>9s} {'best val':>9s} {'seeds':>7s} {'best test':>9s}")
+    out(f"{'pair':40s} {'tune':>9s} {'best val %':>10s} {'seeds':>7s}  test % (mean [95% t interval] over seeds)")
     tune, seed = progress.get(TUNE, {}), progress.get(SEED, {})
     for w, s in spec.pairs():
         key = Pair(w.name, s).key
         t, sd = tune.get(key, {}), seed.get(key, {})
-        best_t = "-" if t.get("best") is None else f"{t['best']:.4f}"
-        best_s = "-" if sd.get("best") is None else f"{sd['best']:.4f}"
-        out(f"{key:40s} {t.get('done', 0):>4d}/{spec.budget.trials:<4d} {best_t:>9s} "
-            f"{sd.get('done', 0):>3d}/{spec.evaluation.seeds:<3d} {best_s:>9s}")
-    from reports.store import exists, read_table
-
+        best_t = "-" if t.get("best") is None else f"{100 * t['best']:.1f}"
+        values = seed_runs.get(key, [])
+        test = mean_ci(sum(values) / len(values), *t_interval(values), missing="-") if values else "-"
+        out(f"{key:40s} {t.get('done', 0):>4d}/{spec.budget.trials:<4d} {best_t:>10s} "
+            f"{sd.get('done', 0):>3d}/{spec.evaluation.seeds:<3d}  {test}")
+    if not seed_runs and seed:
+        out("(test accuracy appears once the results tables are written, at the end of the sweep)")
     if not exists("budget", sweep.root):
         out("state: running or interrupted (no results tables yet); `lrsweep resume DIR` continues it")
         return 0

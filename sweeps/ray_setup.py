@@ -5,7 +5,8 @@ retries, checkpoints kept and the progress callback."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from sweeps import plugins
 from sweeps.progress import Progress
@@ -13,15 +14,18 @@ from sweeps.spec import Spec
 from sweeps.storage import EXPERIMENT, SweepDir
 from sweeps.trial_entry import LOG_DIR_VAR
 
-__all__ = ["MAX_FAILURES", "init_ray", "quiet_tune", "run_config", "trial_dirname"]
+__all__ = ["LOOPBACK", "MAX_FAILURES", "init_ray", "loopback_node", "quiet_tune", "run_config", "trial_dirname"]
 
+LOOPBACK = "127.0.0.1"
+"""The node address of the embedded Ray: it listens on this machine only."""
 MAX_FAILURES = 2
 """Times Tune retries a crashed trial (from its last checkpoint) before it counts as errored."""
 
 
 def init_ray(address: str | None, num_cpus: int | None, spec: Spec | None = None,
              sweep: SweepDir | None = None) -> bool:
-    """Start an embedded local Ray (``address`` None) or connect to a cluster; True if we started it.
+    """Start an embedded local Ray (``address`` None), listening on loopback only (``loopback_node``),
+    or connect to a cluster; True if we started it.
 
     The job's runtime_env carries the spec's plugins to every worker (``sweeps.plugins``). Inside a
     Ray Job sent by ``lrsweep submit`` the job's own runtime_env carries them already, and Ray
@@ -42,10 +46,32 @@ def init_ray(address: str | None, num_cpus: int | None, spec: Spec | None = None
              "runtime_env": {k: v for k, v in env.items() if v} or None}
     if address is None:
         # "local" always starts a private Ray: never join a cluster someone started on this machine.
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **quiet)
+        with loopback_node():
+            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, _node_ip_address=LOOPBACK,
+                     **quiet)
     else:
         ray.init(address=address, **quiet)
     return True
+
+
+@contextmanager
+def loopback_node() -> Iterator[None]:
+    """While Ray starts, let its node address be loopback: Ray 2.60 binds its servers (GCS, raylet,
+    workers' and driver's gRPC, agents, autoscaler metrics) to the node address.
+
+    Ray replaces a loopback ``_node_ip_address`` by the machine's routable address unless
+    ``ray_constants.ENABLE_RAY_CLUSTER`` is false (its macOS / Windows default, env
+    ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER``, read once at import), so the flag is off for the start
+    only: a later ``--address`` connection in this process is unaffected.
+    """
+    import ray._private.ray_constants as ray_constants
+
+    before = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = before
 
 
 def trial_dirname(trial) -> str:

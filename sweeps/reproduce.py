@@ -46,14 +46,14 @@ from sweeps.spec import (
     Spec,
     SpecError,
     WorkloadSpec,
-    _fields,
-    _int,
-    _parse_resources,
-    _parse_workloads,
-    _Problems,
     parse_location,
     parse_name,
 )
+from sweeps.spec import Problems as _Problems
+from sweeps.spec import parse_resources as _parse_resources
+from sweeps.spec import parse_workloads as _parse_workloads
+from sweeps.spec import read_fields as _fields
+from sweeps.spec import read_int as _int
 
 __all__ = ["PROTOCOLS", "ReproSpec", "load_repro_spec", "parse_repro_spec", "run_reproduction"]
 

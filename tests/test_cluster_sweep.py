@@ -184,9 +184,9 @@ def _plugin_sweep(directory: Path, storage: Path) -> tuple[Path, Path, dict]:
 
     directory.mkdir(parents=True)
     workload, strategy = directory / "halfspace.py", directory / "plain_sgd.py"
-    workload.write_text(_blocks("### Adding a workload", "python")[0])
-    strategy.write_text(_blocks("### Plugins", "python")[0])
-    spec = yaml.safe_load(_blocks("### Adding a workload", "yaml")[0])
+    workload.write_text(_blocks("## Adding a workload", "python")[0])
+    strategy.write_text(_blocks("## Plugins", "python")[0])
+    spec = yaml.safe_load(_blocks("## Adding a workload", "yaml")[0])
     spec.update(strategies=[*spec["strategies"], "plain_sgd"], resources={"cpu": 1, "gpu": 0}, storage=str(storage))
     spec["budget"]["epochs"] = spec["budget"].get("epochs", 2)
     return workload, strategy, spec

@@ -1,4 +1,4 @@
-"""Plugins end to end: the README's "Adding a workload" example and its strategy plugin, saved to files
+"""Plugins end to end: docs/WORKLOADS.md's "Adding a workload" example and its strategy plugin, saved to files
 in a directory that is on no one's sys.path, run as a sweep with the real `lrsweep` CLI on a real
 local Ray; then `status`, `report` and `resume` on the sweep directory."""
 
@@ -15,14 +15,14 @@ import yaml
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
-README = (REPO / "README.md").read_text()
+WORKLOADS = (REPO / "docs" / "WORKLOADS.md").read_text()
 LRSWEEP = str(Path(sys.executable).parent / "lrsweep")
 
 
 def _blocks(section: str, language: str) -> list[str]:
-    """The ``language`` code blocks of a README section, in order."""
-    text = README[README.index(section):]
-    text = text[: min(text.find(mark, 1) % len(text) for mark in ("\n## ", "\n### "))]
+    """The ``language`` code blocks of a docs/WORKLOADS.md section, in order."""
+    text = WORKLOADS[WORKLOADS.index(section):]
+    text = text[: min(text.find(mark, 1) % len(text) for mark in ("\n# ", "\n## ", "\n### "))]
     parts = text.split(f"```{language}\n")[1:]
     return [part[: part.index("```")] for part in parts]
 
@@ -44,9 +44,9 @@ def plugin_sweep(tmp_path_factory):
     root = tmp_path_factory.mktemp("plugin")
     plugin_dir = root / "user_code"  # not on sys.path: only the spec (and --plugin) name it
     plugin_dir.mkdir()
-    workload_code = _blocks("### Adding a workload", "python")[0]
-    spec_text = _blocks("### Adding a workload", "yaml")[0]
-    strategy_code, = _blocks("### Plugins", "python")
+    workload_code = _blocks("## Adding a workload", "python")[0]
+    spec_text = _blocks("## Adding a workload", "yaml")[0]
+    strategy_code, = _blocks("## Plugins", "python")
     (plugin_dir / "halfspace.py").write_text(workload_code)
     (plugin_dir / "plain_sgd.py").write_text(strategy_code)
     spec = yaml.safe_load(spec_text)
@@ -123,9 +123,9 @@ def test_an_interrupted_plugin_sweep_resumes_from_its_own_copy_of_the_plugins(tm
 
     code = tmp_path / "user_code"
     code.mkdir()
-    (code / "halfspace.py").write_text(_blocks("### Adding a workload", "python")[0])
-    (code / "plain_sgd.py").write_text(_blocks("### Plugins", "python")[0])
-    spec = yaml.safe_load(_blocks("### Adding a workload", "yaml")[0])
+    (code / "halfspace.py").write_text(_blocks("## Adding a workload", "python")[0])
+    (code / "plain_sgd.py").write_text(_blocks("## Plugins", "python")[0])
+    spec = yaml.safe_load(_blocks("## Adding a workload", "yaml")[0])
     spec.update(plugins=["./halfspace.py", "./plain_sgd.py"], strategies=["adam", "plain_sgd"],
                 budget={"trials": 4, "epochs": 20})
     (code / "spec.yaml").write_text(yaml.safe_dump(spec))

@@ -274,7 +274,7 @@ def test_same_parquet_gives_identical_files_without_ray_or_torch(small, tmp_path
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
     b = build_report([d], str(tmp_path / "r2"))
     files = [b.markdown, b.html, *b.csv.values(), *(p[ext] for p in b.plots.values() for ext in ("png", "svg"))]
-    assert len(files) == 2 + 12 + 2 * 9  # md, html, CSVs (no IQM with one workload), 9 figures (no pairs of 2)
+    assert len(files) == 2 + 15 + 2 * 9  # md, html, CSVs (no IQM with one workload), 9 figures (no pairs of 2)
     for f in files:
         other = os.path.join(str(tmp_path / "r1"), os.path.relpath(f, b.out_dir))
         with open(f, "rb") as x, open(other, "rb") as y:

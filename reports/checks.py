@@ -1,0 +1,169 @@
+"""Warnings the report raises about its own protocol: what the budget, the search or the seeds could not show.
+
+Pure functions over the results tables (plus the searched bounds Optuna recorded in the sweep's
+``optuna.journal``), each returning rows the report words; see `reports.sections.warnings_section`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from fractions import Fraction
+
+import numpy as np
+import pandas as pd
+
+from reports.load import Results
+from reports.store import filesystem
+
+#: Random start-up trials of each sampler before it models anything: Optuna 5.1's
+#: ``TPESampler(n_startup_trials=10)`` default (lrsweep does not change it); random and QMC never model.
+RANDOM_PHASE = {"tpe": 10}
+#: A tuned value this close to a search bound, as a fraction of the range on the hparam's scale, is at the edge.
+EDGE = 0.05
+#: A tune trial whose score ends within this many points (fraction) of chance has collapsed.
+NEAR_CHANCE = 0.02
+
+
+# ---- the searched bounds ----------------------------------------------------------------------
+
+def search_bounds(sweep_dirs: list[str]) -> pd.DataFrame:
+    """The searched range of every (workload, strategy, hparam), read from each sweep's ``optuna.journal``.
+
+    Optuna writes each suggested parameter's distribution (low, high, log; step for integers) into its
+    journal, so these are the bounds actually searched, spec overrides included. Columns: workload,
+    strategy, hparam, low, high, scale (log, linear or int). Empty when no journal is found.
+    """
+    rows: dict[tuple[str, str, str], dict] = {}
+    for directory in sweep_dirs:
+        fs, base = filesystem(directory)
+        path = f"{base}/optuna.journal"
+        if fs.get_file_info(path).type.name == "NotFound":
+            continue
+        studies: dict[int, str] = {}
+        trial_study: dict[int, int] = {}
+        with fs.open_input_stream(path) as f:
+            text = f.read().decode("utf-8", errors="replace")
+        for line in text.splitlines():
+            try:
+                op = json.loads(line)
+            except ValueError:
+                continue  # a torn last line of a journal being written
+            code = op.get("op_code")
+            if code == 0:
+                studies[len(studies)] = op["study_name"]
+            elif code == 4:
+                trial_study[len(trial_study)] = op["study_id"]
+            elif code == 5 and op.get("trial_id") in trial_study:
+                name = studies.get(trial_study[op["trial_id"]], "")
+                if "/" not in name:
+                    continue
+                workload, strategy = name.split("/", 1)
+                dist = json.loads(op["distribution"])
+                a = dist.get("attributes", {})
+                if "low" not in a or not a["low"] < a["high"]:
+                    continue
+                scale = "log" if a.get("log") else ("int" if dist.get("name") == "IntDistribution" else "linear")
+                rows[(workload, strategy, op["param_name"])] = {
+                    "workload": workload, "strategy": strategy, "hparam": op["param_name"],
+                    "low": float(a["low"]), "high": float(a["high"]), "scale": scale}
+    return pd.DataFrame(list(rows.values()), columns=["workload", "strategy", "hparam", "low", "high", "scale"])
+
+
+def position(value: float, low: float, high: float, scale: str) -> float:
+    """Where ``value`` lies in [low, high] on the hparam's scale: 0 at low, 1 at high."""
+    if scale == "log":
+        return (math.log(value) - math.log(low)) / (math.log(high) - math.log(low))
+    return (value - low) / (high - low)
+
+
+def edge_optima(summary: pd.DataFrame, bounds: pd.DataFrame, edge: float = EDGE) -> pd.DataFrame:
+    """Tuned values within ``edge`` of a search bound (on the hparam's scale), per pair and hparam.
+
+    ``summary``: `tables.summary_and_vs_best` (workload, strategy, tuned_config). Columns: workload,
+    strategy, hparam, value, low, high, scale, position (0..1), bound (lower or upper). A wider range
+    would likely have moved such an optimum: the tuned value is a lower bound on what the strategy needs.
+    """
+    out = []
+    by_pair = {k: g for k, g in bounds.groupby(["workload", "strategy"])} if len(bounds) else {}
+    for r in summary.itertuples():
+        space = by_pair.get((r.workload, r.strategy))
+        if space is None or not r.tuned_config:
+            continue
+        config = json.loads(r.tuned_config)
+        for b in space.itertuples():
+            v = config.get(b.hparam)
+            if not isinstance(v, int | float) or isinstance(v, bool):
+                continue
+            pos = position(float(v), b.low, b.high, b.scale)
+            if pos <= edge or pos >= 1 - edge:
+                out.append({"workload": r.workload, "strategy": r.strategy, "hparam": b.hparam, "value": float(v),
+                            "low": b.low, "high": b.high, "scale": b.scale, "position": pos,
+                            "bound": "lower" if pos <= edge else "upper"})
+    return pd.DataFrame(out, columns=["workload", "strategy", "hparam", "value", "low", "high", "scale",
+                                      "position", "bound"])
+
+
+# ---- collapsed tune trials --------------------------------------------------------------------
+
+def collapsed_trials(res: Results, near: float = NEAR_CHANCE) -> pd.DataFrame:
+    """Tune trials that finished (status ok) without learning: a final validation score within ``near``
+    of chance, or a last-epoch training loss no lower than the first epoch's. Diverged trials are
+    counted apart (they are `status` diverged). Columns: workload, strategy, trial_index, score,
+    chance, loss_first, loss_last, why."""
+    tune = res.tune_runs()
+    tune = tune[tune["status"] == "ok"]
+    ep = res.epochs[res.epochs["trial_id"].isin(tune["trial_id"])].sort_values(["trial_id", "epoch"])
+    first = ep.groupby("trial_id")["train_loss"].first()
+    last = ep.groupby("trial_id")["train_loss"].last()
+    out = []
+    for r in tune.itertuples():
+        score, chance = r.val_accuracy_final, r.chance_accuracy
+        lf, ll = first.get(r.trial_id, np.nan), last.get(r.trial_id, np.nan)
+        why = []
+        if np.isfinite(score) and np.isfinite(chance) and score <= chance + near:
+            why.append(f"validation accuracy {100 * score:.1f}% against chance {100 * chance:.1f}%")
+        if np.isfinite(lf) and np.isfinite(ll) and ll >= lf and ep[ep["trial_id"] == r.trial_id].shape[0] > 1:
+            why.append(f"training loss {ll:.3g} at the end, {lf:.3g} after the first epoch")
+        if why:
+            out.append({"workload": r.workload, "strategy": r.strategy, "trial_index": int(r.trial_index),
+                        "score": score, "chance": chance, "loss_first": lf, "loss_last": ll, "why": "; ".join(why)})
+    return pd.DataFrame(out, columns=["workload", "strategy", "trial_index", "score", "chance", "loss_first",
+                                      "loss_last", "why"])
+
+
+# ---- the budget, the seeds, the test split ----------------------------------------------------
+
+def random_phase(budget: pd.DataFrame) -> list[tuple[str, int, int]]:
+    """(sampler, trials per pair, its random start-up trials) for each sampler whose whole budget fell
+    inside that random phase: TPE with at most 10 trials never modelled anything, it searched at random."""
+    out = []
+    for (sampler, trials), _ in budget.groupby(["sampler", "trials_planned"]):
+        startup = RANDOM_PHASE.get(str(sampler))
+        if startup is not None and 0 < int(trials) <= startup:
+            out.append((str(sampler), int(trials), startup))
+    return out
+
+
+def test_rows(accuracies) -> int | None:
+    """The test split's size, inferred as the least common denominator of the observed accuracies
+    (each is correct / rows). None when nothing is recorded; a divisor of the true size is possible
+    when every accuracy shares a factor with it, so the report says "at least"."""
+    values = [float(a) for a in np.asarray(accuracies, dtype=float).ravel() if np.isfinite(a)]
+    if not values:
+        return None
+    n = 1
+    for v in values:
+        n = math.lcm(n, Fraction(v).limit_denominator(1_000_000).denominator)
+        if n > 10_000_000:
+            return None
+    return n
+
+
+def binomial_se(accuracy: float, rows: int) -> float:
+    """The binomial standard error of an accuracy measured on ``rows`` test rows."""
+    return math.sqrt(accuracy * (1 - accuracy) / rows)
+
+
+__all__ = ["EDGE", "NEAR_CHANCE", "RANDOM_PHASE", "binomial_se", "collapsed_trials", "edge_optima", "position",
+           "random_phase", "search_bounds", "test_rows"]

@@ -1,0 +1,214 @@
+"""The spec's dataclass tree, its constants and its hash: what a validated spec *is*.
+
+The spec hash (16 hex of the sha256 of the normalised *protocol*: workloads with options and
+epochs, expanded strategies, budget, evaluation, overrides) is equal for two specs exactly when
+they ask for the same experiment; name, storage, resources, concurrency and checkpoint keeping do
+not enter it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from vocab.contracts import STAGE_METRIC, TUNE
+
+__all__ = [
+    "Budget",
+    "EarlyStopping",
+    "Evaluation",
+    "Resources",
+    "Spec",
+    "SpecError",
+    "WorkloadSpec",
+    "population_size",
+]
+
+SAMPLERS = ("tpe", "qmc", "random")
+SELECTIONS = ("final", "best")
+EARLY_STOPPING_RULES = ("asha", "median")
+EARLY_STOPPING_METRICS = (STAGE_METRIC[TUNE],)  # validation only: the test split never chooses anything
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+TEXT_TASK = "text"
+"""A ``workloads`` entry ``{text: {name: ..., dataset: ..., text_column: ..., label_column: ...}}``
+defines a text-classification task by name, with no plugin (``trainables.workloads.builtin.spec_task``)."""
+TUNE_SEED_OFFSET = 1_000_000
+"""Tune trials train with seed ``TUNE_SEED_OFFSET + budget.sampler_seed``; re-evaluation runs use
+``0..evaluation.seeds-1``. The two never meet (``evaluation.seeds`` is at most MAX_EVAL_SEEDS), so
+a selected configuration is never re-scored on the seed it was selected with."""
+MAX_EVAL_SEEDS = 1000
+MAX_POPULATION = 1024
+SEED_RULE = f"tune: {TUNE_SEED_OFFSET} + sampler_seed; seed stage: 0..seeds-1"
+"""The seed rule in words; part of the spec hash, so results made under another rule never mix."""
+
+
+class SpecError(ValueError):
+    """A spec that cannot run; ``problems`` lists every ``<field path>: <problem>`` found."""
+
+    def __init__(self, problems: list[str], source: str = "spec") -> None:
+        self.problems = list(problems)
+        self.source = source
+        super().__init__(f"{source}: {len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class EarlyStopping:
+    """One early-stopping rule applied to every pair alike, each pair's trials compared only with
+    each other: ``asha`` (successive halving at epochs grace * rf^k) or ``median`` (stop a trial
+    whose metric is below the median of its pair's trials at the same epoch, after ``grace_epochs``)."""
+
+    rule: str = "asha"
+    metric: str = STAGE_METRIC[TUNE]
+    grace_epochs: int = 1
+    reduction_factor: int = 3
+
+    def to_dict(self) -> dict:
+        return {"rule": self.rule, "metric": self.metric, "grace_epochs": self.grace_epochs,
+                "reduction_factor": self.reduction_factor}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The tuning budget of every pair: trials, epochs per trial (None: each workload's default),
+    sampler and its seed, and the optional early-stopping rule."""
+
+    trials: int
+    epochs: int | None = None
+    sampler: str = "tpe"
+    sampler_seed: int = 0
+    early_stopping: EarlyStopping | None = None
+
+    @property
+    def tune_seed(self) -> int:
+        """The training seed of every tune trial of every pair (see ``TUNE_SEED_OFFSET``)."""
+        return TUNE_SEED_OFFSET + self.sampler_seed
+
+    def to_dict(self) -> dict:
+        return {"trials": self.trials, "epochs": self.epochs, "sampler": self.sampler,
+                "sampler_seed": self.sampler_seed,
+                "early_stopping": self.early_stopping.to_dict() if self.early_stopping else None}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Re-evaluation: ``seeds`` runs (seeds 0..seeds-1, the same for every pair and never a tune
+    trial's seed) of each pair's best configuration, chosen by the ``final`` or ``best`` validation
+    accuracy of its tune trial."""
+
+    seeds: int = 5
+    selection: str = "final"
+
+    def to_dict(self) -> dict:
+        return {"seeds": self.seeds, "selection": self.selection}
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one trial asks Ray for (CPUs and a fractional GPU), and how many runs of a pair it
+    trains at once: ``population`` K, or ``"auto"`` (each workload's own choice, 1 for text)."""
+
+    cpu: float = 1.0
+    gpu: float = 0.0
+    population: int | str = 1
+
+    def to_dict(self) -> dict:
+        return {"cpu": self.cpu, "gpu": self.gpu, "population": self.population}
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    """One workload of the sweep: its name, validated options (defaults filled) and epochs."""
+
+    name: str
+    options: tuple[tuple[str, Any], ...]
+    epochs: int
+    text: bool = False  # a text task the spec defines by name alone ({text: {name: ..., ...}})
+
+    @property
+    def options_dict(self) -> dict:
+        return dict(self.options)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "options": self.options_dict, "epochs": self.epochs,
+                **({"text": True} if self.text else {})}
+
+    def to_spec_item(self) -> dict:
+        """This workload as a spec's ``workloads`` entry."""
+        return {TEXT_TASK: {"name": self.name, **self.options_dict}} if self.text else {self.name: self.options_dict}
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated sweep spec (see the module docstring)."""
+
+    name: str
+    workloads: tuple[WorkloadSpec, ...]
+    strategies: tuple[str, ...]
+    budget: Budget
+    evaluation: Evaluation = field(default_factory=Evaluation)
+    resources: Resources = field(default_factory=Resources)
+    storage: str = "./results"
+    data_dir: str | None = None
+    max_concurrent: int | None = None
+    keep_checkpoints: bool = False
+    search_space: tuple[tuple[str, tuple[tuple[str, tuple[float, float]], ...]], ...] = ()
+    plugins: tuple = ()  # sweeps.plugins.Plugin entries, imported before the rest was validated
+
+    def overrides(self, strategy: str) -> dict[str, tuple[float, float]]:
+        """The search-space overrides of one strategy, ``{hparam: (low, high)}``."""
+        return dict(dict(self.search_space).get(strategy, ()))
+
+    def pairs(self) -> list[tuple[WorkloadSpec, str]]:
+        """Every (workload, strategy) pair, workload-major."""
+        return [(w, s) for w in self.workloads for s in self.strategies]
+
+    def protocol(self) -> dict:
+        """The part of the spec that defines the experiment (what the hash covers)."""
+        return {
+            "workloads": [w.to_dict() for w in self.workloads],
+            "strategies": list(self.strategies),
+            "budget": self.budget.to_dict(),
+            "evaluation": self.evaluation.to_dict(),
+            "search_space": {s: {h: list(r) for h, r in o} for s, o in self.search_space},
+            "seed_rule": SEED_RULE,
+        }
+
+    @property
+    def hash(self) -> str:
+        blob = json.dumps(self.protocol(), sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def to_dict(self) -> dict:
+        """The normalised spec, parseable again by ``parse_spec`` to an equal ``Spec``."""
+        return {
+            "name": self.name,
+            "workloads": [w.to_spec_item() for w in self.workloads],
+            "strategies": list(self.strategies),
+            "budget": self.budget.to_dict(),
+            "evaluation": self.evaluation.to_dict(),
+            "resources": self.resources.to_dict(),
+            "storage": self.storage,
+            "data_dir": self.data_dir,
+            "max_concurrent": self.max_concurrent,
+            "keep_checkpoints": self.keep_checkpoints,
+            "search_space": {s: {h: list(r) for h, r in o} for s, o in self.search_space},
+            # Module names: a sweep directory keeps the plugins' code under plugins/ (sweeps.plugins).
+            **({"plugins": [p.module for p in self.plugins]} if self.plugins else {}),
+        }
+
+    def to_yaml(self) -> str:
+        return f"# normalised spec; spec hash {self.hash}\n" + yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def population_size(spec: Spec, workload: WorkloadSpec) -> int:
+    """How many runs of each of ``workload``'s pairs one trial trains (``resources.population``)."""
+    if spec.resources.population != "auto":
+        return spec.resources.population
+    from trainables import get_workload
+
+    return get_workload(workload.name).population
