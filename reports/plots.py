@@ -1,14 +1,19 @@
 """The report's figures, drawn with matplotlib's Agg backend and saved as PNG and SVG.
 
-Each function draws one figure from the DataFrames of `reports.tables` and returns the Figure;
-`save` writes it as `<stem>.png` and `<stem>.svg`. Outputs are byte-stable for the same input:
-SVG ids are salted with a constant and no creation date is written.
+Each function draws one figure from tables the report has already computed (`reports.analysis`,
+`reports.figures` prepares the per-figure frames) and returns the Figure; none recomputes a
+statistic. Every figure is `WIDTH` inches wide at `DPI`, laid out with constrained layout and saved
+without tight cropping, so its PNG has exactly the pixel size asked for and fits the page width.
+Strategies keep one colour across figures (`strategy_colours`). Outputs are byte-stable for the
+same input: SVG ids are salted with a constant and no creation date is written.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
-from collections.abc import Iterator
+from collections.abc import Mapping, Sequence
 
 import matplotlib
 
@@ -17,75 +22,462 @@ matplotlib.use("Agg")  # headless: reports run on servers and in CI without a di
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from reports.tables import GENERATIONS  # noqa: E402
+plt.rcParams.update({"svg.hashsalt": "lrsweep-report", "font.size": 8, "axes.titlesize": 8.5,
+                     "axes.labelsize": 8, "xtick.labelsize": 7, "ytick.labelsize": 7, "legend.fontsize": 7})
 
-plt.rcParams["svg.hashsalt"] = "lrsweep-report"
-_COLORS = dict(zip(GENERATIONS, plt.get_cmap("tab10").colors, strict=False))
+#: Figure width in inches and resolution: 7.5 in at 120 dpi is 900 px, inside the HTML page's 1200 px.
+WIDTH, DPI = 7.5, 120
+#: How many of the best strategies the line figures (learning and budget curves) draw in colour.
+TOP = 5
+_OTHER = "#b0b0b0"
 
 
-def _strategy_colors(frame: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame, tuple]]:
-    """(strategy, its rows, its colour) in name order: the line plots' one colour cycle (tab20)."""
-    cmap = plt.get_cmap("tab20")
-    for i, (strategy, g) in enumerate(frame.groupby("strategy", sort=True)):
-        yield strategy, g, cmap(i % 20)
+def strategy_colours(strategies: Sequence[str]) -> dict[str, tuple]:
+    """One colour per strategy, in the order given (tab20, then tab20b): the same in every figure."""
+    palette = list(plt.get_cmap("tab20").colors) + list(plt.get_cmap("tab20b").colors)
+    # tab20's dark shades first, then the light ones, so neighbours in the order differ most.
+    palette = palette[0:20:2] + palette[1:20:2] + palette[20:]
+    return {s: palette[i % len(palette)] for i, s in enumerate(strategies)}
+
+
+def _figure(height: float, nrows: int = 1, ncols: int = 1, **kw) -> tuple[plt.Figure, np.ndarray]:
+    fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH, height), dpi=DPI, layout="constrained",
+                             squeeze=False, **kw)
+    return fig, axes
+
+
+def _panels(n: int, panel_height: float, **kw) -> tuple[plt.Figure, np.ndarray]:
+    """A grid of small panels, 6 to a row, with fixed margins (inches): constrained layout would measure
+    every tick label of every panel, which took most of a small-multiples figure's time."""
+    nrows, ncols = _grid(n, 6)
+    height = panel_height * nrows + 0.9
+    fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH, height), dpi=DPI, squeeze=False, **kw)
+    fig.subplots_adjust(left=0.7 / WIDTH, right=1 - 0.12 / WIDTH, bottom=0.55 / height, top=1 - 0.42 / height,
+                        wspace=0.12 if kw.get("sharey") else 0.35, hspace=0.45)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    return fig, axes
+
+
+def pixel_size(height: float) -> tuple[int, int]:
+    """(width, height) in pixels of a figure of `height` inches as this module saves it."""
+    return round(WIDTH * DPI), round(height * DPI)
 
 
 def save(fig: plt.Figure, directory: str, stem: str) -> dict[str, str]:
-    """Write `fig` as PNG and SVG under `directory`; returns {"png": path, "svg": path}."""
+    """Write `fig` as PNG and SVG under `directory` and close it; returns {"png": path, "svg": path}."""
     os.makedirs(directory, exist_ok=True)
     paths = {}
     for ext, meta in (("png", {"Software": None}), ("svg", {"Date": None, "Creator": None})):
         path = os.path.join(directory, f"{stem}.{ext}")
-        fig.savefig(path, format=ext, metadata=meta, dpi=110, bbox_inches="tight")
+        fig.savefig(path, format=ext, metadata=meta, dpi=DPI)
         paths[ext] = path
+        # The layout solved for the PNG holds for the SVG: solving it again is half the figure's time.
+        fig.set_layout_engine("none")
     plt.close(fig)
     return paths
 
 
-def workload_bars(summary: pd.DataFrame, seed_values: pd.DataFrame, workload: str) -> plt.Figure:
-    """Mean final test accuracy (%) per strategy with its 95% t interval and the individual seeds.
+def _grid(n: int, ncols: int) -> tuple[int, int]:
+    ncols = max(1, min(ncols, n))
+    return math.ceil(n / ncols), ncols
 
-    `summary`: rows of `tables.summary_and_vs_best` for one workload (ranked); `seed_values`:
-    `tables.seed_matrix` of that workload.
+
+# ---- 1. forest plot ---------------------------------------------------------------------------
+
+def forest(rows: pd.DataFrame, leader: str, margin: float, colours: Mapping[str, tuple], workload: str) -> plt.Figure:
+    """Each strategy's paired difference from the leader (pp, strategy - leader) with its 95% paired t
+    interval, the zero line and the equivalence band +-margin; sorted from the closest to the farthest.
+
+    `rows`: the workload's comparisons with the leader (`tables.summary_and_vs_best`'s second table:
+    a = leader, b, mean_diff = a - b, diff_ci_low / diff_ci_high, n, p_t_holm_all). The right axis
+    prints each comparison's Holm p within all pairs, which does not depend on the leader being picked.
     """
-    s = summary.reset_index(drop=True)
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.55 * len(s) + 2), 3.8))
-    x = np.arange(len(s))
-    mean = 100 * s["mean"].to_numpy()
-    lo = np.nan_to_num(mean - 100 * s["ci_low"].to_numpy())
-    hi = np.nan_to_num(100 * s["ci_high"].to_numpy() - mean)
-    colors = [_COLORS.get(g, "grey") for g in s["generation"]]
-    ax.bar(x, mean, color=colors, alpha=0.75, yerr=[lo, hi], capsize=3, ecolor="black")
-    for i, strategy in enumerate(s["strategy"]):
-        vals = 100 * seed_values[strategy].dropna().to_numpy() if strategy in seed_values else []
-        ax.scatter(np.full(len(vals), i), vals, s=8, color="black", zorder=3)
-    finite = np.concatenate([mean, 100 * seed_values.to_numpy().ravel()])
-    finite = finite[np.isfinite(finite)]
-    if finite.size:
-        ax.set_ylim(max(0.0, finite.min() - 5), min(100.0, finite.max() + 2))
-    ax.set_xticks(x, s["strategy"], rotation=45, ha="right")
+    d = rows.assign(diff=-100 * rows["mean_diff"], lo=-100 * rows["diff_ci_high"], hi=-100 * rows["diff_ci_low"])
+    d = d.sort_values(["diff", "b"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    names = [leader, *d["b"]]
+    y = np.arange(len(names))[::-1].astype(float)  # leader on top
+    fig, axes = _figure(0.24 * len(names) + 1.1)
+    ax = axes[0, 0]
+    m = 100 * margin
+    ax.axvspan(-m, m, color="#d9ead3", lw=0, zorder=0)
+    ax.axvline(0, color="black", lw=0.8, zorder=1)
+    ok = np.isfinite(d["lo"]) & np.isfinite(d["hi"])
+    ax.hlines(y[1:][ok], d["lo"][ok], d["hi"][ok], colors=[colours[s] for s in d["b"][ok]], lw=2,
+              gid="forest-intervals")
+    ax.scatter(d["diff"], y[1:], c=[colours[s] for s in d["b"]], s=22, zorder=3, edgecolors="black",
+               linewidths=0.4, gid="forest-means")
+    ax.scatter([0.0], y[:1], marker="D", c=[colours[leader]], s=26, zorder=3, edgecolors="black", linewidths=0.4)
+    ax.set_yticks(y, names)
+    ax.set_ylim(-0.7, len(names) - 0.3)
+    ax.set_xlabel(f"difference from the leader {leader} (percentage points of test accuracy; strategy - leader)")
+    ax.set_title(f"{workload}: paired difference from the leader, 95% paired t interval")
+    right = ax.secondary_yaxis("right")
+    right.set_yticks(y, ["leader", *(_p_text(p) for p in d["p_t_holm_all"])])
+    right.set_ylabel("Holm p, all pairs (t-test)")
+    ax.legend(handles=[Patch(color="#d9ead3", label=f"equivalence margin +-{m:g} pp"),
+                       Line2D([], [], color="black", lw=0.8, label="no difference")],
+              loc="lower left", frameon=True)
+    ax.grid(axis="x", color="#eeeeee", lw=0.6)
+    return fig
+
+
+def _p_text(p: float) -> str:
+    if p is None or not np.isfinite(p):
+        return "n/a"
+    return "<0.001" if p < 0.001 else f"{p:.3g}"
+
+
+# ---- 2. dot and interval ----------------------------------------------------------------------
+
+def accuracy_intervals(summary: pd.DataFrame, seed_values: pd.DataFrame, colours: Mapping[str, tuple],
+                       workload: str, chance: float | None = None) -> plt.Figure:
+    """Mean final test accuracy (%) per strategy with its 95% t interval and each seed as a small point.
+
+    `summary`: the workload's rows of the report's summary (ranked; mean, ci_low, ci_high);
+    `seed_values`: `tables.seed_matrix` (seed x strategy). Dots, not bars, so an axis that does not
+    start at 0 exaggerates nothing: positions carry the values, not lengths.
+    """
+    s = summary.sort_values("rank").reset_index(drop=True)
+    y = np.arange(len(s))[::-1].astype(float)
+    fig, axes = _figure(0.24 * len(s) + 1.0)
+    ax = axes[0, 0]
+    mean, lo, hi = (100 * s[c].to_numpy(dtype=float) for c in ("mean", "ci_low", "ci_high"))
+    ok = np.isfinite(lo) & np.isfinite(hi)
+    ax.hlines(y[ok], lo[ok], hi[ok], colors=[colours[n] for n in s["strategy"][ok]], lw=2, gid="accuracy-intervals")
+    for yi, strategy in zip(y, s["strategy"], strict=True):
+        vals = 100 * seed_values[strategy].dropna().to_numpy() if strategy in seed_values else np.array([])
+        jitter = np.linspace(-0.18, 0.18, len(vals)) if len(vals) > 1 else np.zeros(len(vals))
+        ax.scatter(vals, yi + jitter, s=7, color="black", alpha=0.7, zorder=4, linewidths=0)
+    ax.scatter(mean, y, c=[colours[n] for n in s["strategy"]], s=26, zorder=3, edgecolors="black",
+               linewidths=0.4, gid="accuracy-means")
+    ax.set_yticks(y, s["strategy"])
+    ax.set_ylim(-0.7, len(s) - 0.3)
+    if chance is not None and np.isfinite(chance):
+        lo_x = ax.get_xlim()[0]
+        if 100 * chance >= lo_x:
+            ax.axvline(100 * chance, color="grey", ls=":", lw=0.8, label="chance (majority class)")
+            ax.legend(loc="lower left")
+    ax.set_xlabel("final test accuracy (%); axis starts near the lowest run, not at 0")
+    ax.set_title(f"{workload}: mean, 95% t interval over seeds, dots = individual seeds")
+    ax.grid(axis="x", color="#eeeeee", lw=0.6)
+    return fig
+
+
+# ---- 3. sensitivity ---------------------------------------------------------------------------
+
+def sensitivity(trials: pd.DataFrame, hparam: str, bounds: Mapping[str, dict], chosen: Mapping[str, str],
+                order: Sequence[str], colours: Mapping[str, tuple], workload: str, metric: str) -> plt.Figure:
+    """Validation accuracy (%) of every tune trial against one searched hparam, one panel per strategy.
+
+    `trials`: the workload's tune trials with ``hparams`` (JSON), ``trial_id``, ``strategy`` and the
+    `metric` column; `bounds`: strategy -> {low, high, scale} of `hparam` (the pair's recorded search
+    range; a strategy without one gets no bound lines); `chosen`: strategy -> the trial_id the seed
+    stage retrained. Log x where the range is searched on a log scale.
+    """
+    names = [s for s in order if s in set(trials["strategy"])]
+    fig, axes = _panels(len(names), 1.2, sharey=True)
+    floor = _sensitivity_floor(trials, metric, chosen)
+    for ax, strategy in zip(axes.ravel(), names, strict=False):
+        t = trials[trials["strategy"] == strategy]
+        x = np.array([hparam_value(h, hparam) for h in t["hparams"]])
+        v = 100 * t[metric].to_numpy(dtype=float)
+        b = bounds.get(strategy)
+        if b and b.get("scale") == "log":
+            ax.set_xscale("log")
+        low = v < floor  # collapsed or far-off trials: drawn on the bottom edge, so the good region stays readable
+        ax.scatter(x[~low], v[~low], s=12, color=colours[strategy], edgecolors="black", linewidths=0.3, zorder=3)
+        ax.scatter(x[low], np.full(int(low.sum()), floor), marker="v", s=14, color=colours[strategy],
+                   edgecolors="black", linewidths=0.3, zorder=3, clip_on=False)
+        pick = (t["trial_id"] == chosen.get(strategy)).to_numpy()
+        ax.scatter(x[pick], v[pick], marker="*", s=90, color="gold", edgecolors="black", linewidths=0.6,
+                   zorder=4, gid=f"chosen-{strategy}")
+        if b:
+            for edge in (b["low"], b["high"]):
+                ax.axvline(edge, color="black", ls="--", lw=0.7)
+            pad = (b["high"] / b["low"]) ** 0.08 if b.get("scale") == "log" else None
+            if pad:
+                ax.set_xlim(b["low"] / pad, b["high"] * pad)
+            else:
+                w = 0.08 * (b["high"] - b["low"])
+                ax.set_xlim(b["low"] - w, b["high"] + w)
+        ax.set_title(strategy, fontsize=7.5, pad=2)
+        ax.tick_params(labelsize=6)
+        ax.xaxis.set_major_locator(plt.LogLocator(numticks=3) if ax.get_xscale() == "log" else MaxNLocator(3))
+    axes[0, 0].set_ylim(bottom=floor)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("val. accuracy (%)")
+    fig.supxlabel(f"{hparam} (dashed: search bounds; star: the retrained configuration; "
+                  f"triangles: trials below {floor:.0f}%, drawn on the bottom edge)",
+                  fontsize=8, y=0.02)
+    fig.suptitle(f"{workload}: validation accuracy ({metric}) of each tune trial against {hparam}", fontsize=8.5)
+    return fig
+
+
+def _sensitivity_floor(trials: pd.DataFrame, metric: str, chosen: Mapping[str, str]) -> float:
+    """The y floor of the sensitivity panels (%): 10 pp below the worst retrained trial, so every chosen
+    point and its neighbourhood show while collapsed trials (at chance) do not squeeze the axis."""
+    picked = trials[trials["trial_id"].isin(list(chosen.values()))][metric].to_numpy(dtype=float)
+    values = trials[metric].to_numpy(dtype=float)
+    base = picked[np.isfinite(picked)] if np.isfinite(picked).any() else values[np.isfinite(values)]
+    return float(max(0.0, 100 * base.min() - 10)) if base.size else 0.0
+
+
+def hparam_value(hparams_json: str, name: str) -> float:
+    """The number ``name`` in a JSON hyperparameter object; NaN when absent or not a number."""
+    try:
+        v = json.loads(hparams_json).get(name) if hparams_json else None
+    except ValueError:
+        v = None
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else math.nan
+
+
+def search_positions(points: pd.DataFrame, workload: str) -> plt.Figure:
+    """Where every tune trial's value of every searched hparam lies in its search range (0 = lower
+    bound, 1 = upper bound, on the range's own scale), coloured by validation accuracy; the retrained
+    configuration is starred.
+
+    `points`: one row per (strategy, hparam, trial): strategy, hparam, position, val (fraction),
+    chosen (bool); rows in display order.
+    """
+    labels = list(dict.fromkeys(zip(points["strategy"], points["hparam"], strict=True)))
+    fig, axes = _figure(0.13 * len(labels) + 1.1)
+    ax = axes[0, 0]
+    row = {k: len(labels) - 1 - i for i, k in enumerate(labels)}
+    y = np.array([row[k] for k in zip(points["strategy"], points["hparam"], strict=True)], dtype=float)
+    val = 100 * points["val"].to_numpy(dtype=float)
+    finite = val[np.isfinite(val)]
+    vmin, vmax = (np.percentile(finite, 10), finite.max()) if finite.size else (0, 100)
+    sc = ax.scatter(points["position"], y, c=val, cmap="viridis", vmin=vmin, vmax=vmax, s=14, linewidths=0)
+    pick = points["chosen"].to_numpy(dtype=bool)
+    ax.scatter(points["position"][pick], y[pick], marker="*", s=70, facecolors="none", edgecolors="red",
+               linewidths=0.8, gid="positions-chosen")
+    for edge in (0, 1):
+        ax.axvline(edge, color="black", lw=0.7)
+    ax.set_xlim(-0.04, 1.04)
+    ax.set_ylim(-0.7, len(labels) - 0.3)
+    ax.set_yticks(list(row.values()), [f"{s}: {h}" for s, h in row], fontsize=5.5)
+    strategies = list(dict.fromkeys(points["strategy"]))
+    for s in strategies[1:]:  # a thin rule between strategies
+        ax.axhline(max(r for (st, _), r in row.items() if st == s) + 0.5, color="#dddddd", lw=0.5)
+    ax.set_xticks([0, 0.25, 0.5, 0.75, 1], ["lower bound", "", "middle", "", "upper bound"])
+    ax.set_xlabel("position in the search range, on the range's own scale (log ranges: in log space)")
+    fig.colorbar(sc, ax=ax, label="validation accuracy (%)", shrink=0.5, aspect=30)
+    ax.set_title(f"{workload}: where the tune trials and the retrained configuration (red star) lie in each range")
+    return fig
+
+
+# ---- 4. learning curves -----------------------------------------------------------------------
+
+def learning_curves(stats: pd.DataFrame, order: Sequence[str], colours: Mapping[str, tuple], workload: str,
+                    top: int = TOP) -> plt.Figure:
+    """Test accuracy (%) and training loss per epoch of the seed runs: the `top` best strategies in
+    colour with a mean +- SD band over seeds, the others as thin grey mean lines.
+
+    `stats`: one workload's rows of `reports.figures.epoch_stats` (strategy, epoch, acc_mean, acc_sd,
+    loss_mean, loss_sd); `order`: strategies ranked best first. The accuracy axis is cut below the
+    lowest mean of the last half of training, so the region where strategies differ fills the panel.
+    """
+    fig, axes = _figure(3.3, 1, 2)
+    acc_ax, loss_ax = axes[0]
+    highlighted = list(order[:top])
+    for strategy in [s for s in order if s not in highlighted] + highlighted[::-1]:
+        g = stats[stats["strategy"] == strategy].sort_values("epoch")
+        if g.empty:
+            continue
+        hot = strategy in highlighted
+        col, lw = (colours[strategy], 1.4) if hot else (_OTHER, 0.7)
+        for ax, mean, sd, k in ((acc_ax, "acc_mean", "acc_sd", 100), (loss_ax, "loss_mean", "loss_sd", 1)):
+            ax.plot(g["epoch"], k * g[mean], color=col, lw=lw, zorder=3 if hot else 2,
+                    label=strategy if hot and ax is acc_ax else None)
+            if hot:
+                ax.fill_between(g["epoch"], k * (g[mean] - g[sd].fillna(0)), k * (g[mean] + g[sd].fillna(0)),
+                                color=col, alpha=0.18, lw=0)
+    late = stats[stats["epoch"] >= stats["epoch"].max() / 2]
+    if not late.empty:
+        low = 100 * late["acc_mean"].min()
+        high = 100 * (late["acc_mean"] + late["acc_sd"].fillna(0)).max()
+        span = max(high - low, 1.0)
+        acc_ax.set_ylim(max(0.0, low - 0.1 * span), min(100.0, high + 0.1 * span))
+    losses = stats["loss_mean"].to_numpy(dtype=float)
+    if np.all(losses[np.isfinite(losses)] > 0):
+        loss_ax.set_yscale("log")
+    for ax in (acc_ax, loss_ax):
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(color="#eeeeee", lw=0.6)
+    acc_ax.set_ylabel("test accuracy (%)")
+    loss_ax.set_ylabel("training loss (mean over the epoch)")
+    handles = acc_ax.get_legend_handles_labels()[0]
+    handles.append(Line2D([], [], color=_OTHER, lw=0.7, label="other strategies (mean only)"))
+    acc_ax.legend(handles=handles, loc="lower right")
+    fig.suptitle(f"{workload}: seed-run curves, mean over seeds, band = +-1 SD over seeds (top {top} in colour)",
+                 fontsize=8.5)
+    return fig
+
+
+# ---- 5. learning rate used, DALS state --------------------------------------------------------
+
+def lr_used(lrs: pd.DataFrame, order: Sequence[str], colours: Mapping[str, tuple], workload: str) -> plt.Figure:
+    """The learning rate each strategy used per epoch (top layer group, end of epoch; log y, shared),
+    one panel per strategy. `lrs`: strategy, epoch, lr (median over the seed runs)."""
+    names = [s for s in order if s in set(lrs["strategy"])]
+    fig, axes = _panels(len(names), 1.05, sharex=True, sharey=True)
+    positive = lrs["lr"].to_numpy(dtype=float)
+    log = bool(np.all(positive[np.isfinite(positive)] > 0))
+    for ax, strategy in zip(axes.ravel(), names, strict=False):
+        g = lrs[lrs["strategy"] == strategy].sort_values("epoch")
+        ax.plot(g["epoch"], g["lr"], color=colours[strategy], lw=1.3, marker="o", ms=1.8)
+        if log:
+            ax.set_yscale("log")
+        ax.set_title(strategy, fontsize=7.5, pad=2)
+        ax.tick_params(labelsize=6)
+        ax.grid(color="#eeeeee", lw=0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(4, integer=True))
+    fig.supxlabel("epoch", fontsize=8, y=0.02)
+    fig.supylabel("learning rate (top layer group)", fontsize=8, x=0.01)
+    fig.suptitle(f"{workload}: learning rate used at the end of each epoch (median over seed runs)", fontsize=8.5)
+    return fig
+
+
+def dals_state(states: pd.DataFrame, colours: Mapping[str, tuple], workload: str) -> plt.Figure:
+    """DALS's phase (0, 1, 2) and mean trust ratio per epoch, one line per DALS-family strategy.
+    `states`: strategy, epoch, phase, trust_ratio (median over the seed runs)."""
+    fig, axes = _figure(2.6, 1, 2)
+    phase_ax, trust_ax = axes[0]
+    for strategy, g in states.groupby("strategy", sort=True):
+        g = g.sort_values("epoch")
+        phase_ax.step(g["epoch"], g["phase"], where="post", color=colours[strategy], lw=1.3, label=strategy)
+        trust_ax.plot(g["epoch"], g["trust_ratio"], color=colours[strategy], lw=1.3, marker="o", ms=2)
+    phase_ax.set_yticks([0, 1, 2])
+    phase_ax.set_ylim(-0.2, 2.2)
+    phase_ax.set_ylabel("DALS phase (end of epoch)")
+    trust_ax.set_ylabel("mean trust ratio (end of epoch)")
+    for ax in (phase_ax, trust_ax):
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(color="#eeeeee", lw=0.6)
+    phase_ax.legend(loc="lower right")
+    fig.suptitle(f"{workload}: DALS state per epoch (median over seed runs)", fontsize=8.5)
+    return fig
+
+
+# ---- 6. all pairs -----------------------------------------------------------------------------
+
+def pair_matrix(matrix: pd.DataFrame, pvalues: pd.DataFrame, workload: str) -> plt.Figure:
+    """Mean paired difference row - column (pp) for every pair of strategies (upper triangle; rows in
+    rank order, so mostly positive), with Holm-corrected significance stars (all pairs of the
+    workload). `matrix` and `pvalues`: square frames indexed and columned by strategy in display
+    order (NaN on the diagonal)."""
+    names = list(matrix.index)
+    k = len(names)
+    side = min(WIDTH, 0.34 * k + 2.2)
+    fig, axes = _figure(side)
+    ax = axes[0, 0]
+    values = 100 * matrix.to_numpy(dtype=float)
+    finite = np.abs(values[np.isfinite(values)])
+    lim = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    p = pvalues.to_numpy(dtype=float)
+    size = 5.5 if k > 12 else 7
+    values[np.tril_indices(k)] = np.nan  # the matrix is antisymmetric: the upper triangle says it all
+    im = ax.imshow(values, cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
+    for i in range(k):
+        for j in range(i + 1, k):
+            if not np.isfinite(values[i, j]):
+                continue
+            stars = _stars(p[i, j])
+            dark = abs(values[i, j]) > 0.6 * lim
+            ax.text(j, i, f"{values[i, j]:.1f}{stars}", ha="center", va="center", fontsize=size,
+                    color="white" if dark else "black", fontweight="bold" if stars else "normal",
+                    in_layout=False)  # inside the cells: measuring 300 texts for the layout is wasted time
+    ax.set_xticks(range(1, k), names[1:], rotation=60, ha="right", rotation_mode="anchor")
+    ax.set_yticks(range(k - 1), names[:-1])
+    ax.set_xlim(0.5, k - 0.5)
+    ax.set_ylim(k - 1.5, -0.5)
+    ax.tick_params(labelsize=6.5 if k > 12 else 7)
+    fig.colorbar(im, ax=ax, label="row - column, mean paired difference (pp)", shrink=0.6)
+    ax.set_title(f"{workload}: all pairs; * Holm p < 0.05, ** < 0.01, *** < 0.001 (paired t, all pairs)")
+    return fig
+
+
+def _stars(p: float) -> str:
+    if not np.isfinite(p) or p >= 0.05:
+        return ""
+    return "***" if p < 0.001 else "**" if p < 0.01 else "*"
+
+
+# ---- 7. accuracy against compute --------------------------------------------------------------
+
+def accuracy_vs_compute(cost: pd.DataFrame, colours: Mapping[str, tuple], workload: str, unit: str) -> plt.Figure:
+    """Mean final test accuracy (%) with its 95% t interval against the compute per seed run (mean +- SD
+    over seeds). `cost`: strategy, mean, ci_low, ci_high, cost_mean, cost_sd; `unit`: the x axis label."""
+    fig, axes = _figure(4.2)
+    ax = axes[0, 0]
+    for r in cost.itertuples():
+        yerr = None
+        if np.isfinite(r.ci_low) and np.isfinite(r.ci_high):
+            yerr = [[100 * (r.mean - r.ci_low)], [100 * (r.ci_high - r.mean)]]
+        xerr = [[r.cost_sd], [r.cost_sd]] if np.isfinite(r.cost_sd) else None
+        ax.errorbar([r.cost_mean], [100 * r.mean], yerr=yerr, xerr=xerr, fmt="o", ms=4.5, color=colours[r.strategy],
+                    mec="black", mew=0.4, elinewidth=1.1, capsize=0)
+        ax.annotate(r.strategy, (r.cost_mean, 100 * r.mean), xytext=(4, 3), textcoords="offset points", fontsize=6,
+                    in_layout=False)
+    x = cost["cost_mean"].to_numpy(dtype=float)
+    x = x[np.isfinite(x) & (x > 0)]
+    if x.size and x.max() / x.min() > 8:
+        ax.set_xscale("log")
+    ax.set_xlabel(unit)
     ax.set_ylabel("final test accuracy (%)")
-    ax.set_title(f"{workload}: mean, 95% t interval, dots = seeds", fontsize=9)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=_COLORS[g], alpha=0.75) for g in GENERATIONS
-               if g in set(s["generation"])]
-    ax.legend(handles, [f"gen {g}" for g in GENERATIONS if g in set(s["generation"])], fontsize=7, ncols=3)
+    ax.grid(color="#eeeeee", lw=0.6)
+    ax.set_title(f"{workload}: accuracy against compute; y: 95% t interval over seeds, x: +-1 SD over seeds")
     return fig
 
 
-def learning_curves(curves: pd.DataFrame, workload: str) -> plt.Figure:
-    """Test accuracy (%) against epoch per strategy: mean over seeds, band from the min to the max seed."""
-    c = curves[curves["workload"] == workload]
-    fig, ax = plt.subplots(figsize=(6.5, 4.0))
-    for strategy, g, color in _strategy_colors(c):
-        ax.plot(g["epoch"], 100 * g["mean"], color=color, label=strategy, lw=1.3)
-        ax.fill_between(g["epoch"], 100 * g["low"], 100 * g["high"], color=color, alpha=0.2, lw=0)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"{workload}: seed-stage learning curves (band = min..max over seeds)")
-    ax.legend(fontsize=7, ncols=2)
+# ---- 8. budget curves -------------------------------------------------------------------------
+
+def budget_curves(curves: pd.DataFrame, order: Sequence[str], colours: Mapping[str, tuple], workload: str,
+                  top: int = TOP) -> plt.Figure:
+    """Best-so-far validation accuracy (%) against tuning trials (solid) and the expected best of k
+    random trials (dashed), the `top` strategies in colour, the others grey. `curves`: one workload's
+    rows of `tables.budget_curves`; `order`: strategies ranked best first."""
+    fig, axes = _figure(3.4)
+    ax = axes[0, 0]
+    highlighted = list(order[:top])
+    for strategy in [s for s in order if s not in highlighted] + highlighted[::-1]:
+        g = curves[curves["strategy"] == strategy].sort_values("trials")
+        if g.empty:
+            continue
+        hot = strategy in highlighted
+        col, lw = (colours[strategy], 1.4) if hot else (_OTHER, 0.7)
+        ax.step(g["trials"], 100 * g["best_so_far"], where="post", color=col, lw=lw, zorder=3 if hot else 2,
+                label=strategy if hot else None)
+        if hot:
+            ax.plot(g["trials"], 100 * g["expected_max"], color=col, ls="--", lw=1.0, zorder=3)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    late = curves[curves["trials"] >= 1]["best_so_far"].to_numpy(dtype=float)
+    late = late[np.isfinite(late)]
+    if late.size:
+        top_val = 100 * late.max()
+        low = 100 * np.percentile(late, 10)
+        span = max(top_val - low, 1.0)
+        ax.set_ylim(low - 0.15 * span, top_val + 0.1 * span)
+    ax.set_xlabel("tuning trials used (in trial order)")
+    ax.set_ylabel("validation accuracy (%)")
+    handles = ax.get_legend_handles_labels()[0]
+    handles += [Line2D([], [], color="black", lw=1.2, label="solid: best so far"),
+                Line2D([], [], color="black", lw=1.0, ls="--", label="dashed: expected best of k random trials"),
+                Line2D([], [], color=_OTHER, lw=0.7, label="other strategies (best so far)")]
+    ax.legend(handles=handles, loc="lower right", ncols=2)
+    ax.grid(color="#eeeeee", lw=0.6)
+    ax.set_title(f"{workload}: tuning budget (top {top} strategies by seed-stage mean in colour)")
     return fig
 
+
+# ---- across workloads -------------------------------------------------------------------------
 
 def _ordered_cliques(find):
     """``find`` (scikit-posthocs' clique search) with each clique a sorted list and the cliques sorted.
@@ -104,7 +496,8 @@ def cd_diagram(ranks: pd.DataFrame, nemenyi: pd.DataFrame, cd: float, n_workload
     """Critical-difference diagram of average ranks (scikit-posthocs), bars joining Nemenyi-tied strategies."""
     from scikit_posthocs import _plotting
 
-    fig, ax = plt.subplots(figsize=(7.0, 0.35 * len(ranks) + 1.5))
+    fig, axes = _figure(0.3 * len(ranks) + 1.5)
+    ax = axes[0, 0]
     avg = pd.Series(ranks["avg_rank"].to_numpy(), index=ranks["strategy"])
     find = _plotting._find_maximal_cliques
     _plotting._find_maximal_cliques = _ordered_cliques(find)
@@ -113,35 +506,23 @@ def cd_diagram(ranks: pd.DataFrame, nemenyi: pd.DataFrame, cd: float, n_workload
                                               label_fmt_right="({rank:.2f}) {label}")
     finally:
         _plotting._find_maximal_cliques = find
-    ax.set_title(f"average rank over {n_workloads} workloads (1 = best); Nemenyi CD = {cd:.2f}", fontsize=9)
+    ax.set_title(f"average rank over {n_workloads} workloads (1 = best); Nemenyi CD = {cd:.2f}")
     return fig
 
 
-def budget_curves(curves: pd.DataFrame, workload: str) -> plt.Figure:
-    """Best-so-far validation accuracy (%) against tuning trials, and the expected max of k random trials."""
-    c = curves[curves["workload"] == workload]
-    fig, ax = plt.subplots(figsize=(6.5, 4.0))
-    for strategy, g, color in _strategy_colors(c):
-        ax.step(g["trials"], 100 * g["best_so_far"], where="post", color=color, label=strategy, lw=1.3)
-        ax.plot(g["trials"], 100 * g["expected_max"], color=color, ls="--", lw=0.9)
-    ax.set_xlabel("tuning trials used")
-    ax.set_ylabel("validation accuracy (%)")
-    ax.set_title(f"{workload}: best so far (solid) and expected max of k trials (dashed)", fontsize=9)
-    ax.legend(fontsize=7, ncols=2)
-    return fig
-
-
-def performance_profiles(profiles: pd.DataFrame) -> plt.Figure:
+def performance_profiles(profiles: pd.DataFrame, colours: Mapping[str, tuple]) -> plt.Figure:
     """Fraction of runs above each normalised-score threshold (mean over workloads), stratified-bootstrap bands."""
-    fig, ax = plt.subplots(figsize=(6.5, 4.0))
+    fig, axes = _figure(4.0)
+    ax = axes[0, 0]
     interesting = profiles[(profiles["fraction"] > 0) & (profiles["fraction"] < 1)]["tau"]
-    for strategy, g, color in _strategy_colors(profiles):
-        ax.plot(g["tau"], g["fraction"], color=color, label=strategy, lw=1.3)
-        ax.fill_between(g["tau"], g["ci_low"], g["ci_high"], color=color, alpha=0.2, lw=0)
+    for strategy, g in profiles.groupby("strategy", sort=True):
+        color = colours.get(strategy, _OTHER)
+        ax.plot(g["tau"], g["fraction"], color=color, label=strategy, lw=1.2)
+        ax.fill_between(g["tau"], g["ci_low"], g["ci_high"], color=color, alpha=0.15, lw=0)
     if not interesting.empty:
         ax.set_xlim(interesting.min() - 0.02, interesting.max() + 0.02)
     ax.set_xlabel("normalised score threshold tau (0 = chance, 1 = workload's best mean)")
     ax.set_ylabel("fraction of runs with score > tau")
-    ax.set_title("performance profiles (mean over workloads; 95% stratified bootstrap band)", fontsize=9)
-    ax.legend(fontsize=7, ncols=2)
+    ax.set_title("performance profiles (mean over workloads; 95% stratified bootstrap band)")
+    ax.legend(ncols=3, fontsize=6)
     return fig

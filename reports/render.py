@@ -16,16 +16,10 @@ import pandas as pd
 from reports import sections
 from reports.analysis import analyse
 from reports.document import Section, write_pages
+from reports.figures import figure_section
 from reports.load import load_results
 from reports.options import DEFAULT_MARGIN, check_margin, check_thresholds
 from reports.store import is_uri
-
-try:  # the figures slot: reports/figures.py (branch figures) draws the report's figure blocks
-    from reports.figures import figure_section
-except ModuleNotFoundError as missing:  # until it lands, today's plots, in one section
-    if missing.name != "reports.figures":
-        raise
-    from reports.sections import current_figures as figure_section
 
 
 @dataclass(frozen=True)

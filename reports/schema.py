@@ -95,6 +95,9 @@ BUDGET = (
     Column("seeds_planned", pa.int32(), "re-evaluation seeds planned"),
     Column("seeds_run", pa.int32(), "re-evaluation runs that finished (ok or diverged)"),
     Column("complete", pa.bool_(), "trials_run == trials_planned and seeds_run == seeds_planned"),
+    Column("search_space", pa.string(), "JSON object {hparam: {low, high, scale}} of the searched ranges "
+           "(scale log, linear or int), spec overrides applied; null in results written before it was recorded",
+           nullable=True),
 )
 
 TABLES: dict[str, tuple[Column, ...]] = {"trials": TRIALS, "epochs": EPOCHS, "budget": BUDGET}

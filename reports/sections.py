@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from reports import checks, plots, stats, tables
+from reports import checks, stats, tables
 from reports.analysis import MIN_WORKLOADS, Analysis
 from reports.document import Section
 from reports.formatting import ci, config, interval, mean_ci, num, pct, pp, pval, seeds, value
@@ -304,27 +304,6 @@ def budget_section(out_dir: str, data: Analysis) -> Section:
 
 
 
-
-def current_figures(data: Analysis, out_dir: str) -> Section:
-    """Today's figures in one section, until `reports.figures.figure_section` replaces them."""
-    sec = Section(out_dir)
-    sec.h(2, "Figures")
-    for workload, s in data.summary.groupby("workload", sort=True):
-        sec.figure(plots.workload_bars(s, tables.seed_matrix(data.res, workload), workload), f"bars_{workload}",
-                   f"{workload}: mean final test accuracy with 95% t interval")
-        sec.figure(plots.learning_curves(data.curves, workload), f"curves_{workload}",
-                   f"{workload}: test accuracy per epoch, mean and min-max band over seeds")
-    a = data.across
-    if np.isfinite(a.friedman.p):
-        sec.figure(plots.cd_diagram(a.ranks, a.nemenyi, a.friedman.cd, a.friedman.n_workloads), "cd_diagram",
-                   "critical-difference diagram (Nemenyi, alpha 0.05)")
-    if a.profiles is not None:
-        sec.figure(plots.performance_profiles(a.profiles), "performance_profiles",
-                   "performance profiles of normalised scores")
-    for workload in data.workloads:
-        sec.figure(plots.budget_curves(data.budget_curves, workload), f"budget_{workload}",
-                   f"{workload}: tuning budget curves")
-    return sec
 
 
 # ---- the first screen: verdict, protocol, warnings --------------------------------------------

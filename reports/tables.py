@@ -447,3 +447,26 @@ def learning_curves(res: Results) -> pd.DataFrame:
     ep = res.epochs[res.epochs["trial_id"].isin(runs["trial_id"])]
     g = ep.groupby(["workload", "strategy", "epoch"], sort=True)["test_accuracy"]
     return g.agg(mean="mean", low="min", high="max", n="count").reset_index()
+
+
+def search_ranges(res: Results) -> dict[tuple[str, str], dict[str, dict]]:
+    """(workload, strategy) -> {hparam: {"low", "high", "scale"}}: each pair's searched ranges, from the
+    budget table's ``search_space`` (pairs from results written before it was recorded are absent)."""
+    out: dict[tuple[str, str], dict[str, dict]] = {}
+    if "search_space" not in res.budget:
+        return out
+    for w, s, text in zip(res.budget["workload"], res.budget["strategy"], res.budget["search_space"], strict=True):
+        if isinstance(text, str) and text:
+            out[(w, s)] = json.loads(text)
+    return out
+
+
+def position_in_range(value: float, r: dict) -> float:
+    """Where ``value`` lies in the search range ``r`` ({low, high, scale}): 0 at the lower bound, 1 at
+    the upper, measured on the range's scale (in log space for a log range)."""
+    low, high = float(r["low"]), float(r["high"])
+    if r.get("scale") == "log":
+        if value <= 0:
+            return math.nan
+        return (math.log(value) - math.log(low)) / (math.log(high) - math.log(low))
+    return (value - low) / (high - low)

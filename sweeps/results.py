@@ -19,7 +19,8 @@ from importlib import metadata
 from typing import Any
 
 from reports.store import write_table
-from sweeps.spec import Spec
+from sweeps import catalog
+from sweeps.spec import Spec, WorkloadSpec
 from vocab.contracts import ERROR, FINISHED, OK, SEED, TUNE, Pair
 
 
@@ -195,6 +196,13 @@ def epoch_rows(spec: Spec, record: TrialRecord) -> list[dict]:
     return rows
 
 
+def _space_json(workload: WorkloadSpec, strategy: str, overrides: Mapping) -> str:
+    """The pair's searched ranges as JSON, so a report (which reads only Parquet) can mark the bounds."""
+    space = catalog.space(workload.name, workload.options_dict, strategy, overrides)
+    return json.dumps({h: {"low": r.low, "high": r.high, "scale": r.scale} for h, r in space.items()},
+                      sort_keys=True)
+
+
 def budget_rows(spec: Spec, records: list[TrialRecord]) -> list[dict]:
     """One ``budget`` row per pair: what was planned, what ran, and whether that is complete."""
     rows = []
@@ -222,6 +230,7 @@ def budget_rows(spec: Spec, records: list[TrialRecord]) -> list[dict]:
             "seeds_planned": spec.evaluation.seeds,
             "seeds_run": seeds_run,
             "complete": trials_run == spec.budget.trials and seeds_run == spec.evaluation.seeds,
+            "search_space": _space_json(w, s, spec.overrides(s)),
         })
     return rows
 

@@ -25,6 +25,9 @@ GENERATION = {
     "dals_fast": "SOTA", "dals_acc": "SOTA",
 }
 FINETUNE = ("rte", "trec6", "imdb")
+#: The searched ranges every fixture pair records: the tune LRs are drawn log-uniformly inside it.
+SEARCH_SPACE = json.dumps({"lr": {"low": 1e-3, "high": 1e-1, "scale": "log"},
+                           "momentum": {"low": 0.8, "high": 0.95, "scale": "linear"}}, sort_keys=True)
 VERSIONS = json.dumps({"lrsweep": "0.1.0", "torch": "2.14.1", "ray": "2.60.0"})
 
 
@@ -125,6 +128,7 @@ def make_rows(
                 "sampler_seed": 0, "early_stopping": None, "selection": selection, "seeds_planned": len(run_seeds),
                 "seeds_run": len(run_seeds),
                 "complete": (trials_planned or tune_trials) == tune_trials,
+                "search_space": SEARCH_SPACE,
             })
     return {"trials": trials, "epochs": epoch_rows, "budget": budget}
 

@@ -1,0 +1,249 @@
+"""The report's figures section: which figures, in what order, with what caption.
+
+`figure_section(data, out_dir)` draws every figure from the tables `reports.analysis` computed once
+(intervals, paired differences, Holm p and budget curves are read, never recomputed) plus a few
+per-epoch aggregates of the epochs table that no table holds (`epoch_stats`, `epoch_medians`).
+Drawing is `reports.plots`; each figure's caption says what is drawn and what its interval is.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+
+from reports import plots, tables
+from reports.analysis import Analysis
+from reports.document import Section
+from reports.load import Results
+
+#: Strategies whose epochs carry DALS state (phase and trust ratio) get the DALS figure.
+DALS_COLUMNS = ("phase", "trust_ratio")
+
+
+def strategy_order(summary: pd.DataFrame) -> list[str]:
+    """Every strategy of the report, by the paper's generation then name: the colour order."""
+    gen = summary.drop_duplicates("strategy").set_index("strategy")["generation"]
+    return sorted(gen.index, key=lambda s: (tables.GENERATIONS.index(gen[s]) if gen[s] in tables.GENERATIONS
+                                            else len(tables.GENERATIONS), s))
+
+
+def epoch_stats(res: Results) -> pd.DataFrame:
+    """Per (workload, strategy, epoch) over the seed runs: mean and SD of test accuracy and of training loss."""
+    ep = res.epochs[res.epochs["trial_id"].isin(res.seed_runs()["trial_id"])]
+    g = ep.groupby(["workload", "strategy", "epoch"], sort=True)
+    out = g["test_accuracy"].agg(acc_mean="mean", acc_sd="std", n="count")
+    out = out.join(g["train_loss"].agg(loss_mean="mean", loss_sd="std"))
+    return out.reset_index()
+
+
+def epoch_medians(res: Results, columns: tuple[str, ...]) -> pd.DataFrame:
+    """Per (workload, strategy, epoch): the median over the seed runs of each of ``columns`` (the LR, the
+    DALS state: the same schedule on every seed, so the median is the schedule, not a blend of outliers)."""
+    ep = res.epochs[res.epochs["trial_id"].isin(res.seed_runs()["trial_id"])]
+    ep = ep.assign(**{c: pd.to_numeric(ep[c], errors="coerce") for c in columns})
+    return ep.groupby(["workload", "strategy", "epoch"], sort=True)[list(columns)].median().reset_index()
+
+
+def _config(hparams_json: str) -> dict:
+    try:
+        return json.loads(hparams_json) if hparams_json else {}
+    except ValueError:
+        return {}
+
+
+def _same_config(a: dict, b: dict, names) -> bool:
+    for k in names:
+        x, y = a.get(k), b.get(k)
+        if isinstance(x, int | float) and isinstance(y, int | float):
+            if not math.isclose(float(x), float(y), rel_tol=1e-9, abs_tol=1e-12):
+                return False
+        elif x != y:
+            return False
+    return True
+
+
+def chosen_trials(res: Results, summary: pd.DataFrame, ranges: dict) -> dict[tuple[str, str], str]:
+    """(workload, strategy) -> trial_id of the tune trial whose configuration the seed stage retrained:
+    the one whose searched hparams equal the seed runs' (``tuned_config``), else the best by the pair's
+    tune metric."""
+    tune = res.tune_runs()
+    out = {}
+    for r in summary.itertuples():
+        t = tune[(tune["workload"] == r.workload) & (tune["strategy"] == r.strategy)]
+        if t.empty:
+            continue
+        seed_cfg = _config(r.tuned_config)
+        names = list(ranges.get((r.workload, r.strategy), {})) or list(seed_cfg)
+        match = [tid for tid, h in zip(t["trial_id"], t["hparams"], strict=True)
+                 if seed_cfg and _same_config(_config(h), seed_cfg, names)]
+        if match:
+            out[(r.workload, r.strategy)] = match[0]
+        else:
+            metric = tables.tune_metric(res, r.workload, r.strategy)
+            v = t[metric].to_numpy(dtype=float)
+            if np.isfinite(v).any():
+                out[(r.workload, r.strategy)] = t["trial_id"].iloc[int(np.nanargmax(v))]
+    return out
+
+
+def position_points(tune: pd.DataFrame, ranges: dict, chosen: dict, workload: str, order: list[str],
+                    metric_of) -> pd.DataFrame:
+    """One row per (strategy, searched hparam, tune trial) of one workload: its position in the range
+    (`tables.position_in_range`), its validation score and whether it is the retrained trial."""
+    rows = []
+    for strategy in order:
+        space = ranges.get((workload, strategy))
+        t = tune[(tune["workload"] == workload) & (tune["strategy"] == strategy)]
+        if not space or t.empty:
+            continue
+        metric = metric_of(workload, strategy)
+        for hparam, r in space.items():
+            for tid, h, v in zip(t["trial_id"], t["hparams"], t[metric], strict=True):
+                x = plots.hparam_value(h, hparam)
+                rows.append({"strategy": strategy, "hparam": hparam,
+                             "position": tables.position_in_range(x, r) if np.isfinite(x) else math.nan,
+                             "val": v, "chosen": tid == chosen.get((workload, strategy))})
+    return pd.DataFrame(rows, columns=["strategy", "hparam", "position", "val", "chosen"])
+
+
+def pair_frames(all_pairs: pd.DataFrame, workload: str, order: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Square frames (row - column mean paired difference, Holm p over all pairs) in ``order``, from
+    `tables.pairwise_all`, whose rows are a - b with a before b alphabetically."""
+    w = all_pairs[all_pairs["workload"] == workload]
+    diff = pd.DataFrame(np.nan, index=order, columns=order)
+    p = diff.copy()
+    for a, b, d, q in zip(w["a"], w["b"], w["mean_diff"], w["p_t_holm"], strict=True):
+        if a in diff.index and b in diff.index:
+            diff.loc[a, b], diff.loc[b, a] = d, -d
+            p.loc[a, b] = p.loc[b, a] = q
+    return diff, p
+
+
+def compute_cost(res: Results, summary: pd.DataFrame, workload: str) -> tuple[pd.DataFrame, str, str]:
+    """Per strategy of one workload: its summary mean and t interval and the mean and SD over its seed
+    runs of gradient evaluations per run (trials ``grad_evals``), or of wall seconds where any run
+    lacks a count. Returns the frame, the axis label and the measure's name."""
+    runs = res.seed_runs()
+    runs = runs[runs["workload"] == workload]
+    counted = "grad_evals" in runs and runs["grad_evals"].notna().all() and len(runs)
+    column = "grad_evals" if counted else "wall_seconds"
+    label = ("gradient evaluations per seed run (SAM counts two per step)" if counted
+             else "wall seconds per seed run (no gradient-evaluation counts recorded)")
+    g = runs.assign(cost=pd.to_numeric(runs[column], errors="coerce")).groupby("strategy")["cost"]
+    cost = g.agg(cost_mean="mean", cost_sd="std")
+    s = summary[summary["workload"] == workload].set_index("strategy")[["mean", "ci_low", "ci_high"]]
+    return s.join(cost).reset_index(), label, column
+
+
+def figure_section(data: Analysis, out_dir: str) -> Section:
+    """The report's figures: per workload the forest plot (the main figure), accuracy intervals, all
+    pairs, learning curves, the LR used (and DALS's state), sensitivity, compute and budget; then the
+    cross-workload figures."""
+    sec = Section(out_dir)
+    sec.h(2, "Figures")
+    res, summary = data.res, data.summary
+    order = strategy_order(summary)
+    colours = plots.strategy_colours(order)
+    ranges = tables.search_ranges(res)
+    chosen = chosen_trials(res, summary, ranges)
+    stats = epoch_stats(res)
+    lrs = epoch_medians(res, ("lr", *DALS_COLUMNS))
+    tune = res.tune_runs()
+    chance = tables.chance_levels(res)
+    m = 100 * data.margin
+    for workload in data.workloads:
+        s = summary[summary["workload"] == workload].sort_values("rank")
+        ranked = list(s["strategy"])
+        leader = ranked[0]
+        sec.h(3, workload)
+        vs = data.vs_best[data.vs_best["workload"] == workload] if not data.vs_best.empty else data.vs_best
+        if not vs.empty:
+            sec.figure(plots.forest(vs, leader, data.margin, colours, workload), f"forest_{workload}",
+                       f"{workload}: each strategy's mean paired difference in final test accuracy from the leader "
+                       f"{leader} (strategy - leader, pp) with its 95% paired t interval over the seeds both ran; "
+                       f"the green band is the equivalence margin +-{m:g} pp; the right axis gives the Holm-"
+                       "corrected paired t-test p within all pairs of the workload, which does not depend on "
+                       "which strategy came out best.")
+        sec.figure(plots.accuracy_intervals(s, tables.seed_matrix(res, workload), colours, workload,
+                                            chance.get(workload)), f"accuracy_{workload}",
+                   f"{workload}: mean final test accuracy per strategy (large dot) with its 95% Student t interval "
+                   "over seeds (bar) and each seed run (small dots); ranked by mean. The axis does not start at 0, "
+                   "which dots, unlike bars, do not exaggerate.")
+        if len(ranked) > 2:
+            diff, p = pair_frames(data.all_pairs, workload, ranked)
+            sec.figure(plots.pair_matrix(diff, p, workload), f"pairs_{workload}",
+                       f"{workload}: mean paired difference in final test accuracy, row minus column (pp), for "
+                       "every pair of strategies (ranked by mean); stars mark Holm-corrected paired t-test p "
+                       "within all pairs (* < 0.05, ** < 0.01, *** < 0.001). An unstarred cell is not shown "
+                       "to be a tie: these seeds could not tell. No interval is drawn; each pair's paired t "
+                       "interval is in `csv/pairwise_all.csv`.")
+        st = stats[stats["workload"] == workload]
+        if not st.empty:
+            sec.figure(plots.learning_curves(st, ranked, colours, workload), f"curves_{workload}",
+                       f"{workload}: test accuracy (left) and training loss (right) per epoch of the seed runs, "
+                       f"mean over seeds; the {min(plots.TOP, len(ranked))} strategies with the highest final "
+                       "mean in colour with a band of +-1 SD over seeds (not a confidence interval), the "
+                       "others as grey means. The accuracy axis is cut below the lowest mean of the second half "
+                       "of training, so early epochs may leave the panel.")
+        lr = lrs[lrs["workload"] == workload]
+        if lr["lr"].notna().any():
+            sec.figure(plots.lr_used(lr, ranked, colours, workload), f"lr_{workload}",
+                       f"{workload}: the learning rate of the top layer group at the end of each epoch, median "
+                       "over the seed runs (log scale, shared by the panels), as the seed runs used it. No "
+                       "interval: the seeds share one schedule.")
+        dals = lr.dropna(subset=list(DALS_COLUMNS), how="all")
+        if not dals.empty:
+            sec.figure(plots.dals_state(dals, colours, workload), f"dals_{workload}",
+                       f"{workload}: DALS's phase (0, 1, 2) and mean trust ratio at the end of each epoch, median "
+                       "over the seed runs, for the DALS strategies. No interval.")
+        wt = tune[tune["workload"] == workload]
+        metrics = {tables.tune_metric(res, workload, st_) for st_ in ranked}
+        metric = sorted(metrics)[0]
+        if np.isfinite([plots.hparam_value(h, "lr") for h in wt["hparams"]]).any():
+            bounds = {st_: ranges[(workload, st_)]["lr"] for st_ in ranked
+                      if "lr" in ranges.get((workload, st_), {})}
+            picks = {st_: chosen[(workload, st_)] for st_ in ranked if (workload, st_) in chosen}
+            note = ("dashed lines mark each pair's search bounds" if bounds
+                    else "the search bounds were not recorded in these results")
+            sec.figure(plots.sensitivity(wt, "lr", bounds, picks, ranked, colours, workload, metric),
+                       f"sensitivity_lr_{workload}",
+                       f"{workload}: validation accuracy (`{metric}`) of every tune trial against its learning "
+                       f"rate, one panel per strategy (ranked); {note}; the star is the configuration the seed "
+                       "stage retrained. No interval: each point is one trial on one seed.")
+        points = position_points(wt, ranges, chosen, workload, ranked, lambda w, s_: tables.tune_metric(res, w, s_))
+        if not points.empty:
+            sec.figure(plots.search_positions(points, workload), f"search_{workload}",
+                       f"{workload}: every searched hyperparameter of every strategy (rows), each tune trial's "
+                       "value as its position in the search range (0 = lower bound, 1 = upper bound, in log "
+                       "space for log ranges), coloured by validation accuracy; the red star is the retrained "
+                       "configuration. A star at 0 or 1 is an optimum at the edge of its range. No interval: one point "
+                       "per trial.")
+        cost, unit, measure = compute_cost(res, summary, workload)
+        sec.figure(plots.accuracy_vs_compute(cost, colours, workload, unit), f"compute_{workload}",
+                   f"{workload}: mean final test accuracy (95% t interval over seeds, vertical) against the "
+                   f"{'gradient evaluations' if measure == 'grad_evals' else 'wall seconds'} of a seed run "
+                   "(mean +-1 SD over seeds, horizontal).")
+        bc = data.budget_curves
+        bc = bc[bc["workload"] == workload] if not bc.empty else bc
+        if not bc.empty:
+            sec.figure(plots.budget_curves(bc, ranked, colours, workload), f"budget_{workload}",
+                       f"{workload}: best validation accuracy so far against tuning trials in trial order (solid) "
+                       "and the expected best of k trials drawn at random without replacement from those run "
+                       f"(dashed, Dodge et al. 2019), for the {min(plots.TOP, len(ranked))} strategies with the "
+                       "highest seed-stage mean; grey: the others' best so far. No interval.")
+    a = data.across
+    if np.isfinite(a.friedman.p):
+        sec.h(3, "Across workloads")
+        sec.figure(plots.cd_diagram(a.ranks, a.nemenyi, a.friedman.cd, a.friedman.n_workloads), "cd_diagram",
+                   "The critical-difference diagram: average rank of each strategy over the workloads "
+                   "(1 = best); a bar joins strategies the Nemenyi test at alpha 0.05 does not separate "
+                   "(not separated is not equal).")
+    if a.profiles is not None:
+        sec.figure(plots.performance_profiles(a.profiles, colours), "performance_profiles",
+                   "Performance profiles: fraction of seed runs whose normalised score (0 = chance, 1 = the "
+                   "workload's best mean) exceeds each threshold, mean over workloads, with a 95% stratified "
+                   "bootstrap band.")
+    return sec
