@@ -73,12 +73,14 @@ def test_without_final_state_the_last_checkpoint_is_a_finished_marker(ray_local,
 
 def test_a_trial_restored_from_a_finished_marker_returns_without_training(ray_local, tmp_path, monkeypatch):
     """Tuner.restore of a trial whose final report landed but whose TERMINATED state did not: the
-    trainable finds the marker and returns (Tune's checkpoint lookup and report stood in for)."""
+    trainable finds the marker, reports its epochs again (so the driver has every one) and returns
+    without training (Tune's checkpoint lookup and report stood in for)."""
     import torch
     from ray import tune
 
     (tmp_path / "checkpoint_000002").mkdir()
-    torch.save({"finished": True, "epoch": 3, "history": []}, tmp_path / "checkpoint_000002" / "trial.pt")
+    history = [{"epoch": e, "val_accuracy": 0.1 * e} for e in (1, 2, 3)]
+    torch.save({"finished": True, "epoch": 3, "history": history}, tmp_path / "checkpoint_000002" / "trial.pt")
     reports = []
     monkeypatch.setattr(tune, "get_checkpoint", lambda: tune.Checkpoint.from_directory(
         str(tmp_path / "checkpoint_000002")))
@@ -86,4 +88,4 @@ def test_a_trial_restored_from_a_finished_marker_returns_without_training(ray_lo
     monkeypatch.setattr("trainables.ray_trainable._held_resources", lambda config: {})  # not in a worker
     monkeypatch.setattr("trainables.ray_trainable.run_trial", lambda *a, **k: pytest.fail("trained again"))
     trainable(CONFIG)
-    assert reports == []
+    assert reports == [(h,) for h in history]
