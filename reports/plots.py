@@ -36,6 +36,19 @@ TOP = 5
 _OTHER = "#b0b0b0"
 
 
+def _highlighted(frame: pd.DataFrame, by: str, order: Sequence[str], colours: Mapping[str, tuple], top: int):
+    """Each strategy's rows of ``frame`` sorted by ``by``, as (strategy, rows, hot, colour, line width,
+    zorder): the ``top`` of ``order`` are hot (own colour, drawn last so on top, the best last of
+    all), the others grey and thin; strategies without rows are skipped."""
+    hot_ones = list(order[:top])
+    for strategy in [s for s in order if s not in hot_ones] + hot_ones[::-1]:
+        rows = frame[frame["strategy"] == strategy].sort_values(by)
+        if rows.empty:
+            continue
+        hot = strategy in hot_ones
+        yield (strategy, rows, hot, *((colours[strategy], 1.4, 3) if hot else (_OTHER, 0.7, 2)))
+
+
 def strategy_colours(strategies: Sequence[str]) -> dict[str, tuple]:
     """One colour per strategy, in the order given (tab20, then tab20b): the same in every figure."""
     palette = list(plt.get_cmap("tab20").colors) + list(plt.get_cmap("tab20b").colors)
@@ -284,15 +297,9 @@ def learning_curves(stats: pd.DataFrame, order: Sequence[str], colours: Mapping[
     """
     fig, axes = _figure(3.3, 1, 2)
     acc_ax, loss_ax = axes[0]
-    highlighted = list(order[:top])
-    for strategy in [s for s in order if s not in highlighted] + highlighted[::-1]:
-        g = stats[stats["strategy"] == strategy].sort_values("epoch")
-        if g.empty:
-            continue
-        hot = strategy in highlighted
-        col, lw = (colours[strategy], 1.4) if hot else (_OTHER, 0.7)
+    for strategy, g, hot, col, lw, z in _highlighted(stats, "epoch", order, colours, top):
         for ax, mean, sd, k in ((acc_ax, "acc_mean", "acc_sd", 100), (loss_ax, "loss_mean", "loss_sd", 1)):
-            ax.plot(g["epoch"], k * g[mean], color=col, lw=lw, zorder=3 if hot else 2,
+            ax.plot(g["epoch"], k * g[mean], color=col, lw=lw, zorder=z,
                     label=strategy if hot and ax is acc_ax else None)
             if hot:
                 ax.fill_between(g["epoch"], k * (g[mean] - g[sd].fillna(0)), k * (g[mean] + g[sd].fillna(0)),
@@ -446,14 +453,8 @@ def budget_curves(curves: pd.DataFrame, order: Sequence[str], colours: Mapping[s
     rows of `tables.budget_curves`; `order`: strategies ranked best first."""
     fig, axes = _figure(3.4)
     ax = axes[0, 0]
-    highlighted = list(order[:top])
-    for strategy in [s for s in order if s not in highlighted] + highlighted[::-1]:
-        g = curves[curves["strategy"] == strategy].sort_values("trials")
-        if g.empty:
-            continue
-        hot = strategy in highlighted
-        col, lw = (colours[strategy], 1.4) if hot else (_OTHER, 0.7)
-        ax.step(g["trials"], 100 * g["best_so_far"], where="post", color=col, lw=lw, zorder=3 if hot else 2,
+    for strategy, g, hot, col, lw, z in _highlighted(curves, "trials", order, colours, top):
+        ax.step(g["trials"], 100 * g["best_so_far"], where="post", color=col, lw=lw, zorder=z,
                 label=strategy if hot else None)
         if hot:
             ax.plot(g["trials"], 100 * g["expected_max"], color=col, ls="--", lw=1.0, zorder=3)
