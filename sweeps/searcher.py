@@ -383,7 +383,7 @@ class PairSearcher(Searcher):
 
     # -- resume ----------------------------------------------------------------------------------
 
-    def rebuild(self, finished: Mapping[str, Any]) -> None:
+    def rebuild(self, finished: Mapping[str, Any]) -> list[str]:
         """Take up a sweep from its durable record: ``finished`` maps ``sweeps.record.trial_key`` to
         the finished trials' ``RunRecord`` (config, history, error).
 
@@ -401,38 +401,44 @@ class PairSearcher(Searcher):
             if members[0][0]["stage"] == TUNE and members[0][1]["pair"] in by_pair:
                 by_pair[members[0][1]["pair"]].append(run)
         for key in self.order:
-            if self.trials:
-                study = self.study(key)
-                asked = {t.user_attrs["trial_index"]: t for t in study.get_trials(deepcopy=False)
-                         if "trial_index" in t.user_attrs}  # the latest ask of each index
-                starts = set()
-                for run in sorted(by_pair[key], key=lambda r: trial_members(r.config)[0][1]["trial_index"]):
-                    members = trial_members(run.config)
-                    starts.add(members[0][1]["trial_index"])
-                    per_epoch = [member_metrics(h, len(members)) for h in run.history]
-                    for i, ((cfg, meta), run_id) in enumerate(
-                            zip(members, run_ids(run.trial_id, len(members)), strict=True)):
-                        index, own = meta["trial_index"], [row[i] for row in per_epoch if row[i]]
-                        value = _score([{"epoch": h.get("epoch"), VAL: h.get(VAL)} for h in own],
-                                       own[-1] if own else None, run.error is not None, self.selection)
-                        t = asked.get(index)
-                        if t is not None and t.params == cfg["hparams"] and t.state == TrialState.RUNNING:
-                            self._tell(key, t.number, value)  # the driver died before it told the study
-                        elif t is None or t.params != cfg["hparams"] or (t.state == TrialState.FAIL) != (value is None):
-                            log.info("replaying %s trial %d into its study", key, index)
-                            t, _ = self._ask(key, index, cfg["hparams"])
-                            self._tell(key, t.number, value)
-                        self.issued[key] += 1
-                        self._finished(key, value, index, run_id, cfg["hparams"], bool(meta["canonical"]))
-                for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-                    study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)  # its driver died
-                self.todo[key] = [s for s in self.todo[key] if s not in starts]
-                for start in self.todo[key]:
-                    for index in range(start, min(start + self.plans[key].population, self.trials)):
-                        if index in asked and asked[index].params:
-                            self.again[key][index] = dict(asked[index].params)
+            if self.trials:  # a reproduction tunes nothing: no study to replay
+                self._replay_study(key, by_pair[key], log)
             self._maybe_seed(key)
         return notes
+
+    def _replay_study(self, key: str, runs: list, log: logging.Logger) -> None:
+        """Bring pair ``key``'s study in line with its finished tune ``runs`` (told, or replayed when the
+        journal lost them), fail the trials its dead driver left running, and keep the points asked
+        for the tune trials still to run, so they are asked again for the same index."""
+        study = self.study(key)
+        asked = {t.user_attrs["trial_index"]: t for t in study.get_trials(deepcopy=False)
+                 if "trial_index" in t.user_attrs}  # the latest ask of each index
+        starts = set()
+        for run in sorted(runs, key=lambda r: trial_members(r.config)[0][1]["trial_index"]):
+            members = trial_members(run.config)
+            starts.add(members[0][1]["trial_index"])
+            per_epoch = [member_metrics(h, len(members)) for h in run.history]
+            for i, ((cfg, meta), run_id) in enumerate(
+                    zip(members, run_ids(run.trial_id, len(members)), strict=True)):
+                index, own = meta["trial_index"], [row[i] for row in per_epoch if row[i]]
+                value = _score([{"epoch": h.get("epoch"), VAL: h.get(VAL)} for h in own],
+                               own[-1] if own else None, run.error is not None, self.selection)
+                t = asked.get(index)
+                if t is not None and t.params == cfg["hparams"] and t.state == TrialState.RUNNING:
+                    self._tell(key, t.number, value)  # the driver died before it told the study
+                elif t is None or t.params != cfg["hparams"] or (t.state == TrialState.FAIL) != (value is None):
+                    log.info("replaying %s trial %d into its study", key, index)
+                    t, _ = self._ask(key, index, cfg["hparams"])
+                    self._tell(key, t.number, value)
+                self.issued[key] += 1
+                self._finished(key, value, index, run_id, cfg["hparams"], bool(meta["canonical"]))
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)  # its driver died
+        self.todo[key] = [s for s in self.todo[key] if s not in starts]
+        for start in self.todo[key]:
+            for index in range(start, min(start + self.plans[key].population, self.trials)):
+                if index in asked and asked[index].params:
+                    self.again[key][index] = dict(asked[index].params)
 
     def _open_journal(self) -> list[str]:
         """Open every pair's study before a resume; return what had to be repaired, in words.
