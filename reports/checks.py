@@ -71,8 +71,11 @@ def search_bounds(sweep_dirs: list[str]) -> pd.DataFrame:
 
 
 def position(value: float, low: float, high: float, scale: str) -> float:
-    """Where ``value`` lies in [low, high] on the hparam's scale: 0 at low, 1 at high."""
+    """Where ``value`` lies in [low, high] on the hparam's scale: 0 at low, 1 at high (NaN for a
+    value a log range cannot hold)."""
     if scale == "log":
+        if value <= 0:
+            return math.nan
         return (math.log(value) - math.log(low)) / (math.log(high) - math.log(low))
     return (value - low) / (high - low)
 

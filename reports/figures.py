@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from reports import plots, tables
+from reports import checks, plots, tables
 from reports.analysis import Analysis
 from reports.document import Section
 from reports.load import Results
@@ -92,7 +92,7 @@ def chosen_trials(res: Results, summary: pd.DataFrame, ranges: dict) -> dict[tup
 def position_points(tune: pd.DataFrame, ranges: dict, chosen: dict, workload: str, order: list[str],
                     metric_of) -> pd.DataFrame:
     """One row per (strategy, searched hparam, tune trial) of one workload: its position in the range
-    (`tables.position_in_range`), its validation score and whether it is the retrained trial."""
+    (`checks.position`), its validation score and whether it is the retrained trial."""
     rows = []
     for strategy in order:
         space = ranges.get((workload, strategy))
@@ -104,7 +104,8 @@ def position_points(tune: pd.DataFrame, ranges: dict, chosen: dict, workload: st
             for tid, h, v in zip(t["trial_id"], t["hparams"], t[metric], strict=True):
                 x = plots.hparam_value(h, hparam)
                 rows.append({"strategy": strategy, "hparam": hparam,
-                             "position": tables.position_in_range(x, r) if np.isfinite(x) else math.nan,
+                             "position": checks.position(x, float(r["low"]), float(r["high"]), r["scale"])
+                             if np.isfinite(x) else math.nan,
                              "val": v, "chosen": tid == chosen.get((workload, strategy))})
     return pd.DataFrame(rows, columns=["strategy", "hparam", "position", "val", "chosen"])
 

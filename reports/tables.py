@@ -460,13 +460,3 @@ def search_ranges(res: Results) -> dict[tuple[str, str], dict[str, dict]]:
             out[(w, s)] = json.loads(text)
     return out
 
-
-def position_in_range(value: float, r: dict) -> float:
-    """Where ``value`` lies in the search range ``r`` ({low, high, scale}): 0 at the lower bound, 1 at
-    the upper, measured on the range's scale (in log space for a log range)."""
-    low, high = float(r["low"]), float(r["high"])
-    if r.get("scale") == "log":
-        if value <= 0:
-            return math.nan
-        return (math.log(value) - math.log(low)) / (math.log(high) - math.log(low))
-    return (value - low) / (high - low)

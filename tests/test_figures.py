@@ -10,7 +10,7 @@ import pytest
 import scipy.stats
 from results_fixture import SEARCH_SPACE, write_fixture
 
-from reports import figures, plots, tables
+from reports import checks, figures, plots, tables
 from reports.analysis import analyse
 from reports.load import load_results
 
@@ -132,7 +132,7 @@ def test_search_positions_are_the_log_position_in_the_range(data):
         assert len(row) == 1
         value = json.loads(tune.loc[chosen[(W, s)], "hparams"])["lr"]
         assert row["position"].iloc[0] == pytest.approx(math.log10(value / 1e-3) / 2)  # [1e-3, 1e-1] in log space
-    assert tables.position_in_range(0.875, {"low": 0.8, "high": 0.95, "scale": "linear"}) == pytest.approx(0.5)
+    assert checks.position(0.875, 0.8, 0.95, "linear") == pytest.approx(0.5)
 
 
 def test_pair_matrix_is_the_all_pairs_differences(data):
