@@ -341,10 +341,13 @@ def verdict_lines(v: WorkloadVerdict, seeds_needed: int | None) -> list[str]:
         lines.append(f"None shown equivalent to the leader within +-{m} (TOST, Holm over all pairs).")
     if v.inconclusive:
         mdd = np.array([x for x in v.mdd.values() if np.isfinite(x)])
+        # The verdict's family is all pairs, so its MDD is at Holm's strictest all-pairs level; the
+        # tables' MDD against the best is at the smaller family's level and is lower.
+        level = f"0.05/{v.pairs}"
         need = (f" They would have to differ from the leader by about {pp(float(np.median(mdd)))} pp (median "
-                f"minimal detectable difference, {pp(mdd.min())}-{pp(mdd.max())} pp) for these seeds to show it "
-                "with 80% power" if mdd.size else "")
-        more = f"; showing +-{m} would take about {seeds_needed} seeds" if seeds_needed else ""
+                f"minimal detectable difference at the all-pairs level {level}, {pp(mdd.min())}-{pp(mdd.max())} "
+                "pp) for these seeds to show it with 80% power" if mdd.size else "")
+        more = f"; showing +-{m} at that level would take about {seeds_needed} seeds" if seeds_needed else ""
         lines.append(f"**Inconclusive**: {len(v.inconclusive)} of {others}: neither shown worse nor shown equivalent; "
                      f"not the same as equal.{need}{more}." if need else
                      f"**Inconclusive**: {len(v.inconclusive)} of {others}: neither shown worse nor shown "
