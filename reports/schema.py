@@ -50,6 +50,10 @@ TRIALS = (
     Column("epochs_planned", pa.int32(), "epochs the budget asked for"),
     Column("epochs_run", pa.int32(), "epochs actually run (fewer when diverged or early-stopped)"),
     Column("wall_seconds", pa.float64(), "sum of the trial's epoch times"),
+    Column("grad_evals", pa.int64(), "gradient evaluations (forward and backward passes) over the run, counted "
+           "where the strategy's closure runs: SAM makes two per step", nullable=True),
+    Column("step_seconds", pa.float64(), "seconds in the optimizer's own step over the run, its closure calls "
+           "excluded (host time on CUDA)", nullable=True),
     Column("device", pa.string(), "cpu or cuda:<name>"),
     Column("versions", pa.string(), "JSON object of library versions (torch, ray, optuna, lrsweep, ...)"),
     Column("error_log", pa.string(), "path of the file holding the failure's full traceback when status is error",

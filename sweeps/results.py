@@ -162,11 +162,21 @@ def trial_row(spec: Spec, record: TrialRecord) -> dict:
         "epochs_planned": record.epochs_planned,
         "epochs_run": len(h),
         "wall_seconds": float(sum(r.get("seconds") or 0.0 for r in h)),
+        **_compute(h),
         "device": next((r["device"] for r in reversed(h) if r.get("device")), "unknown"),
         "versions": versions(),
         "error_log": record.error_log,
         "population_id": record.population_id or record.trial_id,
     }
+
+
+def _compute(history: list[dict]) -> dict:
+    """The run's gradient evaluations and optimizer seconds, summed over its epochs; null for a run
+    whose epochs predate the count (a record written by an older lrsweep and resumed)."""
+    if not history or any("grad_evals" not in r for r in history):
+        return {"grad_evals": None, "step_seconds": None}
+    return {"grad_evals": int(sum(r["grad_evals"] for r in history)),
+            "step_seconds": float(sum(r.get("step_seconds") or 0.0 for r in history))}
 
 
 def epoch_rows(spec: Spec, record: TrialRecord) -> list[dict]:

@@ -12,6 +12,7 @@ from trainables import Workload, get_workload, register_workload, run_trial
 from trainables.population import PopulationError, run_population, stackable
 from trainables.workloads import synthetic
 from trainables.workloads.cifar10 import ConvNet
+from vocab.contracts import TIMINGS
 
 SYNTHETIC_OPTIONS = get_workload("synthetic").options
 
@@ -30,7 +31,7 @@ def _assert_same_history(population, alone):
         for g, w in zip(got, want, strict=True):
             assert set(g) == set(w)
             for key, value in w.items():
-                if key == "seconds":
+                if key in TIMINGS:
                     continue
                 if isinstance(value, float):
                     assert g[key] == pytest.approx(value, abs=1e-5), key
@@ -124,7 +125,7 @@ def test_a_population_resumed_from_its_snapshot_ends_as_one_never_interrupted():
 
     whole = run_population(cfgs, on_epoch=keep)
     resumed = run_population(cfgs, resume=torch.load(io.BytesIO(snapshots[1]), weights_only=False))
-    drop = lambda h: [{k: v for k, v in e.items() if k != "seconds"} for e in h]  # noqa: E731
+    drop = lambda h: [{k: v for k, v in e.items() if k not in TIMINGS} for e in h]  # noqa: E731
     assert [drop(h) for h in resumed] == [drop(h) for h in whole]  # exactly, not approximately
     assert [len(h) for h in resumed] == [3, 3, 3]
 

@@ -107,6 +107,15 @@ def test_epochs_table_has_one_row_per_trial_epoch(tables):
     assert dals.phase.notna().all() and epochs[epochs.strategy == "adam"].phase.isna().all()
 
 
+def test_trials_count_each_run_s_compute(tables):
+    trials = tables["trials"]
+    assert str(trials.grad_evals.dtype) == "int64" and (trials.grad_evals > 0).all()
+    assert ((trials.step_seconds > 0) & (trials.step_seconds < trials.wall_seconds)).all()
+    # None of these strategies evaluates twice per step: a stage's runs make the same passes per epoch.
+    per_epoch = trials.grad_evals / trials.epochs_run
+    assert (per_epoch.groupby([trials.workload, trials.stage]).nunique() == 1).all()
+
+
 def test_every_reader_reads_the_tables(sweep):
     import duckdb
     import pandas as pd

@@ -9,12 +9,13 @@ import torch
 import strategies
 import trainables
 from trainables import LOSS_CAP, WorkloadError, run_trial
+from vocab.contracts import TIMINGS
 
 SMALL = {"workload": "synthetic", "workload_options": {"n_train": 320}, "seed": 3, "epochs": 2}
 
 
 def without_time(history):
-    return [{k: v for k, v in m.items() if k != "seconds"} for m in history]
+    return [{k: v for k, v in m.items() if k not in TIMINGS} for m in history]
 
 
 def assert_finite_metrics(m):
@@ -35,6 +36,11 @@ def test_every_strategy_trains_two_epochs_of_synthetic(name):
         assert_finite_metrics(m)
     if strategies.get_strategy(name).family == "dals":
         assert {"phase", "trust_ratio"} <= set(history[-1])
+    # One gradient evaluation per step, two for ASAM (ascent pass, then the perturbed pass).
+    steps = math.ceil(320 / trainables.get_workload("synthetic").batch_size)  # n_train rows train
+    passes = 2 if name in ("sam", "sam_discriminative") else 1
+    assert [m["grad_evals"] for m in history] == [steps * passes] * 2
+    assert all(0 < m["step_seconds"] < m["seconds"] for m in history)
 
 
 def test_seed_stage_reports_test_accuracy_and_learns():

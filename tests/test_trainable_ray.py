@@ -4,6 +4,7 @@ import pytest
 
 from trainables import run_trial, trainable
 from trainables.ray_trainable import load_checkpoint
+from vocab.contracts import TIMINGS
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +29,7 @@ def flat(metrics):
 
 
 def strip(metrics):
-    keys = set(flat(run_trial({**CONFIG, "epochs": 1})[0])) - {"seconds"}
+    keys = set(flat(run_trial({**CONFIG, "epochs": 1})[0])) - set(TIMINGS)
     return {k: metrics[k] for k in keys}
 
 

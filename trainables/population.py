@@ -41,6 +41,7 @@ from torch.nn import functional as F
 
 from trainables.trial import (
     CHECK_EVERY,
+    Compute,
     Progress,
     TrialConfig,
     epoch_metrics,
@@ -346,6 +347,7 @@ class _Population:
         correct = torch.zeros(len(members), dtype=torch.int64, device=self.device)
         weights: list[int] = []
         steps_run = dict.fromkeys(active, 0)
+        compute = {i: Compute() for i in active}
         running = list(active)
         for step in range(1, self.steps_per_epoch + 1):
             batches = {i: next(iters[i]) for i in running}
@@ -366,7 +368,7 @@ class _Population:
                     m.relink = True  # a second pass (SAM) leaves the member's own grads behind
                     return self._alone(m, batch)
 
-                m.stepper.step(closure)
+                compute[i].step(m.stepper, closure)  # the batched pass is the first evaluation
                 steps_run[i] = step
             if step % CHECK_EVERY == 0:
                 # A member whose loss went non-finite stops here, as its solo run's loop breaks.
@@ -375,7 +377,7 @@ class _Population:
                 if not running:
                     break
         losses = torch.stack(step_losses) if step_losses else torch.zeros(0, len(members))
-        return self._close_epoch(epoch, active, losses, correct, weights, steps_run, start)
+        return self._close_epoch(epoch, active, losses, correct, weights, steps_run, compute, start)
 
     def _full(self, batches: dict[int, tuple]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Inputs and labels of every member; a stopped member's slot repeats a running member's batch."""
@@ -406,7 +408,7 @@ class _Population:
         loss.backward()
         return loss
 
-    def _close_epoch(self, epoch, active, losses, correct, weights, steps_run, start) -> list[dict | None]:
+    def _close_epoch(self, epoch, active, losses, correct, weights, steps_run, compute, start) -> list[dict | None]:
         scores = self.evaluate(active)
         seconds = (time.perf_counter() - start) / max(1, len(active))
         out: list[dict | None] = [None] * len(self.members)
@@ -420,7 +422,7 @@ class _Population:
             ok = bool(member_losses.isfinite().all()) and math.isfinite(train_loss) and params_finite(m.params)
             metrics = epoch_metrics(epoch, train_loss, correct[i].item() / seen, self.score_key, scores[i],
                                     self.chance, m.stepper, ok, self.device, m.hparams)
-            metrics["seconds"] = seconds
+            metrics.update(compute[i].metrics(), seconds=seconds)
             m.history.append(metrics)
             out[i] = dict(metrics)
             if not ok:  # frozen from now on; zeros keep NaNs out of the shared kernels

@@ -154,9 +154,42 @@ def params_finite(params: list[torch.Tensor]) -> bool:
     return bool(torch.stack([p.detach().sum() for p in params]).isfinite().all())
 
 
+class Compute:
+    """One epoch's compute: gradient evaluations, counted where the closure runs (SAM makes two per
+    step), and the optimizer's own seconds, the time in ``stepper.step`` outside its closure calls.
+
+    On CUDA the seconds are host time (kernels are asynchronous); gradient evaluations are exact anywhere.
+    """
+
+    def __init__(self) -> None:
+        self.grad_evals = 0
+        self.step_seconds = 0.0
+
+    def step(self, stepper: Any, closure: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """``stepper.step(closure)``, counted; returns its loss."""
+        inside = 0.0
+
+        def counted() -> torch.Tensor:
+            nonlocal inside
+            self.grad_evals += 1
+            start = time.perf_counter()
+            try:
+                return closure()
+            finally:
+                inside += time.perf_counter() - start
+
+        start = time.perf_counter()
+        loss = stepper.step(counted)
+        self.step_seconds += time.perf_counter() - start - inside
+        return loss
+
+    def metrics(self) -> dict:
+        return {"grad_evals": self.grad_evals, "step_seconds": self.step_seconds}
+
+
 def epoch_metrics(epoch: int, train_loss: float, train_accuracy: float, score_key: str, score: float,
                   chance: float, stepper: Any, finite: bool, device: torch.device, hparams: Mapping) -> dict:
-    """One epoch's metrics dict (docs/CONTRACTS.md), ``seconds`` left at 0 for the caller to fill.
+    """One epoch's metrics dict (docs/CONTRACTS.md), its clock and ``Compute`` keys left at 0 for the caller.
 
     A non-finite epoch is ``diverged`` and reports the loss as ``LOSS_CAP``, so every number stays finite.
     ``hparams`` are the resolved hyperparameters the trial trains with: the results store them as reported.
@@ -169,6 +202,8 @@ def epoch_metrics(epoch: int, train_loss: float, train_accuracy: float, score_ke
         "chance_accuracy": chance,
         "lr": float(stepper.lrs()[-1]),
         "seconds": 0.0,
+        "grad_evals": 0,
+        "step_seconds": 0.0,
         "status": OK if finite else DIVERGED,
         "device": str(device),
         "hparams": dict(hparams),
@@ -289,6 +324,7 @@ class _Trial:
         batches = self.train.batches(
             self.workload.batch_size, shuffle=True, generator=self.generator, train=True
         )
+        compute = Compute()
         for step, (inputs, labels) in enumerate(batches, start=1):
             first: list[tuple[torch.Tensor, torch.Tensor]] = []
 
@@ -302,7 +338,7 @@ class _Trial:
                     first.append((loss.detach(), logits.detach()))
                 return loss
 
-            stepper.step(closure)
+            compute.step(stepper, closure)
             loss, logits = first[0]
             losses.append(loss)
             predictions.append(logits.argmax(dim=1))
@@ -318,7 +354,7 @@ class _Trial:
         finite = finite and math.isfinite(train_loss) and params_finite(self.params)
         metrics = epoch_metrics(epoch, train_loss, correct.item() / seen, self.score_key, self.evaluate(),
                                 self.chance, stepper, finite, self.device, self.hparams)
-        metrics["seconds"] = time.perf_counter() - start
+        metrics.update(compute.metrics(), seconds=time.perf_counter() - start)
         return metrics
 
     @torch.no_grad()

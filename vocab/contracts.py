@@ -26,6 +26,10 @@ ERROR = "error"
 FINISHED = (OK, DIVERGED)
 """Statuses of trials that give a result; a diverged trial is a result (at its measured accuracy), not an error."""
 
+TIMINGS = ("seconds", "step_seconds")
+"""Epoch metric keys that are clock readings (the epoch's wall seconds, the optimizer's own seconds):
+they differ between two runs of the same config, so comparisons of histories leave them out."""
+
 SCRATCH = "scratch"
 FINETUNE = "finetune"
 REGIMES = (SCRATCH, FINETUNE)
