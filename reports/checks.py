@@ -1,7 +1,8 @@
 """Warnings the report raises about its own protocol: what the budget, the search or the seeds could not show.
 
-Pure functions over the results tables (plus the searched bounds Optuna recorded in the sweep's
-``optuna.journal``), each returning rows the report words; see `reports.sections.warnings_section`.
+Pure functions over the results tables, each returning rows the report words; see
+`reports.sections.warnings_section`. The searched bounds are the budget table's ``search_space``
+(for results written before it, the ranges Optuna recorded in the sweep's ``optuna.journal``).
 """
 
 from __future__ import annotations
@@ -27,14 +28,32 @@ NEAR_CHANCE = 0.02
 
 # ---- the searched bounds ----------------------------------------------------------------------
 
-def search_bounds(sweep_dirs: list[str]) -> pd.DataFrame:
-    """The searched range of every (workload, strategy, hparam), read from each sweep's ``optuna.journal``.
+Bounds = dict[tuple[str, str], dict[str, dict]]
+"""(workload, strategy) -> {hparam: {"low", "high", "scale"}}: each pair's searched ranges; scale is
+log, linear or int."""
 
-    Optuna writes each suggested parameter's distribution (low, high, log; step for integers) into its
-    journal, so these are the bounds actually searched, spec overrides included. Columns: workload,
-    strategy, hparam, low, high, scale (log, linear or int). Empty when no journal is found.
-    """
-    rows: dict[tuple[str, str, str], dict] = {}
+
+def search_bounds(res: Results) -> Bounds:
+    """Each pair's searched ranges: the budget table's ``search_space`` (what the spec searched,
+    overrides applied), and for pairs of results written before that column, the ranges Optuna
+    recorded in the sweep's ``optuna.journal``. Pairs with neither are absent."""
+    out: Bounds = {}
+    if "search_space" in res.budget:
+        for w, s, text in zip(res.budget["workload"], res.budget["strategy"], res.budget["search_space"],
+                              strict=True):
+            if isinstance(text, str) and text:
+                out[(w, s)] = json.loads(text)
+    missing = set(zip(res.budget["workload"], res.budget["strategy"], strict=True)) - set(out)
+    if missing:
+        journal = journal_bounds(res.sweep_dirs)
+        out.update({pair: journal[pair] for pair in missing if pair in journal})
+    return out
+
+
+def journal_bounds(sweep_dirs: list[str]) -> Bounds:
+    """The searched ranges Optuna wrote into each sweep's ``optuna.journal``: every suggested
+    parameter's distribution (low, high, log; integer or float). Empty when no journal is found."""
+    out: Bounds = {}
     for directory in sweep_dirs:
         fs, base = filesystem(directory)
         path = f"{base}/optuna.journal"
@@ -64,10 +83,9 @@ def search_bounds(sweep_dirs: list[str]) -> pd.DataFrame:
                 if "low" not in a or not a["low"] < a["high"]:
                     continue
                 scale = "log" if a.get("log") else ("int" if dist.get("name") == "IntDistribution" else "linear")
-                rows[(workload, strategy, op["param_name"])] = {
-                    "workload": workload, "strategy": strategy, "hparam": op["param_name"],
+                out.setdefault((workload, strategy), {})[op["param_name"]] = {
                     "low": float(a["low"]), "high": float(a["high"]), "scale": scale}
-    return pd.DataFrame(list(rows.values()), columns=["workload", "strategy", "hparam", "low", "high", "scale"])
+    return out
 
 
 def position(value: float, low: float, high: float, scale: str) -> float:
@@ -80,7 +98,7 @@ def position(value: float, low: float, high: float, scale: str) -> float:
     return (value - low) / (high - low)
 
 
-def edge_optima(summary: pd.DataFrame, bounds: pd.DataFrame, edge: float = EDGE) -> pd.DataFrame:
+def edge_optima(summary: pd.DataFrame, bounds: Bounds, edge: float = EDGE) -> pd.DataFrame:
     """Tuned values within ``edge`` of a search bound (on the hparam's scale), per pair and hparam.
 
     ``summary``: `tables.summary_and_vs_best` (workload, strategy, tuned_config). Columns: workload,
@@ -88,20 +106,20 @@ def edge_optima(summary: pd.DataFrame, bounds: pd.DataFrame, edge: float = EDGE)
     would likely have moved such an optimum: the tuned value is a lower bound on what the strategy needs.
     """
     out = []
-    by_pair = {k: g for k, g in bounds.groupby(["workload", "strategy"])} if len(bounds) else {}
     for r in summary.itertuples():
-        space = by_pair.get((r.workload, r.strategy))
-        if space is None or not r.tuned_config:
+        space = bounds.get((r.workload, r.strategy))
+        if not space or not r.tuned_config:
             continue
         config = json.loads(r.tuned_config)
-        for b in space.itertuples():
-            v = config.get(b.hparam)
+        for hparam, b in space.items():
+            v = config.get(hparam)
             if not isinstance(v, int | float) or isinstance(v, bool):
                 continue
-            pos = position(float(v), b.low, b.high, b.scale)
+            low, high = float(b["low"]), float(b["high"])
+            pos = position(float(v), low, high, b["scale"])
             if pos <= edge or pos >= 1 - edge:
-                out.append({"workload": r.workload, "strategy": r.strategy, "hparam": b.hparam, "value": float(v),
-                            "low": b.low, "high": b.high, "scale": b.scale, "position": pos,
+                out.append({"workload": r.workload, "strategy": r.strategy, "hparam": hparam, "value": float(v),
+                            "low": low, "high": high, "scale": b["scale"], "position": pos,
                             "bound": "lower" if pos <= edge else "upper"})
     return pd.DataFrame(out, columns=["workload", "strategy", "hparam", "value", "low", "high", "scale",
                                       "position", "bound"])
@@ -169,4 +187,4 @@ def binomial_se(accuracy: float, rows: int) -> float:
 
 
 __all__ = ["EDGE", "NEAR_CHANCE", "RANDOM_PHASE", "binomial_se", "collapsed_trials", "edge_optima", "position",
-           "random_phase", "search_bounds", "test_rows"]
+           "journal_bounds", "random_phase", "search_bounds", "test_rows"]

@@ -148,7 +148,7 @@ def figure_section(data: Analysis, out_dir: str) -> Section:
     res, summary = data.res, data.summary
     order = strategy_order(summary)
     colours = plots.strategy_colours(order)
-    ranges = tables.search_ranges(res)
+    ranges = checks.search_bounds(res)
     chosen = chosen_trials(res, summary, ranges)
     stats = epoch_stats(res)
     lrs = epoch_medians(res, ("lr", *DALS_COLUMNS))

@@ -464,7 +464,7 @@ def warnings_section(out_dir: str, data: Analysis) -> Section:
     res = data.res
     sec = Section(out_dir)
     items = []
-    edges = checks.edge_optima(data.summary, checks.search_bounds(res.sweep_dirs))
+    edges = checks.edge_optima(data.summary, checks.search_bounds(res))
     sec.csvs["edge_optima"] = edges
     for r in edges.itertuples():
         items.append(f"{r.workload}/{r.strategy}: tuned {r.hparam} = {value(r.value)} lies at "

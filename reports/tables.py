@@ -449,14 +449,4 @@ def learning_curves(res: Results) -> pd.DataFrame:
     return g.agg(mean="mean", low="min", high="max", n="count").reset_index()
 
 
-def search_ranges(res: Results) -> dict[tuple[str, str], dict[str, dict]]:
-    """(workload, strategy) -> {hparam: {"low", "high", "scale"}}: each pair's searched ranges, from the
-    budget table's ``search_space`` (pairs from results written before it was recorded are absent)."""
-    out: dict[tuple[str, str], dict[str, dict]] = {}
-    if "search_space" not in res.budget:
-        return out
-    for w, s, text in zip(res.budget["workload"], res.budget["strategy"], res.budget["search_space"], strict=True):
-        if isinstance(text, str) and text:
-            out[(w, s)] = json.loads(text)
-    return out
 

@@ -95,7 +95,7 @@ def test_forest_intervals_are_the_paired_t_intervals_sorted(data):
 
 def test_sensitivity_stars_the_retrained_trial_inside_the_recorded_bounds(data):
     res = data.res
-    ranges = tables.search_ranges(res)
+    ranges = checks.search_bounds(res)
     assert ranges[(W, "dals")] == json.loads(SEARCH_SPACE)
     chosen = figures.chosen_trials(res, data.summary, ranges)
     tune = res.tune_runs()
@@ -120,7 +120,7 @@ def test_sensitivity_stars_the_retrained_trial_inside_the_recorded_bounds(data):
 
 def test_search_positions_are_the_log_position_in_the_range(data):
     res = data.res
-    ranges = tables.search_ranges(res)
+    ranges = checks.search_bounds(res)
     chosen = figures.chosen_trials(res, data.summary, ranges)
     order = figures.strategy_order(data.summary)
     points = figures.position_points(res.tune_runs(), ranges, chosen, W, order,

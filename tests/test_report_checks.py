@@ -1,0 +1,111 @@
+"""The report's own warnings (`reports.checks`) on hand-built results: optima at a search bound,
+collapsed tune trials, a budget inside the sampler's random phase, and where the bounds come from."""
+
+import json
+import math
+
+import optuna
+import pandas as pd
+import pytest
+from optuna.distributions import FloatDistribution, IntDistribution
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from results_fixture import SEARCH_SPACE, make_rows
+
+from reports import checks
+from reports.analysis import analyse
+from reports.load import load_results
+from reports.sections import warnings_section
+from reports.store import write_table
+
+W = "synthetic"
+LR = {"low": 1e-3, "high": 1e-1, "scale": "log"}
+MOMENTUM = {"low": 0.8, "high": 0.95, "scale": "linear"}
+
+
+def _write(directory, rows) -> None:
+    for name, table_rows in rows.items():
+        write_table(name, table_rows, str(directory))
+
+
+def _rows(**kw):
+    return make_rows(workloads=(W,), strategies=("dals", "sgdr", "adamw"), seeds=(0, 1, 2), diverge=None, **kw)
+
+
+def test_a_tuned_value_within_5_percent_of_a_bound_on_its_scale_is_flagged():
+    summary = pd.DataFrame([
+        {"workload": W, "strategy": "dals", "tuned_config": json.dumps({"lr": 0.096, "momentum": 0.9})},
+        {"workload": W, "strategy": "sgdr", "tuned_config": json.dumps({"lr": 1.1e-3, "momentum": 0.945})},
+        {"workload": W, "strategy": "adamw", "tuned_config": json.dumps({"lr": 0.01, "momentum": True})},
+        {"workload": W, "strategy": "lion", "tuned_config": json.dumps({"lr": 0.0999})},  # no recorded bounds
+    ])
+    bounds = {(W, s): {"lr": LR, "momentum": MOMENTUM} for s in ("dals", "sgdr", "adamw")}
+    edges = checks.edge_optima(summary, bounds)
+    got = {(r.strategy, r.hparam): (r.position, r.bound) for r in edges.itertuples()}
+    # By hand: log10 position (log10 v + 3) / 2; linear (v - 0.8) / 0.15. 0.9 is at 2/3 and 0.01 at 1/2.
+    assert got == {("dals", "lr"): (pytest.approx((math.log10(0.096) + 3) / 2), "upper"),
+                   ("sgdr", "lr"): (pytest.approx((math.log10(1.1e-3) + 3) / 2), "lower"),
+                   ("sgdr", "momentum"): (pytest.approx(0.145 / 0.15), "upper")}
+    assert checks.edge_optima(summary, bounds, edge=0.001).empty
+
+
+def test_collapsed_tune_trials_are_listed_and_diverged_ones_counted_apart(tmp_path):
+    rows = _rows()
+    by_id = {t["trial_id"]: t for t in rows["trials"]}
+    near = by_id[f"{W}-sgdr-tune-2"]
+    near["val_accuracy_final"] = near["chance_accuracy"] + 0.01  # ended at chance
+    for e in rows["epochs"]:  # adamw's trial 3: the loss at the end no lower than after epoch 1
+        if e["trial_id"] == f"{W}-adamw-tune-3":
+            e["train_loss"] = 2.0 + 0.01 * e["epoch"]
+    gone = by_id[f"{W}-dals-tune-4"]
+    gone["status"], gone["val_accuracy_final"] = "diverged", gone["chance_accuracy"]
+    _write(tmp_path, rows)
+    collapsed = checks.collapsed_trials(load_results([str(tmp_path)]))
+    assert [(r.strategy, r.trial_index) for r in collapsed.itertuples()] == [("sgdr", 2), ("adamw", 3)]
+    assert "against chance" in collapsed.iloc[0]["why"] and "training loss" in collapsed.iloc[1]["why"]
+
+
+def test_a_tpe_budget_of_at_most_its_startup_trials_is_random_search():
+    budget = pd.DataFrame([{"sampler": "tpe", "trials_planned": 5}, {"sampler": "tpe", "trials_planned": 10},
+                           {"sampler": "tpe", "trials_planned": 11}, {"sampler": "random", "trials_planned": 5}])
+    assert checks.random_phase(budget) == [("tpe", 5, 10), ("tpe", 10, 10)]
+
+
+def test_bounds_come_from_the_budget_table_and_from_the_journal_for_older_results(tmp_path):
+    recorded = tmp_path / "recorded"
+    _write(recorded, _rows())
+    res = load_results([str(recorded)])
+    assert checks.search_bounds(res) == {(W, s): json.loads(SEARCH_SPACE) for s in ("adamw", "dals", "sgdr")}
+
+    # Results written before `search_space` existed: only the journal knows dals's and sgdr's bounds.
+    older = tmp_path / "older"
+    rows = _rows()
+    for b in rows["budget"]:
+        b["search_space"] = SEARCH_SPACE if b["strategy"] == "adamw" else None
+    _write(older, rows)
+    storage = JournalStorage(JournalFileBackend(str(older / "optuna.journal")))
+    for strategy, high in (("dals", 0.3), ("sgdr", 0.2), ("adamw", 0.5)):
+        study = optuna.create_study(study_name=f"{W}/{strategy}", storage=storage, direction="maximize")
+        trial = study.ask({"lr": FloatDistribution(1e-4, high, log=True), "momentum": FloatDistribution(0.5, 0.99),
+                           "warmup": IntDistribution(0, 8)})
+        study.tell(trial, 0.5)
+    bounds = checks.search_bounds(load_results([str(older)]))
+    journal = {"lr": {"low": 1e-4, "high": 0.3, "scale": "log"}, "momentum": {"low": 0.5, "high": 0.99,
+               "scale": "linear"}, "warmup": {"low": 0.0, "high": 8.0, "scale": "int"}}
+    assert bounds[(W, "dals")] == journal
+    assert bounds[(W, "sgdr")]["lr"]["high"] == 0.2
+    assert bounds[(W, "adamw")] == json.loads(SEARCH_SPACE)  # the recorded ranges win over the journal
+
+
+def test_the_warnings_section_words_an_edge_optimum(tmp_path):
+    rows = _rows()
+    for t in rows["trials"]:  # dals's seed runs retrained an LR at 99.9% of its log range
+        if t["strategy"] == "dals" and t["stage"] == "seed":
+            t["hparams"] = json.dumps({"lr": 0.0995, "momentum": 0.9}, sort_keys=True)
+    _write(tmp_path, rows)
+    data = analyse(load_results([str(tmp_path)]), margin=0.005, seed=0, thresholds=(0.6,))
+    sec = warnings_section(str(tmp_path / "report"), data)
+    edges = sec.csvs["edge_optima"]
+    assert list(edges[["strategy", "hparam", "bound"]].itertuples(index=False, name=None)) == [("dals", "lr", "upper")]
+    text = " ".join(str(getattr(b, "text", "")) + " ".join(map(str, getattr(b, "items", []))) for b in sec.blocks)
+    assert "synthetic/dals: tuned lr = " in text and "at the upper bound" in text
