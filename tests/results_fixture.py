@@ -3,7 +3,8 @@
 A fixture sweep has, per (workload, strategy): `tune_trials` tuning trials (trial 0 canonical),
 then one re-evaluation run per seed with the best configuration, each with a learning curve in the
 `epochs` table, and a `budget` row. Accuracies follow a saturating curve towards a per-pair skill
-plus seed noise, so strategies differ by realistic margins. One seed run can be made to diverge.
+plus seed noise, so strategies differ by realistic margins, or towards given true means (`offsets`)
+for simulations. One seed run can be made to diverge.
 Everything is drawn from a numpy generator seeded by `rng_seed`, so the files are reproducible.
 """
 
@@ -44,16 +45,24 @@ class _Pair:
     rng: np.random.Generator
     trials: list
     epoch_rows: list
+    epoch_sd: float = 0.003
+
+    def tau(self) -> float:
+        return 1.5 + self.index * 0.5
+
+    def level_for(self, final: float) -> float:
+        """The curve level whose expected final-epoch accuracy is `final` (the curve may not have saturated)."""
+        return self.base + (final - self.base) / (1 - np.exp(-self.epochs / self.tau()))
 
     def run(self, stage: str, index: int, seed: int, lr: float, level: float, diverged: bool) -> None:
         """A learning curve saturating at `level`; a diverged run drops to chance after 2 epochs."""
         trial_id = f"{self.common['workload']}-{self.common['strategy']}-{stage}-{index}"
         dals = self.common["strategy"].startswith("dals")
         n_ep = 2 if diverged else self.epochs
-        tau = 1.5 + self.index * 0.5
+        tau = self.tau()
         curve, secs = [], []
         for e in range(1, n_ep + 1):
-            acc = self.base + (level - self.base) * (1 - np.exp(-e / tau)) + self.rng.normal(0, 0.003)
+            acc = self.base + (level - self.base) * (1 - np.exp(-e / tau)) + self.rng.normal(0, self.epoch_sd)
             acc = float(np.clip(0.1 if diverged and e == n_ep else acc, 0, 1))
             sec = float(1.0 + 0.1 * self.index + self.rng.uniform(0, 0.05))
             curve.append(acc)
@@ -98,29 +107,40 @@ def make_rows(
     diverge: tuple[str, str, int] | None = ("cifar10", "fixed_sgd", 3),
     rng_seed: int = 0,
     selection: str = "final",
+    offsets: dict[str, float] | None = None,
+    seed_sd: float = 0.004,
+    shared_sd: float = 0.0,
+    epoch_sd: float = 0.003,
 ) -> dict[str, list[dict]]:
     """Row dicts for the `trials`, `epochs` and `budget` tables.
 
     `seeds_by_workload` overrides `seeds` for some workloads (e.g. a single-seed workload).
     `diverge = (workload, strategy, seed)` makes that seed run diverge after 2 epochs at chance level.
+    `offsets` (strategy -> fraction) sets each strategy's true mean final test accuracy to the workload's
+    top skill (0.95 - 0.08 * workload index) plus its offset, instead of the default 1.5 pp ladder.
+    Seed noise: `seed_sd` per seed run, `shared_sd` per seed and workload, shared by its strategies (so
+    pairing by seed removes it), and `epoch_sd` on every epoch's accuracy.
     """
     rng = np.random.default_rng(rng_seed)
     trials, epoch_rows, budget = [], [], []
     for wi, workload in enumerate(workloads):
         base = 0.1 + 0.05 * wi
+        run_seeds = list((seeds_by_workload or {}).get(workload, seeds))
+        shared = {s: rng.normal(0, shared_sd) for s in run_seeds} if shared_sd else {}
         for si, strategy in enumerate(strategies):
-            skill = 0.95 - 0.08 * wi - 0.015 * si
+            skill = 0.95 - 0.08 * wi + (offsets[strategy] if offsets is not None else -0.015 * si)
             gen = GENERATION.get(strategy, "5")
             common = {"sweep_id": sweep_id, "workload": workload, "strategy": strategy}
-            pair = _Pair(common, spec_hash, gen, si, base, epochs, rng, trials, epoch_rows)
+            pair = _Pair(common, spec_hash, gen, si, base, epochs, rng, trials, epoch_rows, epoch_sd)
             lrs = [0.03] + list(10 ** rng.uniform(-3, -1, tune_trials - 1))
             levels = [skill - 0.03 * abs(np.log10(lr) + 1.5) + rng.normal(0, 0.004) for lr in lrs]
             for i, (lr, lv) in enumerate(zip(lrs, levels, strict=True)):
                 pair.run("tune", i, 1000 + i, float(lr), lv, False)
             best_lr = float(lrs[int(np.argmax(levels))])
-            run_seeds = list((seeds_by_workload or {}).get(workload, seeds))
             for s in run_seeds:
-                level = skill + rng.normal(0, 0.004)
+                level = skill + shared.get(s, 0.0) + rng.normal(0, seed_sd)
+                if offsets is not None:
+                    level = pair.level_for(level)
                 pair.run("seed", s, s, best_lr, level, diverge == (workload, strategy, s))
             budget.append({
                 **common, "spec_hash": spec_hash, "trials_planned": trials_planned or tune_trials,
