@@ -113,7 +113,7 @@ def paired_t_power(effect: float, n: int, alpha: float = ALPHA) -> float:
     return upper + lower
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=4096)
 def _detectable_effect(n: int, alpha: float, power: float) -> float:
     """The standardised effect the paired t-test detects with probability `power`: it depends on n and
     alpha only, so a whole Holm family (same n, same level) solves it once."""
@@ -140,21 +140,24 @@ def seeds_needed(difference: float, sd: float, alpha: float = ALPHA, power: floa
     `difference` with probability `power` at level `alpha`, the differences having SD `sd`.
 
     None when sd is not a positive number; `MAX_SEEDS + 1` when even `MAX_SEEDS` seeds are not enough.
-    The search starts at the normal approximation ((z_{1-alpha/2} + z_power) / effect)^2, which the t-test
-    needs at least, and steps up from there: power rises with n.
+    Power rises with both n and the effect, so this is the fewest n whose detectable effect
+    (`_detectable_effect`, cached per n and level) is at most `difference / sd`: a bisection over n
+    that a report's many comparisons at one Holm level share.
     """
     if not (np.isfinite(sd) and sd > 0 and difference > 0):
         return None
     effect = difference / sd
-    z = scipy.stats.norm.ppf(1 - alpha / 2) + scipy.stats.norm.ppf(power)
-    n = max(2, math.floor((z / effect) ** 2))
-    if n > MAX_SEEDS or paired_t_power(effect, MAX_SEEDS, alpha) < power:
+
+    def enough(n: int) -> bool:
+        return _detectable_effect(n, float(alpha), float(power)) <= effect
+
+    if not enough(MAX_SEEDS):
         return MAX_SEEDS + 1
-    while n > 2 and paired_t_power(effect, n - 1, alpha) >= power:
-        n -= 1
-    while paired_t_power(effect, n, alpha) < power:
-        n += 1
-    return n
+    low, high = 1, MAX_SEEDS  # enough(high) holds; low is below the first n with a test
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (low, mid) if enough(mid) else (mid, high)
+    return high
 
 
 @dataclass(frozen=True)
@@ -244,17 +247,19 @@ def paired_tests(a, b, *, margin: float, power_alpha: float = ALPHA) -> PairedRe
 
 
 def holm(pvalues) -> np.ndarray:
-    """Holm-adjusted p-values of a family `(n_tests,)`, via statsmodels' `multipletests(method='holm')`.
+    """Holm-adjusted p-values of a family `(n_tests,)`: the i-th smallest p times (m - i + 1), made
+    monotone and capped at 1 (Holm 1979; equal to statsmodels' `multipletests(method='holm')`, which
+    the tests check, and computed here because that call runs a full garbage collection every time).
 
     NaN entries (tests that could not be run) are not part of the family and stay NaN.
     """
-    from statsmodels.stats.multitest import multipletests
-
     p = np.asarray(pvalues, dtype=float).ravel()
     out = np.full(p.shape, np.nan)
-    ok = np.isfinite(p)
-    if ok.any():
-        out[ok] = multipletests(p[ok], alpha=ALPHA, method="holm")[1]
+    ok = np.flatnonzero(np.isfinite(p))
+    if ok.size:
+        order = ok[np.argsort(p[ok], kind="stable")]
+        m = order.size
+        out[order] = np.minimum(1.0, np.maximum.accumulate(p[order] * (m - np.arange(m))))
     return out
 
 

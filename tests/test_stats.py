@@ -159,6 +159,15 @@ def test_holm_by_hand():
     np.testing.assert_allclose(out[[0, 2]], [0.02, 0.04])
 
 
+def test_holm_equals_statsmodels_with_ties_and_ones():
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(5)
+    for m in (1, 2, 7, 40):
+        p = np.round(rng.uniform(0, 1, m) ** 3, 3)  # rounding makes ties; large p get capped at 1
+        np.testing.assert_allclose(stats.holm(p), multipletests(p, method="holm")[1], rtol=0, atol=1e-15)
+
+
 def test_friedman_on_a_known_table():
     # 3 workloads, 3 strategies, the same order everywhere: rank sums 3, 6, 9;
     # chi2 = 12 / (n k (k + 1)) * sum(R^2) - 3 n (k + 1) = 12/36 * 126 - 36 = 6, p = exp(-3).
