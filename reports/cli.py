@@ -36,7 +36,7 @@ def _thresholds_arg(text: str) -> list[float]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the report's arguments (sweep_dirs, --out, --allow-mixed, --thresholds, --margin, --seed) to a parser."""
+    """Add the report's arguments (sweep_dirs, --out, --allow-mixed, --thresholds, --margin, --svg, --seed)."""
     parser.add_argument("sweep_dirs", nargs="+", metavar="DIR", help="sweep results directory, <storage>/<name>, "
                         "or a URI (one or more)")
     parser.add_argument("--out", default=None, help="output directory (default: DIR/report)")
@@ -49,6 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--margin", type=_margin_arg, default=DEFAULT_MARGIN,
                         help="equivalence margin of the TOST, in percentage points "
                              f"(default {100 * DEFAULT_MARGIN:g})")
+    parser.add_argument("--svg", action="store_true",
+                        help="also write every figure as SVG (vector, with editable text, for a paper)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the bootstrap resampling of the cross-workload aggregates (default 0)")
 
@@ -60,7 +62,7 @@ def cli_report(args: argparse.Namespace) -> int:
 
     try:
         paths = build_report(args.sweep_dirs, args.out, allow_mixed=args.allow_mixed,
-                             thresholds=args.thresholds, seed=args.seed, margin=args.margin)
+                             thresholds=args.thresholds, seed=args.seed, margin=args.margin, svg=args.svg)
     except (FileNotFoundError, ValueError) as e:  # MixedResultsError is a ValueError
         kind = "mixed results" if isinstance(e, MixedResultsError) else "error"
         print(f"lrsweep report: {kind}: {e}", file=sys.stderr)
@@ -71,7 +73,7 @@ def cli_report(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None, prog: str = "python -m reports") -> int:
     """`python -m reports DIR [DIR ...] [--out OUT] [--allow-mixed] [--thresholds 0.9,0.95] [--margin 0.5]
-    [--seed 0]`."""
+    [--svg] [--seed 0]`."""
     parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
     add_arguments(parser)
     try:

@@ -146,15 +146,16 @@ class Section:
         self.csvs.update(section.csvs)
         self.figures.update(section.figures)
 
-    def figure(self, fig, name: str, alt: str) -> None:
-        """Save ``fig`` as ``plots/<name>.{png,svg}`` and show it here."""
+    def figure(self, draw, args: tuple, name: str, alt: str) -> None:
+        """Draw ``draw(*args)`` (a `reports.plots` function returning a Figure) into ``plots/<name>.png``
+        (and ``.svg``: see `plots.writing`, which may draw it in a worker process) and show it here."""
         from reports import plots  # matplotlib only for reports that draw
 
-        saved = plots.save(fig, os.path.join(self.out_dir, "plots"), name)
+        saved = plots.render(draw, args, os.path.join(self.out_dir, "plots"), name)
         self.add_figure(name, saved, alt)
 
     def add_figure(self, name: str, saved: dict[str, str], alt: str) -> None:
-        """Show an already saved figure (``{"png": path, "svg": path}``) here."""
+        """Show an already saved figure (``{"png": path, ...}``) here."""
         self.figures[name] = saved
         self.blocks.append(Figure(saved["png"], os.path.relpath(saved["png"], self.out_dir), alt))
 

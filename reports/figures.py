@@ -162,20 +162,20 @@ def figure_section(data: Analysis, out_dir: str) -> Section:
         sec.h(3, workload)
         vs = data.vs_best[data.vs_best["workload"] == workload] if not data.vs_best.empty else data.vs_best
         if not vs.empty:
-            sec.figure(plots.forest(vs, leader, data.margin, colours, workload), f"forest_{workload}",
+            sec.figure(plots.forest, (vs, leader, data.margin, colours, workload), f"forest_{workload}",
                        f"{workload}: each strategy's mean paired difference in final test accuracy from the leader "
                        f"{leader} (strategy - leader, pp) with its 95% paired t interval over the seeds both ran; "
                        f"the green band is the equivalence margin +-{m:g} pp; the right axis gives the Holm-"
                        "corrected paired t-test p within all pairs of the workload, which does not depend on "
                        "which strategy came out best.")
-        sec.figure(plots.accuracy_intervals(s, tables.seed_matrix(res, workload), colours, workload,
+        sec.figure(plots.accuracy_intervals, (s, tables.seed_matrix(res, workload), colours, workload,
                                             chance.get(workload)), f"accuracy_{workload}",
                    f"{workload}: mean final test accuracy per strategy (large dot) with its 95% Student t interval "
                    "over seeds (bar) and each seed run (small dots); ranked by mean. The axis does not start at 0, "
                    "which dots, unlike bars, do not exaggerate.")
         if len(ranked) > 2:
             diff, p = pair_frames(data.all_pairs, workload, ranked)
-            sec.figure(plots.pair_matrix(diff, p, workload), f"pairs_{workload}",
+            sec.figure(plots.pair_matrix, (diff, p, workload), f"pairs_{workload}",
                        f"{workload}: mean paired difference in final test accuracy, row minus column (pp), for "
                        "every pair of strategies (ranked by mean); stars mark Holm-corrected paired t-test p "
                        "within all pairs (* < 0.05, ** < 0.01, *** < 0.001). An unstarred cell is not shown "
@@ -183,7 +183,7 @@ def figure_section(data: Analysis, out_dir: str) -> Section:
                        "interval is in `csv/pairwise_all.csv`.")
         st = stats[stats["workload"] == workload]
         if not st.empty:
-            sec.figure(plots.learning_curves(st, ranked, colours, workload), f"curves_{workload}",
+            sec.figure(plots.learning_curves, (st, ranked, colours, workload), f"curves_{workload}",
                        f"{workload}: test accuracy (left) and training loss (right) per epoch of the seed runs, "
                        f"mean over seeds; the {min(plots.TOP, len(ranked))} strategies with the highest final "
                        "mean in colour with a band of +-1 SD over seeds (not a confidence interval), the "
@@ -191,13 +191,13 @@ def figure_section(data: Analysis, out_dir: str) -> Section:
                        "of training, so early epochs may leave the panel.")
         lr = lrs[lrs["workload"] == workload]
         if lr["lr"].notna().any():
-            sec.figure(plots.lr_used(lr, ranked, colours, workload), f"lr_{workload}",
+            sec.figure(plots.lr_used, (lr, ranked, colours, workload), f"lr_{workload}",
                        f"{workload}: the learning rate of the top layer group at the end of each epoch, median "
                        "over the seed runs (log scale, shared by the panels), as the seed runs used it. No "
                        "interval: the seeds share one schedule.")
         dals = lr.dropna(subset=list(DALS_COLUMNS), how="all")
         if not dals.empty:
-            sec.figure(plots.dals_state(dals, colours, workload), f"dals_{workload}",
+            sec.figure(plots.dals_state, (dals, colours, workload), f"dals_{workload}",
                        f"{workload}: DALS's phase (0, 1, 2) and mean trust ratio at the end of each epoch, median "
                        "over the seed runs, for the DALS strategies. No interval.")
         wt = tune[tune["workload"] == workload]
@@ -209,28 +209,28 @@ def figure_section(data: Analysis, out_dir: str) -> Section:
             picks = {st_: chosen[(workload, st_)] for st_ in ranked if (workload, st_) in chosen}
             note = ("dashed lines mark each pair's search bounds" if bounds
                     else "the search bounds were not recorded in these results")
-            sec.figure(plots.sensitivity(wt, "lr", bounds, picks, ranked, colours, workload, metric),
+            sec.figure(plots.sensitivity, (wt, "lr", bounds, picks, ranked, colours, workload, metric),
                        f"sensitivity_lr_{workload}",
                        f"{workload}: validation accuracy (`{metric}`) of every tune trial against its learning "
                        f"rate, one panel per strategy (ranked); {note}; the star is the configuration the seed "
                        "stage retrained. No interval: each point is one trial on one seed.")
         points = position_points(wt, ranges, chosen, workload, ranked, lambda w, s_: tables.tune_metric(res, w, s_))
         if not points.empty:
-            sec.figure(plots.search_positions(points, workload), f"search_{workload}",
+            sec.figure(plots.search_positions, (points, workload), f"search_{workload}",
                        f"{workload}: every searched hyperparameter of every strategy (rows), each tune trial's "
                        "value as its position in the search range (0 = lower bound, 1 = upper bound, in log "
                        "space for log ranges), coloured by validation accuracy; the red star is the retrained "
                        "configuration. A star at 0 or 1 is an optimum at the edge of its range. No interval: one point "
                        "per trial.")
         cost, unit, measure = compute_cost(res, summary, workload)
-        sec.figure(plots.accuracy_vs_compute(cost, colours, workload, unit), f"compute_{workload}",
+        sec.figure(plots.accuracy_vs_compute, (cost, colours, workload, unit), f"compute_{workload}",
                    f"{workload}: mean final test accuracy (95% t interval over seeds, vertical) against the "
                    f"{'gradient evaluations' if measure == 'grad_evals' else 'wall seconds'} of a seed run "
                    "(mean +-1 SD over seeds, horizontal).")
         bc = data.budget_curves
         bc = bc[bc["workload"] == workload] if not bc.empty else bc
         if not bc.empty:
-            sec.figure(plots.budget_curves(bc, ranked, colours, workload), f"budget_{workload}",
+            sec.figure(plots.budget_curves, (bc, ranked, colours, workload), f"budget_{workload}",
                        f"{workload}: best validation accuracy so far against tuning trials in trial order (solid) "
                        "and the expected best of k trials drawn at random without replacement from those run "
                        f"(dashed, Dodge et al. 2019), for the {min(plots.TOP, len(ranked))} strategies with the "
@@ -238,12 +238,12 @@ def figure_section(data: Analysis, out_dir: str) -> Section:
     a = data.across
     if np.isfinite(a.friedman.p):
         sec.h(3, "Across workloads")
-        sec.figure(plots.cd_diagram(a.ranks, a.nemenyi, a.friedman.cd, a.friedman.n_workloads), "cd_diagram",
+        sec.figure(plots.cd_diagram, (a.ranks, a.nemenyi, a.friedman.cd, a.friedman.n_workloads), "cd_diagram",
                    "The critical-difference diagram: average rank of each strategy over the workloads "
                    "(1 = best); a bar joins strategies the Nemenyi test at alpha 0.05 does not separate "
                    "(not separated is not equal).")
     if a.profiles is not None:
-        sec.figure(plots.performance_profiles(a.profiles, colours), "performance_profiles",
+        sec.figure(plots.performance_profiles, (a.profiles, colours), "performance_profiles",
                    "Performance profiles: fraction of seed runs whose normalised score (0 = chance, 1 = the "
                    "workload's best mean) exceeds each threshold, mean over workloads, with a 95% stratified "
                    "bootstrap band.")

@@ -1,4 +1,4 @@
-"""The report's figures, drawn with matplotlib's Agg backend and saved as PNG and SVG.
+"""The report's figures, drawn with matplotlib's Agg backend and saved as PNG (and SVG on request).
 
 Each function draws one figure from tables the report has already computed (`reports.analysis`,
 `reports.figures` prepares the per-figure frames) and returns the Figure; none recomputes a
@@ -10,10 +10,14 @@ same input: SVG ids are salted with a constant and no creation date is written.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import multiprocessing
 import os
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 
 import matplotlib
 
@@ -24,9 +28,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import MaxNLocator, NullLocator  # noqa: E402
 
-plt.rcParams.update({"svg.hashsalt": "lrsweep-report", "font.size": 8, "axes.titlesize": 8.5,
+plt.rcParams.update({"svg.hashsalt": "lrsweep-report", "svg.fonttype": "none", "font.size": 8, "axes.titlesize": 8.5,
                      "axes.labelsize": 8, "xtick.labelsize": 7, "ytick.labelsize": 7, "legend.fontsize": 7})
 
 #: Figure width in inches and resolution: 7.5 in at 120 dpi is 900 px, inside the HTML page's 1200 px.
@@ -82,17 +86,82 @@ def pixel_size(height: float) -> tuple[int, int]:
 
 
 def save(fig: plt.Figure, directory: str, stem: str) -> dict[str, str]:
-    """Write `fig` as PNG and SVG under `directory` and close it; returns {"png": path, "svg": path}."""
-    os.makedirs(directory, exist_ok=True)
-    paths = {}
-    for ext, meta in (("png", {"Software": None}), ("svg", {"Date": None, "Creator": None})):
-        path = os.path.join(directory, f"{stem}.{ext}")
-        fig.savefig(path, format=ext, metadata=meta, dpi=DPI)
-        paths[ext] = path
-        # The layout solved for the PNG holds for the SVG: solving it again is half the figure's time.
-        fig.set_layout_engine("none")
+    """Write a drawn `fig` under `directory`, here and now, as PNG and SVG (inside a `writing` block:
+    the formats it names), and close it; returns {format: path}."""
+    paths = _paths(directory, stem)
+    _write(fig, paths)
     plt.close(fig)
     return paths
+
+
+def render(draw: Callable[..., plt.Figure], args: tuple, directory: str, stem: str) -> dict[str, str]:
+    """`save(draw(*args), directory, stem)`; inside a `writing` block with workers, a worker process
+    draws and writes it while the caller goes on, and the files exist when that block ends. ``draw``
+    is a function of this module, ``args`` what it draws from (both travel to the worker by pickle)."""
+    paths = _paths(directory, stem)
+    if _pool is None:
+        _draw_and_write(draw, args, paths)
+    else:
+        _pending.append(_pool.submit(_draw_and_write, draw, args, paths))
+    return paths
+
+
+def _paths(directory: str, stem: str) -> dict[str, str]:
+    os.makedirs(directory, exist_ok=True)
+    return {ext: os.path.join(directory, f"{stem}.{ext}") for ext in _formats}
+
+
+_META = {"png": {"Software": None}, "svg": {"Date": None, "Creator": None}}
+
+
+def _write(fig: plt.Figure, paths: dict[str, str]) -> None:
+    for ext, path in paths.items():
+        fig.savefig(path, format=ext, metadata=_META[ext], dpi=DPI)
+        # The layout solved for the PNG holds for the SVG: solving it again is half the figure's time.
+        fig.set_layout_engine("none")
+
+
+def _draw_and_write(draw: Callable[..., plt.Figure], args: tuple, paths: dict[str, str]) -> None:
+    fig = draw(*args)
+    _write(fig, paths)
+    plt.close(fig)
+
+
+_formats: tuple[str, ...] = ("png", "svg")
+_pool: ProcessPoolExecutor | None = None
+_pending: list[Future] = []
+
+
+@contextlib.contextmanager
+def writing(svg: bool = True, workers: int | None = None) -> Iterator[None]:
+    """How `save` and `render` write figures within this block: PNG, plus SVG when ``svg``; and with
+    ``workers`` processes (default: the CPUs this process may use), `render` hands each figure to a
+    worker, which draws and writes it while the caller goes on. Leaving the block waits for every
+    file and raises the first error. Drawing is most of a report's time, and no figure needs another.
+
+    The workers are forked when the block starts (Linux only; elsewhere, or with one CPU, figures are
+    written here, in turn): forking, unlike spawning, does not import the caller's script again.
+    """
+    global _formats, _pool
+    if workers is None:
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    parallel = workers > 1 and _pool is None and sys.platform == "linux"
+    formats, _formats = _formats, ("png", "svg") if svg else ("png",)
+    if parallel:
+        _pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+        for _ in range(workers):  # fork them all now, before the caller starts reading and drawing
+            _pool.submit(os.getpid)
+    try:
+        yield
+        if parallel:
+            for future in _pending:
+                future.result()
+    finally:
+        _formats = formats
+        if parallel:
+            pool, _pool = _pool, None
+            _pending.clear()
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _grid(n: int, ncols: int) -> tuple[int, int]:
@@ -221,6 +290,7 @@ def sensitivity(trials: pd.DataFrame, hparam: str, bounds: Mapping[str, dict], c
         ax.set_title(strategy, fontsize=7.5, pad=2)
         ax.tick_params(labelsize=6)
         ax.xaxis.set_major_locator(plt.LogLocator(numticks=3) if ax.get_xscale() == "log" else MaxNLocator(3))
+        ax.xaxis.set_minor_locator(NullLocator())  # minor log ticks: clutter in a small panel, half its drawing
     axes[0, 0].set_ylim(bottom=floor)
     for ax in axes[:, 0]:
         ax.set_ylabel("val. accuracy (%)")

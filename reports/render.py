@@ -19,12 +19,14 @@ from reports.document import Section, write_pages
 from reports.figures import figure_section
 from reports.load import load_results
 from reports.options import DEFAULT_MARGIN, check_margin, check_thresholds
+from reports.plots import writing
 from reports.store import is_uri
 
 
 @dataclass(frozen=True)
 class ReportPaths:
-    """Where a report was written: `markdown`, `html`, and per name the `csv` and `plots` ({"png", "svg"})."""
+    """Where a report was written: `markdown`, `html`, and per name the `csv` and `plots` ({"png"}, and
+    "svg" when asked for)."""
 
     out_dir: str
     markdown: str
@@ -35,8 +37,9 @@ class ReportPaths:
 
 def build_report(sweep_dirs: list[str], out_dir: str | None = None, *, allow_mixed: bool = False,
                  thresholds: list[float] | None = None, seed: int = 0,
-                 margin: float = DEFAULT_MARGIN) -> ReportPaths:
-    """Read sweep results and write `report.md`, `report.html`, `csv/*.csv` and `plots/*.{png,svg}`.
+                 margin: float = DEFAULT_MARGIN, svg: bool = False) -> ReportPaths:
+    """Read sweep results and write `report.md`, `report.html`, `csv/*.csv` and `plots/*.png` (and
+    `plots/*.svg`, vector copies for a paper, when ``svg``).
 
     `out_dir` defaults to `<first sweep dir>/report` (`./report` for a URI). Raises
     `FileNotFoundError` for a directory without results, `MixedResultsError` (a ValueError) for
@@ -46,48 +49,52 @@ def build_report(sweep_dirs: list[str], out_dir: str | None = None, *, allow_mix
     """
     thresholds = None if thresholds is None else check_thresholds(thresholds)
     margin = check_margin(margin)
-    res = load_results(list(sweep_dirs), allow_mixed=allow_mixed)
-    if res.seed_runs().empty:
-        raise ValueError(f"no seed-stage results (status ok or diverged) in {', '.join(sweep_dirs)}")
-    if out_dir is None:
-        out_dir = "report" if is_uri(sweep_dirs[0]) else os.path.join(sweep_dirs[0], "report")
-    out_dir = os.path.abspath(out_dir)
-    csv_dir = os.path.join(out_dir, "csv")
-    os.makedirs(csv_dir, exist_ok=True)
+    # Figures are written by worker processes while the sections are built (forked first, before the
+    # tables are read); leaving the block waits for every file, which the HTML then embeds.
+    with writing(svg=svg):
+        res = load_results(list(sweep_dirs), allow_mixed=allow_mixed)
+        if res.seed_runs().empty:
+            raise ValueError(f"no seed-stage results (status ok or diverged) in {', '.join(sweep_dirs)}")
+        if out_dir is None:
+            out_dir = "report" if is_uri(sweep_dirs[0]) else os.path.join(sweep_dirs[0], "report")
+        out_dir = os.path.abspath(out_dir)
+        csv_dir = os.path.join(out_dir, "csv")
+        os.makedirs(csv_dir, exist_ok=True)
 
-    data = analyse(res, margin=margin, seed=seed, thresholds=None if thresholds is None else tuple(thresholds))
-    # The first screen: the verdict, then the protocol and the report's own warnings, each in a box.
-    front = sections.header(out_dir, data)
-    front.box("verdict", sections.verdict_section(out_dir, data))
-    front.box("protocol", sections.protocol_section(out_dir, data))
-    warnings = sections.warnings_section(out_dir, data)
-    if warnings.blocks:
-        front.box("warnings", warnings)
-    else:
-        front.csvs.update(warnings.csvs)
-    across, ranks = sections.across_section(out_dir, data)
-    # In document order: the figures are drawn (and saved) as the sections are built.
-    parts = [
-        front,
-        # ---- the figures slot: `figure_section(data, out_dir) -> Section` (reports/figures.py) ----
-        figure_section(data, out_dir),
-        sections.workload_sections(out_dir, data),
-        across,
-        sections.generation_section(out_dir, data.summary, ranks),
-        sections.convergence_section(out_dir, data),
-        sections.budget_section(out_dir, data),
-        sections.method_section(out_dir, data),
-    ]
-    csvs: dict[str, pd.DataFrame] = {"summary": data.summary, "pairwise_vs_best": data.vs_best,
-                                     "pairwise_all": data.all_pairs, "learning_curves": data.curves,
-                                     "final_lr": data.fractions}
-    for sec in parts:
-        csvs.update(sec.csvs)
-    files = Section(out_dir)
-    files.h(2, "Files")
-    files.p("Tables as CSV (accuracies as fractions, full precision) in `csv/`: "
-            + ", ".join(f"`{n}.csv`" for n in sorted(csvs)) + ". Figures as PNG and SVG in `plots/`.")
-    blocks = [b for sec in [*parts, files] for b in sec.blocks]
+        data = analyse(res, margin=margin, seed=seed, thresholds=None if thresholds is None else tuple(thresholds))
+        # The first screen: the verdict, then the protocol and the report's own warnings, each in a box.
+        front = sections.header(out_dir, data)
+        front.box("verdict", sections.verdict_section(out_dir, data))
+        front.box("protocol", sections.protocol_section(out_dir, data))
+        warnings = sections.warnings_section(out_dir, data)
+        if warnings.blocks:
+            front.box("warnings", warnings)
+        else:
+            front.csvs.update(warnings.csvs)
+        across, ranks = sections.across_section(out_dir, data)
+        # In document order: the figures are drawn as the sections are built.
+        parts = [
+            front,
+            # ---- the figures slot: `figure_section(data, out_dir) -> Section` (reports/figures.py) ----
+            figure_section(data, out_dir),
+            sections.workload_sections(out_dir, data),
+            across,
+            sections.generation_section(out_dir, data.summary, ranks),
+            sections.convergence_section(out_dir, data),
+            sections.budget_section(out_dir, data),
+            sections.method_section(out_dir, data),
+        ]
+        csvs: dict[str, pd.DataFrame] = {"summary": data.summary, "pairwise_vs_best": data.vs_best,
+                                         "pairwise_all": data.all_pairs, "learning_curves": data.curves,
+                                         "final_lr": data.fractions}
+        for sec in parts:
+            csvs.update(sec.csvs)
+        files = Section(out_dir)
+        files.h(2, "Files")
+        formats = "PNG and SVG" if svg else "PNG (`--svg` adds vector copies)"
+        files.p("Tables as CSV (accuracies as fractions, full precision) in `csv/`: "
+                + ", ".join(f"`{n}.csv`" for n in sorted(csvs)) + f". Figures as {formats} in `plots/`.")
+        blocks = [b for sec in [*parts, files] for b in sec.blocks]
 
     csv_paths = {}
     for name, df in sorted(csvs.items()):

@@ -15,7 +15,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 from statsmodels.stats.weightstats import ttost_paired
 
-from reports import MixedResultsError, build_report
+from reports import MixedResultsError, build_report, plots
 from reports.cli import main
 
 SECTIONS = ["# lrsweep report", "## Results per workload", "paired comparisons with the best",
@@ -29,7 +29,7 @@ def report(tmp_path_factory):
     and trec6 run with a single seed."""
     sweep = str(tmp_path_factory.mktemp("sweep"))
     write_fixture(sweep, workloads=("synthetic", "cifar10", "rte", "trec6"), seeds_by_workload={"trec6": [0]})
-    paths = build_report([sweep], os.path.join(sweep, "out"), thresholds=[0.6, 0.8])
+    paths = build_report([sweep], os.path.join(sweep, "out"), thresholds=[0.6, 0.8], svg=True)
     trials = pd.read_parquet(os.path.join(sweep, "trials.parquet"))
     epochs = pd.read_parquet(os.path.join(sweep, "epochs.parquet"))
     with open(paths.markdown, encoding="utf-8") as f:
@@ -260,19 +260,21 @@ def small(tmp_path):
     return make
 
 
-def test_same_parquet_gives_identical_files_without_ray_or_torch(small, tmp_path):
-    """Build once in a fresh interpreter (checking it never imports ray or torch) and once here."""
+def test_same_parquet_gives_identical_files_without_ray_or_torch(small, tmp_path, monkeypatch):
+    """Build once in a fresh interpreter (checking it never imports ray or torch), its figures rendered
+    by worker processes, and once here with one CPU, so rendered in turn: the same bytes."""
     d = small(workloads=("synthetic",))
     code = (
         "import sys, json\n"
         "from reports import build_report\n"
-        f"build_report([{d!r}], {str(tmp_path / 'r1')!r})\n"
+        f"build_report([{d!r}], {str(tmp_path / 'r1')!r}, svg=True)\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('ray', 'torch'))))\n"
     )
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
-    b = build_report([d], str(tmp_path / "r2"))
+    monkeypatch.setattr(plots.os, "sched_getaffinity", lambda pid: {0})
+    b = build_report([d], str(tmp_path / "r2"), svg=True)
     files = [b.markdown, b.html, *b.csv.values(), *(p[ext] for p in b.plots.values() for ext in ("png", "svg"))]
     assert len(files) == 2 + 15 + 2 * 9  # md, html, CSVs (no IQM with one workload), 9 figures (no pairs of 2)
     for f in files:
