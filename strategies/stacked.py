@@ -27,6 +27,7 @@ the stacked form.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,8 @@ from vocab.contracts import SCRATCH
 __all__ = ["MemberStepper", "StackedStepper", "has_stacked_form", "stacked_stepper"]
 
 ADAM_EPS = 1e-8  # torch's Adam, AdamW, RAdam and pytorch-optimizer's AdaBound, at their defaults
+ADABOUND_GAMMA = 1e-3  # pytorch-optimizer AdaBound's defaults, as registry._adabound builds it
+ADABOUND_SQ_EPS = 1e-15
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,12 @@ def _forms() -> dict[Callable, _Form]:
         r._sgd: _Form("sgd"),
         r._adam: _Form("adam"),
         r._adamw: _Form("adamw"),
+        r._radam: _Form("radam"),
+        r._adabound: _Form("adabound"),
+        r._lion: _Form("lion"),
+        r._lars: _Form("lars"),
+        r._grokfast: _Form("sgd", pre="grokfast"),
+        r._lookahead_adamw: _Form("adamw", lookahead=True),
     }
 
 
@@ -178,9 +187,9 @@ class StackedStepper:
         """Python floats (float64 arithmetic) as the parameters' dtype: the cast a scalar argument gets."""
         return torch.tensor(values, dtype=self.dtype).to(self.device)
 
-    def _members(self, values: Sequence[float]) -> list[torch.Tensor]:
-        """One value per member as a ``(K, 1, ...)`` view per parameter."""
-        x = self._tensor(values)
+    def _members(self, values: Sequence[float] | torch.Tensor) -> list[torch.Tensor]:
+        """One value per member (a list, or a (K,) tensor) as a ``(K, 1, ...)`` view per parameter."""
+        x = values if isinstance(values, torch.Tensor) else self._tensor(values)
         by_dim: dict[int, torch.Tensor] = {}
         out = []
         for p in self.params:
@@ -214,13 +223,26 @@ class StackedStepper:
             self.c["weight_decay"] = self._members(hp("weight_decay"))
             self.c["momentum"] = self._members(hp("momentum"))
             self.state["momentum_buffer"] = self._zeros()
-        elif form.base in ("adam", "adamw"):
+        elif form.base in ("adam", "adamw", "radam", "adabound", "lion"):
             self.c["weight_decay"] = self._members(hp("weight_decay"))
             self.c["1-beta1"] = self._members([1 - b for b in hp("beta1")])
             self.c["beta2"] = self._members(hp("beta2"))
             self.c["1-beta2"] = self._members([1 - b for b in hp("beta2")])
             self.state["exp_avg"] = self._zeros()
-            self.state["exp_avg_sq"] = self._zeros()
+            if form.base != "lion":
+                self.state["exp_avg_sq"] = self._zeros()
+        elif form.base == "lars":
+            self.c["weight_decay"] = self._members(hp("weight_decay"))
+            self.c["momentum"] = self._members(hp("momentum"))
+            self.trust_coef = self._tensor(hp("trust_coef"))  # (K,), against (T, K) norms
+            self.state["momentum_buffer"] = self._zeros()
+        if form.pre == "grokfast":
+            self.c["1-grok_alpha"] = self._members([1.0 - a for a in hp("grok_alpha")])
+            self.c["grok_lambda"] = self._members(hp("grok_lambda"))
+            self.state["grokfast_ema"] = self._zeros()
+        if form.lookahead:
+            self.c["1-lookahead_alpha"] = self._members([1.0 - a for a in hp("lookahead_alpha")])
+            self.state["slow_params"] = [p.detach().clone() for p in self.params]  # Lookahead's, at build time
 
     def _tensors(self) -> list[torch.Tensor]:
         """Everything ``step`` writes with a member dimension: the parameters, then the state."""
@@ -284,7 +306,7 @@ class StackedStepper:
         grads = [p.grad for p in self.params]
         if any(g is None for g in grads):
             raise ValueError("a stacked parameter has no .grad: run the batched backward before step()")
-        self._update(grads, lrs, self.steps[active[0]], losses, second_pass)
+        self._update(grads, lrs, self.steps[active[0]], active, losses, second_pass)
         if saved is not None:
             for t, s in zip(self._tensors(), saved, strict=True):
                 t[index] = s
@@ -293,14 +315,59 @@ class StackedStepper:
             self._latest[i] = lrs[i]
         return losses
 
-    def _update(self, grads: list[torch.Tensor], lrs: list[list[float]], n: int, losses: torch.Tensor,
-                second_pass: Callable[[], torch.Tensor] | None) -> None:
+    def _update(self, grads: list[torch.Tensor], lrs: list[list[float]], n: int, active: list[int],
+                losses: torch.Tensor, second_pass: Callable[[], torch.Tensor] | None) -> None:
         """One step of the form: ``n`` is the number of steps the running members took before this one."""
-        base = self.form.base
+        form = self.form
+        if form.pre == "grokfast":
+            self._grokfast(grads, n)
+        base = form.base
         if base == "sgd":
             self._sgd(grads, lrs, n)
         elif base in ("adam", "adamw"):
             self._adam(grads, lrs, n, decoupled=base == "adamw")
+        elif base == "radam":
+            self._radam(grads, lrs, n)
+        elif base == "adabound":
+            self._adabound(grads, lrs, n)
+        elif base == "lion":
+            self._lion(grads, lrs)
+        elif base == "lars":
+            self._lars(grads, lrs)
+        if form.lookahead:
+            self._lookahead(active)
+
+    # ----- gradient stages and Lookahead --------------------------------------------------------
+
+    def _grokfast(self, grads: list[torch.Tensor], n: int) -> None:
+        """pytorch-optimizer's gradfilter_ema in the grads' storage: EMA from the first gradient, g += lam EMA."""
+        ema = self.state["grokfast_ema"]
+        if n == 0:
+            torch._foreach_copy_(ema, grads)
+        else:
+            torch._foreach_lerp_(ema, grads, self.c["1-grok_alpha"])
+        torch._foreach_addcmul_(grads, ema, self.c["grok_lambda"])  # p.grad.add_(ema, alpha=lamb)
+
+    def _lookahead(self, active: list[int]) -> None:
+        """pytorch-optimizer's Lookahead: a member's every k-th step, its weights lerp toward the slow ones."""
+        hits = []
+        for i in active:
+            self.counters[i] += 1
+            if self.counters[i] >= self.plans[i].config["lookahead_k"]:
+                self.counters[i] = 0
+                hits.append(i)
+        if not hits:
+            return
+        params, slow, weight = self.params, self.state["slow_params"], self.c["1-lookahead_alpha"]
+        if hits == active:  # a stopped member's slice is put back after the step
+            torch._foreach_lerp_(params, slow, weight)
+            torch._foreach_copy_(slow, params)
+            return
+        index = torch.tensor(hits, device=self.device)
+        for p, s, w in zip(params, slow, weight, strict=True):
+            moved = p[index].lerp_(s[index], w[index])
+            p[index] = moved
+            s[index] = moved
 
     # ----- base updates -------------------------------------------------------------------------
 
@@ -346,6 +413,110 @@ class StackedStepper:
         torch._foreach_div_(denom, self._members(bc2_sqrt))
         torch._foreach_add_(denom, ADAM_EPS)
         torch._foreach_addcdiv_(params, torch._foreach_mul(exp_avgs, self._groups(neg_step_size)), denom)
+
+
+    def _radam(self, grads: list[torch.Tensor], lrs: list[list[float]], n: int) -> None:
+        """torch.optim.RAdam (single-tensor path, coupled decay): rectified where rho_t > 5, per member."""
+        params, c = self.params, self.c
+        exp_avgs, exp_avg_sqs = self.state["exp_avg"], self.state["exp_avg_sq"]
+        step = float(n + 1)
+        bc1, bc2_sqrt, rects, rectified = [], [], [], []
+        for plan in self.plans:
+            beta1, beta2 = plan.config["beta1"], plan.config["beta2"]
+            bias_correction1 = 1 - beta1**step
+            bias_correction2 = 1 - beta2**step
+            rho_inf = 2 / (1 - beta2) - 1
+            rho_t = rho_inf - 2 * step * (beta2**step) / bias_correction2
+            rectified.append(rho_t > 5.0)
+            rects.append(((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+                         if rho_t > 5.0 else 1.0)
+            bc1.append(bias_correction1)
+            bc2_sqrt.append(bias_correction2**0.5)
+        d = grads
+        if self._any("weight_decay"):
+            d = torch._foreach_addcmul(grads, params, c["weight_decay"])
+        torch._foreach_lerp_(exp_avgs, d, c["1-beta1"])
+        torch._foreach_mul_(exp_avg_sqs, c["beta2"])
+        torch._foreach_addcmul_(exp_avg_sqs, torch._foreach_mul(d, c["1-beta2"]), d)
+        update = torch._foreach_div(exp_avgs, self._members(bc1))  # bias_corrected_exp_avg
+        torch._foreach_mul_(update, self._groups(lrs))
+        if any(rectified):
+            adaptive = torch._foreach_sqrt(exp_avg_sqs)
+            torch._foreach_add_(adaptive, ADAM_EPS)
+            torch._foreach_reciprocal_(adaptive)  # (bc2 ** 0.5) / denom is denom.reciprocal() * bc2 ** 0.5
+            torch._foreach_mul_(adaptive, self._members(bc2_sqrt))
+            full = torch._foreach_mul(update, adaptive)
+            torch._foreach_mul_(full, self._members(rects))
+            if all(rectified):
+                update = full
+            else:
+                mask = self._members(torch.tensor(rectified, device=self.device))
+                update = [torch.where(m, f, u) for m, f, u in zip(mask, full, update, strict=True)]
+        torch._foreach_add_(params, update, alpha=-1.0)
+
+    def _adabound(self, grads: list[torch.Tensor], lrs: list[list[float]], n: int) -> None:
+        """pytorch-optimizer's AdaBound (foreach path), coupled decay (``weight_decouple=False``), gamma 1e-3."""
+        params, c = self.params, self.c
+        exp_avgs, exp_avg_sqs = self.state["exp_avg"], self.state["exp_avg_sq"]
+        step = n + 1
+        step_sizes, lowers, uppers = [], [], []
+        for plan, row in zip(self.plans, lrs, strict=True):
+            beta1, beta2 = plan.config["beta1"], plan.config["beta2"]
+            bias_correction1 = 1.0 - math.pow(beta1, step)
+            bias_correction2_sq = math.sqrt(1.0 - math.pow(beta2, step))
+            sizes, low, high = [], [], []
+            for lr, base_lr in zip(row, plan.peaks, strict=True):  # AdaBound's base_lrs: the peaks it is built at
+                final_lr = plan.config["final_lr"] * lr / base_lr if base_lr > 0.0 else 0.0
+                low.append(final_lr * (1 - 1 / (ADABOUND_GAMMA * step + 1)))
+                high.append(final_lr * (1 + 1 / (ADABOUND_GAMMA * step)))
+                sizes.append(lr * bias_correction2_sq / bias_correction1)
+            step_sizes.append(sizes)
+            lowers.append(low)
+            uppers.append(high)
+        if self._any("weight_decay"):
+            torch._foreach_addcmul_(grads, params, c["weight_decay"])  # _foreach_add_(grads, params, alpha=wd)
+        torch._foreach_lerp_(exp_avgs, grads, c["1-beta1"])
+        torch._foreach_mul_(exp_avg_sqs, c["beta2"])
+        torch._foreach_addcmul_(exp_avg_sqs, torch._foreach_mul(grads, c["1-beta2"]), grads)
+        denoms = torch._foreach_add(exp_avg_sqs, ADABOUND_SQ_EPS)
+        torch._foreach_sqrt_(denoms)
+        torch._foreach_add_(denoms, ADAM_EPS)
+        updates = torch._foreach_div(self._groups(step_sizes), denoms)  # step_size / de_nom
+        torch._foreach_clamp_min_(updates, self._groups(lowers))
+        torch._foreach_clamp_max_(updates, self._groups(uppers))
+        torch._foreach_mul_(updates, exp_avgs)
+        torch._foreach_sub_(params, updates)
+
+    def _lion(self, grads: list[torch.Tensor], lrs: list[list[float]]) -> None:
+        """pytorch-optimizer's Lion (foreach path): decoupled decay, sign of the interpolated momentum."""
+        params, c = self.params, self.c
+        exp_avgs = self.state["exp_avg"]
+        if self._any("weight_decay"):
+            factors = [[1.0 - plan.config["weight_decay"] * lr for lr in row]
+                       for plan, row in zip(self.plans, lrs, strict=True)]
+            torch._foreach_mul_(params, self._groups(factors))
+        updates = torch._foreach_lerp(exp_avgs, grads, c["1-beta1"])
+        torch._foreach_sign_(updates)
+        torch._foreach_lerp_(exp_avgs, grads, c["1-beta2"])
+        torch._foreach_addcmul_(params, updates, self._groups([[-lr for lr in row] for row in lrs]))
+
+    def _norms(self, tensors: list[torch.Tensor]) -> torch.Tensor:
+        """Each member's L2 norm of each tensor, ``(T, K)``."""
+        return torch.stack([torch.linalg.vector_norm(t, dim=tuple(range(1, t.dim()))) if t.dim() > 1
+                            else t.abs() for t in tensors])
+
+    def _lars(self, grads: list[torch.Tensor], lrs: list[list[float]]) -> None:
+        """strategies.lars.LARS: g_hat = g + wd p, r = c ||p|| / ||g_hat|| (1 if a norm is 0), momentum on r g_hat."""
+        params, c = self.params, self.c
+        torch._foreach_addcmul_(grads, params, c["weight_decay"])  # g_hat, in the grad's storage
+        p_norm, g_norm = self._norms(params), self._norms(grads)
+        ratio = torch.where((p_norm > 0) & (g_norm > 0), self.trust_coef * p_norm / g_norm, 1.0)
+        torch._foreach_mul_(grads, [r.view((self.k,) + (1,) * (g.dim() - 1)) for r, g in zip(ratio, grads,
+                                                                                              strict=True)])
+        bufs = self.state["momentum_buffer"]
+        torch._foreach_mul_(bufs, c["momentum"])
+        torch._foreach_add_(bufs, grads)
+        torch._foreach_addcmul_(params, bufs, self._groups([[-lr for lr in row] for row in lrs]))
 
 
 class MemberStepper:

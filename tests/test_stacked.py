@@ -35,7 +35,8 @@ BUILT_IN = [s.name for s in list_strategies()]
 
 def _sample(strategy, rng: random.Random, member: int) -> dict:
     """Random hyperparameters inside sensible ranges; member 0 has zero weight decay and (where it has
-    one) zero Grokfast lambda, member 1 zero momentum, so that mixed zero/non-zero settings are covered."""
+    one) zero Grokfast lambda, member 1 zero momentum, so that mixed zero/non-zero settings are covered;
+    Lookahead's k differs between members, so its slow-weight steps fall on different steps."""
     family = strategy.family
     lo_lr, hi_lr = {"sgd": (0.005, 0.1), "dals": (0.01, 0.1), "adam": (1e-4, 3e-3)}[family]
     if strategy.name == "lion":
@@ -68,6 +69,8 @@ def _sample(strategy, rng: random.Random, member: int) -> dict:
         hp.update({name: 0.0 for name in ("weight_decay", "grok_lambda") if name in hp})
     if member == 1 and "momentum" in hp:
         hp["momentum"] = 0.0
+    if member == 3 and strategy.name == "radam":
+        hp["beta2"] = 0.6  # rho_inf = 4: never rectified while the others are (per-member branch)
     return hp
 
 
@@ -170,7 +173,8 @@ class _Pair:
                 assert got["trust_ratio"] == pytest.approx(want["trust_ratio"], rel=1e-6), (t, k)
 
 
-STACKED = {"fixed_sgd", "cosine_sgd", "sgdr", "discriminative", "stlr_discriminative", "adam", "adamw"}
+STACKED = {"fixed_sgd", "cosine_sgd", "sgdr", "discriminative", "stlr_discriminative", "adam", "adamw", "radam",
+           "adabound", "lion", "lars", "grokfast", "lookahead_adamw"}
 
 
 def _implemented(name: str) -> bool:
