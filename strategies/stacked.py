@@ -46,6 +46,8 @@ __all__ = ["MemberStepper", "StackedStepper", "has_stacked_form", "stacked_stepp
 ADAM_EPS = 1e-8  # torch's Adam, AdamW, RAdam and pytorch-optimizer's AdaBound, at their defaults
 ADABOUND_GAMMA = 1e-3  # pytorch-optimizer AdaBound's defaults, as registry._adabound builds it
 ADABOUND_SQ_EPS = 1e-15
+# strategies/dals.py's constants
+DALS_EMA_DECAY, DALS_MAX_STRENGTH, DALS_RATIO_MIN, DALS_RATIO_MAX = 0.95, 0.9, 0.2, 5.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,9 @@ def _forms() -> dict[Callable, _Form]:
         r._lars: _Form("lars"),
         r._grokfast: _Form("sgd", pre="grokfast"),
         r._lookahead_adamw: _Form("adamw", lookahead=True),
+        r._dals: _Form("dals", dals=(0.3, 0.3, False)),  # DALS's own defaults
+        r._dals_fast: _Form("dals", dals=(0.3, 0.3, True)),
+        r._dals_acc: _Form("dals", dals=(0.4, 0.15, False)),
     }
 
 
@@ -199,9 +204,10 @@ class StackedStepper:
             out.append(view)
         return out
 
-    def _groups(self, rows: Sequence[Sequence[float]]) -> list[torch.Tensor]:
-        """One value per (member, group), ``rows[member][group]``, as a ``(K, 1, ...)`` view per parameter."""
-        x = self._tensor([list(column) for column in zip(*rows, strict=True)])  # (G, K)
+    def _groups(self, rows: Sequence[Sequence[float]] | torch.Tensor) -> list[torch.Tensor]:
+        """One value per (member, group), ``rows[member][group]`` or a (G, K) tensor, as a ``(K, 1, ...)``
+        view per parameter."""
+        x = rows if isinstance(rows, torch.Tensor) else self._tensor([list(c) for c in zip(*rows, strict=True)])
         cache: dict[tuple[int, int], torch.Tensor] = {}
         out = []
         for g, p in zip(self.group_of, self.params, strict=True):
@@ -236,6 +242,18 @@ class StackedStepper:
             self.c["momentum"] = self._members(hp("momentum"))
             self.trust_coef = self._tensor(hp("trust_coef"))  # (K,), against (T, K) norms
             self.state["momentum_buffer"] = self._zeros()
+        elif form.base == "dals":
+            self.c["weight_decay"] = self._members(hp("weight_decay"))
+            self.c["momentum"] = self._members(hp("momentum"))
+            f64 = dict(dtype=torch.float64, device=self.device)
+            for name in ("trust_coef", "filter_alpha", "th1", "th2"):
+                setattr(self, name, torch.tensor(hp(name), **f64))
+            self.one_minus_blend = torch.tensor([1.0 - (0.3 + 0.4 * d) for d in self.depths], **f64)  # (G,)
+            self.state["filter"] = self._zeros()
+            self.state["momentum_buffer"] = self._zeros()
+            self.member_state["loss_ema"] = torch.zeros(self.k, **f64)
+            self.member_state["phase"] = torch.zeros(self.k, dtype=torch.int64, device=self.device)
+            self.member_state["trust_ratio"] = torch.ones(self.k, **f64)
         if form.pre == "grokfast":
             self.c["1-grok_alpha"] = self._members([1.0 - a for a in hp("grok_alpha")])
             self.c["grok_lambda"] = self._members(hp("grok_lambda"))
@@ -282,7 +300,10 @@ class StackedStepper:
         return list(self._latest[i])
 
     def diagnostics(self, i: int) -> dict[str, float]:
-        return {}
+        if self.form.base != "dals":
+            return {}
+        state = self.member_state
+        return {"phase": float(state["phase"][i]), "trust_ratio": float(state["trust_ratio"][i])}
 
     # ----- the step -----------------------------------------------------------------------------
 
@@ -334,6 +355,8 @@ class StackedStepper:
             self._lion(grads, lrs)
         elif base == "lars":
             self._lars(grads, lrs)
+        elif base == "dals":
+            self._dals(grads, lrs, n, losses)
         if form.lookahead:
             self._lookahead(active)
 
@@ -517,6 +540,61 @@ class StackedStepper:
         torch._foreach_mul_(bufs, c["momentum"])
         torch._foreach_add_(bufs, grads)
         torch._foreach_addcmul_(params, bufs, self._groups([[-lr for lr in row] for row in lrs]))
+
+
+    def _dals_phase(self, losses: torch.Tensor, n: int) -> None:
+        """DALS step 1 per member: loss EMA and phase (float64, as DALS's Python floats; NaN gives phase 2)."""
+        state = self.member_state
+        loss = losses.detach().to(device=self.device, dtype=torch.float64)
+        ema = state["loss_ema"]
+        if n == 0:  # DALS's first step: the EMA starts at the loss, the phase stays 0
+            ema.copy_(loss)
+            return
+        old = ema.clone()
+        new = DALS_EMA_DECAY * old + (1.0 - DALS_EMA_DECAY) * loss
+        ema.copy_(new)
+        size = old.abs()
+        delta = (old - new) / torch.where(1e-8 > size, 1e-8, size)  # max(abs(old), 1e-8), NaN kept
+        state["phase"].copy_(torch.where(delta > self.th1, 0, torch.where(delta > self.th2, 1, 2)))
+
+    def _dals(self, grads: list[torch.Tensor], lrs: list[list[float]], n: int, losses: torch.Tensor) -> None:
+        """strategies.dals.DALS, each member with its own phase, filter strength and per-tensor trust ratio.
+
+        A DALS-Fast member in phase 0 skips the filter: its two lerps run with weight 0, which leaves
+        the filter and the gradient as they are (for finite values, as DALS's skipping does).
+        """
+        self._dals_phase(losses, n)
+        floor, drop, bypass = self.form.dals
+        phase, fa = self.member_state["phase"], self.filter_alpha
+        # DALS._strength: max(floor, a0 - drop), a0, min(0.9, a0 + 0.1), Python's max/min
+        low, high = fa - drop, fa + 0.1
+        strength = torch.where(phase == 0, torch.where(low > floor, low, floor),
+                               torch.where(phase == 1, fa, torch.where(high < DALS_MAX_STRENGTH, high,
+                                                                         DALS_MAX_STRENGTH)))
+        keep = 1.0 - strength  # (K,)
+        blend = self.one_minus_blend.unsqueeze(1).expand(self.num_groups, self.k)  # (G, K)
+        if bypass:
+            skip = phase == 0
+            keep = torch.where(skip, 0.0, keep)
+            blend = torch.where(skip, 0.0, blend)
+        params, c = self.params, self.c
+        filters, bufs = self.state["filter"], self.state["momentum_buffer"]
+        torch._foreach_lerp_(filters, grads, self._members(keep.to(self.dtype)))  # f = a f + (1 - a) g
+        torch._foreach_lerp_(grads, filters, self._groups(blend.to(self.dtype)))  # g_hat = b g + (1 - b) f
+        torch._foreach_addcmul_(grads, params, c["weight_decay"])  # g_hat += wd p
+        p_norm = self._norms(params).to(torch.float64)
+        g_norm = self._norms(grads).to(torch.float64)
+        ratio = self.trust_coef * p_norm / g_norm
+        ratio = torch.where(ratio > DALS_RATIO_MIN, ratio, DALS_RATIO_MIN)  # max(0.2, .)
+        ratio = torch.where(ratio < DALS_RATIO_MAX, ratio, DALS_RATIO_MAX)  # min(5, .)
+        ratio = torch.where((p_norm > 0.0) & (g_norm > 0.0), ratio, 1.0)  # (T, K)
+        neg_lr = torch.tensor([[-row[g] for row in lrs] for g in self.group_of], dtype=torch.float64,
+                              device=self.device)
+        alphas = (neg_lr * ratio).to(self.dtype)  # -lr * r, as DALS's Python float
+        for p, g, m, mu, alpha in zip(params, grads, bufs, c["momentum"], alphas, strict=True):
+            torch.addcmul(g, m, mu, out=m)  # m = mu m + g_hat (torch.add(g, m, alpha=mu, out=m))
+            p.addcmul_(m, alpha.view((self.k,) + (1,) * (p.dim() - 1)))
+        self.member_state["trust_ratio"].copy_(ratio.cumsum(0)[-1] / len(params))  # sum(ratios) / len(ratios)
 
 
 class MemberStepper:

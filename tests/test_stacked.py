@@ -174,7 +174,7 @@ class _Pair:
 
 
 STACKED = {"fixed_sgd", "cosine_sgd", "sgdr", "discriminative", "stlr_discriminative", "adam", "adamw", "radam",
-           "adabound", "lion", "lars", "grokfast", "lookahead_adamw"}
+           "adabound", "lion", "lars", "grokfast", "lookahead_adamw", "dals", "dals_fast", "dals_acc"}
 
 
 def _implemented(name: str) -> bool:
