@@ -47,6 +47,7 @@ ADAM_EPS = 1e-8  # torch's Adam, AdamW, RAdam and pytorch-optimizer's AdaBound, 
 ADABOUND_GAMMA = 1e-3  # pytorch-optimizer AdaBound's defaults, as registry._adabound builds it
 ADABOUND_SQ_EPS = 1e-15
 # strategies/dals.py's constants
+SAM_PERTURB_EPS = 1e-12  # pytorch-optimizer SAM's perturb_eps
 DALS_EMA_DECAY, DALS_MAX_STRENGTH, DALS_RATIO_MIN, DALS_RATIO_MAX = 0.95, 0.9, 0.2, 5.0
 
 
@@ -73,6 +74,7 @@ def _forms() -> dict[Callable, _Form]:
         r._lars: _Form("lars"),
         r._grokfast: _Form("sgd", pre="grokfast"),
         r._lookahead_adamw: _Form("adamw", lookahead=True),
+        r._sam: _Form("sgd", pre="sam"),
         r._dals: _Form("dals", dals=(0.3, 0.3, False)),  # DALS's own defaults
         r._dals_fast: _Form("dals", dals=(0.3, 0.3, True)),
         r._dals_acc: _Form("dals", dals=(0.4, 0.15, False)),
@@ -254,6 +256,8 @@ class StackedStepper:
             self.member_state["loss_ema"] = torch.zeros(self.k, **f64)
             self.member_state["phase"] = torch.zeros(self.k, dtype=torch.int64, device=self.device)
             self.member_state["trust_ratio"] = torch.ones(self.k, **f64)
+        if form.pre == "sam":
+            self.rho = self._tensor(hp("rho"))  # (K,)
         if form.pre == "grokfast":
             self.c["1-grok_alpha"] = self._members([1.0 - a for a in hp("grok_alpha")])
             self.c["grok_lambda"] = self._members(hp("grok_lambda"))
@@ -342,6 +346,8 @@ class StackedStepper:
         form = self.form
         if form.pre == "grokfast":
             self._grokfast(grads, n)
+        elif form.pre == "sam":
+            grads = self._sam(grads, second_pass)
         base = form.base
         if base == "sgd":
             self._sgd(grads, lrs, n)
@@ -370,6 +376,30 @@ class StackedStepper:
         else:
             torch._foreach_lerp_(ema, grads, self.c["1-grok_alpha"])
         torch._foreach_addcmul_(grads, ema, self.c["grok_lambda"])  # p.grad.add_(ema, alpha=lamb)
+
+    def _sam(self, grads: list[torch.Tensor], second_pass: Callable[[], torch.Tensor]) -> list[torch.Tensor]:
+        """pytorch-optimizer's SAM with ``adaptive=True`` (ASAM): each member's weights move to w + e(w), one
+        batched pass takes the gradients there, the weights come back; returns those gradients.
+
+        e(w) = w^2 g rho / (||g |w|||_2 + 1e-12), the norm over all of a member's tensors.
+        """
+        params = self.params
+        weighted = torch._foreach_mul(grads, torch._foreach_abs(params))  # p.grad * p.abs()
+        squared = self._norms(weighted).square().t().contiguous()  # (K, T): each member's sum as SAM's
+        grad_norm = squared.sum(dim=1).sqrt_().add_(SAM_PERTURB_EPS)
+        scale = grad_norm.reciprocal() * self.rho  # rho / grad_norm, a float over a tensor
+        perturbation = torch._foreach_pow(params, 2)
+        torch._foreach_mul_(perturbation, grads)
+        torch._foreach_mul_(perturbation, self._members(scale))
+        old = [p.detach().clone() for p in params]
+        torch._foreach_add_(params, perturbation)
+        with torch.enable_grad():
+            second_pass()
+        torch._foreach_copy_(params, old)
+        grads = [p.grad for p in params]
+        if any(g is None for g in grads):
+            raise ValueError("second_pass() left a stacked parameter without .grad")
+        return grads
 
     def _lookahead(self, active: list[int]) -> None:
         """pytorch-optimizer's Lookahead: a member's every k-th step, its weights lerp toward the slow ones."""

@@ -173,23 +173,13 @@ class _Pair:
                 assert got["trust_ratio"] == pytest.approx(want["trust_ratio"], rel=1e-6), (t, k)
 
 
-STACKED = {"fixed_sgd", "cosine_sgd", "sgdr", "discriminative", "stlr_discriminative", "adam", "adamw", "radam",
-           "adabound", "lion", "lars", "grokfast", "lookahead_adamw", "dals", "dals_fast", "dals_acc"}
-
-
-def _implemented(name: str) -> bool:
-    return has_stacked_form(get_strategy(name))
-
-
-@pytest.mark.parametrize("name", BUILT_IN)
-def test_the_built_in_strategies_with_a_stacked_form(name):
-    assert _implemented(name) == (name in STACKED)
+def test_every_built_in_strategy_has_a_stacked_form():
+    assert len(BUILT_IN) == 18
+    assert [name for name in BUILT_IN if not has_stacked_form(get_strategy(name))] == []
 
 
 @pytest.mark.parametrize("name", BUILT_IN)
 def test_stacked_update_equals_each_members_own_stepper(name):
-    if not _implemented(name):
-        pytest.skip(f"{name}: no stacked form yet")
     shapes = SHAPES + BIG if name.startswith("dals") else SHAPES
     pair = _Pair(name, shapes=shapes)
     phases = []
@@ -206,8 +196,6 @@ def test_stacked_update_equals_each_members_own_stepper(name):
 @pytest.mark.parametrize("name", BUILT_IN)
 def test_stopped_members_keep_their_weights_state_and_lrs(name):
     """Members 1 and 3 stop after step 15 (a diverged member's run ends): the others go on as alone."""
-    if not _implemented(name):
-        pytest.skip(f"{name}: no stacked form yet")
     pair = _Pair(name, steps=24)
     for t in range(pair.steps):
         active = range(K) if t < 15 else [0, 2]
@@ -225,8 +213,6 @@ def _stacked_run(name: str, hparams, init, steps: int, total: int):
 
 @pytest.mark.parametrize("name", BUILT_IN)
 def test_a_restored_stacked_stepper_goes_on_as_one_never_interrupted(name):
-    if not _implemented(name):
-        pytest.skip(f"{name}: no stacked form yet")
     pair = _Pair(name, steps=30)  # for its hyperparameters, gradients and losses
     init = [p.detach().clone() for p in pair.stack]
 
@@ -304,8 +290,6 @@ def test_300_steps_on_a_real_mlp_agree(name):
     Tolerance 1e-5 (the per-step tests' 1e-6 would hold too on the CPU, where both ways agree to the
     last bit): a 300-step trajectory is a chaotic map that would grow any last-bit difference.
     """
-    if not _implemented(name):
-        pytest.skip(f"{name}: no stacked form yet")
     strategy = get_strategy(name)
     rng = random.Random(3)
     hparams = [_sample(strategy, rng, k) for k in range(K)]
