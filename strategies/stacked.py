@@ -178,7 +178,7 @@ class StackedStepper:
         self.state: dict[str, list[torch.Tensor]] = {}  # per parameter, (K, *shape)
         self.member_state: dict[str, torch.Tensor] = {}  # per member, (K,)
         self.counters = [0] * k  # Lookahead's, per member
-        self._views: dict[tuple[int, int], list[torch.Tensor]] = {}
+        self._workspace: list[list[torch.Tensor]] = []
         self.needs_second_pass = form.pre == "sam"
         self._init_state()
 
@@ -221,6 +221,13 @@ class StackedStepper:
 
     def _zeros(self) -> list[torch.Tensor]:
         return [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]
+
+    def _work(self, j: int) -> list[torch.Tensor]:
+        """Scratch tensor set ``j``, one per parameter, kept between steps: a fresh (K, ...) temporary per
+        step would cost more (allocation and first touch) than the arithmetic written into it."""
+        while len(self._workspace) <= j:
+            self._workspace.append([torch.empty_like(p, memory_format=torch.preserve_format) for p in self.params])
+        return self._workspace[j]
 
     # ----- state --------------------------------------------------------------------------------
 
@@ -383,16 +390,19 @@ class StackedStepper:
 
         e(w) = w^2 g rho / (||g |w|||_2 + 1e-12), the norm over all of a member's tensors.
         """
-        params = self.params
-        weighted = torch._foreach_mul(grads, torch._foreach_abs(params))  # p.grad * p.abs()
-        squared = self._norms(weighted).square().t().contiguous()  # (K, T): each member's sum as SAM's
+        params, work, old = self.params, self._work(0), self._work(1)
+        for p, w in zip(params, work, strict=True):
+            torch.abs(p, out=w)
+        torch._foreach_mul_(work, grads)  # p.grad * p.abs()
+        squared = self._norms(work).square().t().contiguous()  # (K, T): each member's sum as SAM's
         grad_norm = squared.sum(dim=1).sqrt_().add_(SAM_PERTURB_EPS)
         scale = grad_norm.reciprocal() * self.rho  # rho / grad_norm, a float over a tensor
-        perturbation = torch._foreach_pow(params, 2)
-        torch._foreach_mul_(perturbation, grads)
-        torch._foreach_mul_(perturbation, self._members(scale))
-        old = [p.detach().clone() for p in params]
-        torch._foreach_add_(params, perturbation)
+        for p, w in zip(params, work, strict=True):
+            torch.pow(p, 2, out=w)
+        torch._foreach_mul_(work, grads)
+        torch._foreach_mul_(work, self._members(scale))
+        torch._foreach_copy_(old, params)
+        torch._foreach_add_(params, work)
         with torch.enable_grad():
             second_pass()
         torch._foreach_copy_(params, old)
@@ -428,8 +438,8 @@ class StackedStepper:
         """torch.optim.SGD (single-tensor path): coupled decay, heavy ball without dampening, p -= lr * d."""
         params = self.params
         d = grads
-        if self._any("weight_decay"):
-            d = torch._foreach_addcmul(grads, params, self.c["weight_decay"])  # grad.add(param, alpha=wd)
+        if self._any("weight_decay"):  # grad.add(param, alpha=wd), in the grad's storage
+            torch._foreach_addcmul_(grads, params, self.c["weight_decay"])
         if self._any("momentum"):
             bufs = self.state["momentum_buffer"]
             if n == 0:  # torch's buffer starts as the first step's d; a member with momentum 0 keeps d
@@ -457,15 +467,26 @@ class StackedStepper:
         if self._any("weight_decay"):
             if decoupled:
                 torch._foreach_mul_(params, self._groups(factors))  # param.mul_(1 - lr * wd)
-            else:
-                d = torch._foreach_addcmul(grads, params, c["weight_decay"])
-        torch._foreach_lerp_(exp_avgs, d, c["1-beta1"])
-        torch._foreach_mul_(exp_avg_sqs, c["beta2"])
-        torch._foreach_addcmul_(exp_avg_sqs, torch._foreach_mul(d, c["1-beta2"]), d)
-        denom = torch._foreach_sqrt(exp_avg_sqs)
+            else:  # grad.add(param, alpha=wd), in the grad's storage
+                torch._foreach_addcmul_(grads, params, c["weight_decay"])
+        self._moments(d)
+        denom, scaled = self._work(0), self._work(1)
+        for v, w in zip(exp_avg_sqs, denom, strict=True):
+            torch.sqrt(v, out=w)
         torch._foreach_div_(denom, self._members(bc2_sqrt))
         torch._foreach_add_(denom, ADAM_EPS)
-        torch._foreach_addcdiv_(params, torch._foreach_mul(exp_avgs, self._groups(neg_step_size)), denom)
+        for m, w, s in zip(exp_avgs, scaled, self._groups(neg_step_size), strict=True):
+            torch.mul(m, s, out=w)  # addcdiv_(exp_avg, denom, value=-step_size): value * exp_avg first
+        torch._foreach_addcdiv_(params, scaled, denom)
+
+    def _moments(self, d: list[torch.Tensor]) -> None:
+        """Adam's two moments: exp_avg.lerp_(d, 1 - beta1); exp_avg_sq.mul_(beta2).addcmul_(d, d, value=1 - beta2)."""
+        c, work = self.c, self._work(0)
+        torch._foreach_lerp_(self.state["exp_avg"], d, c["1-beta1"])
+        torch._foreach_mul_(self.state["exp_avg_sq"], c["beta2"])
+        for g, v, w in zip(d, c["1-beta2"], work, strict=True):
+            torch.mul(g, v, out=w)
+        torch._foreach_addcmul_(self.state["exp_avg_sq"], work, d)
 
 
     def _radam(self, grads: list[torch.Tensor], lrs: list[list[float]], n: int) -> None:
@@ -486,25 +507,27 @@ class StackedStepper:
             bc1.append(bias_correction1)
             bc2_sqrt.append(bias_correction2**0.5)
         d = grads
-        if self._any("weight_decay"):
-            d = torch._foreach_addcmul(grads, params, c["weight_decay"])
-        torch._foreach_lerp_(exp_avgs, d, c["1-beta1"])
-        torch._foreach_mul_(exp_avg_sqs, c["beta2"])
-        torch._foreach_addcmul_(exp_avg_sqs, torch._foreach_mul(d, c["1-beta2"]), d)
-        update = torch._foreach_div(exp_avgs, self._members(bc1))  # bias_corrected_exp_avg
+        if self._any("weight_decay"):  # grad.add(param, alpha=wd), in the grad's storage
+            torch._foreach_addcmul_(grads, params, c["weight_decay"])
+        self._moments(d)
+        update, adaptive = self._work(1), self._work(0)
+        for m, w, b in zip(exp_avgs, update, self._members(bc1), strict=True):
+            torch.div(m, b, out=w)  # bias_corrected_exp_avg
         torch._foreach_mul_(update, self._groups(lrs))
         if any(rectified):
-            adaptive = torch._foreach_sqrt(exp_avg_sqs)
+            for v, w in zip(exp_avg_sqs, adaptive, strict=True):
+                torch.sqrt(v, out=w)
             torch._foreach_add_(adaptive, ADAM_EPS)
             torch._foreach_reciprocal_(adaptive)  # (bc2 ** 0.5) / denom is denom.reciprocal() * bc2 ** 0.5
             torch._foreach_mul_(adaptive, self._members(bc2_sqrt))
-            full = torch._foreach_mul(update, adaptive)
-            torch._foreach_mul_(full, self._members(rects))
+            torch._foreach_mul_(adaptive, update)  # (bias_corrected * lr) * adaptive
+            torch._foreach_mul_(adaptive, self._members(rects))
             if all(rectified):
-                update = full
+                update = adaptive
             else:
                 mask = self._members(torch.tensor(rectified, device=self.device))
-                update = [torch.where(m, f, u) for m, f, u in zip(mask, full, update, strict=True)]
+                for m, a, u in zip(mask, adaptive, update, strict=True):
+                    torch.where(m, a, u, out=u)
         torch._foreach_add_(params, update, alpha=-1.0)
 
     def _adabound(self, grads: list[torch.Tensor], lrs: list[list[float]], n: int) -> None:
@@ -528,13 +551,14 @@ class StackedStepper:
             uppers.append(high)
         if self._any("weight_decay"):
             torch._foreach_addcmul_(grads, params, c["weight_decay"])  # _foreach_add_(grads, params, alpha=wd)
-        torch._foreach_lerp_(exp_avgs, grads, c["1-beta1"])
-        torch._foreach_mul_(exp_avg_sqs, c["beta2"])
-        torch._foreach_addcmul_(exp_avg_sqs, torch._foreach_mul(grads, c["1-beta2"]), grads)
-        denoms = torch._foreach_add(exp_avg_sqs, ADABOUND_SQ_EPS)
-        torch._foreach_sqrt_(denoms)
-        torch._foreach_add_(denoms, ADAM_EPS)
-        updates = torch._foreach_div(self._groups(step_sizes), denoms)  # step_size / de_nom
+        self._moments(grads)
+        updates = self._work(0)
+        for v, w in zip(exp_avg_sqs, updates, strict=True):
+            torch.add(v, ADABOUND_SQ_EPS, out=w)
+        torch._foreach_sqrt_(updates)
+        torch._foreach_add_(updates, ADAM_EPS)
+        for w, size in zip(updates, self._groups(step_sizes), strict=True):
+            torch.div(size, w, out=w)  # step_size / de_nom
         torch._foreach_clamp_min_(updates, self._groups(lowers))
         torch._foreach_clamp_max_(updates, self._groups(uppers))
         torch._foreach_mul_(updates, exp_avgs)
@@ -548,7 +572,9 @@ class StackedStepper:
             factors = [[1.0 - plan.config["weight_decay"] * lr for lr in row]
                        for plan, row in zip(self.plans, lrs, strict=True)]
             torch._foreach_mul_(params, self._groups(factors))
-        updates = torch._foreach_lerp(exp_avgs, grads, c["1-beta1"])
+        updates = self._work(0)
+        for m, g, w, weight in zip(exp_avgs, grads, updates, c["1-beta1"], strict=True):
+            torch.lerp(m, g, weight, out=w)
         torch._foreach_sign_(updates)
         torch._foreach_lerp_(exp_avgs, grads, c["1-beta2"])
         torch._foreach_addcmul_(params, updates, self._groups([[-lr for lr in row] for row in lrs]))
