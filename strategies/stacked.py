@@ -155,7 +155,8 @@ class StackedStepper:
     reads them). ``second_pass()`` recomputes the batched forward and backward at the current
     parameters into the stacks' ``.grad`` and returns the per-member losses: SAM's perturbed pass
     (``needs_second_pass``). Each member's schedule position is its own step counter, so a stopped
-    member's ``lrs()`` stay those of its last step.
+    member's ``lrs()`` stay those of its last step. The update may overwrite the stacks' ``.grad``
+    (as LARS and DALS do theirs): the next batched pass recomputes them.
     """
 
     def __init__(self, form: _Form, groups: list[list[torch.Tensor]], depths: list[float],
