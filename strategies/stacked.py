@@ -18,6 +18,11 @@ update equals the members' own to the last bit there (``tests/test_stacked.py``)
 optimizers take their multi-tensor paths, which order some products differently (about 1e-7
 relative per step).
 
+Where members differ in whether a setting is zero (weight decay, momentum, Grokfast's lambda, a
+DALS-Fast member in phase 0 skipping its filter), the stacked op runs for every member, with 0 for
+those whose own update skips it: the same values for finite numbers, not once a member's numbers
+are inf or NaN (0 * inf), by which point that member has diverged and its run stops at the next check.
+
 A strategy whose update has no stacked form here (a plugin's own ``make_update``, a paper-code
 variant with its own optimizer) gets None from ``stacked_stepper``; the population then steps each
 member's own ``Stepper``. Which form applies is decided by ``Strategy.make_update`` alone: the LR
