@@ -1,18 +1,23 @@
 """Per-run throughput of population trials against single trials, measured in the same run.
 
 For each workload (the synthetic MLP; the CIFAR-10 ConvNet on generated CIFAR-format images, since
-this machine reaches no dataset hub) and each K, trains K members of one pair (fixed_sgd, members
-differing in seed) with ``run_population`` and, as the baseline, one member with ``run_trial``.
-Printed per K: seconds per run-epoch and the throughput ratio
+this machine reaches no dataset hub), each strategy (``--strategies``, default fixed_sgd; ``all``:
+the 18 built-in ones) and each K, trains K members of one pair (members differing in seed) with
+``run_population`` on each update path (``--paths``: ``stacked``, one stacked update of all members,
+``strategies/stacked.py``; ``members``, each member's own Stepper) and, as the baseline, one member
+with ``run_trial`` (K solo runs take K times as long). Printed per K: seconds per epoch and the
+per-run throughput ratio
 
     (run_trial seconds per epoch) / (population seconds per epoch / K)     (target >= 2.5 at K = 16, MLP)
 
-One torch thread (``--threads``), as a trial in a sweep has. Each timing is the best of
-``--repeats``, solo and population runs alternating. ``--device cuda`` runs the same on a GPU,
-with K = 1, 4, 16, 64, 256 by default.
+then, with several strategies, each one's ratio at the largest K per path. One torch thread
+(``--threads``), as a trial in a sweep has. Each timing is the best of ``--repeats``, solo and
+population runs alternating. ``--device cuda`` runs the same on a GPU, with K = 1, 4, 16, 64, 256
+by default.
 
     python benchmarks/population.py                        # both workloads, K = 1, 4, 16, 64
     python benchmarks/population.py --workloads synthetic --ks 1,16
+    python benchmarks/population.py --workloads synthetic --strategies all --ks 1,4,16 --repeats 1
 """
 
 from __future__ import annotations
@@ -24,29 +29,31 @@ import time
 
 import torch
 
+from strategies import list_strategies
 from trainables import run_trial
 from trainables.population import run_population
 from vocab import contracts
 
 STRATEGY = "fixed_sgd"
+PATHS = {"stacked": None, "members": False}  # run_population(stacked=...)
 
 
-def configs(workload: str, k: int, epochs: int, device: str, data_dir: str | None) -> list[dict]:
+def configs(workload: str, strategy: str, k: int, epochs: int, device: str, data_dir: str | None) -> list[dict]:
     options = {"verify_checksums": False, "val_size": 256} if workload == "cifar10" else {}
-    return [{"workload": workload, "workload_options": options, "strategy": STRATEGY, "seed": seed,
+    return [{"workload": workload, "workload_options": options, "strategy": strategy, "seed": seed,
              "epochs": epochs, "stage": contracts.SEED, "data_dir": data_dir, "device": device} for seed in range(k)]
 
 
-def interleaved(repeats: int, solo, population) -> tuple[float, float]:
-    """Best-of-``repeats`` seconds of ``solo()`` and ``population()``, run alternately so that a busy
-    moment of a shared machine hits both alike."""
-    best = [math.inf, math.inf]
+def interleaved(repeats: int, *fns) -> list[float]:
+    """Best-of-``repeats`` seconds of each of ``fns``, run alternately so that a busy moment of a
+    shared machine hits all alike."""
+    best = [math.inf] * len(fns)
     for _ in range(repeats):
-        for j, fn in enumerate((solo, population)):
+        for j, fn in enumerate(fns):
             start = time.perf_counter()
             fn()
             best[j] = min(best[j], time.perf_counter() - start)
-    return best[0], best[1]
+    return best
 
 
 def main() -> None:
@@ -58,9 +65,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--cifar-images", type=int, default=1024, help="generated CIFAR-10 training images")
+    parser.add_argument("--strategies", default=STRATEGY, help="comma-separated names, or 'all' (the built-in 18)")
+    parser.add_argument("--paths", default="stacked,members", help=f"population update paths among {list(PATHS)}")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     ks = [int(k) for k in (args.ks or ("1,4,16,64,256" if args.device == "cuda" else "1,4,16,64")).split(",")]
+    names = [s.name for s in list_strategies()] if args.strategies == "all" else args.strategies.split(",")
+    paths = args.paths.split(",")
+    unknown = sorted(set(paths) - set(PATHS))
+    if unknown:
+        parser.error(f"unknown path(s) {unknown}; allowed: {list(PATHS)}")
+    summary: dict[tuple[str, str], dict[str, float]] = {}
 
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = None
@@ -73,16 +88,26 @@ def main() -> None:
 
             data_dir = str(write_cifar10(tmp, per_batch=args.cifar_images // 5, n_test=1000))
         for workload in args.workloads.split(","):
-            one = configs(workload, 1, args.epochs, args.device, data_dir)[0]
-            run_trial(one)  # warm-up: imports, data cache, allocator
-            print(f"{workload} ({args.device}, {args.threads} thread(s), {STRATEGY}, {args.epochs} epoch(s)):")
-            for k in ks:
-                cfgs = configs(workload, k, args.epochs, args.device, data_dir)
-                solo, pop = interleaved(args.repeats, lambda one=one: run_trial(one),
-                                        lambda cfgs=cfgs: run_population(cfgs))
-                solo, pop = solo / args.epochs, pop / args.epochs
-                print(f"  K={k:<4d} run_trial {solo * 1e3:8.1f} ms per epoch | population {pop * 1e3:9.1f} ms per "
-                      f"epoch, {pop / k * 1e3:8.2f} ms per run-epoch | throughput x{solo / (pop / k):.2f}")
+            for name in names:
+                one = configs(workload, name, 1, args.epochs, args.device, data_dir)[0]
+                run_trial(one)  # warm-up: imports, data cache, allocator
+                print(f"{workload} ({args.device}, {args.threads} thread(s), {name}, {args.epochs} epoch(s)):")
+                for k in ks:
+                    cfgs = configs(workload, name, k, args.epochs, args.device, data_dir)
+                    runs = [lambda one=one: run_trial(one)]
+                    runs += [lambda cfgs=cfgs, path=path: run_population(cfgs, stacked=PATHS[path]) for path in paths]
+                    solo, *pops = (t / args.epochs for t in interleaved(args.repeats, *runs))
+                    cells = []
+                    for path, pop in zip(paths, pops, strict=True):
+                        ratio = solo / (pop / k)
+                        summary.setdefault((workload, name), {})[path] = ratio
+                        cells.append(f"{path} {pop * 1e3:8.1f} ms per epoch, {pop / k * 1e3:7.2f} per run, "
+                                     f"x{ratio:5.2f}")
+                    print(f"  K={k:<4d} run_trial {solo * 1e3:7.1f} ms per epoch | " + " | ".join(cells))
+        if len(names) > 1:
+            print(f"per-run throughput against run_trial at K={ks[-1]} ({', '.join(paths)}):")
+            for (workload, name), ratios in summary.items():
+                print(f"  {workload:10s} {name:22s} " + "  ".join(f"{path} x{ratios[path]:5.2f}" for path in paths))
 
 if __name__ == "__main__":
     main()

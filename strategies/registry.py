@@ -87,9 +87,13 @@ class Strategy:
         for group in groups:
             group["lr"] = config["lr"] * group["lr_scale"]
         update = self.make_update(groups, config, run)
-        schedule = schedules.with_warmup(self.make_schedule(config, run), run.total_steps,
-                                         config.get("ft_warmup_frac", 0.0))
-        return Stepper(update, schedule)
+        return Stepper(update, self.schedule(config, run))
+
+    def schedule(self, config: Mapping[str, Any], run: Run) -> Schedule:
+        """The LR schedule ``build`` gives a run with resolved ``config``: the strategy's own, with the
+        fine-tune regime's warmup composed on (``strategies.stacked`` builds the same per member)."""
+        return schedules.with_warmup(self.make_schedule(config, run), run.total_steps,
+                                     config.get("ft_warmup_frac", 0.0))
 
 
 # ----- hyperparameter specs (names shared with search_spaces/, docs/CONTRACTS.md) ------------------

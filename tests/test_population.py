@@ -1,5 +1,12 @@
-"""Population trials: every member's history equals the same run trained alone with run_trial."""
+"""Population trials: every member's history equals the same run trained alone with run_trial.
 
+Both update paths are held to it: the stacked update of all members (strategies/stacked.py, the
+default for every built-in strategy) and each member's own Stepper (``stacked=False``, and the
+automatic fallback for an update without a stacked form). On the CPU both come out bit-identical to
+the solo runs; the abs 1e-5 below is the module's allowance for the GPU's grouped convolutions.
+"""
+
+import dataclasses
 import io
 
 import pytest
@@ -7,9 +14,10 @@ import torch
 from offline_data import write_cifar10
 from torch import nn
 
-from strategies import list_strategies
+from strategies import get_strategy, list_strategies, registry
 from trainables import Workload, get_workload, register_workload, run_trial
-from trainables.population import PopulationError, run_population, stackable
+from trainables.population import PopulationError, _Population, run_population, stackable
+from trainables.trial import TrialConfig
 from trainables.workloads import synthetic
 from trainables.workloads.cifar10 import ConvNet
 from vocab.contracts import TIMINGS
@@ -39,12 +47,50 @@ def _assert_same_history(population, alone):
                     assert g[key] == value, key
 
 
+@pytest.mark.parametrize("stacked", [None, False], ids=["stacked_update", "member_steppers"])
 @pytest.mark.parametrize("strategy", [s.name for s in list_strategies()])
-def test_every_strategy_trains_each_member_as_alone_on_the_mlp(strategy):
+def test_every_strategy_trains_each_member_as_alone_on_the_mlp(strategy, stacked):
     # Two seeds of the canonical config and a third member with another LR: members differ in both.
     lr = {"lr": 0.02} if strategy != "adam" else {"lr": 1e-3}
     cfgs = _members("synthetic", strategy, SMALL, [(0, {}), (1, {}), (2, lr)])
+    _assert_same_history(run_population(cfgs, stacked=stacked), [run_trial(c) for c in cfgs])
+
+
+def _engine(cfgs, **kwargs):
+    return _Population([TrialConfig.from_dict(c) for c in cfgs], **kwargs).engine
+
+
+def test_every_built_in_strategy_takes_the_stacked_update_unless_told_not_to():
+    for strategy in list_strategies():
+        cfgs = _members("synthetic", strategy.name, {"n_train": 64}, [(0, {}), (1, {})], epochs=1)
+        assert _engine(cfgs) is not None, strategy.name
+    assert _engine(cfgs, stacked=False) is None
+
+
+@pytest.fixture
+def plugin_strategy(monkeypatch):
+    """A plugin's strategy with its own update (no stacked form), registered for this test only."""
+    def own_update(groups, hp, run):
+        return torch.optim.SGD(groups, lr=hp["lr"], momentum=hp["momentum"], nesterov=True)
+
+    strategy = dataclasses.replace(get_strategy("fixed_sgd"), name="nesterov_test", make_update=own_update)
+    monkeypatch.setitem(registry._BY_NAME, strategy.name, strategy)
+    return strategy.name
+
+
+def test_a_plugin_update_without_a_stacked_form_falls_back_to_the_members_steppers(plugin_strategy):
+    cfgs = _members("synthetic", plugin_strategy, SMALL, [(0, {}), (1, {"lr": 0.02})])
+    assert _engine(cfgs) is None
     _assert_same_history(run_population(cfgs), [run_trial(c) for c in cfgs])
+    with pytest.raises(PopulationError, match="has no stacked update"):
+        run_population(cfgs, stacked=True)
+
+
+def test_the_stacked_update_counts_each_members_passes_and_a_share_of_its_time():
+    cfgs = _members("synthetic", "sam", SMALL, [(0, {}), (1, {})], epochs=1)
+    for metrics in (history[0] for history in run_population(cfgs)):
+        assert metrics["grad_evals"] == 2 * 4  # 256 rows in batches of 64, two passes per SAM step
+        assert 0.0 < metrics["step_seconds"] < metrics["seconds"]
 
 
 def test_one_member_is_the_plain_trial():
@@ -128,6 +174,26 @@ def test_a_population_resumed_from_its_snapshot_ends_as_one_never_interrupted():
     drop = lambda h: [{k: v for k, v in e.items() if k not in TIMINGS} for e in h]  # noqa: E731
     assert [drop(h) for h in resumed] == [drop(h) for h in whole]  # exactly, not approximately
     assert [len(h) for h in resumed] == [3, 3, 3]
+
+
+@pytest.mark.parametrize("strategy", ["sam", "lookahead_adamw"])
+def test_a_snapshot_resumes_on_the_update_path_it_was_taken_on(strategy):
+    cfgs = _members("synthetic", strategy, SMALL, [(0, {}), (1, {})], epochs=3)
+    drop = lambda h: [{k: v for k, v in e.items() if k not in TIMINGS} for e in h]  # noqa: E731
+    for taken_on in (None, False):
+        snapshots = []
+
+        def keep(metrics, progress, snapshots=snapshots):
+            if progress.epoch == 1:
+                buffer = io.BytesIO()
+                torch.save(progress.snapshot(), buffer)
+                snapshots.append(buffer.getvalue())
+
+        whole = run_population(cfgs, on_epoch=keep, stacked=taken_on)
+        state = torch.load(io.BytesIO(snapshots[0]), weights_only=False)
+        assert (state["engine"] is None) == (taken_on is False)
+        resumed = run_population(cfgs, resume=state)  # the default path: it follows the snapshot
+        assert [drop(h) for h in resumed] == [drop(h) for h in whole]
 
 
 def test_resume_state_of_another_population_size_is_refused():

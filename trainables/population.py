@@ -8,15 +8,20 @@ K gradients. Each member is still a whole run of its own:
 - its own model, built after seeding torch with its own seed, so its initial weights are those of
   the same run trained alone; its parameters keep their identity but their storage becomes a slice
   of the stacked tensor, so every update written into them lands in the stack;
-- its own ``Stepper``, unchanged: schedule, optimizer state, SAM's second pass, Grokfast, Lookahead
-  and DALS's phase logic all run as in ``run_trial``. SAM's second pass, at the member's perturbed
-  weights, is a forward and backward of that member alone;
+- its own update. When the strategy has a stacked form (``strategies.stacked``: every built-in one)
+  one ``StackedStepper`` updates all members in one set of tensor ops over the member dimension,
+  each with its own hyperparameters, schedule position and state (DALS's phase from its own losses),
+  and SAM's second pass at every member's perturbed weights is one more batched forward and
+  backward. Otherwise (a plugin's update, ``stacked=False``) each member's own ``Stepper`` runs,
+  unchanged, on views of the stacks, and SAM's second pass is a forward and backward of that member
+  alone;
 - its own ``torch.Generator`` (data order and augmentation), history and divergence: a diverged
   member is recorded as such and frozen while the others go on.
 
 Exactness: a member's history is bit-identical to ``run_trial`` of its config (tested for every
-strategy on the synthetic MLP and a sample on the ConvNet): batched matmuls with the solo run's
-backward products (``_StackedLinear``) and one convolution per member round exactly as alone. One
+strategy on the synthetic MLP and a sample on the ConvNet, both update paths): batched matmuls with
+the solo run's backward products (``_StackedLinear``) and one convolution per member round exactly
+as alone, and on the CPU the stacked update rounds as each member's own Stepper. One
 grouped convolution for all members (``grouped_conv``, the default on CUDA, where it pays) rounds
 differently, about 1e-7 relative in float32; DALS's trust ratio, a ratio of norms, magnifies that
 to about 1e-4 within two epochs, and long runs drift apart as any two runs on different kernels do.
@@ -24,7 +29,8 @@ Models are stacked layer by layer when they are ``nn.Sequential``
 trees of ``Linear``, ``Conv2d``, ``ReLU``, ``MaxPool2d`` and ``Flatten``; anything else is run
 through ``torch.func.vmap`` (slower, and without per-member dropout streams). Models with buffers
 (BatchNorm) are refused. The ``seconds`` of a member's epoch is its share of the population's
-epoch time.
+epoch time, and with the stacked update its ``step_seconds`` is its share of the stacked steps' time
+(outside the batched passes); ``grad_evals`` counts each member's passes as alone (SAM two per step).
 """
 
 from __future__ import annotations
@@ -218,6 +224,7 @@ def run_population(
     on_epoch: Callable[[list[dict | None], Progress], None] | None = None,
     resume: Mapping[str, Any] | None = None,
     grouped_conv: bool | None = None,
+    stacked: bool | None = None,
 ) -> list[list[dict]]:
     """Train every config (one member each) together; return each member's per-epoch metrics dicts.
 
@@ -226,12 +233,15 @@ def run_population(
     ``progress.snapshot()`` is the population's state, which ``resume`` continues exactly.
     Member i's history equals ``run_trial(configs[i])`` (see the module docstring for how exactly).
     ``grouped_conv``: one grouped convolution for all members (default: on CUDA only).
+    ``stacked``: one stacked update for all members (default: whenever the strategy has one; True
+    raises ``PopulationError`` for a strategy without); False steps each member's own Stepper.
+    A snapshot resumes on the path it was taken on.
     """
     cfgs = _configs(configs)
     threads = torch.get_num_threads()
     torch.set_num_threads(cfgs[0].cpus)
     try:
-        return _Population(cfgs, grouped_conv).run(on_epoch, resume)
+        return _Population(cfgs, grouped_conv, stacked).run(on_epoch, resume)
     finally:
         torch.set_num_threads(threads)
 
@@ -239,8 +249,10 @@ def run_population(
 class _Population:
     """The built members and the stacked parameters; ``run`` is the loop."""
 
-    def __init__(self, cfgs: list[TrialConfig], grouped_conv: bool | None = None) -> None:
+    def __init__(self, cfgs: list[TrialConfig], grouped_conv: bool | None = None,
+                 stacked: bool | None = None) -> None:
         import strategies
+        from strategies.stacked import stacked_stepper
 
         first = cfgs[0]
         self.grouped_conv = grouped_conv
@@ -255,6 +267,8 @@ class _Population:
         self.score_key = STAGE_METRIC[first.stage]
         self.members: list[_Member] = []
         self.epochs_run = 0
+        total_steps = self.epochs * self.steps_per_epoch
+        layer_groups: list[list[nn.Parameter]] = []
         for cfg in cfgs:
             torch.manual_seed(cfg.seed)  # as run_trial: initial weights right after data loading
             model = workload.build_model(options, data).to(self.device)
@@ -263,12 +277,27 @@ class _Population:
                                       "trained as a population; use population 1")
             groups = workload.layer_groups(model)
             check_layer_groups(workload.name, model, groups)
+            layer_groups = layer_groups or [list(group) for group in groups]  # the first member's
             hparams = strategies.resolve_hparams(strategy, regime, workload.family_overrides, cfg.hparams)
-            stepper = strategy.build(groups, hparams, total_steps=self.epochs * self.steps_per_epoch,
+            stepper = strategy.build(groups, hparams, total_steps=total_steps,
                                      steps_per_epoch=self.steps_per_epoch, regime=regime)
             self.members.append(_Member(cfg, model, list(model.parameters()), stepper,
                                         torch.Generator().manual_seed(cfg.seed), hparams))
         self._stack()
+        # The members' Steppers are built either way (they check each member's settings, and a
+        # snapshot of the per-member path resumes on them); the stacked update takes over when it can.
+        by_id = {id(p): self.stacked[name] for name, p in self.members[0].model.named_parameters()}
+        stacks = [[by_id[id(p)] for p in group] for group in layer_groups]
+
+        def engine():
+            return stacked_stepper(strategy, stacks, [m.hparams for m in self.members], total_steps,
+                                   self.steps_per_epoch, regime)
+
+        self._engine = engine
+        self.engine = engine() if stacked is not False else None
+        if stacked and self.engine is None:
+            raise PopulationError(f"strategy {strategy.name!r} has no stacked update (strategies.stacked); "
+                                  "use stacked=None or False")
 
     def _stack(self) -> None:
         """Move every member's parameters into slices of one stacked tensor per parameter name."""
@@ -287,6 +316,10 @@ class _Population:
         grouped = self.device.type == "cuda" if self.grouped_conv is None else self.grouped_conv
         self.forward = _Stacked(template, k, grouped) if stackable(template) else _Vmapped(template)
 
+    def stepper(self, i: int) -> Any:
+        """Member ``i``'s Stepper, or its view of the stacked one: ``lrs()`` and ``diagnostics()`` for its metrics."""
+        return self.engine.member(i) if self.engine is not None else self.members[i].stepper
+
     def _link_grads(self, i: int) -> None:
         m = self.members[i]
         for j, name in enumerate(self.names):
@@ -298,12 +331,16 @@ class _Population:
     # -- state -----------------------------------------------------------------------------------
 
     def snapshot(self) -> dict:
-        """Everything the loop needs to go on after ``epoch``: the stacks hold every member's weights."""
+        """Everything the loop needs to go on after ``epoch``: the stacks hold every member's weights;
+        the update's state is the stacked stepper's (``"engine"``) or each member's Stepper's."""
+        engine = self.engine
         return {
             "epoch": self.epochs_run,
             "stacked": {name: stack.detach() for name, stack in self.stacked.items()},
-            "members": [{"stepper": m.stepper.state_dict(), "generator": m.generator.get_state(),
-                         "history": [dict(h) for h in m.history]} for m in self.members],
+            "engine": engine.state_dict() if engine is not None else None,
+            "members": [{"stepper": m.stepper.state_dict() if engine is None else None,
+                         "generator": m.generator.get_state(), "history": [dict(h) for h in m.history]}
+                        for m in self.members],
             **global_rng_state(self.device),
         }
 
@@ -314,8 +351,18 @@ class _Population:
         with torch.no_grad():
             for name, stack in self.stacked.items():
                 stack.copy_(state["stacked"][name])  # in place: the members' parameters view these stacks
+        engine_state = state.get("engine")  # resume on the path the snapshot was taken on
+        if engine_state is None:
+            self.engine = None
+        else:
+            self.engine = self.engine or self._engine()
+            if self.engine is None:
+                raise PopulationError(f"the resume state holds a stacked update that strategy "
+                                      f"{self.members[0].cfg.strategy!r} no longer has")
+            self.engine.load_state_dict(engine_state)
         for m, saved in zip(self.members, state["members"], strict=True):
-            m.stepper.load_state_dict(saved["stepper"])
+            if engine_state is None:
+                m.stepper.load_state_dict(saved["stepper"])
             m.generator.set_state(saved["generator"].cpu())
             m.history = [dict(h) for h in saved["history"]]
         restore_global_rng(state, self.device)
@@ -356,20 +403,14 @@ class _Population:
             step_losses.append(loss.detach())
             correct += (logits.argmax(dim=2) == labels).sum(dim=1)
             weights.append(labels.shape[1])
-            for i in running:
-                m = members[i]
-                if m.relink:
-                    self._link_grads(i)
-                first = [loss[i].detach()]
-
-                def closure(m=m, batch=batches[i], first=first) -> torch.Tensor:
-                    if first:
-                        return first.pop()
-                    m.relink = True  # a second pass (SAM) leaves the member's own grads behind
-                    return self._alone(m, batch)
-
-                compute[i].step(m.stepper, closure)  # the batched pass is the first evaluation
-                steps_run[i] = step
+            if self.engine is not None:
+                self._stacked_step(loss, inputs, labels, running, compute)
+                for i in running:
+                    steps_run[i] = step
+            else:
+                self._member_steps(loss, batches, running, compute)
+                for i in running:
+                    steps_run[i] = step
             if step % CHECK_EVERY == 0:
                 # A member whose loss went non-finite stops here, as its solo run's loop breaks.
                 ok = torch.stack(step_losses[-CHECK_EVERY:]).isfinite().all(dim=0).tolist()
@@ -378,6 +419,44 @@ class _Population:
                     break
         losses = torch.stack(step_losses) if step_losses else torch.zeros(0, len(members))
         return self._close_epoch(epoch, active, losses, correct, weights, steps_run, compute, start)
+
+    def _member_steps(self, loss: torch.Tensor, batches: dict[int, tuple], running: list[int],
+                      compute: dict[int, Compute]) -> None:
+        """Each running member's own Stepper on views of the stacks; the batched pass is its first evaluation."""
+        for i in running:
+            m = self.members[i]
+            if m.relink:
+                self._link_grads(i)
+            first = [loss[i].detach()]
+
+            def closure(m=m, batch=batches[i], first=first) -> torch.Tensor:
+                if first:
+                    return first.pop()
+                m.relink = True  # a second pass (SAM) leaves the member's own grads behind
+                return self._alone(m, batch)
+
+            compute[i].step(m.stepper, closure)
+
+    def _stacked_step(self, loss: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor, running: list[int],
+                      compute: dict[int, Compute]) -> None:
+        """One stacked update of the running members; each is counted its passes and a share of the time."""
+        engine = self.engine
+        inside = 0.0
+
+        def second_pass() -> torch.Tensor:  # SAM: the batched pass at every member's perturbed weights
+            nonlocal inside
+            start = time.perf_counter()
+            try:
+                return self._forward_backward(inputs, labels, running)[0]
+            finally:
+                inside += time.perf_counter() - start
+
+        start = time.perf_counter()
+        engine.step(loss.detach(), active=running, second_pass=second_pass if engine.needs_second_pass else None)
+        share = (time.perf_counter() - start - inside) / len(running)
+        evals = 2 if engine.needs_second_pass else 1
+        for i in running:
+            compute[i].add(evals, share)
 
     def _full(self, batches: dict[int, tuple]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Inputs and labels of every member; a stopped member's slot repeats a running member's batch."""
@@ -421,7 +500,7 @@ class _Population:
             train_loss = (member_losses * w).sum().item() / seen
             ok = bool(member_losses.isfinite().all()) and math.isfinite(train_loss) and params_finite(m.params)
             metrics = epoch_metrics(epoch, train_loss, correct[i].item() / seen, self.score_key, scores[i],
-                                    self.chance, m.stepper, ok, self.device, m.hparams)
+                                    self.chance, self.stepper(i), ok, self.device, m.hparams)
             metrics.update(compute[i].metrics(), seconds=seconds)
             m.history.append(metrics)
             out[i] = dict(metrics)

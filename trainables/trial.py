@@ -183,6 +183,11 @@ class Compute:
         self.step_seconds += time.perf_counter() - start - inside
         return loss
 
+    def add(self, grad_evals: int, step_seconds: float) -> None:
+        """Count a step taken elsewhere: a population's stacked update, shared among its running members."""
+        self.grad_evals += grad_evals
+        self.step_seconds += step_seconds
+
     def metrics(self) -> dict:
         return {"grad_evals": self.grad_evals, "step_seconds": self.step_seconds}
 
