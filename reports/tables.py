@@ -62,14 +62,14 @@ def _tuned_config(hparams: pd.Series) -> str:
     return str(sorted(counts[counts == counts.max()].index)[0])
 
 
-def _pair_rows(workload: str, a_name: str, b_name: str, m: pd.DataFrame, margin: float, family: int) -> dict:
-    """One paired comparison a - b on the seeds both strategies have, one of `family` comparisons.
+def _pair_rows(workload: str, a_name: str, b_name: str, m: dict[str, np.ndarray], margin: float,
+               family: int) -> dict:
+    """One paired comparison a - b on the seeds both strategies have (`paired_tests` drops a seed that
+    either lacks), one of `family` comparisons; `m`: strategy -> its seed column of `seed_matrix`.
 
     Power figures use level ALPHA / family: the strictest level Holm applies in that family.
     """
-    both = m[[a_name, b_name]].dropna()
-    r = stats.paired_tests(both[a_name].to_numpy(), both[b_name].to_numpy(), margin=margin,
-                           power_alpha=stats.ALPHA / max(family, 1))
+    r = stats.paired_tests(m[a_name], m[b_name], margin=margin, power_alpha=stats.ALPHA / max(family, 1))
     return {"workload": workload, "a": a_name, "b": b_name, "n": r.n, "mean_diff": r.mean_diff,
             "sd_diff": r.sd_diff, "diff_ci_low": r.diff_ci[0], "diff_ci_high": r.diff_ci[1], "t": r.t,
             "p_t": r.p_t, "w": r.w, "p_w": r.p_w, "min_p_w": r.min_p_w, "cohen_d": r.cohen_d,
@@ -77,6 +77,11 @@ def _pair_rows(workload: str, a_name: str, b_name: str, m: pd.DataFrame, margin:
             "power_alpha": r.power_alpha, "mdd": r.mdd,
             "seeds_for_margin": r.seeds_for_margin if r.seeds_for_margin is not None else np.nan,
             "note": r.note}
+
+
+def _columns(m: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each strategy's column of a seed matrix as a float array (NaN where a seed is missing)."""
+    return {c: m[c].to_numpy(dtype=float) for c in m.columns}
 
 
 def _with_holm(rows: list[dict]) -> pd.DataFrame:
@@ -218,7 +223,8 @@ def summary_and_vs_best(res: Results, *, margin: float = DEFAULT_MARGIN, all_pai
         best = df.loc[0, "strategy"]
         m = seed_matrix(res, workload)
         others = list(df["strategy"][1:])
-        vs = _with_holm([_pair_rows(workload, best, s, m, margin, len(others)) for s in others])
+        cols = _columns(m)
+        vs = _with_holm([_pair_rows(workload, best, s, cols, margin, len(others)) for s in others])
         if not vs.empty:
             wa = all_pairs[all_pairs["workload"] == workload]
             p_all = {frozenset((a, b)): p for a, b, p in zip(wa["a"], wa["b"], wa["p_t_holm"], strict=True)}
@@ -238,7 +244,8 @@ def pairwise_all(res: Results, *, margin: float = DEFAULT_MARGIN) -> pd.DataFram
     for workload in sorted(res.seed_runs()["workload"].unique()):
         m = seed_matrix(res, workload)
         pairs = list(combinations(sorted(m.columns), 2))
-        out.append(_with_holm([_pair_rows(workload, a, b, m, margin, len(pairs)) for a, b in pairs]))
+        cols = _columns(m)
+        out.append(_with_holm([_pair_rows(workload, a, b, cols, margin, len(pairs)) for a, b in pairs]))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
 
 

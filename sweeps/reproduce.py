@@ -273,7 +273,9 @@ def resume_reproduction(directory: str, *, address: str | None = None, num_cpus:
 
 
 def load_recorded(raw: dict, source: str) -> ReproSpec:
-    """A reproduction spec as ``reproduce.yaml`` records it (``to_dict``), validated again."""
+    """A reproduction spec as ``reproduce.yaml`` records it (``to_dict``), validated again. The record's
+    ``fair`` list (the sweeps its report sets beside it) is not part of the spec and is left out."""
+    raw = {k: v for k, v in raw.items() if k != "fair"}
     epochs = set((raw.get("epochs") or {}).values())
     seeds = raw["seeds"]
     return parse_repro_spec({**raw, "epochs": epochs.pop() if len(epochs) == 1 else None,

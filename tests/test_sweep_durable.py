@@ -24,7 +24,12 @@ ROOT = Path(__file__).resolve().parent.parent
 SPEC = {"workloads": [{"synthetic": {"n_train": 256}}], "strategies": ["fixed_sgd", "adam"],
         "budget": {"trials": 3, "epochs": 4, "sampler_seed": 0}, "evaluation": {"seeds": 2},
         "resources": {"cpu": 1}}
-IDS_AND_TIMES = ["trial_id", "population_id", "wall_seconds", "error_log", "seconds", "versions", "device"]
+IDS_AND_TIMES = ["trial_id", "population_id", "wall_seconds", "step_seconds", "error_log", "seconds", "versions",
+                 "device"]
+KILL_SEED = os.environ.get("LRSWEEP_KILL_SEED", "0")
+"""Seeds the kill moments and the damaged files; tests/soak.py sets it per repetition to spread them."""
+KILLS = 4
+"""At most this many kills per sweep (each lands after 1-3 more recorded trials of 10)."""
 
 
 def lrsweep(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.Popen:
@@ -87,21 +92,31 @@ def recorded(directory: Path) -> int:
     return len(list((directory / "record" / "runs").glob("*/*/*.json")))
 
 
+class References:
+    """Uninterrupted sweeps, one per sampler, each run the first time a test asks for it. Under
+    ``LRSWEEP_REFERENCES`` (tests/soak.py sets it) they are kept and reused by later repetitions."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def __getitem__(self, sampler: str) -> Path:
+        directory = self.root / "results" / f"ref-{sampler}"
+        if not (directory / "budget.parquet").exists():
+            shutil.rmtree(directory, ignore_errors=True)
+            code, out = finish("run", str(write_spec(self.root, f"ref-{sampler}", sampler)), "--num-cpus", "2")
+            assert code == 0, out
+        return directory
+
+
 @pytest.fixture(scope="module")
 def references(tmp_path_factory):
-    """Uninterrupted sweeps, one per sampler."""
-    root = tmp_path_factory.mktemp("reference")
-    found = {}
-    for sampler in ("random", "qmc"):
-        code, out = finish("run", str(write_spec(root, f"ref-{sampler}", sampler)), "--num-cpus", "2")
-        assert code == 0, out
-        found[sampler] = root / "results" / f"ref-{sampler}"
-    return found
+    kept = os.environ.get("LRSWEEP_REFERENCES")
+    return References(Path(kept) if kept else tmp_path_factory.mktemp("reference"))
 
 
 @pytest.mark.parametrize("sampler", ["random", "qmc"])
 def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_tables(tmp_path, references, sampler):
-    rng = random.Random(f"kill-{sampler}")
+    rng = random.Random(f"kill-{sampler}-{KILL_SEED}")
     directory = tmp_path / "results" / "killed"
     spec = write_spec(tmp_path, "killed", sampler)
     # Each kill waits for a number of recorded trials, then lands at a random moment; the pause
@@ -109,7 +124,7 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_tables(tm
     pauses = ["checkpoint", "run", "tables", "checkpoint,run"]
     command = ["run", str(spec), "--num-cpus", "2"]
     kills = 0
-    for _attempt in range(8):
+    for _attempt in range(KILLS):
         env = {"LRSWEEP_PAUSE_AT": rng.choice(pauses), "LRSWEEP_PAUSE_SECONDS": "0.7"}
         proc = lrsweep(*command, env=env)
         target = recorded(directory) + rng.randint(1, 3)
@@ -173,12 +188,12 @@ def test_damaged_state_files_of_a_killed_sweep_resume_or_refuse_clearly(tmp_path
         time.sleep(0.1)
     kill_group(proc)
     assert not (directory / "budget.parquet").exists()
-    rng = random.Random(21)
+    rng = random.Random(f"damage-{KILL_SEED}")
     candidates = [p for p in directory.rglob("*") if p.is_file() and p.suffix != ".log"
                   and "experiment" not in p.parts]
     candidates += [p for p in (directory / "experiment").glob("*.json")] + \
         [p for p in (directory / "experiment").glob("*.pkl")]
-    chosen = sorted(rng.sample(candidates, min(4, len(candidates))))
+    chosen = sorted(rng.sample(candidates, min(3, len(candidates))))
     for i, victim in enumerate(chosen):
         for how in ("truncate", "delete"):
             copy = tmp_path / f"copy{i}{how}"
@@ -220,3 +235,35 @@ def test_a_second_driver_is_refused_and_a_stale_lease_is_taken_over(tmp_path, re
     assert "taking over the stale lease" in out and f"pid {first.pid}" in out
     assert_exact_budget(directory)
     assert_same_experiment(directory, references["random"])
+
+
+def test_a_reproduction_killed_mid_way_resumes_to_the_same_tables(tmp_path):
+    """`lrsweep reproduce` SIGKILLed twice, each time after more seed runs are recorded, and resumed
+    with `lrsweep resume`: its tables equal an uninterrupted reproduction's, and status reads it."""
+    def repro_spec(name: str) -> Path:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({
+            "name": name, "workloads": [{"synthetic": {"n_train": 256}}], "epochs": 4,
+            "strategies": ["fixed_sgd", "adam"], "seeds": {"first": 42, "more": 2},
+            "storage": str(tmp_path / "results"), "max_concurrent": 2}))
+        return path
+
+    code, out = finish("reproduce", str(repro_spec("whole")), "--num-cpus", "2")
+    assert code == 0, out
+    directory = tmp_path / "results" / "killed"
+    command = ["reproduce", str(repro_spec("killed")), "--num-cpus", "2"]
+    for target in (1, 3):
+        proc = lrsweep(*command, env={"LRSWEEP_PAUSE_AT": "checkpoint", "LRSWEEP_PAUSE_SECONDS": "0.5"})
+        deadline = time.time() + 300
+        while proc.poll() is None and recorded(directory) < target and time.time() < deadline:
+            time.sleep(0.1)
+        assert proc.poll() is None, proc.stdout.read()
+        kill_group(proc)
+        command = ["resume", str(directory), "--num-cpus", "2"]
+    assert not (directory / "trials.parquet").exists()
+    code, out = finish("status", str(directory))
+    assert code == 0 and "Traceback" not in out, out
+    code, out = finish(*command)
+    assert code == 0, out
+    assert "resuming from the record" in out
+    assert_same_experiment(directory, tmp_path / "results" / "whole")

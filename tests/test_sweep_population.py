@@ -15,7 +15,7 @@ SPEC = {
     "evaluation": {"seeds": 3},
 }
 # What may differ between the two sweeps: ids, timings, the sweep's name.
-VOLATILE = ["sweep_id", "trial_id", "population_id", "wall_seconds", "seconds", "versions"]
+VOLATILE = ["sweep_id", "trial_id", "population_id", "wall_seconds", "step_seconds", "seconds", "versions"]
 
 
 @pytest.fixture(scope="module")
