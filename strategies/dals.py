@@ -10,9 +10,9 @@ from strategies.checks import check, check_trust_group, is_real
 
 __all__ = ["DALS"]
 
-_EMA_DECAY = 0.95
-_MAX_STRENGTH = 0.9  # phase 2 filter strength cap
-_RATIO_MIN, _RATIO_MAX = 0.2, 5.0
+EMA_DECAY = 0.95
+MAX_STRENGTH = 0.9  # phase 2 filter strength cap
+RATIO_MIN, RATIO_MAX = 0.2, 5.0
 _CPU_LARGE = 1 << 16  # elements: from here on a CPU tensor takes the per-tensor path under foreach
 _SCALARS = ("keep", "blend", "wd", "c", "mu", "lr")  # per-tensor settings, expanded from the groups
 
@@ -107,7 +107,7 @@ class DALS(Optimizer):
         if old is None:
             state["loss_ema"] = loss
             return
-        new = _EMA_DECAY * old + (1.0 - _EMA_DECAY) * loss
+        new = EMA_DECAY * old + (1.0 - EMA_DECAY) * loss
         state["loss_ema"] = new
         delta = (old - new) / max(abs(old), 1e-8)
         state["phase"] = 0 if delta > self.th1 else 1 if delta > self.th2 else 2
@@ -119,7 +119,7 @@ class DALS(Optimizer):
             return max(self.phase0_floor, filter_alpha - self.phase0_drop)
         if phase == 1:
             return filter_alpha
-        return min(_MAX_STRENGTH, filter_alpha + 0.1)
+        return min(MAX_STRENGTH, filter_alpha + 0.1)
 
     def diagnostics(self) -> dict[str, float]:
         """The current phase and the mean trust ratio of the latest step."""
@@ -176,7 +176,7 @@ class DALS(Optimizer):
     def _trust_ratio(c: float, p_norm: float, g_norm: float) -> float:
         """Step 5; NaN norms fail the ``> 0`` test and give 1, so a diverged step does not raise."""
         if p_norm > 0.0 and g_norm > 0.0:
-            return min(_RATIO_MAX, max(_RATIO_MIN, c * p_norm / g_norm))
+            return min(RATIO_MAX, max(RATIO_MIN, c * p_norm / g_norm))
         return 1.0
 
     def _update_per_tensor(self, ps: list, gs: list, fs: list, ms: list, t: dict[str, list],

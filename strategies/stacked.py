@@ -40,6 +40,7 @@ from typing import Any
 import torch
 
 from strategies import registry
+from strategies.dals import EMA_DECAY, MAX_STRENGTH, RATIO_MAX, RATIO_MIN
 from strategies.hparams import resolve_hparams
 from strategies.param_groups import build_param_groups, discriminative_scales
 from strategies.registry import Run, Strategy
@@ -51,9 +52,7 @@ __all__ = ["MemberStepper", "StackedStepper", "has_stacked_form", "stacked_stepp
 ADAM_EPS = 1e-8  # torch's Adam, AdamW, RAdam and pytorch-optimizer's AdaBound, at their defaults
 ADABOUND_GAMMA = 1e-3  # pytorch-optimizer AdaBound's defaults, as registry._adabound builds it
 ADABOUND_SQ_EPS = 1e-15
-# strategies/dals.py's constants
 SAM_PERTURB_EPS = 1e-12  # pytorch-optimizer SAM's perturb_eps
-DALS_EMA_DECAY, DALS_MAX_STRENGTH, DALS_RATIO_MIN, DALS_RATIO_MAX = 0.95, 0.9, 0.2, 5.0
 
 
 @dataclass(frozen=True)
@@ -613,7 +612,7 @@ class StackedStepper:
             ema.copy_(loss)
             return
         old = ema.clone()
-        new = DALS_EMA_DECAY * old + (1.0 - DALS_EMA_DECAY) * loss
+        new = EMA_DECAY * old + (1.0 - EMA_DECAY) * loss
         ema.copy_(new)
         size = old.abs()
         delta = (old - new) / torch.where(1e-8 > size, 1e-8, size)  # max(abs(old), 1e-8), NaN kept
@@ -631,8 +630,8 @@ class StackedStepper:
         # DALS._strength: max(floor, a0 - drop), a0, min(0.9, a0 + 0.1), Python's max/min
         low, high = fa - drop, fa + 0.1
         strength = torch.where(phase == 0, torch.where(low > floor, low, floor),
-                               torch.where(phase == 1, fa, torch.where(high < DALS_MAX_STRENGTH, high,
-                                                                         DALS_MAX_STRENGTH)))
+                               torch.where(phase == 1, fa, torch.where(high < MAX_STRENGTH, high,
+                                                                         MAX_STRENGTH)))
         keep = 1.0 - strength  # (K,)
         blend = self.one_minus_blend.unsqueeze(1).expand(self.num_groups, self.k)  # (G, K)
         if bypass:
@@ -647,8 +646,8 @@ class StackedStepper:
         p_norm = self._norms(params).to(torch.float64)
         g_norm = self._norms(grads).to(torch.float64)
         ratio = self.trust_coef * p_norm / g_norm
-        ratio = torch.where(ratio > DALS_RATIO_MIN, ratio, DALS_RATIO_MIN)  # max(0.2, .)
-        ratio = torch.where(ratio < DALS_RATIO_MAX, ratio, DALS_RATIO_MAX)  # min(5, .)
+        ratio = torch.where(ratio > RATIO_MIN, ratio, RATIO_MIN)  # max(0.2, .)
+        ratio = torch.where(ratio < RATIO_MAX, ratio, RATIO_MAX)  # min(5, .)
         ratio = torch.where((p_norm > 0.0) & (g_norm > 0.0), ratio, 1.0)  # (T, K)
         neg_lr = torch.tensor([[-row[g] for row in lrs] for g in self.group_of], dtype=torch.float64,
                               device=self.device)
