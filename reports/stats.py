@@ -113,7 +113,7 @@ def paired_t_power(effect: float, n: int, alpha: float = ALPHA) -> float:
     return upper + lower
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=256)
 def _detectable_effect(n: int, alpha: float, power: float) -> float:
     """The standardised effect the paired t-test detects with probability `power`: it depends on n and
     alpha only, so a whole Holm family (same n, same level) solves it once."""
@@ -140,24 +140,21 @@ def seeds_needed(difference: float, sd: float, alpha: float = ALPHA, power: floa
     `difference` with probability `power` at level `alpha`, the differences having SD `sd`.
 
     None when sd is not a positive number; `MAX_SEEDS + 1` when even `MAX_SEEDS` seeds are not enough.
-    Power rises with both n and the effect, so this is the fewest n whose detectable effect
-    (`_detectable_effect`, cached per n and level) is at most `difference / sd`: a bisection over n
-    that a report's many comparisons at one Holm level share.
+    The search starts at the normal approximation ((z_{1-alpha/2} + z_power) / effect)^2, which the t-test
+    needs at least, and steps up from there: power rises with n.
     """
     if not (np.isfinite(sd) and sd > 0 and difference > 0):
         return None
     effect = difference / sd
-
-    def enough(n: int) -> bool:
-        return _detectable_effect(n, float(alpha), float(power)) <= effect
-
-    if not enough(MAX_SEEDS):
+    z = scipy.stats.norm.ppf(1 - alpha / 2) + scipy.stats.norm.ppf(power)
+    n = max(2, math.floor((z / effect) ** 2))
+    if n > MAX_SEEDS or paired_t_power(effect, MAX_SEEDS, alpha) < power:
         return MAX_SEEDS + 1
-    low, high = 1, MAX_SEEDS  # enough(high) holds; low is below the first n with a test
-    while high - low > 1:
-        mid = (low + high) // 2
-        low, high = (low, mid) if enough(mid) else (mid, high)
-    return high
+    while n > 2 and paired_t_power(effect, n - 1, alpha) >= power:
+        n -= 1
+    while paired_t_power(effect, n, alpha) < power:
+        n += 1
+    return n
 
 
 @dataclass(frozen=True)
