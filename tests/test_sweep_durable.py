@@ -217,10 +217,14 @@ def test_damaged_state_files_of_a_killed_sweep_resume_or_refuse_clearly(tmp_path
 def test_a_second_driver_is_refused_and_a_stale_lease_is_taken_over(tmp_path, references):
     spec = write_spec(tmp_path, "leased", "random")
     directory = tmp_path / "results" / "leased"
-    first = lrsweep("run", str(spec), "--num-cpus", "2")
+    # The first driver is held inside the write of its first run record, so it is alive, holding the
+    # lease, however long the second driver takes to start (a tiny sweep can otherwise finish first).
+    first = lrsweep("run", str(spec), "--num-cpus", "2",
+                    env={"LRSWEEP_PAUSE_AT": "run", "LRSWEEP_PAUSE_SECONDS": "600"})
     deadline = time.time() + 300
-    while first.poll() is None and recorded(directory) < 1 and time.time() < deadline:
+    while first.poll() is None and not any((directory / "record").rglob("*.tmp")) and time.time() < deadline:
         time.sleep(0.1)
+    assert first.poll() is None, first.stdout.read()
     code, out = finish("resume", str(directory), "--num-cpus", "2")
     assert code == 2 and "is being driven by another lrsweep" in out and f"pid {first.pid}" in out
     assert "Traceback" not in out
