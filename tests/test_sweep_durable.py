@@ -28,8 +28,10 @@ IDS_AND_TIMES = ["trial_id", "population_id", "wall_seconds", "step_seconds", "e
                  "device"]
 KILL_SEED = os.environ.get("LRSWEEP_KILL_SEED", "0")
 """Seeds the kill moments and the damaged files; tests/soak.py sets it per repetition to spread them."""
+RUNS = len(SPEC["strategies"]) * (SPEC["budget"]["trials"] + SPEC["evaluation"]["seeds"])
+"""Tune trials and seed runs of the sweep, each one run record."""
 KILLS = 4
-"""At most this many kills per sweep (each lands after 1-3 more recorded trials of 10)."""
+"""At most this many kills per sweep (each lands after 1-3 more recorded runs of ``RUNS``)."""
 
 
 def lrsweep(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.Popen:
@@ -127,7 +129,8 @@ def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_tables(tm
     for _attempt in range(KILLS):
         env = {"LRSWEEP_PAUSE_AT": rng.choice(pauses), "LRSWEEP_PAUSE_SECONDS": "0.7"}
         proc = lrsweep(*command, env=env)
-        target = recorded(directory) + rng.randint(1, 3)
+        # Always before the last run is recorded, so every kill lands while the sweep is alive.
+        target = min(recorded(directory) + rng.randint(1, 3), RUNS - 1)
         deadline = time.time() + 300
         while proc.poll() is None and recorded(directory) < target and time.time() < deadline:
             time.sleep(0.1)
