@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -675,6 +676,10 @@ class MemberStepper:
     def diagnostics(self) -> dict[str, float]:
         """DALS: the member's phase and mean trust ratio of its latest step; others empty."""
         return self.stacked.diagnostics(self.index)
+
+    def evaluating(self) -> AbstractContextManager[None]:
+        """A stacked update scores at the weights it trains (none has an averaged point to swap in)."""
+        return nullcontext()
 
     def state_dict(self) -> dict[str, Any]:
         """The member's slice of the stacked state: its step counter, LRs and every state tensor."""

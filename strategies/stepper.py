@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # annotations only: the registry imports this module without torch
@@ -16,7 +17,9 @@ __all__ = ["Stepper", "Update"]
 class Update(Protocol):
     """What the Stepper drives: a torch optimizer, or a wrapper shaped like one.
 
-    One may also have ``diagnostics() -> dict[str, float]`` (DALS: its phase and trust ratio).
+    One may also have ``diagnostics() -> dict[str, float]`` (DALS: its phase and trust ratio), and
+    ``eval()`` / ``train()`` when the weights it trains at are not the weights to score (Schedule-Free
+    trains at an interpolation and scores its average): the loop calls them around every evaluation.
     """
 
     param_groups: list[dict]
@@ -64,6 +67,20 @@ class Stepper:
         """A small dict for logging: the update's own ``diagnostics()`` (DALS: phase, trust ratio), else empty."""
         diagnostics = getattr(self.update, "diagnostics", None)
         return diagnostics() if diagnostics is not None else {}
+
+    @contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """The weights to score, for the duration of an evaluation: ``update.eval()`` on entry and
+        ``update.train()`` on exit where the update has them, else the weights as they are."""
+        to_eval, to_train = getattr(self.update, "eval", None), getattr(self.update, "train", None)
+        if to_eval is None or to_train is None:
+            yield
+            return
+        to_eval()
+        try:
+            yield
+        finally:
+            to_train()
 
     def state_dict(self) -> dict[str, Any]:
         """Step counter (hence schedule position) and everything the update holds."""

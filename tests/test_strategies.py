@@ -246,3 +246,26 @@ def test_int_hyperparameters_accept_integral_floats():
     config = resolve_hparams(get_strategy("sgdr"), sampled={"T_0_epochs": 3.0, "T_mult": 1})
     assert config["T_0_epochs"] == 3 and isinstance(config["T_0_epochs"], int)
     assert HParam("k", 1, 5, kind="int").describe() == "[1, 5] int"
+
+
+def test_the_stepper_scores_at_the_updates_evaluation_point_and_trains_on_after():
+    """An update with eval()/train() (Schedule-Free) is switched for the evaluation, back afterwards."""
+    from strategies import schedules
+
+    calls = []
+
+    class Averaging(torch.optim.SGD):
+        def eval(self):
+            calls.append("eval")
+
+        def train(self):
+            calls.append("train")
+
+    w = torch.nn.Parameter(torch.ones(2))
+    stepper = Stepper(Averaging([w], lr=0.1), schedules.constant)
+    with stepper.evaluating():
+        calls.append("score")
+    assert calls == ["eval", "score", "train"]
+    plain = Stepper(torch.optim.SGD([w], lr=0.1), schedules.constant)
+    with plain.evaluating():  # no eval/train: nothing to switch
+        pass

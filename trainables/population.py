@@ -38,6 +38,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -488,7 +489,10 @@ class _Population:
         return loss
 
     def _close_epoch(self, epoch, active, losses, correct, weights, steps_run, compute, start) -> list[dict | None]:
-        scores = self.evaluate(active)
+        with ExitStack() as scoring:  # each member's weights to score (Schedule-Free: its average)
+            for i in active:
+                scoring.enter_context(self.stepper(i).evaluating())
+            scores = self.evaluate(active)
         seconds = (time.perf_counter() - start) / max(1, len(active))
         out: list[dict | None] = [None] * len(self.members)
         for i in active:

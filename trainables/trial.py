@@ -357,7 +357,9 @@ class _Trial:
         train_loss = (torch.stack(losses) * weights).sum().item() / seen
         correct = (torch.cat(predictions) == torch.cat(targets)).sum()
         finite = finite and math.isfinite(train_loss) and params_finite(self.params)
-        metrics = epoch_metrics(epoch, train_loss, correct.item() / seen, self.score_key, self.evaluate(),
+        with stepper.evaluating():
+            score = self.evaluate()
+        metrics = epoch_metrics(epoch, train_loss, correct.item() / seen, self.score_key, score,
                                 self.chance, stepper, finite, self.device, self.hparams)
         metrics.update(compute.metrics(), seconds=time.perf_counter() - start)
         return metrics
