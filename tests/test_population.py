@@ -16,7 +16,8 @@ from torch import nn
 
 from strategies import get_strategy, list_strategies, registry
 from trainables import Workload, get_workload, register_workload, run_trial
-from trainables.population import PopulationError, _Population, run_population, stackable
+from trainables.forward import stackable
+from trainables.population import PopulationError, _Population, run_population
 from trainables.trial import TrialConfig
 from trainables.workloads import synthetic
 from trainables.workloads.cifar10 import ConvNet

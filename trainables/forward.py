@@ -1,0 +1,140 @@
+"""The forward paths of a population: K members' logits from their stacked parameters in one pass.
+
+``Stacked`` runs an ``nn.Sequential`` tree layer by layer over parameters stacked along a leading
+member dimension (one batched matmul per linear layer; per-member or grouped convolutions);
+``Vmapped`` is the generic fallback through ``torch.func.vmap``. ``member_losses`` is each member's
+mean cross-entropy, computed as its solo run computes it, so the stacked backward rounds as alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = ["Stacked", "Vmapped", "member_losses", "stackable"]
+
+
+def _layers(module: nn.Module) -> list[nn.Module] | None:
+    """The leaf modules of a Sequential tree in execution order; None if anything else is in it."""
+    if isinstance(module, nn.Sequential):
+        out: list[nn.Module] = []
+        for child in module:
+            leaves = _layers(child)
+            if leaves is None:
+                return None
+            out += leaves
+        return out
+    return [module] if isinstance(module, nn.Linear | nn.Conv2d | nn.ReLU | nn.MaxPool2d | nn.Flatten) else None
+
+
+def stackable(model: nn.Module) -> bool:
+    """Whether ``model`` is stacked layer by layer (else the population falls back to vmap)."""
+    return _layers(model) is not None
+
+
+class _StackedLinear(torch.autograd.Function):
+    """(K, B, in) x (K, out, in) + (K, out) -> (K, B, out), with the backward written as ``F.linear``'s.
+
+    Autograd's own backward of ``baddbmm(b, x, w^T)`` forms the weight gradient as (x^T g)^T, which
+    rounds differently from the solo run's g^T x; these products are the solo run's, batched.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+        ctx.save_for_backward(x, w)
+        ctx.has_bias = b is not None
+        wt = w.transpose(1, 2)
+        return torch.baddbmm(b.unsqueeze(1), x, wt) if b is not None else torch.bmm(x, wt)
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        x, w = ctx.saved_tensors
+        grad_x = torch.bmm(g, w) if ctx.needs_input_grad[0] else None
+        grad_w = torch.bmm(g.transpose(1, 2), x) if ctx.needs_input_grad[1] else None
+        grad_b = g.sum(dim=1) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        return grad_x, grad_w, grad_b
+
+
+def _linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+    """(K, B, in) -> (K, B, out) with weights (K, out, in)."""
+    if x.stride(0) == 0:  # one input for every member (evaluation): expand after, not before
+        x = x.contiguous()
+    return _StackedLinear.apply(x, w, b)
+
+
+class Stacked:
+    """The forward pass of K copies of a Sequential model over stacked parameters.
+
+    Vectors travel as (K, B, features), so a linear layer is one ``baddbmm``. Images travel either
+    in the grouped layout (B, K * C, H, W), so a convolution is one grouped call (``grouped``), or
+    as (K, B, C, H, W) with one convolution per member, which rounds exactly as a solo run does.
+    """
+
+    def __init__(self, template: nn.Module, k: int, grouped: bool) -> None:
+        self.layers = _layers(template)
+        self.k, self.grouped = k, grouped
+        names = {id(p): n for n, p in template.named_parameters()}
+        self.param_names = [[names[id(p)] for p in m.parameters(recurse=False)] for m in self.layers]
+
+    def __call__(self, params: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """``x`` (K, B, ...) -> logits (K, B, classes)."""
+        k, grouped = self.k, self.grouped and x.dim() == 5
+        if grouped:
+            x = x.transpose(0, 1).reshape(x.shape[1], k * x.shape[2], *x.shape[3:])
+        elif x.dim() == 5:
+            # One image tensor per member until Flatten: unbind, never x[i], whose backward would
+            # write a full-size gradient per member.
+            x = list(x.unbind(0))
+        for layer, names in zip(self.layers, self.param_names, strict=True):
+            p = [params[n] for n in names]
+            w, b = (p[0], p[1] if len(p) > 1 else None) if p else (None, None)
+            if isinstance(layer, nn.Linear):
+                x = _linear(x, w, b)
+            elif isinstance(layer, nn.Conv2d):
+                conv = (layer.stride, layer.padding, layer.dilation)
+                if grouped:
+                    x = F.conv2d(x, w.reshape(-1, *w.shape[2:]), None if b is None else b.reshape(-1), *conv,
+                                 k * layer.groups)
+                else:
+                    bs = b.unbind(0) if b is not None else [None] * k
+                    x = [F.conv2d(xi, wi, bi, *conv, layer.groups) for xi, wi, bi in zip(x, w.unbind(0), bs,
+                                                                                          strict=True)]
+            elif isinstance(layer, nn.ReLU):
+                x = [torch.relu(xi) for xi in x] if isinstance(x, list) else torch.relu(x)
+            elif isinstance(layer, nn.MaxPool2d):
+                pool = (layer.kernel_size, layer.stride, layer.padding, layer.dilation, layer.ceil_mode)
+                x = [F.max_pool2d(xi, *pool) for xi in x] if isinstance(x, list) else F.max_pool2d(x, *pool)
+            elif isinstance(layer, nn.Flatten):
+                if isinstance(x, list):
+                    x = torch.stack([xi.flatten(1) for xi in x])
+                elif grouped and x.dim() == 4:  # (B, K * C, H, W) -> (K, B, C * H * W)
+                    x = x.reshape(x.shape[0], k, -1).transpose(0, 1)
+                else:
+                    x = x.flatten(2)
+        return x
+
+
+class Vmapped:
+    """The generic fallback: ``torch.func.functional_call`` of the template under ``vmap``."""
+
+    def __init__(self, template: nn.Module) -> None:
+        self.template = template
+
+    def __call__(self, params: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        from torch.func import functional_call, vmap
+
+        return vmap(lambda p, xi: functional_call(self.template, p, (xi,)), randomness="different")(dict(params), x)
+
+
+def member_losses(logits: torch.Tensor, labels: torch.Tensor, running: Sequence[int]) -> torch.Tensor:
+    """Per-member mean cross-entropy (K,) of logits (K, B, classes); members not running get a zero
+    that keeps the graph's shape. One cross-entropy per member, as its solo run computes it (a batched
+    mean rounds differently); unbind, not logits[i], whose K SelectBackward nodes would each write a
+    full-size gradient (O(K^2))."""
+    keep = set(running)
+    parts, targets = logits.float().unbind(0), labels.unbind(0)
+    return torch.stack([F.cross_entropy(parts[i], targets[i]) if i in keep else parts[i].sum() * 0.0
+                        for i in range(len(parts))])
