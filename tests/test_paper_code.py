@@ -172,11 +172,13 @@ def test_variants_without_a_divergence_take_the_base_strategys_steps(name):
 # --- the paper's RNG order ----------------------------------------------------------------------
 
 def test_paper_rng_order_replays_the_reference_codes_draws():
-    from trainables.trial import TrialConfig, _Trial
+    from trainables.population import _Population
+    from trainables.trial import TrialConfig
     from trainables.workloads.synthetic import MLP
 
-    trial = _Trial(TrialConfig.from_dict({"workload": "synthetic", "strategy": "fixed_sgd@paper_code", "seed": 42,
-                                          "epochs": 1, "stage": "seed", "rng_order": "paper"}))
+    [trial] = _Population([TrialConfig.from_dict({"workload": "synthetic", "strategy": "fixed_sgd@paper_code",
+                                                  "seed": 42, "epochs": 1, "stage": "seed",
+                                                  "rng_order": "paper"})]).members
     # The reference: seed 42, X and the noise drawn from the global RNG, then the MLP, then one
     # randperm of the 6400 training rows per epoch from the same stream.
     torch.manual_seed(42)
@@ -186,8 +188,8 @@ def test_paper_rng_order_replays_the_reference_codes_draws():
     for ours, theirs in zip(trial.model.parameters(), reference.parameters(), strict=True):
         assert torch.equal(ours, theirs)
     assert torch.equal(torch.randperm(6400, generator=trial.generator), torch.randperm(6400))
-    default = _Trial(TrialConfig.from_dict({"workload": "synthetic", "strategy": "fixed_sgd", "seed": 42,
-                                            "epochs": 1, "stage": "seed"}))
+    [default] = _Population([TrialConfig.from_dict({"workload": "synthetic", "strategy": "fixed_sgd", "seed": 42,
+                                                    "epochs": 1, "stage": "seed"})]).members
     assert not torch.equal(default.model[0].weight, reference[0].weight)
     with pytest.raises(ValueError, match="rng_order"):
         TrialConfig.from_dict({"workload": "synthetic", "strategy": "adam", "rng_order": "numpy"})

@@ -144,20 +144,28 @@ def test_members_must_share_everything_but_hparams_and_seed():
         run_population([a, {**a, "epochs": 3}])
     with pytest.raises(PopulationError, match="at least one member"):
         run_population([])
+    paper = {**a, "rng_order": "paper"}
     with pytest.raises(PopulationError, match="rng_order 'paper' cannot train as a population"):
-        run_population([{**a, "rng_order": "paper"}])
+        run_population([paper, {**paper, "seed": 1}])
 
 
-def test_a_model_with_batchnorm_buffers_is_refused():
+def test_members_of_a_model_with_buffers_and_dropout_run_alone_each_on_its_own_rng_stream():
+    """BatchNorm's running statistics are per module, so these members take the solo path, one after
+    another; each keeps torch's global RNG where it left it, so its dropout masks are its solo run's."""
     register_workload(Workload(
         name="batchnorm_test", description="a model with buffers", regime="scratch", default_epochs=1,
         batch_size=64, load_data=synthetic.load_data,
-        build_model=lambda options, data: nn.Sequential(nn.Linear(64, 16), nn.BatchNorm1d(16), nn.Linear(16, 10)),
+        build_model=lambda options, data: nn.Sequential(nn.Linear(64, 16), nn.BatchNorm1d(16), nn.ReLU(),
+                                                        nn.Dropout(0.3), nn.Linear(16, 10)),
         layer_groups=lambda m: [list(m.parameters())], options=SYNTHETIC_OPTIONS,
     ), replace=True)
-    cfgs = _members("batchnorm_test", "adam", SMALL, [(0, {}), (1, {})], epochs=1)
-    with pytest.raises(PopulationError, match="buffers"):
-        run_population(cfgs)
+    cfgs = _members("batchnorm_test", "adam", SMALL, [(0, {}), (1, {}), (2, {"lr": 3e-3})], epochs=2)
+    assert _Population([TrialConfig.from_dict(c) for c in cfgs]).path == "solo"
+    with pytest.raises(PopulationError, match="run alone"):
+        run_population(cfgs, stacked=True)
+    together = run_population(cfgs)
+    _assert_same_history(together, [run_trial(c) for c in cfgs])
+    assert together[0] != together[1]
 
 
 def test_a_population_resumed_from_its_snapshot_ends_as_one_never_interrupted():

@@ -69,7 +69,7 @@ def test_a_resumed_trial_ends_like_an_uninterrupted_one(name):
 
     uninterrupted = run_trial(config, on_epoch=keep_epoch_1)
     state = torch.load(io.BytesIO(saved["state"]), weights_only=False)
-    assert state["epoch"] == 1 and len(state["history"]) == 1
+    assert state["epoch"] == 1 and len(state["members"][0]["history"]) == 1
     resumed = run_trial(config, resume=state)
     assert without_time(resumed) == without_time(uninterrupted)
 

@@ -66,10 +66,10 @@ def test_without_final_state_the_last_checkpoint_is_a_finished_marker(ray_local,
     checkpoints = sorted(result.best_checkpoints, key=lambda pair: pair[1]["epoch"])
     with checkpoints[-1][0].as_directory() as directory:
         final = load_checkpoint(directory)
-    assert set(final) == {"finished", "epoch", "history"} and final["finished"] and final["epoch"] == 3
-    assert [h["epoch"] for h in final["history"]] == [1, 2, 3]
+    assert set(final) == {"finished", "epoch", "histories"} and final["finished"] and final["epoch"] == 3
+    assert [h["epoch"] for h in final["histories"][0]] == [1, 2, 3]
     with checkpoints[1][0].as_directory() as directory:
-        assert "model" in load_checkpoint(directory)  # a mid-way checkpoint still holds the full state
+        assert load_checkpoint(directory)["members"][0]["model"]  # a mid-way checkpoint still holds the full state
 
 
 def test_a_trial_restored_from_a_finished_marker_returns_without_training(ray_local, tmp_path, monkeypatch):

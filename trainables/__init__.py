@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 _TRAINING = {"LOSS_CAP": "trainables.trial", "Progress": "trainables.trial", "TrialConfig": "trainables.trial",
-             "run_trial": "trainables.trial", "trainable": "trainables.ray_trainable"}
+             "run_trial": "trainables.population", "trainable": "trainables.ray_trainable"}
 
 
 def __getattr__(name: str):

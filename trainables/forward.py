@@ -14,7 +14,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["Stacked", "Vmapped", "member_losses", "stackable"]
+__all__ = ["PATHS", "SOLO", "STACKED", "VMAP", "Stacked", "Vmapped", "choose_path", "member_losses", "stackable"]
+
+SOLO, STACKED, VMAP = "solo", "stacked", "vmap"
+PATHS = (SOLO, STACKED, VMAP)
+"""How a trial's members run forward: each through its own module (``SOLO``: any model, buffers,
+mixed precision, text), stacked layer by layer (``STACKED``), or under ``torch.func.vmap`` (``VMAP``)."""
 
 
 def _layers(module: nn.Module) -> list[nn.Module] | None:
@@ -33,6 +38,19 @@ def _layers(module: nn.Module) -> list[nn.Module] | None:
 def stackable(model: nn.Module) -> bool:
     """Whether ``model`` is stacked layer by layer (else the population falls back to vmap)."""
     return _layers(model) is not None
+
+
+def choose_path(model: nn.Module, k: int, mixed_precision: bool = False) -> str:
+    """The forward path of a trial of ``k`` members of ``model``, decided once, here.
+
+    One member runs alone: nothing is shared, and its own module rounds as it always has. So do the
+    members of a model with buffers (BatchNorm's running statistics are per module) or one trained in
+    bf16 (the stacked kernels take no autocast): one after another, each with its own RNG stream.
+    Otherwise members share each pass: stacked layer by layer where the model allows, else vmapped.
+    """
+    if k == 1 or mixed_precision or any(True for _ in model.buffers()):
+        return SOLO
+    return STACKED if stackable(model) else VMAP
 
 
 class _StackedLinear(torch.autograd.Function):

@@ -1,4 +1,10 @@
-"""Population trials: K runs of one (workload, strategy) pair trained together in one process.
+"""The training loop: K runs of one (workload, strategy) pair trained together in one process.
+
+Every run is a member of a population: ``run_trial(config)`` is ``run_population([config])[0]``.
+How members run forward is decided once per trial (``trainables.forward.choose_path``): a single
+member, a model with buffers (BatchNorm) or one trained in bf16 runs each member through its own
+module, one after another, with its own Stepper, generator and stream of torch's global RNG (the
+``solo`` path, exactly the run alone, paper RNG order included for one member). Otherwise:
 
 A small model's training step is mostly per-call overhead, so K members share each step's forward
 and backward pass: their parameters are stacked along a new leading dimension, one batched matmul
@@ -25,12 +31,12 @@ as alone, and on the CPU the stacked update rounds as each member's own Stepper.
 grouped convolution for all members (``grouped_conv``, the default on CUDA, where it pays) rounds
 differently, about 1e-7 relative in float32; DALS's trust ratio, a ratio of norms, magnifies that
 to about 1e-4 within two epochs, and long runs drift apart as any two runs on different kernels do.
-Models are stacked layer by layer when they are ``nn.Sequential``
-trees of ``Linear``, ``Conv2d``, ``ReLU``, ``MaxPool2d`` and ``Flatten``; anything else is run
-through ``torch.func.vmap`` (slower, and without per-member dropout streams). Models with buffers
-(BatchNorm) are refused. The ``seconds`` of a member's epoch is its share of the population's
-epoch time, and with the stacked update its ``step_seconds`` is its share of the stacked steps' time
-(outside the batched passes); ``grad_evals`` counts each member's passes as alone (SAM two per step).
+Models are stacked layer by layer when they are ``nn.Sequential`` trees of ``Linear``, ``Conv2d``,
+``ReLU``, ``MaxPool2d`` and ``Flatten``; anything else is run through ``torch.func.vmap`` (slower,
+and without per-member dropout streams). On shared passes the ``seconds`` of a member's epoch is its
+share of the population's epoch time, and with the stacked update its ``step_seconds`` is its share
+of the stacked steps' time (outside the batched passes); ``grad_evals`` counts each member's passes
+as alone (SAM two per step).
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +52,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from trainables.forward import Stacked, Vmapped, member_losses, stackable
+from trainables.forward import SOLO, STACKED, Stacked, Vmapped, choose_path, member_losses
 from trainables.trial import (
     CHECK_EVERY,
     Compute,
@@ -62,7 +68,7 @@ from trainables.trial import (
 from trainables.workload import check_layer_groups, get_workload
 from vocab.contracts import OK, STAGE_METRIC
 
-__all__ = ["PopulationError", "run_population", "stackable"]
+__all__ = ["PopulationError", "run_population", "run_trial"]
 
 SHARED_KEYS = ("workload", "workload_options", "strategy", "epochs", "stage", "data_dir", "device", "cpus",
                "rng_order")
@@ -83,6 +89,7 @@ class _Member:
     stepper: Any
     generator: torch.Generator
     hparams: dict  # resolved, reported with each epoch
+    rng: dict  # torch's global RNG states where this member left them (the solo path's dropout stream)
     history: list[dict] = field(default_factory=list)
     relink: bool = True  # point the params' grads at the stacked gradients before the next step
 
@@ -100,10 +107,27 @@ def _configs(configs: Sequence[Mapping[str, Any]]) -> list[TrialConfig]:
         if len(values) > 1:
             raise PopulationError(f"population members must share {key!r}; got {sorted(values)} "
                                   f"(members may differ only in hparams and seed)")
-    if cfgs[0].rng_order != "lrsweep":
+    if len(cfgs) > 1 and cfgs[0].rng_order != "lrsweep":
         # The paper's order draws every member's data order from one global stream: not separable.
         raise PopulationError(f"rng_order {cfgs[0].rng_order!r} cannot train as a population; allowed: 'lrsweep'")
     return cfgs
+
+
+def run_trial(
+    config: Mapping[str, Any],
+    *,
+    on_epoch: Callable[[dict, Progress], None] | None = None,
+    resume: Mapping[str, Any] | None = None,
+) -> list[dict]:
+    """Train one trial and return its per-epoch metrics dicts (no Ray needed): a population of one.
+
+    ``on_epoch(metrics, progress)`` is called after each epoch (the Ray trainable reports from it).
+    ``resume`` is a ``Progress.snapshot()`` of an earlier run of the same config (or a checkpoint of
+    the separate solo loop lrsweep had before): training goes on from the epoch after it, and the
+    returned list includes the earlier epochs. Uses ``config["cpus"]`` torch threads (restored afterwards).
+    """
+    each = None if on_epoch is None else (lambda metrics, progress: on_epoch(metrics[0], progress))
+    return run_population([config], on_epoch=each, resume=resume)[0]
 
 
 def run_population(
@@ -121,9 +145,9 @@ def run_population(
     ``progress.snapshot()`` is the population's state, which ``resume`` continues exactly.
     Member i's history equals ``run_trial(configs[i])`` (see the module docstring for how exactly).
     ``grouped_conv``: one grouped convolution for all members (default: on CUDA only).
-    ``stacked``: one stacked update for all members (default: whenever the strategy has one; True
-    raises ``PopulationError`` for a strategy without); False steps each member's own Stepper.
-    A snapshot resumes on the path it was taken on.
+    ``stacked``: one stacked update for all members (default: whenever the strategy has one and the
+    members share their passes; True raises ``PopulationError`` where there is none); False steps each
+    member's own Stepper. A snapshot resumes on the update path it was taken on.
     """
     cfgs = _configs(configs)
     threads = torch.get_num_threads()
@@ -135,7 +159,7 @@ def run_population(
 
 
 class _Population:
-    """The built members and the stacked parameters; ``run`` is the loop."""
+    """The built members and, where they share passes, their stacked parameters; ``run`` is the loop."""
 
     def __init__(self, cfgs: list[TrialConfig], grouped_conv: bool | None = None,
                  stacked: bool | None = None) -> None:
@@ -156,21 +180,34 @@ class _Population:
         self.members: list[_Member] = []
         self.epochs_run = 0
         total_steps = self.epochs * self.steps_per_epoch
+        paper_order = first.rng_order == "paper"
         layer_groups: list[list[nn.Parameter]] = []
         for cfg in cfgs:
-            torch.manual_seed(cfg.seed)  # as run_trial: initial weights right after data loading
+            torch.manual_seed(cfg.seed)  # initial weights and dropout; after data loading on purpose
+            if paper_order and workload.paper_rng_prelude is not None:
+                workload.paper_rng_prelude()
             model = workload.build_model(options, data).to(self.device)
-            if any(True for _ in model.buffers()):
-                raise PopulationError(f"workload {workload.name!r}: a model with buffers (BatchNorm) cannot be "
-                                      "trained as a population; use population 1")
             groups = workload.layer_groups(model)
             check_layer_groups(workload.name, model, groups)
             layer_groups = layer_groups or [list(group) for group in groups]  # the first member's
             hparams = strategies.resolve_hparams(strategy, regime, workload.family_overrides, cfg.hparams)
             stepper = strategy.build(groups, hparams, total_steps=total_steps,
                                      steps_per_epoch=self.steps_per_epoch, regime=regime)
-            self.members.append(_Member(cfg, model, list(model.parameters()), stepper,
-                                        torch.Generator().manual_seed(cfg.seed), hparams))
+            generator = torch.Generator().manual_seed(cfg.seed)  # shuffling and augmentation
+            if paper_order:  # the reference shuffles with the global RNG, continuing after the model's init
+                generator.set_state(torch.get_rng_state())
+            self.members.append(_Member(cfg, model, [p for group in groups for p in group], stepper, generator,
+                                        hparams, global_rng_state(self.device)))
+        amp = workload.mixed_precision and self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+        # bf16 needs no loss scaling, so the strategies' step(closure) stays as it is.
+        self.autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp else nullcontext
+        self.path = choose_path(self.members[0].model, len(cfgs), amp)
+        self.engine = self._engine = None
+        if self.path == SOLO:
+            if stacked:
+                raise PopulationError(f"a stacked update needs members that share their passes; this trial's "
+                                      f"{len(cfgs)} member(s) run alone (trainables.forward.choose_path)")
+            return
         self._stack()
         # The members' Steppers are built either way (they check each member's settings, and a
         # snapshot of the per-member path resumes on them); the stacked update takes over when it can.
@@ -193,53 +230,63 @@ class _Population:
         template = self.members[0].model
         self.names = [n for n, _ in template.named_parameters()]
         self.stacked: dict[str, torch.Tensor] = {}
-        for j, name in enumerate(self.names):
-            stack = torch.stack([m.params[j].detach() for m in self.members]).requires_grad_(True)
+        own = [dict(m.model.named_parameters()) for m in self.members]
+        for name in self.names:
+            stack = torch.stack([params[name].detach() for params in own]).requires_grad_(True)
             stack.grad = torch.zeros_like(stack)
-            for i, m in enumerate(self.members):
-                m.params[j].data = stack.detach()[i]  # same Parameter object, storage in the stack
+            for i, params in enumerate(own):
+                params[name].data = stack.detach()[i]  # same Parameter object, storage in the stack
             self.stacked[name] = stack
+        self._own = own
         # Grouped convolutions pay off on a GPU; on the CPU one convolution per member costs about the
         # same and rounds exactly as the solo run.
         grouped = self.device.type == "cuda" if self.grouped_conv is None else self.grouped_conv
-        self.forward = Stacked(template, k, grouped) if stackable(template) else Vmapped(template)
+        self.forward = Stacked(template, k, grouped) if self.path == STACKED else Vmapped(template)
 
     def stepper(self, i: int) -> Any:
         """Member ``i``'s Stepper, or its view of the stacked one: ``lrs()`` and ``diagnostics()`` for its metrics."""
         return self.engine.member(i) if self.engine is not None else self.members[i].stepper
 
     def _link_grads(self, i: int) -> None:
-        m = self.members[i]
-        for j, name in enumerate(self.names):
-            m.params[j].grad = self.stacked[name].grad[i]
-        m.relink = False
-
-    # -- loop ------------------------------------------------------------------------------------
+        own = self._own[i]
+        for name in self.names:
+            own[name].grad = self.stacked[name].grad[i]
+        self.members[i].relink = False
 
     # -- state -----------------------------------------------------------------------------------
 
     def snapshot(self) -> dict:
-        """Everything the loop needs to go on after ``epoch``: the stacks hold every member's weights;
-        the update's state is the stacked stepper's (``"engine"``) or each member's Stepper's."""
-        engine = self.engine
+        """Everything the loop needs to go on after ``epoch``. Members that run alone keep their own
+        model and RNG stream; shared passes keep every member's weights in the stacks, and the update's
+        state is the stacked stepper's (``"engine"``) or each member's Stepper's."""
+        engine, solo = self.engine, self.path == SOLO
         return {
             "epoch": self.epochs_run,
-            "stacked": {name: stack.detach() for name, stack in self.stacked.items()},
+            "path": self.path,
+            "stacked": None if solo else {name: stack.detach() for name, stack in self.stacked.items()},
             "engine": engine.state_dict() if engine is not None else None,
-            "members": [{"stepper": m.stepper.state_dict() if engine is None else None,
-                         "generator": m.generator.get_state(), "history": [dict(h) for h in m.history]}
+            "members": [{"model": m.model.state_dict() if solo else None,
+                         "stepper": m.stepper.state_dict() if engine is None else None,
+                         "generator": m.generator.get_state(), "rng": dict(m.rng),
+                         "history": [dict(h) for h in m.history]}
                         for m in self.members],
             **global_rng_state(self.device),
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
+        state = _current_format(state)
         if len(state["members"]) != len(self.members):
             raise PopulationError(f"resume state has {len(state['members'])} members, the population "
                                   f"{len(self.members)}")
-        with torch.no_grad():
-            for name, stack in self.stacked.items():
-                stack.copy_(state["stacked"][name])  # in place: the members' parameters view these stacks
-        engine_state = state.get("engine")  # resume on the path the snapshot was taken on
+        engine_state = state.get("engine")  # resume on the update path the snapshot was taken on
+        if engine_state is not None and self.path == SOLO:
+            raise PopulationError("the resume state holds a stacked update, but this trial's members run alone")
+        if self.path != SOLO:
+            if state["stacked"] is None:
+                raise PopulationError("the resume state holds members that ran alone; this trial stacks them")
+            with torch.no_grad():
+                for name, stack in self.stacked.items():
+                    stack.copy_(state["stacked"][name])  # in place: the members' parameters view these stacks
         if engine_state is None:
             self.engine = None
         else:
@@ -248,11 +295,20 @@ class _Population:
                 raise PopulationError(f"the resume state holds a stacked update that strategy "
                                       f"{self.members[0].cfg.strategy!r} no longer has")
             self.engine.load_state_dict(engine_state)
-        for m, saved in zip(self.members, state["members"], strict=True):
+        for i, (m, saved) in enumerate(zip(self.members, state["members"], strict=True)):
+            if saved["model"] is not None:
+                m.model.load_state_dict(saved["model"])
+            elif self.path == SOLO:  # taken on stacked passes: each member's slice of the stacks
+                with torch.no_grad():
+                    for name, p in m.model.named_parameters():
+                        p.copy_(state["stacked"][name][i])
             if engine_state is None:
                 m.stepper.load_state_dict(saved["stepper"])
             m.generator.set_state(saved["generator"].cpu())
             m.history = [dict(h) for h in saved["history"]]
+            m.rng = dict(saved.get("rng") or global_rng_state(self.device))
+            if len(m.history) > state["epoch"]:
+                raise PopulationError("resume state is inconsistent: a member's history is longer than its epoch")
         restore_global_rng(state, self.device)
         self.epochs_run = state["epoch"]
 
@@ -264,11 +320,78 @@ class _Population:
             self.restore(resume)
         while self.epochs_run < self.epochs and not all(m.frozen for m in self.members):
             self.epochs_run += 1
-            metrics = self.epoch(self.epochs_run)
+            if self.path == SOLO:
+                metrics = [None if m.frozen else self._solo_epoch(m, self.epochs_run) for m in self.members]
+            else:
+                metrics = self.epoch(self.epochs_run)
             if on_epoch is not None:
                 final = self.epochs_run == self.epochs or all(m.frozen for m in self.members)
                 on_epoch(metrics, Progress(self.epochs_run, self.epochs, final, self.snapshot))
         return [[dict(h) for h in m.history] for m in self.members]
+
+    def _solo_epoch(self, m: _Member, epoch: int) -> dict:
+        """Train one member alone for an epoch, score it, return (and record) its metrics dict.
+
+        Its own module, Stepper and generator, and torch's global RNG where it left it: the run
+        trained alone, whatever the other members did in between."""
+        if len(self.members) > 1:
+            restore_global_rng(m.rng, self.device)
+        start = time.perf_counter()
+        model, stepper, autocast = m.model, m.stepper, self.autocast
+        model.train()
+        # Per-step results stay on the device and are reduced once per epoch: one small op per
+        # step (argmax) instead of running sums, and no sync except the periodic finiteness check.
+        losses, predictions, targets = [], [], []
+        finite = True
+        batches = self.train.batches(self.workload.batch_size, shuffle=True, generator=m.generator, train=True)
+        compute = Compute()
+        for step, (inputs, labels) in enumerate(batches, start=1):
+            first: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+            def closure(inputs=inputs, labels=labels, first=first) -> torch.Tensor:
+                model.zero_grad(set_to_none=True)
+                with autocast():
+                    logits = model(inputs)
+                loss = F.cross_entropy(logits.float(), labels)
+                loss.backward()
+                if not first:  # SAM evaluates twice; the metrics use the first (unperturbed) pass
+                    first.append((loss.detach(), logits.detach()))
+                return loss
+
+            compute.step(stepper, closure)
+            loss, logits = first[0]
+            losses.append(loss)
+            predictions.append(logits.argmax(dim=1))
+            targets.append(labels)
+            if step % CHECK_EVERY == 0 and not torch.stack(losses[-CHECK_EVERY:]).isfinite().all():
+                finite = False
+                break
+        sizes = [t.shape[0] for t in targets]
+        seen = sum(sizes)
+        weights = torch.tensor(sizes, dtype=torch.float32, device=self.device)
+        train_loss = (torch.stack(losses) * weights).sum().item() / seen
+        correct = (torch.cat(predictions) == torch.cat(targets)).sum()
+        finite = finite and math.isfinite(train_loss) and params_finite(m.params)
+        with stepper.evaluating():
+            score = self._solo_score(m)
+        metrics = epoch_metrics(epoch, train_loss, correct.item() / seen, self.score_key, score,
+                                self.chance, stepper, finite, self.device, m.hparams)
+        metrics.update(compute.metrics(), seconds=time.perf_counter() - start)
+        m.history.append(metrics)
+        m.rng = global_rng_state(self.device)
+        return dict(metrics)
+
+    @torch.no_grad()
+    def _solo_score(self, m: _Member) -> float:
+        """A member's accuracy on the scored split (validation in the tune stage, test in the seed stage)."""
+        m.model.eval()
+        correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        for inputs, labels in self.scored.batches(self.workload.eval_batch_size, shuffle=False,
+                                                  generator=m.generator):
+            with self.autocast():
+                logits = m.model(inputs)
+            correct += (logits.argmax(dim=1) == labels).sum()
+        return correct.item() / len(self.scored)
 
     def epoch(self, epoch: int) -> list[dict | None]:
         start = time.perf_counter()
@@ -406,3 +529,16 @@ class _Population:
             logits = self.forward(self.stacked, inputs.unsqueeze(0).expand(k, *inputs.shape))
             correct += (logits.argmax(dim=2) == labels).sum(dim=1)
         return {i: correct[i].item() / len(self.scored) for i in active}
+
+
+def _current_format(state: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A snapshot in the population format: a checkpoint of the earlier separate solo loop (model,
+    stepper, generator and history at the top) becomes a population of one that ran alone."""
+    if "members" in state:
+        return state
+    rng = {"torch_rng": state["torch_rng"], "cuda_rng": state["cuda_rng"]}
+    if len(state["history"]) != state["epoch"]:
+        raise PopulationError("resume state is inconsistent: its history does not match its epoch")
+    return {"epoch": state["epoch"], "path": SOLO, "stacked": None, "engine": None, **rng,
+            "members": [{"model": state["model"], "stepper": state["stepper"], "generator": state["generator"],
+                         "rng": rng, "history": state["history"]}]}

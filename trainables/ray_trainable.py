@@ -28,7 +28,8 @@ from typing import Any
 
 import torch
 
-from trainables.trial import Progress, TrialConfig, run_trial
+from trainables.population import run_population, run_trial
+from trainables.trial import Progress, TrialConfig
 
 CHECKPOINT_FILE = "trial.pt"
 
@@ -66,13 +67,12 @@ def _restored():
 
 def _finished_marker(state: dict) -> dict:
     """The final checkpoint without weights: epoch and histories (a population's, one per member)."""
-    if "members" in state:
-        return {"finished": True, "epoch": state["epoch"], "histories": [m["history"] for m in state["members"]]}
-    return {"finished": True, "epoch": state["epoch"], "history": state["history"]}
+    return {"finished": True, "epoch": state["epoch"], "histories": _histories(state)}
 
 
 def _histories(state: dict) -> list[list[dict]]:
-    """Each run's history in a snapshot or a finished marker (one for a trial, one per member)."""
+    """Each run's history in a snapshot or a finished marker, one per member (a trial's one; ``history``:
+    a checkpoint of the solo loop lrsweep had before)."""
     if "histories" in state:
         return state["histories"]
     if "members" in state:
@@ -143,8 +143,6 @@ def trainable(config: dict, store=None) -> None:
     if not members:
         run_trial(configs[0], on_epoch=report, resume=resume)
         return
-    from trainables.population import run_population
-
     def on_epoch(metrics: list[dict | None], progress: Progress) -> None:
         # Members keyed by index, so Tune's loggers flatten them to scalars (members/3/val_accuracy).
         keyed = {str(i): m for i, m in enumerate(metrics)}
