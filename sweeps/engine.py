@@ -35,10 +35,11 @@ from sweeps.progress import say
 from sweeps.ray_setup import MAX_FAILURES, init_ray, quiet_tune, run_config, trial_dirname
 from sweeps.record import Lease, Record, RunRecord, pause
 from sweeps.results import TrialRecord, dedupe_epochs, write_results
-from sweeps.searcher import PairPlan, PairSearcher, member_metrics, run_ids, trial_members
+from sweeps.searcher import PairPlan, PairSearcher
 from sweeps.spec import Spec, population_size
 from sweeps.storage import SweepDir, SweepError, load_sweep_spec
 from vocab.contracts import SEED, TUNE, Pair
+from vocab.members import member_metrics, run_ids, trial_members
 
 __all__ = ["Plan", "base_config", "checkpoint_every", "collect", "execute", "fit", "plan", "records",
            "resume_sweep", "run_sweep", "tables_complete"]

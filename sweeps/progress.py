@@ -13,9 +13,9 @@ from collections.abc import Callable
 from ray.tune import Callback
 
 from sweeps.results import describe_error
-from sweeps.searcher import member_metrics, trial_members
 from sweeps.storage import SweepDir, load_sweep_spec
 from vocab.contracts import OK, SEED, STAGE_METRIC, TUNE, Pair
+from vocab.members import member_metrics, trial_members
 
 __all__ = ["Progress", "status", "trial_error"]
 

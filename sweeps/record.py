@@ -33,6 +33,7 @@ from typing import Any
 import pyarrow.fs as pafs
 
 from sweeps.storage import SweepDir, SweepError
+from vocab.members import trial_members
 
 __all__ = ["RECORD", "CheckpointStore", "Lease", "Record", "RunRecord", "pause", "trial_key"]
 
@@ -51,9 +52,7 @@ def pause(point: str) -> None:
 def trial_key(config: Mapping[str, Any]) -> str:
     """A Tune trial's name in the record: ``<pair>/<stage>-<first run's index>``, the same in every
     driver session (Tune's trial ids are not)."""
-    run, meta = config["run"], config["sweep"]
-    if "members" in meta:  # a population: named by its first member
-        run, meta = run["members"][0], meta["members"][0]
+    run, meta = trial_members(config)[0]  # a population: named by its first member
     return f"{meta['pair']}/{run['stage']}-{meta['trial_index']}"
 
 

@@ -42,11 +42,11 @@ from ray.tune.search import Searcher
 
 import search_spaces as ss
 from vocab.contracts import STAGE_METRIC, TUNE
+from vocab.members import member_metrics, run_ids, trial_config, trial_members
 
 VAL = STAGE_METRIC[TUNE]  # what a tune trial is ranked by
 
-__all__ = ["PairPlan", "PairSearcher", "SAMPLERS", "best_trial", "member_metrics", "objective", "run_ids",
-           "trial_members"]
+__all__ = ["PairPlan", "PairSearcher", "SAMPLERS", "best_trial", "objective"]
 
 class IndexedRandomSampler(optuna.samplers.RandomSampler):
     """Optuna's random sampler with trial i's point drawn from a generator seeded by (seed, i), so
@@ -109,44 +109,6 @@ class PairPlan:
     seed_base: Mapping[str, Any] | None = None
     population: int = 1
     fixed: tuple[tuple[Mapping[str, Any], Mapping[str, Any]], ...] = ()
-
-
-def run_ids(trial_id: str, runs: int) -> list[str]:
-    """The ids of the runs Tune trial ``trial_id`` trains: its own id for one run, ``<id>-<i>`` for
-    member i of a population (the ``trials`` table's ``trial_id``)."""
-    return [trial_id] if runs == 1 else [f"{trial_id}-{i}" for i in range(runs)]
-
-
-def trial_members(config: Mapping[str, Any]) -> list[tuple[Mapping[str, Any], Mapping[str, Any]]]:
-    """``(run, sweep)`` of each run a Tune trial's config trains: one, or a population's members."""
-    run, meta = config["run"], config["sweep"]
-    if "members" in run:
-        return list(zip(run["members"], meta["members"], strict=True))
-    return [(run, meta)]
-
-
-def member_metrics(result: Mapping[str, Any] | None, runs: int) -> list[Mapping[str, Any] | None]:
-    """Each run's metrics in one reported result: a population's ``members`` (keyed by index, None
-    for a member frozen earlier), or the result itself for a trial of one run."""
-    if not result:
-        return [None] * runs
-    if "members" in result:
-        return [result["members"].get(str(i)) for i in range(runs)]
-    if "population" in result:  # a searcher gets Tune's flattened dict: members/<i>/<metric>
-        out: list[dict | None] = [None] * runs
-        for key, value in result.items():
-            parts = key.split("/", 2)
-            if parts[0] == "members" and len(parts) == 3:
-                out[int(parts[1])] = {**(out[int(parts[1])] or {}), parts[2]: value}
-        return out
-    return [result] * runs
-
-
-def _trial_config(runs: list[dict], metas: list[dict]) -> dict:
-    """A Tune trial's config: one run as it is, several as a population."""
-    if len(runs) == 1:
-        return {"run": runs[0], "sweep": metas[0]}
-    return {"run": {"members": runs}, "sweep": {"pair": metas[0]["pair"], "members": metas}}
 
 
 def objective(history: list[Mapping[str, Any]], selection: str) -> float | None:
@@ -301,7 +263,7 @@ class PairSearcher(Searcher):
             runs.append({**plan.base, "hparams": hparams})
             metas.append({"pair": key, "trial_index": index, "optuna_number": trial.number, "canonical": canonical})
         self.populations[trial_id] = ids
-        return self._tagged(_trial_config(runs, metas))
+        return self._tagged(trial_config(runs, metas))
 
     def _tagged(self, config: dict) -> dict:
         if self.record_root is not None:
@@ -371,7 +333,7 @@ class PairSearcher(Searcher):
 
         for start in range(0, len(runs), plan.population):
             chunk = runs[start:start + plan.population]
-            config = self._tagged(_trial_config([r for r, _ in chunk], [m for _, m in chunk]))
+            config = self._tagged(trial_config([r for r, _ in chunk], [m for _, m in chunk]))
             if trial_key(config) not in self.done_keys:
                 self.pending.append(config)
 

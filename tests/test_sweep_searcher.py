@@ -218,7 +218,7 @@ def test_a_population_asks_its_points_at_once_and_tells_each_member(tmp_path):
 
 
 def test_member_metrics_reads_nested_flattened_and_single_results():
-    from sweeps.searcher import member_metrics
+    from vocab.members import member_metrics
 
     nested = {"epoch": 1, "population": 2, "members": {"0": {"val_accuracy": 0.1}, "1": None}}
     assert member_metrics(nested, 2) == [{"val_accuracy": 0.1}, None]

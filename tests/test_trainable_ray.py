@@ -87,6 +87,6 @@ def test_a_trial_restored_from_a_finished_marker_returns_without_training(ray_lo
         str(tmp_path / "checkpoint_000002")))
     monkeypatch.setattr(tune, "report", lambda *args, **kwargs: reports.append(args))
     monkeypatch.setattr("trainables.ray_trainable._held_resources", lambda config: {})  # not in a worker
-    monkeypatch.setattr("trainables.ray_trainable.run_trial", lambda *a, **k: pytest.fail("trained again"))
+    monkeypatch.setattr("trainables.ray_trainable.run_population", lambda *a, **k: pytest.fail("trained again"))
     trainable(CONFIG)
     assert reports == [(h,) for h in history]

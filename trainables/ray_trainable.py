@@ -1,4 +1,4 @@
-"""The Ray Tune function trainable: ``run_trial`` reporting each epoch through ``ray.tune.report``.
+"""The Ray Tune function trainable: a trial (one run or a population) reporting each epoch via ``ray.tune.report``.
 
 Each epoch's dict goes out with a checkpoint every ``checkpoint_every`` epochs (default 1, and
 always on the final epoch; 0 turns checkpoints off): a directory holding ``trial.pt``, a
@@ -11,7 +11,7 @@ history and ``finished: True``, a few KB where the full state of a fine-tuned Di
 0.8 GB. A trial restored from it returns at once (its epochs were all reported), so a resumed
 sweep never trains a finished trial again, and a sweep keeps no weights it does not need.
 
-A population trial (``{"members": [config, ...]}``, ``trainables.population``) reports one dict per
+A population trial (``vocab.members``: ``{"members": [config, ...]}``) reports one dict per
 epoch holding every member's metrics (``members``, keyed by index; None for a member frozen earlier) and checkpoints
 the population's snapshot on the same cadence; each member's history is its solo run's.
 
@@ -28,8 +28,9 @@ from typing import Any
 
 import torch
 
-from trainables.population import run_population, run_trial
+from trainables.population import run_population
 from trainables.trial import Progress, TrialConfig
+from vocab import members
 
 CHECKPOINT_FILE = "trial.pt"
 
@@ -87,11 +88,8 @@ def _replay(state: dict, population: bool) -> None:
 
     histories = _histories(state)
     for epoch in range(1, state["epoch"] + 1):
-        if not population:
-            tune.report(dict(histories[0][epoch - 1]))
-            continue
-        keyed = {str(i): (dict(h[epoch - 1]) if len(h) >= epoch else None) for i, h in enumerate(histories)}
-        tune.report({"epoch": epoch, "population": len(histories), "members": keyed})
+        metrics = [dict(h[epoch - 1]) if len(h) >= epoch else None for h in histories]
+        tune.report(members.report(epoch, metrics) if population else metrics[0])
 
 
 def _reporter(cfg: TrialConfig, store=None) -> Callable[[dict, Progress], None]:
@@ -127,25 +125,22 @@ def trainable(config: dict, store=None) -> None:
     ``store`` (``load()``, ``save(state)``): a durable home for the trial's checkpoints outside Tune
     (``sweeps.record.CheckpointStore``); the newer of its snapshot and Tune's is resumed, and the
     resumed epochs are reported again first."""
-    members = config.get("members")
-    held = _held_resources(members[0] if members else config)
+    runs = members.run_configs(config)
+    population = len(runs) > 1
+    held = _held_resources(runs[0])
     # Copies: Tune's config is shared, never mutated.
-    configs = [{**c, **held} for c in members] if members else [{**config, **held}]
+    configs = [{**c, **held} for c in runs]
     resume = _restored()
     saved = store.load() if store is not None else None
     if saved is not None and (resume is None or saved["epoch"] >= resume["epoch"]):
         resume = saved
     if resume is not None:
-        _replay(resume, population=bool(members))
+        _replay(resume, population)
         if resume.get("finished"):
             return  # restored after its final report: nothing left to train
     report = _reporter(TrialConfig.from_dict(configs[0]), store)
-    if not members:
-        run_trial(configs[0], on_epoch=report, resume=resume)
-        return
+
     def on_epoch(metrics: list[dict | None], progress: Progress) -> None:
-        # Members keyed by index, so Tune's loggers flatten them to scalars (members/3/val_accuracy).
-        keyed = {str(i): m for i, m in enumerate(metrics)}
-        report({"epoch": progress.epoch, "population": len(configs), "members": keyed}, progress)
+        report(members.report(progress.epoch, metrics) if population else metrics[0], progress)
 
     run_population(configs, on_epoch=on_epoch, resume=resume)
