@@ -48,7 +48,8 @@ TRIALS = (
            "accuracy, the 0 of the report's normalised scores", nullable=True),
     Column("train_loss_final", pa.float64(), "training loss of the last epoch", nullable=True),
     Column("epochs_planned", pa.int32(), "epochs the budget asked for"),
-    Column("epochs_run", pa.int32(), "epochs actually run (fewer when diverged or early-stopped)"),
+    Column("epochs_run", pa.int32(), "epochs actually run (fewer when diverged or early-stopped, or when a budget "
+           "in gradient evaluations gives a strategy of two passes per step, SAM, half the steps)"),
     Column("wall_seconds", pa.float64(), "sum of the trial's epoch times"),
     Column("grad_evals", pa.int64(), "gradient evaluations (forward and backward passes) over the run, counted "
            "where the strategy's closure runs: SAM makes two per step", nullable=True),
@@ -79,6 +80,8 @@ EPOCHS = (
            nullable=True),
     Column("trust_ratio", pa.float64(), "DALS mean trust ratio at the end of the epoch", nullable=True),
     Column("seconds", pa.float64(), "wall seconds of this epoch"),
+    Column("steps", pa.int32(), "optimizer steps in this epoch (a whole pass over the data, except the last epoch "
+           "of a budget in gradient evaluations); null in results written before it was recorded", nullable=True),
     Column("status", pa.string(), "ok or diverged"),
 )
 
@@ -90,7 +93,12 @@ BUDGET = (
     Column("trials_planned", pa.int32(), "tuning trials the budget gives every pair"),
     Column("trials_run", pa.int32(), "tuning trials that finished (ok or diverged)"),
     Column("trials_errored", pa.int32(), "tuning trials that errored after retries"),
-    Column("epochs", pa.int32(), "epochs per tuning trial"),
+    Column("epochs", pa.int32(), "epochs per tuning trial (in budget_unit)"),
+    Column("budget_unit", pa.string(), "what epochs measures: epochs (passes over the data) or gradient_evaluations "
+           "(the passes' gradient evaluations at one per step, so SAM trains half the steps); null in results "
+           "written before it was recorded", nullable=True),
+    Column("grad_evals", pa.int64(), "gradient evaluations of the pair's finished tuning trials, summed; null "
+           "when any went unrecorded", nullable=True),
     Column("sampler", pa.string(), "Optuna sampler: tpe, qmc or random"),
     Column("sampler_seed", pa.int64(), "sampler seed (the same for every pair)"),
     Column("early_stopping", pa.string(), "JSON of the early-stopping rule applied to every pair, or null",

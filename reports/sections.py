@@ -434,8 +434,12 @@ def protocol_section(out_dir: str, data: Analysis) -> Section:
         seeds_ = "/".join(str(int(t)) for t in sorted(b["seeds_planned"].unique()))
         pairs = sorted(set(zip(b["sampler"], b["sampler_seed"], strict=True)))
         samplers = ", ".join(f"{s} (seed {int(d)})" for s, d in pairs)
+        units = set(b["budget_unit"].dropna()) if "budget_unit" in b else set()
+        length = (f"the gradient evaluations of {epochs} epochs (budget.unit gradient_evaluations: the same passes "
+                  "for every trial, so a strategy of two passes per step, SAM, trains half the steps)"
+                  if units == {"gradient_evaluations"} else f"{epochs} epochs")
         items.append(f"{workload}: {len(b)} strategies; {trials} tuning trials per strategy (trial 0 = the "
-                     f"canonical configuration) of {epochs} epochs{against}; sampler {samplers}; then the chosen "
+                     f"canonical configuration) of {length}{against}; sampler {samplers}; then the chosen "
                      f"configuration retrained with {seeds_} seeds on the full training split, scored on test.")
     phase = checks.random_phase(res.budget)
     for sampler, trials, startup in phase:

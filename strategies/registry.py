@@ -55,6 +55,9 @@ class Strategy:
     make_schedule: Callable[[dict[str, Any], Run], Schedule] = lambda hp, run: schedules.constant
     discriminative: bool = False
     variant_of: str | None = None  # a "<name>@paper_code" variant names the strategy it departs from
+    passes_per_step: int = 1
+    """Gradient evaluations (forward and backward passes) per optimizer step: SAM's 2. A budget in
+    gradient evaluations (``budget.unit``) gives the strategy that many times fewer steps."""
 
     def canonical(self, regime: str = SCRATCH) -> dict[str, Any]:
         """A fresh dict of the paper's settings; "finetune" swaps the LR and adds the warmup fraction."""
@@ -295,7 +298,7 @@ _STRATEGIES = (
               ADAM_HPARAMS + (LOOKAHEAD_K, LOOKAHEAD_ALPHA),
               {**ADAM_DEFAULTS, "weight_decay": 0.01, "lookahead_k": 5, "lookahead_alpha": 0.5}, _lookahead_adamw),
     _strategy("sam", "5", "sgd", "Adaptive SAM (ASAM) over SGD (pytorch-optimizer)", SGD_HPARAMS + (RHO,),
-              {"lr": 0.03, "rho": 0.05, **SGD_DEFAULTS}, _sam),
+              {"lr": 0.03, "rho": 0.05, **SGD_DEFAULTS}, _sam, passes_per_step=2),
     _strategy("grokfast", "5", "sgd", "SGD on g + lam * EMA_alpha(g) (pytorch-optimizer gradfilter_ema)",
               SGD_HPARAMS + (GROK_ALPHA, GROK_LAMBDA),
               {"lr": 0.03, "grok_alpha": 0.98, "grok_lambda": 1.0, **SGD_DEFAULTS}, _grokfast),
@@ -305,7 +308,7 @@ _STRATEGIES = (
               discriminative=True, make_schedule=_stlr),
     _strategy("sam_discriminative", "SOTA", "sgd", "ASAM over discriminative param groups",
               SGD_HPARAMS + (DECAY_FACTOR, RHO), {"lr": 0.05, "decay_factor": 2.6, "rho": 0.05, **SGD_DEFAULTS},
-              _sam, discriminative=True),
+              _sam, discriminative=True, passes_per_step=2),
     _strategy("dals", "SOTA", "dals", "DALS: loss-phase Grokfast filter, depth blend, clamped trust ratio",
               DALS_HPARAMS + (WARMUP_FRAC,), {**DALS_DEFAULTS, "warmup_frac": 0.05}, _dals,
               make_schedule=_warmup_cosine),

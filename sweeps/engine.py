@@ -52,7 +52,8 @@ def base_config(spec: Spec, workload, strategy: str, stage: str, seed: int) -> d
         data_dir = os.path.abspath(data_dir)  # Ray runs trials in their own working directories
     return {"workload": workload.name, "workload_options": workload.options_dict, "strategy": strategy,
             "seed": seed, "epochs": workload.epochs, "stage": stage, "data_dir": data_dir,
-            "checkpoint_every": checkpoint_every(workload.epochs), "checkpoint_final_state": spec.keep_checkpoints}
+            "checkpoint_every": checkpoint_every(workload.epochs), "checkpoint_final_state": spec.keep_checkpoints,
+            "budget_unit": spec.budget.unit}
 
 
 def checkpoint_every(epochs: int) -> int:

@@ -201,6 +201,7 @@ def epoch_rows(spec: Spec, record: TrialRecord) -> list[dict]:
             "phase": int(phase) if _finite(phase) is not None else None,
             "trust_ratio": _finite(r.get("trust_ratio")),
             "seconds": _finite(r.get("seconds")) or 0.0,
+            "steps": int(r["steps"]) if r.get("steps") is not None else None,
             "status": r.get("status", OK),
         })
     return rows
@@ -211,6 +212,12 @@ def _space_json(workload: WorkloadSpec, strategy: str, overrides: Mapping) -> st
     space = catalog.space(workload.name, workload.options_dict, strategy, overrides)
     return json.dumps({h: {"low": r.low, "high": r.high, "scale": r.scale} for h, r in space.items()},
                       sort_keys=True)
+
+
+def _summed_grad_evals(records: list[TrialRecord]) -> int | None:
+    """Gradient evaluations over the finished records, or None when any of them did not count them."""
+    counts = [_compute(r.history)["grad_evals"] for r in records if r.status in FINISHED]
+    return None if not counts or None in counts else int(sum(counts))
 
 
 def budget_rows(spec: Spec, records: list[TrialRecord]) -> list[dict]:
@@ -233,6 +240,8 @@ def budget_rows(spec: Spec, records: list[TrialRecord]) -> list[dict]:
             "trials_run": trials_run,
             "trials_errored": sum(r.status == ERROR for r in tune),
             "epochs": w.epochs,
+            "budget_unit": spec.budget.unit,
+            "grad_evals": _summed_grad_evals(tune),
             "sampler": spec.budget.sampler,
             "sampler_seed": spec.budget.sampler_seed,
             "early_stopping": json.dumps(es.to_dict(), sort_keys=True) if es else None,

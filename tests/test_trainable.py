@@ -39,7 +39,9 @@ def test_every_strategy_trains_two_epochs_of_synthetic(name):
     # One gradient evaluation per step, two for ASAM (ascent pass, then the perturbed pass).
     steps = math.ceil(320 / trainables.get_workload("synthetic").batch_size)  # n_train rows train
     passes = 2 if name in ("sam", "sam_discriminative") else 1
+    assert strategies.get_strategy(name).passes_per_step == passes  # what a budget in evaluations divides by
     assert [m["grad_evals"] for m in history] == [steps * passes] * 2
+    assert [m["steps"] for m in history] == [steps] * 2
     assert all(0 < m["step_seconds"] < m["seconds"] for m in history)
 
 

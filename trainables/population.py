@@ -66,12 +66,12 @@ from trainables.trial import (
     select_device,
 )
 from trainables.workload import check_layer_groups, get_workload
-from vocab.contracts import OK, STAGE_METRIC
+from vocab.contracts import EPOCHS, OK, STAGE_METRIC
 
 __all__ = ["PopulationError", "run_population", "run_trial"]
 
 SHARED_KEYS = ("workload", "workload_options", "strategy", "epochs", "stage", "data_dir", "device", "cpus",
-               "rng_order")
+               "rng_order", "budget_unit")
 """Config keys every member of a population must agree on; members differ in hparams and seed."""
 
 
@@ -173,13 +173,14 @@ class _Population:
         strategy = strategies.get_strategy(first.strategy)
         regime = workload.regime_for(options)
         self.device = select_device(first.device)
-        self.epochs = first.epochs or workload.default_epochs
+        epochs = first.epochs or workload.default_epochs
         data, self.train, self.scored, self.chance = load_splits(workload, options, first, self.device)
         self.steps_per_epoch = self.train.num_batches(workload.batch_size)
         self.score_key = STAGE_METRIC[first.stage]
         self.members: list[_Member] = []
         self.epochs_run = 0
-        total_steps = self.epochs * self.steps_per_epoch
+        self.total_steps = total_steps = budget_steps(epochs * self.steps_per_epoch, first.budget_unit, strategy)
+        self.epochs = -(-total_steps // self.steps_per_epoch)
         paper_order = first.rng_order == "paper"
         layer_groups: list[list[nn.Parameter]] = []
         for cfg in cfgs:
@@ -314,6 +315,11 @@ class _Population:
 
     # -- loop ------------------------------------------------------------------------------------
 
+    def _steps_in(self, epoch: int) -> int:
+        """Optimizer steps in 1-based ``epoch``: a whole pass over the data, but the last epoch of a
+        budget in gradient evaluations stops when its steps are spent."""
+        return min(self.steps_per_epoch, self.total_steps - (epoch - 1) * self.steps_per_epoch)
+
     def run(self, on_epoch: Callable[[list[dict | None], Progress], None] | None,
             resume: Mapping[str, Any] | None) -> list[list[dict]]:
         if resume is not None:
@@ -345,7 +351,10 @@ class _Population:
         finite = True
         batches = self.train.batches(self.workload.batch_size, shuffle=True, generator=m.generator, train=True)
         compute = Compute()
+        steps = self._steps_in(epoch)
         for step, (inputs, labels) in enumerate(batches, start=1):
+            if step > steps:  # the budget's last steps are spent
+                break
             first: list[tuple[torch.Tensor, torch.Tensor]] = []
 
             def closure(inputs=inputs, labels=labels, first=first) -> torch.Tensor:
@@ -407,7 +416,7 @@ class _Population:
         steps_run = dict.fromkeys(active, 0)
         compute = {i: Compute() for i in active}
         running = list(active)
-        for step in range(1, self.steps_per_epoch + 1):
+        for step in range(1, self._steps_in(epoch) + 1):
             batches = {i: next(iters[i]) for i in running}
             inputs, labels = (torch.stack(t) for t in self._full(batches))
             loss, logits = self._forward_backward(inputs, labels, running)
@@ -529,6 +538,12 @@ class _Population:
             logits = self.forward(self.stacked, inputs.unsqueeze(0).expand(k, *inputs.shape))
             correct += (logits.argmax(dim=2) == labels).sum(dim=1)
         return {i: correct[i].item() / len(self.scored) for i in active}
+
+
+def budget_steps(grad_evals: int, unit: str, strategy: Any) -> int:
+    """A run's optimizer steps: one per epoch batch (``epochs``), or its gradient evaluations shared
+    out ``strategy.passes_per_step`` per step (``gradient_evaluations``; at least one step)."""
+    return grad_evals if unit == EPOCHS else max(1, grad_evals // strategy.passes_per_step)
 
 
 def _current_format(state: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -7,7 +7,10 @@ The loop is deliberately small (STYLE.md 10): data on the device, batches cut fr
 once), one evaluation per epoch, one metrics dict per epoch. It never asks which strategy it runs.
 
 Budget: ``steps_per_epoch = ceil(n_train / batch_size)`` (the last batch of an epoch may be short,
-drop_last=False) and ``total_steps = epochs * steps_per_epoch``; schedules see both.
+drop_last=False) and ``total_steps = epochs * steps_per_epoch``; schedules see both. With
+``budget_unit: gradient_evaluations`` the run gets ``epochs * steps_per_epoch`` gradient evaluations
+instead: ``total_steps`` is that divided by the strategy's ``passes_per_step`` (SAM trains half the
+steps, its schedule sized to them), and its last epoch stops when they are spent.
 
 Determinism: the trial seeds torch's global RNG just before building the model (initial weights,
 dropout) and owns a CPU ``torch.Generator`` seeded with the same seed for shuffling and
@@ -33,7 +36,7 @@ from typing import Any
 import torch
 
 from trainables.workload import STAGES, Workload, WorkloadError
-from vocab.contracts import DIVERGED, OK, TUNE
+from vocab.contracts import BUDGET_UNITS, DIVERGED, EPOCHS, OK, TUNE
 
 LOSS_CAP = 1e4
 """Reported training loss of an epoch whose loss was non-finite (or larger than this)."""
@@ -43,6 +46,7 @@ CHECK_EVERY = 32
 
 DEVICES = ("auto", "cpu", "cuda")
 RNG_ORDERS = ("lrsweep", "paper")
+
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,7 @@ class TrialConfig:
     checkpoint_every: int = 1
     checkpoint_final_state: bool = True
     rng_order: str = "lrsweep"
+    budget_unit: str = EPOCHS
 
     @classmethod
     def from_dict(cls, config: Mapping[str, Any]) -> TrialConfig:
@@ -91,6 +96,8 @@ class TrialConfig:
             raise ValueError(f"trial config 'stage' must be one of {STAGES}, got {cfg.stage!r}")
         if cfg.rng_order not in RNG_ORDERS:
             raise ValueError(f"trial config 'rng_order' must be one of {RNG_ORDERS}, got {cfg.rng_order!r}")
+        if cfg.budget_unit not in BUDGET_UNITS:
+            raise ValueError(f"trial config 'budget_unit' must be one of {BUDGET_UNITS}, got {cfg.budget_unit!r}")
         if cfg.device not in DEVICES:
             raise ValueError(f"trial config 'device' must be one of {DEVICES}, got {cfg.device!r}")
         if not isinstance(cfg.checkpoint_final_state, bool):
@@ -164,6 +171,7 @@ class Compute:
     def __init__(self) -> None:
         self.grad_evals = 0
         self.step_seconds = 0.0
+        self.steps = 0
 
     def step(self, stepper: Any, closure: Callable[[], torch.Tensor]) -> torch.Tensor:
         """``stepper.step(closure)``, counted; returns its loss."""
@@ -181,15 +189,17 @@ class Compute:
         start = time.perf_counter()
         loss = stepper.step(counted)
         self.step_seconds += time.perf_counter() - start - inside
+        self.steps += 1
         return loss
 
     def add(self, grad_evals: int, step_seconds: float) -> None:
-        """Count a step taken elsewhere: a population's stacked update, shared among its running members."""
+        """Count one step taken elsewhere: a population's stacked update, shared among its running members."""
         self.grad_evals += grad_evals
         self.step_seconds += step_seconds
+        self.steps += 1
 
     def metrics(self) -> dict:
-        return {"grad_evals": self.grad_evals, "step_seconds": self.step_seconds}
+        return {"grad_evals": self.grad_evals, "step_seconds": self.step_seconds, "steps": self.steps}
 
 
 def epoch_metrics(epoch: int, train_loss: float, train_accuracy: float, score_key: str, score: float,
@@ -209,6 +219,7 @@ def epoch_metrics(epoch: int, train_loss: float, train_accuracy: float, score_ke
         "seconds": 0.0,
         "grad_evals": 0,
         "step_seconds": 0.0,
+        "steps": 0,
         "status": OK if finite else DIVERGED,
         "device": str(device),
         "hparams": dict(hparams),

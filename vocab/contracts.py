@@ -30,6 +30,12 @@ TIMINGS = ("seconds", "step_seconds")
 """Epoch metric keys that are clock readings (the epoch's wall seconds, the optimizer's own seconds):
 they differ between two runs of the same config, so comparisons of histories leave them out."""
 
+EPOCHS = "epochs"
+GRADIENT_EVALUATIONS = "gradient_evaluations"
+BUDGET_UNITS = (EPOCHS, GRADIENT_EVALUATIONS)
+"""What a budget's ``epochs`` measures: passes over the data, or the gradient evaluations those passes
+make at one per step, shared out ``passes_per_step`` per step (SAM: half the steps)."""
+
 SCRATCH = "scratch"
 FINETUNE = "finetune"
 REGIMES = (SCRATCH, FINETUNE)

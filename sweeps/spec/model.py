@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from vocab.contracts import STAGE_METRIC, TUNE
+from vocab.contracts import EPOCHS, STAGE_METRIC, TUNE
 
 __all__ = [
     "Budget",
@@ -75,13 +75,16 @@ class EarlyStopping:
 @dataclass(frozen=True)
 class Budget:
     """The tuning budget of every pair: trials, epochs per trial (None: each workload's default),
-    sampler and its seed, and the optional early-stopping rule."""
+    sampler and its seed, the optional early-stopping rule, and the unit epochs are counted in."""
 
     trials: int
     epochs: int | None = None
     sampler: str = "tpe"
     sampler_seed: int = 0
     early_stopping: EarlyStopping | None = None
+    unit: str = EPOCHS
+    """What ``epochs`` measures (``BUDGET_UNITS``): passes over the data, or the gradient evaluations
+    of those passes at one per step, so every trial of every pair gets the same passes (SAM half the steps)."""
 
     @property
     def tune_seed(self) -> int:
@@ -89,9 +92,12 @@ class Budget:
         return TUNE_SEED_OFFSET + self.sampler_seed
 
     def to_dict(self) -> dict:
-        return {"trials": self.trials, "epochs": self.epochs, "sampler": self.sampler,
-                "sampler_seed": self.sampler_seed,
-                "early_stopping": self.early_stopping.to_dict() if self.early_stopping else None}
+        out = {"trials": self.trials, "epochs": self.epochs, "sampler": self.sampler,
+               "sampler_seed": self.sampler_seed,
+               "early_stopping": self.early_stopping.to_dict() if self.early_stopping else None}
+        if self.unit != EPOCHS:  # the default leaves the hash of every spec written before it as it was
+            out["unit"] = self.unit
+        return out
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from sweeps.spec.model import (
     Resources,
     WorkloadSpec,
 )
-from vocab.contracts import FINETUNE, STAGE_METRIC, TUNE
+from vocab.contracts import BUDGET_UNITS, EPOCHS, FINETUNE, STAGE_METRIC, TUNE
 
 __all__ = ["check_population", "parse_budget", "parse_early_stopping", "parse_evaluation", "parse_location",
            "parse_name", "parse_resources", "parse_search_space", "parse_strategies", "parse_text_task",
@@ -155,9 +155,9 @@ def parse_early_stopping(raw: Any, epochs: int | None, p: Problems) -> EarlyStop
 def parse_budget(raw: Any, p: Problems) -> Budget | None:
     """The ``budget`` section (required)."""
     if raw is None:
-        p.add("budget", "is required; fields: trials (required), epochs, sampler, sampler_seed, early_stopping")
+        p.add("budget", "is required; fields: trials (required), epochs, sampler, sampler_seed, early_stopping, unit")
         return None
-    raw = read_fields(raw, "budget", ("trials", "epochs", "sampler", "sampler_seed", "early_stopping"), p)
+    raw = read_fields(raw, "budget", ("trials", "epochs", "sampler", "sampler_seed", "early_stopping", "unit"), p)
     trials = read_int(raw, "trials", "budget", p)
     epochs = read_int(raw, "epochs", "budget", p, default=None, nullable=True)
     sampler = read_choice(raw, "sampler", "budget", p, SAMPLERS, "tpe")
@@ -166,9 +166,10 @@ def parse_budget(raw: Any, p: Problems) -> Budget | None:
         p.add("budget.sampler_seed", f"got {seed}; allowed: an integer from 0 to {TUNE_SEED_OFFSET - 1}")
         seed = None
     early = parse_early_stopping(raw.get("early_stopping"), epochs, p)
-    if None in (trials, sampler, seed):
+    unit = read_choice(raw, "unit", "budget", p, BUDGET_UNITS, EPOCHS)
+    if None in (trials, sampler, seed, unit):
         return None
-    return Budget(trials, epochs, sampler, seed, early)
+    return Budget(trials, epochs, sampler, seed, early, unit)
 
 
 def parse_evaluation(raw: Any, p: Problems) -> Evaluation | None:
