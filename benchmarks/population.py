@@ -10,7 +10,10 @@ per-run throughput ratio
 
     (run_trial seconds per epoch) / (population seconds per epoch / K)     (target >= 2.5 at K = 16, MLP)
 
-then, with several strategies, each one's ratio at the largest K per path. One torch thread
+and, per path, the torch operators dispatched per member per training step (counted with a
+``TorchDispatchMode`` over one epoch at that K, evaluation included: on a GPU each is a kernel
+launch, so this count carries to CUDA where the seconds do not); then, with several strategies,
+each one's ratio at the largest K per path. One torch thread
 (``--threads``), as a trial in a sweep has. Each timing is the best of ``--repeats``, solo and
 population runs alternating. ``--device cuda`` runs the same on a GPU, with K = 1, 4, 16, 64, 256
 by default.
@@ -28,6 +31,7 @@ import tempfile
 import time
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from strategies import list_strategies
 from trainables import run_trial
@@ -42,6 +46,28 @@ def configs(workload: str, strategy: str, k: int, epochs: int, device: str, data
     options = {"verify_checksums": False, "val_size": 256} if workload == "cifar10" else {}
     return [{"workload": workload, "workload_options": options, "strategy": strategy, "seed": seed,
              "epochs": epochs, "stage": contracts.SEED, "data_dir": data_dir, "device": device} for seed in range(k)]
+
+
+class _Counting(TorchDispatchMode):
+    """Counts every torch operator dispatched below autograd (forward, backward, optimizer math)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops += 1
+        return func(*args, **(kwargs or {}))
+
+
+def ops_per_member_step(cfgs: list[dict], stacked: bool | None) -> float:
+    """Operators dispatched per member per training step over one epoch of ``cfgs`` as a population
+    (K = 1: ``run_trial``'s loop, the same code)."""
+    counting = _Counting()
+    with counting:
+        history = run_population([{**c, "epochs": 1} for c in cfgs], stacked=stacked)
+    steps = sum(h[0]["steps"] for h in history)
+    return counting.ops / steps
 
 
 def interleaved(repeats: int, *fns) -> list[float]:
@@ -101,9 +127,12 @@ def main() -> None:
                     for path, pop in zip(paths, pops, strict=True):
                         ratio = solo / (pop / k)
                         summary.setdefault((workload, name), {})[path] = ratio
+                        ops = ops_per_member_step(cfgs, PATHS[path])
                         cells.append(f"{path} {pop * 1e3:8.1f} ms per epoch, {pop / k * 1e3:7.2f} per run, "
-                                     f"x{ratio:5.2f}")
-                    print(f"  K={k:<4d} run_trial {solo * 1e3:7.1f} ms per epoch | " + " | ".join(cells))
+                                     f"x{ratio:5.2f}, {ops:6.1f} ops per member-step")
+                    solo_ops = ops_per_member_step([one], None)
+                    print(f"  K={k:<4d} run_trial {solo * 1e3:7.1f} ms per epoch, {solo_ops:6.1f} ops per step | "
+                          + " | ".join(cells))
         if len(names) > 1:
             print(f"per-run throughput against run_trial at K={ks[-1]} ({', '.join(paths)}):")
             for (workload, name), ratios in summary.items():
