@@ -105,7 +105,7 @@ def wsd(t: int, *, T: int, warmup_frac: float, decay_frac: float) -> float:
     W, D = math.floor(warmup_frac * T), math.floor(decay_frac * T)
     if t < W:
         return t / max(1, W)
-    if t < T - D:
+    if t < T - D or D == 0:
         return 1.0
     return 1.0 - math.sqrt(min(1.0, (t - (T - D)) / D))
 

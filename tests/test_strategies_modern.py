@@ -33,6 +33,7 @@ def test_wsd_warms_up_holds_then_cools_down_by_one_minus_sqrt_over_the_last_fift
     library = partial(get_wsd_scheduler_lambda, num_warmup_steps=50, num_stable_steps=750, num_decay_steps=200,
                       min_lr_ratio=0.0, num_cycles=0.5, cooldown_type="1-sqrt")
     assert all(factor(t) == pytest.approx(library(t), rel=1e-12, abs=1e-15) for t in range(T + 1))
+    assert wsd(T, T=T, warmup_frac=0.0, decay_frac=0.0) == 1.0  # no cooldown: constant to the end
 
 
 def test_one_cycle_rises_from_lr_over_25_to_lr_then_falls_to_lr_over_25e4():
