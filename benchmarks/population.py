@@ -96,7 +96,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     ks = [int(k) for k in (args.ks or ("1,4,16,64,256" if args.device == "cuda" else "1,4,16,64")).split(",")]
-    names = [s.name for s in list_strategies()] if args.strategies == "all" else args.strategies.split(",")
+    names = ([s.name for s in list_strategies(selection="paper")] if args.strategies == "all"
+             else args.strategies.split(","))
     paths = args.paths.split(",")
     unknown = sorted(set(paths) - set(PATHS))
     if unknown:

@@ -5,15 +5,18 @@ strategy's canonical configuration (for the workload's regime) by ONE width poli
 a hyperparameter is searched when the strategy has it and the policy names a rule for it, and the
 rule turns the canonical value into a range that contains it. Rules, in words:
 
-- magnitudes (learning rate, weight decay, AdaBound final_lr, trust coefficient, SAM rho) on a
-  log scale, a decade each side of the canonical value; gentler knobs (Grokfast amplification,
-  STLR cut_frac and ratio, DALS warmup) half a decade; DALS loss thresholds and the
+- magnitudes (learning rate, Muon's AdamW ``adam_lr``, weight decay, AdaBound final_lr, trust
+  coefficient, SAM rho) on a log scale, a decade each side of the canonical value; gentler knobs
+  (Grokfast amplification, STLR cut_frac and ratio, the warmup fractions of DALS, WSD, one-cycle
+  and Schedule-Free) half a decade; DALS loss thresholds and the
   discriminative decay factor a factor ~2 / ~1.6 each side, so th1 and th2 never cross;
 - coefficients just below 1 (momentum, betas, Grokfast EMA alpha): the gap ``1 - value`` half a
   decade each side, suggested on a linear scale (0.9 -> [0.684, 0.968], 0.999 -> [0.9968, 0.9997]);
 - mixing coefficients (DALS filter strength, Lookahead alpha) a fixed distance either side;
-- integers (Lookahead's k, the restart period ``T_0_epochs`` and its multiplier ``T_mult`` of
-  SGDR and DALS-Acc): from half to twice the canonical value.
+- integers (Lookahead's k, SOAP's ``precondition_frequency``, the restart period ``T_0_epochs``
+  and its multiplier ``T_mult`` of SGDR and DALS-Acc): from half to twice the canonical value.
+
+WSD's ``decay_frac`` has no rule: the cooldown stays the paper's last 20%.
 
 A strategy without weight decay (canonical 0) is not searched over weight decay. Each range is
 clipped to the strategy's declared allowed range, so every suggestion is a value its Stepper
@@ -128,6 +131,7 @@ class IntFactor:
 
 POLICY: Mapping[str, Decades | TowardOne | Plus | IntFactor] = {
     "lr": Decades(1.0),
+    "adam_lr": Decades(1.0),
     "weight_decay": Decades(1.0),
     "final_lr": Decades(1.0),
     "trust_coef": Decades(1.0),
@@ -148,6 +152,7 @@ POLICY: Mapping[str, Decades | TowardOne | Plus | IntFactor] = {
     "lookahead_k": IntFactor(2),
     "T_0_epochs": IntFactor(2),
     "T_mult": IntFactor(2),
+    "precondition_frequency": IntFactor(2),
 }
 """hparam name -> width rule. The whole policy: no per-strategy exceptions."""
 

@@ -59,12 +59,14 @@ class HParam:
 
 
 def canonical(strategy: Strategy, regime: str = SCRATCH) -> dict[str, Any]:
-    """A fresh dict of the strategy's paper settings; "finetune" swaps the LR and adds the warmup fraction."""
+    """A fresh dict of the strategy's canonical settings; "finetune" swaps the LR (the family's, then the
+    strategy's ``finetune`` settings) and adds the warmup fraction."""
     if regime not in REGIMES:
         raise StrategyError(f"strategy {strategy.name!r}: unknown regime {regime!r}; valid: {', '.join(REGIMES)}")
     config = dict(strategy.defaults)
     if regime == FINETUNE:
         config["lr"] = FINETUNE_LR[strategy.family]
+        config.update(strategy.finetune)  # a strategy's own fine-tune settings (Prodigy keeps lr 1)
         config["ft_warmup_frac"] = FINETUNE_WARMUP_FRAC
     return config
 

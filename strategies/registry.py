@@ -1,4 +1,4 @@
-"""The 18 strategies of STRATEGIES.md as frozen registry entries.
+"""The 18 strategies of STRATEGIES.md and the six modern baselines as frozen registry entries.
 
 Everything that differs between strategies is a field of ``Strategy`` (canonical settings,
 hyperparameter ranges, whether groups get discriminative decay, and small builder functions for
@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 # Torch, the optimizers and the wrappers are imported inside the builders, so that the registry's
 # metadata (names, families, hyperparameter ranges) imports without torch: a spec validates fast.
 
-__all__ = ["HParam", "Run", "Strategy", "StrategyError", "get_strategy", "list_strategies", "register_strategy"]
+__all__ = ["MODERN", "SELECTIONS", "HParam", "Run", "Strategy", "StrategyError", "get_strategy", "list_strategies",
+           "register_strategy"]
 
 ETA_MIN = 1e-5  # floor of cosine_sgd and sgdr (STRATEGIES.md)
 
@@ -39,6 +40,7 @@ class Run:
 
     total_steps: int
     steps_per_epoch: int
+    regime: str = SCRATCH  # Muon and Prodigy adapt to fine-tuning (strategies/modern.py)
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,6 +60,8 @@ class Strategy:
     passes_per_step: int = 1
     """Gradient evaluations (forward and backward passes) per optimizer step: SAM's 2. A budget in
     gradient evaluations (``budget.unit``) gives the strategy that many times fewer steps."""
+    # Settings the "finetune" regime lays over the family's fine-tune LR (Prodigy keeps lr 1).
+    finetune: Mapping[str, float] = dataclasses.field(default_factory=lambda: MappingProxyType({}))
 
     def canonical(self, regime: str = SCRATCH) -> dict[str, Any]:
         """A fresh dict of the paper's settings; "finetune" swaps the LR and adds the warmup fraction."""
@@ -82,7 +86,7 @@ class Strategy:
         from strategies.param_groups import build_param_groups
 
         config = resolve_hparams(self, regime, sampled=hparams)
-        run = Run(int(total_steps), int(steps_per_epoch))
+        run = Run(int(total_steps), int(steps_per_epoch), regime)
         try:
             groups = build_param_groups(layer_groups, config["decay_factor"] if self.discriminative else None)
         except ValueError as error:
@@ -123,6 +127,9 @@ GROK_LAMBDA = HParam("grok_lambda", 0.0, 100.0)
 LOOKAHEAD_K = HParam("lookahead_k", 1, 100, kind="int")
 LOOKAHEAD_ALPHA = HParam("lookahead_alpha", 0.0, 1.0, low_inclusive=False)
 FT_WARMUP_FRAC = HParam("ft_warmup_frac", 0.0, 1.0, high_inclusive=False)
+DECAY_FRAC = HParam("decay_frac", 0.0, 1.0)
+ADAM_LR = HParam("adam_lr", 0.0, 10.0, low_inclusive=False)
+PRECONDITION_FREQUENCY = HParam("precondition_frequency", 1, 1000, kind="int")
 
 SGD_HPARAMS = (LR, MOMENTUM, WEIGHT_DECAY)
 ADAM_HPARAMS = (LR, BETA1, BETA2, WEIGHT_DECAY)
@@ -262,6 +269,55 @@ def _restarts(hp: dict[str, Any], run: Run) -> Schedule:
                                     T_mult=hp["T_mult"]))
 
 
+def _wsd(hp: dict[str, Any], run: Run) -> Schedule:
+    """AdamW-WSD: warmup, stable, 1-sqrt cooldown; warmup and cooldown must fit in the run together."""
+    if hp["warmup_frac"] + hp["decay_frac"] > 1.0:
+        raise StrategyError(f"WSD schedule: hyperparameters 'warmup_frac' + 'decay_frac' = {hp['warmup_frac']} + "
+                            f"{hp['decay_frac']} exceed the run; allowed: a sum <= 1")
+    return schedules.Scaled(partial(schedules.wsd, T=run.total_steps, warmup_frac=hp["warmup_frac"],
+                                    decay_frac=hp["decay_frac"]))
+
+
+def _one_cycle(hp: dict[str, Any], run: Run) -> Schedule:
+    """One-cycle with torch ``OneCycleLR``'s defaults: start at lr / 25, end at lr / 25e4."""
+    return schedules.Scaled(partial(schedules.one_cycle, T=run.total_steps, warmup_frac=hp["warmup_frac"],
+                                    div_factor=25.0, final_div_factor=1e4))
+
+
+def _warmup(hp: dict[str, Any], run: Run) -> Schedule:
+    """Schedule-Free: a linear warmup, then the peak (its averaging replaces the decay)."""
+    return partial(schedules.linear_warmup, T=run.total_steps, frac=hp["warmup_frac"])
+
+
+def _cosine_to_zero(hp: dict[str, Any], run: Run) -> Schedule:
+    """Prodigy: cosine annealing of its LR multiplier to 0, as its authors recommend."""
+    return partial(schedules.cosine, T=run.total_steps, eta_min=0.0)
+
+
+def _muon(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
+    from strategies import modern
+
+    return modern.muon(groups, hp, run)
+
+
+def _soap(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
+    from strategies import modern
+
+    return modern.soap(groups, hp, run)
+
+
+def _schedulefree_adamw(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
+    from strategies import modern
+
+    return modern.schedulefree_adamw(groups, hp, run)
+
+
+def _prodigy(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
+    from strategies import modern
+
+    return modern.prodigy(groups, hp, run)
+
+
 # ----- the registry -------------------------------------------------------------------------------
 
 def _strategy(name: str, generation: str, family: str, description: str, hparams: tuple[HParam, ...],
@@ -273,7 +329,7 @@ def _strategy(name: str, generation: str, family: str, description: str, hparams
                     MappingProxyType(dict(defaults)), make_update, **fields)
 
 
-_STRATEGIES = (
+_PAPER = (
     _strategy("fixed_sgd", "1", "sgd", "SGD, constant LR", SGD_HPARAMS,
               {"lr": 0.01, **SGD_DEFAULTS}, _sgd),
     _strategy("cosine_sgd", "2", "sgd", "SGD, per-step cosine from lr to 1e-5 over the run", SGD_HPARAMS,
@@ -320,6 +376,39 @@ _STRATEGIES = (
               {**DALS_DEFAULTS, "weight_decay": 5e-4, "filter_alpha": 0.7, "th2": 0.001, "T_0_epochs": 10,
                "T_mult": 2}, _dals_acc, make_schedule=_restarts),
 )
+
+MODERN = "modern"
+"""The generation of the six modern baselines: they are not the paper's, so ``paper`` never selects them."""
+
+_MODERN = (
+    _strategy("adamw_wsd", MODERN, "adam",
+              "AdamW, warmup-stable-decay: 5% warmup, 1-sqrt cooldown over the last 20% (Hägele et al. 2024: "
+              "betas (0.9, 0.95), wd 0.1)", ADAM_HPARAMS + (WARMUP_FRAC, DECAY_FRAC),
+              {"lr": 1e-3, "beta1": 0.9, "beta2": 0.95, "weight_decay": 0.1, "warmup_frac": 0.05, "decay_frac": 0.2},
+              _adamw, make_schedule=_wsd),
+    _strategy("onecycle_sgd", MODERN, "sgd",
+              "SGD, one-cycle: cosine up from lr/25 over 30%, down to lr/25e4 (Smith and Topin 2019; torch "
+              "OneCycleLR defaults)", SGD_HPARAMS + (WARMUP_FRAC,),
+              {"lr": 0.1, "warmup_frac": 0.3, **SGD_DEFAULTS}, _sgd, make_schedule=_one_cycle),
+    _strategy("muon", MODERN, "adam",
+              "Muon on hidden matrices (lr 0.02, mu 0.95, Nesterov), AdamW lr 3e-4 betas (0.9, 0.95) on the rest, "
+              "wd 0.01 (Jordan et al. 2024, Muon README)", (LR, MOMENTUM, WEIGHT_DECAY, ADAM_LR, BETA1, BETA2),
+              {"lr": 0.02, "momentum": 0.95, "weight_decay": 0.01, "adam_lr": 3e-4, "beta1": 0.9, "beta2": 0.95},
+              _muon, finetune=MappingProxyType({"adam_lr": 2e-5})),
+    _strategy("soap", MODERN, "adam",
+              "SOAP: Adam in Shampoo's eigenbasis, lr 3e-3, betas (0.95, 0.95), wd 0.01, refreshed every 10 steps "
+              "(Vyas et al. 2024, SOAP README)", ADAM_HPARAMS + (PRECONDITION_FREQUENCY,),
+              {"lr": 3e-3, "beta1": 0.95, "beta2": 0.95, "weight_decay": 0.01, "precondition_frequency": 10}, _soap),
+    _strategy("schedulefree_adamw", MODERN, "adam",
+              "Schedule-Free AdamW scored at its average x, lr 2.5e-3, betas (0.9, 0.999), 5% warmup "
+              "(Defazio et al. 2024, schedulefree defaults)", ADAM_HPARAMS + (WARMUP_FRAC,),
+              {**ADAM_DEFAULTS, "lr": 2.5e-3, "warmup_frac": 0.05}, _schedulefree_adamw, make_schedule=_warmup),
+    _strategy("prodigy", MODERN, "adam",
+              "Prodigy: LR-free Adam (d estimated), lr 1.0 multiplier, cosine to 0 (Mishchenko and Defazio 2024, "
+              "prodigy README)", ADAM_HPARAMS, {**ADAM_DEFAULTS, "lr": 1.0}, _prodigy,
+              make_schedule=_cosine_to_zero, finetune=MappingProxyType({"lr": 1.0})),
+)
+_STRATEGIES = _PAPER + _MODERN
 
 
 # ----- paper-code variants (opt-in; README "Reproducing the paper") --------------------------------
@@ -396,7 +485,7 @@ def _paper_variant(base: Strategy) -> Strategy:
                                description=f"paper code: {what}", variant_of=base.name, **fields)
 
 
-_VARIANTS = tuple(_paper_variant(s) for s in _STRATEGIES)
+_VARIANTS = tuple(_paper_variant(s) for s in _PAPER)
 _BY_NAME = {strategy.name: strategy for strategy in _STRATEGIES + _VARIANTS}
 FAMILIES = tuple(FINETUNE_LR)
 
@@ -427,13 +516,30 @@ def get_strategy(name: str) -> Strategy:
         raise StrategyError(f"unknown strategy {name!r}; valid: {', '.join(_BY_NAME)}") from None
 
 
-def list_strategies(pattern: str | None = None) -> list[Strategy]:
-    """The 18 strategies in STRATEGIES.md order, then registered ones (a plugin's), or those whose name
-    matches the glob ``pattern``.
+PAPER_NAMES = tuple(s.name for s in _PAPER)
+SELECTIONS = MappingProxyType({
+    "paper": "the paper's 18",
+    MODERN: "the six modern baselines",
+    "all": "every registered strategy",
+})
+"""What a selection word picks, for ``list_strategies(selection=...)`` and a spec's ``strategies:``."""
+
+
+def _selected(strategy: Strategy, selection: str) -> bool:
+    if selection == "paper":
+        return (strategy.variant_of or strategy.name) in PAPER_NAMES
+    return selection == "all" or strategy.generation == selection
+
+
+def list_strategies(pattern: str | None = None, *, selection: str = "all") -> list[Strategy]:
+    """The registered strategies in order (the paper's 18 as in STRATEGIES.md, the six modern ones, then
+    a plugin's), those of ``selection`` (``SELECTIONS``), and of those the names matching the glob ``pattern``.
 
     Variants (``<name>@paper_code``) are opt-in: only a pattern containing ``@`` lists them, so
     ``all``, ``dals*`` or no pattern never do.
     """
+    if selection not in SELECTIONS:
+        raise StrategyError(f"unknown strategy selection {selection!r}; valid: {', '.join(SELECTIONS)}")
     variants = pattern is not None and VARIANT_SEPARATOR in pattern
-    pool = [s for s in _BY_NAME.values() if variants or s.variant_of is None]
+    pool = [s for s in _BY_NAME.values() if (variants or s.variant_of is None) and _selected(s, selection)]
     return [s for s in pool if pattern is None or fnmatch.fnmatchcase(s.name, pattern)]

@@ -15,8 +15,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Schedule", "Scaled", "constant", "cosine", "linear_warmup", "restarts", "sgdr", "stlr",
-           "warmup_cosine", "with_warmup"]
+__all__ = ["Schedule", "Scaled", "constant", "cosine", "linear_warmup", "one_cycle", "restarts", "sgdr", "stlr",
+           "warmup_cosine", "with_warmup", "wsd"]
 
 Schedule = Callable[[int, float], float]  # (step t, a group's peak LR) -> that group's LR at step t
 
@@ -93,6 +93,35 @@ def restarts(t: int, *, T_0: int, T_mult: int) -> float:
     """
     position, length = _cycle(t + 1, T_0, T_mult)
     return _half_cosine(math.pi * min(1.0, position / length))
+
+
+def wsd(t: int, *, T: int, warmup_frac: float, decay_frac: float) -> float:
+    """Warmup-stable-decay factor (Hägele et al. 2024): linear warmup over ``W = floor(warmup_frac * T)``
+    steps, 1 until the cooldown's ``D = floor(decay_frac * T)`` last steps, then ``1 - sqrt((t - (T - D)) / D)``.
+
+    The values of pytorch-optimizer's ``get_wsd_scheduler_lambda(cooldown_type="1-sqrt")`` with
+    ``T - W - D`` stable steps, without its scheduler's ``last_epoch`` state.
+    """
+    W, D = math.floor(warmup_frac * T), math.floor(decay_frac * T)
+    if t < W:
+        return t / max(1, W)
+    if t < T - D or D == 0:
+        return 1.0
+    return 1.0 - math.sqrt(min(1.0, (t - (T - D)) / D))
+
+
+def one_cycle(t: int, *, T: int, warmup_frac: float, div_factor: float, final_div_factor: float) -> float:
+    """One-cycle factor (Smith and Topin 2019), torch ``OneCycleLR``'s two cosine phases without its state:
+    from ``1 / div_factor`` up to 1 at step ``warmup_frac * T - 1``, then down to
+    ``1 / (div_factor * final_div_factor)`` at step ``T - 1``."""
+    start, low, end = 1.0 / div_factor, 1.0 / (div_factor * final_div_factor), 1.0
+    top = warmup_frac * T - 1.0  # torch's float end step of the warmup phase
+    if t <= top:
+        begin, stop, first, last = 0.0, top, start, end
+    else:
+        begin, stop, first, last = top, T - 1.0, end, low
+    fraction = (t - begin) / (stop - begin) if stop > begin else 1.0
+    return last + (first - last) * _half_cosine(math.pi * fraction)
 
 
 def linear_warmup(t: int, peak: float, *, T: int, frac: float) -> float:

@@ -141,7 +141,7 @@ def stacked_stepper(
         groups = build_param_groups(layer_groups)  # the same checks as a member's param groups
     except ValueError as error:
         raise registry.StrategyError(f"strategy {strategy.name!r}: {error}") from error
-    run = Run(int(total_steps), int(steps_per_epoch))
+    run = Run(int(total_steps), int(steps_per_epoch), regime)
     plans = []
     for sampled in hparams:
         config = resolve_hparams(strategy, regime, sampled=sampled)

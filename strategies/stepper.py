@@ -60,7 +60,8 @@ class Stepper:
         return loss
 
     def lrs(self) -> list[float]:
-        """Per layer group, bottom to top: the LR of the latest step (before any step: the first's)."""
+        """Per param group, bottom to top (one per layer group; Muon splits each hidden one into its matrices
+        and the rest): the LR of the latest step (before any step: the first's)."""
         return [float(group["lr"]) for group in self.update.param_groups]
 
     def diagnostics(self) -> dict[str, float]:

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
-__all__ = ["GrokfastFilter", "TwoPassSAM"]
+__all__ = ["GrokfastFilter", "NonFiniteTolerant", "TwoPassSAM"]
 
 
 class GrokfastFilter:
@@ -81,3 +81,44 @@ class TwoPassSAM:
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.sam.load_state_dict(state_dict)
+
+
+class NonFiniteTolerant:
+    """An optimizer whose linear algebra raises on non-finite statistics (SOAP's ``eigh``), made to
+    return the loss instead when the run has diverged, so that the trial reports ``diverged``.
+
+    A ``LinAlgError`` on a finite loss, gradients and weights is a real failure and is raised.
+    """
+
+    def __init__(self, optimizer: Optimizer) -> None:
+        self.optimizer = optimizer
+
+    @property
+    def param_groups(self) -> list[dict]:
+        return self.optimizer.param_groups
+
+    def _diverged(self, loss: torch.Tensor | None) -> bool:
+        tensors = [p for group in self.param_groups for p in group["params"]]
+        tensors += [p.grad for p in tensors if p.grad is not None]
+        return (loss is not None and not torch.isfinite(loss).all()) or not all(t.isfinite().all() for t in tensors)
+
+    def step(self, closure: Callable[[], torch.Tensor]) -> Any:
+        losses: list[torch.Tensor] = []
+
+        def recorded() -> torch.Tensor:
+            losses.append(closure())
+            return losses[-1]
+
+        try:
+            return self.optimizer.step(recorded)
+        except torch.linalg.LinAlgError:
+            loss = losses[0] if losses else None
+            if not self._diverged(loss):
+                raise
+            return loss
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.optimizer.state_dict()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state_dict)

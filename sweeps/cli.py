@@ -153,7 +153,7 @@ def cmd_strategies(args: argparse.Namespace) -> int:
     for s in list_strategies():
         space = catalog.default_space(args.workload, {}, s.name)
         canonical = catalog.resolved_canonical(args.workload, {}, s.name)
-        print(f"{s.name:20s} gen {s.generation:4s} {s.family:5s} {s.description}")
+        print(f"{s.name:20s} gen {s.generation:6s} {s.family:5s} {s.description}")
         for name, r in space.items():
             print(f"    {name:16s} canonical {canonical[name]:<10.4g} searched [{r.low:.4g}, {r.high:.4g}] {r.scale}")
     return 0

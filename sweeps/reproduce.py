@@ -97,16 +97,17 @@ class ReproSpec:
 def _parse_strategies(raw: Any, p: _Problems) -> tuple[str, ...]:
     from strategies import list_strategies
 
-    allowed = "names or globs of strategies and variants, e.g. '*@paper_code', 'stlr_discriminative'"
+    # Only the paper's 18 and their variants: a glob such as '*' never brings in the modern baselines.
+    allowed = "names or globs of the paper's strategies and variants, e.g. '*@paper_code', 'stlr_discriminative'"
     patterns = [raw] if isinstance(raw, str) else raw
     if not isinstance(patterns, list) or not patterns or not all(isinstance(x, str) for x in patterns):
         p.add("strategies", f"got {raw!r}; allowed: {allowed}")
         return ()
     chosen: list[str] = []
     for i, pattern in enumerate(patterns):
-        matched = [s.name for s in list_strategies(pattern)]
+        matched = [s.name for s in list_strategies(pattern, selection="paper")]
         if not matched:
-            names = ", ".join(s.name for s in list_strategies("*") + list_strategies("*@*"))
+            names = ", ".join(s.name for s in list_strategies("*", selection="paper") + list_strategies("*@*"))
             p.add(f"strategies[{i}]", f"{pattern!r} matches no strategy; allowed: {names}")
         chosen += [m for m in matched if m not in chosen]
     return tuple(chosen)

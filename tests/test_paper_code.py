@@ -31,7 +31,7 @@ def _fixed_gradient_stepper(name, p, g, hparams, total_steps=100, steps_per_epoc
 # --- opt-in -------------------------------------------------------------------------------------
 
 def test_variants_are_opt_in_and_selected_only_by_an_at_pattern():
-    assert len(list_strategies()) == 18
+    assert len(list_strategies(selection="paper")) == 18
     assert not any("@" in s.name for s in list_strategies("*"))
     assert [s.name for s in list_strategies("stlr*")] == ["stlr_discriminative"]
     variants = list_strategies("*@paper_code")
@@ -44,8 +44,9 @@ def test_variants_are_opt_in_and_selected_only_by_an_at_pattern():
 def test_a_sweep_spec_with_all_never_gets_a_variant():
     from sweeps.spec import parse_spec
 
-    spec = parse_spec({"name": "x", "workloads": ["synthetic"], "strategies": "all", "budget": {"trials": 1}})
-    assert len(spec.strategies) == 18 and not any("@" in s for s in spec.strategies)
+    for word, count in (("all", 24), ("paper", 18)):
+        spec = parse_spec({"name": "x", "workloads": ["synthetic"], "strategies": word, "budget": {"trials": 1}})
+        assert len(spec.strategies) == count and not any("@" in s for s in spec.strategies)
     with pytest.raises(ValueError, match=r"strategies\[0\]: 'sgdr@paper_code' selects paper-code variants"):
         parse_spec({"name": "x", "workloads": ["synthetic"], "strategies": ["sgdr@paper_code"],
                     "budget": {"trials": 1}})

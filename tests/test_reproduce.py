@@ -42,6 +42,10 @@ def test_spec_expands_variants_and_seeds_and_reports_every_problem():
                              "seeds": {"first": 42, "more": 2}})
     assert len(spec.strategies) == 19 and spec.strategies[-1] == "lars"
     assert spec.seeds == (42, 43, 44) and spec.workloads[0].epochs == 80
+    every = parse_repro_spec({"name": "r", "workloads": ["synthetic"], "strategies": ["*"]})
+    assert len(every.strategies) == 18 and "muon" not in every.strategies  # the paper's only, never the modern
+    with pytest.raises(SpecError, match=r"strategies\[0\]: 'muon' matches no strategy"):
+        parse_repro_spec({"name": "r", "workloads": ["synthetic"], "strategies": ["muon"]})
     sweep = spec.as_sweep_spec()
     assert (sweep.budget.trials, sweep.budget.sampler, sweep.evaluation.seeds) == (0, "none", 3)
     with pytest.raises(SpecError) as err:

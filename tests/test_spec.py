@@ -58,8 +58,8 @@ MALFORMED = {
     "workload twice": (top("workloads", ["synthetic", "synthetic"]),
                         "workloads[1]: workload 'synthetic' is listed twice"),
     "unknown strategy": (top("strategies", ["dals", "sgd_magic"]),
-                          "strategies[1]: 'sgd_magic' matches no strategy; allowed: fixed_sgd"),
-    "missing strategies": (top("strategies", DELETE), "strategies: is required; allowed: 'all'"),
+                          "strategies[1]: 'sgd_magic' matches no strategy; allowed: 'paper'"),
+    "missing strategies": (top("strategies", DELETE), "strategies: is required; allowed: 'paper', 'modern', 'all'"),
     "missing budget": (top("budget", DELETE), "budget: is required"),
     "trials zero": (spec_with(budget__trials=0), "budget.trials: got 0; allowed: an integer >= 1"),
     "trials missing": (spec_with(budget__trials=DELETE),
@@ -177,6 +177,21 @@ def test_defaults_globs_and_normalisation():
     assert again == spec and again.hash == spec.hash and len(spec.hash) == 16
 
 
+def test_selection_words_pick_the_papers_18_the_modern_six_or_all_and_mix_with_names():
+    def chosen(strategies):
+        return parse_spec({"name": "s", "workloads": ["synthetic"], "strategies": strategies,
+                           "budget": {"trials": 1}}).strategies
+
+    paper, modern = chosen("paper"), chosen("modern")
+    assert len(paper) == 18 and paper[0] == "fixed_sgd" and paper[-1] == "dals_acc"
+    assert modern == ("adamw_wsd", "onecycle_sgd", "muon", "soap", "schedulefree_adamw", "prodigy")
+    assert chosen("all") == paper + modern
+    assert chosen(["muon", "paper"]) == (*paper, "muon")  # registry order, each once
+    with pytest.raises(ValueError, match=r"strategies\[0\]: 'new' matches no strategy; allowed: 'paper' "
+                                         r"\(the paper's 18\), 'modern' \(the six modern baselines\), 'all'"):
+        chosen(["new"])
+
+
 def test_hash_covers_the_protocol_only():
     a = parse_spec(BASE)
     assert parse_spec({**BASE, "name": "other", "storage": "/elsewhere", "max_concurrent": 2,
@@ -194,9 +209,14 @@ def test_overrides_and_early_stopping_parse():
     assert spec.budget.early_stopping.reduction_factor == 2
 
 
-@pytest.mark.parametrize("name", ["quick", "synthetic", "paper"])
+@pytest.mark.parametrize("name", ["quick", "synthetic", "paper", "modern"])
 def test_shipped_specs_validate(name):
     spec = load_spec(SWEEPS / f"{name}.yaml")
+    if name == "modern":  # the six modern baselines beside five of the paper's, on the synthetic task
+        assert spec.strategies == ("fixed_sgd", "cosine_sgd", "adamw", "sam", "dals", "adamw_wsd", "onecycle_sgd",
+                                   "muon", "soap", "schedulefree_adamw", "prodigy")
+        assert [w.name for w in spec.workloads] == ["synthetic"]
+        return
     assert len(spec.strategies) == 18
     if name == "paper":
         assert [w.name for w in spec.workloads] == ["synthetic", "cifar10", "rte", "trec6", "imdb"]

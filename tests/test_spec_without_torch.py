@@ -27,7 +27,7 @@ print(json.dumps({"pairs": pairs, "refused": refused, "loaded": [m for m in ("to
 def test_parsing_a_good_and_a_bad_spec_imports_neither_torch_nor_ray():
     out = subprocess.run([sys.executable, "-c", CHECK], cwd=ROOT, capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-    assert json.loads(out.stdout) == {"pairs": 72, "refused": True, "loaded": []}
+    assert json.loads(out.stdout) == {"pairs": 96, "refused": True, "loaded": []}
 
 
 def test_lrsweep_run_refuses_a_misspelt_strategy_without_torch(tmp_path):

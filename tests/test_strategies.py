@@ -45,14 +45,22 @@ def full_loss(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
         return nn.functional.cross_entropy(model(X), y).item()
 
 
-def test_registry_lists_the_18_strategies_of_strategies_md():
-    assert NAMES == [
-        "fixed_sgd", "cosine_sgd", "sgdr", "adam", "adamw", "adabound", "lars", "discriminative", "radam",
-        "lion", "lookahead_adamw", "sam", "grokfast", "stlr_discriminative", "sam_discriminative",
-        "dals", "dals_fast", "dals_acc",
-    ]
+PAPER = ["fixed_sgd", "cosine_sgd", "sgdr", "adam", "adamw", "adabound", "lars", "discriminative", "radam",
+         "lion", "lookahead_adamw", "sam", "grokfast", "stlr_discriminative", "sam_discriminative",
+         "dals", "dals_fast", "dals_acc"]
+MODERN = ["adamw_wsd", "onecycle_sgd", "muon", "soap", "schedulefree_adamw", "prodigy"]
+
+
+def test_registry_lists_the_18_strategies_of_strategies_md_then_the_six_modern_ones():
+    assert NAMES == PAPER + MODERN
+    assert [s.name for s in list_strategies(selection="paper")] == PAPER
+    assert [s.name for s in list_strategies(selection="modern")] == MODERN
+    assert {get_strategy(name).generation for name in MODERN} == {"modern"}
     assert [s.name for s in list_strategies("dals*")] == ["dals", "dals_fast", "dals_acc"]
+    assert [s.name for s in list_strategies("*adamw*", selection="paper")] == ["adamw", "lookahead_adamw"]
     assert list_strategies("no_such_*") == []
+    with pytest.raises(StrategyError, match="unknown strategy selection 'new'; valid: paper, modern, all"):
+        list_strategies(selection="new")
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -60,7 +68,7 @@ def test_entry_is_frozen_and_canonical_is_valid_and_fresh(name):
     strategy = get_strategy(name)
     assert isinstance(strategy, Strategy)
     assert strategy.family in {"sgd", "adam", "dals"}
-    assert strategy.generation in {"1", "2", "3", "4", "5", "SOTA"}
+    assert strategy.generation in {"1", "2", "3", "4", "5", "SOTA", "modern"}
     with pytest.raises(AttributeError):
         strategy.name = "other"
     specs = {spec.name: spec for spec in strategy.hparams}
@@ -73,7 +81,9 @@ def test_entry_is_frozen_and_canonical_is_valid_and_fresh(name):
 
 
 @pytest.mark.parametrize(("name", "lr"), [("adam", 2e-5), ("lion", 2e-5), ("lars", 1e-3), ("sam", 1e-3),
-                                          ("stlr_discriminative", 1e-3), ("dals_acc", 1e-3)])
+                                          ("stlr_discriminative", 1e-3), ("dals_acc", 1e-3),
+                                          ("onecycle_sgd", 1e-3), ("muon", 2e-5), ("soap", 2e-5),
+                                          ("adamw_wsd", 2e-5), ("schedulefree_adamw", 2e-5), ("prodigy", 1.0)])
 def test_finetune_regime_sets_base_lr_and_warmup(name, lr):
     config = get_strategy(name).canonical("finetune")
     assert config["lr"] == lr
@@ -109,7 +119,8 @@ def test_thirty_steps_lower_the_loss(name):
         assert torch.is_tensor(loss) and torch.isfinite(loss)
     assert full_loss(model, X, y) < before
     lrs = stepper.lrs()
-    assert len(lrs) == 3 and all(isinstance(lr, float) and lr >= 0 for lr in lrs)
+    groups = 4 if name == "muon" else 3  # Muon splits the hidden group: its matrix, its bias
+    assert len(lrs) == groups and all(isinstance(lr, float) and lr >= 0 for lr in lrs)
     diagnostics = stepper.diagnostics()
     if get_strategy(name).family == "dals":
         assert set(diagnostics) == {"phase", "trust_ratio"}
@@ -131,6 +142,8 @@ def test_state_dict_round_trip_continues_bit_identically(name):
     model, stepper, X, y = build()
     for step in range(7):
         stepper.step(closure_for(model, X, y, step))
+    with stepper.evaluating():  # as the loops do: score, then snapshot in train mode
+        full_loss(model, X, y)
     buffer = io.BytesIO()
     torch.save({"model": model.state_dict(), "stepper": stepper.state_dict()}, buffer)
     straight = [stepper.step(closure_for(model, X, y, step)).item() for step in range(7, 20)]
@@ -222,6 +235,14 @@ def test_unknown_strategy_lists_valid_names():
         ("dals", {"momentum": 1.0}, r"'dals': hyperparameter 'momentum' = 1.0 is outside \[0, 1\)"),
         ("sam", {"rho": True}, r"'sam': hyperparameter 'rho' = True"),
         ("lion", {"beta2": float("nan")}, r"'lion': hyperparameter 'beta2' = nan"),
+        ("muon", {"adam_lr": 0.0}, r"'muon': hyperparameter 'adam_lr' = 0.0 is outside \(0, 10\]"),
+        ("soap", {"precondition_frequency": 0}, r"'soap': hyperparameter 'precondition_frequency' = 0 is outside "
+                                                r"\[1, 1000\] int"),
+        ("prodigy", {"lr": 20.0}, r"'prodigy': hyperparameter 'lr' = 20.0 is outside \(0, 10\]"),
+        ("schedulefree_adamw", {"warmup_frac": 1.0}, r"'warmup_frac' = 1.0 is outside \[0, 1\)"),
+        ("onecycle_sgd", {"momentum": -0.1}, r"'onecycle_sgd': hyperparameter 'momentum' = -0.1"),
+        ("adamw_wsd", {"warmup_frac": 0.9}, r"'warmup_frac' \+ 'decay_frac' = 0.9 \+ 0.2 exceed the run; "
+                                            r"allowed: a sum <= 1"),
     ],
 )
 def test_bad_hyperparameters_name_strategy_field_and_range(name, hparams, message):

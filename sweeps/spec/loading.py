@@ -48,7 +48,8 @@ def parse_spec(raw: Any, source: str = "spec", *, base: str | Path | None = None
         strategies = parse_strategies(raw["strategies"], p)
     else:
         strategies = ()
-        p.add("strategies", "is required; allowed: 'all', a glob pattern, or a list of names/patterns")
+        p.add("strategies", "is required; allowed: 'paper', 'modern', 'all', a glob pattern, "
+                            "or a list of these and names")
     evaluation = parse_evaluation(raw.get("evaluation"), p)
     resources = parse_resources(raw.get("resources"), p)
     storage, data_dir = parse_location(raw, p)

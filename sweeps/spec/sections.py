@@ -109,26 +109,31 @@ def parse_text_task(raw: Any, path: str, p: Problems) -> tuple[str | None, dict]
 
 
 def parse_strategies(raw: Any, p: Problems) -> tuple[str, ...]:
-    """The ``strategies`` field: 'all', a glob or a list, expanded in registry order."""
+    """The ``strategies`` field: a selection word ('paper', 'modern', 'all'), a glob or a list of either,
+    expanded in registry order."""
     from strategies import list_strategies
+    from strategies.registry import SELECTIONS
 
     known = [s.name for s in list_strategies()]
-    if raw == "all":
-        return tuple(known)
+    words = ", ".join(f"'{word}' ({what})" for word, what in SELECTIONS.items())
     patterns = [raw] if isinstance(raw, str) else raw
     if not isinstance(patterns, list) or not patterns or not all(isinstance(x, str) for x in patterns):
-        p.add("strategies", f"must be 'all', a glob pattern or a non-empty list of names/patterns; "
+        p.add("strategies", f"must be {words}, a glob pattern or a non-empty list of these and names; "
                             f"allowed names: {', '.join(known)}")
         return ()
     chosen: set[str] = set()
     for i, pattern in enumerate(patterns):
+        if pattern in SELECTIONS:
+            chosen.update(s.name for s in list_strategies(selection=pattern))
+            continue
         matched = [s.name for s in list_strategies(pattern)]
         variants = [m for m in matched if m not in known]
         if variants:  # <name>@paper_code: opt-in for `lrsweep reproduce`, never tuned by a sweep
             p.add(f"strategies[{i}]", f"{pattern!r} selects paper-code variants ({', '.join(variants)}), which "
                                       f"only `lrsweep reproduce` runs; allowed: {', '.join(known)}")
         elif not matched:
-            p.add(f"strategies[{i}]", f"{pattern!r} matches no strategy; allowed: {', '.join(known)}")
+            p.add(f"strategies[{i}]", f"{pattern!r} matches no strategy; allowed: {words}, or names and globs "
+                                      f"of {', '.join(known)}")
         chosen.update(matched)
     return tuple(s for s in known if s in chosen)  # registry order, each once
 
