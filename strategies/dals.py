@@ -142,6 +142,7 @@ class DALS(Optimizer):
         # One pass over the params, per-group settings expanded by list repetition: building a dict
         # of ten lists element by element cost about a tenth of a small model's step.
         ps, gs, fs, ms, scalars = [], [], [], [], {key: [] for key in _SCALARS}
+        bounds = []  # each group's slice of ps
         for group in self.param_groups:
             start = len(ps)
             for p in group["params"]:
@@ -159,6 +160,7 @@ class DALS(Optimizer):
                 fs.append(param_state["filter"])
                 ms.append(param_state["momentum_buffer"])
             count = len(ps) - start
+            bounds.append((start, len(ps)))
             if count:
                 for key, value in (
                     ("keep", 1.0 - self._strength(group["filter_alpha"])), ("blend", 0.3 + 0.4 * group["depth"]),
@@ -170,7 +172,13 @@ class DALS(Optimizer):
         update = self._update_foreach if self.foreach else self._update_per_tensor
         ratios = update(ps, gs, fs, ms, scalars, bypass) if ps else []
         state["trust_ratio"] = sum(ratios) / len(ratios) if ratios else 1.0
+        self._group_ratios = [sum(ratios[a:b]) / (b - a) if b > a else 1.0 for a, b in bounds]
         return loss
+
+    def layer_diagnostics(self) -> dict[str, list[float]]:
+        """Per param group (the layer groups, bottom to top): the mean trust ratio of the latest step."""
+        ratios = getattr(self, "_group_ratios", None)
+        return {"trust_ratio": list(ratios)} if ratios is not None else {}
 
     @staticmethod
     def _trust_ratio(c: float, p_norm: float, g_norm: float) -> float:

@@ -48,10 +48,13 @@ class LARS(Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        self._group_ratios = []  # per group, on the device: read only when logged
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
             if not params:
+                self._group_ratios.append(None)
                 continue
+            ratios = []
             for p in params:
                 if "momentum_buffer" not in self.state[p]:
                     self.state[p]["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
@@ -63,8 +66,21 @@ class LARS(Optimizer):
                 p_norm = torch.stack(torch._foreach_norm(ps))
                 g_norm = torch.stack(torch._foreach_norm(gs))
                 ratio = torch.where((p_norm > 0) & (g_norm > 0), group["trust_coef"] * p_norm / g_norm, 1.0)
+                ratios.append(ratio)
                 torch._foreach_mul_(gs, ratio.unbind())
                 torch._foreach_mul_(ms, group["momentum"])
                 torch._foreach_add_(ms, gs)
                 torch._foreach_add_(ps, ms, alpha=-group["lr"])
+            self._group_ratios.append(ratios)
         return loss
+
+    def layer_diagnostics(self) -> dict[str, list[float]]:
+        """Per param group, bottom to top: the mean trust ratio of the latest step (1 for a group without grads)."""
+        groups = getattr(self, "_group_ratios", None)
+        if not groups:
+            return {}
+        means = []
+        for ratios in groups:
+            values = [v for r in ratios for v in r.tolist()] if ratios is not None else []
+            means.append(sum(values) / len(values) if values else 1.0)
+        return {"trust_ratio": means}

@@ -598,6 +598,7 @@ class StackedStepper:
         ratio = torch.where((p_norm > 0) & (g_norm > 0), self.trust_coef * p_norm / g_norm, 1.0)
         torch._foreach_mul_(grads, [r.view((self.k,) + (1,) * (g.dim() - 1)) for r, g in zip(ratio, grads,
                                                                                               strict=True)])
+        self._ratios = ratio  # (T, K), averaged per layer group only when logged
         bufs = self.state["momentum_buffer"]
         torch._foreach_mul_(bufs, c["momentum"])
         torch._foreach_add_(bufs, grads)
@@ -657,6 +658,19 @@ class StackedStepper:
             torch.addcmul(g, m, mu, out=m)  # m = mu m + g_hat (torch.add(g, m, alpha=mu, out=m))
             p.addcmul_(m, alpha.view((self.k,) + (1,) * (p.dim() - 1)))
         self.member_state["trust_ratio"].copy_(ratio.cumsum(0)[-1] / len(params))  # sum(ratios) / len(ratios)
+        self._ratios = ratio
+
+    def layer_diagnostics(self, i: int) -> dict[str, list[float]]:
+        """DALS and LARS: member ``i``'s mean trust ratio per layer group of the latest step; others empty."""
+        ratios = getattr(self, "_ratios", None)
+        if ratios is None:
+            return {}
+        mine = ratios[:, i].tolist()
+        sums, counts = [0.0] * self.num_groups, [0] * self.num_groups
+        for g, r in zip(self.group_of, mine, strict=True):
+            sums[g] += r
+            counts[g] += 1
+        return {"trust_ratio": [s / n if n else 1.0 for s, n in zip(sums, counts, strict=True)]}
 
 
 class MemberStepper:
@@ -676,6 +690,10 @@ class MemberStepper:
     def diagnostics(self) -> dict[str, float]:
         """DALS: the member's phase and mean trust ratio of its latest step; others empty."""
         return self.stacked.diagnostics(self.index)
+
+    def layer_diagnostics(self) -> dict[str, list[float]]:
+        """DALS and LARS: the member's mean trust ratio per layer group of its latest step; others empty."""
+        return self.stacked.layer_diagnostics(self.index)
 
     def evaluating(self) -> AbstractContextManager[None]:
         """A stacked update scores at the weights it trains (none has an averaged point to swap in)."""

@@ -17,7 +17,8 @@ __all__ = ["Stepper", "Update"]
 class Update(Protocol):
     """What the Stepper drives: a torch optimizer, or a wrapper shaped like one.
 
-    One may also have ``diagnostics() -> dict[str, float]`` (DALS: its phase and trust ratio), and
+    One may also have ``diagnostics() -> dict[str, float]`` (DALS: its phase and trust ratio),
+    ``layer_diagnostics() -> dict[str, list[float]]`` (per layer group: DALS's and LARS's trust ratios), and
     ``eval()`` / ``train()`` when the weights it trains at are not the weights to score (Schedule-Free
     trains at an interpolation and scores its average): the loop calls them around every evaluation.
     """
@@ -67,6 +68,12 @@ class Stepper:
     def diagnostics(self) -> dict[str, float]:
         """A small dict for logging: the update's own ``diagnostics()`` (DALS: phase, trust ratio), else empty."""
         diagnostics = getattr(self.update, "diagnostics", None)
+        return diagnostics() if diagnostics is not None else {}
+
+    def layer_diagnostics(self) -> dict[str, list[float]]:
+        """Per layer group, bottom to top, of the latest step: the update's own ``layer_diagnostics()``
+        (DALS and LARS: ``trust_ratio``, the mean over the group's tensors), else empty."""
+        diagnostics = getattr(self.update, "layer_diagnostics", None)
         return diagnostics() if diagnostics is not None else {}
 
     @contextmanager

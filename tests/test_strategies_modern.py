@@ -142,8 +142,9 @@ def test_schedulefree_reports_the_accuracy_of_its_average_not_of_its_gradient_po
         return (logits.argmax(dim=1) == scored.labels).sum().item() / len(scored)
 
     for metrics, snapshot in zip(history, snapshots, strict=True):
-        model.load_state_dict(snapshot["model"])  # the gradient point y: the snapshot is taken in train mode
-        stepper.load_state_dict(snapshot["stepper"])
+        [member] = snapshot["members"]  # a trial of one run: a population of one
+        model.load_state_dict(member["model"])  # the gradient point y: the snapshot is taken in train mode
+        stepper.load_state_dict(member["stepper"])
         at_y = accuracy()
         with stepper.evaluating():
             at_x = accuracy()

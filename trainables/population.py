@@ -53,6 +53,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from trainables.forward import SOLO, STACKED, Stacked, Vmapped, choose_path, member_losses
+from trainables.layers import LayerProbe
 from trainables.trial import (
     CHECK_EVERY,
     Compute,
@@ -89,6 +90,7 @@ class _Member:
     stepper: Any
     generator: torch.Generator
     hparams: dict  # resolved, reported with each epoch
+    groups: list[list[nn.Parameter]]  # layer groups, bottom to top
     rng: dict  # torch's global RNG states where this member left them (the solo path's dropout stream)
     history: list[dict] = field(default_factory=list)
     relink: bool = True  # point the params' grads at the stacked gradients before the next step
@@ -198,7 +200,7 @@ class _Population:
             if paper_order:  # the reference shuffles with the global RNG, continuing after the model's init
                 generator.set_state(torch.get_rng_state())
             self.members.append(_Member(cfg, model, [p for group in groups for p in group], stepper, generator,
-                                        hparams, global_rng_state(self.device)))
+                                        hparams, [list(group) for group in groups], global_rng_state(self.device)))
         amp = workload.mixed_precision and self.device.type == "cuda" and torch.cuda.is_bf16_supported()
         # bf16 needs no loss scaling, so the strategies' step(closure) stays as it is.
         self.autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp else nullcontext
@@ -212,8 +214,9 @@ class _Population:
         self._stack()
         # The members' Steppers are built either way (they check each member's settings, and a
         # snapshot of the per-member path resumes on them); the stacked update takes over when it can.
-        by_id = {id(p): self.stacked[name] for name, p in self.members[0].model.named_parameters()}
-        stacks = [[by_id[id(p)] for p in group] for group in layer_groups]
+        name_of = {id(p): name for name, p in self.members[0].model.named_parameters()}
+        self.group_names = [[name_of[id(p)] for p in group] for group in layer_groups]
+        stacks = [[self.stacked[name] for name in names] for names in self.group_names]
 
         def engine():
             return stacked_stepper(strategy, stacks, [m.hparams for m in self.members], total_steps,
@@ -352,12 +355,13 @@ class _Population:
         batches = self.train.batches(self.workload.batch_size, shuffle=True, generator=m.generator, train=True)
         compute = Compute()
         steps = self._steps_in(epoch)
+        probe = LayerProbe()
         for step, (inputs, labels) in enumerate(batches, start=1):
             if step > steps:  # the budget's last steps are spent
                 break
             first: list[tuple[torch.Tensor, torch.Tensor]] = []
 
-            def closure(inputs=inputs, labels=labels, first=first) -> torch.Tensor:
+            def closure(inputs=inputs, labels=labels, first=first, last=step == steps) -> torch.Tensor:
                 model.zero_grad(set_to_none=True)
                 with autocast():
                     logits = model(inputs)
@@ -365,6 +369,8 @@ class _Population:
                 loss.backward()
                 if not first:  # SAM evaluates twice; the metrics use the first (unperturbed) pass
                     first.append((loss.detach(), logits.detach()))
+                    if last:  # the epoch's per-layer view, from this step's own gradients
+                        probe.before(m.groups, [[p.grad for p in group] for group in m.groups])
                 return loss
 
             compute.step(stepper, closure)
@@ -381,11 +387,12 @@ class _Population:
         train_loss = (torch.stack(losses) * weights).sum().item() / seen
         correct = (torch.cat(predictions) == torch.cat(targets)).sum()
         finite = finite and math.isfinite(train_loss) and params_finite(m.params)
+        layers = probe.after(m.groups, stepper.lrs(), stepper.layer_diagnostics())
         with stepper.evaluating():
             score = self._solo_score(m)
         metrics = epoch_metrics(epoch, train_loss, correct.item() / seen, self.score_key, score,
                                 self.chance, stepper, finite, self.device, m.hparams)
-        metrics.update(compute.metrics(), seconds=time.perf_counter() - start)
+        metrics.update(compute.metrics(), seconds=time.perf_counter() - start, layers=layers)
         m.history.append(metrics)
         m.rng = global_rng_state(self.device)
         return dict(metrics)
@@ -415,11 +422,17 @@ class _Population:
         weights: list[int] = []
         steps_run = dict.fromkeys(active, 0)
         compute = {i: Compute() for i in active}
+        probes = {i: LayerProbe() for i in active}
         running = list(active)
-        for step in range(1, self._steps_in(epoch) + 1):
+        steps = self._steps_in(epoch)
+        for step in range(1, steps + 1):
             batches = {i: next(iters[i]) for i in running}
             inputs, labels = (torch.stack(t) for t in self._full(batches))
             loss, logits = self._forward_backward(inputs, labels, running)
+            if step == steps:  # the epoch's per-layer view, from this step's own gradients
+                for i in running:
+                    probes[i].before(self._weights(i), [[self.stacked[n].grad[i] for n in names]
+                                                        for names in self.group_names])
             step_losses.append(loss.detach())
             correct += (logits.argmax(dim=2) == labels).sum(dim=1)
             weights.append(labels.shape[1])
@@ -438,7 +451,13 @@ class _Population:
                 if not running:
                     break
         losses = torch.stack(step_losses) if step_losses else torch.zeros(0, len(members))
-        return self._close_epoch(epoch, active, losses, correct, weights, steps_run, compute, start)
+        layers = {i: probes[i].after(self._weights(i), self.stepper(i).lrs(), self.stepper(i).layer_diagnostics())
+                  for i in active}
+        return self._close_epoch(epoch, active, losses, correct, weights, steps_run, compute, start, layers)
+
+    def _weights(self, i: int) -> list[list[torch.Tensor]]:
+        """Member ``i``'s weights per layer group, bottom to top: its slices of the stacks."""
+        return [[self.stacked[n].detach()[i] for n in names] for names in self.group_names]
 
     def _member_steps(self, loss: torch.Tensor, batches: dict[int, tuple], running: list[int],
                       compute: dict[int, Compute]) -> None:
@@ -502,7 +521,8 @@ class _Population:
         loss.backward()
         return loss
 
-    def _close_epoch(self, epoch, active, losses, correct, weights, steps_run, compute, start) -> list[dict | None]:
+    def _close_epoch(self, epoch, active, losses, correct, weights, steps_run, compute, start,
+                     layers) -> list[dict | None]:
         with ExitStack() as scoring:  # each member's weights to score (Schedule-Free: its average)
             for i in active:
                 scoring.enter_context(self.stepper(i).evaluating())
@@ -519,7 +539,7 @@ class _Population:
             ok = bool(member_losses.isfinite().all()) and math.isfinite(train_loss) and params_finite(m.params)
             metrics = epoch_metrics(epoch, train_loss, correct[i].item() / seen, self.score_key, scores[i],
                                     self.chance, self.stepper(i), ok, self.device, m.hparams)
-            metrics.update(compute[i].metrics(), seconds=seconds)
+            metrics.update(compute[i].metrics(), seconds=seconds, layers=layers[i])
             m.history.append(metrics)
             out[i] = dict(metrics)
             if not ok:  # frozen from now on; zeros keep NaNs out of the shared kernels
