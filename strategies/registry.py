@@ -67,11 +67,13 @@ class Strategy:
         total_steps: int,
         steps_per_epoch: int,
         regime: str = SCRATCH,
+        schedule: Schedule | None = None,
     ) -> Stepper:
         """A Stepper for ``layer_groups`` (bottom to top) over a run of ``total_steps`` steps.
 
         ``hparams``: values laid over the canonical ones by ``resolve_hparams`` (a trial passes the
-        dict it resolved, which comes through unchanged).
+        dict it resolved, which comes through unchanged). ``schedule``: one that replaces the
+        strategy's own and the regime's warmup (the LR range test's ramp); None keeps them.
         """
         for field, value in (("total_steps", total_steps), ("steps_per_epoch", steps_per_epoch)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
@@ -87,7 +89,7 @@ class Strategy:
         for group in groups:
             group["lr"] = config["lr"] * group["lr_scale"]
         update = self.make_update(groups, config, run)
-        return Stepper(update, self.schedule(config, run))
+        return Stepper(update, self.schedule(config, run) if schedule is None else schedule)
 
     def schedule(self, config: Mapping[str, Any], run: Run) -> Schedule:
         """The LR schedule ``build`` gives a run with resolved ``config``: the strategy's own, with the

@@ -15,8 +15,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Schedule", "Scaled", "constant", "cosine", "linear_warmup", "restarts", "sgdr", "stlr",
-           "warmup_cosine", "with_warmup"]
+__all__ = ["Schedule", "Scaled", "constant", "cosine", "exponential_ramp", "linear_warmup", "restarts", "sgdr",
+           "stlr", "warmup_cosine", "with_warmup"]
 
 Schedule = Callable[[int, float], float]  # (step t, a group's peak LR) -> that group's LR at step t
 
@@ -93,6 +93,12 @@ def restarts(t: int, *, T_0: int, T_mult: int) -> float:
     """
     position, length = _cycle(t + 1, T_0, T_mult)
     return _half_cosine(math.pi * min(1.0, position / length))
+
+
+def exponential_ramp(t: int, *, start: float, end: float, T: int) -> float:
+    """The LR range test's factor (Smith 2017, section 3.3): geometric from ``start`` at t = 0 to ``end``
+    at t = T - 1, held there after; as a ``Scaled`` factor it moves every group's LR alike."""
+    return start * (end / start) ** (min(t, T - 1) / max(1, T - 1))
 
 
 def linear_warmup(t: int, peak: float, *, T: int, frac: float) -> float:
