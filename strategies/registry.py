@@ -1,4 +1,4 @@
-"""The 18 strategies of STRATEGIES.md as frozen registry entries.
+"""The 18 strategies of docs/STRATEGIES.md as frozen registry entries.
 
 Everything that differs between strategies is a field of ``Strategy`` (canonical settings,
 hyperparameter ranges, whether groups get discriminative decay, and small builder functions for
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["HParam", "Run", "Strategy", "StrategyError", "get_strategy", "list_strategies", "register_strategy"]
 
-ETA_MIN = 1e-5  # floor of cosine_sgd and sgdr (STRATEGIES.md)
+ETA_MIN = 1e-5  # floor of cosine_sgd and sgdr (docs/STRATEGIES.md)
 
 
 @dataclass(frozen=True)
@@ -427,7 +427,7 @@ def get_strategy(name: str) -> Strategy:
 
 
 def list_strategies(pattern: str | None = None) -> list[Strategy]:
-    """The 18 strategies in STRATEGIES.md order, then registered ones (a plugin's), or those whose name
+    """The 18 strategies in docs/STRATEGIES.md order, then registered ones (a plugin's), or those whose name
     matches the glob ``pattern``.
 
     Variants (``<name>@paper_code``) are opt-in: only a pattern containing ``@`` lists them, so

@@ -60,7 +60,7 @@ def sgdr(t: int, peak: float, *, T_0: int, T_mult: int, eta_min: float) -> float
     """Cosine warm restarts: cycle ``i`` lasts ``T_0 * T_mult**i`` steps and restarts at ``peak``.
 
     Same values as torch ``CosineAnnealingWarmRestarts`` stepped once per step; ``T_0`` is in steps
-    here, the caller converts epochs (STRATEGIES.md: the reference code's steps-not-epochs defect).
+    here, the caller converts epochs (docs/STRATEGIES.md: the reference code's steps-not-epochs defect).
     """
     position, length = _cycle(t, T_0, T_mult)
     return eta_min + (peak - eta_min) * _half_cosine(math.pi * position / length)
@@ -88,7 +88,7 @@ def warmup_cosine(t: int, *, T: int, warmup_frac: float) -> float:
 def restarts(t: int, *, T_0: int, T_mult: int) -> float:
     """DALS-Acc's factor: SGDR to 0 without warmup, its counter advanced before the LR is read.
 
-    STRATEGIES.md's counter ``c`` is ``t + 1`` steps into the run at step ``t``: the first restart
+    docs/STRATEGIES.md's counter ``c`` is ``t + 1`` steps into the run at step ``t``: the first restart
     (factor 1) is at step ``T_0 - 1``, one step before plain SGDR's.
     """
     position, length = _cycle(t + 1, T_0, T_mult)

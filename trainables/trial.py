@@ -1,6 +1,6 @@
 """One trial: (workload, strategy, hyperparameters, seed) trained for some epochs, one dict per epoch.
 
-The loop is deliberately small (STYLE.md 10): data on the device, batches cut from tensors, one
+The loop is deliberately small (docs/STYLE.md 10): data on the device, batches cut from tensors, one
 ``stepper.step(closure)`` per batch whatever the strategy (SAM calls the closure twice, the others
 once), one evaluation per epoch, one metrics dict per epoch. It never asks which strategy it runs.
 
