@@ -199,13 +199,13 @@ def cmd_lr_range(args: argparse.Namespace) -> int:
         options = _option_pairs(args.option)
     except ValueError as err:
         return _fail(str(err))
+    known = [w.name for w in list_workloads()]
+    if args.workload not in known:
+        return _fail(f"--workload {args.workload!r}: unknown workload; allowed: {', '.join(known)}")
+    workload = get_workload(args.workload)
     try:
-        workload = get_workload(args.workload)
         workload.validate_options(options)
     except WorkloadError as err:
-        names = ", ".join(w.name for w in list_workloads())
-        if args.workload not in names.split(", "):
-            return _fail(f"--workload {args.workload!r}: unknown workload; allowed: {names}")
         return _fail(f"--option: {err}")
     try:
         strategy = get_strategy(args.strategy)
