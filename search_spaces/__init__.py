@@ -1,4 +1,4 @@
-"""Search spaces: one Optuna define-by-run space per strategy, written as data (STYLE.md 7).
+"""Search spaces: one Optuna define-by-run space per strategy, written as data (docs/STYLE.md 7).
 
 A space is a table ``{hparam: Range(low, high, scale)}``. Every table is derived from the
 strategy's canonical configuration (for the workload's regime) by ONE width policy, ``POLICY``:

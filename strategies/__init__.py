@@ -1,4 +1,4 @@
-"""The 18 strategies of STRATEGIES.md and six modern baselines behind one registry (docs/CONTRACTS.md).
+"""The 18 strategies of docs/STRATEGIES.md and six modern baselines behind one registry (docs/CONTRACTS.md).
 
     stepper = get_strategy("dals").build(layer_groups, {"lr": 0.01}, total_steps, steps_per_epoch)
     loss = stepper.step(closure)  # closure: zero grads, forward, backward, return the loss

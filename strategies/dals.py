@@ -18,7 +18,7 @@ _SCALARS = ("keep", "blend", "wd", "c", "mu", "lr")  # per-tensor settings, expa
 
 
 class DALS(Optimizer):
-    r"""DALS as written in STRATEGIES.md; DALS-Fast and DALS-Acc are settings of the same class.
+    r"""DALS as written in docs/STRATEGIES.md; DALS-Fast and DALS-Acc are settings of the same class.
 
     One step, given the step's mini-batch loss :math:`\ell` (from ``closure()`` or ``loss=``):
 

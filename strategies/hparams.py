@@ -2,7 +2,8 @@
 
 Torch-free, so that a sweep spec is validated without importing torch. The regime and the
 workload's overrides are workload metadata; callers pass them in as data, so this package never
-imports ``trainables``.
+imports ``trainables``. Nor does it import ``strategies.registry``: it reads a strategy through the
+``Described`` protocol below, so the registry depends on this module and never the other way.
 """
 
 from __future__ import annotations
@@ -12,15 +13,12 @@ import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from vocab.contracts import FINETUNE, REGIMES, SCRATCH
 
-if TYPE_CHECKING:
-    from strategies.registry import Strategy
-
-__all__ = ["FINETUNE_LR", "FINETUNE_WARMUP_FRAC", "REGIMES", "HParam", "StrategyError", "canonical",
-           "resolve_hparams"]
+__all__ = ["FINETUNE_LR", "FINETUNE_WARMUP_FRAC", "REGIMES", "Described", "HParam", "StrategyError",
+           "canonical", "resolve_hparams"]
 
 FINETUNE_LR = MappingProxyType({"adam": 2e-5, "sgd": 1e-3, "dals": 1e-3})
 FINETUNE_WARMUP_FRAC = 0.1
@@ -58,7 +56,28 @@ class HParam:
         return above and below
 
 
-def canonical(strategy: Strategy, regime: str = SCRATCH) -> dict[str, Any]:
+class Described(Protocol):
+    """What resolution reads of a strategy (``strategies.registry.Strategy`` has it): its name for
+    messages, its family for the regime's LR and the workload's overrides, its settings, ranges and
+    fine-tune settings."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def family(self) -> str: ...
+
+    @property
+    def defaults(self) -> Mapping[str, float]: ...
+
+    @property
+    def hparams(self) -> tuple[HParam, ...]: ...
+
+    @property
+    def finetune(self) -> Mapping[str, float]: ...
+
+
+def canonical(strategy: Described, regime: str = SCRATCH) -> dict[str, Any]:
     """A fresh dict of the strategy's canonical settings; "finetune" swaps the LR (the family's, then the
     strategy's ``finetune`` settings) and adds the warmup fraction."""
     if regime not in REGIMES:
@@ -72,7 +91,7 @@ def canonical(strategy: Strategy, regime: str = SCRATCH) -> dict[str, Any]:
 
 
 def resolve_hparams(
-    strategy: Strategy,
+    strategy: Described,
     regime: str = SCRATCH,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     sampled: Mapping[str, Any] | None = None,

@@ -1,4 +1,4 @@
-"""LARS exactly as STRATEGIES.md states it (own implementation, see the class docstring)."""
+"""LARS exactly as docs/STRATEGIES.md states it (own implementation, see the class docstring)."""
 
 from collections.abc import Callable, Iterable
 from typing import Any

@@ -1,4 +1,4 @@
-"""The update rules and schedules of the paper's reference code, where they differ from STRATEGIES.md.
+"""The update rules and schedules of the paper's reference code, where they differ from docs/STRATEGIES.md.
 
 Opt-in only: the registry exposes them as ``<strategy>@paper_code`` variants (never the default,
 never in ``strategies: all``) so that ``lrsweep reproduce`` can run the benchmark as the
@@ -82,7 +82,7 @@ class PaperLARS(LARS):
         \ (c \text{ if a norm is } 0), \quad m \leftarrow \mu m + \hat g \ (m_1 = \hat g), \quad
         p \leftarrow p - lr\, r\, m
 
-    STRATEGIES.md's LARS (``strategies.LARS``) scales the gradient before momentum,
+    docs/STRATEGIES.md's LARS (``strategies.LARS``) scales the gradient before momentum,
     :math:`m \leftarrow \mu m + r \hat g`; here today's ratio multiplies the whole buffer, past
     gradients included, and a zero norm gives ``c`` instead of 1.
     """
@@ -116,7 +116,7 @@ class PaperGrokfast(Optimizer):
         m \leftarrow \mu m + (1 - \mu)(g + f) \ (m_0 = 0), \quad
         p \leftarrow p - lr\, m, \quad p \leftarrow p - lr\, wd\, p
 
-    Three departures from STRATEGIES.md's Grokfast (SGD on ``g + lam * EMA(g)`` through
+    Three departures from docs/STRATEGIES.md's Grokfast (SGD on ``g + lam * EMA(g)`` through
     pytorch-optimizer's ``gradfilter_ema``): the filter starts at zero rather than at the first
     gradient, the momentum is dampened by ``1 - mu`` (a step ten times smaller at mu 0.9), and the
     weight decay is decoupled and applied after the update. ``lam`` is 1.

@@ -2,7 +2,7 @@
 
 Discriminative decay (ULMFiT) is a property of the groups, not of an optimizer: group ``l`` of
 ``L`` gets ``lr_scale = 1 / factor ** (L - 1 - l)``, applied exactly once (the paper's reference
-code divides twice; STRATEGIES.md).
+code divides twice; docs/STRATEGIES.md).
 """
 
 from collections.abc import Sequence

@@ -1,4 +1,4 @@
-"""The 18 strategies of STRATEGIES.md and the six modern baselines as frozen registry entries.
+"""The 18 strategies of docs/STRATEGIES.md and the six modern baselines as frozen registry entries.
 
 Everything that differs between strategies is a field of ``Strategy`` (canonical settings,
 hyperparameter ranges, whether groups get discriminative decay, and small builder functions for
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["MODERN", "SELECTIONS", "HParam", "Run", "Strategy", "StrategyError", "get_strategy", "list_strategies",
            "register_strategy"]
 
-ETA_MIN = 1e-5  # floor of cosine_sgd and sgdr (STRATEGIES.md)
+ETA_MIN = 1e-5  # floor of cosine_sgd and sgdr (docs/STRATEGIES.md)
 
 
 @dataclass(frozen=True)
@@ -74,11 +74,13 @@ class Strategy:
         total_steps: int,
         steps_per_epoch: int,
         regime: str = SCRATCH,
+        schedule: Schedule | None = None,
     ) -> Stepper:
         """A Stepper for ``layer_groups`` (bottom to top) over a run of ``total_steps`` steps.
 
         ``hparams``: values laid over the canonical ones by ``resolve_hparams`` (a trial passes the
-        dict it resolved, which comes through unchanged).
+        dict it resolved, which comes through unchanged). ``schedule``: one that replaces the
+        strategy's own and the regime's warmup (the LR range test's ramp); None keeps them.
         """
         for field, value in (("total_steps", total_steps), ("steps_per_epoch", steps_per_epoch)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
@@ -94,7 +96,7 @@ class Strategy:
         for group in groups:
             group["lr"] = config["lr"] * group["lr_scale"]
         update = self.make_update(groups, config, run)
-        return Stepper(update, self.schedule(config, run))
+        return Stepper(update, self.schedule(config, run) if schedule is None else schedule)
 
     def schedule(self, config: Mapping[str, Any], run: Run) -> Schedule:
         """The LR schedule ``build`` gives a run with resolved ``config``: the strategy's own, with the
@@ -532,7 +534,7 @@ def _selected(strategy: Strategy, selection: str) -> bool:
 
 
 def list_strategies(pattern: str | None = None, *, selection: str = "all") -> list[Strategy]:
-    """The registered strategies in order (the paper's 18 as in STRATEGIES.md, the six modern ones, then
+    """The registered strategies in order (the paper's 18 as in docs/STRATEGIES.md, the six modern ones, then
     a plugin's), those of ``selection`` (``SELECTIONS``), and of those the names matching the glob ``pattern``.
 
     Variants (``<name>@paper_code``) are opt-in: only a pattern containing ``@`` lists them, so

@@ -15,8 +15,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Schedule", "Scaled", "constant", "cosine", "linear_warmup", "one_cycle", "restarts", "sgdr", "stlr",
-           "warmup_cosine", "with_warmup", "wsd"]
+__all__ = ["Schedule", "Scaled", "constant", "cosine", "exponential_ramp", "linear_warmup", "one_cycle", "restarts",
+           "sgdr", "stlr", "warmup_cosine", "with_warmup", "wsd"]
 
 Schedule = Callable[[int, float], float]  # (step t, a group's peak LR) -> that group's LR at step t
 
@@ -60,7 +60,7 @@ def sgdr(t: int, peak: float, *, T_0: int, T_mult: int, eta_min: float) -> float
     """Cosine warm restarts: cycle ``i`` lasts ``T_0 * T_mult**i`` steps and restarts at ``peak``.
 
     Same values as torch ``CosineAnnealingWarmRestarts`` stepped once per step; ``T_0`` is in steps
-    here, the caller converts epochs (STRATEGIES.md: the reference code's steps-not-epochs defect).
+    here, the caller converts epochs (docs/STRATEGIES.md: the reference code's steps-not-epochs defect).
     """
     position, length = _cycle(t, T_0, T_mult)
     return eta_min + (peak - eta_min) * _half_cosine(math.pi * position / length)
@@ -88,7 +88,7 @@ def warmup_cosine(t: int, *, T: int, warmup_frac: float) -> float:
 def restarts(t: int, *, T_0: int, T_mult: int) -> float:
     """DALS-Acc's factor: SGDR to 0 without warmup, its counter advanced before the LR is read.
 
-    STRATEGIES.md's counter ``c`` is ``t + 1`` steps into the run at step ``t``: the first restart
+    docs/STRATEGIES.md's counter ``c`` is ``t + 1`` steps into the run at step ``t``: the first restart
     (factor 1) is at step ``T_0 - 1``, one step before plain SGDR's.
     """
     position, length = _cycle(t + 1, T_0, T_mult)
@@ -122,6 +122,12 @@ def one_cycle(t: int, *, T: int, warmup_frac: float, div_factor: float, final_di
         begin, stop, first, last = top, T - 1.0, end, low
     fraction = (t - begin) / (stop - begin) if stop > begin else 1.0
     return last + (first - last) * _half_cosine(math.pi * fraction)
+
+
+def exponential_ramp(t: int, *, start: float, end: float, T: int) -> float:
+    """The LR range test's factor (Smith 2017, section 3.3): geometric from ``start`` at t = 0 to ``end``
+    at t = T - 1, held there after; as a ``Scaled`` factor it moves every group's LR alike."""
+    return start * (end / start) ** (min(t, T - 1) / max(1, T - 1))
 
 
 def linear_warmup(t: int, peak: float, *, T: int, frac: float) -> float:

@@ -173,6 +173,86 @@ def cmd_workloads(args: argparse.Namespace) -> int:
     return 0
 
 
+def _option_pairs(entries: Sequence[str] | None) -> dict:
+    """``KEY=VALUE`` strings as a dict, each value read as a YAML scalar (``n_train=512`` is an int)."""
+    import yaml
+
+    options = {}
+    for entry in entries or ():
+        key, sep, value = entry.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--option {entry!r}; allowed: KEY=VALUE, e.g. n_train=512")
+        options[key] = yaml.safe_load(value)
+    return options
+
+
+def cmd_lr_range(args: argparse.Namespace) -> int:
+    """The LR range test of one (workload, strategy): curve, plot, suggested range, spec lines."""
+    from strategies import StrategyError, get_strategy, list_strategies
+    from trainables import WorkloadError, get_workload, list_workloads
+    from trainables import lr_range as lrr
+
+    if (failed := _import_plugins_or_fail(args.plugin)) is not None:
+        return failed
+    try:
+        lrr.check_ramp(args.min_lr, args.max_lr, args.steps)
+        options = _option_pairs(args.option)
+    except ValueError as err:
+        return _fail(str(err))
+    known = [w.name for w in list_workloads()]
+    if args.workload not in known:
+        return _fail(f"--workload {args.workload!r}: unknown workload; allowed: {', '.join(known)}")
+    workload = get_workload(args.workload)
+    try:
+        workload.validate_options(options)
+    except WorkloadError as err:
+        return _fail(f"--option: {err}")
+    try:
+        strategy = get_strategy(args.strategy)
+    except StrategyError:
+        names = ", ".join(s.name for s in list_strategies())
+        return _fail(f"--strategy {args.strategy!r}: unknown strategy; allowed: {names} (or NAME@paper_code)")
+    try:
+        test = lrr.range_test_workload(workload.name, strategy.name, min_lr=args.min_lr, max_lr=args.max_lr,
+                                       steps=args.steps, options=options, seed=args.seed, device=args.device,
+                                       data_dir=args.data_dir)
+    except (WorkloadError, StrategyError) as err:
+        return _fail(str(err))
+    curve, canonical_lr = test.curve, test.hparams["lr"]
+    ceiling = next(h.high for h in strategy.hparams if h.name == "lr")
+    settings = ", ".join(f"{k} {v:g}" for k, v in test.hparams.items())
+    print(f"lr range test: {workload.name} / {strategy.name} on {test.device}, from the canonical settings "
+          f"({settings})")
+    print(f"  ramp: lr of the top layer group from {args.min_lr:g} to {args.max_lr:g}, geometric over "
+          f"{args.steps} steps; every group keeps its ratio to it")
+    print(f"  smoothed loss: EMA beta {curve.beta:g}, bias-corrected; stop when it exceeds "
+          f"{curve.div_factor:g}x its best or is not finite")
+    best = min(curve.smoothed[:-1] if curve.diverged else curve.smoothed, default=float("nan"))
+    if curve.diverged:
+        print(f"  diverged at step {len(curve.lrs)}/{args.steps}, lr {curve.lrs[-1]:.3g}: smoothed loss "
+              f"{curve.smoothed[-1]:.3g} against a best of {best:.3g}")
+    else:
+        print(f"  no divergence in {args.steps} steps (best smoothed loss {best:.3g})")
+    try:
+        suggestion = lrr.suggest(curve, canonical_lr, ceiling)
+    except lrr.RangeTestError as err:
+        lrr.plot(curve, None, args.out, f"LR range test: {workload.name} / {strategy.name}")
+        print(f"  plot: {args.out}")
+        return _fail(str(err))
+    steep = curve.lrs.index(suggestion.steepest_lr)
+    print(f"  steepest descent of the smoothed loss: lr {suggestion.steepest_lr:.3g} (step {steep + 1}); "
+          f"smallest smoothed loss: lr {suggestion.minimum_lr:.3g}")
+    print(f"  suggested lr range: [{suggestion.low:.3g}, {suggestion.high:.3g}] (low: the steepest descent; "
+          f"high: the smallest loss's lr, at most {lrr.HIGH_FRACTION:.3g} x the divergence lr)")
+    for note in suggestion.notes:
+        print(f"  note: {note}")
+    path = lrr.plot(curve, suggestion, args.out, f"LR range test: {workload.name} / {strategy.name}")
+    print(f"  plot: {path}")
+    print(f"paste into a sweep spec (canonical lr as on {workload.name}):")
+    print("\n".join(lrr.search_space_lines(strategy.name, suggestion)))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Delegate to the reports package (`reports.cli.cli_report`), whose heavy imports load only now."""
     from reports.cli import cli_report
@@ -290,6 +370,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fair", nargs="+", metavar="DIR", help="fair sweep directories (lrsweep run)")
     p.add_argument("--out", help="output folder (default: DIR/report)")
     p.set_defaults(func=cmd_reproduce_report)
+
+    from trainables.lr_range import MAX_LR, MIN_LR, STEPS  # plain constants: the module imports no torch
+
+    p = sub.add_parser("lr-range", help="LR range test: loss against a growing LR, a suggested lr range",
+                       description="Smith's LR range test (2017, section 3.3) for one workload and strategy: "
+                                   "train from the canonical settings with the LR growing geometrically, "
+                                   "stop at divergence, plot the smoothed loss, print a suggested lr range "
+                                   "and the search_space lines of a sweep spec.")
+    p.add_argument("--workload", default="synthetic", help="workload name (default: synthetic)")
+    p.add_argument("--strategy", required=True, help="strategy name, e.g. fixed_sgd")
+    p.add_argument("--min-lr", type=float, default=MIN_LR, help=f"first LR of the ramp (default {MIN_LR:g})")
+    p.add_argument("--max-lr", type=float, default=MAX_LR, help=f"last LR of the ramp (default {MAX_LR:g})")
+    p.add_argument("--steps", type=int, default=STEPS, help=f"steps of the ramp, >= 2 (default {STEPS})")
+    p.add_argument("--out", default="lr_range.png", help="where to write the plot (PNG; default lr_range.png)")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="a workload option; repeatable")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights and the batch order (default 0)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: auto")
+    p.add_argument("--data-dir", help="where datasets such as CIFAR-10 live")
+    plugin_option(p)
+    p.set_defaults(func=cmd_lr_range)
 
     from reports.cli import DESCRIPTION  # argparse only, no pandas
     from reports.cli import add_arguments as add_report_arguments

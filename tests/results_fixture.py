@@ -18,7 +18,7 @@ import numpy as np
 
 from reports.store import write_table
 
-#: The paper's generation of each strategy (STRATEGIES.md).
+#: The paper's generation of each strategy (docs/STRATEGIES.md).
 GENERATION = {
     "fixed_sgd": "1", "cosine_sgd": "2", "sgdr": "2", "adam": "3", "adamw": "3", "adabound": "3",
     "lars": "4", "discriminative": "4", "radam": "5", "lion": "5", "lookahead_adamw": "5", "sam": "5",

@@ -43,3 +43,16 @@ def test_the_adding_a_workload_example_runs():
                           cwd=Path(__file__).resolve().parents[1])
     assert done.returncode == 0, done.stderr
     assert "'status': 'ok'" in done.stdout
+
+
+def test_every_document_the_code_and_the_readme_cite_exists():
+    """docs/STYLE.md 16: a ``docs/X.md`` named in a package's source or linked from the README is in the repository."""
+    import re
+
+    cited = set(re.findall(r"\]\((docs/[A-Za-z_]+\.md)\)", README))
+    for package in ("strategies", "trainables", "search_spaces", "sweeps", "reports", "vocab"):
+        for source in (ROOT / package).rglob("*.py"):
+            cited |= set(re.findall(r"docs/[A-Za-z_]+\.md", source.read_text()))
+    assert {"docs/STRATEGIES.md", "docs/STYLE.md"} <= cited
+    missing = sorted(path for path in cited if not (ROOT / path).is_file())
+    assert not missing, f"cited but not in the repository: {missing}"

@@ -1,4 +1,4 @@
-"""Search spaces, driven by the strategy registry (STYLE.md 9): every space holds its canonical point,
+"""Search spaces, driven by the strategy registry (docs/STYLE.md 9): every space holds its canonical point,
 every suggestion is accepted by the strategy's Stepper, and the table is derived by one policy."""
 
 import math

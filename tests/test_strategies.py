@@ -108,6 +108,19 @@ def test_resolve_hparams_lays_workload_overrides_then_sampled_values_over_the_ca
         resolve_hparams(sgd, "pretrain")
 
 
+
+def test_hyperparameter_resolution_imports_nothing_of_the_registry():
+    """The registry imports ``strategies.hparams``, never the reverse (not even for type hints)."""
+    import ast
+    from pathlib import Path
+
+    import strategies.hparams
+
+    tree = ast.parse(Path(strategies.hparams.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert not {name for name in imported if name and name.startswith("strategies")}, imported
+
 @pytest.mark.parametrize("name", NAMES)
 def test_thirty_steps_lower_the_loss(name):
     model, groups, X, y = make_problem()

@@ -1,4 +1,4 @@
-"""DALS, DALS-Fast, DALS-Acc against an independent float64 transcription of STRATEGIES.md."""
+"""DALS, DALS-Fast, DALS-Acc against an independent float64 transcription of docs/STRATEGIES.md."""
 
 import math
 from functools import partial
@@ -25,7 +25,7 @@ STEPS = 90
 
 
 class ReferenceDALS:
-    """STRATEGIES.md's DALS written out literally, per tensor, in float64 Python and torch."""
+    """docs/STRATEGIES.md's DALS written out literally, per tensor, in float64 Python and torch."""
 
     def __init__(self, params, depths, lr, momentum, weight_decay, filter_alpha, th2, warmup_frac=0.05,
                  restart_steps=None, restart_mult=2, phase0_floor=0.3, phase0_drop=0.3, phase0_bypass=False,

@@ -1,4 +1,4 @@
-"""Each schedule against STRATEGIES.md's formula written out by hand; torch's schedulers as a cross-check;
+"""Each schedule against docs/STRATEGIES.md's formula written out by hand; torch's schedulers as a cross-check;
 discriminative scales."""
 
 import math
@@ -49,13 +49,13 @@ def test_warmup_cosine_dals():
     assert factor(T // 2) == pytest.approx(0.5 * (1 + math.cos(math.pi * 450 / 950)))
     assert factor(T) == pytest.approx(0.0, abs=1e-15)
     assert warmup_cosine(0, T=T, warmup_frac=0.0) == 1.0  # no warmup
-    for t in range(T + 1):  # STRATEGIES.md DALS step 2, with lr0 = LR
+    for t in range(T + 1):  # docs/STRATEGIES.md DALS step 2, with lr0 = LR
         expected = LR * t / W if t < W else LR * 0.5 * (1 + math.cos(math.pi * min(1, (t - W) / (T - W))))
         assert Scaled(factor)(t, LR) == pytest.approx(expected, rel=1e-12, abs=1e-18)
 
 
 def _restarts_by_counter(steps: int, T_0: int, T_mult: int) -> list[float]:
-    """DALS-Acc's LR factor as STRATEGIES.md states it: a cycle counter advanced before each step's LR."""
+    """DALS-Acc's LR factor as docs/STRATEGIES.md states it: a cycle counter advanced before each step's LR."""
     c, k, T_i, factors = 0, 0, T_0, []
     for _ in range(steps):
         c += 1

@@ -2,7 +2,7 @@
 training loop (``trainables.population``, where every run is a member of a population, a trial of
 one run a population of one) builds it from.
 
-The loop is deliberately small (STYLE.md 10): data on the device, batches cut from tensors, one
+The loop is deliberately small (docs/STYLE.md 10): data on the device, batches cut from tensors, one
 ``stepper.step(closure)`` per batch whatever the strategy (SAM calls the closure twice, the others
 once), one evaluation per epoch, one metrics dict per epoch. It never asks which strategy it runs.
 

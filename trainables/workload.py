@@ -1,10 +1,10 @@
 """Workload descriptions and their registry.
 
-A workload bundles what one training task needs behind a handful of members (STYLE.md 6): how to
+A workload bundles what one training task needs behind a handful of members (docs/STYLE.md 6): how to
 load its splits, how to build its model, how to cut that model into layer groups (bottom to top,
 named explicitly, never inferred from ``model.children()``), its default epochs and batch size,
 its regime, and its options. Differences between workloads live in these fields, never in
-``if name == ...`` chains (STYLE.md 1).
+``if name == ...`` chains (docs/STYLE.md 1).
 
 A new workload is one ``register_workload(Workload(...))`` call; see "Adding a workload" in README.md.
 """
