@@ -5,6 +5,7 @@ epoch) with the same MLP, data and SGD settings (fixed_sgd: lr 0.01, momentum 0.
 1e-4), in one process on one thread. Printed: the time of each and the ratios
 
     run_trial / minimal loop            (target <= 1.10)
+    run_trial / run_trial without the per-layer diagnostics (``layers=False``; target <= 1.03)
     Ray Tune trial / minimal loop       (start-up included: ray.init, Tuner.fit; target <= 1.25)
 
 Each in-process timing is the best of ``--repeats`` interleaved runs (a shared machine is noisy); the ratio of
@@ -104,7 +105,8 @@ def main() -> None:
     torch.set_num_threads(1)
 
     # Interleaved, best of each: load from other jobs drifts over minutes.
-    runs = [(timed(lambda: minimal_loop(args.epochs)), timed(lambda: run_trial(config(args.epochs))))
+    runs = [(timed(lambda: minimal_loop(args.epochs)), timed(lambda: run_trial(config(args.epochs))),
+             timed(lambda: run_trial(config(args.epochs), layers=False)))
             for _ in range(args.repeats)]
     base, base_cpu = min(r[0][0] for r in runs), min(r[0][1] for r in runs)
     ours, ours_cpu = min(r[1][0] for r in runs), min(r[1][1] for r in runs)
@@ -115,6 +117,10 @@ def main() -> None:
     print(f"ratio run_trial / minimal loop: {ours / base:.3f}   (target <= 1.10)")
     # CPU time is the steadier number on a shared machine (other processes do not inflate it).
     print(f"ratio of process CPU time:      {ours_cpu / base_cpu:.3f}")
+    bare, bare_cpu = min(r[2][0] for r in runs), min(r[2][1] for r in runs)
+    print(f"run_trial without layers {bare:7.2f} s")
+    print(f"ratio run_trial / without the per-layer diagnostics: {ours / bare:.3f} "
+          f"(CPU time {ours_cpu / bare_cpu:.3f}; target <= 1.03)")
     if not args.no_ray:
         start = time.perf_counter()
         ray_acc = ray_trial(args.epochs)

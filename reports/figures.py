@@ -47,6 +47,16 @@ def epoch_medians(res: Results, columns: tuple[str, ...]) -> pd.DataFrame:
     return ep.groupby(["workload", "strategy", "epoch"], sort=True)[list(columns)].median().reset_index()
 
 
+def layer_medians(res: Results) -> pd.DataFrame:
+    """Per (workload, strategy, epoch, layer group): the median over the seed runs of each per-layer
+    diagnostic (empty for results written before the ``layers`` table)."""
+    layers = res.layers if res.layers is not None else pd.DataFrame(columns=["trial_id"])
+    ly = layers[layers["trial_id"].isin(res.seed_runs()["trial_id"])]
+    columns = [c for c, _ in plots.LAYER_METRICS]
+    ly = ly.assign(**{c: pd.to_numeric(ly[c], errors="coerce") for c in columns})
+    return ly.groupby(["workload", "strategy", "epoch", "group"], sort=True)[columns].median().reset_index()
+
+
 def _config(hparams_json: str) -> dict:
     try:
         return json.loads(hparams_json) if hparams_json else {}
@@ -152,6 +162,7 @@ def figure_section(data: Analysis, out_dir: str) -> Section:
     chosen = chosen_trials(res, summary, ranges)
     stats = epoch_stats(res)
     lrs = epoch_medians(res, ("lr", *DALS_COLUMNS))
+    layer_views = layer_medians(res)
     tune = res.tune_runs()
     chance = tables.chance_levels(res)
     m = 100 * data.margin
@@ -200,6 +211,15 @@ def figure_section(data: Analysis, out_dir: str) -> Section:
             sec.figure(plots.dals_state, (dals, colours, workload), f"dals_{workload}",
                        f"{workload}: DALS's phase (0, 1, 2) and mean trust ratio at the end of each epoch, median "
                        "over the seed runs, for the DALS strategies. No interval.")
+        ly = layer_views[layer_views["workload"] == workload]
+        if not ly.empty:
+            sec.figure(plots.layer_views, (ly, ranked, colours, workload), f"layers_{workload}",
+                       f"{workload}: per layer group (columns, bottom to top), at the last step of each epoch, "
+                       "median over the seed runs: the norm of the step's weight change over the weight norm, "
+                       "the gradient norm, and the trust ratio where the strategy has one (DALS family, LARS); "
+                       f"the {min(plots.TOP, len(ranked))} strategies with the highest final mean, log scale "
+                       "shared along each row. No interval; one step per epoch, so these are samples, not "
+                       "epoch averages. Values are in `layers.parquet`.")
         wt = tune[tune["workload"] == workload]
         metrics = {tables.tune_metric(res, workload, st_) for st_ in ranked}
         metric = sorted(metrics)[0]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from reports.store import read_table
+from reports.store import exists, read_table, to_table
 from vocab.contracts import FINISHED, SEED, TUNE
 
 #: Budget columns that must be equal across the strategies of a workload for a fair comparison.
@@ -36,6 +36,8 @@ class Results:
     budget: pd.DataFrame
     mixed: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    layers: pd.DataFrame | None = None
+    """Per-layer diagnostics (``layers`` table); empty for sweeps written before it existed."""
 
     @property
     def spec_hashes(self) -> list[str]:
@@ -77,12 +79,15 @@ def load_results(sweep_dirs: list[str], *, allow_mixed: bool = False) -> Results
     if not sweep_dirs:
         raise ValueError("no sweep directory given")
     parts: dict[str, list[pd.DataFrame]] = {"trials": [], "epochs": [], "budget": []}
+    layers: list[pd.DataFrame] = []  # optional: results written before it have none
     owner: dict[tuple[str, str], str] = {}
     hashes: dict[str, set[str]] = {}
     for directory in sweep_dirs:
         tables = {name: read_table(name, directory).to_pandas() for name in parts}
         for name, df in tables.items():
             parts[name].append(df)
+        layers.append((read_table("layers", directory) if exists("layers", directory)
+                       else to_table("layers", [])).to_pandas())
         pairs = set(zip(tables["budget"]["workload"], tables["budget"]["strategy"], strict=True))
         pairs |= set(zip(tables["trials"]["workload"], tables["trials"]["strategy"], strict=True))
         for pair in sorted(pairs):
@@ -109,4 +114,4 @@ def load_results(sweep_dirs: list[str], *, allow_mixed: bool = False) -> Results
     for row in incomplete.sort_values(["workload", "strategy"]).itertuples():
         warn.append(f"{row.workload}/{row.strategy} is incomplete: {row.trials_run}/{row.trials_planned} "
                     f"tuning trials and {row.seeds_run}/{row.seeds_planned} seeds finished")
-    return Results(list(sweep_dirs), trials, epochs, budget, mixed, warn)
+    return Results(list(sweep_dirs), trials, epochs, budget, mixed, warn, pd.concat(layers, ignore_index=True))

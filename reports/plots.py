@@ -443,6 +443,48 @@ def dals_state(states: pd.DataFrame, colours: Mapping[str, tuple], workload: str
     return fig
 
 
+LAYER_METRICS = (("update_ratio", "update / weight norm"), ("grad_norm", "gradient norm"),
+                 ("trust_ratio", "trust ratio"))
+
+
+def layer_views(layers: pd.DataFrame, ranked: list[str], colours: Mapping[str, tuple], workload: str) -> plt.Figure:
+    """Small multiples by layer group (columns, bottom to top) of the per-layer diagnostics (rows: the
+    update-to-weight ratio, the gradient norm, the trust ratio where any strategy has one), one line
+    per strategy among the ``TOP`` ranked. `layers`: strategy, epoch, group and the metrics (median
+    over the seed runs)."""
+    shown = [s for s in ranked if s in set(layers["strategy"])][:TOP]
+    rows = [(c, label) for c, label in LAYER_METRICS if layers[c].notna().any()]
+    groups = sorted(layers["group"].unique())
+    fig, axes = plt.subplots(len(rows), len(groups), figsize=(WIDTH, 1.5 * len(rows) + 0.9), dpi=DPI,
+                             squeeze=False, sharex=True, sharey="row")
+    fig.subplots_adjust(left=0.8 / WIDTH, right=1 - 0.12 / WIDTH, bottom=0.5 / fig.get_figheight(),
+                        top=1 - 0.55 / fig.get_figheight(), wspace=0.12, hspace=0.25)
+    for r, (column, label) in enumerate(rows):
+        for c, group in enumerate(groups):
+            ax = axes[r, c]
+            for strategy in shown:
+                g = layers[(layers["strategy"] == strategy) & (layers["group"] == group)].sort_values("epoch")
+                values = g[column].where(g[column] > 0)
+                if values.notna().any():
+                    ax.plot(g["epoch"], values, color=colours[strategy], lw=1.2,
+                            label=strategy if r == 0 and c == 0 else None)
+            if layers[column].gt(0).any():
+                ax.set_yscale("log")
+            ax.grid(color="#eeeeee", lw=0.6)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=3))
+            if r == 0:
+                ax.set_title(f"group {group}" + (" (bottom)" if group == groups[0] else
+                                                 " (top)" if group == groups[-1] else ""), fontsize=7.5)
+            if c == 0:
+                ax.set_ylabel(label, fontsize=7.5)
+            if r == len(rows) - 1:
+                ax.set_xlabel("epoch")
+    fig.legend(loc="upper right", fontsize=6.5, ncols=min(len(shown), 5), frameon=False)
+    fig.suptitle(f"{workload}: per layer group at each epoch's last step (median over seed runs)", fontsize=8.5,
+                 x=0.02, ha="left")
+    return fig
+
+
 # ---- 6. all pairs -----------------------------------------------------------------------------
 
 def pair_matrix(matrix: pd.DataFrame, pvalues: pd.DataFrame, workload: str) -> plt.Figure:

@@ -1,4 +1,4 @@
-"""The Parquet results schema: three tables, one row per thing, every column typed.
+"""The Parquet results schema: four tables, one row per thing, every column typed.
 
 This module is the single source of truth for what a sweep writes and what a report reads. It
 imports pyarrow only, so reports run on a machine without Ray or torch. Accuracies are fractions
@@ -27,7 +27,8 @@ TRIALS = (
     Column("spec_hash", pa.string(), "sha256 (first 16 hex) of the normalised spec; equal hashes = same protocol"),
     Column("workload", pa.string(), "workload name, e.g. synthetic"),
     Column("strategy", pa.string(), "strategy id from STRATEGIES.md, e.g. dals"),
-    Column("generation", pa.string(), "the paper's generation of the strategy: 1..5 or SOTA"),
+    Column("generation", pa.string(), "the strategy's generation: the paper's 1..5 or SOTA, or modern "
+           "(the later baselines)"),
     Column("regime", pa.string(), "scratch (trained from scratch) or finetune (a pretrained model fine-tuned)"),
     Column("stage", pa.string(), "tune (validation split) or seed (full train, scored on test)"),
     Column("trial_id", pa.string(), "unique id of the trial within the sweep"),
@@ -63,7 +64,7 @@ TRIALS = (
            "alone, shared by the members of a population (resources.population)", nullable=True),
 )
 
-EPOCHS = (
+RUN_EPOCH = (
     Column("sweep_id", pa.string(), "sweep name"),
     Column("workload", pa.string(), "workload name"),
     Column("strategy", pa.string(), "strategy id"),
@@ -71,6 +72,10 @@ EPOCHS = (
     Column("trial_id", pa.string(), "joins trials.trial_id"),
     Column("seed", pa.int64(), "seed of the run"),
     Column("epoch", pa.int32(), "1-based epoch number"),
+)
+"""The columns that name one epoch of one run, first in ``epochs`` and ``layers``."""
+
+EPOCHS = RUN_EPOCH + (
     Column("train_loss", pa.float64(), "mean training loss over the epoch (capped when diverged)"),
     Column("train_accuracy", pa.float64(), "training accuracy over the epoch"),
     Column("val_accuracy", pa.float64(), "validation accuracy (tune stage)", nullable=True),
@@ -112,7 +117,20 @@ BUDGET = (
            nullable=True),
 )
 
-TABLES: dict[str, tuple[Column, ...]] = {"trials": TRIALS, "epochs": EPOCHS, "budget": BUDGET}
+LAYERS = RUN_EPOCH + (
+    Column("group", pa.int32(), "layer group, 0 = bottom (input side), as the workload defines its groups"),
+    Column("lr", pa.float64(), "the group's learning rate at that step"),
+    Column("grad_norm", pa.float64(), "L2 norm of the group's gradient (the step's first pass, before the strategy "
+           "rewrites it); null where not finite or the step was not reached (diverged)", nullable=True),
+    Column("weight_norm", pa.float64(), "L2 norm of the group's weights after the step; null where not finite",
+           nullable=True),
+    Column("update_ratio", pa.float64(), "norm of the step's change of the group's weights over their norm after "
+           "it; null where not finite or the step was not reached", nullable=True),
+    Column("trust_ratio", pa.float64(), "mean trust ratio over the group's tensors at that step, for strategies "
+           "that have one (DALS family, LARS); null otherwise", nullable=True),
+)
+
+TABLES: dict[str, tuple[Column, ...]] = {"trials": TRIALS, "epochs": EPOCHS, "budget": BUDGET, "layers": LAYERS}
 
 
 def schema(table: str) -> pa.Schema:

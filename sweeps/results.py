@@ -1,4 +1,4 @@
-"""From finished Tune trials to the Parquet tables ``trials``, ``epochs`` and ``budget``.
+"""From finished Tune trials to the Parquet tables ``trials``, ``epochs``, ``layers`` and ``budget``.
 
 Rows follow ``reports/schema.py`` column for column and are written through
 ``reports.store.write_table`` (atomic). The tune stage never fills a test column and the seed
@@ -207,6 +207,25 @@ def epoch_rows(spec: Spec, record: TrialRecord) -> list[dict]:
     return rows
 
 
+def layer_rows(spec: Spec, record: TrialRecord) -> list[dict]:
+    """The ``layers`` rows of one record: one per epoch and layer group, bottom to top (none for epochs
+    recorded before lrsweep measured them)."""
+    rows = []
+    for r in record.history:
+        layers = r.get("layers")
+        if not layers:
+            continue
+        for group, lr in enumerate(layers["lr"]):
+            row = {"sweep_id": spec.name, "workload": record.workload, "strategy": record.strategy,
+                   "stage": record.stage, "trial_id": record.trial_id, "seed": record.seed,
+                   "epoch": int(r["epoch"]), "group": group, "lr": float(lr)}
+            for key in ("grad_norm", "weight_norm", "update_ratio", "trust_ratio"):
+                values = layers.get(key)
+                row[key] = _finite(values[group]) if values else None
+            rows.append(row)
+    return rows
+
+
 def _space_json(workload: WorkloadSpec, strategy: str, overrides: Mapping) -> str:
     """The pair's searched ranges as JSON, so a report (which reads only Parquet) can mark the bounds."""
     space = catalog.space(workload.name, workload.options_dict, strategy, overrides)
@@ -255,10 +274,11 @@ def budget_rows(spec: Spec, records: list[TrialRecord]) -> list[dict]:
 
 
 def write_results(spec: Spec, records: list[TrialRecord], directory: str) -> list[dict]:
-    """Write ``trials``, ``epochs`` and ``budget`` under ``directory``; return the budget rows."""
+    """Write ``trials``, ``epochs``, ``layers`` and ``budget`` under ``directory``; return the budget rows."""
     records = sorted(records, key=lambda r: (r.workload, r.strategy, r.stage != TUNE, r.trial_index))
     budget = budget_rows(spec, records)
     write_table("trials", [trial_row(spec, r) for r in records], directory)
     write_table("epochs", [row for r in records for row in epoch_rows(spec, r)], directory)
+    write_table("layers", [row for r in records for row in layer_rows(spec, r)], directory)
     write_table("budget", budget, directory)
     return budget

@@ -42,7 +42,7 @@ def tables(sweep):
     import pandas as pd
 
     directory = sweep[0]
-    return {name: pd.read_parquet(directory / f"{name}.parquet") for name in ("trials", "epochs", "budget")}
+    return {name: pd.read_parquet(directory / f"{name}.parquet") for name in ("trials", "epochs", "budget", "layers")}
 
 
 def test_sweep_exits_0_and_status_says_complete(sweep, capsys):
@@ -107,6 +107,24 @@ def test_epochs_table_has_one_row_per_trial_epoch(tables):
     assert dals.phase.notna().all() and epochs[epochs.strategy == "adam"].phase.isna().all()
 
 
+def test_layers_table_has_one_row_per_run_epoch_and_layer_group(tables):
+    from trainables import get_workload
+    from trainables.workloads.synthetic import MLP
+
+    layers, epochs = tables["layers"], tables["epochs"]
+    assert not layers.duplicated(["trial_id", "epoch", "group"]).any()
+    synthetic = layers[layers.workload == "synthetic"]
+    groups = len(get_workload("synthetic").layer_groups(MLP()))
+    assert len(synthetic) == groups * (epochs.workload == "synthetic").sum()
+    assert (synthetic.groupby(["trial_id", "epoch"]).group.max() == groups - 1).all()
+    assert (synthetic.grad_norm > 0).all() and (synthetic.update_ratio > 0).all() and (synthetic.lr > 0).all()
+    # The top group's LR is the epochs table's lr; trust ratios exist for DALS only.
+    top = synthetic[synthetic.group == groups - 1].merge(epochs, on=["trial_id", "epoch"])
+    assert (top.lr_x == top.lr_y).all()
+    assert synthetic[synthetic.strategy == "dals"].trust_ratio.notna().all()
+    assert synthetic[synthetic.strategy != "dals"].trust_ratio.isna().all()
+
+
 def test_trials_count_each_run_s_compute(tables):
     trials = tables["trials"]
     assert str(trials.grad_evals.dtype) == "int64" and (trials.grad_evals > 0).all()
@@ -123,7 +141,7 @@ def test_every_reader_reads_the_tables(sweep):
     import pyarrow.parquet as pq
 
     directory: Path = sweep[0]
-    for name in ("trials", "epochs", "budget"):
+    for name in ("trials", "epochs", "budget", "layers"):
         path = str(directory / f"{name}.parquet")
         n = len(pd.read_parquet(path))
         assert pq.read_table(path).num_rows == n
@@ -167,6 +185,7 @@ def test_report_of_the_real_sweep_matches_scipy_and_is_reproducible(sweep, table
     for name in ("markdown", "html"):
         assert Path(getattr(first, name)).read_bytes() == Path(getattr(second, name)).read_bytes()
 
+    assert "layers_synthetic" in Path(first.markdown).read_text()  # the per-layer small multiples
     summary = pd.read_csv(first.csv["summary"])
     vs = pd.read_csv(first.csv["pairwise_vs_best"])
     seed = tables["trials"].query("stage == 'seed'")

@@ -120,6 +120,7 @@ def run_trial(
     *,
     on_epoch: Callable[[dict, Progress], None] | None = None,
     resume: Mapping[str, Any] | None = None,
+    layers: bool = True,
 ) -> list[dict]:
     """Train one trial and return its per-epoch metrics dicts (no Ray needed): a population of one.
 
@@ -127,9 +128,10 @@ def run_trial(
     ``resume`` is a ``Progress.snapshot()`` of an earlier run of the same config (or a checkpoint of
     the separate solo loop lrsweep had before): training goes on from the epoch after it, and the
     returned list includes the earlier epochs. Uses ``config["cpus"]`` torch threads (restored afterwards).
+    ``layers=False`` leaves the per-layer diagnostics out (``benchmarks/trainable_overhead.py`` times them).
     """
     each = None if on_epoch is None else (lambda metrics, progress: on_epoch(metrics[0], progress))
-    return run_population([config], on_epoch=each, resume=resume)[0]
+    return run_population([config], on_epoch=each, resume=resume, layers=layers)[0]
 
 
 def run_population(
@@ -139,6 +141,7 @@ def run_population(
     resume: Mapping[str, Any] | None = None,
     grouped_conv: bool | None = None,
     stacked: bool | None = None,
+    layers: bool = True,
 ) -> list[list[dict]]:
     """Train every config (one member each) together; return each member's per-epoch metrics dicts.
 
@@ -155,7 +158,7 @@ def run_population(
     threads = torch.get_num_threads()
     torch.set_num_threads(cfgs[0].cpus)
     try:
-        return _Population(cfgs, grouped_conv, stacked).run(on_epoch, resume)
+        return _Population(cfgs, grouped_conv, stacked, layers).run(on_epoch, resume)
     finally:
         torch.set_num_threads(threads)
 
@@ -164,12 +167,13 @@ class _Population:
     """The built members and, where they share passes, their stacked parameters; ``run`` is the loop."""
 
     def __init__(self, cfgs: list[TrialConfig], grouped_conv: bool | None = None,
-                 stacked: bool | None = None) -> None:
+                 stacked: bool | None = None, layers: bool = True) -> None:
         import strategies
         from strategies.stacked import stacked_stepper
 
         first = cfgs[0]
         self.grouped_conv = grouped_conv
+        self.record_layers = layers
         self.workload = workload = get_workload(first.workload)
         options = workload.validate_options(first.workload_options)
         strategy = strategies.get_strategy(first.strategy)
@@ -355,7 +359,7 @@ class _Population:
         batches = self.train.batches(self.workload.batch_size, shuffle=True, generator=m.generator, train=True)
         compute = Compute()
         steps = self._steps_in(epoch)
-        probe = LayerProbe()
+        probe = LayerProbe() if self.record_layers else None
         for step, (inputs, labels) in enumerate(batches, start=1):
             if step > steps:  # the budget's last steps are spent
                 break
@@ -369,7 +373,7 @@ class _Population:
                 loss.backward()
                 if not first:  # SAM evaluates twice; the metrics use the first (unperturbed) pass
                     first.append((loss.detach(), logits.detach()))
-                    if last:  # the epoch's per-layer view, from this step's own gradients
+                    if last and probe is not None:  # the epoch's per-layer view, from this step's own gradients
                         probe.before(m.groups, [[p.grad for p in group] for group in m.groups])
                 return loss
 
@@ -387,12 +391,14 @@ class _Population:
         train_loss = (torch.stack(losses) * weights).sum().item() / seen
         correct = (torch.cat(predictions) == torch.cat(targets)).sum()
         finite = finite and math.isfinite(train_loss) and params_finite(m.params)
-        layers = probe.after(m.groups, stepper.lrs(), stepper.layer_diagnostics())
+        layers = probe.after(m.groups, stepper.lrs(), stepper.layer_diagnostics()) if probe is not None else None
         with stepper.evaluating():
             score = self._solo_score(m)
         metrics = epoch_metrics(epoch, train_loss, correct.item() / seen, self.score_key, score,
                                 self.chance, stepper, finite, self.device, m.hparams)
-        metrics.update(compute.metrics(), seconds=time.perf_counter() - start, layers=layers)
+        metrics.update(compute.metrics(), seconds=time.perf_counter() - start)
+        if layers is not None:
+            metrics["layers"] = layers
         m.history.append(metrics)
         m.rng = global_rng_state(self.device)
         return dict(metrics)
@@ -422,14 +428,14 @@ class _Population:
         weights: list[int] = []
         steps_run = dict.fromkeys(active, 0)
         compute = {i: Compute() for i in active}
-        probes = {i: LayerProbe() for i in active}
+        probes = {i: LayerProbe() for i in active} if self.record_layers else {}
         running = list(active)
         steps = self._steps_in(epoch)
         for step in range(1, steps + 1):
             batches = {i: next(iters[i]) for i in running}
             inputs, labels = (torch.stack(t) for t in self._full(batches))
             loss, logits = self._forward_backward(inputs, labels, running)
-            if step == steps:  # the epoch's per-layer view, from this step's own gradients
+            if step == steps and probes:  # the epoch's per-layer view, from this step's own gradients
                 for i in running:
                     probes[i].before(self._weights(i), [[self.stacked[n].grad[i] for n in names]
                                                         for names in self.group_names])
@@ -451,8 +457,8 @@ class _Population:
                 if not running:
                     break
         losses = torch.stack(step_losses) if step_losses else torch.zeros(0, len(members))
-        layers = {i: probes[i].after(self._weights(i), self.stepper(i).lrs(), self.stepper(i).layer_diagnostics())
-                  for i in active}
+        layers = {i: probe.after(self._weights(i), self.stepper(i).lrs(), self.stepper(i).layer_diagnostics())
+                  for i, probe in probes.items()}
         return self._close_epoch(epoch, active, losses, correct, weights, steps_run, compute, start, layers)
 
     def _weights(self, i: int) -> list[list[torch.Tensor]]:
@@ -539,7 +545,9 @@ class _Population:
             ok = bool(member_losses.isfinite().all()) and math.isfinite(train_loss) and params_finite(m.params)
             metrics = epoch_metrics(epoch, train_loss, correct[i].item() / seen, self.score_key, scores[i],
                                     self.chance, self.stepper(i), ok, self.device, m.hparams)
-            metrics.update(compute[i].metrics(), seconds=seconds, layers=layers[i])
+            metrics.update(compute[i].metrics(), seconds=seconds)
+            if i in layers:
+                metrics["layers"] = layers[i]
             m.history.append(metrics)
             out[i] = dict(metrics)
             if not ok:  # frozen from now on; zeros keep NaNs out of the shared kernels
