@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.ticker import MaxNLocator, NullLocator  # noqa: E402
+from matplotlib.ticker import MaxNLocator, NullFormatter, NullLocator  # noqa: E402
 
 plt.rcParams.update({"svg.hashsalt": "lrsweep-report", "svg.fonttype": "none", "font.size": 8, "axes.titlesize": 8.5,
                      "axes.labelsize": 8, "xtick.labelsize": 7, "ytick.labelsize": 7, "legend.fontsize": 7})
@@ -455,10 +455,11 @@ def layer_views(layers: pd.DataFrame, ranked: list[str], colours: Mapping[str, t
     shown = [s for s in ranked if s in set(layers["strategy"])][:TOP]
     rows = [(c, label) for c, label in LAYER_METRICS if layers[c].notna().any()]
     groups = sorted(layers["group"].unique())
-    fig, axes = plt.subplots(len(rows), len(groups), figsize=(WIDTH, 1.5 * len(rows) + 0.9), dpi=DPI,
+    height = 1.5 * len(rows) + 1.1
+    fig, axes = plt.subplots(len(rows), len(groups), figsize=(WIDTH, height), dpi=DPI,
                              squeeze=False, sharex=True, sharey="row")
-    fig.subplots_adjust(left=0.8 / WIDTH, right=1 - 0.12 / WIDTH, bottom=0.5 / fig.get_figheight(),
-                        top=1 - 0.55 / fig.get_figheight(), wspace=0.12, hspace=0.25)
+    fig.subplots_adjust(left=0.8 / WIDTH, right=1 - 0.12 / WIDTH, bottom=0.5 / height,
+                        top=1 - 0.75 / height, wspace=0.12, hspace=0.25)
     for r, (column, label) in enumerate(rows):
         for c, group in enumerate(groups):
             ax = axes[r, c]
@@ -470,6 +471,7 @@ def layer_views(layers: pd.DataFrame, ranked: list[str], colours: Mapping[str, t
                             label=strategy if r == 0 and c == 0 else None)
             if layers[column].gt(0).any():
                 ax.set_yscale("log")
+                ax.yaxis.set_minor_formatter(NullFormatter())
             ax.grid(color="#eeeeee", lw=0.6)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=3))
             if r == 0:
@@ -479,9 +481,10 @@ def layer_views(layers: pd.DataFrame, ranked: list[str], colours: Mapping[str, t
                 ax.set_ylabel(label, fontsize=7.5)
             if r == len(rows) - 1:
                 ax.set_xlabel("epoch")
-    fig.legend(loc="upper right", fontsize=6.5, ncols=min(len(shown), 5), frameon=False)
     fig.suptitle(f"{workload}: per layer group at each epoch's last step (median over seed runs)", fontsize=8.5,
-                 x=0.02, ha="left")
+                 x=0.02, y=1 - 0.06 / height, ha="left", va="top")
+    fig.legend(loc="upper left", bbox_to_anchor=(0.8 / WIDTH, 1 - 0.3 / height), fontsize=6.5,
+               ncols=min(len(shown), 5), frameon=False)
     return fig
 
 

@@ -119,7 +119,8 @@ BUDGET = (
 
 LAYERS = RUN_EPOCH + (
     Column("group", pa.int32(), "layer group, 0 = bottom (input side), as the workload defines its groups"),
-    Column("lr", pa.float64(), "the group's learning rate at that step"),
+    Column("lr", pa.float64(), "the group's learning rate at that step; null where the strategy's param groups "
+           "do not follow the layer groups (Muon: its Muon and AdamW parts of a group have two)", nullable=True),
     Column("grad_norm", pa.float64(), "L2 norm of the group's gradient (the step's first pass, before the strategy "
            "rewrites it); null where not finite or the step was not reached (diverged)", nullable=True),
     Column("weight_norm", pa.float64(), "L2 norm of the group's weights after the step; null where not finite",

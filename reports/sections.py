@@ -348,10 +348,9 @@ def verdict_lines(v: WorkloadVerdict, seeds_needed: int | None) -> list[str]:
                 f"minimal detectable difference at the all-pairs level {level}, {pp(mdd.min())}-{pp(mdd.max())} "
                 "pp) for these seeds to show it with 80% power" if mdd.size else "")
         more = f"; showing +-{m} at that level would take about {seeds_needed} seeds" if seeds_needed else ""
-        lines.append(f"**Inconclusive**: {len(v.inconclusive)} of {others}: neither shown worse nor shown equivalent; "
-                     f"not the same as equal.{need}{more}." if need else
-                     f"**Inconclusive**: {len(v.inconclusive)} of {others}: neither shown worse nor shown "
-                     "equivalent; not the same as equal.")
+        which = f"**Inconclusive**: {len(v.inconclusive)} of {others} ({_names(v.inconclusive)})"
+        lines.append(f"{which}: neither shown worse nor shown equivalent; not the same as equal.{need}{more}."
+                     if need else f"{which}: neither shown worse nor shown equivalent; not the same as equal.")
     if v.untested:
         lines.append(f"Untested (fewer than two paired seeds or no spread): {_names(v.untested)}.")
     return lines

@@ -233,7 +233,7 @@ def execute(p: Plan, address: str | None, num_cpus: int | None, out, lease: Leas
 
                 ray.shutdown()
         budget = collect(p, out)
-        out(f"done in {time.time() - t0:.0f}s; tables: trials, epochs, budget in {p.sweep.root}")
+        out(f"done in {time.time() - t0:.0f}s; tables: trials, epochs, layers, budget in {p.sweep.root}")
         return (summary or (lambda b: _summary(p.spec, b, out)))(budget)
     finally:
         lease.release()

@@ -215,13 +215,14 @@ def layer_rows(spec: Spec, record: TrialRecord) -> list[dict]:
         layers = r.get("layers")
         if not layers:
             continue
-        for group, lr in enumerate(layers["lr"]):
+        n = len(layers["weight_norm"])  # one per layer group; a list of another length is not per group
+        aligned = {key: values for key, values in layers.items() if values is not None and len(values) == n}
+        for group in range(n):
             row = {"sweep_id": spec.name, "workload": record.workload, "strategy": record.strategy,
                    "stage": record.stage, "trial_id": record.trial_id, "seed": record.seed,
-                   "epoch": int(r["epoch"]), "group": group, "lr": float(lr)}
-            for key in ("grad_norm", "weight_norm", "update_ratio", "trust_ratio"):
-                values = layers.get(key)
-                row[key] = _finite(values[group]) if values else None
+                   "epoch": int(r["epoch"]), "group": group}
+            for key in ("lr", "grad_norm", "weight_norm", "update_ratio", "trust_ratio"):
+                row[key] = _finite(aligned[key][group]) if key in aligned else None
             rows.append(row)
     return rows
 

@@ -78,3 +78,12 @@ def test_without_layers_a_run_is_the_same_run_without_the_key():
     clocks = ("seconds", "step_seconds", "layers")
     assert [{k: v for k, v in h.items() if k not in clocks} for h in full] == \
         [{k: v for k, v in h.items() if k not in clocks} for h in bare]
+
+
+def test_a_strategy_whose_param_groups_split_a_layer_group_reports_no_lr_per_group():
+    """Muon gives a hidden group's matrices to Muon and its biases to AdamW: two LRs, so null, while
+    the norms (which need no LR) are still one per layer group."""
+    config = {"workload": "synthetic", "workload_options": {"n_train": 320}, "seed": 0, "epochs": 1,
+              "stage": "seed", "strategy": "muon"}
+    layers = run_trial(config)[0]["layers"]
+    assert layers["lr"] == [None] * 4 and len(layers["grad_norm"]) == 4 and all(layers["grad_norm"])

@@ -109,3 +109,18 @@ def test_the_warnings_section_words_an_edge_optimum(tmp_path):
     assert list(edges[["strategy", "hparam", "bound"]].itertuples(index=False, name=None)) == [("dals", "lr", "upper")]
     text = " ".join(str(getattr(b, "text", "")) + " ".join(map(str, getattr(b, "items", []))) for b in sec.blocks)
     assert "synthetic/dals: tuned lr = " in text and "at the upper bound" in text
+
+
+def test_the_verdict_names_the_inconclusive_strategies_and_the_worse_ones_with_who_beat_them():
+    from reports.sections import verdict_lines
+    from reports.verdict import Leader, WorkloadVerdict
+
+    v = WorkloadVerdict("synthetic", strategies=4, pairs=6,
+                        leaders=(Leader("dals", 5, 0.9, 0.89, 0.91),),
+                        worse={"fixed_sgd": ("dals", "adam")}, inconclusive=("adam", "lion"),
+                        mdd={"adam": 0.02, "lion": 0.03})
+    lines = verdict_lines(v, seeds_needed=40)
+    assert lines[0].startswith("**Shown worse** (1 of 3;") and "fixed_sgd (below dals, adam)" in lines[0]
+    inconclusive = next(line for line in lines if line.startswith("**Inconclusive**"))
+    assert inconclusive.startswith("**Inconclusive**: 2 of 3 (adam, lion): neither shown worse")
+    assert "about 2.50 pp (median" in inconclusive and "about 40 seeds" in inconclusive

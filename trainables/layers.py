@@ -46,7 +46,9 @@ class LayerProbe:
         """The epoch's ``layers`` dict: one list per key, one entry per group (None where not finite,
         or where the step was not measured because the epoch ended early, diverged)."""
         n = len(weights)
-        out: dict[str, list[float | None]] = {"lr": [float(lr) for lr in lrs]}
+        # A strategy whose param groups do not follow the layer groups (Muon splits a group between
+        # two optimizers) has no one LR per layer group: null, rather than a misaligned list.
+        out: dict[str, list[float | None]] = {"lr": [float(lr) for lr in lrs] if len(lrs) == n else [None] * n}
         if self._weights is None:
             out.update(grad_norm=[None] * n, weight_norm=[_finite(_group_norm(g)) for g in weights],
                        update_ratio=[None] * n)
@@ -59,7 +61,8 @@ class LayerProbe:
             out["update_ratio"] = [_finite(u / w) if float(w) > 0 else None
                                    for u, w in zip(updates, norms, strict=True)]
         for key, values in extra.items():
-            out[key] = [_finite(v) for v in values]
+            if len(values) == n:
+                out[key] = [_finite(v) for v in values]
         self._grads = self._weights = None
         return out
 
