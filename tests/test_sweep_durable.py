@@ -30,7 +30,7 @@ KILL_SEED = os.environ.get("LRSWEEP_KILL_SEED", "0")
 """Seeds the kill moments and the damaged files; tests/soak.py sets it per repetition to spread them."""
 RUNS = len(SPEC["strategies"]) * (SPEC["budget"]["trials"] + SPEC["evaluation"]["seeds"])
 """Tune trials and seed runs of the sweep, each one run record."""
-KILLS = 4
+KILLS = 3
 """At most this many kills per sweep (each lands after 1-3 more recorded runs of ``RUNS``)."""
 
 

@@ -106,6 +106,7 @@ class Stacked:
             # One image tensor per member until Flatten: unbind, never x[i], whose backward would
             # write a full-size gradient per member.
             x = list(x.unbind(0))
+        fresh = False  # whether x is the previous layer's own new tensor
         for layer, names in zip(self.layers, self.param_names, strict=True):
             p = [params[n] for n in names]
             w, b = (p[0], p[1] if len(p) > 1 else None) if p else (None, None)
@@ -121,7 +122,10 @@ class Stacked:
                     x = [F.conv2d(xi, wi, bi, *conv, layer.groups) for xi, wi, bi in zip(x, w.unbind(0), bs,
                                                                                           strict=True)]
             elif isinstance(layer, nn.ReLU):
-                x = [torch.relu(xi) for xi in x] if isinstance(x, list) else torch.relu(x)
+                # In place on a linear or convolution's own output (never on the input or a view of it):
+                # one allocation fewer per layer, the same values and backward.
+                relu = torch.relu_ if fresh else torch.relu
+                x = [relu(xi) for xi in x] if isinstance(x, list) else relu(x)
             elif isinstance(layer, nn.MaxPool2d):
                 pool = (layer.kernel_size, layer.stride, layer.padding, layer.dilation, layer.ceil_mode)
                 x = [F.max_pool2d(xi, *pool) for xi in x] if isinstance(x, list) else F.max_pool2d(x, *pool)
@@ -132,6 +136,7 @@ class Stacked:
                     x = x.reshape(x.shape[0], k, -1).transpose(0, 1)
                 else:
                     x = x.flatten(2)
+            fresh = isinstance(layer, nn.Linear | nn.Conv2d)
         return x
 
 
@@ -148,11 +153,12 @@ class Vmapped:
 
 
 def member_losses(logits: torch.Tensor, labels: torch.Tensor, running: Sequence[int]) -> torch.Tensor:
-    """Per-member mean cross-entropy (K,) of logits (K, B, classes); members not running get a zero
-    that keeps the graph's shape. One cross-entropy per member, as its solo run computes it (a batched
-    mean rounds differently); unbind, not logits[i], whose K SelectBackward nodes would each write a
-    full-size gradient (O(K^2))."""
+    """Per-member mean cross-entropy (K,) of logits (K, B, classes), bit-identical to each member's
+    ``F.cross_entropy``; members not running get a zero that keeps the graph's shape. unbind, not
+    logits[i], whose K SelectBackward nodes would each write a full-size gradient (O(K^2))."""
     keep = set(running)
-    parts, targets = logits.float().unbind(0), labels.unbind(0)
-    return torch.stack([F.cross_entropy(parts[i], targets[i]) if i in keep else parts[i].sum() * 0.0
+    # One log_softmax over the stack rounds as each member's own (it works row by row); the mean
+    # stays per member, as F.cross_entropy reduces it (a batched mean sums in another order).
+    parts, targets = F.log_softmax(logits.float(), dim=2).unbind(0), labels.unbind(0)
+    return torch.stack([F.nll_loss(parts[i], targets[i]) if i in keep else parts[i].sum() * 0.0
                         for i in range(len(parts))])

@@ -421,8 +421,12 @@ class _Population:
         active = [i for i, m in enumerate(members) if not m.frozen]
         for i in active:
             members[i].model.train()
-        iters = {i: self.train.batches(self.workload.batch_size, shuffle=True, generator=members[i].generator,
-                                       train=True) for i in active}
+        # A member frozen earlier keeps a slot in the stacks: it gets rows from a throwaway generator
+        # (its own is never drawn from again), and its outputs are ignored.
+        spare = torch.Generator().manual_seed(0)
+        feed = self.train.member_batches(self.workload.batch_size,
+                                         [m.generator if i in active else spare for i, m in enumerate(members)],
+                                         train=True)
         step_losses: list[torch.Tensor] = []  # per step, (K,): one small op per step, not per member
         correct = torch.zeros(len(members), dtype=torch.int64, device=self.device)
         weights: list[int] = []
@@ -432,8 +436,7 @@ class _Population:
         running = list(active)
         steps = self._steps_in(epoch)
         for step in range(1, steps + 1):
-            batches = {i: next(iters[i]) for i in running}
-            inputs, labels = (torch.stack(t) for t in self._full(batches))
+            inputs, labels = next(feed)
             loss, logits = self._forward_backward(inputs, labels, running)
             if step == steps and probes:  # the epoch's per-layer view, from this step's own gradients
                 for i in running:
@@ -447,7 +450,7 @@ class _Population:
                 for i in running:
                     steps_run[i] = step
             else:
-                self._member_steps(loss, batches, running, compute)
+                self._member_steps(loss, inputs, labels, running, compute)
                 for i in running:
                     steps_run[i] = step
             if step % CHECK_EVERY == 0:
@@ -465,7 +468,7 @@ class _Population:
         """Member ``i``'s weights per layer group, bottom to top: its slices of the stacks."""
         return [[self.stacked[n].detach()[i] for n in names] for names in self.group_names]
 
-    def _member_steps(self, loss: torch.Tensor, batches: dict[int, tuple], running: list[int],
+    def _member_steps(self, loss: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor, running: list[int],
                       compute: dict[int, Compute]) -> None:
         """Each running member's own Stepper on views of the stacks; the batched pass is its first evaluation."""
         for i in running:
@@ -474,7 +477,7 @@ class _Population:
                 self._link_grads(i)
             first = [loss[i].detach()]
 
-            def closure(m=m, batch=batches[i], first=first) -> torch.Tensor:
+            def closure(m=m, batch=(inputs[i], labels[i]), first=first) -> torch.Tensor:
                 if first:
                     return first.pop()
                 m.relink = True  # a second pass (SAM) leaves the member's own grads behind
@@ -502,12 +505,6 @@ class _Population:
         evals = 2 if engine.needs_second_pass else 1
         for i in running:
             compute[i].add(evals, share)
-
-    def _full(self, batches: dict[int, tuple]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Inputs and labels of every member; a stopped member's slot repeats a running member's batch."""
-        filler = next(iter(batches.values()))
-        full = [batches.get(i, filler) for i in range(len(self.members))]
-        return [b[0] for b in full], [b[1] for b in full]
 
     def _forward_backward(self, inputs: torch.Tensor, labels: torch.Tensor, running: list[int]):
         """One batched pass: per-member mean cross-entropy (K,) and logits (K, B, classes); grads into

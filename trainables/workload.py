@@ -135,6 +135,27 @@ class Split:
             index = order[start : start + batch_size]
             yield self.batch(index, train, generator), self.labels[index]
 
+    def member_batches(
+        self, batch_size: int, generators: Sequence[torch.Generator], *, train: bool = False
+    ) -> Iterator[tuple[Any, torch.Tensor]]:
+        """One shuffled pass for each of K members at once: ``(inputs, labels)`` stacked along a leading
+        member dimension, member i's rows and augmentation exactly those of ``batches(generator=
+        generators[i])`` (the population's batches: one gather per step instead of K)."""
+        import torch
+
+        n = len(self)
+        orders = torch.stack([torch.randperm(n, generator=g) for g in generators]).to(self.labels.device)
+        for start in range(0, n, batch_size):
+            index = orders[:, start : start + batch_size]
+            yield self.member_batch(index, train, generators), self.labels[index]
+
+    def member_batch(self, index: torch.Tensor, train: bool, generators: Sequence[torch.Generator]) -> Any:
+        """The stacked model inputs of K members' rows ``index`` (K, B): each member's ``batch``; a split
+        whose ``batch`` draws nothing overrides this with one gather."""
+        import torch
+
+        return torch.stack([self.batch(rows, train, g) for rows, g in zip(index, generators, strict=True)])
+
     def num_batches(self, batch_size: int) -> int:
         return math.ceil(len(self) / batch_size)
 

@@ -58,6 +58,10 @@ class TensorSplit(Split):
     def batch(self, index: torch.Tensor, train: bool, generator: torch.Generator) -> torch.Tensor:
         return self.inputs[index]
 
+    def member_batch(self, index: torch.Tensor, train: bool, generators) -> torch.Tensor:
+        """Every member's rows in one gather: (K, B) indices -> (K, B, features)."""
+        return self.inputs[index]
+
     def subset(self, rows: torch.Tensor) -> TensorSplit:
         return TensorSplit(self.inputs[rows], self.labels[rows])
 
