@@ -29,9 +29,10 @@ SYNTHETIC = register_workload(
         holdout="val_fraction",
         # A prefix of the training rows, for quick runs and tests only; None is the paper's data.
         train_limit="n_train",
-        # Per-run throughput is flat from K = 4 to 64 (BENCHMARKS.md); 8 leaves a 16-trial TPE budget
-        # two batches, the second informed by the first.
-        population=8,
+        # With the stacked updates per-run throughput grows to K = 16 (2.3-2.6x, 2.1-2.3x at K = 8;
+        # BENCHMARKS.md) and not beyond. A 16-trial TPE budget loses nothing by being one batch: its
+        # first 10 trials are random start-up trials, and on 2 CPUs two batches of 8 started together.
+        population=16,
         options=(
             Option(
                 "val_fraction", 0.2, float, "share of the 6400 training rows held out in the tune stage",
