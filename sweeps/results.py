@@ -21,7 +21,7 @@ from typing import Any
 from reports.store import write_table
 from sweeps import catalog
 from sweeps.spec import Spec, WorkloadSpec
-from vocab.contracts import ERROR, FINISHED, OK, SEED, TUNE, Pair
+from vocab.contracts import ERROR, FINISHED, LAYER_KEYS, OK, SEED, TUNE, Pair
 
 
 @dataclass(frozen=True)
@@ -221,7 +221,7 @@ def layer_rows(spec: Spec, record: TrialRecord) -> list[dict]:
             row = {"sweep_id": spec.name, "workload": record.workload, "strategy": record.strategy,
                    "stage": record.stage, "trial_id": record.trial_id, "seed": record.seed,
                    "epoch": int(r["epoch"]), "group": group}
-            for key in ("lr", "grad_norm", "weight_norm", "update_ratio", "trust_ratio"):
+            for key in LAYER_KEYS:
                 row[key] = _finite(aligned[key][group]) if key in aligned else None
             rows.append(row)
     return rows

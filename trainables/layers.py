@@ -14,10 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-__all__ = ["LAYER_KEYS", "LayerProbe"]
-
-LAYER_KEYS = ("lr", "grad_norm", "weight_norm", "update_ratio", "trust_ratio")
-"""The per-group lists of an epoch's ``layers`` dict (``trust_ratio`` only where the strategy has one)."""
+__all__ = ["LayerProbe"]
 
 
 def _group_norm(tensors: Sequence[torch.Tensor | None]) -> torch.Tensor:

@@ -86,7 +86,6 @@ class PopulationError(ValueError):
 class _Member:
     cfg: TrialConfig
     model: nn.Module
-    params: list[nn.Parameter]
     stepper: Any
     generator: torch.Generator
     hparams: dict  # resolved, reported with each epoch
@@ -94,6 +93,11 @@ class _Member:
     rng: dict  # torch's global RNG states where this member left them (the solo path's dropout stream)
     history: list[dict] = field(default_factory=list)
     relink: bool = True  # point the params' grads at the stacked gradients before the next step
+
+    @property
+    def params(self) -> list[nn.Parameter]:
+        """Every parameter, the layer groups' in order."""
+        return [p for group in self.groups for p in group]
 
     @property
     def frozen(self) -> bool:
@@ -203,8 +207,8 @@ class _Population:
             generator = torch.Generator().manual_seed(cfg.seed)  # shuffling and augmentation
             if paper_order:  # the reference shuffles with the global RNG, continuing after the model's init
                 generator.set_state(torch.get_rng_state())
-            self.members.append(_Member(cfg, model, [p for group in groups for p in group], stepper, generator,
-                                        hparams, [list(group) for group in groups], global_rng_state(self.device)))
+            self.members.append(_Member(cfg, model, stepper, generator, hparams, [list(group) for group in groups],
+                                        global_rng_state(self.device)))
         amp = workload.mixed_precision and self.device.type == "cuda" and torch.cuda.is_bf16_supported()
         # bf16 needs no loss scaling, so the strategies' step(closure) stays as it is.
         self.autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp else nullcontext

@@ -36,6 +36,10 @@ BUDGET_UNITS = (EPOCHS, GRADIENT_EVALUATIONS)
 """What a budget's ``epochs`` measures: passes over the data, or the gradient evaluations those passes
 make at one per step, shared out ``passes_per_step`` per step (SAM: half the steps)."""
 
+LAYER_KEYS = ("lr", "grad_norm", "weight_norm", "update_ratio", "trust_ratio")
+"""The per-layer-group values of an epoch's ``layers`` dict and the ``layers`` table's columns
+(``trust_ratio`` only where the strategy has one)."""
+
 SCRATCH = "scratch"
 FINETUNE = "finetune"
 REGIMES = (SCRATCH, FINETUNE)
