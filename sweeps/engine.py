@@ -113,7 +113,7 @@ def fit(p: Plan, out: Callable[[str], None] = say) -> None:
     from ray import tune
 
     from sweeps.progress import Progress
-    from sweeps.ray_setup import RecordWriter
+    from sweeps.ray_setup import RecordWriter, without_result_loggers
     from sweeps.trial_entry import run_trial_config
 
     spec, sweep = p.spec, p.sweep
@@ -146,7 +146,8 @@ def fit(p: Plan, out: Callable[[str], None] = say) -> None:
         run_config=run_config(sweep, Progress(p.planned, sweep, out, finished.values()),
                               RecordWriter(p.record, journal)),
     )
-    tuner.fit()
+    with without_result_loggers():
+        tuner.fit()
 
 
 def records(runs, sweep: SweepDir | None = None) -> list[TrialRecord]:

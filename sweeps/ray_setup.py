@@ -4,6 +4,7 @@ retries, checkpoints kept and the progress callback."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -89,6 +90,31 @@ def quiet_tune() -> None:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the legacy reporter honours verbose=0 fully
     # The snapshot after each trial checkpoint (see checkpoint_every) is wanted; Tune warns at each.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+
+
+@contextmanager
+def without_result_loggers() -> Iterator[None]:
+    """Inside: Tune adds none of its own CSV, JSON and TensorBoard copies of every result (a user's
+    ``TUNE_DISABLE_AUTO_CALLBACK_LOGGERS`` wins). The record (sweeps.record) is the sweep's, and the
+    TensorBoard histograms of the per-layer lists cost the driver about 4 s of CPU per population
+    trial of 80 epochs, taken from the trials' cores (BENCHMARKS.md). Set only around ``fit`` so that
+    other Tune runs in the process (and servers it starts) keep Tune's defaults."""
+    name = "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"
+    before = os.environ.get(name)
+    os.environ.setdefault(name, "1")
+    analysis = logging.getLogger("ray.tune.analysis.experiment_analysis")
+    analysis.addFilter(_no_missing_metrics)
+    try:
+        yield
+    finally:
+        analysis.removeFilter(_no_missing_metrics)
+        if before is None:
+            os.environ.pop(name, None)
+
+
+def _no_missing_metrics(record: logging.LogRecord) -> bool:
+    """Drop the ResultGrid's warning that trials have no result.json: without the loggers none has."""
+    return not record.getMessage().startswith("Failed to fetch metrics")
 
 
 TUNE_KEYS = frozenset({"config", "date", "hostname", "node_ip", "pid", "timestamp", "time_this_iter_s",

@@ -48,15 +48,18 @@ def tune_done(directory: Path) -> int:
     return sum(p["done"] + p["errored"] for p in progress.get("tune", {}).values())
 
 
-def sweep_progress(directory: Path) -> int:
-    """Bytes of every trial's ``result.json`` (one line per reported epoch): grows while any trial trains."""
-    total = 0
-    for path in (directory / "experiment").glob("*/result.json"):
+def sweep_progress(directory: Path) -> tuple[int, int]:
+    """Files under the sweep directory and the sum of their sizes and modification times: changes
+    whenever a trial checkpoints (about four times per trial), ends or logs, or the driver writes."""
+    count = total = 0
+    for path in directory.rglob("*"):
         try:
-            total += path.stat().st_size
-        except FileNotFoundError:  # a trial directory being moved or removed
+            stat = path.stat()
+        except FileNotFoundError:  # a checkpoint being replaced
             continue
-    return total
+        count += 1
+        total += stat.st_size + stat.st_mtime_ns
+    return count, total
 
 
 def run_while_progressing(argv: list[str], progress: Callable[[], Any], log: Path, stall_s: float = STALL_S,
