@@ -93,7 +93,8 @@ MALFORMED = {
         "early_stopping, or set resources.population: 1"),
     "population of a fine-tune": (
         {**spec_with(resources__population=4), "workloads": ["synthetic", "rte"]},
-        "resources.population: got 4, but fine-tune workloads (rte) train one run per trial; allowed: 1, or 'auto'"),
+        "resources.population: got 4, but the members of rte would run one after another, sharing no pass "
+        "(rte: its model keeps buffers, which are per module); allowed: 1, or 'auto'"),
     "max_concurrent zero": (top("max_concurrent", 0),
                              "max_concurrent: got 0; allowed: an integer >= 1 or null"),
     "keep_checkpoints not a bool": (top("keep_checkpoints", "yes"),

@@ -234,6 +234,38 @@ def test_cifar10_model_and_layer_groups():
     assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
 
 
+@pytest.mark.parametrize("name, model", [("synthetic", lambda: synthetic.build_model({}, None)),
+                                         ("cifar10", lambda: cifar10.ConvNet())])
+def test_declared_buffers_are_the_built_models_and_decide_the_path(name, model):
+    """``Workload.buffers`` is what the spec's population check reads; it must say what the model has."""
+    from trainables.forward import SOLO, STACKED, choose_path
+
+    workload, built = get_workload(name), model()
+    assert workload.buffers == any(True for _ in built.buffers()) is False
+    assert workload.alone_because(16) is None and workload.alone_because(1) == "a single member"
+    assert choose_path(workload, built, 16) == STACKED
+    assert choose_path(workload, built, 1) == SOLO
+    assert choose_path(workload, built, 16, mixed_precision=True) == SOLO
+
+
+def test_every_auto_population_is_one_whose_members_share_passes():
+    for workload in list_workloads():
+        assert workload.population == 1 or workload.alone_because(workload.population) is None, workload.name
+
+
+def test_a_model_with_buffers_runs_alone_declared_or_not():
+    from trainables.forward import SOLO, choose_path
+
+    undeclared = Workload(name="bn", description="", regime="scratch", default_epochs=1, batch_size=1,
+                          eval_batch_size=1, load_data=None, build_model=None, layer_groups=None)
+    declared = Workload(name="bn", description="", regime="scratch", default_epochs=1, batch_size=1,
+                        eval_batch_size=1, load_data=None, build_model=None, layer_groups=None, buffers=True)
+    bn = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.BatchNorm1d(4))
+    assert choose_path(undeclared, bn, 8) == SOLO
+    assert declared.alone_because(8) == "its model keeps buffers, which are per module"
+    assert choose_path(declared, torch.nn.Sequential(torch.nn.Linear(4, 4)), 8) == SOLO
+
+
 def test_cifar10_trains_through_run_trial(cifar_dir):
     history = trainables.run_trial(
         {

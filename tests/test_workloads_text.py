@@ -121,6 +121,18 @@ def test_layer_groups_are_embeddings_blocks_head(models, kind):
     assert model.hf.config.num_labels == 6
 
 
+@pytest.mark.parametrize("kind", ["distilbert", "bert"])
+def test_text_models_keep_buffers_as_declared_so_members_run_alone(models, kind):
+    from trainables import get_workload
+    from trainables.forward import SOLO, choose_path
+    from trainables.workload import Data
+
+    model = text.build_model(options("trec6", model=models[kind]), Data(None, None, num_classes=6))
+    workload = get_workload("trec6")
+    assert workload.buffers and any(True for _ in model.buffers())
+    assert choose_path(workload, model, 4) == SOLO
+
+
 def test_pretrained_false_is_the_same_architecture_with_fresh_weights(models):
     from trainables.workload import Data
 

@@ -9,10 +9,14 @@ mean cross-entropy, computed as its solo run computes it, so the stacked backwar
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+if TYPE_CHECKING:
+    from trainables.workload import Workload
 
 __all__ = ["PATHS", "SOLO", "STACKED", "VMAP", "Stacked", "Vmapped", "choose_path", "member_losses", "stackable"]
 
@@ -40,15 +44,16 @@ def stackable(model: nn.Module) -> bool:
     return _layers(model) is not None
 
 
-def choose_path(model: nn.Module, k: int, mixed_precision: bool = False) -> str:
-    """The forward path of a trial of ``k`` members of ``model``, decided once, here.
+def choose_path(workload: Workload, model: nn.Module, k: int, mixed_precision: bool = False) -> str:
+    """The forward path of a trial of ``k`` members of ``workload``'s ``model``, decided once, here.
 
-    One member runs alone: nothing is shared, and its own module rounds as it always has. So do the
-    members of a model with buffers (BatchNorm's running statistics are per module) or one trained in
-    bf16 (the stacked kernels take no autocast): one after another, each with its own RNG stream.
-    Otherwise members share each pass: stacked layer by layer where the model allows, else vmapped.
+    Members run alone, one after another, each with its own RNG stream, for the reasons
+    ``Workload.alone_because`` gives before a model exists (one member: its own module rounds as it
+    always has; a model declared with buffers; bf16), and when the built model keeps buffers all
+    the same (a plugin that did not declare them). Otherwise members share each pass: stacked layer
+    by layer where the model allows, else vmapped.
     """
-    if k == 1 or mixed_precision or any(True for _ in model.buffers()):
+    if workload.alone_because(k, mixed_precision) is not None or any(True for _ in model.buffers()):
         return SOLO
     return STACKED if stackable(model) else VMAP
 

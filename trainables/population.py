@@ -212,7 +212,7 @@ class _Population:
         amp = workload.mixed_precision and self.device.type == "cuda" and torch.cuda.is_bf16_supported()
         # bf16 needs no loss scaling, so the strategies' step(closure) stays as it is.
         self.autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp else nullcontext
-        self.path = choose_path(self.members[0].model, len(cfgs), amp)
+        self.path = choose_path(workload, self.members[0].model, len(cfgs), amp)
         self.engine = self._engine = None
         if self.path == SOLO:
             if stacked:

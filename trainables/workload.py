@@ -216,6 +216,8 @@ class Workload:
       - ``population``: runs of a pair one trial trains together under ``resources.population: auto``
         (``trainables.population``); 1 where populations do not pay (measured in BENCHMARKS.md) or
         cannot train (models with buffers, text fine-tunes).
+      - ``buffers``: its model keeps buffers (BatchNorm's running statistics, DistilBERT's position
+        ids), so the members of a population cannot share passes (``alone_because``).
     """
 
     name: str
@@ -236,6 +238,7 @@ class Workload:
     train_limit: str | None = None
     eval_limit: str | None = None
     population: int = 1
+    buffers: bool = False
 
     def __post_init__(self) -> None:
         if self.regime not in REGIMES:
@@ -292,6 +295,19 @@ class Workload:
                 keep, val = holdout(len(train), self.validation_rows(options, len(train)))
                 train, scored = train.subset(keep), train.subset(val)
         return StageData(_first(train, options, self.train_limit), _first(scored, options, self.eval_limit), data)
+
+    def alone_because(self, k: int, mixed_precision: bool = False) -> str | None:
+        """Why ``k`` members of this workload would run one after another instead of sharing each
+        forward and backward pass, from what is known before a model is built (None: they share).
+        ``trainables.forward.choose_path`` starts from this answer and the spec's ``population`` check
+        asks it; a built model found to keep buffers runs alone too."""
+        if k == 1:
+            return "a single member"
+        if self.buffers:
+            return "its model keeps buffers, which are per module"
+        if mixed_precision:
+            return "bf16 mixed precision, which the stacked kernels do not take"
+        return None
 
     def regime_for(self, options: Mapping[str, Any]) -> str:
         """The regime a trial with these (validated) options trains in."""

@@ -26,7 +26,7 @@ from sweeps.spec.model import (
     Resources,
     WorkloadSpec,
 )
-from vocab.contracts import BUDGET_UNITS, EPOCHS, FINETUNE, STAGE_METRIC, TUNE
+from vocab.contracts import BUDGET_UNITS, EPOCHS, STAGE_METRIC, TUNE
 
 __all__ = ["check_population", "parse_budget", "parse_early_stopping", "parse_evaluation", "parse_location",
            "parse_name", "parse_resources", "parse_search_space", "parse_strategies", "parse_text_task",
@@ -206,13 +206,17 @@ def parse_resources(raw: Any, p: Problems) -> Resources | None:
 
 
 def check_population(population: int, workloads: tuple[WorkloadSpec, ...], p: Problems) -> None:
-    """A fine-tuned pretrained model (text) trains one run per trial: refuse a population for it."""
+    """Refuse a population for a workload whose members would run one after another: it shares no
+    pass, only holds K models at once. The reason is the one the trial's forward path is chosen by
+    (``Workload.alone_because``; bf16 applies on CUDA only, so it is not asked here)."""
     from trainables import get_workload
 
-    tuned = [w.name for w in workloads if get_workload(w.name).regime == FINETUNE]
-    if tuned:
-        p.add("resources.population", f"got {population}, but fine-tune workloads ({', '.join(tuned)}) train one "
-              "run per trial; allowed: 1, or 'auto' (each workload its own size, 1 for fine-tunes)")
+    alone = {w.name: why for w in workloads if (why := get_workload(w.name).alone_because(population))}
+    if alone:
+        reasons = "; ".join(f"{name}: {why}" for name, why in alone.items())
+        p.add("resources.population", f"got {population}, but the members of {', '.join(alone)} would run one "
+              f"after another, sharing no pass ({reasons}); allowed: 1, or 'auto' (each workload its own "
+              "size, 1 where members run alone)")
 
 
 def parse_search_space(raw: Any, spec_strategies: tuple[str, ...], workloads: tuple[WorkloadSpec, ...],
