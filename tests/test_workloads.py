@@ -1,5 +1,7 @@
 """Workload registry, option validation, the synthetic generator and CIFAR-10 (tiny, real pickle layout)."""
 
+import dataclasses
+
 import pytest
 import torch
 from offline_data import write_cifar10
@@ -258,8 +260,7 @@ def test_a_model_with_buffers_runs_alone_declared_or_not():
 
     undeclared = Workload(name="bn", description="", regime="scratch", default_epochs=1, batch_size=1,
                           eval_batch_size=1, load_data=None, build_model=None, layer_groups=None)
-    declared = Workload(name="bn", description="", regime="scratch", default_epochs=1, batch_size=1,
-                        eval_batch_size=1, load_data=None, build_model=None, layer_groups=None, buffers=True)
+    declared = dataclasses.replace(undeclared, buffers=True)
     bn = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.BatchNorm1d(4))
     assert choose_path(undeclared, bn, 8) == SOLO
     assert declared.alone_because(8) == "its model keeps buffers, which are per module"

@@ -141,7 +141,7 @@ def text_workload(
         layer_groups=lazy(TEXT, "layer_groups"),
         options=options,
         mixed_precision=True,
-        buffers=True,  # position ids (and a plugin's BatchNorm would be the same): members run alone
+        buffers=True,  # the transformers models' position ids: members of a population run alone
         holdout="val_fraction",
         train_limit="max_train_samples",
         eval_limit="max_eval_samples",
