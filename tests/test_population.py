@@ -215,3 +215,28 @@ def test_resume_state_of_another_population_size_is_refused():
     run_population(cfgs[:2], on_epoch=lambda metrics, progress: states.append(progress.snapshot()))
     with pytest.raises(PopulationError, match="2 members, the population 3"):
         run_population(cfgs, resume=states[0])
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_a_linear_relu_chain_without_autograd_gives_autograds_losses_and_gradients_bit_for_bit(bias):
+    """Stacked.train_step (the MLP's pass without a graph) against __call__ + member_losses + backward,
+    with one member not running (its rows weigh nothing) and a last batch of another size."""
+    from trainables.forward import Stacked, member_losses
+
+    torch.manual_seed(0)
+    template = nn.Sequential(nn.Linear(6, 5, bias=bias), nn.ReLU(), nn.Linear(5, 5, bias=bias), nn.ReLU(),
+                             nn.Linear(5, 3, bias=bias))
+    forward = Stacked(template, 4, grouped=False)
+    assert forward.chain
+    params = {n: torch.randn(4, *p.shape).requires_grad_(True) for n, p in template.named_parameters()}
+    for batch in (7, 3):
+        x, labels, running = torch.randn(4, batch, 6), torch.randint(0, 3, (4, batch)), [0, 2, 3]
+        values, objective = member_losses(forward(params, x), labels, running)
+        objective.backward()
+        losses, logits, grads = forward.train_step(params, x, labels, running)
+        assert torch.equal(losses, values.detach()) and torch.equal(logits, forward(params, x).detach())
+        assert set(grads) == set(params)
+        for name, p in params.items():
+            assert torch.equal(grads[name], p.grad), name
+            assert not grads[name][1].any()  # the member not running gets no gradient
+            p.grad = None

@@ -101,6 +101,8 @@ class Stacked:
         self.k, self.grouped = k, grouped
         names = {id(p): n for n, p in template.named_parameters()}
         self.param_names = [[names[id(p)] for p in m.parameters(recurse=False)] for m in self.layers]
+        self.chain = all(isinstance(layer, nn.Linear | nn.ReLU) for layer in self.layers)
+        """Linear and ReLU layers only: ``train_step`` can run the pass without autograd."""
 
     def __call__(self, params: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         """``x`` (K, B, ...) -> logits (K, B, classes)."""
@@ -145,6 +147,48 @@ class Stacked:
         return x
 
 
+    def train_step(self, params: Mapping[str, torch.Tensor], x: torch.Tensor, labels: torch.Tensor,
+                   running: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """A Linear/ReLU chain's forward and backward without autograd (``chain``): each member's loss
+        (K,), the logits, and each parameter's gradient by name.
+
+        The operations are those autograd runs for ``__call__`` and ``member_losses``, in the same
+        order on the same tensors, so the results are bit-identical; what goes is the graph's own
+        cost (a node, saved tensors and a gradient accumulation per layer), which at a few members
+        is a fifth of a step.
+        """
+        with torch.no_grad():
+            inputs: list[torch.Tensor | None] = []  # per layer: a Linear's input, a ReLU's output
+            fresh = False
+            for layer, names in zip(self.layers, self.param_names, strict=True):
+                if isinstance(layer, nn.Linear):
+                    inputs.append(x)
+                    w, b = params[names[0]], params[names[1]] if len(names) > 1 else None
+                    x = torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2)) if b is not None else \
+                        torch.bmm(x, w.transpose(1, 2))
+                else:
+                    x = torch.relu_(x) if fresh else torch.relu(x)
+                    inputs.append(x)
+                fresh = isinstance(layer, nn.Linear)
+            log_probs, values, weight = _loss_parts(x, labels, running)
+            k, b, _ = log_probs.shape
+            g = torch.zeros_like(log_probs).scatter_(2, labels.unsqueeze(2), (-weight).unsqueeze(2).expand(k, b, 1))
+            g = torch._log_softmax_backward_data(g, log_probs, 2, log_probs.dtype).to(x.dtype)
+            grads: dict[str, torch.Tensor] = {}
+            first = next(i for i, layer in enumerate(self.layers) if isinstance(layer, nn.Linear))
+            for i in range(len(self.layers) - 1, first - 1, -1):
+                layer, names, saved = self.layers[i], self.param_names[i], inputs[i]
+                if isinstance(layer, nn.ReLU):
+                    g = torch.ops.aten.threshold_backward(g, saved, 0)
+                    continue
+                if len(names) > 1:
+                    grads[names[1]] = g.sum(dim=1)
+                grads[names[0]] = torch.bmm(g.transpose(1, 2), saved)
+                if i > first:
+                    g = torch.bmm(g, params[names[0]])
+        return values, x, grads
+
+
 class Vmapped:
     """The generic fallback: ``torch.func.functional_call`` of the template under ``vmap``."""
 
@@ -157,13 +201,28 @@ class Vmapped:
         return vmap(lambda p, xi: functional_call(self.template, p, (xi,)), randomness="different")(dict(params), x)
 
 
-def member_losses(logits: torch.Tensor, labels: torch.Tensor, running: Sequence[int]) -> torch.Tensor:
-    """Per-member mean cross-entropy (K,) of logits (K, B, classes), bit-identical to each member's
-    ``F.cross_entropy``; members not running get a zero that keeps the graph's shape. unbind, not
-    logits[i], whose K SelectBackward nodes would each write a full-size gradient (O(K^2))."""
-    keep = set(running)
-    # One log_softmax over the stack rounds as each member's own (it works row by row); the mean
-    # stays per member, as F.cross_entropy reduces it (a batched mean sums in another order).
-    parts, targets = F.log_softmax(logits.float(), dim=2).unbind(0), labels.unbind(0)
-    return torch.stack([F.nll_loss(parts[i], targets[i]) if i in keep else parts[i].sum() * 0.0
-                        for i in range(len(parts))])
+def _loss_parts(logits: torch.Tensor, labels: torch.Tensor, running: Sequence[int]):
+    """Log-probabilities (K, B, C), each member's mean cross-entropy (K,) as its own ``F.cross_entropy``
+    computes it, and the weight (K, 1) of its rows in the objective: 1 / B when running, else 0."""
+    # One log_softmax over the stack rounds as each member's own (it works row by row); each mean is
+    # the member's own nll_loss (it sums in the kernel's order), outside autograd.
+    log_probs = F.log_softmax(logits.float(), dim=2)
+    k, b, _ = log_probs.shape
+    with torch.no_grad():
+        values = torch.stack([F.nll_loss(lp, t) for lp, t in zip(log_probs.unbind(0), labels.unbind(0), strict=True)])
+    weight = torch.zeros(k, 1, dtype=log_probs.dtype, device=log_probs.device)
+    weight[list(running)] = 1.0
+    weight /= b  # in the logits' dtype, as the mean's own gradient 1 / B is formed
+    return log_probs, values, weight
+
+
+def member_losses(logits: torch.Tensor, labels: torch.Tensor,
+                  running: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each member's mean cross-entropy (K,) of logits (K, B, classes), bit-identical to its own
+    ``F.cross_entropy``, and the scalar whose backward gives every running member's logits exactly the
+    gradients its own loss would (members not running get zeros): one per-row loss weighted 1 / B,
+    the mean's own gradient, so the graph has one loss node instead of K."""
+    log_probs, values, weight = _loss_parts(logits, labels, running)
+    k, b, classes = log_probs.shape
+    rows = F.nll_loss(log_probs.reshape(k * b, classes), labels.reshape(k * b), reduction="none")
+    return values, (rows.view(k, b) * weight).sum()

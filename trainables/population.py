@@ -9,7 +9,9 @@ module, one after another, with its own Stepper, generator and stream of torch's
 A small model's training step is mostly per-call overhead, so K members share each step's forward
 and backward pass: their parameters are stacked along a new leading dimension, one batched matmul
 (``baddbmm``) or grouped convolution per layer computes all K outputs, and one backward fills all
-K gradients. Each member is still a whole run of its own:
+K gradients (for a chain of Linear and ReLU layers with the stacked update, written out without
+autograd's graph: ``Stacked.train_step``, the same operations). Each member is still a whole run of
+its own:
 
 - its own model, built after seeding torch with its own seed, so its initial weights are those of
   the same run trained alone; its parameters keep their identity but their storage becomes a slice
@@ -513,11 +515,23 @@ class _Population:
     def _forward_backward(self, inputs: torch.Tensor, labels: torch.Tensor, running: list[int]):
         """One batched pass: per-member mean cross-entropy (K,) and logits (K, B, classes); grads into
         the stacks. The slots of members not running are computed and ignored."""
+        # The stacked update reads the stacks' .grad only: backward may hand each one its own new
+        # tensor, with no pass to zero it first and none to add into it. The members' own Steppers
+        # hold views of the stacks' .grad, which must stay the same tensors.
+        fresh = self.engine is not None
+        if fresh and getattr(self.forward, "chain", False):
+            loss, logits, grads = self.forward.train_step(self.stacked, inputs, labels, running)
+            for name, grad in grads.items():
+                self.stacked[name].grad = grad
+            return loss, logits
         for stack in self.stacked.values():
-            stack.grad.zero_()
+            if fresh:
+                stack.grad = None
+            else:
+                stack.grad.zero_()
         logits = self.forward(self.stacked, inputs)
-        loss = member_losses(logits, labels, running)
-        loss.sum().backward()
+        loss, objective = member_losses(logits, labels, running)
+        objective.backward()
         return loss, logits.detach()
 
     def _alone(self, m: _Member, batch: tuple) -> torch.Tensor:

@@ -16,7 +16,7 @@ from functools import lru_cache
 import torch
 from torch import nn
 
-from trainables.workload import Data, Split
+from trainables.workload import Data, Split, gather_rows
 
 N_ROWS, N_FEATURES, N_SIGNAL, N_CLASSES = 8000, 64, 10, 10
 N_TRAIN = 6400
@@ -60,7 +60,7 @@ class TensorSplit(Split):
 
     def member_batch(self, index: torch.Tensor, train: bool, generators) -> torch.Tensor:
         """Every member's rows in one gather: (K, B) indices -> (K, B, features)."""
-        return self.inputs[index]
+        return gather_rows(self.inputs, index)
 
     def subset(self, rows: torch.Tensor) -> TensorSplit:
         return TensorSplit(self.inputs[rows], self.labels[rows])
