@@ -34,7 +34,9 @@ def _members(workload, strategy, options, seeds_hparams, epochs=2, **extra):
              "hparams": hparams, "epochs": epochs, "stage": "seed", **extra} for seed, hparams in seeds_hparams]
 
 
-def _assert_same_history(population, alone):
+def _assert_same_history(population, alone, rel=None):
+    """Equal histories: metrics to abs 1e-5, everything else exactly, the per-layer lists too unless
+    ``rel`` is given, when they agree to that relative tolerance."""
     assert len(population) == len(alone)
     for got, want in zip(population, alone, strict=True):
         assert len(got) == len(want)
@@ -45,6 +47,10 @@ def _assert_same_history(population, alone):
                     continue
                 if isinstance(value, float):
                     assert g[key] == pytest.approx(value, abs=1e-5), key
+                elif rel is not None and key == "layers":
+                    assert set(g[key]) == set(value)
+                    for name, values in value.items():
+                        assert g[key][name] == pytest.approx(values, rel=rel), (key, name)
                 else:
                     assert g[key] == value, key
 
@@ -137,7 +143,9 @@ def test_a_model_that_is_not_sequential_runs_through_vmap(tmp_path):
     ), replace=True)
     assert not stackable(Branchy())
     cfgs = _members("branchy_test", "adam", SMALL, [(0, {}), (1, {})])
-    _assert_same_history(run_population(cfgs), [run_trial(c) for c in cfgs])
+    # vmap's batched backward may take another BLAS kernel than the member's own (CPU by CPU), so
+    # its per-layer norms agree to rounding, not bit for bit (trainables/population.py).
+    _assert_same_history(run_population(cfgs), [run_trial(c) for c in cfgs], rel=1e-5)
 
 
 def test_members_must_share_everything_but_hparams_and_seed():

@@ -35,7 +35,9 @@ differently, about 1e-7 relative in float32; DALS's trust ratio, a ratio of norm
 to about 1e-4 within two epochs, and long runs drift apart as any two runs on different kernels do.
 Models are stacked layer by layer when they are ``nn.Sequential`` trees of ``Linear``, ``Conv2d``,
 ``ReLU``, ``MaxPool2d`` and ``Flatten``; anything else is run through ``torch.func.vmap`` (slower,
-and without per-member dropout streams). On shared passes the ``seconds`` of a member's epoch is its
+without per-member dropout streams, and not bit-identical: vmap's batched backward products may
+take other BLAS kernels than a member's own, CPU by CPU; on one AMD EPYC a weight norm moved
+about 1e-7 relative in two epochs). On shared passes the ``seconds`` of a member's epoch is its
 share of the population's epoch time, and with the stacked update its ``step_seconds`` is its share
 of the stacked steps' time (outside the batched passes); ``grad_evals`` counts each member's passes
 as alone (SAM two per step).
