@@ -140,7 +140,8 @@ def section_forward(c: Check) -> None:
     from torch.func import functional_call
 
     mlp = get_workload("synthetic").build_model(get_workload("synthetic").validate_options({}), None)
-    for name, template, shape in (("MLP", mlp, (64, 64)), ("ConvNet", ConvNet(), (64, 3, 32, 32))):
+    batch = 16 if c.quick else 64
+    for name, template, shape in (("MLP", mlp, (batch, 64)), ("ConvNet", ConvNet(), (batch, 3, 32, 32))):
         for k in ((4,) if c.quick else (4, 16, 64)):
             template = template.to(c.device)
             gen = torch.Generator(device="cpu").manual_seed(k)
