@@ -49,7 +49,7 @@ from offline_data import text_spec_workload, write_cifar10  # noqa: E402
 from strategies import list_strategies  # noqa: E402
 from strategies.stacked import has_stacked_form  # noqa: E402
 from trainables import get_workload, run_trial  # noqa: E402
-from trainables.forward import Stacked, Vmapped  # noqa: E402
+from trainables.forward import Stacked, Vmapped, grouped_conv_pays, has_conv  # noqa: E402
 from trainables.population import _configs, _Population, run_population  # noqa: E402
 from trainables.workloads.cifar10 import ConvNet  # noqa: E402
 from vocab import contracts  # noqa: E402
@@ -164,8 +164,13 @@ def section_forward(c: Check) -> None:
                 c.line(f"forward {name} K={k} {kind}: max |logit - member's own| {gap:.2e}, "
                        f"forward+backward {seconds * 1e3:.2f} ms")
                 assert gap <= 1e-3, (name, k, kind, gap)
-            default = "stacked-grouped" if c.cuda and x.dim() == 5 else "stacked"  # run_population(grouped_conv=None)
-            c.line(f"forward {name} K={k}: fastest {min(figures)[1]}; a population takes {default}")
+            takes = "stacked"
+            if has_conv(template):  # as run_population(grouped_conv=None) decides: a GPU by this timing
+                grouped, seconds = grouped_conv_pays(template, params, x)
+                rule = "timed" if c.cuda else "on the CPU per member, untimed"
+                takes = f"{'stacked-grouped' if grouped and c.cuda else 'stacked'} ({rule}; timed here: " \
+                        f"grouped {seconds[True] * 1e3:.2f} ms, per member {seconds[False] * 1e3:.2f} ms)"
+            c.line(f"forward {name} K={k}: fastest {min(figures)[1]}; a population takes {takes}")
 
 
 def section_update(c: Check) -> None:

@@ -17,7 +17,8 @@ from torch import nn
 from strategies import get_strategy, list_strategies, registry
 from strategies.stacked import has_stacked_form
 from trainables import Workload, get_workload, register_workload, run_trial
-from trainables.forward import stackable
+from trainables import population as population_module
+from trainables.forward import grouped_conv_pays, has_conv, stackable
 from trainables.population import PopulationError, _Population, run_population
 from trainables.trial import TrialConfig
 from trainables.workloads import synthetic
@@ -116,6 +117,31 @@ def test_convnet_members_train_as_alone(strategy, tmp_path):
     cfgs = _members("cifar10", strategy, options, [(0, {}), (1, {})], data_dir=str(root))
     assert stackable(ConvNet())
     _assert_same_history(run_population(cfgs), [run_trial(c) for c in cfgs])
+
+
+def test_the_grouped_layout_is_timed_against_per_member_convolutions_on_copies_of_the_stack():
+    template = ConvNet()
+    gen = torch.Generator().manual_seed(0)
+    params = {n: (torch.randn((2, *p.shape), generator=gen) * 0.05).requires_grad_()
+              for n, p in template.named_parameters()}
+    grouped, seconds = grouped_conv_pays(template, params, torch.randn((2, 4, 3, 32, 32), generator=gen), repeats=1)
+    assert set(seconds) == {False, True} and all(s > 0 for s in seconds.values())
+    assert grouped == (seconds[True] < seconds[False])
+    assert all(p.grad is None for p in params.values())  # the population's own gradients stay as they are
+    assert has_conv(template) and not has_conv(get_workload("synthetic").build_model(
+        get_workload("synthetic").validate_options({}), None))
+
+
+def test_on_the_cpu_a_convnet_population_takes_per_member_convolutions_untimed(tmp_path, monkeypatch):
+    def timed(*args, **kwargs):
+        raise AssertionError("a CPU population timed its convolution layouts")
+
+    monkeypatch.setattr(population_module, "grouped_conv_pays", timed)
+    root = write_cifar10(tmp_path, per_batch=32, n_test=40)
+    cfgs = [TrialConfig.from_dict(c) for c in _members(
+        "cifar10", "fixed_sgd", {"verify_checksums": False, "val_size": 50}, [(0, {}), (1, {})], data_dir=str(root))]
+    assert _Population(cfgs).forward.grouped is False
+    assert _Population(cfgs, grouped_conv=True).forward.grouped is True
 
 
 def test_a_diverged_member_is_frozen_and_the_others_go_on():

@@ -18,7 +18,8 @@ from torch.nn import functional as F
 if TYPE_CHECKING:
     from trainables.workload import Workload
 
-__all__ = ["PATHS", "SOLO", "STACKED", "VMAP", "Stacked", "Vmapped", "choose_path", "member_losses", "stackable"]
+__all__ = ["PATHS", "SOLO", "STACKED", "VMAP", "Stacked", "Vmapped", "choose_path", "grouped_conv_pays",
+           "has_conv", "member_losses", "stackable"]
 
 SOLO, STACKED, VMAP = "solo", "stacked", "vmap"
 PATHS = (SOLO, STACKED, VMAP)
@@ -187,6 +188,34 @@ class Stacked:
                 if i > first:
                     g = torch.bmm(g, params[names[0]])
         return values, x, grads
+
+
+def has_conv(model: nn.Module) -> bool:
+    """Whether a stackable ``model`` has a convolution, so ``Stacked`` has two layouts to choose from."""
+    return any(isinstance(layer, nn.Conv2d) for layer in _layers(model) or ())
+
+
+def grouped_conv_pays(template: nn.Module, params: Mapping[str, torch.Tensor], x: torch.Tensor,
+                      repeats: int = 3) -> tuple[bool, dict[bool, float]]:
+    """Whether one grouped convolution for all members runs a forward and backward of ``template``
+    faster than one convolution per member, timed on ``x``'s device: (the answer, each layout's
+    median seconds by ``grouped``). ``params`` (K, ...) are copied, so their gradients stay untouched."""
+    import time
+
+    probe = {name: p.detach().clone().requires_grad_() for name, p in params.items()}
+    cuda = x.is_cuda
+    times: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(repeats + 1):  # the first round warms up (on a GPU: cuDNN's algorithm search)
+        for grouped in (False, True):
+            if cuda:
+                torch.cuda.synchronize(x.device)
+            start = time.perf_counter()
+            Stacked(template, x.shape[0], grouped)(probe, x).sum().backward()
+            if cuda:
+                torch.cuda.synchronize(x.device)
+            times[grouped].append(time.perf_counter() - start)
+    seconds = {grouped: sorted(t[1:])[len(t[1:]) // 2] for grouped, t in times.items()}
+    return seconds[True] < seconds[False], seconds
 
 
 class Vmapped:

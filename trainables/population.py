@@ -29,8 +29,9 @@ its own:
 Exactness: a member's history is bit-identical to ``run_trial`` of its config (tested for every
 strategy on the synthetic MLP and a sample on the ConvNet, both update paths): batched matmuls with
 the solo run's backward products (``_StackedLinear``) and one convolution per member round exactly
-as alone, and on the CPU the stacked update rounds as each member's own Stepper. One
-grouped convolution for all members (``grouped_conv``, the default on CUDA, where it pays) rounds
+as alone, and on the CPU the stacked update rounds as each member's own Stepper. One grouped
+convolution for all members (``grouped_conv``; on a GPU taken when a timed first batch says it
+pays, ``trainables.forward.grouped_conv_pays``, so two runs may take different layouts) rounds
 differently, about 1e-7 relative in float32; DALS's trust ratio, a ratio of norms, magnifies that
 to about 1e-4 within two epochs, and long runs drift apart as any two runs on different kernels do.
 Models are stacked layer by layer when they are ``nn.Sequential`` trees of ``Linear``, ``Conv2d``,
@@ -56,7 +57,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from trainables.forward import SOLO, STACKED, Stacked, Vmapped, choose_path, member_losses
+from trainables.forward import (
+    SOLO,
+    STACKED,
+    Stacked,
+    Vmapped,
+    choose_path,
+    grouped_conv_pays,
+    has_conv,
+    member_losses,
+)
 from trainables.layers import LayerProbe
 from trainables.trial import (
     CHECK_EVERY,
@@ -157,7 +167,7 @@ def run_population(
     is called after each epoch with one metrics dict per member (None for a member frozen earlier);
     ``progress.snapshot()`` is the population's state, which ``resume`` continues exactly.
     Member i's history equals ``run_trial(configs[i])`` (see the module docstring for how exactly).
-    ``grouped_conv``: one grouped convolution for all members (default: on CUDA only).
+    ``grouped_conv``: one grouped convolution for all members (default: on CUDA where it times faster).
     ``stacked``: one stacked update for all members (default: whenever the strategy has one and the
     members share their passes; True raises ``PopulationError`` where there is none); False steps each
     member's own Stepper. A snapshot resumes on the update path it was taken on.
@@ -254,10 +264,18 @@ class _Population:
                 params[name].data = stack.detach()[i]  # same Parameter object, storage in the stack
             self.stacked[name] = stack
         self._own = own
-        # Grouped convolutions pay off on a GPU; on the CPU one convolution per member costs about the
-        # same and rounds exactly as the solo run.
-        grouped = self.device.type == "cuda" if self.grouped_conv is None else self.grouped_conv
-        self.forward = Stacked(template, k, grouped) if self.path == STACKED else Vmapped(template)
+        self.forward = Stacked(template, k, self._grouped(template)) if self.path == STACKED else Vmapped(template)
+
+    def _grouped(self, template: nn.Module) -> bool:
+        """One grouped convolution for all members, or one per member (``grouped_conv``; by default
+        on a GPU whichever a forward and backward of this population's first batch runs faster). The
+        CPU takes one per member untimed: there it costs less (BENCHMARKS.md) and rounds as alone."""
+        if self.grouped_conv is not None:
+            return self.grouped_conv
+        if self.device.type != "cuda" or not has_conv(template):
+            return False
+        x = next(self.train.batches(self.workload.batch_size, shuffle=False, generator=torch.Generator()))[0]
+        return grouped_conv_pays(template, self.stacked, x.expand(len(self.members), *x.shape))[0]
 
     def stepper(self, i: int) -> Any:
         """Member ``i``'s Stepper, or its view of the stacked one: ``lrs()`` and ``diagnostics()`` for its metrics."""
