@@ -49,7 +49,7 @@ from offline_data import text_spec_workload, write_cifar10  # noqa: E402
 from strategies import list_strategies  # noqa: E402
 from strategies.stacked import has_stacked_form  # noqa: E402
 from trainables import get_workload, run_trial  # noqa: E402
-from trainables.forward import Stacked, Vmapped, grouped_conv_pays, has_conv  # noqa: E402
+from trainables.forward import Stacked, Vmapped, grouped_conv_pays, has_conv, pass_seconds  # noqa: E402
 from trainables.population import _configs, _Population, run_population  # noqa: E402
 from trainables.workloads.cifar10 import ConvNet  # noqa: E402
 from vocab import contracts  # noqa: E402
@@ -122,17 +122,9 @@ def section_trainable(c: Check) -> None:
     c.line(f"text path: logits {logits.dtype} under the population's autocast (expected {want})")
 
 
-def _timed(fn: Callable[[], torch.Tensor], repeats: int) -> float:
-    """Median seconds of ``fn`` (a forward and backward), synchronised on CUDA."""
-    times = []
-    for _ in range(repeats + 1):  # the first is a warm-up
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn().sum().backward()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
+def _timed(fn: Callable[[], torch.Tensor], device: str, repeats: int) -> float:
+    """Median seconds of ``fn``'s forward and backward after one warm-up."""
+    times = [pass_seconds(fn, torch.device(device)) for _ in range(repeats + 1)]
     return sorted(times[1:])[len(times[1:]) // 2]
 
 
@@ -159,7 +151,7 @@ def section_forward(c: Check) -> None:
                 fn = functools.partial(forward, params, x)
                 with torch.no_grad():
                     gap = (fn() - own).abs().max().item()
-                seconds = _timed(fn, 3 if c.quick else 10)
+                seconds = _timed(fn, c.device, 3 if c.quick else 10)
                 figures.append((seconds, kind))
                 c.line(f"forward {name} K={k} {kind}: max |logit - member's own| {gap:.2e}, "
                        f"forward+backward {seconds * 1e3:.2f} ms")

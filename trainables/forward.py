@@ -8,7 +8,9 @@ mean cross-entropy, computed as its solo run computes it, so the stacked backwar
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import torch
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
     from trainables.workload import Workload
 
 __all__ = ["PATHS", "SOLO", "STACKED", "VMAP", "Stacked", "Vmapped", "choose_path", "grouped_conv_pays",
-           "has_conv", "member_losses", "stackable"]
+           "has_conv", "member_losses", "pass_seconds", "stackable"]
 
 SOLO, STACKED, VMAP = "solo", "stacked", "vmap"
 PATHS = (SOLO, STACKED, VMAP)
@@ -195,25 +197,29 @@ def has_conv(model: nn.Module) -> bool:
     return any(isinstance(layer, nn.Conv2d) for layer in _layers(model) or ())
 
 
+def pass_seconds(fn: Callable[[], torch.Tensor], device: torch.device) -> float:
+    """Seconds of one forward and backward, ``fn().sum().backward()``, synchronised on a GPU."""
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    fn().sum().backward()
+    if cuda:
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
 def grouped_conv_pays(template: nn.Module, params: Mapping[str, torch.Tensor], x: torch.Tensor,
                       repeats: int = 3) -> tuple[bool, dict[bool, float]]:
     """Whether one grouped convolution for all members runs a forward and backward of ``template``
     faster than one convolution per member, timed on ``x``'s device: (the answer, each layout's
     median seconds by ``grouped``). ``params`` (K, ...) are copied, so their gradients stay untouched."""
-    import time
-
     probe = {name: p.detach().clone().requires_grad_() for name, p in params.items()}
-    cuda = x.is_cuda
     times: dict[bool, list[float]] = {False: [], True: []}
     for _ in range(repeats + 1):  # the first round warms up (on a GPU: cuDNN's algorithm search)
         for grouped in (False, True):
-            if cuda:
-                torch.cuda.synchronize(x.device)
-            start = time.perf_counter()
-            Stacked(template, x.shape[0], grouped)(probe, x).sum().backward()
-            if cuda:
-                torch.cuda.synchronize(x.device)
-            times[grouped].append(time.perf_counter() - start)
+            forward = functools.partial(Stacked(template, x.shape[0], grouped), probe, x)
+            times[grouped].append(pass_seconds(forward, x.device))
     seconds = {grouped: sorted(t[1:])[len(t[1:]) // 2] for grouped, t in times.items()}
     return seconds[True] < seconds[False], seconds
 
