@@ -126,8 +126,8 @@ class Decision:
     """Every screening, in order."""
     closes_at: int | None = None
     """The screening (uncapped) by which the boundary of every remaining pair has closed, so the
-    procedure has surely stopped: contenders x min(closes_at, max_seeds) bounds the seeds still to come.
-    None before the first stage."""
+    procedure has surely stopped: no contender gets more than min(closes_at, max_seeds) seeds.
+    None before the first stage; r once stopped."""
 
 
 def kn_constants(k: int, first_seeds: int, confidence: float) -> tuple[float, float]:
@@ -235,7 +235,7 @@ def decide(scores: Mapping[str, Sequence[float]], settings: SelectionSettings) -
         contenders = tuple(names[i] for i in order)
         rounds.append(Round(r, contenders, out))
         closes = max(settings.grid_at_or_after(h2 * s2[i, j] / delta**2) for i in order for j in order)
-        done = Decision(r, contenders, dict(eliminated), contenders[0], True, False, r, "", tuple(rounds), closes)
+        done = Decision(r, contenders, dict(eliminated), contenders[0], True, False, r, "", tuple(rounds), r)
         if len(contenders) == 1:
             return _with(done, f"one strategy left after screening at {r} seeds")
         if _closed(active[None], w)[0]:
