@@ -351,6 +351,31 @@ def _cost(total: np.ndarray, capped: np.ndarray | None = None) -> SeedCost:
                     0.0 if capped is None else float(np.mean(capped)), int(total.size))
 
 
+def pilot_covariance(scores: Mapping[str, Sequence[float]]) -> tuple[list[str], np.ndarray, np.ndarray, float]:
+    """Names (sorted), means (k,), a covariance (k, k) and its correlation rho from a pilot's per-seed scores.
+
+    A few seeds cannot estimate k x k covariances (with n < k seeds the sample covariance is singular),
+    so the model keeps each strategy's own SD and one correlation for every pair: the mean of the
+    pairwise sample correlations over the common seeds, clipped to [0, 0.95]. An SD of exactly 0 from a
+    handful of seeds is not believable and would make the covariance singular: it is raised to a tenth
+    of the pooled SD. At least 2 common seeds are needed.
+    """
+    names, rows = _scores_array(scores)
+    n = min(len(x) for x in rows)
+    x = np.stack([row[:n] for row in rows])
+    x = x[:, np.all(np.isfinite(x), axis=0)]
+    if x.shape[1] < 2:
+        raise ValueError(f"scores: a pilot needs at least 2 seeds common to every strategy, got {x.shape[1]}")
+    sd = x.std(axis=1, ddof=1)
+    sd = np.maximum(sd, 0.1 * math.sqrt(np.mean(sd**2)))
+    rho, varied = 0.0, x[x.std(axis=1) > 0]  # a constant strategy has no correlation to measure
+    if len(varied) > 1:
+        corr = np.corrcoef(varied)
+        rho = float(np.clip(corr[~np.eye(len(varied), dtype=bool)].mean(), 0.0, 0.95))
+    cov = sd[:, None] * ((1 - rho) * np.eye(len(names)) + rho) * sd[None, :]
+    return names, x.mean(axis=1), cov, rho
+
+
 def expected_seeds(means, cov, settings: SelectionSettings, reps: int = 2000,
                    rng: np.random.Generator | None = None) -> SeedCost:
     """Expected and largest total seed runs of KN when the true means (k,) and covariance (k, k) are these."""

@@ -203,3 +203,15 @@ def test_mcb_simultaneous_coverage():
         rate = covered / reps
         print(f"MCB simultaneous coverage, means {means.tolist()}: {rate:.4f}")
         assert rate >= 0.95 - 3 * math.sqrt(0.95 * 0.05 / reps)
+
+
+def test_cost_benchmark_runs_on_the_committed_figures():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, str(root / "benchmarks" / "selection_cost.py"), "--reps", "50"],
+                         capture_output=True, text=True, check=True, timeout=120).stdout
+    assert "synthetic: 18 strategies, 3 seeds each" in out
+    assert out.count(" 16 | ") == 4  # zone 0.5 and 1.0, n0 5 and 10, batches of 16
