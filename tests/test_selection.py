@@ -19,6 +19,7 @@ from reports.selection import (
     kn_constants,
     mcb,
     normal_draw,
+    pilot_covariance,
     rinott_constant,
     simulate_kn,
 )
@@ -215,3 +216,13 @@ def test_cost_benchmark_runs_on_the_committed_figures():
                          capture_output=True, text=True, check=True, timeout=120).stdout
     assert "synthetic: 18 strategies, 3 seeds each" in out
     assert out.count(" 16 | ") == 4  # zone 0.5 and 1.0, n0 5 and 10, batches of 16
+
+
+def test_pilot_covariance_by_hand():
+    # SDs 1 and 2; the two are perfectly correlated, clipped to 0.95; a constant strategy's SD 0 is raised to a
+    # tenth of the pooled SD sqrt((1 + 4 + 0) / 3) and it leaves the correlation alone
+    names, means, cov, rho = pilot_covariance({"b": [2.0, 4.0, 6.0], "a": [1.0, 2.0, 3.0], "c": [5.0, 5.0, 5.0]})
+    assert names == ["a", "b", "c"] and list(means) == [2.0, 4.0, 5.0] and rho == 0.95
+    floor = 0.1 * math.sqrt(5 / 3)
+    assert cov == pytest.approx(np.array([[1.0, 0.95 * 2, 0.95 * floor], [0.95 * 2, 4.0, 0.95 * 2 * floor],
+                                          [0.95 * floor, 0.95 * 2 * floor, floor**2]]))
