@@ -256,6 +256,19 @@ def _with(decision: Decision, reason: str, *, capped: bool = False) -> Decision:
     return dataclasses.replace(decision, reason=reason, capped=capped)
 
 
+def guarantee(k: int, settings: SelectionSettings, *, capped: bool = False, unit: str = "pp") -> str:
+    """KN's guarantee for k strategies in words a reader can check, and no more (docs/SELECTION.md)."""
+    zone, conf = f"{settings.indifference:g} {unit}", f"{100 * settings.confidence:g}%"
+    if capped:
+        return (f"stopped by the cap of {settings.max_seeds} seeds before the procedure ended: the selection "
+                f"carries no guarantee (the highest mean among the strategies still in contention)")
+    if k == 1:
+        return "only one strategy: nothing to select between"
+    return (f"if the best of these {k} strategies, as tuned, leads every other by at least {zone}, it is the "
+            f"one selected with probability at least {conf} (Kim & Nelson's KN); when several lie within "
+            f"{zone} of the best, the selected one is not guaranteed to be within {zone} of it")
+
+
 # --- simulation -------------------------------------------------------------------------------------------
 
 
@@ -339,16 +352,20 @@ class SeedCost:
     """Monte Carlo standard error of `expected`."""
     q95: float
     max: int
-    """Largest total seen over the replications (with a cap, at most k * max_seeds)."""
+    """Largest total seen over the replications."""
     capped_rate: float
+    """Share of replications stopped by max_seeds (guarantee void there)."""
     reps: int
+    bound: int | None = None
+    """k * max_seeds: no run of the design can cost more; None without a cap (no bound exists)."""
 
 
-def _cost(total: np.ndarray, capped: np.ndarray | None = None) -> SeedCost:
+def _cost(total: np.ndarray, settings: SelectionSettings, k: int, capped: np.ndarray | None = None) -> SeedCost:
     total = np.asarray(total, dtype=float)
     return SeedCost(float(total.mean()), float(total.std(ddof=1) / math.sqrt(total.size)),
                     float(np.quantile(total, 0.95)), int(total.max()),
-                    0.0 if capped is None else float(np.mean(capped)), int(total.size))
+                    0.0 if capped is None else float(np.mean(capped)), int(total.size),
+                    None if settings.max_seeds is None else k * settings.max_seeds)
 
 
 def pilot_covariance(scores: Mapping[str, Sequence[float]]) -> tuple[list[str], np.ndarray, np.ndarray, float]:
@@ -381,7 +398,7 @@ def expected_seeds(means, cov, settings: SelectionSettings, reps: int = 2000,
     """Expected and largest total seed runs of KN when the true means (k,) and covariance (k, k) are these."""
     rng = np.random.default_rng(0) if rng is None else rng
     sim = simulate_kn(len(means), settings, reps, normal_draw(means, cov, rng))
-    return _cost(sim.total, sim.capped)
+    return _cost(sim.total, settings, len(means), sim.capped)
 
 
 # --- fixed designs with the same guarantee ----------------------------------------------------------------
@@ -463,7 +480,7 @@ def expected_fixed_seeds(cov, settings: SelectionSettings, method: str = "bonfer
     rng = np.random.default_rng(0) if rng is None else rng
     k = len(cov)
     first = normal_draw(np.zeros(k), cov, rng)(np.arange(reps), 0, settings.first_seeds)
-    return _cost(_fixed_totals(first, settings, method).sum(axis=1))
+    return _cost(_fixed_totals(first, settings, method).sum(axis=1), settings, k)
 
 
 # --- multiple comparisons with the best ---------------------------------------------------------------------

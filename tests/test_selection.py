@@ -15,7 +15,9 @@ from reports.selection import (
     SelectionSettings,
     bonferroni_t,
     decide,
+    expected_seeds,
     fixed_design_seeds,
+    guarantee,
     kn_constants,
     mcb,
     normal_draw,
@@ -226,3 +228,19 @@ def test_pilot_covariance_by_hand():
     floor = 0.1 * math.sqrt(5 / 3)
     assert cov == pytest.approx(np.array([[1.0, 0.95 * 2, 0.95 * floor], [0.95 * 2, 4.0, 0.95 * 2 * floor],
                                           [0.95 * floor, 0.95 * 2 * floor, floor**2]]))
+
+
+def test_guarantee_in_words():
+    st = settings(indifference=0.5, confidence=0.95, max_seeds=60)
+    assert guarantee(18, st) == (
+        "if the best of these 18 strategies, as tuned, leads every other by at least 0.5 pp, it is the one "
+        "selected with probability at least 95% (Kim & Nelson's KN); when several lie within 0.5 pp of the best, "
+        "the selected one is not guaranteed to be within 0.5 pp of it")
+    assert "no guarantee" in guarantee(18, st, capped=True) and "60 seeds" in guarantee(18, st, capped=True)
+
+
+def test_cost_bound_only_with_a_cap():
+    cov = np.eye(3)
+    capped = expected_seeds(np.zeros(3), cov, settings(max_seeds=7), reps=50, rng=np.random.default_rng(0))
+    assert capped.bound == 21 and capped.max <= 21 and capped.capped_rate > 0
+    assert expected_seeds(np.zeros(3), cov, settings(), reps=50, rng=np.random.default_rng(0)).bound is None
