@@ -10,7 +10,10 @@ ask them after every batch of seeds and a simulation can call them thousands of 
   differences that stays valid under common seeds and unequal variances.
 - `fixed_design_seeds`, `rinott_constant`, `expected_fixed_seeds`: the two-stage fixed designs with
   the same guarantee (Rinott 1978; Bonferroni with the paired t quantile), to compare costs.
-- `simulate_kn`, `expected_seeds`: KN run on synthetic scores, vectorised over replications.
+- `simulate_kn`, `expected_seeds`, `pilot_covariance`: KN run on synthetic scores, vectorised over
+  replications, for the cost of a sweep whose means and SDs a pilot (an earlier sweep) estimated.
+- `guarantee`: what a selection guarantees, as a verdict's sentence; `settings_problems`: every bad
+  setting at once, for a spec's error list.
 
 `scores[name][j]` is always the score of seed j, the same seed number for every strategy. Docs:
 docs/SELECTION.md.

@@ -23,6 +23,7 @@ from reports.selection import (
     normal_draw,
     pilot_covariance,
     rinott_constant,
+    settings_problems,
     simulate_kn,
 )
 
@@ -244,3 +245,9 @@ def test_cost_bound_only_with_a_cap():
     capped = expected_seeds(np.zeros(3), cov, settings(max_seeds=7), reps=50, rng=np.random.default_rng(0))
     assert capped.bound == 21 and capped.max <= 21 and capped.capped_rate > 0
     assert expected_seeds(np.zeros(3), cov, settings(), reps=50, rng=np.random.default_rng(0)).bound is None
+
+
+def test_every_bad_setting_at_once():
+    problems = settings_problems(-1, 2, 1, 0, 0)
+    assert [p.split()[0] for p in problems] == ["indifference", "confidence", "first_seeds", "max_seeds", "batch"]
+    assert settings_problems(0.5, 0.95, 10, None, 16) == []
