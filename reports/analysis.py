@@ -6,13 +6,14 @@ none of them recomputes a statistic, so a number cannot differ between a table a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from reports import tables
-from reports.load import Results
-from reports.verdict import WorkloadVerdict, workload_verdict
+from reports.load import RESULT_STATUSES, Results
+from reports.verdict import SelectionVerdict, WorkloadVerdict, mcb_rows, selection_verdict, workload_verdict
+from vocab.contracts import SEED
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,6 +72,10 @@ class Analysis:
     budget_summary: pd.DataFrame
     convergence: pd.DataFrame
     verdicts: dict[str, WorkloadVerdict]
+    selections: dict[str, SelectionVerdict] = field(default_factory=dict)
+    """Per workload of a selection-design sweep, what its procedure decided (`reports.verdict.selection_verdict`)."""
+    mcb: dict[str, list] = field(default_factory=dict)
+    """Per workload of a fixed design, Hsu's multiple comparisons with the best (`reports.verdict.mcb_rows`)."""
 
     @property
     def workloads(self) -> list[str]:
@@ -88,7 +93,23 @@ def analyse(res: Results, *, margin: float, seed: int, thresholds: tuple[float, 
     best = summary.groupby("workload")["mean"].max().to_dict() if relative else None
     return Analysis(res, summary, vs_best, all_pairs, fractions, tables.learning_curves(res), margin, seed,
                     levels, relative, across(res, summary, seed), budget_curves, budget_summary,
-                    tables.convergence(res, list(levels), best), verdicts(summary, all_pairs, vs_best, margin))
+                    tables.convergence(res, list(levels), best), verdicts(summary, all_pairs, vs_best, margin),
+                    *seed_stage_claims(res))
+
+
+def seed_stage_claims(res: Results) -> tuple[dict[str, SelectionVerdict], dict[str, list]]:
+    """Per workload, its selection design's outcome, or (a fixed design) its MCB intervals."""
+    selections, mcb = {}, {}
+    trials, budget = res.trials, res.budget
+    for workload, b in budget.groupby("workload", sort=True):
+        runs = trials[(trials["workload"] == workload) & (trials["stage"] == SEED)]
+        design = b["seed_design"].dropna().unique() if "seed_design" in b else []
+        if list(design) == ["selection"]:
+            selections[workload] = selection_verdict(workload, runs, sorted(b["strategy"]),
+                                                     b["selection_settings"].iloc[0])
+        elif len(runs):
+            mcb[workload] = mcb_rows(runs[runs["status"].isin(RESULT_STATUSES)])
+    return selections, mcb
 
 
 def verdicts(summary: pd.DataFrame, all_pairs: pd.DataFrame, vs_best: pd.DataFrame,

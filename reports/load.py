@@ -17,7 +17,7 @@ from vocab.contracts import FINISHED, SEED, TUNE
 
 #: Budget columns that must be equal across the strategies of a workload for a fair comparison.
 BUDGET_KEYS = ("trials_planned", "epochs", "sampler", "sampler_seed", "early_stopping", "selection",
-               "seeds_planned")
+               "seeds_planned", "seed_design", "selection_settings")
 #: Run statuses that are results (a diverged run counts with its measured accuracy).
 RESULT_STATUSES = FINISHED
 

@@ -109,9 +109,17 @@ BUDGET = (
     Column("early_stopping", pa.string(), "JSON of the early-stopping rule applied to every pair, or null",
            nullable=True),
     Column("selection", pa.string(), "validation score that picked the seed stage's config: final or best epoch"),
-    Column("seeds_planned", pa.int32(), "re-evaluation seeds planned"),
+    Column("seeds_planned", pa.int32(), "re-evaluation seeds planned for every pair: all of them (fixed design) or "
+           "the common first stage (selection design)"),
     Column("seeds_run", pa.int32(), "re-evaluation runs that finished (ok or diverged)"),
-    Column("complete", pa.bool_(), "trials_run == trials_planned and seeds_run == seeds_planned"),
+    Column("complete", pa.bool_(), "trials_run == trials_planned and seeds_run == seeds_asked (selection: and the "
+           "workload's procedure stopped)"),
+    Column("seed_design", pa.string(), "fixed (seeds: N) or selection (seeds: auto, Kim & Nelson's procedure); "
+           "null in results written before the selection design existed (all fixed)", nullable=True),
+    Column("seeds_asked", pa.int32(), "seeds the pair was given: seeds_planned (fixed), or the first stage plus "
+           "every round it stayed in contention (selection); null before it was recorded", nullable=True),
+    Column("selection_settings", pa.string(), "JSON of the selection design's settings (indifference in pp, "
+           "confidence, first_seeds, max_seeds, batch); null for a fixed design", nullable=True),
     Column("search_space", pa.string(), "JSON object {hparam: {low, high, scale}} of the searched ranges "
            "(scale log, linear or int), spec overrides applied; null in results written before it was recorded",
            nullable=True),

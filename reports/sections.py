@@ -18,6 +18,7 @@ from reports.analysis import MIN_WORKLOADS, Analysis
 from reports.document import Section
 from reports.formatting import ci, config, interval, mean_ci, num, pct, pp, pval, seeds, value
 from reports.load import Results
+from reports.seed_claims import mcb_line, selection_lines, selection_rows
 from reports.verdict import WorkloadVerdict
 
 
@@ -312,16 +313,18 @@ def _names(items) -> str:
     return ", ".join(items)
 
 
-def _leaders_text(v: WorkloadVerdict) -> str:
+def _leaders_text(v: WorkloadVerdict, adaptive: bool = False) -> str:
     lead = v.leaders
     what = "; ".join(f"**{x.strategy}** {mean_ci(x.mean, x.ci_low, x.ci_high)} %" for x in lead)
     n = f"{lead[0].n} seeds" if len({x.n for x in lead}) == 1 else "seeds differ"
     tie = " (equal means share the lead)" if len(lead) > 1 else ""
-    return f"Highest mean final test accuracy{tie}: {what} (mean [95% t interval], {n})."
+    kind = "t interval; seeds chosen adaptively: not an exact 95% interval" if adaptive else "95% t interval"
+    return f"Highest mean final test accuracy{tie}: {what} (mean [{kind}], {n})."
 
 
-def verdict_lines(v: WorkloadVerdict, seeds_needed: int | None) -> list[str]:
-    """The plain-words claims on one workload, each no stronger than its test."""
+def verdict_lines(v: WorkloadVerdict, seeds_needed: int | None, mcb: str | None = None) -> list[str]:
+    """The plain-words claims on one workload, each no stronger than its test; ``mcb`` (the subset that
+    could be the best, `reports.seed_claims.mcb_line`) takes the place of the post hoc hint."""
     others = v.strategies - len(v.leaders)
     m = f"{100 * v.margin:g} pp"
     lines = []
@@ -331,7 +334,9 @@ def verdict_lines(v: WorkloadVerdict, seeds_needed: int | None) -> list[str]:
                      f"family that does not depend on which strategy came out on top): {shown}.")
     else:
         lines.append(f"**None shown worse**: no paired t-test is significant after Holm over all {v.pairs} pairs.")
-    if v.post_hoc_worse:
+    if mcb:
+        lines.append(mcb)
+    elif v.post_hoc_worse:
         lines.append(f"Post hoc only, significant against the observed best but not over all pairs (the best was "
                      f"picked from these same runs, so this is a hint, not a finding): {_names(v.post_hoc_worse)}.")
     if v.equivalent:
@@ -362,10 +367,14 @@ def verdict_section(out_dir: str, data: Analysis) -> Section:
     sec.h(2, "Verdict")
     verdicts = [data.verdicts[w] for w in data.workloads]
     for v in verdicts:
-        sec.p(f"**{v.workload}** ({v.strategies} strategies). " + _leaders_text(v))
-        sec.ul(verdict_lines(v, v.median_seeds_for_margin()))
-    sec.csvs["verdict"] = pd.DataFrame(
-        [{"workload": v.workload, "strategy": s, "verdict": kind, "detail": detail}
+        sec.p(f"**{v.workload}** ({v.strategies} strategies). " + _leaders_text(v, v.workload in data.selections))
+        if v.workload in data.selections:
+            sec.ul(selection_lines(data.selections[v.workload]))
+        else:
+            sec.ul(verdict_lines(v, v.median_seeds_for_margin(), mcb_line(data.mcb.get(v.workload, []))))
+    selected = [row for sv in data.selections.values() for row in selection_rows(sv)]
+    sec.csvs["verdict"] = pd.DataFrame(selected + [
+        {"workload": v.workload, "strategy": s, "verdict": kind, "detail": detail}
          for v in verdicts
          for kind, items in (("leader", {x.strategy: "" for x in v.leaders}),
                              ("worse", {k: "below " + " ".join(w) for k, w in v.worse.items()}),
@@ -373,7 +382,8 @@ def verdict_section(out_dir: str, data: Analysis) -> Section:
                              ("equivalent", dict.fromkeys(v.equivalent, "")),
                              ("inconclusive", {k: f"mdd {v.mdd.get(k, np.nan):.6g}" for k in v.inconclusive}),
                              ("untested", dict.fromkeys(v.untested, "")))
-         for s, detail in items.items()], columns=["workload", "strategy", "verdict", "detail"])
+         for s, detail in items.items() if v.workload not in data.selections],
+        columns=["workload", "strategy", "verdict", "detail"])
     a = data.across
     if a.iqm is not None:
         top = a.iqm.iloc[0]
@@ -437,9 +447,16 @@ def protocol_section(out_dir: str, data: Analysis) -> Section:
         length = (f"the gradient evaluations of {epochs} epochs (budget.unit gradient_evaluations: the same passes "
                   "for every trial, so a strategy of two passes per step, SAM, trains half the steps)"
                   if units == {"gradient_evaluations"} else f"{epochs} epochs")
+        retrained = f"retrained with {seeds_} seeds"
+        if workload in data.selections:
+            st = data.selections[workload].settings
+            retrained = (f"retrained under the selection design (Kim & Nelson's procedure, docs/SELECTION.md): "
+                         f"seeds 0..{st.first_seeds - 1} for every strategy, then {st.batch} more at a time for "
+                         f"those still in contention, indifference zone {st.indifference:g} pp, confidence "
+                         f"{st.confidence:.0%}, at most {st.max_seeds or 'unlimited'} seeds per strategy")
         items.append(f"{workload}: {len(b)} strategies; {trials} tuning trials per strategy (trial 0 = the "
                      f"canonical configuration) of {length}{against}; sampler {samplers}; then the chosen "
-                     f"configuration retrained with {seeds_} seeds on the full training split, scored on test.")
+                     f"configuration {retrained} on the full training split, scored on test.")
     phase = checks.random_phase(res.budget)
     for sampler, trials, startup in phase:
         items.append(f"Sampler phase: {sampler} draws its first {startup} trials at random (Optuna's "

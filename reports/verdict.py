@@ -126,3 +126,64 @@ def workload_verdict(summary: pd.DataFrame, all_pairs: pd.DataFrame, vs_best: pd
 def any_called_worse(verdict: WorkloadVerdict) -> bool:
     """Whether the verdict calls any strategy worse (the claim the all-pairs family controls)."""
     return bool(verdict.worse)
+
+
+# ---- the seed stage's own claims: selection (KN) and, for a fixed design, MCB ---------------------------
+
+
+@dataclass(frozen=True)
+class SelectionVerdict:
+    """One workload's selection-design outcome, replayed from its seed runs (``reports.seed_design``).
+
+    ``settings``: the sweep's ``SelectionSettings``; ``decision``: KN's, None when no strategy had a
+    seed run; ``errored``: strategies left out because a seed run errored (strategy -> seed);
+    ``not_run``: strategies of the workload with no seed run (every tune trial failed).
+    """
+
+    workload: str
+    strategies: int
+    settings: object
+    decision: object | None
+    errored: dict[str, int] = field(default_factory=dict)
+    not_run: tuple[str, ...] = ()
+
+
+def _paired_scores(seed_runs: pd.DataFrame) -> dict[str, dict[int, float | None]]:
+    """strategy -> seed -> final test accuracy in percent, from one workload's seed-stage trials rows."""
+    scores: dict[str, dict[int, float | None]] = {}
+    for r in seed_runs.itertuples():
+        value = r.test_accuracy_final
+        ok = r.status in ("ok", "diverged") and value is not None and np.isfinite(value)
+        scores.setdefault(r.strategy, {})[int(r.seed)] = 100.0 * float(value) if ok else None
+    return scores
+
+
+def selection_verdict(workload: str, seed_runs: pd.DataFrame, strategies: list[str],
+                      settings_json: str) -> SelectionVerdict:
+    """Replay the selection design of one workload from its seed-stage trials rows (all statuses)."""
+    import json
+
+    from reports.seed_design import replay
+    from reports.selection import SelectionSettings
+
+    raw = json.loads(settings_json)
+    settings = SelectionSettings(raw["indifference"], raw["confidence"], raw["first_seeds"], raw["max_seeds"],
+                                 raw["batch"])
+    scores = _paired_scores(seed_runs)
+    rows = [(s, seed, v) for s, by_seed in scores.items() for seed, v in by_seed.items()]
+    result = replay(rows, settings, scores)
+    return SelectionVerdict(workload, len(strategies), settings, result.decision, result.errored,
+                            tuple(sorted(set(strategies) - set(scores))))
+
+
+def mcb_rows(seed_runs: pd.DataFrame, confidence: float = 0.95) -> list:
+    """Multiple comparisons with the best (``reports.selection.mcb``, in percent) over the seeds every
+    strategy of one workload shares; empty when fewer than two such seeds."""
+    from reports.selection import mcb
+
+    scores = _paired_scores(seed_runs)
+    common = set.intersection(*({s for s, v in by.items() if v is not None} for by in scores.values())) \
+        if scores else set()
+    if len(common) < 2 and len(scores) > 1:
+        return []
+    return mcb({name: [by[s] for s in sorted(common)] for name, by in scores.items()}, confidence)

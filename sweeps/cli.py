@@ -253,6 +253,39 @@ def cmd_lr_range(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    spec, status = _spec_or_fail(args.spec, args.plugin)
+    if spec is None:
+        return status
+    from sweeps import estimate as est
+
+    slots = est.slots_of(spec, args.num_cpus, args.gpus)
+    pilot = None
+    if args.from_dir:
+        from reports.store import exists, normalise
+
+        if not exists("trials", normalise(args.from_dir)):
+            return _fail(f"--from {args.from_dir}: no trials table there (a finished lrsweep sweep directory)")
+        costs, pilot = est.from_sweep(normalise(args.from_dir))
+        source = f"costs measured by the sweep in {args.from_dir}"
+    else:
+        print(f"calibrating: one epoch of a population of each of {len(spec.pairs())} pairs on this machine "
+              "(--from DIR reads an earlier sweep's times instead)")
+        try:
+            costs = est.calibrate(spec, print)
+        except Exception as err:  # noqa: BLE001 - a workload whose data is not here cannot be timed
+            return _fail(f"calibration failed ({type(err).__name__}: {err}); pass --from DIR, an earlier sweep "
+                         "of these workloads, to estimate from its recorded times")
+        source = "costs calibrated on this machine"
+    try:
+        plan = est.estimate(spec, costs, slots, pilot)
+    except KeyError as err:
+        return _fail(f"--from {args.from_dir}: {err.args[0]}")
+    for line in est.describe(spec, plan, source):
+        print(line)
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """Delegate to the reports package (`reports.cli.cli_report`), whose heavy imports load only now."""
     from reports.cli import cli_report
@@ -319,6 +352,20 @@ def build_parser() -> argparse.ArgumentParser:
     plugin_option(p)
     ray_options(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("plan", help="the runs a spec will train and an estimate of its wall time",
+                       description="Print the runs SPEC trains and an estimate of its wall time on the given CPUs "
+                                   "(or GPUs), from a short calibration on this machine or an earlier sweep's "
+                                   "recorded times (--from); for the selection design, the least, the most and "
+                                   "(with --from) the expected seed runs.")
+    p.add_argument("spec", help="sweep spec YAML, e.g. sweeps/quick.yaml")
+    p.add_argument("--num-cpus", type=int, help="CPUs the sweep will have (default: this machine's)")
+    p.add_argument("--gpus", type=float, help="GPUs the sweep will have (with resources.gpu > 0)")
+    p.add_argument("--from", dest="from_dir", metavar="DIR",
+                   help="an earlier sweep directory: its times replace the calibration and its seed runs are "
+                        "the pilot for the expected seed runs of a selection design")
+    plugin_option(p)
+    p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("resume", help="finish an interrupted sweep", description="Finish an interrupted "
                        "sweep; finished trials are not run again.")

@@ -96,15 +96,20 @@ def plan(spec: Spec, sweep: SweepDir) -> Plan:
             seed_base=base_config(spec, w, s, SEED, 0),
             population=population_size(spec, w),
         ))
-    planned = {TUNE: {p.key: spec.budget.trials for p in pairs}, SEED: {p.key: spec.evaluation.seeds for p in pairs}}
+    planned = {TUNE: {p.key: spec.budget.trials for p in pairs},
+               SEED: {p.key: spec.evaluation.first_stage for p in pairs}}  # selection: the first stage
     return Plan(spec, sweep, pairs, planned)
 
 
 def _searcher(p: Plan) -> PairSearcher:
-    spec = p.spec
+    spec, rounds = p.spec, None
+    if spec.evaluation.adaptive:
+        from sweeps.seedstage import Rounds
+
+        rounds = Rounds(spec.evaluation.settings(), {Pair(w.name, s).key: (w.name, s) for w, s in spec.pairs()})
     return PairSearcher(p.pairs, spec.budget.trials, spec.budget.sampler, spec.budget.sampler_seed,
-                        p.sweep.journal_path, spec.evaluation.selection, spec.evaluation.seeds,
-                        record_root=p.sweep.root)
+                        p.sweep.journal_path, spec.evaluation.selection, spec.evaluation.first_stage,
+                        record_root=p.sweep.root, rounds=rounds)
 
 
 def fit(p: Plan, out: Callable[[str], None] = say) -> None:
@@ -192,7 +197,9 @@ def _write_selection(spec: Spec, sweep: SweepDir, runs: list[RunRecord]) -> None
 def _summary(spec: Spec, budget: list[dict], out) -> int:
     short = [b for b in budget if not b["complete"]]
     if not short:
-        out(f"complete: every pair got {spec.budget.trials} trials and {spec.evaluation.seeds} seeds")
+        seeds = "the seeds its workload's selection asked for" if spec.evaluation.adaptive else \
+            f"{spec.evaluation.seeds} seeds"
+        out(f"complete: every pair got {spec.budget.trials} trials and {seeds}")
         return 0
     for b in short:
         out(f"INCOMPLETE {b['workload']}/{b['strategy']}: {b['trials_run']}/{b['trials_planned']} tune trials, "
@@ -260,8 +267,7 @@ def run_sweep(spec: Spec, *, storage: str | None = None, address: str | None = N
     out(f"sweep {spec.name} (spec hash {spec.hash}) -> {sweep.root}")
     p = plan(spec, sweep)
     out(f"{len(p.pairs)} pairs x ({spec.budget.trials} tune trials, sampler {spec.budget.sampler} seed "
-        f"{spec.budget.sampler_seed}, training seed {spec.budget.tune_seed}; then {spec.evaluation.seeds} "
-        f"seed runs of the best, seeds 0..{spec.evaluation.seeds - 1})")
+        f"{spec.budget.sampler_seed}, training seed {spec.budget.tune_seed}; then {spec.evaluation.describe()})")
     return execute(p, address, num_cpus, out, lease)
 
 

@@ -153,6 +153,8 @@ def status(directory: str, out: Callable[[str], None] = say) -> int:
     out(f"sweep {spec.name} (spec hash {spec.hash}) at {sweep.root}; last update {progress.get('updated', '-')}")
     out(f"{'pair':40s} {'tune':>9s} {'best val %':>10s} {'seeds':>7s}  test % (mean [95% t interval] over seeds)")
     tune, seed = progress.get(TUNE, {}), progress.get(SEED, {})
+    # The selection design gives every pair its first stage, and more only to those still in contention.
+    seeds_planned = f"{spec.evaluation.first_stage}+" if spec.evaluation.adaptive else str(spec.evaluation.seeds)
     for w, s in spec.pairs():
         key = Pair(w.name, s).key
         t, sd = tune.get(key, {}), seed.get(key, {})
@@ -160,7 +162,7 @@ def status(directory: str, out: Callable[[str], None] = say) -> int:
         values = seed_runs.get(key, [])
         test = mean_ci(sum(values) / len(values), *t_interval(values), missing="-") if values else "-"
         out(f"{key:40s} {t.get('done', 0):>4d}/{spec.budget.trials:<4d} {best_t:>10s} "
-            f"{sd.get('done', 0):>3d}/{spec.evaluation.seeds:<3d}  {test}")
+            f"{sd.get('done', 0):>3d}/{seeds_planned:<3s}  {test}")
     if not seed_runs and seed:
         out("(test accuracy appears once the results tables are written, at the end of the sweep)")
     if not exists("budget", sweep.root):

@@ -16,11 +16,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reports.store import write_table
 from sweeps import catalog
 from sweeps.spec import Spec, WorkloadSpec
+
+if TYPE_CHECKING:
+    from reports.seed_design import Replay
 from vocab.contracts import ERROR, FINISHED, LAYER_KEYS, OK, SEED, TUNE, Pair
 
 
@@ -240,9 +243,26 @@ def _summed_grad_evals(records: list[TrialRecord]) -> int | None:
     return None if not counts or None in counts else int(sum(counts))
 
 
+def _selections(spec: Spec, records: list[TrialRecord]) -> dict[str, Replay]:
+    """Each workload's selection replayed from its seed runs (the selection design only)."""
+    if not spec.evaluation.adaptive:
+        return {}
+    from reports.seed_design import replay
+
+    rows: dict[str, list] = {w.name: [] for w in spec.workloads}
+    for r in records:
+        if r.stage == SEED:
+            score = trial_row(spec, r)["test_accuracy_final"] if r.status in FINISHED else None
+            rows[r.workload].append((r.strategy, r.seed, None if score is None else 100.0 * score))
+    return {w: replay(found, spec.evaluation.settings(), {s for s, _, _ in found}) for w, found in rows.items()}
+
+
 def budget_rows(spec: Spec, records: list[TrialRecord]) -> list[dict]:
     """One ``budget`` row per pair: what was planned, what ran, and whether that is complete."""
     rows = []
+    selections = _selections(spec, records)
+    design = "selection" if spec.evaluation.adaptive else "fixed"
+    settings = json.dumps(spec.evaluation.to_dict(), sort_keys=True) if spec.evaluation.adaptive else None
     for w, s in spec.pairs():
         pair = Pair(w.name, s).key
         mine = [r for r in records if r.pair == pair]
@@ -250,6 +270,12 @@ def budget_rows(spec: Spec, records: list[TrialRecord]) -> list[dict]:
         seed = [r for r in mine if r.stage == SEED]
         trials_run = sum(r.status in FINISHED for r in tune)
         seeds_run = sum(r.status in FINISHED for r in seed)
+        asked, stopped = spec.evaluation.first_stage, True
+        if w.name in selections:
+            chosen = selections[w.name]
+            given = chosen.seeds_asked(s)  # a workload of one strategy selects it after its first stage
+            asked = len(seed) if given is None else max(given, spec.evaluation.first_stage)
+            stopped = chosen.decision is not None and chosen.decision.stopped
         es = spec.budget.early_stopping
         rows.append({
             "sweep_id": spec.name,
@@ -266,9 +292,12 @@ def budget_rows(spec: Spec, records: list[TrialRecord]) -> list[dict]:
             "sampler_seed": spec.budget.sampler_seed,
             "early_stopping": json.dumps(es.to_dict(), sort_keys=True) if es else None,
             "selection": spec.evaluation.selection,
-            "seeds_planned": spec.evaluation.seeds,
+            "seeds_planned": spec.evaluation.first_stage,
             "seeds_run": seeds_run,
-            "complete": trials_run == spec.budget.trials and seeds_run == spec.evaluation.seeds,
+            "complete": trials_run == spec.budget.trials and seeds_run == asked and stopped,
+            "seed_design": design,
+            "seeds_asked": asked,
+            "selection_settings": settings,
             "search_space": _space_json(w, s, spec.overrides(s)),
         })
     return rows

@@ -32,7 +32,7 @@ import warnings
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.storages import JournalStorage
@@ -41,10 +41,15 @@ from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
 import search_spaces as ss
-from vocab.contracts import STAGE_METRIC, TUNE
-from vocab.members import member_metrics, run_ids, trial_config, trial_members
+from sweeps.spec.model import MAX_EVAL_SEEDS
+from vocab.contracts import SEED, STAGE_METRIC, TUNE
+from vocab.members import member_finals, member_metrics, run_ids, trial_config, trial_members
+
+if TYPE_CHECKING:
+    from sweeps.seedstage import Rounds
 
 VAL = STAGE_METRIC[TUNE]  # what a tune trial is ranked by
+TEST = STAGE_METRIC[SEED]  # what the selection design compares seed runs by
 
 __all__ = ["PairPlan", "PairSearcher", "SAMPLERS", "best_trial", "objective"]
 
@@ -158,7 +163,7 @@ class PairSearcher(Searcher):
 
     def __init__(self, plans: list[PairPlan], trials: int, sampler: str, sampler_seed: int,
                  journal_path: str, selection: str = "final", seeds: int = 0,
-                 record_root: str | None = None) -> None:
+                 record_root: str | None = None, rounds: Rounds | None = None) -> None:
         # No metric for Tune to enforce: seed runs report test_accuracy, and the searcher reads
         # val_accuracy from tune trials' results itself.
         super().__init__(metric=None, mode="max")
@@ -181,11 +186,15 @@ class PairSearcher(Searcher):
         self.seeds = seeds
         self.finished: dict[str, list[tuple[float | None, int, dict]]] = {k: [] for k in self.order}
         self.pending: list[dict] = []  # seed run configs not given out yet
+        self.queued: set[str] = set()  # record keys of the seed trials queued (the same seeds are asked once)
+        # The selection design (None: a fixed one): ``seeds`` is then its first stage, and the seeds
+        # after it come from ``rounds`` as seed runs end; the seed trials given out, by Tune trial id.
+        self.rounds = rounds
+        self.seed_trials: dict[str, list[tuple[str, int]]] = {}
+        self.seed_results: dict[str, list[dict]] = {}  # their results so far (selection design only)
+        self.chosen: dict[str, dict] = {}  # pair -> its best tune trial (what its seed runs retrain)
         self.done_keys: set[str] = set()  # record keys of trials finished before this driver
-        self._studies: dict[str, optuna.Study] = {}
-        for key in self.order:
-            if not self.todo[key] and self.plans[key].fixed:
-                self._queue_seed_runs(key)
+        self._studies: dict[str, optuna.Study] = {}  # a reproduction's fixed runs are queued by ``rebuild``
 
     # -- studies ---------------------------------------------------------------------------------
 
@@ -243,9 +252,13 @@ class PairSearcher(Searcher):
             if self.todo[key]:
                 return self._propose(trial_id, key)
         if self.pending:
-            return self.pending.pop(0)
+            config = self.pending.pop(0)
+            self.seed_trials[trial_id] = [(meta["pair"], meta["trial_index"]) for _, meta in trial_members(config)]
+            return config
         if self.seeds and self.live:
             return None  # the seed runs of the pairs still tuning come when their trials end
+        if self.rounds is not None and self.seed_trials and not self.rounds.stopped():
+            return None  # the next round's seeds depend on the seed runs still running
         return Searcher.FINISHED
 
     def _propose(self, trial_id: str, key: str) -> dict:
@@ -274,6 +287,8 @@ class PairSearcher(Searcher):
         # A restarted trial reports its epochs again: keep one dict per epoch, the latest.
         epoch = result.get("epoch")
         ids = self.populations.get(trial_id)
+        if trial_id in self.seed_trials and self.rounds is not None:
+            self.seed_results.setdefault(trial_id, []).append(result)  # a member that diverged stops reporting
         if not ids:
             return  # a seed run's result: nothing to tell a study
         for run_id, m in zip(ids, member_metrics(result, len(ids)), strict=True):
@@ -284,6 +299,9 @@ class PairSearcher(Searcher):
             live.history.append({"epoch": epoch, VAL: m.get(VAL)})
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        seeds = self.seed_trials.pop(trial_id, None)
+        if seeds is not None and self.rounds is not None:
+            self._scored(seeds, member_finals([*self.seed_results.pop(trial_id, []), result], len(seeds)), error)
         ids = self.populations.pop(trial_id, None)
         if not ids:
             return  # a seed run
@@ -311,7 +329,7 @@ class PairSearcher(Searcher):
     def _maybe_seed(self, key: str) -> None:
         """Queue the pair's seed runs once its last tune trial has ended."""
         tuning = bool(self.todo[key]) or any(t.key == key for t in self.live.values())
-        if self.seeds and not tuning:
+        if self.seeds and not tuning and key not in self.chosen:
             self._queue_seed_runs(key)
 
     def _queue_seed_runs(self, key: str) -> None:
@@ -320,27 +338,69 @@ class PairSearcher(Searcher):
         scored nothing; the budget table then says so). Trials a previous driver finished are left out."""
         plan = self.plans[key]
         if plan.fixed:
-            runs = [(dict(run), dict(meta)) for run, meta in plan.fixed]
-        else:
-            best = best_trial(self.finished[key])
-            if best is None:
-                return
-            runs = [({**plan.seed_base, "seed": seed, "hparams": dict(best["hparams"])},
-                     {"pair": key, "trial_index": seed, "canonical": best["canonical"],
-                      "selected_trial": best["trial_id"], "selected_index": best["trial_index"]})
-                    for seed in range(self.seeds)]
+            self.chosen[key] = {}
+            self._queue(key, [(dict(run), dict(meta)) for run, meta in plan.fixed])
+            return
+        best = best_trial(self.finished[key])
+        self.chosen[key] = best or {}
+        if best is not None:
+            self._queue_seeds(key, range(self.seeds))
+        if self.rounds is not None:
+            self.rounds.tuned(key, chosen=best is not None)
+            self._select(self.rounds.workload_of[key])
+
+    def _queue_seeds(self, key: str, seeds: range) -> None:
+        """Queue the pair's best configuration retrained with ``seeds``."""
+        plan, best = self.plans[key], self.chosen[key]
+        self._queue(key, [({**plan.seed_base, "seed": seed, "hparams": dict(best["hparams"])},
+                           {"pair": key, "trial_index": seed, "canonical": best["canonical"],
+                            "selected_trial": best["trial_id"], "selected_index": best["trial_index"]})
+                          for seed in seeds])
+
+    def _queue(self, key: str, runs: list[tuple[dict, dict]]) -> None:
+        """Queue ``runs`` in populations of the pair's size, each Tune trial once (not one a previous
+        driver finished, nor one already queued)."""
         from sweeps.record import trial_key
 
-        for start in range(0, len(runs), plan.population):
-            chunk = runs[start:start + plan.population]
+        population = self.plans[key].population
+        for start in range(0, len(runs), population):
+            chunk = runs[start:start + population]
             config = self._tagged(trial_config([r for r, _ in chunk], [m for _, m in chunk]))
-            if trial_key(config) not in self.done_keys:
+            name = trial_key(config)
+            if name not in self.done_keys and name not in self.queued:
                 self.pending.append(config)
+            self.queued.add(name)
+
+    # -- the selection design ------------------------------------------------------------------
+
+    def _scored(self, seeds: list[tuple[str, int]], finals: list[dict | None], error: bool, ask: bool = True) -> None:
+        """Tell ``rounds`` the final test accuracy (percent) of each of a seed trial's runs, then ask it."""
+        for (key, seed), m in zip(seeds, finals, strict=True):
+            value = None if error or m is None or m.get(TEST) is None else 100.0 * float(m[TEST])
+            self.rounds.scored(key, seed, value)
+        if not ask:
+            return
+        for workload in dict.fromkeys(self.rounds.workload_of[key] for key, _ in seeds):
+            self._select(workload)
+
+    def _select(self, workload: str) -> None:
+        """Queue the seeds the procedure asks for next, and write its decision to the record."""
+        for key, seeds in self.rounds.ask(workload):
+            self._queue_seeds(key, seeds)
+        if self.record_root is not None and self.rounds.workloads[workload].decision is not None:
+            from sweeps.storage import SweepDir
+
+            SweepDir(self.record_root).write_text(f"record/selection/{workload}.json", self.rounds.record(workload))
 
     def remaining(self) -> int:
-        """Tune trials still to run, seed trials of pairs still tuning included (upper bound)."""
+        """Tune trials still to run, seed trials of pairs still tuning included (upper bound; with the
+        selection design, every round up to its cap for each pair while any procedure goes on)."""
         seeds = sum(-(-self.seeds // self.plans[k].population) for k in self.order
                     if self.todo[k] and not self.plans[k].fixed)
+        if self.rounds is not None and not self.rounds.stopped():
+            s = self.rounds.settings
+            rounds = -(-(s.max_seeds or MAX_EVAL_SEEDS) - s.first_seeds) // s.batch
+            seeds += sum(rounds * -(-s.batch // self.plans[k].population) for k in self.order)
         return sum(len(t) for t in self.todo.values()) + len(self.pending) + seeds
 
     # -- resume ----------------------------------------------------------------------------------
@@ -362,6 +422,9 @@ class PairSearcher(Searcher):
             members = trial_members(run.config)
             if members[0][0]["stage"] == TUNE and members[0][1]["pair"] in by_pair:
                 by_pair[members[0][1]["pair"]].append(run)
+            elif self.rounds is not None and members[0][1]["pair"] in by_pair:  # replayed before any decision
+                self._scored([(m["pair"], m["trial_index"]) for _, m in members],
+                             member_finals(run.history, len(members)), run.error is not None, ask=False)
         for key in self.order:
             if self.trials:  # a reproduction tunes nothing: no study to replay
                 self._replay_study(key, by_pair[key], log)

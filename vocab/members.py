@@ -67,3 +67,14 @@ def member_metrics(result: Mapping[str, Any] | None, runs: int) -> list[Mapping[
                 out[int(parts[1])] = {**(out[int(parts[1])] or {}), parts[2]: value}
         return out
     return [result] * runs
+def member_finals(results, runs: int) -> list[Mapping[str, Any] | None]:
+    """Each run's last metrics over a trial's ``results`` in order (a member frozen earlier keeps the
+    last epoch it reported; None for a run that reported nothing)."""
+    out: list[Mapping[str, Any] | None] = [None] * runs
+    for result in results:
+        for i, m in enumerate(member_metrics(result, runs)):
+            if m is not None:
+                out[i] = m
+    return out
+
+

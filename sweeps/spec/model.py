@@ -20,6 +20,7 @@ from vocab.contracts import EPOCHS, STAGE_METRIC, TUNE
 
 __all__ = [
     "Budget",
+    "AUTO_SEEDS",
     "EarlyStopping",
     "Evaluation",
     "Resources",
@@ -42,6 +43,8 @@ TUNE_SEED_OFFSET = 1_000_000
 ``0..evaluation.seeds-1``. The two never meet (``evaluation.seeds`` is at most MAX_EVAL_SEEDS), so
 a selected configuration is never re-scored on the seed it was selected with."""
 MAX_EVAL_SEEDS = 1000
+AUTO_SEEDS = "auto"
+"""``evaluation.seeds: auto``: the selection design (``Evaluation``)."""
 MAX_POPULATION = 1024
 SEED_RULE = f"tune: {TUNE_SEED_OFFSET} + sampler_seed; seed stage: 0..seeds-1"
 """The seed rule in words; part of the spec hash, so results made under another rule never mix."""
@@ -102,15 +105,61 @@ class Budget:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Re-evaluation: ``seeds`` runs (seeds 0..seeds-1, the same for every pair and never a tune
-    trial's seed) of each pair's best configuration, chosen by the ``final`` or ``best`` validation
-    accuracy of its tune trial."""
+    """Re-evaluation of each pair's best configuration (chosen by the ``final`` or ``best``
+    validation accuracy of its tune trial) on the test split, with seeds that are the same for
+    every pair and never a tune trial's seed. Two designs:
 
-    seeds: int = 5
+    - fixed (``seeds: N``): seeds 0..N-1 for every pair;
+    - selection (``seeds: auto``): Kim & Nelson's fully sequential procedure per workload
+      (``reports.selection``, docs/SELECTION.md): seeds 0..first_seeds-1 for every pair, then
+      ``batch`` more at a time only for the pairs still in contention, until one is left, the
+      procedure's boundary closes, or a pair reaches ``max_seeds`` (which voids the guarantee).
+      ``indifference`` is the zone in percentage points of test accuracy, ``confidence`` 1 - alpha.
+    """
+
+    seeds: int | str = 5
     selection: str = "final"
+    indifference: float = 0.5
+    confidence: float = 0.95
+    first_seeds: int = 10
+    max_seeds: int | None = 60
+    batch: int = 10
+
+    @property
+    def adaptive(self) -> bool:
+        """Whether the seed stage is the selection design (``seeds: auto``)."""
+        return self.seeds == AUTO_SEEDS
+
+    @property
+    def first_stage(self) -> int:
+        """The seeds every pair gets: all of them (fixed) or the common first stage (selection)."""
+        return self.first_seeds if self.adaptive else int(self.seeds)
+
+    @property
+    def most_seeds(self) -> int | None:
+        """The most seeds a pair can get (None: the selection design without a cap)."""
+        return self.max_seeds if self.adaptive else int(self.seeds)
+
+    def settings(self):
+        """The selection design's settings for ``reports.selection.decide``."""
+        from reports.selection import SelectionSettings
+
+        return SelectionSettings(self.indifference, self.confidence, self.first_seeds, self.max_seeds, self.batch)
+
+    def describe(self) -> str:
+        """The seed stage in a few words (the driver's first lines, ``lrsweep plan``)."""
+        if not self.adaptive:
+            return f"{self.seeds} seed runs of the best, seeds 0..{int(self.seeds) - 1}"
+        return (f"selection of the best per workload (Kim & Nelson, {self.confidence:.0%} if the best leads by >= "
+                f"{self.indifference:g} pp): seeds 0..{self.first_seeds - 1} of every pair's best, then "
+                f"{self.batch} at a time for those still in contention, up to {self.max_seeds or 'no cap of'} seeds")
 
     def to_dict(self) -> dict:
-        return {"seeds": self.seeds, "selection": self.selection}
+        out = {"seeds": self.seeds, "selection": self.selection}
+        if self.adaptive:  # a fixed design's dict (and so its spec hash) is what it was before selection existed
+            out.update(indifference=self.indifference, confidence=self.confidence, first_seeds=self.first_seeds,
+                       max_seeds=self.max_seeds, batch=self.batch)
+        return out
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import Any
 
 from sweeps.spec.checks import Problems, is_int, is_number, read_choice, read_fields, read_int
 from sweeps.spec.model import (
+    AUTO_SEEDS,
     EARLY_STOPPING_METRICS,
     EARLY_STOPPING_RULES,
     MAX_EVAL_SEEDS,
@@ -177,15 +178,52 @@ def parse_budget(raw: Any, p: Problems) -> Budget | None:
     return Budget(trials, epochs, sampler, seed, early, unit)
 
 
+SELECTION_FIELDS = ("indifference", "confidence", "first_seeds", "max_seeds", "batch")
+
+
 def parse_evaluation(raw: Any, p: Problems) -> Evaluation | None:
-    """The ``evaluation`` section (seeds and selection)."""
-    raw = read_fields(raw, "evaluation", ("seeds", "selection"), p)
+    """The ``evaluation`` section: a fixed design (``seeds: N``) or the selection design
+    (``seeds: auto`` with ``indifference``, ``confidence``, ``first_seeds``, ``max_seeds``, ``batch``)."""
+    raw = read_fields(raw, "evaluation", ("seeds", "selection", *SELECTION_FIELDS), p)
+    selection = read_choice(raw, "selection", "evaluation", p, SELECTIONS, "final")
+    if raw.get("seeds") == AUTO_SEEDS:
+        return _parse_selection_design(raw, selection, p)
+    if not isinstance(raw.get("seeds", 5), int):
+        p.add("evaluation.seeds", f"got {raw['seeds']!r}; allowed: an integer from 1 to {MAX_EVAL_SEEDS}, or "
+              f"'{AUTO_SEEDS}' (the selection design)")
+        return None
     seeds = read_int(raw, "seeds", "evaluation", p, default=5)
     if seeds is not None and seeds > MAX_EVAL_SEEDS:
         p.add("evaluation.seeds", f"got {seeds}; allowed: an integer from 1 to {MAX_EVAL_SEEDS}")
         seeds = None
-    selection = read_choice(raw, "selection", "evaluation", p, SELECTIONS, "final")
+    for key in SELECTION_FIELDS:
+        if key in raw:
+            p.add(f"evaluation.{key}", f"belongs to the selection design only; set seeds: {AUTO_SEEDS} or remove it")
     return None if None in (seeds, selection) else Evaluation(seeds, selection)
+
+
+def _parse_selection_design(raw: dict, selection: str | None, p: Problems) -> Evaluation | None:
+    default = Evaluation(seeds=AUTO_SEEDS)
+    indifference, confidence = raw.get("indifference", default.indifference), raw.get("confidence", default.confidence)
+    if not is_number(indifference) or not 0 < indifference < 100:
+        p.add("evaluation.indifference", f"got {indifference!r}; allowed: a number of percentage points in (0, 100)")
+        indifference = None
+    if not is_number(confidence) or not 0.5 < confidence < 1:
+        p.add("evaluation.confidence", f"got {confidence!r}; allowed: a probability in (0.5, 1), e.g. 0.95")
+        confidence = None
+    first = read_int(raw, "first_seeds", "evaluation", p, default=default.first_seeds, minimum=3)
+    cap = raw.get("max_seeds", default.max_seeds)
+    if cap is not None and not (is_int(cap) and (first or 3) <= cap <= MAX_EVAL_SEEDS):
+        p.add("evaluation.max_seeds", f"got {cap!r}; allowed: an integer from first_seeds ({first}) to "
+              f"{MAX_EVAL_SEEDS}, or null (no cap: the procedure stops by itself)")
+        first = None
+    batch = read_int(raw, "batch", "evaluation", p, default=default.batch)
+    if first is not None and first > MAX_EVAL_SEEDS:
+        p.add("evaluation.first_seeds", f"got {first}; allowed: an integer from 3 to {MAX_EVAL_SEEDS}")
+        first = None
+    if None in (indifference, confidence, first, batch, selection):
+        return None
+    return Evaluation(AUTO_SEEDS, selection, float(indifference), float(confidence), first, cap, batch)
 
 
 def parse_resources(raw: Any, p: Problems) -> Resources | None:

@@ -1,0 +1,177 @@
+"""``lrsweep plan SPEC``: the runs a spec will train and an estimate of its wall time, before paying for it.
+
+The model: a sweep's Tune trials (a population of m runs is one trial) share ``slots`` (the CPUs or
+GPUs over what one trial asks for); one trial of strategy s takes ``start + epochs * m * c_s`` seconds,
+where ``c_s`` is s's seconds per run-epoch in a population of that size. ``c_s`` and ``start`` come from
+a short calibration on this machine (one epoch of a population of every strategy, no Ray), or, with
+``--from DIR``, from the wall seconds an earlier sweep recorded. Ray's own start is a constant
+(``RAY_START_S``, measured on the 2-core development machine). Trials do not pack perfectly onto
+slots, so the figure is an estimate, checked against measured sweeps in BENCHMARKS.md.
+
+For the selection design the number of seed runs depends on the data: the plan prints the first
+stage (the least), every pair up to its cap (the most), and with ``--from DIR`` the expected number
+by simulating Kim & Nelson's procedure with that sweep's per-seed means and spreads.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sweeps.spec import Spec, population_size
+from sweeps.spec.model import MAX_EVAL_SEEDS
+
+__all__ = ["RAY_START_S", "Estimate", "calibrate", "describe", "estimate", "from_sweep", "slots_of"]
+
+RAY_START_S = 12.0
+"""Seconds from `lrsweep run` to the first trial on the embedded Ray (measured: 10-14 s on 2 cores)."""
+
+
+@dataclass(frozen=True)
+class Cost:
+    """One strategy's cost on one workload: seconds per run-epoch in a population, and per trial start."""
+
+    per_run_epoch: float
+    start: float
+
+
+def calibrate(spec: Spec, out: Callable[[str], None]) -> dict[tuple[str, str], Cost]:
+    """Time one epoch of a population of every (workload, strategy) pair on this machine, no Ray."""
+    import torch
+
+    from trainables.population import run_population
+
+    torch.set_num_threads(max(1, int(spec.resources.cpu)))
+    costs = {}
+    for w, s in spec.pairs():
+        m = min(population_size(spec, w), spec.budget.trials)
+        configs = [{"workload": w.name, "workload_options": w.options_dict, "strategy": s, "seed": i, "epochs": 1,
+                    "stage": "seed", "data_dir": spec.data_dir} for i in range(m)]
+        t0 = time.perf_counter()
+        history = run_population(configs, layers=False)
+        wall = time.perf_counter() - t0
+        epoch = sum(h[-1].get("seconds") or 0.0 for h in history)  # the epoch's wall, split over its runs
+        costs[(w.name, s)] = Cost(epoch / m, max(0.0, wall - epoch))
+        out(f"  calibrated {w.name}/{s}: {epoch / m:.3f} s per run-epoch, {wall - epoch:.2f} s to start")
+    return costs
+
+
+def from_sweep(directory: str) -> tuple[dict[tuple[str, str], Cost], dict[str, dict[str, list[float]]]]:
+    """Costs from an earlier sweep's trials table (seconds per run-epoch, start taken as 1 s), and each
+    workload's per-seed test accuracies in percent (a pilot for the selection design)."""
+    from reports.store import read_table
+
+    trials = read_table("trials", directory).to_pandas()
+    costs = {}
+    for (w, s), g in trials.groupby(["workload", "strategy"]):
+        epochs = g["epochs_run"].clip(lower=1).sum()
+        costs[(w, s)] = Cost(float(g["wall_seconds"].sum() / epochs), 1.0)
+    pilot: dict[str, dict[str, list[float]]] = {}
+    seeds = trials[(trials["stage"] == "seed") & trials["test_accuracy_final"].notna()].sort_values("seed")
+    for (w, s), g in seeds.groupby(["workload", "strategy"]):
+        pilot.setdefault(w, {})[s] = list(100.0 * g["test_accuracy_final"])
+    return costs, pilot
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a spec trains and how long it may take."""
+
+    tune_runs: int
+    seed_runs: tuple[int, int, float | None]  # least, most (None-free: a cap or a bound), expected (None: unknown)
+    seconds: tuple[float, float, float | None]  # the same three, as wall time
+    slots: int
+    lines: tuple[str, ...]
+
+
+def _trials(runs: int, m: int) -> list[int]:
+    """The sizes of the Tune trials that train ``runs`` runs in populations of ``m``."""
+    return [min(m, runs - start) for start in range(0, runs, m)]
+
+
+def estimate(spec: Spec, costs: dict[tuple[str, str], Cost], slots: int,
+             pilot: dict[str, dict[str, list[float]]] | None = None) -> Estimate:
+    """The plan of ``spec`` on ``slots`` parallel trials with these ``costs`` (``calibrate`` or ``from_sweep``)."""
+    e = spec.evaluation
+    work = [0.0, 0.0, 0.0]  # trial-seconds: tune + least seeds, most seeds, expected seeds
+    tune_runs, seeds = 0, [0, 0, 0.0]
+    expected_known = True
+    lines = []
+    for w in spec.workloads:
+        m = population_size(spec, w)
+        strategies = [s for ww, s in spec.pairs() if ww.name == w.name]
+        per_seed_run = {}
+        for s in strategies:
+            c = costs.get((w.name, s)) or _mean_cost(costs, w.name)
+            tune = sum(c.start + w.epochs * size * c.per_run_epoch for size in _trials(spec.budget.trials, m))
+            work = [x + tune for x in work]
+            per_seed_run[s] = c.start / m + w.epochs * c.per_run_epoch
+            tune_runs += spec.budget.trials
+        least = e.first_stage
+        most = e.most_seeds or MAX_EVAL_SEEDS  # no cap: the spec's bound on any seed stage
+        expected = float(least) * len(strategies) if not e.adaptive else None
+        if e.adaptive and pilot and set(strategies) <= set(pilot.get(w.name, {})):
+            expected = _expected_selection(e, {s: pilot[w.name][s] for s in strategies})
+        if expected is None:
+            expected_known = False
+        mean_run = sum(per_seed_run.values()) / len(per_seed_run)
+        seeds[0] += least * len(strategies)
+        seeds[1] += most * len(strategies)
+        work[0] += least * sum(per_seed_run.values())
+        work[1] += most * sum(per_seed_run.values())
+        if expected is not None:
+            seeds[2] += expected
+            work[2] += expected * mean_run
+        lines.append(f"{w.name}: {len(strategies)} strategies x {spec.budget.trials} tune trials of {w.epochs} "
+                     f"epochs in populations of {m}; seed runs "
+                     + (f"{least} each" if not e.adaptive else
+                        f"{least}-{most} each" + (f", about {expected:.0f} in all expected from the pilot"
+                                                  if expected is not None else "")))
+    wall = [RAY_START_S + x / slots for x in work]
+    return Estimate(tune_runs, (int(seeds[0]), int(seeds[1]), seeds[2] if expected_known else None),
+                    (wall[0], wall[1], wall[2] if expected_known else None), slots, tuple(lines))
+
+
+def _mean_cost(costs: dict[tuple[str, str], Cost], workload: str) -> Cost:
+    """A strategy the earlier sweep did not run costs what that workload's strategies cost on average."""
+    mine = [c for (w, _), c in costs.items() if w == workload]
+    if not mine:
+        raise KeyError(f"no cost for workload {workload!r}: the --from sweep did not run it")
+    return Cost(sum(c.per_run_epoch for c in mine) / len(mine), sum(c.start for c in mine) / len(mine))
+
+
+def _expected_selection(e, scores: dict[str, list[float]]) -> float:
+    """Expected total seed runs of the workload under KN, were the pilot's means and spreads the truth."""
+    from reports.selection import expected_seeds, pilot_covariance
+
+    _, means, cov, _ = pilot_covariance(scores)
+    return expected_seeds(means, cov, e.settings(), reps=400).expected
+
+
+def describe(spec: Spec, est: Estimate, source: str) -> list[str]:
+    """The plan in words."""
+    def mins(s: float) -> str:
+        return f"{s / 60:.1f} min" if s >= 90 else f"{s:.0f} s"
+
+    least, most, expected = est.seed_runs
+    out = [f"sweep {spec.name}: {len(spec.pairs())} pairs; seed stage: {spec.evaluation.describe()}", *est.lines,
+           f"runs: {est.tune_runs} tune runs, then " + (f"{least} seed runs" if least == most else
+                                                       f"{least} to {most} seed runs")
+           + (f" (about {expected:.0f} expected)" if expected is not None and least != most else ""),
+           f"wall time on {est.slots} parallel trial slot(s), {source}: "
+           + (mins(est.seconds[0]) if least == most else
+              f"{mins(est.seconds[0])} (first stage only) to {mins(est.seconds[1])} (every pair to its cap)"
+              + (f", about {mins(est.seconds[2])} expected" if est.seconds[2] is not None else
+                 "; pass --from DIR (an earlier sweep of these pairs) for the expected figure"))]
+    return out
+
+
+def slots_of(spec: Spec, num_cpus: int | None, gpus: float | None) -> int:
+    """How many trials run at once: the CPUs (or GPUs) over what one trial asks for."""
+    import os
+
+    if gpus and spec.resources.gpu:
+        return max(1, math.floor(gpus / spec.resources.gpu))
+    return max(1, math.floor((num_cpus or os.cpu_count() or 1) / spec.resources.cpu))
