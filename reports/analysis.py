@@ -6,11 +6,11 @@ none of them recomputes a statistic, so a number cannot differ between a table a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
-from reports import tables
+from reports import tables, two_level
 from reports.load import Results
 from reports.verdict import WorkloadVerdict, workload_verdict
 
@@ -53,7 +53,9 @@ class Analysis:
     bootstrap seed; ``thresholds``: the convergence thresholds (fractions: of the best mean when
     ``thresholds_relative``, else absolute accuracies); ``across``: `Across`;
     ``budget_curves`` and ``budget_summary``: `tables.budget_curves`; ``convergence``: `tables.convergence`;
-    ``verdicts``: per workload its `reports.verdict.WorkloadVerdict`.
+    ``verdicts``: per workload its `reports.verdict.WorkloadVerdict`; ``two_level``: the leader's accuracy
+    and every pair's difference over seeds and test rows (`reports.two_level.sweep_table`), empty
+    without a ``predictions`` table.
     """
 
     res: Results
@@ -71,6 +73,7 @@ class Analysis:
     budget_summary: pd.DataFrame
     convergence: pd.DataFrame
     verdicts: dict[str, WorkloadVerdict]
+    two_level: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def workloads(self) -> list[str]:
@@ -86,9 +89,12 @@ def analyse(res: Results, *, margin: float, seed: int, thresholds: tuple[float, 
     relative = thresholds is None
     levels = tuple(RELATIVE_THRESHOLDS if relative else thresholds)
     best = summary.groupby("workload")["mean"].max().to_dict() if relative else None
+    verdict = verdicts(summary, all_pairs, vs_best, margin)
+    leaders = {w: v.leaders[0].strategy for w, v in verdict.items()}
     return Analysis(res, summary, vs_best, all_pairs, fractions, tables.learning_curves(res), margin, seed,
                     levels, relative, across(res, summary, seed), budget_curves, budget_summary,
-                    tables.convergence(res, list(levels), best), verdicts(summary, all_pairs, vs_best, margin))
+                    tables.convergence(res, list(levels), best), verdict,
+                    two_level.sweep_table(res.predictions, leaders, margin=margin))
 
 
 def verdicts(summary: pd.DataFrame, all_pairs: pd.DataFrame, vs_best: pd.DataFrame,

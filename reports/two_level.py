@@ -36,6 +36,7 @@ import pandas as pd
 import scipy.stats
 
 from reports import stats
+from reports.formatting import pval
 from vocab.predictions import correct_vector
 
 HOLDS = "holds over seeds and test rows"
@@ -162,6 +163,22 @@ def workload_table(predictions: pd.DataFrame, workload: str, leader: str, *, mar
     return out
 
 
+def sweep_table(predictions: pd.DataFrame | None, leaders: dict[str, str], *, margin: float) -> pd.DataFrame:
+    """`workload_table` of every workload in ``leaders`` (workload -> its leader) that has predictions;
+    empty for a sweep written before the ``predictions`` table, and without a workload whose runs
+    scored different test rows."""
+    if predictions is None or predictions.empty:
+        return pd.DataFrame()
+    parts = []
+    for workload, leader in sorted(leaders.items()):
+        try:
+            parts.append(workload_table(predictions, workload, leader, margin=margin))
+        except ValueError:
+            continue  # runs on different test rows cannot be paired by row: the seed statistics stand alone
+    parts = [p for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
 def claim_words(kind: str, p_holm: float, alpha: float = stats.ALPHA) -> str:
     """Whether a claim the seeds support (``kind``: "worse", a paired t-test; "equivalent", a TOST)
     survives the test sample: its two-level test, Holm over the same family, is still below ``alpha``."""
@@ -186,14 +203,16 @@ def verdict_claims(worse: dict[str, tuple[str, ...]], equivalent: tuple[str, ...
             r = _pair(table, loser, winner)
             if r is not None:
                 out.append(f"{loser} below {winner}: {claim_words('worse', r.p_holm)} "
-                           f"(Holm p = {_p(r.p_holm)} over seeds and rows)")
+                           f"(Holm p {_p(r.p_holm)} over seeds and rows)")
     for other in equivalent:
         r = _pair(table, leader, other)
         if r is not None:
             out.append(f"{other} equivalent to {leader}: {claim_words('equivalent', r.p_tost_holm)} "
-                       f"(TOST Holm p = {_p(r.p_tost_holm)} over seeds and rows)")
+                       f"(TOST Holm p {_p(r.p_tost_holm)} over seeds and rows)")
     return out
 
 
 def _p(p: float) -> str:
-    return "n/a" if not np.isfinite(p) else "<0.001" if p < 0.001 else f"{p:.3f}"
+    text = pval(p)
+    return text if text.startswith("<") else f"= {text}"
+

@@ -1,0 +1,96 @@
+"""The report with and without a ``predictions`` table: a sweep written before it reports as before (the
+fixture sweep has none), and one with it gets the leader's and each comparison's uncertainty over seeds
+and test rows, and a statement per verdict claim."""
+
+import os
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from results_fixture import write_fixture
+
+from reports.cli import main
+from reports.render import build_report
+from reports.store import write_table
+from reports.two_level import FAILS, HOLDS
+from vocab.predictions import pack
+
+ROWS = 277  # RTE's test split
+
+
+def _add_predictions(directory: str, rng_seed: int = 0) -> None:
+    """Give every seed run of a fixture sweep predictions on ROWS rows (a difficulty per row shared by all
+    runs of a workload, so paired rows correlate as real ones do), and set its trials row's test accuracy
+    to the predictions' n_correct / ROWS."""
+    rng = np.random.default_rng(rng_seed)
+    trials = pd.read_parquet(os.path.join(directory, "trials.parquet"))
+    difficulty = {w: rng.normal(0, 1, ROWS) for w in trials.workload.unique()}
+    labels = np.zeros(ROWS, dtype=np.int64)
+    rows = []
+    for i in trials.index[trials.stage == "seed"]:
+        r = trials.loc[i]
+        right = int(round(float(np.clip(r.test_accuracy_final, 0, 1)) * ROWS))
+        order = np.argsort(difficulty[r.workload] + rng.normal(0, 0.7, ROWS))
+        predicted = np.ones(ROWS, dtype=np.int64)
+        predicted[order[:right]] = 0
+        packed = pack(predicted, labels, 2)
+        trials.loc[i, "test_accuracy_final"] = packed["n_correct"] / ROWS
+        rows.append({"sweep_id": r.sweep_id, "spec_hash": r.spec_hash, "workload": r.workload, "strategy": r.strategy,
+                     "trial_id": r.trial_id, "seed": int(r.seed), "population_id": r.trial_id,
+                     "epoch": int(r.epochs_run), "n_rows": ROWS, "n_classes": 2, "width": 1,
+                     "n_correct": packed["n_correct"], "predicted": predicted.astype(np.uint8).tobytes(),
+                     "correct": np.packbits(predicted == labels).tobytes()})
+    write_table("trials", pa.Table.from_pandas(trials, preserve_index=False), directory)
+    write_table("predictions", rows, directory)
+
+
+@pytest.fixture(scope="module")
+def sweeps(tmp_path_factory):
+    """The same fixture sweep twice: as written before predictions existed, and with them."""
+    out = {}
+    for name in ("without", "with"):
+        d = str(tmp_path_factory.mktemp(name))
+        write_fixture(d, workloads=("synthetic", "rte"), strategies=("dals", "adamw", "fixed_sgd"), diverge=None)
+        if name == "with":
+            _add_predictions(d)
+        paths = build_report([d], os.path.join(d, "out"))
+        with open(paths.markdown, encoding="utf-8") as f:
+            out[name] = (d, paths, f.read())
+    return out
+
+
+def test_a_sweep_without_predictions_reports_as_before(sweeps, capsys):
+    directory, paths, md = sweeps["without"]
+    assert not os.path.exists(os.path.join(directory, "predictions.parquet"))
+    assert "over seeds and test rows" not in md.lower() and "two_level" not in paths.csv
+    assert main([directory, "--out", os.path.join(directory, "cli")]) == 0  # `lrsweep report`
+
+
+def test_the_report_gives_each_leader_and_comparison_over_seeds_and_test_rows(sweeps):
+    directory, paths, md = sweeps["with"]
+    for workload in ("synthetic", "rte"):
+        assert f"#### {workload}: over seeds and test rows" in md
+    assert md.count("**Over seeds and test rows** (per-row predictions)") == 2
+    two = pd.read_csv(paths.csv["two_level"])
+    summary = pd.read_csv(paths.csv["summary"])
+    for workload, t in two.groupby("workload"):
+        lead = t.iloc[0]
+        best = summary[(summary.workload == workload) & (summary.outcome == "best")].iloc[0]
+        assert lead.a == best.strategy and pd.isna(lead.b)
+        assert lead["mean"] == pytest.approx(best["mean"], abs=1e-12)  # the same runs, the same mean
+        assert lead.seed_ci_low == pytest.approx(best.ci_low, abs=1e-12)  # seeds only: the report's t interval
+        assert lead.ci_low <= lead.seed_ci_low and lead.ci_high >= lead.seed_ci_high
+        assert len(t) == 1 + 3  # the leader, then all 3 pairs (the Holm family)
+
+
+def test_each_verdict_claim_says_whether_it_survives_the_test_sample(sweeps):
+    _, paths, md = sweeps["with"]
+    verdict = pd.read_csv(paths.csv["verdict"])
+    worse = verdict[verdict.verdict == "worse"]
+    assert len(worse)  # the fixture's strategies differ enough for some claims
+    line = next(x for x in md.splitlines() if "**Over seeds and test rows**" in x and "below" in x)
+    assert HOLDS in line or FAILS in line
+    for r in worse.itertuples():
+        for winner in r.detail.removeprefix("below ").split():
+            assert f"{r.strategy} below {winner}: " in md
