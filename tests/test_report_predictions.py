@@ -4,45 +4,13 @@ and test rows, and a statement per verdict claim."""
 
 import os
 
-import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
-from results_fixture import write_fixture
+from results_fixture import add_predictions, write_fixture
 
 from reports.cli import main
 from reports.render import build_report
-from reports.store import write_table
 from reports.two_level import FAILS, HOLDS
-from vocab.predictions import pack
-
-ROWS = 277  # RTE's test split
-
-
-def _add_predictions(directory: str, rng_seed: int = 0) -> None:
-    """Give every seed run of a fixture sweep predictions on ROWS rows (a difficulty per row shared by all
-    runs of a workload, so paired rows correlate as real ones do), and set its trials row's test accuracy
-    to the predictions' n_correct / ROWS."""
-    rng = np.random.default_rng(rng_seed)
-    trials = pd.read_parquet(os.path.join(directory, "trials.parquet"))
-    difficulty = {w: rng.normal(0, 1, ROWS) for w in trials.workload.unique()}
-    labels = np.zeros(ROWS, dtype=np.int64)
-    rows = []
-    for i in trials.index[trials.stage == "seed"]:
-        r = trials.loc[i]
-        right = int(round(float(np.clip(r.test_accuracy_final, 0, 1)) * ROWS))
-        order = np.argsort(difficulty[r.workload] + rng.normal(0, 0.7, ROWS))
-        predicted = np.ones(ROWS, dtype=np.int64)
-        predicted[order[:right]] = 0
-        packed = pack(predicted, labels, 2)
-        trials.loc[i, "test_accuracy_final"] = packed["n_correct"] / ROWS
-        rows.append({"sweep_id": r.sweep_id, "spec_hash": r.spec_hash, "workload": r.workload, "strategy": r.strategy,
-                     "trial_id": r.trial_id, "seed": int(r.seed), "population_id": r.trial_id,
-                     "epoch": int(r.epochs_run), "n_rows": ROWS, "n_classes": 2, "width": 1,
-                     "n_correct": packed["n_correct"], "predicted": predicted.astype(np.uint8).tobytes(),
-                     "correct": np.packbits(predicted == labels).tobytes()})
-    write_table("trials", pa.Table.from_pandas(trials, preserve_index=False), directory)
-    write_table("predictions", rows, directory)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +21,7 @@ def sweeps(tmp_path_factory):
         d = str(tmp_path_factory.mktemp(name))
         write_fixture(d, workloads=("synthetic", "rte"), strategies=("dals", "adamw", "fixed_sgd"), diverge=None)
         if name == "with":
-            _add_predictions(d)
+            add_predictions(d)
         paths = build_report([d], os.path.join(d, "out"))
         with open(paths.markdown, encoding="utf-8") as f:
             out[name] = (d, paths, f.read())
