@@ -6,6 +6,7 @@ epoch) with the same MLP, data and SGD settings (fixed_sgd: lr 0.01, momentum 0.
 
     run_trial / minimal loop            (target <= 1.10)
     run_trial / run_trial without the per-layer diagnostics (``layers=False``; target <= 1.03)
+    run_trial / run_trial without the test predictions (``predictions=False``; target <= 1.01)
     Ray Tune trial / minimal loop       (start-up included: ray.init, Tuner.fit; target <= 1.25)
 
 Each in-process timing is the best of ``--repeats`` interleaved runs (a shared machine is noisy); the ratio of
@@ -89,6 +90,24 @@ def ray_trial(epochs: int) -> float:
         ray.shutdown()
 
 
+def predictions_work(epochs: int, epoch_seconds: float) -> None:
+    """The work the test predictions add to a seed run, timed alone: one ``torch.cat`` of the eval
+    batches' argmax per epoch and one ``vocab.predictions.pack`` at the last. On a loaded machine the
+    whole-run ratio cannot resolve it; this can."""
+    import timeit
+
+    import numpy as np
+
+    from vocab.predictions import pack
+
+    rows = torch.randint(0, 10, (1600,))
+    cat = min(timeit.repeat(lambda: torch.cat([rows]), number=2000, repeat=5)) / 2000
+    packed = min(timeit.repeat(lambda: pack(rows.numpy(), np.asarray(rows), 10), number=200, repeat=5)) / 200
+    added = epochs * cat + packed
+    print(f"test predictions' own work: {1e6 * cat:.1f} us per epoch + {1e6 * packed:.1f} us at the end = "
+          f"{1e3 * added:.3f} ms per run; ratio {1 + added / (epochs * epoch_seconds):.6f} to the run")
+
+
 def timed(fn) -> tuple[float, float, object]:
     """Wall time, process CPU time and result of one call."""
     start, start_cpu = time.perf_counter(), time.process_time()
@@ -106,7 +125,8 @@ def main() -> None:
 
     # Interleaved, best of each: load from other jobs drifts over minutes.
     runs = [(timed(lambda: minimal_loop(args.epochs)), timed(lambda: run_trial(config(args.epochs))),
-             timed(lambda: run_trial(config(args.epochs), layers=False)))
+             timed(lambda: run_trial(config(args.epochs), layers=False)),
+             timed(lambda: run_trial(config(args.epochs), predictions=False)))
             for _ in range(args.repeats)]
     base, base_cpu = min(r[0][0] for r in runs), min(r[0][1] for r in runs)
     ours, ours_cpu = min(r[1][0] for r in runs), min(r[1][1] for r in runs)
@@ -121,6 +141,11 @@ def main() -> None:
     print(f"run_trial without layers {bare:7.2f} s")
     print(f"ratio run_trial / without the per-layer diagnostics: {ours / bare:.3f} "
           f"(CPU time {ours_cpu / bare_cpu:.3f}; target <= 1.03)")
+    blind, blind_cpu = min(r[3][0] for r in runs), min(r[3][1] for r in runs)
+    print(f"run_trial without test predictions {blind:7.2f} s")
+    print(f"ratio run_trial / without the test predictions: {ours / blind:.3f} "
+          f"(CPU time {ours_cpu / blind_cpu:.3f}; target <= 1.01)")
+    predictions_work(args.epochs, ours / args.epochs)
     if not args.no_ray:
         start = time.perf_counter()
         ray_acc = ray_trial(args.epochs)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from reports import tables
+from reports import tables, two_level
 from reports.load import RESULT_STATUSES, Results
 from reports.verdict import SelectionVerdict, WorkloadVerdict, mcb_rows, selection_verdict, workload_verdict
 from vocab.contracts import SEED
@@ -54,7 +54,9 @@ class Analysis:
     bootstrap seed; ``thresholds``: the convergence thresholds (fractions: of the best mean when
     ``thresholds_relative``, else absolute accuracies); ``across``: `Across`;
     ``budget_curves`` and ``budget_summary``: `tables.budget_curves`; ``convergence``: `tables.convergence`;
-    ``verdicts``: per workload its `reports.verdict.WorkloadVerdict`.
+    ``verdicts``: per workload its `reports.verdict.WorkloadVerdict`; ``two_level``: the leader's accuracy
+    and every pair's difference over seeds and test rows (`reports.two_level.sweep_table`), empty
+    without a ``predictions`` table.
     """
 
     res: Results
@@ -76,6 +78,7 @@ class Analysis:
     """Per workload of a selection-design sweep, what its procedure decided (`reports.verdict.selection_verdict`)."""
     mcb: dict[str, list] = field(default_factory=dict)
     """Per workload of a fixed design, Hsu's multiple comparisons with the best (`reports.verdict.mcb_rows`)."""
+    two_level: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def workloads(self) -> list[str]:
@@ -91,10 +94,12 @@ def analyse(res: Results, *, margin: float, seed: int, thresholds: tuple[float, 
     relative = thresholds is None
     levels = tuple(RELATIVE_THRESHOLDS if relative else thresholds)
     best = summary.groupby("workload")["mean"].max().to_dict() if relative else None
+    verdict = verdicts(summary, all_pairs, vs_best, margin)
+    leaders = {w: v.leaders[0].strategy for w, v in verdict.items()}
     return Analysis(res, summary, vs_best, all_pairs, fractions, tables.learning_curves(res), margin, seed,
                     levels, relative, across(res, summary, seed), budget_curves, budget_summary,
-                    tables.convergence(res, list(levels), best), verdicts(summary, all_pairs, vs_best, margin),
-                    *seed_stage_claims(res))
+                    tables.convergence(res, list(levels), best), verdict, *seed_stage_claims(res),
+                    two_level.sweep_table(res.predictions, leaders, margin=margin))
 
 
 def seed_stage_claims(res: Results) -> tuple[dict[str, SelectionVerdict], dict[str, list]]:

@@ -38,6 +38,8 @@ class Results:
     warnings: list[str] = field(default_factory=list)
     layers: pd.DataFrame | None = None
     """Per-layer diagnostics (``layers`` table); empty for sweeps written before it existed."""
+    predictions: pd.DataFrame | None = None
+    """Seed runs' packed test predictions (``predictions`` table); empty for sweeps written before it existed."""
 
     @property
     def spec_hashes(self) -> list[str]:
@@ -79,15 +81,15 @@ def load_results(sweep_dirs: list[str], *, allow_mixed: bool = False) -> Results
     if not sweep_dirs:
         raise ValueError("no sweep directory given")
     parts: dict[str, list[pd.DataFrame]] = {"trials": [], "epochs": [], "budget": []}
-    layers: list[pd.DataFrame] = []  # optional: results written before it have none
+    optional: dict[str, list[pd.DataFrame]] = {"layers": [], "predictions": []}  # results written before them have none
     owner: dict[tuple[str, str], str] = {}
     hashes: dict[str, set[str]] = {}
     for directory in sweep_dirs:
         tables = {name: read_table(name, directory).to_pandas() for name in parts}
         for name, df in tables.items():
             parts[name].append(df)
-        layers.append((read_table("layers", directory) if exists("layers", directory)
-                       else to_table("layers", [])).to_pandas())
+        for name, found in optional.items():
+            found.append((read_table(name, directory) if exists(name, directory) else to_table(name, [])).to_pandas())
         pairs = set(zip(tables["budget"]["workload"], tables["budget"]["strategy"], strict=True))
         pairs |= set(zip(tables["trials"]["workload"], tables["trials"]["strategy"], strict=True))
         for pair in sorted(pairs):
@@ -114,4 +116,5 @@ def load_results(sweep_dirs: list[str], *, allow_mixed: bool = False) -> Results
     for row in incomplete.sort_values(["workload", "strategy"]).itertuples():
         warn.append(f"{row.workload}/{row.strategy} is incomplete: {row.trials_run}/{row.trials_planned} "
                     f"tuning trials and {row.seeds_run}/{row.seeds_planned} seeds finished")
-    return Results(list(sweep_dirs), trials, epochs, budget, mixed, warn, pd.concat(layers, ignore_index=True))
+    return Results(list(sweep_dirs), trials, epochs, budget, mixed, warn,
+                   **{name: pd.concat(found, ignore_index=True) for name, found in optional.items()})

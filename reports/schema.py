@@ -1,4 +1,4 @@
-"""The Parquet results schema: four tables, one row per thing, every column typed.
+"""The Parquet results schema: five tables, one row per thing, every column typed.
 
 This module is the single source of truth for what a sweep writes and what a report reads. It
 imports pyarrow only, so reports run on a machine without Ray or torch. Accuracies are fractions
@@ -139,7 +139,27 @@ LAYERS = RUN_EPOCH + (
            "that have one (DALS family, LARS); null otherwise", nullable=True),
 )
 
-TABLES: dict[str, tuple[Column, ...]] = {"trials": TRIALS, "epochs": EPOCHS, "budget": BUDGET, "layers": LAYERS}
+PREDICTIONS = (
+    Column("sweep_id", pa.string(), "sweep name"),
+    Column("spec_hash", pa.string(), "spec hash, as in trials"),
+    Column("workload", pa.string(), "workload name"),
+    Column("strategy", pa.string(), "strategy id"),
+    Column("trial_id", pa.string(), "joins trials.trial_id (a seed-stage run)"),
+    Column("seed", pa.int64(), "seed of the run; runs of one workload with equal seeds are paired"),
+    Column("population_id", pa.string(), "the Tune trial that trained the run, as in trials", nullable=True),
+    Column("epoch", pa.int32(), "the epoch the predictions were taken at: the run's last (its epochs_run)"),
+    Column("n_rows", pa.int32(), "test rows scored, in the test split's order"),
+    Column("n_classes", pa.int32(), "classes of the task"),
+    Column("width", pa.int8(), "bytes per predicted class in predicted: 1 up to 256 classes, else 2 (little-endian)"),
+    Column("n_correct", pa.int32(), "test rows predicted right: n_correct / n_rows is trials.test_accuracy_final"),
+    Column("predicted", pa.binary(), "the predicted class of every test row, width bytes each (n_rows x width bytes)"),
+    Column("correct", pa.binary(), "whether each test row was predicted right, one bit per row, first row in the "
+           "high bit of the first byte (numpy.packbits; ceil(n_rows / 8) bytes)"),
+)
+"""One row per seed-stage run: its predictions on the test split (``vocab.predictions`` packs them)."""
+
+TABLES: dict[str, tuple[Column, ...]] = {"trials": TRIALS, "epochs": EPOCHS, "budget": BUDGET, "layers": LAYERS,
+                                         "predictions": PREDICTIONS}
 
 
 def schema(table: str) -> pa.Schema:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
-from reports import checks, stats, tables
+from reports import checks, stats, tables, two_level
 from reports.analysis import MIN_WORKLOADS, Analysis
 from reports.document import Section
 from reports.formatting import ci, config, interval, mean_ci, num, pct, pp, pval, seeds, value
@@ -141,6 +142,16 @@ def workload_sections(out_dir: str, data: Analysis) -> Section:
         split = test_split_text(data, workload)
         if split:
             sec.p(split)
+        over_rows = two_level_rows(data, workload)
+        if over_rows is not None:
+            sec.h(4, f"{workload}: over seeds and test rows")
+            sec.p("From each seed run's predictions per test row (`predictions` table): the leader's accuracy and "
+                  "each difference leader - other, paired by seed and by test row, with the 95% interval over seeds "
+                  "alone (the test rows held fixed, as above) and over seeds and test rows (a fresh test sample "
+                  "drawn too; two-way random-effects variance, Welch-Satterthwaite t). Rows' share = the part of "
+                  "the variance the test sample adds. Holm p = the two-level t-test, Holm over all pairs of the "
+                  "workload (the verdict's family). Claim: whether the verdict's claim about the pair survives.")
+            sec.table(over_rows)
 
         if v.empty:
             continue
@@ -169,6 +180,38 @@ def workload_sections(out_dir: str, data: Analysis) -> Section:
     sec.p("All pairs within each workload (Holm over that workload's pairs) are in `csv/pairwise_all.csv`; each "
           "seed run's final LR fraction is in `csv/final_lr.csv`.")
     return sec
+
+
+def two_level_rows(data: Analysis, workload: str) -> pd.DataFrame | None:
+    """The workload's rows of `Analysis.two_level` as printed: the leader, then its comparisons; None
+    without predictions."""
+    t = data.two_level
+    if t.empty or workload not in set(t["workload"]):
+        return None
+    t = t[t["workload"] == workload]
+    v = data.verdicts[workload]
+    leader = t.iloc[0]["a"]
+    rows = []
+    for r in t[(t["a"] == leader)].itertuples():
+        name = f"**{leader}**" if not r.b else f"{r.a} - {r.b}"
+        rows.append({"strategy / comparison": name, "seeds": r.seeds, "rows": r.rows,
+                     "accuracy % / diff (pp)": pp(r.mean),
+                     "95% CI, seeds only": interval(r.seed_ci_low, r.seed_ci_high, digits=2),
+                     "95% CI, seeds and test rows": interval(r.ci_low, r.ci_high, digits=2),
+                     "rows' share": num(r.rows_share), "Holm p (all pairs)": pval(r.p_holm) if r.b else "",
+                     "claim": _claim(v, leader, r)})
+    return pd.DataFrame(rows)
+
+
+def _claim(v: WorkloadVerdict, leader: str, r) -> str:
+    """The verdict's claim about (leader, other) and whether it survives the test sample (two_level)."""
+    if not r.b:
+        return ""
+    if leader in v.worse.get(r.b, ()):
+        return "worse: " + two_level.claim_words("worse", r.p_holm)
+    if r.b in v.equivalent:
+        return "equivalent: " + two_level.claim_words("equivalent", r.p_tost_holm)
+    return "no claim over seeds"
 
 
 def across_section(out_dir: str, data: Analysis) -> tuple[Section, pd.DataFrame]:
@@ -361,6 +404,20 @@ def verdict_lines(v: WorkloadVerdict, seeds_needed: int | None, mcb: str | None 
     return lines
 
 
+def over_rows_lines(v: WorkloadVerdict, table: pd.DataFrame) -> list[str]:
+    """The verdict's claims on one workload checked against the test sample's variance (`reports.two_level`),
+    one line; none for a sweep without predictions."""
+    if table.empty or v.workload not in set(table["workload"]):
+        return []
+    t = table[table["workload"] == v.workload]
+    lead = t.iloc[0]
+    claims = two_level.verdict_claims(v.worse, v.equivalent, lead["a"], t)
+    seeds_only = interval(lead["seed_ci_low"], lead["seed_ci_high"])
+    text = (f"**Over seeds and test rows** (per-row predictions): {lead['a']} {pct(lead['mean'])} % "
+            f"{interval(lead['ci_low'], lead['ci_high'])} (95%; seeds only {seeds_only})")
+    return [text + (". " + "; ".join(claims) + "." if claims else "; the verdict makes no claim to check.")]
+
+
 def verdict_section(out_dir: str, data: Analysis) -> Section:
     """Per workload the verdict, then across workloads the normalised aggregate or why there is none."""
     sec = Section(out_dir)
@@ -369,9 +426,16 @@ def verdict_section(out_dir: str, data: Analysis) -> Section:
     for v in verdicts:
         sec.p(f"**{v.workload}** ({v.strategies} strategies). " + _leaders_text(v, v.workload in data.selections))
         if v.workload in data.selections:
-            sec.ul(selection_lines(data.selections[v.workload]))
+            chosen = data.selections[v.workload]
+            # Each elimination is a claim that the strategy trails the one it fell behind: checked over rows too.
+            behind = {name: (by,) for r in (chosen.decision.rounds if chosen.decision else ()) for name, by in
+                      r.eliminated.items()}
+            sec.ul(selection_lines(chosen) + over_rows_lines(replace(v, worse=behind, equivalent=()), data.two_level))
         else:
-            sec.ul(verdict_lines(v, v.median_seeds_for_margin(), mcb_line(data.mcb.get(v.workload, []))))
+            sec.ul(verdict_lines(v, v.median_seeds_for_margin(), mcb_line(data.mcb.get(v.workload, [])))
+                   + over_rows_lines(v, data.two_level))
+    if not data.two_level.empty:
+        sec.csvs["two_level"] = data.two_level
     selected = [row for sv in data.selections.values() for row in selection_rows(sv)]
     sec.csvs["verdict"] = pd.DataFrame(selected + [
         {"workload": v.workload, "strategy": s, "verdict": kind, "detail": detail}
@@ -544,5 +608,8 @@ def test_split_text(data: Analysis, workload: str) -> str:
             + ": the intervals above describe seed-to-seed variation on these rows, and a fresh test sample would "
             "add about that much again. For two strategies scored on the same rows that error partly cancels: the "
             f"SE of their difference lies between 0 (identical predictions) and about {pp(math.sqrt(2) * se)} pp "
-            f"(independent errors); {pp(1 / rows, 3)} pp is one example. Per-example predictions would be needed "
-            "for a sharper paired statement (McNemar's test); the sweep does not record them.")
+            f"(independent errors); {pp(1 / rows, 3)} pp is one example. "
+            + ("The table over seeds and test rows below measures both from the recorded per-row predictions."
+               if two_level_rows(data, workload) is not None else
+               "Per-example predictions would be needed for a sharper paired statement (McNemar's test); the "
+               "sweep does not record them."))

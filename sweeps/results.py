@@ -1,4 +1,4 @@
-"""From finished Tune trials to the Parquet tables ``trials``, ``epochs``, ``layers`` and ``budget``.
+"""From finished Tune trials to the Parquet tables ``trials``, ``epochs``, ``layers``, ``predictions`` and ``budget``.
 
 Rows follow ``reports/schema.py`` column for column and are written through
 ``reports.store.write_table`` (atomic). The tune stage never fills a test column and the seed
@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any
 from reports.store import write_table
 from sweeps import catalog
 from sweeps.spec import Spec, WorkloadSpec
+from vocab import predictions
+from vocab.contracts import ERROR, FINISHED, LAYER_KEYS, OK, SEED, TUNE, Pair
 
 if TYPE_CHECKING:
     from reports.seed_design import Replay
-from vocab.contracts import ERROR, FINISHED, LAYER_KEYS, OK, SEED, TUNE, Pair
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,20 @@ def layer_rows(spec: Spec, record: TrialRecord) -> list[dict]:
     return rows
 
 
+def prediction_rows(spec: Spec, record: TrialRecord) -> list[dict]:
+    """The ``predictions`` row of a seed run: its last epoch's packed test predictions (none for a tune
+    trial, an errored run, or a run recorded before lrsweep kept them)."""
+    last = record.history[-1] if record.history else {}
+    packed = last.get(predictions.KEY)
+    if record.stage != SEED or record.status not in FINISHED or not packed:
+        return []
+    predicted, correct = predictions.blobs(packed)
+    return [{"sweep_id": spec.name, "spec_hash": spec.hash, "workload": record.workload, "strategy": record.strategy,
+             "trial_id": record.trial_id, "seed": record.seed, "population_id": record.population_id or record.trial_id,
+             "epoch": int(last["epoch"]), "n_rows": packed["rows"], "n_classes": packed["classes"],
+             "width": packed["width"], "n_correct": packed["n_correct"], "predicted": predicted, "correct": correct}]
+
+
 def _space_json(workload: WorkloadSpec, strategy: str, overrides: Mapping) -> str:
     """The pair's searched ranges as JSON, so a report (which reads only Parquet) can mark the bounds."""
     space = catalog.space(workload.name, workload.options_dict, strategy, overrides)
@@ -304,11 +319,13 @@ def budget_rows(spec: Spec, records: list[TrialRecord]) -> list[dict]:
 
 
 def write_results(spec: Spec, records: list[TrialRecord], directory: str) -> list[dict]:
-    """Write ``trials``, ``epochs``, ``layers`` and ``budget`` under ``directory``; return the budget rows."""
+    """Write ``trials``, ``epochs``, ``layers``, ``predictions`` and ``budget`` under ``directory`` (budget
+    last: its presence marks the tables complete); return the budget rows."""
     records = sorted(records, key=lambda r: (r.workload, r.strategy, r.stage != TUNE, r.trial_index))
     budget = budget_rows(spec, records)
     write_table("trials", [trial_row(spec, r) for r in records], directory)
     write_table("epochs", [row for r in records for row in epoch_rows(spec, r)], directory)
     write_table("layers", [row for r in records for row in layer_rows(spec, r)], directory)
+    write_table("predictions", [row for r in records for row in prediction_rows(spec, r)], directory)
     write_table("budget", budget, directory)
     return budget

@@ -11,12 +11,16 @@ Everything is drawn from a numpy generator seeded by `rng_seed`, so the files ar
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
 
 from reports.store import write_table
+from vocab.predictions import blobs, pack
 
 #: The paper's generation of each strategy (docs/STRATEGIES.md).
 GENERATION = {
@@ -154,8 +158,34 @@ def make_rows(
 
 
 def write_fixture(directory: str, **kwargs) -> dict[str, list[dict]]:
-    """Write a fixture sweep's three tables under `directory`; returns the rows (see `make_rows`)."""
+    """Write a fixture sweep's tables (without predictions: `add_predictions`) under `directory`; returns the rows."""
     rows = make_rows(**kwargs)
     for name, table_rows in rows.items():
         write_table(name, table_rows, directory)
     return rows
+
+
+def add_predictions(directory: str, rows: int = 277, rng_seed: int = 0) -> None:
+    """Give every seed run of a fixture sweep a ``predictions`` row on ``rows`` test rows (RTE's 277 by
+    default; a difficulty per row shared by all runs of a workload, so paired rows correlate as real ones
+    do), and set its trials row's test accuracy to the predictions' n_correct / rows."""
+    rng = np.random.default_rng(rng_seed)
+    trials = pd.read_parquet(os.path.join(directory, "trials.parquet"))
+    difficulty = {w: rng.normal(0, 1, rows) for w in trials.workload.unique()}
+    labels = np.zeros(rows, dtype=np.int64)
+    out = []
+    for i in trials.index[trials.stage == "seed"]:
+        r = trials.loc[i]
+        right = int(round(float(np.clip(r.test_accuracy_final, 0, 1)) * rows))
+        order = np.argsort(difficulty[r.workload] + rng.normal(0, 0.7, rows))
+        predicted = np.ones(rows, dtype=np.int64)
+        predicted[order[:right]] = 0
+        packed = pack(predicted, labels, 2)
+        classes, correct = blobs(packed)
+        trials.loc[i, "test_accuracy_final"] = packed["n_correct"] / rows
+        out.append({"sweep_id": r.sweep_id, "spec_hash": r.spec_hash, "workload": r.workload, "strategy": r.strategy,
+                    "trial_id": r.trial_id, "seed": int(r.seed), "population_id": r.trial_id,
+                    "epoch": int(r.epochs_run), "n_rows": rows, "n_classes": 2, "width": 1,
+                    "n_correct": packed["n_correct"], "predicted": classes, "correct": correct})
+    write_table("trials", pa.Table.from_pandas(trials, preserve_index=False), directory)
+    write_table("predictions", out, directory)

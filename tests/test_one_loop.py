@@ -17,6 +17,7 @@ from strategies import list_strategies
 from trainables import Workload, get_workload, register_workload, run_trial
 from trainables.workloads import synthetic
 from vocab.contracts import TIMINGS
+from vocab.predictions import KEY as PREDICTIONS
 
 SMALL = {"n_train": 256}
 
@@ -27,7 +28,8 @@ def _config(strategy, epochs=2, **extra):
 
 
 def _without_clocks(history):
-    return [{k: v for k, v in h.items() if k not in TIMINGS and k != "layers"} for h in history]
+    # The old loop recorded neither per-layer diagnostics nor a seed run's test predictions.
+    return [{k: v for k, v in h.items() if k not in TIMINGS and k not in ("layers", PREDICTIONS)} for h in history]
 
 
 @pytest.mark.parametrize("strategy", [s.name for s in list_strategies()] + ["sgdr@paper_code"])

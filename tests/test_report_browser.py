@@ -5,7 +5,7 @@ import re
 
 import pandas as pd
 import pytest
-from results_fixture import write_fixture
+from results_fixture import add_predictions, write_fixture
 
 from reports import build_report
 
@@ -24,10 +24,12 @@ EMPHASIS = re.compile(r"\*\*?[^\s*](?:[^*\n]*[^\s*])?\*\*?")
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
-    """A small report (one workload, three strategies, five seeds) loaded in headless chromium at 1400x900."""
+    """A small report (one workload, three strategies, five seeds, their test predictions) loaded in headless
+    chromium at 1400x900."""
     sweep = str(tmp_path_factory.mktemp("sweep"))
     write_fixture(sweep, workloads=("synthetic",), strategies=("dals", "sgdr", "adamw"), tune_trials=3, epochs=4,
                   diverge=None)
+    add_predictions(sweep)
     paths = build_report([sweep], os.path.join(sweep, "out"))
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, timeout=TIMEOUT_MS)

@@ -42,7 +42,8 @@ def tables(sweep):
     import pandas as pd
 
     directory = sweep[0]
-    return {name: pd.read_parquet(directory / f"{name}.parquet") for name in ("trials", "epochs", "budget", "layers")}
+    return {name: pd.read_parquet(directory / f"{name}.parquet")
+            for name in ("trials", "epochs", "budget", "layers", "predictions")}
 
 
 def test_sweep_exits_0_and_status_says_complete(sweep, capsys):
@@ -141,7 +142,7 @@ def test_every_reader_reads_the_tables(sweep):
     import pyarrow.parquet as pq
 
     directory: Path = sweep[0]
-    for name in ("trials", "epochs", "budget", "layers"):
+    for name in ("trials", "epochs", "budget", "layers", "predictions"):
         path = str(directory / f"{name}.parquet")
         n = len(pd.read_parquet(path))
         assert pq.read_table(path).num_rows == n
@@ -149,6 +150,18 @@ def test_every_reader_reads_the_tables(sweep):
         assert duckdb.sql(f"select count(*) from read_parquet('{path}')").fetchall()[0][0] == n
     versions = json.loads(pd.read_parquet(directory / "trials.parquet").versions.iloc[0])
     assert {"torch", "ray", "optuna", "lrsweep"} <= set(versions)
+
+
+def test_predictions_give_every_seed_run_s_test_accuracy_exactly(tables):
+    """Both workloads (the synthetic MLP's 1,600 test rows, the tiny trec6 text task's 24): one row per seed run."""
+    from vocab.predictions import correct_vector
+
+    seed = tables["trials"].query("stage == 'seed'").set_index("trial_id")
+    predictions = tables["predictions"]
+    assert sorted(predictions.trial_id) == sorted(seed.index)
+    assert set(zip(predictions.workload, predictions.n_rows, strict=True)) == {("synthetic", 1600), ("trec6", 24)}
+    for r in predictions.itertuples():
+        assert correct_vector(r.correct, r.n_rows).sum() / r.n_rows == seed.loc[r.trial_id, "test_accuracy_final"]
 
 
 def test_running_the_same_spec_again_exits_2(sweep, capsys):

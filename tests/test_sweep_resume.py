@@ -80,6 +80,10 @@ def test_sigkill_then_resume_runs_every_trial_exactly_once(tmp_path, population)
     assert len(seed) == 6 and not seed.duplicated(["strategy", "seed"]).any()
     epochs = pd.read_parquet(directory / "epochs.parquet")
     assert not epochs.duplicated(["trial_id", "epoch"]).any() and len(epochs) == trials.epochs_run.sum()
+    predictions = pd.read_parquet(directory / "predictions.parquet").set_index("trial_id")  # one per seed run
+    assert sorted(predictions.index) == sorted(seed.trial_id)
+    accuracy = seed.set_index("trial_id").test_accuracy_final[predictions.index]
+    assert (predictions.n_correct / predictions.n_rows == accuracy).all()
     budget = pd.read_parquet(directory / "budget.parquet")
     assert budget.complete.all() and (budget.trials_run == 3).all()
     assert tune.groupby("population_id").size().max() == population

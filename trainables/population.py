@@ -81,7 +81,8 @@ from trainables.trial import (
     select_device,
 )
 from trainables.workload import check_layer_groups, get_workload
-from vocab.contracts import EPOCHS, OK, STAGE_METRIC
+from vocab import predictions
+from vocab.contracts import EPOCHS, OK, SEED, STAGE_METRIC
 
 __all__ = ["PopulationError", "run_population", "run_trial"]
 
@@ -139,6 +140,7 @@ def run_trial(
     on_epoch: Callable[[dict, Progress], None] | None = None,
     resume: Mapping[str, Any] | None = None,
     layers: bool = True,
+    predictions: bool = True,
 ) -> list[dict]:
     """Train one trial and return its per-epoch metrics dicts (no Ray needed): a population of one.
 
@@ -146,10 +148,11 @@ def run_trial(
     ``resume`` is a ``Progress.snapshot()`` of an earlier run of the same config (or a checkpoint of
     the separate solo loop lrsweep had before): training goes on from the epoch after it, and the
     returned list includes the earlier epochs. Uses ``config["cpus"]`` torch threads (restored afterwards).
-    ``layers=False`` leaves the per-layer diagnostics out (``benchmarks/trainable_overhead.py`` times them).
+    ``layers=False`` leaves the per-layer diagnostics out, ``predictions=False`` a seed run's test
+    predictions (``benchmarks/trainable_overhead.py`` times both).
     """
     each = None if on_epoch is None else (lambda metrics, progress: on_epoch(metrics[0], progress))
-    return run_population([config], on_epoch=each, resume=resume, layers=layers)[0]
+    return run_population([config], on_epoch=each, resume=resume, layers=layers, predictions=predictions)[0]
 
 
 def run_population(
@@ -160,6 +163,7 @@ def run_population(
     grouped_conv: bool | None = None,
     stacked: bool | None = None,
     layers: bool = True,
+    predictions: bool = True,
 ) -> list[list[dict]]:
     """Train every config (one member each) together; return each member's per-epoch metrics dicts.
 
@@ -170,13 +174,14 @@ def run_population(
     ``grouped_conv``: one grouped convolution for all members (default: on CUDA where it times faster).
     ``stacked``: one stacked update for all members (default: whenever the strategy has one and the
     members share their passes; True raises ``PopulationError`` where there is none); False steps each
-    member's own Stepper. A snapshot resumes on the update path it was taken on.
+    member's own Stepper. A snapshot resumes on the update path it was taken on. ``layers`` and
+    ``predictions``: as ``run_trial``'s.
     """
     cfgs = _configs(configs)
     threads = torch.get_num_threads()
     torch.set_num_threads(cfgs[0].cpus)
     try:
-        return _Population(cfgs, grouped_conv, stacked, layers).run(on_epoch, resume)
+        return _Population(cfgs, grouped_conv, stacked, layers, predictions).run(on_epoch, resume)
     finally:
         torch.set_num_threads(threads)
 
@@ -185,7 +190,7 @@ class _Population:
     """The built members and, where they share passes, their stacked parameters; ``run`` is the loop."""
 
     def __init__(self, cfgs: list[TrialConfig], grouped_conv: bool | None = None,
-                 stacked: bool | None = None, layers: bool = True) -> None:
+                 stacked: bool | None = None, layers: bool = True, predictions: bool = True) -> None:
         import strategies
         from strategies.stacked import stacked_stepper
 
@@ -201,6 +206,9 @@ class _Population:
         data, self.train, self.scored, self.chance = load_splits(workload, options, first, self.device)
         self.steps_per_epoch = self.train.num_batches(workload.batch_size)
         self.score_key = STAGE_METRIC[first.stage]
+        # A seed run's last epoch carries its test predictions (vocab.predictions); tune trials none.
+        self.record_predictions = predictions and first.stage == SEED
+        self.num_classes, self._labels = data.num_classes, None
         self.members: list[_Member] = []
         self.epochs_run = 0
         self.total_steps = total_steps = budget_steps(epochs * self.steps_per_epoch, first.budget_unit, strategy)
@@ -419,10 +427,11 @@ class _Population:
         finite = finite and math.isfinite(train_loss) and params_finite(m.params)
         layers = probe.after(m.groups, stepper.lrs(), stepper.layer_diagnostics()) if probe is not None else None
         with stepper.evaluating():
-            score = self._solo_score(m)
+            score, predicted = self._solo_score(m)
         metrics = epoch_metrics(epoch, train_loss, correct.item() / seen, self.score_key, score,
                                 self.chance, stepper, finite, self.device, m.hparams)
         metrics.update(compute.metrics(), seconds=time.perf_counter() - start)
+        self._add_predictions(metrics, predicted)
         if layers is not None:
             metrics["layers"] = layers
         m.history.append(metrics)
@@ -430,16 +439,28 @@ class _Population:
         return dict(metrics)
 
     @torch.no_grad()
-    def _solo_score(self, m: _Member) -> float:
-        """A member's accuracy on the scored split (validation in the tune stage, test in the seed stage)."""
+    def _solo_score(self, m: _Member) -> tuple[float, torch.Tensor | None]:
+        """A member's accuracy on the scored split (validation in the tune stage, test in the seed stage)
+        and, where predictions are recorded, its predicted class per row in the split's order."""
         m.model.eval()
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        predicted = []
         for inputs, labels in self.scored.batches(self.workload.eval_batch_size, shuffle=False,
                                                   generator=m.generator):
             with self.autocast():
                 logits = m.model(inputs)
-            correct += (logits.argmax(dim=1) == labels).sum()
-        return correct.item() / len(self.scored)
+            predicted.append(logits.argmax(dim=1))
+            correct += (predicted[-1] == labels).sum()
+        return correct.item() / len(self.scored), torch.cat(predicted) if self.record_predictions else None
+
+    def _add_predictions(self, metrics: dict, predicted: torch.Tensor | None) -> None:
+        """A seed run's last epoch (the budget's last, or the one it diverged in) gets its packed test
+        predictions (``vocab.predictions``): only there, so the per-epoch history stays small."""
+        if not self.record_predictions or (metrics["epoch"] < self.epochs and metrics["status"] == OK):
+            return
+        if self._labels is None:
+            self._labels = self.scored.labels.cpu().numpy()
+        metrics[predictions.KEY] = predictions.pack(predicted.cpu().numpy(), self._labels, self.num_classes)
 
     def epoch(self, epoch: int) -> list[dict | None]:
         start = time.perf_counter()
@@ -567,7 +588,7 @@ class _Population:
         with ExitStack() as scoring:  # each member's weights to score (Schedule-Free: its average)
             for i in active:
                 scoring.enter_context(self.stepper(i).evaluating())
-            scores = self.evaluate(active)
+            scores, predicted = self.evaluate(active)
         seconds = (time.perf_counter() - start) / max(1, len(active))
         out: list[dict | None] = [None] * len(self.members)
         for i in active:
@@ -581,6 +602,7 @@ class _Population:
             metrics = epoch_metrics(epoch, train_loss, correct[i].item() / seen, self.score_key, scores[i],
                                     self.chance, self.stepper(i), ok, self.device, m.hparams)
             metrics.update(compute[i].metrics(), seconds=seconds)
+            self._add_predictions(metrics, predicted[i] if predicted is not None else None)
             if i in layers:
                 metrics["layers"] = layers[i]
             m.history.append(metrics)
@@ -592,15 +614,19 @@ class _Population:
         return out
 
     @torch.no_grad()
-    def evaluate(self, active: list[int]) -> dict[int, float]:
-        """Accuracy of every active member on the scored split, one batched pass per eval batch."""
+    def evaluate(self, active: list[int]) -> tuple[dict[int, float], torch.Tensor | None]:
+        """Accuracy of every active member on the scored split, one batched pass per eval batch, and
+        where predictions are recorded every member's predicted class per row (K, rows)."""
         k = len(self.members)
         correct = torch.zeros(k, dtype=torch.int64, device=self.device)
+        predicted = []
         generator = torch.Generator()  # unused: evaluation neither shuffles nor augments
         for inputs, labels in self.scored.batches(self.workload.eval_batch_size, shuffle=False, generator=generator):
             logits = self.forward(self.stacked, inputs.unsqueeze(0).expand(k, *inputs.shape))
-            correct += (logits.argmax(dim=2) == labels).sum(dim=1)
-        return {i: correct[i].item() / len(self.scored) for i in active}
+            predicted.append(logits.argmax(dim=2))
+            correct += (predicted[-1] == labels).sum(dim=1)
+        scores = {i: correct[i].item() / len(self.scored) for i in active}
+        return scores, torch.cat(predicted, dim=1) if self.record_predictions else None
 
 
 def budget_steps(grad_evals: int, unit: str, strategy: Any) -> int:

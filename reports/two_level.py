@@ -1,0 +1,225 @@
+"""Uncertainty over seeds AND test rows, from the ``predictions`` table: pure functions, no I/O.
+
+A seed run's test accuracy is the mean of its rows' correctness ``y[s, i]`` (seed s, test row i). The
+seed intervals of the report hold the test rows fixed: they say what other seeds would do on *these*
+rows. A claim about the task needs the rows to vary too, since they are a sample of it. Seeds and rows
+are crossed (every seed scores every row), so the grand mean's variance has three parts,
+
+    Var(mean) = sigma2_seed / S + sigma2_row / N + sigma2_seed_x_row / (S N),
+
+the two-way random-effects decomposition, which holds for any array whose seeds and rows are drawn
+independently (binary correctness included: no normality is needed for the variance). Its unbiased
+estimate from the ANOVA mean squares (seeds MS_s, rows MS_r, residual MS_e) is
+
+    V = (MS_s + MS_r - MS_e) / (S N) = var(seed accuracies) / S + (MS_r - MS_e) / (S N):
+
+the first term is exactly the seed-only variance the t interval uses, the second what the test
+sample adds (floored at 0). The interval is mean +- t_df sqrt(V) with Welch-Satterthwaite df, which
+is S - 1 when the rows add nothing, so with few seeds it stays the honest t interval and widens as
+the test sample's share grows; and it is never narrower than the seed-only t interval (with 3 seeds
+Satterthwaite's larger df could make it so: simulated, that covered 93% where the seed interval
+covered 95%). Its p-values are the t-tests that agree with the interval. A comparison of two
+strategies is the same on ``y_a[s, i] - y_b[s, i]``, paired by seed (the same seed numbers) and by
+row (the same test rows), so rows that are hard for both cancel.
+
+Why not a bootstrap over seeds and rows: resampling both ways counts the interaction twice and its
+seed level is a bootstrap of 3-5 values, far too narrow (``stats.t_interval``); the decomposition
+is exact in expectation, needs no resamples and is checked by simulation in ``tests/test_two_level.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+
+from reports import stats
+from reports.formatting import pval
+from vocab.predictions import correct_vector
+
+HOLDS = "holds over seeds and test rows"
+FAILS = "does not survive the test sample's variance"
+
+
+@dataclass(frozen=True)
+class TwoLevel:
+    """The mean of a ``(seeds x rows)`` array with its uncertainty over both (see the module docstring).
+
+    ``seed_se``: the standard error over seeds alone (rows fixed); ``se``: over seeds and rows;
+    ``rows_share``: the part of ``se**2`` the test sample adds; ``p``: two-sided test of mean 0 (for a
+    difference); ``p_tost``: two one-sided tests of ``|mean| < margin`` (NaN without a margin).
+    """
+
+    seeds: int
+    rows: int
+    mean: float
+    seed_se: float
+    se: float
+    df: float
+    ci_low: float
+    ci_high: float
+    p: float
+    p_tost: float
+
+    @property
+    def rows_share(self) -> float:
+        return 1 - (self.seed_se / self.se) ** 2 if self.se > 0 else math.nan
+
+
+def two_level(scores, *, confidence: float = 0.95, margin: float | None = None) -> TwoLevel:
+    """Mean, standard error, df and interval of ``scores``, shape ``(n_seeds, n_rows)`` (one row per
+    seed run, one column per test row; correctness 0/1, or a paired difference of two).
+
+    Fewer than two seeds or two rows: no interval (NaNs). Every value equal: the point interval.
+    """
+    y = np.asarray(scores, dtype=float)
+    if y.ndim != 2:
+        raise ValueError(f"two_level: scores must be (n_seeds, n_rows), got shape {y.shape}")
+    s, n = y.shape
+    mean = float(y.mean()) if y.size else math.nan
+    if s < 2 or n < 2:
+        return TwoLevel(s, n, mean, *[math.nan] * 7)
+    seed_means, row_means = y.mean(axis=1), y.mean(axis=0)
+    ms_seed = n * float(np.var(seed_means, ddof=1))
+    ms_row = s * float(np.var(row_means, ddof=1))
+    ss_total = float(((y - mean) ** 2).sum())
+    ss_err = max(0.0, ss_total - (s - 1) * ms_seed - (n - 1) * ms_row)
+    ms_err = ss_err / ((s - 1) * (n - 1))
+    seed_var = ms_seed / (s * n)
+    row_var = max(0.0, ms_row - ms_err) / (s * n)
+    var = seed_var + row_var
+    if var <= 0:
+        return TwoLevel(s, n, mean, 0.0, 0.0, math.nan, mean, mean, math.nan if mean == 0 else 0.0, math.nan)
+    if row_var == 0:
+        df = float(s - 1)
+    else:  # Welch-Satterthwaite over the three mean squares (the subtracted one included)
+        parts = ((ms_seed, s - 1), (ms_row, n - 1), (ms_err, (s - 1) * (n - 1)))
+        df = var**2 / sum((ms / (s * n)) ** 2 / d for ms, d in parts)
+    se = math.sqrt(var)
+    # Satterthwaite's df exceeds S - 1 once the rows add variance, and with 3 seeds its smaller t quantile
+    # can outweigh the larger variance: the interval never narrows below the seed-only t interval.
+    quantile = float(scipy.stats.t.ppf(0.5 + confidence / 2, df))
+    half = max(quantile * se, float(scipy.stats.t.ppf(0.5 + confidence / 2, s - 1)) * math.sqrt(seed_var))
+    scale = half / quantile  # the tests' standard error, consistent with the interval
+    p = float(2 * scipy.stats.t.sf(abs(mean) / scale, df))
+    p_tost = math.nan
+    if margin is not None:
+        p_tost = float(max(scipy.stats.t.sf((mean + margin) / scale, df),
+                           scipy.stats.t.cdf((mean - margin) / scale, df)))
+    return TwoLevel(s, n, mean, math.sqrt(seed_var), se, df, mean - half, mean + half, p, p_tost)
+
+
+def correct_matrices(predictions: pd.DataFrame, workload: str) -> dict[str, pd.Series]:
+    """Per strategy of ``workload``, its seed runs' correctness vectors indexed by seed (one per seed;
+    the ``predictions`` table's rows unpacked). A workload whose runs scored different numbers of test
+    rows cannot be paired by row: ValueError naming the counts."""
+    p = predictions[predictions["workload"] == workload]
+    counts = sorted(set(p["n_rows"].astype(int)))
+    if len(counts) > 1:
+        raise ValueError(f"predictions of workload {workload!r} cover different test rows ({counts}); "
+                         "runs can be paired by row only on the same test split")
+    out = {}
+    for strategy, runs in p.groupby("strategy", sort=True):
+        runs = runs.drop_duplicates("seed").sort_values("seed")
+        out[strategy] = pd.Series([correct_vector(bytes(b), int(n)) for b, n in zip(runs["correct"], runs["n_rows"],
+                                                                                      strict=True)],
+                                  index=runs["seed"].astype(int).to_numpy())
+    return out
+
+
+def _paired(a: pd.Series, b: pd.Series) -> np.ndarray:
+    """``a - b`` as a ``(common seeds, rows)`` array: the seeds both ran, in seed order."""
+    seeds = sorted(set(a.index) & set(b.index))
+    return np.array([a[s].astype(np.int8) - b[s].astype(np.int8) for s in seeds], dtype=float).reshape(len(seeds), -1)
+
+
+def workload_table(predictions: pd.DataFrame, workload: str, leader: str, *, margin: float,
+                   confidence: float = 0.95) -> pd.DataFrame:
+    """One workload's two-level rows: the leader's accuracy (``b`` empty) and every pair's difference
+    ``a - b`` (all pairs, so the Holm family is the verdict's; the leader's comparisons come first, with
+    ``a`` the leader). Columns: workload, a, b, seeds, rows, mean, seed_ci_low/high (rows fixed), ci_low/high
+    (seeds and rows), df, rows_share, p, p_holm (all pairs), p_tost, p_tost_holm. Empty without the leader's
+    predictions."""
+    runs = correct_matrices(predictions, workload)
+    if leader not in runs:
+        return pd.DataFrame()
+    rows = []
+
+    def row(a: str, b: str, result: TwoLevel) -> dict:
+        t = scipy.stats.t.ppf(0.5 + confidence / 2, result.seeds - 1) if result.seeds > 1 else math.nan
+        return {"workload": workload, "a": a, "b": b, "seeds": result.seeds, "rows": result.rows,
+                "mean": result.mean, "seed_ci_low": result.mean - t * result.seed_se,
+                "seed_ci_high": result.mean + t * result.seed_se, "ci_low": result.ci_low, "ci_high": result.ci_high,
+                "df": result.df, "rows_share": result.rows_share, "p": result.p, "p_tost": result.p_tost}
+
+    lead = runs[leader]
+    rows.append(row(leader, "", two_level(np.stack(list(lead)), confidence=confidence)))
+    others = sorted(set(runs) - {leader})
+    for a, b in [(leader, other) for other in others] + list(combinations(others, 2)):  # the leader's first
+        rows.append(row(a, b, two_level(_paired(runs[a], runs[b]), confidence=confidence, margin=margin)))
+    out = pd.DataFrame(rows)
+    pairs = out["b"] != ""
+    out["p_holm"] = math.nan
+    out["p_tost_holm"] = math.nan
+    out.loc[pairs, "p_holm"] = stats.holm(out.loc[pairs, "p"])
+    out.loc[pairs, "p_tost_holm"] = stats.holm(out.loc[pairs, "p_tost"])
+    return out
+
+
+def sweep_table(predictions: pd.DataFrame | None, leaders: dict[str, str], *, margin: float) -> pd.DataFrame:
+    """`workload_table` of every workload in ``leaders`` (workload -> its leader) that has predictions;
+    empty for a sweep written before the ``predictions`` table, and without a workload whose runs
+    scored different test rows."""
+    if predictions is None or predictions.empty:
+        return pd.DataFrame()
+    parts = []
+    for workload, leader in sorted(leaders.items()):
+        try:
+            parts.append(workload_table(predictions, workload, leader, margin=margin))
+        except ValueError:
+            continue  # runs on different test rows cannot be paired by row: the seed statistics stand alone
+    parts = [p for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def claim_words(kind: str, p_holm: float, alpha: float = stats.ALPHA) -> str:
+    """Whether a claim the seeds support (``kind``: "worse", a paired t-test; "equivalent", a TOST)
+    survives the test sample: its two-level test, Holm over the same family, is still below ``alpha``."""
+    if kind not in ("worse", "equivalent"):
+        raise ValueError(f"claim kind must be 'worse' or 'equivalent', got {kind!r}")
+    return HOLDS if np.isfinite(p_holm) and p_holm < alpha else FAILS
+
+
+def _pair(table: pd.DataFrame, x: str, y: str) -> pd.Series | None:
+    hit = table[((table["a"] == x) & (table["b"] == y)) | ((table["a"] == y) & (table["b"] == x))]
+    return hit.iloc[0] if len(hit) else None
+
+
+def verdict_claims(worse: dict[str, tuple[str, ...]], equivalent: tuple[str, ...], leader: str,
+                   table: pd.DataFrame) -> list[str]:
+    """One statement per claim of a workload's verdict (``worse``: loser -> the strategies shown better;
+    ``equivalent``: shown equivalent to ``leader``), each saying whether it survives the test sample's
+    variance (`claim_words`), from `workload_table`. Claims without predictions are left out."""
+    out = []
+    for loser, winners in worse.items():
+        for winner in winners:
+            r = _pair(table, loser, winner)
+            if r is not None:
+                out.append(f"{loser} below {winner}: {claim_words('worse', r.p_holm)} "
+                           f"(Holm p {_p(r.p_holm)} over seeds and rows)")
+    for other in equivalent:
+        r = _pair(table, leader, other)
+        if r is not None:
+            out.append(f"{other} equivalent to {leader}: {claim_words('equivalent', r.p_tost_holm)} "
+                       f"(TOST Holm p {_p(r.p_tost_holm)} over seeds and rows)")
+    return out
+
+
+def _p(p: float) -> str:
+    text = pval(p)
+    return text if text.startswith("<") else f"= {text}"
+
