@@ -115,6 +115,7 @@ def fit(p: Plan, out: Callable[[str], None] = say) -> None:
 
     from sweeps.progress import Progress
     from sweeps.ray_setup import RecordWriter, tune_defaults_for_fit
+    from sweeps.schedulers import LiveFIFOScheduler, PerPairScheduler
     from sweeps.trial_entry import run_trial_config
 
     spec, sweep = p.spec, p.sweep
@@ -130,10 +131,8 @@ def fit(p: Plan, out: Callable[[str], None] = say) -> None:
     if left == 0:
         return
     quiet_tune()
-    scheduler = None
+    scheduler = LiveFIFOScheduler()
     if spec.budget.early_stopping is not None:
-        from sweeps.schedulers import PerPairScheduler
-
         epochs = {Pair(w.name, s).key: w.epochs for w, s in spec.pairs()}
         scheduler = PerPairScheduler(spec.budget.early_stopping, epochs)
     journal = None if sweep.is_local else (lambda: p.record.push_journal(sweep.journal_path))
