@@ -87,8 +87,15 @@ def window(marks: list[tuple[float, float]], start: int) -> tuple[float, float]:
     return 1000 * (w1 - w0) / WINDOW, 1000 * (c1 - c0) / WINDOW
 
 
-def du(path: str) -> int:
-    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+def du(path: str) -> str:
+    """The sweep directory's size after the sweep, in MB, and that of its largest parts."""
+    sizes: dict[str, int] = {}
+    for f in Path(path).rglob("*"):
+        if f.is_file():
+            part = f.relative_to(path).parts[0]
+            sizes[part] = sizes.get(part, 0) + f.stat().st_size
+    parts = sorted(sizes.items(), key=lambda kv: -kv[1])[:4]
+    return f"{sum(sizes.values()) / 1e6:.1f} MB ({', '.join(f'{k} {v / 1e6:.1f}' for k, v in parts)})"
 
 
 def trial_seconds(epochs: int) -> float:
@@ -109,7 +116,7 @@ def report(label: str, marks: list[tuple[float, float]], directory: str, lengths
     early, late = window(marks, WINDOW), window(marks, late_start)
     rate = 1000 / late[0]
     print(f"{label}: {n} trials in {marks[-1][0]:.0f} s wall, driver CPU {marks[-1][1]:.0f} s; "
-          f"disk after: {du(directory) / 1e6:.1f} MB")
+          f"disk after: {du(directory)}")
     print(f"  per trial, trials {WINDOW}-{2 * WINDOW}: wall {early[0]:.1f} ms, driver CPU {early[1]:.1f} ms")
     print(f"  per trial, trials {late_start}-{late_start + WINDOW}: wall {late[0]:.1f} ms, "
           f"driver CPU {late[1]:.1f} ms")

@@ -7,20 +7,17 @@ through the bucket, ``status``, ``report``, and a SIGKILL of the driver followed
 from __future__ import annotations
 
 import io
-import os
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 import s3_server
 import yaml
-from patience import wait_for
+from patience import sigkill_when
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +33,7 @@ def s3(tmp_path_factory):
         s3_server.stop(server)
 
 
-def lrsweep(s3, tmp_path: Path, *args: str, timeout: int = 240) -> subprocess.CompletedProcess:
+def lrsweep(s3, tmp_path: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "sweeps.cli", *args], cwd=tmp_path, env=_env(s3, tmp_path),
                           capture_output=True, text=True, timeout=timeout)
 
@@ -92,17 +89,8 @@ def test_a_killed_s3_sweep_resumes_at_once_on_the_same_host(s3, tmp_path):
         driver = subprocess.Popen([sys.executable, "-m", "sweeps.cli", "run", str(tmp_path / "spec.yaml"),
                                    "--num-cpus", "2"], cwd=tmp_path, env=_env(s3, tmp_path),
                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        wait_for(lambda: len(runs()) >= 2 or driver.poll() is not None, 150, what="2 finished trials on S3")
-        assert driver.poll() is None, f"the sweep ended before it was killed:\n{(tmp_path / 'run.log').read_text()}"
-        driver.send_signal(signal.SIGKILL)
-        driver.wait(timeout=30)
-    finally:
-        time.sleep(1)
-        try:
-            os.killpg(driver.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    sigkill_when(driver, lambda: len(runs()) >= 2, "2 finished trials on S3", tmp_path / "run.log",
+                 progress=lambda: s3.files("b/killed"))
     killed_at = len(runs())
     assert "trials.parquet" not in s3.files("b/killed")
 
