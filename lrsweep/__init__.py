@@ -56,7 +56,7 @@ def run_sweep(
     the spec's; ``address`` joins a Ray cluster (default: an embedded local Ray, ``num_cpus`` CPUs);
     ``plugins`` are imported as ``--plugin`` ones are; ``out`` receives the progress lines.
     """
-    from sweeps.engine import run_sweep as run
+    from sweeps.launch import run_sweep as run
     from sweeps.storage import SweepDir
 
     if isinstance(spec, str | Path):
@@ -73,7 +73,7 @@ def resume_sweep(directory: str | Path, *, address: str | None = None, num_cpus:
                  out: Callable[[str], None] = print) -> Path | str:
     """Finish an interrupted sweep or reproduction (finished trials are kept) and return its
     directory; a finished or unreadable one raises SweepError and is left unchanged."""
-    from sweeps.engine import resume_sweep as resume
+    from sweeps.launch import resume_sweep as resume
 
     resume(str(directory), address=address, num_cpus=num_cpus, out=out)
     return _directory(str(directory))

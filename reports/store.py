@@ -28,14 +28,36 @@ def is_uri(location: str) -> bool:
     return "://" in location
 
 
+def _split_query(uri: str) -> tuple[str, str]:
+    """A URI's path part and its query (``?endpoint_override=...&scheme=http``, pyarrow's options), or ''."""
+    path, mark, query = uri.partition("?")
+    return path, mark + query
+
+
 def normalise(location: str) -> str:
-    """A location in the form sweeps record: an absolute local path, or the URI without a trailing slash."""
-    return location.rstrip("/") if is_uri(location) else os.path.abspath(location)
+    """A location in the form sweeps record: an absolute local path, or the URI without a trailing
+    slash on its path (its query, if any, kept as it is)."""
+    if not is_uri(location):
+        return os.path.abspath(location)
+    path, query = _split_query(location)
+    return path.rstrip("/") + query
+
+
+def join(location: str, name: str) -> str:
+    """``<location>/<name>``: on a URI the name joins its path, before any query
+    (``s3://b/p?scheme=http`` + ``x`` -> ``s3://b/p/x?scheme=http``)."""
+    if not is_uri(location):
+        return os.path.join(location, name)
+    path, query = _split_query(location)
+    return f"{path.rstrip('/')}/{name}{query}"
 
 
 def cache_name(location: str) -> str:
-    """A URI flattened into one directory name, for a driver-local cache of a remote sweep's files."""
-    return location.replace("://", "_").replace("/", "_")
+    """A URI flattened into one directory name, for a driver-local cache of a remote sweep's files
+    (the query, which names the server, kept in a form a file name can hold)."""
+    path, query = _split_query(location)
+    name = path.replace("://", "_").replace("/", "_")
+    return name + ("_" + "".join(c if c.isalnum() or c in "-._" else "_" for c in query[1:]) if query else "")
 
 
 def filesystem(directory: str) -> tuple[pafs.FileSystem, str]:
@@ -87,7 +109,7 @@ def write_parquet(table: pa.Table, name: str, directory: str) -> str:
                 fs.delete_file(tmp)
     else:
         pq.write_table(table, final, filesystem=fs)
-    return final if not is_uri(directory) else f"{normalise(directory)}/{name}.parquet"
+    return final if not is_uri(directory) else join(normalise(directory), f"{name}.parquet")
 
 
 def read_table(name: str, directory: str) -> pa.Table:

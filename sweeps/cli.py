@@ -36,7 +36,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec, status = _spec_or_fail(args.spec, args.plugin)
     if spec is None:
         return status
-    from sweeps.engine import run_sweep  # Ray and torch: only for a spec that can run
+    from sweeps.launch import run_sweep  # Ray and torch: only for a spec that can run
     from sweeps.storage import SweepError
 
     try:
@@ -46,7 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from sweeps.engine import resume_sweep
+    from sweeps.launch import resume_sweep
     from sweeps.storage import SweepError
 
     try:

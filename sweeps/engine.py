@@ -14,8 +14,9 @@ stages; ``PairSearcher`` drives it:
 The durable record (``sweeps.record``) is the truth: every session (``run``, each ``resume``)
 starts a fresh Tune experiment from it, with a searcher ``rebuild``t from the finished runs and the
 journal, so Tune's own experiment files are a cache no resume reads. ``plan`` -> ``fit`` ->
-``collect`` is the whole engine; a reproduction (``sweeps.reproduce``) is one more client with its
-own plan. One driver holds a sweep at a time (``sweeps.record.Lease``). The sweep directory is
+``collect`` is the whole engine; a sweep (``sweeps.launch``) and a reproduction (``sweeps.reproduce``)
+are its clients, each with its own plan, and it imports neither. One driver holds a sweep at a time
+(``sweeps.record.Lease``, taken by the clients). The sweep directory is
 ``sweeps.storage``'s; starting Ray and the RunConfig are ``sweeps.ray_setup``'s; progress lines and
 ``status`` are ``sweeps.progress``'s.
 """
@@ -29,20 +30,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from reports.store import exists, is_uri, normalise, read_table
-from sweeps import catalog, plugins
+from reports.store import exists, is_uri, read_table
+from sweeps import catalog
 from sweeps.progress import say
 from sweeps.ray_setup import MAX_FAILURES, init_ray, quiet_tune, run_config, trial_dirname
-from sweeps.record import Lease, Record, RunRecord, pause
+from sweeps.record import Lease, Record, RunRecord
 from sweeps.results import TrialRecord, dedupe_epochs, write_results
 from sweeps.searcher import PairPlan, PairSearcher
 from sweeps.spec import Spec, population_size
-from sweeps.storage import SweepDir, SweepError, load_sweep_spec
+from sweeps.storage import SweepDir, pause
 from vocab.contracts import SEED, TUNE, Pair
 from vocab.members import member_metrics, run_ids, trial_members
 
 __all__ = ["Plan", "base_config", "checkpoint_every", "collect", "execute", "fit", "plan", "records",
-           "resume_sweep", "run_sweep", "tables_complete"]
+           "tables_complete"]
 
 
 def base_config(spec: Spec, workload, strategy: str, stage: str, seed: int) -> dict:
@@ -59,10 +60,10 @@ def base_config(spec: Spec, workload, strategy: str, stage: str, seed: int) -> d
 def checkpoint_every(epochs: int) -> int:
     """Checkpoint about four times per trial, and always at its last epoch.
 
-    With ``CheckpointConfig(num_to_keep=1)`` Tune snapshots the experiment state after each trial
-    checkpoint, so the last-epoch checkpoint records every finished trial at once (a resume never
-    re-runs it) and the others let a long trial resume mid-way. A snapshot per epoch would cost a
-    short trial ~20% of its time.
+    Each checkpoint goes to the record first (``sweeps.record.CheckpointStore``), then to Tune, which
+    keeps the latest (``ray_setup.LatestCheckpointOnly``): the ones mid-way let a long trial resume
+    there after a kill; the last one is a finished marker (or, with ``keep_checkpoints``, the final
+    state). A checkpoint per epoch would cost a short trial ~20% of its time.
     """
     return max(1, math.ceil(epochs / 4))
 
@@ -118,7 +119,8 @@ def fit(p: Plan, out: Callable[[str], None] = say) -> None:
     from ray import tune
 
     from sweeps.progress import Progress
-    from sweeps.ray_setup import RecordWriter, without_result_loggers
+    from sweeps.ray_setup import RecordWriter, tune_defaults_for_fit
+    from sweeps.schedulers import LiveFIFOScheduler, PerPairScheduler
     from sweeps.trial_entry import run_trial_config
 
     spec, sweep = p.spec, p.sweep
@@ -134,10 +136,8 @@ def fit(p: Plan, out: Callable[[str], None] = say) -> None:
     if left == 0:
         return
     quiet_tune()
-    scheduler = None
+    scheduler = LiveFIFOScheduler()
     if spec.budget.early_stopping is not None:
-        from sweeps.schedulers import PerPairScheduler
-
         epochs = {Pair(w.name, s).key: w.epochs for w, s in spec.pairs()}
         scheduler = PerPairScheduler(spec.budget.early_stopping, epochs)
     journal = None if sweep.is_local else (lambda: p.record.push_journal(sweep.journal_path))
@@ -151,7 +151,7 @@ def fit(p: Plan, out: Callable[[str], None] = say) -> None:
         run_config=run_config(sweep, Progress(p.planned, sweep, out, finished.values()),
                               RecordWriter(p.record, journal)),
     )
-    with without_result_loggers():
+    with tune_defaults_for_fit():
         tuner.fit()
 
 
@@ -245,47 +245,3 @@ def execute(p: Plan, address: str | None, num_cpus: int | None, out, lease: Leas
         return (summary or (lambda b: _summary(p.spec, b, out)))(budget)
     finally:
         lease.release()
-
-
-def run_sweep(spec: Spec, *, storage: str | None = None, address: str | None = None,
-              num_cpus: int | None = None, out: Callable[[str], None] = say) -> int:
-    """Run a new sweep; return the exit status (0 complete, 1 unequal budget). Refuses (SweepError,
-    before writing anything) when the sweep directory already holds a sweep."""
-    sweep = SweepDir.of(storage or spec.storage, spec.name)
-    if sweep.read_text("spec.yaml") is not None or sweep.read_text("reproduce.yaml") is not None:
-        raise SweepError(f"{sweep.root} already holds a sweep; continue it with `lrsweep resume {sweep.root}` "
-                         "or choose another name/storage")
-    lease = Lease(sweep, out).acquire()
-    try:
-        if os.path.exists(sweep.journal_path):  # a cache of a URI sweep of the same name, long gone
-            os.remove(sweep.journal_path)
-        sweep.write_text("spec.yaml", spec.to_yaml())
-        plugins.save_copies(spec.plugins, sweep.root)
-    except BaseException:
-        lease.release()
-        raise
-    out(f"sweep {spec.name} (spec hash {spec.hash}) -> {sweep.root}")
-    p = plan(spec, sweep)
-    out(f"{len(p.pairs)} pairs x ({spec.budget.trials} tune trials, sampler {spec.budget.sampler} seed "
-        f"{spec.budget.sampler_seed}, training seed {spec.budget.tune_seed}; then {spec.evaluation.describe()})")
-    return execute(p, address, num_cpus, out, lease)
-
-
-def resume_sweep(directory: str, *, address: str | None = None, num_cpus: int | None = None,
-                 out: Callable[[str], None] = say) -> int:
-    """Finish an interrupted sweep (or reproduction) from its durable record: finished trials are
-    kept, running ones go on from their last complete checkpoint. Refuses (SweepError, nothing
-    changed) a directory that is not a sweep, a finished sweep, a record that cannot be read, and a
-    sweep another driver holds."""
-    sweep = SweepDir(normalise(directory))
-    if sweep.read_text("spec.yaml") is None and sweep.read_text("reproduce.yaml") is not None:
-        from sweeps.reproduce import resume_reproduction
-
-        return resume_reproduction(directory, address=address, num_cpus=num_cpus, out=out)
-    spec, sweep = load_sweep_spec(directory)
-    if tables_complete(sweep):
-        raise SweepError(f"{sweep.root}: nothing to resume; tables are complete (trials, epochs, budget)")
-    Record(sweep).runs()  # a damaged run record refuses here, before anything changes
-    lease = Lease(sweep, out).acquire()
-    out(f"resuming sweep {spec.name} (spec hash {spec.hash}) at {sweep.root}")
-    return execute(plan(spec, sweep), address, num_cpus, out, lease)

@@ -138,7 +138,7 @@ def status(directory: str, out: Callable[[str], None] = say) -> int:
     if sweep.read_text("spec.yaml") is None and sweep.read_text("reproduce.yaml") is not None:
         import yaml
 
-        from sweeps.reproduce import load_recorded
+        from sweeps.repro_spec import load_recorded
 
         spec = load_recorded(yaml.safe_load(sweep.read_text("reproduce.yaml")), sweep.path("reproduce.yaml"))
         spec = spec.as_sweep_spec()

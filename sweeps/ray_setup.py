@@ -19,8 +19,8 @@ from sweeps.spec import Spec
 from sweeps.storage import EXPERIMENT, SweepDir
 from sweeps.trial_entry import LOG_DIR_VAR
 
-__all__ = ["LOOPBACK", "MAX_FAILURES", "RecordWriter", "init_ray", "loopback_node", "quiet_tune", "run_config",
-           "trial_dirname"]
+__all__ = ["LOOPBACK", "MAX_FAILURES", "SNAPSHOT_PERIOD_S", "LatestCheckpointOnly", "RecordWriter", "init_ray",
+           "loopback_node", "quiet_tune", "run_config", "trial_dirname", "tune_defaults_for_fit"]
 
 LOOPBACK = "127.0.0.1"
 """The node address of the embedded Ray: it listens on this machine only."""
@@ -88,28 +88,36 @@ def trial_dirname(trial) -> str:
 def quiet_tune() -> None:
     """One line per finished trial is our progress output; keep Tune's own output out of the log."""
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the legacy reporter honours verbose=0 fully
-    # The snapshot after each trial checkpoint (see checkpoint_every) is wanted; Tune warns at each.
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+
+
+SNAPSHOT_PERIOD_S: str | None = "inf"
+"""Tune's experiment snapshot period inside ``fit`` (``TUNE_GLOBAL_CHECKPOINT_S``): never, but the one
+Tune forces when the experiment ends. A resume reads lrsweep's record, never Tune's snapshot, and a
+snapshot rewrites every trial's state, so its cost grows with the trials done (issue 35)."""
 
 
 @contextmanager
-def without_result_loggers() -> Iterator[None]:
-    """Inside: Tune adds none of its own CSV, JSON and TensorBoard copies of every result (a user's
-    ``TUNE_DISABLE_AUTO_CALLBACK_LOGGERS`` wins). The record (sweeps.record) is the sweep's, and the
-    TensorBoard histograms of the per-layer lists cost the driver about 4 s of CPU per population
-    trial of 80 epochs, taken from the trials' cores (BENCHMARKS.md). Set only around ``fit`` so that
-    other Tune runs in the process (and servers it starts) keep Tune's defaults."""
-    name = "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"
-    before = os.environ.get(name)
-    os.environ.setdefault(name, "1")
+def tune_defaults_for_fit() -> Iterator[None]:
+    """Inside: Tune adds none of its own CSV, JSON and TensorBoard copies of every result, and takes
+    no periodic experiment snapshot (``SNAPSHOT_PERIOD_S``); a user's own setting of either
+    variable wins. The record (sweeps.record) is the sweep's, and the TensorBoard histograms of the
+    per-layer lists cost the driver about 4 s of CPU per population trial of 80 epochs, taken from
+    the trials' cores (BENCHMARKS.md). Set only around ``fit`` so that other Tune runs in the process
+    (and servers it starts) keep Tune's defaults."""
+    wanted = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "TUNE_GLOBAL_CHECKPOINT_S": SNAPSHOT_PERIOD_S}
+    before = {name: os.environ.get(name) for name in wanted}
+    for name, value in wanted.items():
+        if value is not None:
+            os.environ.setdefault(name, value)
     analysis = logging.getLogger("ray.tune.analysis.experiment_analysis")
     analysis.addFilter(_no_missing_metrics)
     try:
         yield
     finally:
         analysis.removeFilter(_no_missing_metrics)
-        if before is None:
-            os.environ.pop(name, None)
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
 
 
 def _no_missing_metrics(record: logging.LogRecord) -> bool:
@@ -155,16 +163,39 @@ class RecordWriter(Callback):
         self._write(trial, trial_error(trial) or RuntimeError("the trial failed (its error could not be read)"))
 
 
+class LatestCheckpointOnly(Callback):
+    """Deletes a trial's previous Tune checkpoint when it saves a new one, so each trial keeps one.
+
+    ``CheckpointConfig(num_to_keep=1)`` keeps one too, but then Tune snapshots the whole experiment
+    (every trial's state, rewritten) and syncs it after every trial checkpoint: a cost per trial
+    that grew with the trials done (issue 35, BENCHMARKS.md). Tune calls this before it takes the
+    new checkpoint as the trial's latest, so ``trial.checkpoint`` is still the one it replaces; a
+    retry after a crashed worker restores the new one, and a resume reads the record's own copy.
+    """
+
+    def on_checkpoint(self, iteration, trials, trial, checkpoint, **info) -> None:
+        previous = trial.checkpoint
+        if previous is None or previous.path == checkpoint.path:
+            return
+        try:
+            previous.filesystem.delete_dir(previous.path)
+        except (FileNotFoundError, OSError) as err:  # a leftover costs disk, never a result
+            logging.getLogger(__name__).warning("could not delete the superseded checkpoint %s: %s",
+                                                previous.path, err)
+
+
 def run_config(sweep: SweepDir, progress: Progress, writer: RecordWriter):
-    """The experiment's RunConfig: its storage, retries, one kept checkpoint per trial, the progress
-    callback and the record writer (before it, so a line is printed for a recorded trial)."""
+    """The experiment's RunConfig: its storage, retries, one kept checkpoint per trial
+    (``LatestCheckpointOnly``), the progress callback and the record writer (before it, so a line is
+    printed for a recorded trial)."""
     from ray import tune
 
     return tune.RunConfig(
         name=EXPERIMENT,
         storage_path=sweep.root,
         failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-        callbacks=[writer, progress],
+        # None: Tune deletes nothing and forces no snapshot per checkpoint; LatestCheckpointOnly deletes
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
+        callbacks=[writer, progress, LatestCheckpointOnly()],
         verbose=0,
     )

@@ -32,21 +32,12 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
-from sweeps.storage import SweepDir, SweepError
+from sweeps.storage import SweepDir, SweepError, pause
 from vocab.members import trial_members
 
 __all__ = ["RECORD", "CheckpointStore", "Lease", "Record", "RunRecord", "pause", "trial_key"]
 
 RECORD = "record"
-PAUSE_VAR = "LRSWEEP_PAUSE_AT"
-"""Test hook: comma-separated write points (``checkpoint``, ``run``, ``tables``) at which lrsweep
-sleeps ``LRSWEEP_PAUSE_SECONDS`` (default 1) mid-write, so a kill test can land a SIGKILL there."""
-
-
-def pause(point: str) -> None:
-    """Sleep at ``point`` when the test hook asks for it (see ``PAUSE_VAR``)."""
-    if point in os.environ.get(PAUSE_VAR, "").split(","):
-        time.sleep(float(os.environ.get("LRSWEEP_PAUSE_SECONDS", "1")))
 
 
 def trial_key(config: Mapping[str, Any]) -> str:
@@ -201,7 +192,8 @@ class Lease:
     so a lock that can be taken over a file naming another process means that driver is gone. The
     recorded pid is also checked (same host), for filesystems where ``flock`` is a no-op.
     A URI has no locks: the holder rewrites ``lease`` every ``HEARTBEAT_S`` seconds with the time,
-    and a lease not renewed for ``STALE_AFTER_S`` is stale (docs/DURABILITY.md states the rule).
+    and a lease of another host not renewed for ``STALE_AFTER_S`` is stale; a lease of this host is
+    stale as soon as its process is gone (docs/DURABILITY.md states the rule).
     """
 
     def __init__(self, sweep: SweepDir, out: Callable[[str], None]) -> None:
@@ -210,10 +202,21 @@ class Lease:
         self._fd: int | None = None
         self._stop = threading.Event()
 
-    def _refuse(self, holder: Mapping[str, Any]) -> None:
-        raise SweepError(f"{self.sweep.root} is being driven by another lrsweep ({_describe(holder)}); one "
+    def _refuse(self, holder: Mapping[str, Any], expires: float | None = None) -> None:
+        when = ""
+        if expires is not None:  # a URI lease of another host: only its renewals say it is alive
+            when = (f"; its lease expires at {time.strftime('%H:%M:%S', time.localtime(expires))} "
+                    f"(in {max(0, expires - time.time()):.0f} s) unless that driver renews it")
+        raise SweepError(f"{self.sweep.root} is being driven by another lrsweep ({_describe(holder)}){when}; one "
                          "driver per sweep: wait for it to end, or stop it, then `lrsweep resume "
                          f"{self.sweep.root}`")
+
+    def _on_this_host(self, holder: Mapping[str, Any]) -> bool:
+        return holder.get("host") == self.me["host"] and holder.get("pid") != self.me["pid"]
+
+    def _holder_alive(self, holder: Mapping[str, Any]) -> bool:
+        """Whether the process named by a lease of this host still runs (a pid reused since is not it)."""
+        return _alive(int(holder.get("pid", 0)), float(holder.get("started", 0)))
 
     def _previous(self) -> dict:
         try:
@@ -233,17 +236,19 @@ class Lease:
             except BlockingIOError:
                 os.close(fd)
                 self._refuse(previous)
-            if previous.get("host") == self.me["host"] and previous.get("pid") != self.me["pid"] \
-                    and _alive(int(previous.get("pid", 0)), float(previous.get("started", 0))):
+            if self._on_this_host(previous) and self._holder_alive(previous):
                 os.close(fd)
                 self._refuse(previous)
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(self.me).encode(), 0)
             self._fd = fd
         else:
-            renewed = float(previous.get("renewed", 0))
-            if previous and time.time() - renewed < STALE_AFTER_S:
-                self._refuse(previous)
+            # This host's driver is known alive or gone from its pid; another host's only from renewals.
+            if previous.get("pid") and self._on_this_host(previous):
+                if self._holder_alive(previous):
+                    self._refuse(previous)
+            elif previous and time.time() - float(previous.get("renewed", 0)) < STALE_AFTER_S:
+                self._refuse(previous, float(previous.get("renewed", 0)) + STALE_AFTER_S)
             self._renew()
             threading.Thread(target=self._heartbeat, daemon=True).start()
         if previous.get("pid") and previous != self.me:

@@ -12,20 +12,32 @@ No Ray here: ``lrsweep status`` and the reports read a sweep directory without i
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.fs as pafs
 import yaml
 
-from reports.store import cache_name, filesystem, is_uri, normalise
+from reports.store import cache_name, filesystem, is_uri, join, normalise
 from sweeps import plugins
 from sweeps.spec import Spec, SpecError, parse_spec
 
-__all__ = ["EXPERIMENT", "SweepDir", "SweepError", "load_sweep_spec", "unreadable_spec"]
+__all__ = ["EXPERIMENT", "SweepDir", "SweepError", "load_sweep_spec", "pause", "unreadable_spec"]
 
 EXPERIMENT = "experiment"
 """The Tune experiment's directory inside the sweep directory."""
+
+
+PAUSE_VAR = "LRSWEEP_PAUSE_AT"
+"""Test hook: comma-separated write points (``checkpoint``, ``run``, ``tables``) at which lrsweep
+sleeps ``LRSWEEP_PAUSE_SECONDS`` (default 1) mid-write, so a kill test can land a SIGKILL there."""
+
+
+def pause(point: str) -> None:
+    """Sleep at ``point`` when the test hook asks for it (see ``PAUSE_VAR``)."""
+    if point in os.environ.get(PAUSE_VAR, "").split(","):
+        time.sleep(float(os.environ.get("LRSWEEP_PAUSE_SECONDS", "1")))
 
 
 class SweepError(RuntimeError):
@@ -40,14 +52,15 @@ class SweepDir:
 
     @classmethod
     def of(cls, storage: str, name: str) -> SweepDir:
-        return cls(f"{normalise(storage).rstrip('/')}/{name}")
+        return cls(join(normalise(storage), name))
 
     @property
     def is_local(self) -> bool:
         return not is_uri(self.root)
 
     def path(self, name: str) -> str:
-        return f"{self.root}/{name}"
+        """``<root>/<name>`` (on a URI, joined before its query: see ``reports.store.join``)."""
+        return join(self.root, name)
 
     def filesystem_path(self, name: str) -> tuple[pafs.FileSystem, str]:
         """The filesystem and the path inside it of ``<root>/<name>``."""
@@ -69,7 +82,7 @@ class SweepDir:
     def write_bytes(self, name: str, data: bytes, point: str = "") -> None:
         """Write a file whole: a temporary file renamed over it where the filesystem has rename, one
         upload (visible at once) on an object store; a reader sees the old file or the new one.
-        ``point`` names the write for the kill tests' pause hook (``sweeps.record.pause``)."""
+        ``point`` names the write for the kill tests' pause hook (``pause``)."""
         fs, target = self.filesystem_path(name)
         folder, _, leaf = target.rpartition("/")
         fs.create_dir(folder, recursive=True)
@@ -81,8 +94,6 @@ class SweepDir:
         with open(tmp, "wb") as f:
             f.write(data)
             if point:
-                from sweeps.record import pause
-
                 f.flush()
                 pause(point)
             f.flush()

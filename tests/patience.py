@@ -78,3 +78,20 @@ def run_while_progressing(argv: list[str], progress: Callable[[], Any], log: Pat
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     return subprocess.CompletedProcess(argv, proc.returncode, log.read_text(), "")
+
+
+def sigkill_when(driver: subprocess.Popen, ready: Callable[[], Any], what: str, log: Path,
+                 timeout: float = STALL_S, progress: Callable[[], Any] | None = None) -> None:
+    """SIGKILL ``driver`` (a process started in its own session) once ``ready()``, then whatever is
+    left of its process group; fail, naming ``what`` and showing ``log``, if it ended first."""
+    try:
+        wait_for(lambda: ready() or driver.poll() is not None, timeout, what=what, progress=progress)
+        assert driver.poll() is None, f"the sweep ended before it was killed:\n{log.read_text()[-4000:]}"
+        driver.send_signal(signal.SIGKILL)
+        driver.wait(timeout=30)
+    finally:
+        time.sleep(1)
+        try:
+            os.killpg(driver.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

@@ -1,9 +1,10 @@
-"""Tune's own result loggers are off only while lrsweep fits its experiment (the sweep's results are the record)."""
+"""Tune's own result loggers and periodic snapshots are off only while lrsweep fits its experiment (the
+sweep's results are the record)."""
 
 import logging
 import os
 
-from sweeps.ray_setup import without_result_loggers
+from sweeps.ray_setup import tune_defaults_for_fit
 
 NAME = "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"
 
@@ -11,7 +12,7 @@ NAME = "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"
 def test_the_loggers_are_off_inside_and_tunes_defaults_come_back(monkeypatch, caplog):
     monkeypatch.delenv(NAME, raising=False)
     analysis = logging.getLogger("ray.tune.analysis.experiment_analysis")
-    with without_result_loggers():
+    with tune_defaults_for_fit():
         assert os.environ[NAME] == "1"
         with caplog.at_level(logging.WARNING, logger=analysis.name):
             analysis.warning("Failed to fetch metrics for 2 trial(s):\n- a: FileNotFoundError(...)")
@@ -24,6 +25,14 @@ def test_the_loggers_are_off_inside_and_tunes_defaults_come_back(monkeypatch, ca
 
 def test_a_users_setting_wins(monkeypatch):
     monkeypatch.setenv(NAME, "0")
-    with without_result_loggers():
+    with tune_defaults_for_fit():
         assert os.environ[NAME] == "0"
     assert os.environ[NAME] == "0"
+
+
+def test_no_periodic_experiment_snapshot_inside_and_tunes_default_after(monkeypatch):
+    # A snapshot rewrites every trial's state: its cost grew with the trials done (issue 35).
+    monkeypatch.delenv("TUNE_GLOBAL_CHECKPOINT_S", raising=False)
+    with tune_defaults_for_fit():
+        assert float(os.environ["TUNE_GLOBAL_CHECKPOINT_S"]) == float("inf")
+    assert "TUNE_GLOBAL_CHECKPOINT_S" not in os.environ
