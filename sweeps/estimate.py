@@ -3,7 +3,7 @@
 The model: a sweep's Tune trials (a population of m runs is one trial) share ``slots`` (the CPUs or
 GPUs over what one trial asks for); one trial of strategy s takes ``start + epochs * m * c_s`` seconds,
 where ``c_s`` is s's seconds per run-epoch in a population of that size. ``c_s`` and ``start`` come from
-a short calibration on this machine (one epoch of a population of every strategy, no Ray), or, with
+a short calibration on this machine (two epochs of a population of every strategy, no Ray), or, with
 ``--from DIR``, from the wall seconds an earlier sweep recorded. Ray's own start is a constant
 (``RAY_START_S``, measured on the 2-core development machine). Trials do not pack perfectly onto
 slots, so the figure is an estimate, checked against measured sweeps in BENCHMARKS.md.
@@ -38,7 +38,8 @@ class Cost:
 
 
 def calibrate(spec: Spec, out: Callable[[str], None]) -> dict[tuple[str, str], Cost]:
-    """Time one epoch of a population of every (workload, strategy) pair on this machine, no Ray."""
+    """Time two epochs of a population of every (workload, strategy) pair on this machine, no Ray: the
+    second epoch's wall (training and evaluation) is the epoch's cost, the rest before it the start."""
     import torch
 
     from trainables.population import run_population
@@ -47,14 +48,13 @@ def calibrate(spec: Spec, out: Callable[[str], None]) -> dict[tuple[str, str], C
     costs = {}
     for w, s in spec.pairs():
         m = min(population_size(spec, w), spec.budget.trials)
-        configs = [{"workload": w.name, "workload_options": w.options_dict, "strategy": s, "seed": i, "epochs": 1,
+        configs = [{"workload": w.name, "workload_options": w.options_dict, "strategy": s, "seed": i, "epochs": 2,
                     "stage": "seed", "data_dir": spec.data_dir} for i in range(m)]
-        t0 = time.perf_counter()
-        history = run_population(configs, layers=False)
-        wall = time.perf_counter() - t0
-        epoch = sum(h[-1].get("seconds") or 0.0 for h in history)  # the epoch's wall, split over its runs
-        costs[(w.name, s)] = Cost(epoch / m, max(0.0, wall - epoch))
-        out(f"  calibrated {w.name}/{s}: {epoch / m:.3f} s per run-epoch, {wall - epoch:.2f} s to start")
+        ends = [time.perf_counter()]
+        run_population(configs, on_epoch=lambda metrics, progress, ends=ends: ends.append(time.perf_counter()))
+        epoch = ends[2] - ends[1]
+        costs[(w.name, s)] = Cost(epoch / m, max(0.0, ends[1] - ends[0] - epoch))
+        out(f"  calibrated {w.name}/{s}: {epoch / m:.3f} s per run-epoch, {costs[(w.name, s)].start:.2f} s to start")
     return costs
 
 
