@@ -36,6 +36,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec, status = _spec_or_fail(args.spec, args.plugin)
     if spec is None:
         return status
+    if args.track:
+        from sweeps.tracking import with_tracking
+
+        try:
+            spec = with_tracking(spec, args.track)
+        except SpecError as err:
+            return _fail(str(err))
     from sweeps.engine import run_sweep  # Ray and torch: only for a spec that can run
     from sweeps.storage import SweepError
 
@@ -62,6 +69,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     try:
         return status(args.dir)
     except SweepError as err:
+        return _fail(str(err))
+
+
+def cmd_track(args: argparse.Namespace) -> int:
+    from sweeps.storage import SweepError
+    from sweeps.tracking import track
+
+    try:
+        return track(args.dir, args.track or ())
+    except (SweepError, SpecError) as err:
         return _fail(str(err))
 
 
@@ -311,12 +328,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help="import this module, .py file or package directory first (it may register "
                             "workloads and strategies); repeatable; it travels with the job to every worker")
 
+    def track_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--track", action="append", metavar="NAME[={OPTIONS}]",
+                       help="also log to this tracker (tensorboard, mlflow, wandb), with options as YAML, e.g. "
+                            "--track 'mlflow={tracking_uri: http://127.0.0.1:5000}'; repeatable; as the spec's "
+                            "tracking section (README: Watching a sweep)")
+
     p = sub.add_parser("run", help="run a sweep from a spec file", description="Run a sweep: tune stage, "
                        "seed stage, Parquet tables under <storage>/<name>/.")
     p.add_argument("spec", help="sweep spec YAML, e.g. sweeps/quick.yaml")
     p.add_argument("--storage", help="results storage (local path or URI such as s3://bucket/x); "
                                      "overrides the spec's storage")
     plugin_option(p)
+    track_option(p)
     ray_options(p)
     p.set_defaults(func=cmd_run)
 
@@ -330,6 +354,13 @@ def build_parser() -> argparse.ArgumentParser:
                        "scores per pair (no Ray needed).")
     p.add_argument("dir", help="sweep directory, <storage>/<name>")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("track", help="log a sweep's runs and report to its trackers",
+                       description="Log a sweep's finished runs (and its report, once the tables are written) "
+                                   "to the trackers of its spec and of --track, skipping runs already logged.")
+    p.add_argument("dir", help="sweep directory, <storage>/<name>")
+    track_option(p)
+    p.set_defaults(func=cmd_track)
 
     p = sub.add_parser("submit", help="run a sweep on a Ray cluster as a Ray Job",
                        description="Submit `lrsweep run SPEC --address auto` as a Ray Job with this project "
