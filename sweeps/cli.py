@@ -67,6 +67,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     from sweeps.storage import SweepError
 
     try:
+        if args.watch:
+            from sweeps.watch import watch
+
+            return watch(args.dir, args.interval)
         return status(args.dir)
     except SweepError as err:
         return _fail(str(err))
@@ -353,6 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="show a sweep's progress", description="Trials done and best "
                        "scores per pair (no Ray needed).")
     p.add_argument("dir", help="sweep directory, <storage>/<name>")
+    p.add_argument("--watch", action="store_true", help="refresh until the sweep ends: the per-pair table, the "
+                   "trials in flight and the provisional verdict (plain lines when stdout is not a terminal)")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes (default 2)")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("track", help="log a sweep's runs and report to its trackers",

@@ -185,6 +185,8 @@ class WandbTracker:
         return hashlib.sha256(f"{self.sweep_dir}\n{key}".encode()).hexdigest()[:16]
 
     def _start(self, run_id: str, name: str, job_type: str, config: Mapping, tags: list[str]):
+        for stale in glob.glob(os.path.join(self.dir, "wandb", f"*-{run_id}")):  # a killed driver's, or
+            shutil.rmtree(stale, ignore_errors=True)  # an earlier report's: one offline run per id
         settings = self.wandb.Settings(silent=True, console="off", x_disable_stats=True, disable_git=True,
                                        save_code=False, x_save_requirements=False)
         return self.wandb.init(id=run_id, name=name, job_type=job_type, config=dict(config), tags=tags,
@@ -195,8 +197,6 @@ class WandbTracker:
         marker = os.path.join(self.markers, run_id)
         if os.path.exists(marker):
             return False
-        for stale in glob.glob(os.path.join(self.dir, "wandb", f"*-{run_id}")):  # a killed driver's
-            shutil.rmtree(stale, ignore_errors=True)
         tags = [run.tags[k] for k in ("stage", "pair", "workload", "strategy")] + \
             [f"seed={run.tags['seed']}", f"spec_hash={run.tags['spec_hash']}"]
         started = self._start(run_id, run.name, run.tags["stage"], {**run.params, "lrsweep": run.tags}, tags)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -211,6 +212,19 @@ def observe(spec: Spec, sweep: SweepDir, out: Callable[[str], None]) -> Observer
     return Observer(spec, sweep, out, Record(sweep).runs().values())
 
 
+def _fresh_report(sweep: SweepDir) -> str | None:
+    """The sweep's report folder when it was rendered from the current tables (``lrsweep track`` after
+    a sweep that rendered it), else None."""
+    if not sweep.is_local:
+        return None
+    report = sweep.path("report")
+    try:
+        fresh = os.path.getmtime(f"{report}/report.html") >= os.path.getmtime(sweep.path("trials.parquet"))
+    except OSError:
+        return None
+    return report if fresh else None
+
+
 def finish(observer: Observer | None, spec: Spec, sweep: SweepDir, out: Callable[[str], None],
            timeout: float | None = None) -> bool:
     """At the end of a sweep (its tables written): the report (rendered by ``reports.render``) and its
@@ -218,11 +232,13 @@ def finish(observer: Observer | None, spec: Spec, sweep: SweepDir, out: Callable
     if observer is None:
         return True
     try:
-        from reports.render import build_report
+        report_dir = _fresh_report(sweep)
+        if report_dir is None:
+            from reports.render import build_report
 
-        paths = build_report([sweep.root])
-        with open(paths.markdown) as f:
-            observer.report(paths.out_dir, report_verdict(f.read()))
+            report_dir = build_report([sweep.root]).out_dir
+        with open(os.path.join(report_dir, "report.md")) as f:
+            observer.report(report_dir, report_verdict(f.read()))
     except Exception as err:  # noqa: BLE001 - no report (e.g. no seed run finished): the runs are logged
         out(f"warning: no report for the trackers: {type(err).__name__}: {err}")
     if timeout is None:
