@@ -46,6 +46,7 @@ class TensorBoardTracker:
     """Event files, one directory per run (see the module docstring)."""
 
     name = "tensorboard"
+    takes_report = False  # its verdict text goes along when a report is rendered anyway; none rendered for it
 
     def __init__(self, spec: Spec, sweep: SweepDir, options: Mapping[str, Any]) -> None:
         from torch.utils.tensorboard import SummaryWriter  # needs the tensorboard package
@@ -91,6 +92,7 @@ class MlflowTracker:
     """One MLflow run per run under a parent run of the sweep (see the module docstring)."""
 
     name = "mlflow"
+    takes_report = True
 
     def __init__(self, spec: Spec, sweep: SweepDir, options: Mapping[str, Any]) -> None:
         # A tracking server that is down must cost seconds, not MLflow's minutes of retries.
@@ -104,7 +106,11 @@ class MlflowTracker:
         self.sweep_dir = sweep.root
         name = options.get("experiment") or spec.name
         found = self.client.get_experiment_by_name(name)
-        self.experiment = found.experiment_id if found else self.client.create_experiment(name)
+        # A local store's default artifact root is ./mlruns under the driver's working directory: keep
+        # the report beside the store instead. A server decides its own.
+        artifacts = None if uri.startswith(("http://", "https://", "databricks")) else \
+            f"file://{os.path.join(local_dir(sweep), 'mlartifacts')}"
+        self.experiment = found.experiment_id if found else self.client.create_experiment(name, artifacts)
         self.runs: dict[str, Any] = {}  # key -> RunInfo of this sweep's runs already in the store
         parent = None
         for r in self._search(f"tags.`{SWEEP_DIR_TAG}` = '{self.sweep_dir}'"):
@@ -168,6 +174,7 @@ class WandbTracker:
     """One W&B run per run, grouped by the sweep's name (see the module docstring)."""
 
     name = "wandb"
+    takes_report = True
 
     def __init__(self, spec: Spec, sweep: SweepDir, options: Mapping[str, Any]) -> None:
         import wandb

@@ -227,18 +227,23 @@ def _fresh_report(sweep: SweepDir) -> str | None:
 
 def finish(observer: Observer | None, spec: Spec, sweep: SweepDir, out: Callable[[str], None],
            timeout: float | None = None) -> bool:
-    """At the end of a sweep (its tables written): the report (rendered by ``reports.render``) and its
-    verdict to the trackers, then ``close``. True when every tracker took everything."""
+    """At the end of a sweep (its tables written): the report (rendered by ``reports.render`` when a
+    tracker takes it: MLflow, W&B) and its verdict to the trackers, then ``close``. True when every
+    tracker took everything."""
     if observer is None:
         return True
+    from sweeps.trackers import TRACKER_CLASSES
+
+    wanted = any(TRACKER_CLASSES[t.name].takes_report for t in spec.tracking)
     try:
         report_dir = _fresh_report(sweep)
-        if report_dir is None:
+        if report_dir is None and wanted:
             from reports.render import build_report
 
             report_dir = build_report([sweep.root]).out_dir
-        with open(os.path.join(report_dir, "report.md")) as f:
-            observer.report(report_dir, report_verdict(f.read()))
+        if report_dir is not None:
+            with open(os.path.join(report_dir, "report.md")) as f:
+                observer.report(report_dir, report_verdict(f.read()))
     except Exception as err:  # noqa: BLE001 - no report (e.g. no seed run finished): the runs are logged
         out(f"warning: no report for the trackers: {type(err).__name__}: {err}")
     if timeout is None:
