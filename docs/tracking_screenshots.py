@@ -65,7 +65,8 @@ def main() -> int:
             page.wait_for_timeout(8000)
             page.screenshot(path=f"{args.out}/tracking-tensorboard.png")
             page.goto(f"http://127.0.0.1:{ml_port}/#/experiments/1/runs")
-            page.wait_for_timeout(8000)
+            page.wait_for_selector("[role='gridcell'] button", timeout=120000)
+            page.wait_for_timeout(2000)
             close = page.locator("[aria-label='Close']")
             if close.count():
                 close.first.click()  # the assistant's side panel
@@ -74,7 +75,8 @@ def main() -> int:
             page.mouse.click(296, 120)  # the second of the view buttons (list, chart, table): the chart view
             page.wait_for_timeout(1500)
             page.get_by_placeholder("Search metric charts").fill("accuracy")
-            page.wait_for_timeout(10000)
+            page.wait_for_selector(".js-plotly-plot .scatterlayer .trace", timeout=120000)  # curves drawn
+            page.wait_for_timeout(3000)
             page.screenshot(path=f"{args.out}/tracking-mlflow.png")
             browser.close()
     finally:

@@ -16,6 +16,7 @@ import math
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -179,6 +180,13 @@ class Observer:
                 self.queue.task_done()
         self._each(lambda tracker: tracker.close())
 
+    def idle(self, timeout: float) -> None:
+        """Wait at most ``timeout`` seconds for the queue to empty: the report's figure workers are forked
+        (``reports.plots.writing``), better from a process whose tracking thread holds no lock."""
+        deadline = time.monotonic() + timeout
+        while self.queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     def close(self, timeout: float | None) -> bool:
         """Stop after the queued items, waiting at most ``timeout`` seconds (None: until done); True when
         everything queued was handed to the trackers that still work."""
@@ -228,13 +236,18 @@ def _fresh_report(sweep: SweepDir) -> str | None:
 def finish(observer: Observer | None, spec: Spec, sweep: SweepDir, out: Callable[[str], None],
            timeout: float | None = None) -> bool:
     """At the end of a sweep (its tables written): the report (rendered by ``reports.render`` when a
-    tracker takes it: MLflow, W&B) and its verdict to the trackers, then ``close``. True when every
-    tracker took everything."""
+    tracker takes it: MLflow, W&B) and its verdict to the trackers, then ``close``, waiting at most
+    ``timeout`` seconds twice (None: the spec's trackers' ``timeout``). True when every tracker took
+    everything."""
     if observer is None:
         return True
     from sweeps.trackers import TRACKER_CLASSES
 
+    if timeout is None:
+        timeout = max(t.timeout for t in spec.tracking)
     wanted = any(TRACKER_CLASSES[t.name].takes_report for t in spec.tracking)
+    if wanted:
+        observer.idle(timeout)
     try:
         report_dir = _fresh_report(sweep)
         if report_dir is None and wanted:
@@ -246,8 +259,6 @@ def finish(observer: Observer | None, spec: Spec, sweep: SweepDir, out: Callable
                 observer.report(report_dir, report_verdict(f.read()))
     except Exception as err:  # noqa: BLE001 - no report (e.g. no seed run finished): the runs are logged
         out(f"warning: no report for the trackers: {type(err).__name__}: {err}")
-    if timeout is None:
-        timeout = max(t.timeout for t in spec.tracking)
     done = observer.close(timeout)
     observer.say_counts()
     return done
@@ -294,7 +305,7 @@ def track(directory: str, entries: Iterable[str] = (), out: Callable[[str], None
     with Lease(sweep, out):
         observer = observe(spec, sweep, out)
         if tables_complete(sweep):
-            return 0 if finish(observer, spec, sweep, out, timeout=None) else 1
+            return 0 if finish(observer, spec, sweep, out, timeout=threading.TIMEOUT_MAX) else 1
         out(f"{sweep.root}: no results tables yet: the finished runs are logged, the report is not")
         done = observer.close(None)
         observer.say_counts()

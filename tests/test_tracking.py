@@ -264,14 +264,12 @@ def test_tensorboard_events_hold_every_run_once_with_the_parquet_epochs(sweep):
         assert len(events.Scalars("layers/lr/group0")) == len(mine)
 
 
-@pytest.mark.slow
-def test_mlflow_holds_one_run_per_parquet_run_with_equal_metrics_params_tags_and_the_report(sweep):
-    from mlflow import MlflowClient
-
-    client = MlflowClient(sweep["mlflow"])
+def assert_mlflow_holds_the_sweep(client, directory: Path) -> None:
+    """One finished MLflow run per Parquet run, with its metrics per epoch, params and tags, under a
+    parent run holding the report and the verdict."""
     experiment = client.get_experiment_by_name("tracked")
     found = client.search_runs([experiment.experiment_id], "tags.`lrsweep.kind` = 'run'", max_results=1000)
-    trials, epochs = parquet(sweep["dir"])
+    trials, epochs = parquet(directory)
     assert sorted(r.data.tags["lrsweep.key"] for r in found) == sorted(run_key(r) for r in trials.itertuples())
     by_id = {r.data.tags["trial_id"]: r for r in found}
     assert set(by_id) == set(trials.trial_id)
@@ -293,6 +291,28 @@ def test_mlflow_holds_one_run_per_parquet_run_with_equal_metrics_params_tags_and
     names = [a.path for a in client.list_artifacts(parent.info.run_id, "report")]
     assert "report/report.html" in names and "report/plots" in names
     assert parent.data.tags["mlflow.note.content"].startswith("## Verdict")
+
+
+@pytest.mark.slow
+def test_the_mlflow_server_holds_each_run_once_with_the_parquet_metrics_params_tags_and_the_report(sweep):
+    from mlflow import MlflowClient
+
+    assert_mlflow_holds_the_sweep(MlflowClient(sweep["mlflow"]), sweep["dir"])
+
+
+@pytest.mark.slow
+def test_lrsweep_track_fills_a_local_mlflow_store_from_the_record(sweep):
+    """`--track mlflow` replaces the spec's server by the default store, sqlite in the sweep dir."""
+    from mlflow import MlflowClient
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "WANDB_MODE": "offline"}
+    proc = subprocess.run([sys.executable, "-m", "sweeps.cli", "track", str(sweep["dir"]), "--track", "mlflow"],
+                          cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"mlflow: {RUNS} runs logged, 0 already there" in proc.stdout
+    client = MlflowClient(f"sqlite:///{sweep['dir'] / 'mlflow.db'}")
+    assert_mlflow_holds_the_sweep(client, sweep["dir"])
+    assert (sweep["dir"] / "mlartifacts").is_dir()  # the report beside the store, not under the cwd
 
 
 def wandb_records(path: str) -> list:
