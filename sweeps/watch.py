@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable
 
+from reports.store import exists
 from sweeps.progress import RUNNING, status
 from sweeps.record import Record
 from sweeps.storage import SweepDir, load_sweep_spec
@@ -76,7 +77,7 @@ def view_lines(directory: str, verdict: Callable[[], list[str]]) -> tuple[list[s
     status(directory, lines.append)
     _, sweep = load_sweep_spec(directory)
     running = json.loads(sweep.read_text("progress.json") or "{}").get(RUNNING, [])
-    over = sweep.read_text("budget.parquet") is not None
+    over = exists("budget", sweep.root)  # the tables are written last, budget last
     lines.append(f"in flight: {len(running)} trial(s)" if not over else "in flight: none (the sweep has ended)")
     if not over:
         for r in running:

@@ -175,14 +175,14 @@ def sweep(tmp_path_factory):
         time.sleep(1)
         # Each checkpoint write pauses the trial (the kill tests' hook), so trials stay in flight a while.
         second = lrsweep("resume", str(directory), "--num-cpus", "2",
-                         env={**env, "LRSWEEP_PAUSE_AT": "checkpoint", "LRSWEEP_PAUSE_SECONDS": "1.5"})
+                         env={**env, "LRSWEEP_PAUSE_AT": "checkpoint", "LRSWEEP_PAUSE_SECONDS": "1.0"})
         procs.append(second)
         resumed = Output(second)
         piped = lrsweep("status", str(directory), "--watch", "--interval", "0.5", env={})
         procs.append(piped)
         piped_out = Output(piped)
-        command = (f"cd {ROOT} && PYTHONPATH={ROOT} {sys.executable} -m sweeps.cli status {directory} --watch "
-                   f"--interval 0.5; sleep 600")
+        command = (f"cd {ROOT} && COLUMNS=150 PYTHONPATH={ROOT} {sys.executable} -m sweeps.cli status {directory} "
+                   "--watch --interval 0.5; sleep 600")
         tmux("new-session", "-d", "-s", session, "-x", "150", "-y", "40", command)
         panes = [""]
         wait_for(second, lambda: panes.append(tmux("capture-pane", "-p", "-t", session)) or " epoch " in panes[-1],
