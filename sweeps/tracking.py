@@ -117,6 +117,7 @@ class Observer:
         self.logged = {t.name: 0 for t in spec.tracking}
         self.skipped = dict(self.logged)
         self.failed: set[str] = set()
+        self.cpu_seconds: float | None = None
         for run in backlog:  # a resume's runs, which a killed driver may not have logged
             self.queue.put(("run", run))
         self.thread = threading.Thread(target=self._work, name="lrsweep-tracking", daemon=True)
@@ -179,6 +180,7 @@ class Observer:
             finally:
                 self.queue.task_done()
         self._each(lambda tracker: tracker.close())
+        self.cpu_seconds = time.thread_time()  # what the trackers cost the driver's CPU (not their services')
 
     def idle(self, timeout: float) -> None:
         """Wait at most ``timeout`` seconds for the queue to empty: the report's figure workers are forked
@@ -203,6 +205,8 @@ class Observer:
         for name in self.logged:
             if name not in self.failed:
                 self.out(f"{name}: {self.logged[name]} runs logged, {self.skipped[name]} already there")
+        if self.cpu_seconds is not None:
+            self.out(f"tracking thread: {self.cpu_seconds:.1f} s of CPU")
 
 
 class Detached:
