@@ -368,3 +368,23 @@ def test_wandb_offline_files_hold_every_run_once_with_the_parquet_history(sweep)
         mine = epochs[epochs.trial_id == row.trial_id].sort_values("epoch")
         assert sorted(history) == mine.epoch.tolist()
         assert [history[e][score(row.stage)] for e in sorted(history)] == mine[score(row.stage)].tolist()
+
+
+@pytest.mark.slow
+def test_the_verdict_so_far_is_the_reports_verdict_marked_provisional(sweep, tmp_path):
+    """A copy of the finished sweep without its tables reads as a sweep still running: its verdict so far
+    (from the record's seed runs) is the report's own verdict, marked provisional."""
+    from sweeps.watch import PROVISIONAL, Verdicts, provisional_verdict, view_lines
+
+    running = tmp_path / "tracked"
+    running.mkdir()
+    for name in ("spec.yaml", "progress.json"):
+        shutil.copy(sweep["dir"] / name, running / name)
+    shutil.copytree(sweep["dir"] / "record", running / "record")
+    seeds, lines = provisional_verdict(str(running))
+    assert seeds == 4
+    report = (sweep["dir"] / "report" / "report.md").read_text()
+    assert lines == [line for line in report_verdict(report).splitlines()[1:] if line.strip()]
+    view, over = view_lines(str(running), Verdicts(str(running)))
+    assert not over and PROVISIONAL in view and "in flight: 0 trial(s)" in view
+    assert view[view.index(PROVISIONAL) + 1:] == [f"  {line}" for line in lines]
