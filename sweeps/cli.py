@@ -36,6 +36,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec, status = _spec_or_fail(args.spec, args.plugin)
     if spec is None:
         return status
+    if args.track:
+        from sweeps.tracking import with_tracking
+
+        try:
+            spec = with_tracking(spec, args.track)
+        except SpecError as err:
+            return _fail(str(err))
     from sweeps.launch import run_sweep  # Ray and torch: only for a spec that can run
     from sweeps.storage import SweepError
 
@@ -60,8 +67,22 @@ def cmd_status(args: argparse.Namespace) -> int:
     from sweeps.storage import SweepError
 
     try:
+        if args.watch:
+            from sweeps.watch import watch
+
+            return watch(args.dir, args.interval)
         return status(args.dir)
     except SweepError as err:
+        return _fail(str(err))
+
+
+def cmd_track(args: argparse.Namespace) -> int:
+    from sweeps.storage import SweepError
+    from sweeps.tracking import track
+
+    try:
+        return track(args.dir, args.track or ())
+    except (SweepError, SpecError) as err:
         return _fail(str(err))
 
 
@@ -344,12 +365,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help="import this module, .py file or package directory first (it may register "
                             "workloads and strategies); repeatable; it travels with the job to every worker")
 
+    def track_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--track", action="append", metavar="NAME[={OPTIONS}]",
+                       help="also log to this tracker (tensorboard, mlflow, wandb), with options as YAML, e.g. "
+                            "--track 'mlflow={tracking_uri: http://127.0.0.1:5000}'; repeatable; as the spec's "
+                            "tracking section (README: Watching a sweep)")
+
     p = sub.add_parser("run", help="run a sweep from a spec file", description="Run a sweep: tune stage, "
                        "seed stage, Parquet tables under <storage>/<name>/.")
     p.add_argument("spec", help="sweep spec YAML, e.g. sweeps/quick.yaml")
     p.add_argument("--storage", help="results storage (local path or URI such as s3://bucket/x); "
                                      "overrides the spec's storage")
     plugin_option(p)
+    track_option(p)
     ray_options(p)
     p.set_defaults(func=cmd_run)
 
@@ -376,7 +404,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="show a sweep's progress", description="Trials done and best "
                        "scores per pair (no Ray needed).")
     p.add_argument("dir", help="sweep directory, <storage>/<name>")
+    p.add_argument("--watch", action="store_true", help="refresh until the sweep ends: the per-pair table, the "
+                   "trials in flight and the provisional verdict (plain lines when stdout is not a terminal)")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes (default 2)")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("track", help="log a sweep's runs and report to its trackers",
+                       description="Log a sweep's finished runs (and its report, once the tables are written) "
+                                   "to the trackers of its spec and of --track, skipping runs already logged.")
+    p.add_argument("dir", help="sweep directory, <storage>/<name>")
+    track_option(p)
+    p.set_defaults(func=cmd_track)
 
     p = sub.add_parser("submit", help="run a sweep on a Ray cluster as a Ray Job",
                        description="Submit `lrsweep run SPEC --address auto` as a Ray Job with this project "

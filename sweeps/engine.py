@@ -113,7 +113,7 @@ def _searcher(p: Plan) -> PairSearcher:
                         record_root=p.sweep.root, rounds=rounds)
 
 
-def fit(p: Plan, out: Callable[[str], None] = say) -> None:
+def fit(p: Plan, out: Callable[[str], None] = say, observer=None) -> None:
     """Run what the record says is left of the sweep, in one fresh Tune experiment (nothing, when
     every trial is recorded finished); every trial finished is in the record when it returns."""
     from ray import tune
@@ -149,7 +149,7 @@ def fit(p: Plan, out: Callable[[str], None] = say) -> None:
             max_concurrent_trials=spec.max_concurrent, reuse_actors=True,
             trial_dirname_creator=trial_dirname, trial_name_creator=trial_dirname),
         run_config=run_config(sweep, Progress(p.planned, sweep, out, finished.values()),
-                              RecordWriter(p.record, journal)),
+                              RecordWriter(p.record, journal, observer and observer.run_finished)),
     )
     with tune_defaults_for_fit():
         tuner.fit()
@@ -229,12 +229,16 @@ def tables_complete(sweep: SweepDir) -> bool:
 
 def execute(p: Plan, address: str | None, num_cpus: int | None, out, lease: Lease,
             summary: Callable[[list[dict]], int] | None = None) -> int:
-    """Fit and collect under ``lease`` (already taken); return ``summary(budget)``'s exit status."""
+    """Fit and collect under ``lease`` (already taken); return ``summary(budget)``'s exit status. The
+    spec's trackers observe from the record (``sweeps.tracking``)."""
+    from sweeps import tracking
+
     try:
+        observer = tracking.observe(p.spec, p.sweep, out)
         started = init_ray(address, num_cpus, p.spec, p.sweep)
         t0 = time.time()
         try:
-            fit(p, out)
+            fit(p, out, observer)
         finally:
             if started:
                 import ray
@@ -242,6 +246,7 @@ def execute(p: Plan, address: str | None, num_cpus: int | None, out, lease: Leas
                 ray.shutdown()
         budget = collect(p, out)
         out(f"done in {time.time() - t0:.0f}s; tables: trials, epochs, layers, budget in {p.sweep.root}")
+        tracking.finish(observer, p.spec, p.sweep, out)
         return (summary or (lambda b: _summary(p.spec, b, out)))(budget)
     finally:
         lease.release()

@@ -17,7 +17,12 @@ from sweeps.storage import SweepDir, load_sweep_spec
 from vocab.contracts import OK, SEED, STAGE_METRIC, TUNE, Pair
 from vocab.members import member_metrics, trial_members
 
-__all__ = ["Progress", "status", "trial_error"]
+__all__ = ["RUNNING", "Progress", "status", "trial_error"]
+
+RUNNING = "running"
+"""progress.json's list of the trials in flight: pair, stage, first and last run index, last epoch."""
+LIVE_S = 2.0
+"""progress.json is rewritten at most this often for running trials' epochs (always when one finishes)."""
 
 
 def say(line: str) -> None:
@@ -53,6 +58,8 @@ class Progress(Callback):
         self.errored = {stage: dict.fromkeys(pairs, 0) for stage, pairs in planned.items()}
         self.best: dict[str, dict[str, float]] = {stage: {} for stage in planned}
         self.started = time.time()
+        self.running: dict[str, dict] = {}  # Tune trial id -> its runs' last epoch, for `lrsweep status --watch`
+        self.saved = 0.0
         for run in finished:
             self._count(run.config, run.history[-1] if run.history else None, run.error is not None)
         self.resumed_with = self._finished()  # runs finished before a resume: not part of this process's pace
@@ -74,6 +81,7 @@ class Progress(Callback):
         return members, finals
 
     def _record(self, trial, error: bool) -> None:
+        self.running.pop(trial.trial_id, None)
         members, finals = self._count(trial.config, trial.last_result, error)
         (run, meta), n = members[0], len(members)
         stage, pair = run["stage"], meta["pair"]
@@ -112,7 +120,22 @@ class Progress(Callback):
                              "best": self.best[stage].get(k)} for k, n in pairs.items()}
                  for stage, pairs in self.planned.items()}
         state["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        state[RUNNING] = sorted(self.running.values(), key=lambda r: (r["pair"], r["stage"], r["first"]))
         self.sweep.write_text("progress.json", json.dumps(state, indent=1))
+        self.saved = time.time()
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        """Keep the trial's last epoch for the live view; progress.json at most every ``LIVE_S`` seconds."""
+        members = trial_members(trial.config)
+        (run, meta), n = members[0], len(members)
+        key = STAGE_METRIC[run["stage"]]
+        scores = [m[key] for m in member_metrics(result, n) if m is not None and isinstance(m.get(key), float)]
+        self.running[trial.trial_id] = {
+            "pair": meta["pair"], "stage": run["stage"], "first": meta["trial_index"],
+            "last": members[-1][1]["trial_index"], "epoch": result.get("epoch"), "epochs": run["epochs"],
+            "metric": key, "best": max(scores) if scores else None}
+        if time.time() - self.saved >= LIVE_S:
+            self._save()
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         self._record(trial, error=False)

@@ -135,10 +135,12 @@ class RecordWriter(Callback):
     """The driver's side of the durable record: each trial's reported epochs, kept in memory, and
     its run record written whole when Tune reports it finished or errored (after its retries). A
     trial resumed from a checkpoint reports that checkpoint's epochs again first, so the epochs of
-    every session end up here."""
+    every session end up here. ``observer`` (``sweeps.tracking.Observer.run_finished``) is handed each
+    run record once it is written."""
 
-    def __init__(self, record: Record, journal: Callable[[], None] | None = None) -> None:
-        self.record, self.journal = record, journal
+    def __init__(self, record: Record, journal: Callable[[], None] | None = None,
+                 observer: Callable[[RunRecord], None] | None = None) -> None:
+        self.record, self.journal, self.observer = record, journal, observer
         self.histories: dict[str, list[dict]] = {}
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
@@ -152,9 +154,12 @@ class RecordWriter(Callback):
     def _write(self, trial, error: BaseException | None) -> None:
         history = tuple(dedupe_epochs(self.histories.pop(trial.trial_id, [])))
         summary, full = describe_error(error) if error is not None else (None, None)
-        self.record.write_run(RunRecord(trial.trial_id, trial.config, history, summary, full))
+        run = RunRecord(trial.trial_id, trial.config, history, summary, full)
+        self.record.write_run(run)
         if self.journal is not None:
             self.journal()
+        if self.observer is not None:
+            self.observer(run)
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         self._write(trial, None)

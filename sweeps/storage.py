@@ -4,8 +4,10 @@ Layout of ``<storage>/<name>/``: the durable record (``spec.yaml``, the normalis
 ``optuna.journal``; ``record/``: see ``sweeps.record``), ``lease`` (the driver holding it),
 ``experiment/`` (the Tune experiment: a cache), ``selection.json`` (each pair's selected tune
 trial), ``progress.json`` (for ``lrsweep status``), the Parquet tables, ``plugins/`` (copies of the spec's plugins),
-``logs/<trial id>.log`` (library chatter of each trial; local storage only) and
-``errors/<trial id>.txt`` (the full traceback of each failed trial, named by ``trials.error_log``).
+``logs/<trial id>.log`` (library chatter of each trial; local storage only),
+``errors/<trial id>.txt`` (the full traceback of each failed trial, named by ``trials.error_log``) and,
+with a spec's ``tracking``, the trackers' local files (``tensorboard/``, ``mlflow.db``, ``mlartifacts/``,
+``wandb/``, ``tracking/``: ``sweeps.trackers``).
 No Ray here: ``lrsweep status`` and the reports read a sweep directory without it.
 """
 

@@ -22,11 +22,12 @@ from sweeps.spec.sections import (
     parse_strategies,
     parse_workloads,
 )
+from sweeps.spec.tracking import parse_tracking
 
 __all__ = ["TOP_FIELDS", "load_spec", "parse_spec"]
 
 TOP_FIELDS = ("name", "workloads", "strategies", "budget", "evaluation", "resources", "storage",
-              "data_dir", "max_concurrent", "keep_checkpoints", "search_space", "plugins")
+              "data_dir", "max_concurrent", "keep_checkpoints", "search_space", "plugins", "tracking")
 
 
 def parse_spec(raw: Any, source: str = "spec", *, base: str | Path | None = None,
@@ -66,10 +67,11 @@ def parse_spec(raw: Any, source: str = "spec", *, base: str | Path | None = None
     search_space = ()
     if strategies and workloads:
         search_space = parse_search_space(raw.get("search_space"), strategies, workloads, p)
+    tracking = parse_tracking(raw.get("tracking"), p)
     if p.items:
         raise SpecError(p.items, source)
     return Spec(name, workloads, strategies, budget, evaluation, resources, storage, data_dir,
-                max_concurrent, keep_checkpoints, search_space, imported)
+                max_concurrent, keep_checkpoints, search_space, imported, tracking)
 
 
 def load_spec(path: str | Path, plugins: tuple[str, ...] = ()) -> Spec:

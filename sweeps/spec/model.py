@@ -2,8 +2,8 @@
 
 The spec hash (16 hex of the sha256 of the normalised *protocol*: workloads with options and
 epochs, expanded strategies, budget, evaluation, overrides) is equal for two specs exactly when
-they ask for the same experiment; name, storage, resources, concurrency and checkpoint keeping do
-not enter it.
+they ask for the same experiment; name, storage, resources, concurrency, checkpoint keeping and
+tracking do not enter it.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from sweeps.spec.tracking import tracking_to_dict
 from vocab.contracts import EPOCHS, STAGE_METRIC, TUNE
 
 __all__ = [
@@ -213,6 +214,7 @@ class Spec:
     keep_checkpoints: bool = False
     search_space: tuple[tuple[str, tuple[tuple[str, tuple[float, float]], ...]], ...] = ()
     plugins: tuple = ()  # sweeps.plugins.Plugin entries, imported before the rest was validated
+    tracking: tuple = ()  # sweeps.spec.tracking.TrackerSpec entries: observers, not in the hash
 
     def overrides(self, strategy: str) -> dict[str, tuple[float, float]]:
         """The search-space overrides of one strategy, ``{hparam: (low, high)}``."""
@@ -254,6 +256,7 @@ class Spec:
             "search_space": {s: {h: list(r) for h, r in o} for s, o in self.search_space},
             # Module names: a sweep directory keeps the plugins' code under plugins/ (sweeps.plugins).
             **({"plugins": [p.module for p in self.plugins]} if self.plugins else {}),
+            **({"tracking": tracking_to_dict(self.tracking)} if self.tracking else {}),
         }
 
     def to_yaml(self) -> str:

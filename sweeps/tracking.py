@@ -1,0 +1,316 @@
+"""Experiment trackers fed from the driver's record: observers of a sweep, never participants.
+
+The spec's ``tracking`` section (``sweeps.spec.tracking``) names the trackers (``sweeps.trackers``).
+While a sweep runs, the record writer hands each finished Tune trial to an ``Observer``, which
+queues it; one background thread turns it into ``TrackedRun``s (one per run: a population's members
+each) and logs them. So a tracker never runs inside a trial, and a slow or dead one holds the driver
+for at most its ``timeout`` at the end of the session. A tracker that fails is warned about once and
+dropped for the session; the sweep and its record are untouched, and ``lrsweep track DIR`` logs
+afterwards whatever a tracker missed (each tracker logs a run at most once: ``sweeps.trackers``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sweeps.record import Record, RunRecord
+from sweeps.spec import Spec
+from sweeps.storage import SweepDir
+from vocab.contracts import STAGE_METRIC
+
+__all__ = ["Observer", "TrackedRun", "finish", "observe", "report_verdict", "track", "tracked_runs", "with_tracking"]
+
+TAG_COLUMNS = ("sweep_id", "spec_hash", "stage", "workload", "strategy", "seed", "trial_id", "trial_index",
+               "population_id", "canonical", "status")
+"""Columns of the ``trials`` table that a run carries as tags (with its ``pair``), to filter runs by."""
+
+
+@dataclass(frozen=True)
+class TrackedRun:
+    """One run as a tracker logs it: ``key`` (``<pair>/<stage>-<index>``, unique in the sweep), its
+    hyperparameters, its tags and its per-epoch scalars ``((epoch, {metric: value}), ...)``."""
+
+    key: str
+    name: str
+    params: Mapping[str, Any]
+    tags: Mapping[str, str]
+    epochs: tuple[tuple[int, Mapping[str, float]], ...]
+
+    @property
+    def final(self) -> dict[str, float]:
+        """The stage's score at the last epoch (the HParams dashboard's metric); {} without one."""
+        metric = STAGE_METRIC[self.tags["stage"]]
+        last = self.epochs[-1][1] if self.epochs else {}
+        return {metric: last[metric]} if metric in last else {}
+
+
+def _scalar(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def epoch_scalars(row: Mapping[str, Any]) -> dict[str, float]:
+    """The loggable numbers of one epoch's dict: every finite scalar (accuracies, losses, lr, phase,
+    gradient evaluations, ...) and each per-layer-group list as ``layers/<name>/group<i>``."""
+    out = {k: v for k, v in ((k, _scalar(v)) for k, v in row.items() if k != "epoch") if v is not None}
+    for name, values in (row.get("layers") or {}).items():
+        for i, value in enumerate(values or ()):
+            if (v := _scalar(value)) is not None:
+                out[f"layers/{name}/group{i}"] = v
+    return out
+
+
+def tracked_runs(spec: Spec, run: RunRecord) -> list[TrackedRun]:
+    """The runs of one finished Tune trial as the ``trials`` table has them (same ids, hyperparameters
+    and status; ``sweeps.results.trial_row``), with their epochs."""
+    from sweeps.engine import records
+    from sweeps.results import trial_row
+
+    out = []
+    for record in records([run]):
+        row = trial_row(spec, record)
+        key = f"{record.pair}/{record.stage}-{record.trial_index}"
+        tags = {"pair": record.pair, **{c: str(row[c]) for c in TAG_COLUMNS}}
+        params = {**json.loads(row["hparams"]), "epochs_planned": record.epochs_planned}
+        epochs = tuple((int(h["epoch"]), epoch_scalars(h)) for h in record.history)
+        out.append(TrackedRun(key, f"{record.pair} {record.stage} {record.trial_index}", params, tags, epochs))
+    return out
+
+
+def report_verdict(markdown: str) -> str:
+    """The verdict section of a rendered ``report.md`` (the report's own words, not recomputed)."""
+    lines, inside = [], False
+    for line in markdown.splitlines():
+        if line.startswith("## "):
+            if inside:
+                break
+            inside = line.strip() == "## Verdict"
+        if inside:
+            lines.append(line)
+    return "\n".join(lines).strip()
+
+
+STOP = object()
+
+
+class Observer:
+    """The trackers of one driver session behind a queue and one thread (see the module docstring).
+
+    ``run_finished`` (the record writer's hook) only queues; ``close(timeout)`` waits at most that
+    long for the queue, then leaves what is left to ``lrsweep track``.
+    """
+
+    def __init__(self, spec: Spec, sweep: SweepDir, out: Callable[[str], None],
+                 backlog: Iterable[RunRecord] = ()) -> None:
+        self.spec, self.sweep, self.out = spec, sweep, out
+        self.queue: queue.Queue = queue.Queue()
+        self.trackers: list = []
+        self.logged = {t.name: 0 for t in spec.tracking}
+        self.skipped = dict(self.logged)
+        self.failed: set[str] = set()
+        self.cpu_seconds: float | None = None
+        for run in backlog:  # a resume's runs, which a killed driver may not have logged
+            self.queue.put(("run", run))
+        self.thread = threading.Thread(target=self._work, name="lrsweep-tracking", daemon=True)
+        self.thread.start()
+
+    def run_finished(self, run: RunRecord) -> None:
+        self.queue.put(("run", run))
+
+    def __reduce__(self):
+        # Tune pickles its callbacks with the experiment state, a cache lrsweep never restores: a copy
+        # of the observer observes nothing.
+        return (Detached, ())
+
+    def report(self, report_dir: str, verdict: str) -> None:
+        self.queue.put(("report", (report_dir, verdict)))
+
+    def _fail(self, name: str, where: str, err: BaseException) -> None:
+        self.failed.add(name)
+        self.out(f"warning: tracker {name} ({where}) failed and is off for the rest of this session: "
+                 f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}. The sweep goes on and its "
+                 f"results are intact; `lrsweep track {self.sweep.root}` logs what it missed.")
+
+    def _connect(self) -> None:
+        from sweeps.trackers import make_tracker
+
+        for t in self.spec.tracking:
+            try:
+                self.trackers.append(make_tracker(t.name, self.spec, self.sweep, t.options_dict))
+            except Exception as err:  # noqa: BLE001 - a tracker that cannot start costs a warning only
+                self._fail(t.name, t.options_dict.get("tracking_uri", "-"), err)
+
+    def _each(self, call: Callable[[Any], Any]) -> None:
+        for tracker in self.trackers:
+            if tracker.name in self.failed:
+                continue
+            try:
+                call(tracker)
+            except Exception as err:  # noqa: BLE001 - see _connect
+                self._fail(tracker.name, tracker.where, err)
+
+    def _log(self, tracker, runs: list[TrackedRun]) -> None:
+        for run in runs:
+            if tracker.log(run):
+                self.logged[tracker.name] += 1
+            else:
+                self.skipped[tracker.name] += 1
+
+    def _work(self) -> None:
+        self._connect()
+        while (item := self.queue.get()) is not STOP:
+            kind, value = item
+            try:
+                if kind == "run":
+                    runs = tracked_runs(self.spec, value)
+                    self._each(lambda tracker, runs=runs: self._log(tracker, runs))
+                else:
+                    self._each(lambda tracker, value=value: tracker.log_report(*value))
+            except Exception as err:  # noqa: BLE001 - a record the trackers cannot read: warn, go on
+                self.out(f"warning: tracking skipped an item it could not read: {type(err).__name__}: {err}")
+            finally:
+                self.queue.task_done()
+        self._each(lambda tracker: tracker.close())
+        self.cpu_seconds = time.thread_time()  # what the trackers cost the driver's CPU (not their services')
+
+    def idle(self, timeout: float) -> None:
+        """Wait at most ``timeout`` seconds for the queue to empty: the report's figure workers are forked
+        (``reports.plots.writing``), better from a process whose tracking thread holds no lock."""
+        deadline = time.monotonic() + timeout
+        while self.queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def close(self, timeout: float | None) -> bool:
+        """Stop after the queued items, waiting at most ``timeout`` seconds (None: until done); True when
+        everything queued was handed to the trackers that still work."""
+        self.queue.put(STOP)
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            self.out(f"warning: the trackers did not take every run within {timeout:g}s; the sweep's results are "
+                     f"complete. `lrsweep track {self.sweep.root}` logs the rest.")
+            return False
+        return not self.failed
+
+    def say_counts(self) -> None:
+        """One line per working tracker: runs it logged in this session, and runs it had already."""
+        for name in self.logged:
+            if name not in self.failed:
+                self.out(f"{name}: {self.logged[name]} runs logged, {self.skipped[name]} already there")
+        if self.cpu_seconds is not None:
+            self.out(f"tracking thread: {self.cpu_seconds:.1f} s of CPU")
+
+
+class Detached:
+    """What a pickled ``Observer`` becomes: its hook does nothing."""
+
+    def run_finished(self, run: RunRecord) -> None:
+        pass
+
+
+def observe(spec: Spec, sweep: SweepDir, out: Callable[[str], None]) -> Observer | None:
+    """An ``Observer`` of the spec's trackers, given the record's finished runs first (None when the
+    spec tracks nothing)."""
+    if not spec.tracking:
+        return None
+    return Observer(spec, sweep, out, Record(sweep).runs().values())
+
+
+def _fresh_report(sweep: SweepDir) -> str | None:
+    """The sweep's report folder when it was rendered from the current tables (``lrsweep track`` after
+    a sweep that rendered it), else None."""
+    if not sweep.is_local:
+        return None
+    report = sweep.path("report")
+    try:
+        fresh = os.path.getmtime(f"{report}/report.html") >= os.path.getmtime(sweep.path("trials.parquet"))
+    except OSError:
+        return None
+    return report if fresh else None
+
+
+def finish(observer: Observer | None, spec: Spec, sweep: SweepDir, out: Callable[[str], None],
+           timeout: float | None = None) -> bool:
+    """At the end of a sweep (its tables written): the report (rendered by ``reports.render`` when a
+    tracker takes it: MLflow, W&B) and its verdict to the trackers, then ``close``, waiting at most
+    ``timeout`` seconds twice (None: the spec's trackers' ``timeout``). True when every tracker took
+    everything."""
+    if observer is None:
+        return True
+    from sweeps.trackers import TRACKER_CLASSES
+
+    if timeout is None:
+        timeout = max(t.timeout for t in spec.tracking)
+    wanted = any(TRACKER_CLASSES[t.name].takes_report for t in spec.tracking)
+    if wanted:
+        observer.idle(timeout)
+    try:
+        report_dir = _fresh_report(sweep)
+        if report_dir is None and wanted:
+            from reports.render import build_report
+
+            report_dir = build_report([sweep.root]).out_dir
+        if report_dir is not None:
+            with open(os.path.join(report_dir, "report.md")) as f:
+                observer.report(report_dir, report_verdict(f.read()))
+    except Exception as err:  # noqa: BLE001 - no report (e.g. no seed run finished): the runs are logged
+        out(f"warning: no report for the trackers: {type(err).__name__}: {err}")
+    done = observer.close(timeout)
+    observer.say_counts()
+    return done
+
+
+def with_tracking(spec: Spec, entries: Iterable[str]) -> Spec:
+    """``spec`` with the command line's ``--track`` entries added (``NAME`` or ``NAME={yaml options}``,
+    the latter winning over the spec's); SpecError naming ``--track`` on a bad one."""
+    import dataclasses
+
+    import yaml
+
+    from sweeps.spec import Problems, SpecError
+    from sweeps.spec.tracking import parse_tracking, tracking_to_dict
+
+    raw = tracking_to_dict(spec.tracking)
+    p = Problems()
+    for entry in entries:
+        name, sep, options = entry.partition("=")
+        try:
+            raw[name] = yaml.safe_load(options) if sep else True
+        except yaml.YAMLError as err:
+            p.add(f"--track {entry}", f"options are not valid YAML ({err}); allowed: NAME or NAME={{key: value}}")
+    trackers = parse_tracking(raw, p, "--track")
+    if p.items:
+        raise SpecError(p.items, "--track")
+    return dataclasses.replace(spec, tracking=trackers)
+
+
+def track(directory: str, entries: Iterable[str] = (), out: Callable[[str], None] = print) -> int:
+    """``lrsweep track DIR``: log a sweep's finished runs (and its report, once its tables are written)
+    to its trackers and those of ``entries``, skipping runs already logged; waits for the trackers.
+    Holds the sweep's lease, so it never logs beside a running driver. 0 when every tracker took
+    everything, 1 otherwise."""
+    from sweeps.engine import tables_complete
+    from sweeps.record import Lease
+    from sweeps.storage import SweepError, load_sweep_spec
+
+    spec, sweep = load_sweep_spec(directory)
+    spec = with_tracking(spec, entries)
+    if not spec.tracking:
+        raise SweepError(f"{sweep.root}: its spec has no tracking section; name a tracker with --track "
+                         "(tensorboard, mlflow, wandb)")
+    with Lease(sweep, out):
+        observer = observe(spec, sweep, out)
+        if tables_complete(sweep):
+            return 0 if finish(observer, spec, sweep, out, timeout=threading.TIMEOUT_MAX) else 1
+        out(f"{sweep.root}: no results tables yet: the finished runs are logged, the report is not")
+        done = observer.close(None)
+        observer.say_counts()
+        return 0 if done else 1
