@@ -30,17 +30,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from reports.store import exists, is_uri, read_table
+from reports.store import is_uri
 from sweeps import catalog
 from sweeps.progress import say
 from sweeps.ray_setup import MAX_FAILURES, init_ray, quiet_tune, run_config, trial_dirname
 from sweeps.record import Lease, Record, RunRecord
-from sweeps.results import TrialRecord, dedupe_epochs, write_results
+from sweeps.results import records, tables_complete, write_results
 from sweeps.searcher import PairPlan, PairSearcher
 from sweeps.spec import Spec, population_size
 from sweeps.storage import SweepDir, pause
 from vocab.contracts import SEED, TUNE, Pair
-from vocab.members import member_metrics, run_ids, trial_members
+from vocab.members import trial_members
 
 __all__ = ["Plan", "base_config", "checkpoint_every", "collect", "execute", "fit", "plan", "records",
            "tables_complete"]
@@ -155,31 +155,6 @@ def fit(p: Plan, out: Callable[[str], None] = say, observer=None) -> None:
         tuner.fit()
 
 
-def records(runs, sweep: SweepDir | None = None) -> list[TrialRecord]:
-    """One record per run (a population trial's members each) from the durable record's finished
-    trials; with ``sweep``, each failure's full text goes to errors/<trial id>.txt."""
-    found = []
-    for result in runs:
-        members = trial_members(result.config)
-        history = dedupe_epochs(result.history)
-        trial_id = result.trial_id
-        error, error_log = result.error, None
-        if error is not None and sweep is not None:
-            sweep.write_text(f"errors/{trial_id}.txt", f"trial {trial_id} failed: {error}\n\n{result.error_full}\n")
-            error_log = sweep.path(f"errors/{trial_id}.txt")
-        per_epoch = [member_metrics(h, len(members)) for h in history]  # each epoch's dict of every run
-        for i, ((run, meta), run_id) in enumerate(zip(members, run_ids(trial_id, len(members)), strict=True)):
-            own = tuple(dedupe_epochs(row[i] for row in per_epoch if row[i]))  # the epochs it reported in
-            found.append(TrialRecord(
-                trial_id=run_id, stage=run["stage"], pair=meta["pair"],
-                workload=run["workload"], strategy=run["strategy"], trial_index=meta["trial_index"],
-                canonical=bool(meta["canonical"]), seed=run["seed"], epochs_planned=run["epochs"],
-                hparams=run["hparams"], history=own, error=error, error_log=error_log,
-                extra={"workload_options": run["workload_options"]}, population_id=trial_id,
-            ))
-    return found
-
-
 def _write_selection(spec: Spec, sweep: SweepDir, runs: list[RunRecord]) -> None:
     """``selection.json``: the tune trial each pair's seed runs retrained (read from their configs)."""
     chosen = {}
@@ -216,15 +191,6 @@ def collect(p: Plan, out: Callable[[str], None] = say) -> list[dict]:
     _write_selection(p.spec, p.sweep, runs)
     pause("tables")
     return write_results(p.spec, records(runs, p.sweep), p.sweep.root)
-
-
-def tables_complete(sweep: SweepDir) -> bool:
-    """Whether the sweep's three tables are there and readable (they are written last, budget last)."""
-    try:
-        return all(exists(name, sweep.root) and read_table(name, sweep.root) is not None
-                   for name in ("trials", "epochs", "budget"))
-    except Exception:  # noqa: BLE001 - a damaged table is rewritten by a resume
-        return False
 
 
 def execute(p: Plan, address: str | None, num_cpus: int | None, out, lease: Lease,

@@ -18,14 +18,16 @@ from functools import cache, lru_cache
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-from reports.store import write_table
+from reports.store import exists, read_table, write_table
 from sweeps import catalog
 from sweeps.spec import Spec, WorkloadSpec
 from vocab import predictions
 from vocab.contracts import ERROR, FINISHED, LAYER_KEYS, OK, SEED, TUNE, Pair
+from vocab.members import member_metrics, run_ids, trial_members
 
 if TYPE_CHECKING:
     from reports.seed_design import Replay
+    from sweeps.storage import SweepDir
 
 
 @dataclass(frozen=True)
@@ -329,3 +331,37 @@ def write_results(spec: Spec, records: list[TrialRecord], directory: str) -> lis
     write_table("predictions", [row for r in records for row in prediction_rows(spec, r)], directory)
     write_table("budget", budget, directory)
     return budget
+
+
+def records(runs, sweep: SweepDir | None = None) -> list[TrialRecord]:
+    """One record per run (a population trial's members each) from the durable record's finished
+    trials; with ``sweep``, each failure's full text goes to errors/<trial id>.txt."""
+    found = []
+    for result in runs:
+        members = trial_members(result.config)
+        history = dedupe_epochs(result.history)
+        trial_id = result.trial_id
+        error, error_log = result.error, None
+        if error is not None and sweep is not None:
+            sweep.write_text(f"errors/{trial_id}.txt", f"trial {trial_id} failed: {error}\n\n{result.error_full}\n")
+            error_log = sweep.path(f"errors/{trial_id}.txt")
+        per_epoch = [member_metrics(h, len(members)) for h in history]  # each epoch's dict of every run
+        for i, ((run, meta), run_id) in enumerate(zip(members, run_ids(trial_id, len(members)), strict=True)):
+            own = tuple(dedupe_epochs(row[i] for row in per_epoch if row[i]))  # the epochs it reported in
+            found.append(TrialRecord(
+                trial_id=run_id, stage=run["stage"], pair=meta["pair"],
+                workload=run["workload"], strategy=run["strategy"], trial_index=meta["trial_index"],
+                canonical=bool(meta["canonical"]), seed=run["seed"], epochs_planned=run["epochs"],
+                hparams=run["hparams"], history=own, error=error, error_log=error_log,
+                extra={"workload_options": run["workload_options"]}, population_id=trial_id,
+            ))
+    return found
+
+
+def tables_complete(sweep: SweepDir) -> bool:
+    """Whether the sweep's three tables are there and readable (they are written last, budget last)."""
+    try:
+        return all(exists(name, sweep.root) and read_table(name, sweep.root) is not None
+                   for name in ("trials", "epochs", "budget"))
+    except Exception:  # noqa: BLE001 - a damaged table is rewritten by a resume
+        return False

@@ -72,8 +72,7 @@ def epoch_scalars(row: Mapping[str, Any]) -> dict[str, float]:
 def tracked_runs(spec: Spec, run: RunRecord) -> list[TrackedRun]:
     """The runs of one finished Tune trial as the ``trials`` table has them (same ids, hyperparameters
     and status; ``sweeps.results.trial_row``), with their epochs."""
-    from sweeps.engine import records
-    from sweeps.results import trial_row
+    from sweeps.results import records, trial_row
 
     out = []
     for record in records([run]):
@@ -297,8 +296,8 @@ def track(directory: str, entries: Iterable[str] = (), out: Callable[[str], None
     to its trackers and those of ``entries``, skipping runs already logged; waits for the trackers.
     Holds the sweep's lease, so it never logs beside a running driver. 0 when every tracker took
     everything, 1 otherwise."""
-    from sweeps.engine import tables_complete
     from sweeps.record import Lease
+    from sweeps.results import tables_complete
     from sweeps.storage import SweepError, load_sweep_spec
 
     spec, sweep = load_sweep_spec(directory)

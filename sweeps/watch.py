@@ -35,8 +35,10 @@ def provisional_verdict(directory: str) -> tuple[int, list[str]]:
     from reports.load import load_results
     from reports.options import DEFAULT_MARGIN
     from reports.sections import verdict_section
-    from sweeps.engine import records  # plain functions: no Ray is started
-    from sweeps.results import write_results
+    from sweeps.results import (
+        records,  # plain functions: no Ray is started
+        write_results,
+    )
 
     spec, sweep = load_sweep_spec(directory)
     runs = [r for r in records(Record(sweep).runs().values()) if r.stage == SEED]
