@@ -1,7 +1,9 @@
 """Load one or more sweep directories into pandas and refuse to mix what is not comparable.
 
-Two sweeps are comparable when they ran the same protocol (equal spec hash) and every
-(workload, strategy) pair of a workload got the same budget. Anything else is refused with
+Two sweeps are comparable when they ran the same protocol and every (workload, strategy) pair of a
+workload got the same budget. The protocol is the ``protocol_hash`` column when every row has one
+(equal first halves across all rows, one hash per workload: strategy lists and workload sets may
+differ, as in an extended sweep), else, for results written before it, the spec hash. Anything else is refused with
 `MixedResultsError` naming the difference, unless the caller passes `allow_mixed=True`, in which
 case the differences are kept in `Results.mixed` and printed at the top of the report.
 """
@@ -69,6 +71,23 @@ def _differences(budget: pd.DataFrame) -> list[str]:
     return out
 
 
+def _protocol_differences(trials: pd.DataFrame, budget: pd.DataFrame) -> list[str] | None:
+    """How the rows' protocol hashes differ, one sentence each (None: some row has none, an older table)."""
+    rows = pd.concat([trials[["workload", "protocol_hash"]], budget[["workload", "protocol_hash"]]])
+    if rows["protocol_hash"].isna().any():
+        return None
+    out = []
+    common = sorted(set(rows["protocol_hash"].str[:8]))
+    if len(common) > 1:
+        out.append(f"different protocols (budget, evaluation or seed rule): protocol hashes begin {', '.join(common)}")
+    for workload, group in rows.groupby("workload", sort=True):
+        found = sorted(set(group["protocol_hash"]))
+        if len(found) > 1:
+            out.append(f"different protocol hashes on workload {workload!r} (its options or epochs, or the budget): "
+                       + ", ".join(found))
+    return out
+
+
 def load_results(sweep_dirs: list[str], *, allow_mixed: bool = False) -> Results:
     """Read `trials`, `epochs` and `budget` from every directory and check they may be combined.
 
@@ -101,7 +120,10 @@ def load_results(sweep_dirs: list[str], *, allow_mixed: bool = False) -> Results
     trials, epochs, budget = (pd.concat(parts[n], ignore_index=True) for n in ("trials", "epochs", "budget"))
 
     mixed = []
-    if len(hashes) > 1:
+    protocols = _protocol_differences(trials, budget)
+    if protocols is not None:
+        mixed += protocols
+    elif len(hashes) > 1:
         listing = "; ".join(f"{h} in {', '.join(sorted(d))}" for h, d in sorted(hashes.items()))
         mixed.append(f"different spec hashes: {listing}")
     mixed += _differences(budget)
