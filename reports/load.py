@@ -10,11 +10,12 @@ case the differences are kept in `Results.mixed` and printed at the top of the r
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import pandas as pd
 
-from reports.store import exists, read_table, to_table
+from reports.store import exists, filesystem, read_table, to_table
 from vocab.contracts import FINISHED, SEED, TUNE
 
 #: Budget columns that must be equal across the strategies of a workload for a fair comparison.
@@ -40,6 +41,8 @@ class Results:
     warnings: list[str] = field(default_factory=list)
     layers: pd.DataFrame | None = None
     """Per-layer diagnostics (``layers`` table); empty for sweeps written before it existed."""
+    extensions: list[str] = field(default_factory=list)
+    """One sentence per extension of a loaded sweep (``extensions.json``, ``lrsweep extend``)."""
 
     @property
     def spec_hashes(self) -> list[str]:
@@ -136,4 +139,25 @@ def load_results(sweep_dirs: list[str], *, allow_mixed: bool = False) -> Results
     for row in incomplete.sort_values(["workload", "strategy"]).itertuples():
         warn.append(f"{row.workload}/{row.strategy} is incomplete: {row.trials_run}/{row.trials_planned} "
                     f"tuning trials and {row.seeds_run}/{row.seeds_planned} seeds finished")
-    return Results(list(sweep_dirs), trials, epochs, budget, mixed, warn, pd.concat(layers, ignore_index=True))
+    extended = [line for d in sweep_dirs for line in extensions(d)]
+    return Results(list(sweep_dirs), trials, epochs, budget, mixed, warn, pd.concat(layers, ignore_index=True),
+                   extended)
+
+
+def extensions(directory: str) -> list[str]:
+    """``X added on DATE under the same protocol``, one per step of ``extensions.json`` after the first."""
+    fs, base = filesystem(directory)
+    try:
+        with fs.open_input_stream(f"{base}/extensions.json") as f:
+            steps = json.loads(f.read().decode())["steps"]
+    except (FileNotFoundError, OSError):
+        return []
+    out = []
+    for step in steps[1:]:
+        what = step.get("added", {})
+        parts = [*what.get("strategies", []), *(f"workload {w}" for w in what.get("workloads", []))]
+        if what.get("seeds"):
+            parts.append(f"seeds {what['seeds'][0]} -> {what['seeds'][1]}")
+        out.append(f"{', '.join(parts)} added on {str(step.get('when'))[:10]} under the same protocol "
+                   f"(spec hash {step.get('previous_spec_hash')} -> {step['spec_hash']})")
+    return out
