@@ -89,7 +89,8 @@ def test_an_added_plugin_strategy_trains_only_itself_and_keeps_every_old_row(wor
     assert budget.protocol_hash.nunique() == 1
     trials = _read(by_plugin, "trials")
     assert trials.protocol_hash.nunique() == 1 and trials.spec_hash.nunique() == 2
-    assert (trials[trials.strategy == "plain_sgd"].spec_hash != trials[trials.strategy == "adam"].spec_hash.iloc[0]).all()
+    old_hash = trials[trials.strategy == "adam"].spec_hash.iloc[0]
+    assert (trials[trials.strategy == "plain_sgd"].spec_hash != old_hash).all()
     spec = yaml.safe_load((by_plugin / "spec.yaml").read_text())
     assert spec["strategies"] == ["fixed_sgd", "adam", "plain_sgd"] and spec["plugins"] == ["plain_sgd"]
     assert (by_plugin / "plugins" / "plain_sgd.py").exists()
@@ -147,7 +148,7 @@ def test_a_second_workload_joins_the_comparison(work):
     assert code == 0, out[-3000:]
     _old_rows_equal(directory, work / "results" / "base")
     budget = _read(directory, "budget")
-    assert sorted(zip(budget.workload, budget.strategy)) == [("coin", "adam"), ("coin", "fixed_sgd"),
+    assert sorted(zip(budget.workload, budget.strategy, strict=True)) == [("coin", "adam"), ("coin", "fixed_sgd"),
                                                             ("synthetic", "adam"), ("synthetic", "fixed_sgd")]
     assert budget.complete.all() and budget.trials_planned.nunique() == 1
     assert budget.protocol_hash.str[:8].nunique() == 1 and budget.protocol_hash.nunique() == 2  # one per workload
@@ -186,3 +187,36 @@ def test_an_extension_that_changes_the_protocol_exits_2_naming_the_field_and_cha
     assert code == 2 and field in out, out[-3000:]
     assert _digest(directory) == before
     assert "nothing was changed" in out
+
+
+def test_a_strategy_added_to_a_stopped_selection_reopens_it_with_the_first_stage_seeds():
+    """The selection design's decisions are a pure function of the finished seed runs: a driver of the
+    extended sweep replays the old runs, and once the added pair has tuned, the procedure asks for its
+    first-stage seeds (the same seed numbers as the others') before deciding again over all of them."""
+    from reports.selection import SelectionSettings
+    from sweeps.seedstage import Rounds
+
+    settings = SelectionSettings(0.5, 0.95, 3, 9, 3)
+    old = {"w/a": ("w", "a"), "w/b": ("w", "b")}
+    scores = {"w/a": [90.0, 91.0, 90.5], "w/b": [70.0, 71.0, 70.5]}  # b is 20 pp behind: stopped at once
+
+    def replayed(pairs):
+        rounds = Rounds(settings, pairs)
+        for key, values in scores.items():
+            for seed, value in enumerate(values):
+                rounds.scored(key, seed, value)
+        for key in old:
+            rounds.tuned(key, chosen=True)
+        return rounds
+
+    before = replayed(old)
+    assert before.ask("w") == [] and before.stopped() and before.workloads["w"].decision.selected == "a"
+    after = replayed({**old, "w/c": ("w", "c")})
+    assert after.ask("w") == [] and not after.stopped()  # c still tuning: the procedure waits for it
+    after.tuned("w/c", chosen=True)
+    asked = after.ask("w")
+    assert ("w/c", range(0, 3)) in asked and not after.stopped()
+    for seed, value in enumerate([90.2, 90.9, 90.4]):
+        after.scored("w/c", seed, value)
+    after.ask("w")
+    assert "c" in after.workloads["w"].decision.contenders  # within the zone of a: decided over all three
