@@ -6,6 +6,7 @@ resumes to the uninterrupted tables, and a change of protocol is refused with no
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import time
 from pathlib import Path
@@ -90,7 +91,11 @@ def test_an_added_plugin_strategy_trains_only_itself_and_keeps_every_old_row(wor
     assert sorted(budget.strategy) == ["adam", "fixed_sgd", "plain_sgd"] and budget.complete.all()
     assert budget.trials_planned.nunique() == budget.seeds_planned.nunique() == budget.epochs.nunique() == 1
     assert budget.protocol_hash.nunique() == 1
+    space = json.loads(budget[budget.strategy == "plain_sgd"].search_space.iloc[0])
+    assert set(space) == {"lr"} and space["lr"]["low"] < 0.05 < space["lr"]["high"]  # around its canonical lr
     trials = _read(by_plugin, "trials")
+    canonical = trials[(trials.strategy == "plain_sgd") & (trials.stage == "tune") & (trials.trial_index == 0)]
+    assert canonical.canonical.all() and json.loads(canonical.hparams.iloc[0])["lr"] == 0.05
     assert trials.protocol_hash.nunique() == 1 and trials.spec_hash.nunique() == 2
     old_hash = trials[trials.strategy == "adam"].spec_hash.iloc[0]
     assert (trials[trials.strategy == "plain_sgd"].spec_hash != old_hash).all()
