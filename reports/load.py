@@ -1,18 +1,21 @@
 """Load one or more sweep directories into pandas and refuse to mix what is not comparable.
 
-Two sweeps are comparable when they ran the same protocol (equal spec hash) and every
-(workload, strategy) pair of a workload got the same budget. Anything else is refused with
+Two sweeps are comparable when they ran the same protocol and every (workload, strategy) pair of a
+workload got the same budget. The protocol is the ``protocol_hash`` column when every row has one
+(equal first halves across all rows, one hash per workload: strategy lists and workload sets may
+differ, as in an extended sweep), else, for results written before it, the spec hash. Anything else is refused with
 `MixedResultsError` naming the difference, unless the caller passes `allow_mixed=True`, in which
 case the differences are kept in `Results.mixed` and printed at the top of the report.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import pandas as pd
 
-from reports.store import exists, read_table, to_table
+from reports.store import exists, filesystem, read_table, to_table
 from vocab.contracts import FINISHED, SEED, TUNE
 
 #: Budget columns that must be equal across the strategies of a workload for a fair comparison.
@@ -40,6 +43,8 @@ class Results:
     """Per-layer diagnostics (``layers`` table); empty for sweeps written before it existed."""
     predictions: pd.DataFrame | None = None
     """Seed runs' packed test predictions (``predictions`` table); empty for sweeps written before it existed."""
+    extensions: list[str] = field(default_factory=list)
+    """One sentence per extension of a loaded sweep (``extensions.json``, ``lrsweep extend``)."""
 
     @property
     def spec_hashes(self) -> list[str]:
@@ -68,6 +73,23 @@ def _differences(budget: pd.DataFrame) -> list[str]:
                     by_value.setdefault(repr(value), []).append(strategy)
                 detail = "; ".join(f"{v}: {', '.join(sorted(s))}" for v, s in sorted(by_value.items()))
                 out.append(f"unequal budget on workload {workload!r}: {key} differs ({detail})")
+    return out
+
+
+def _protocol_differences(trials: pd.DataFrame, budget: pd.DataFrame) -> list[str] | None:
+    """How the rows' protocol hashes differ, one sentence each (None: some row has none, an older table)."""
+    rows = pd.concat([trials[["workload", "protocol_hash"]], budget[["workload", "protocol_hash"]]])
+    if rows["protocol_hash"].isna().any():
+        return None
+    out = []
+    common = sorted(set(rows["protocol_hash"].str[:8]))
+    if len(common) > 1:
+        out.append(f"different protocols (budget, evaluation or seed rule): protocol hashes begin {', '.join(common)}")
+    for workload, group in rows.groupby("workload", sort=True):
+        found = sorted(set(group["protocol_hash"]))
+        if len(found) > 1:
+            out.append(f"different protocol hashes on workload {workload!r} (its options or epochs, or the budget): "
+                       + ", ".join(found))
     return out
 
 
@@ -103,7 +125,10 @@ def load_results(sweep_dirs: list[str], *, allow_mixed: bool = False) -> Results
     trials, epochs, budget = (pd.concat(parts[n], ignore_index=True) for n in ("trials", "epochs", "budget"))
 
     mixed = []
-    if len(hashes) > 1:
+    protocols = _protocol_differences(trials, budget)
+    if protocols is not None:
+        mixed += protocols
+    elif len(hashes) > 1:
         listing = "; ".join(f"{h} in {', '.join(sorted(d))}" for h, d in sorted(hashes.items()))
         mixed.append(f"different spec hashes: {listing}")
     mixed += _differences(budget)
@@ -116,5 +141,26 @@ def load_results(sweep_dirs: list[str], *, allow_mixed: bool = False) -> Results
     for row in incomplete.sort_values(["workload", "strategy"]).itertuples():
         warn.append(f"{row.workload}/{row.strategy} is incomplete: {row.trials_run}/{row.trials_planned} "
                     f"tuning trials and {row.seeds_run}/{row.seeds_planned} seeds finished")
+    extended = [line for d in sweep_dirs for line in extensions(d)]
     return Results(list(sweep_dirs), trials, epochs, budget, mixed, warn,
-                   **{name: pd.concat(found, ignore_index=True) for name, found in optional.items()})
+                   **{name: pd.concat(found, ignore_index=True) for name, found in optional.items()},
+                   extensions=extended)
+
+
+def extensions(directory: str) -> list[str]:
+    """``X added on DATE under the same protocol``, one per step of ``extensions.json`` after the first."""
+    fs, base = filesystem(directory)
+    try:
+        with fs.open_input_stream(f"{base}/extensions.json") as f:
+            steps = json.loads(f.read().decode())["steps"]
+    except (FileNotFoundError, OSError):
+        return []
+    out = []
+    for step in steps[1:]:
+        what = step.get("added", {})
+        parts = [*what.get("strategies", []), *(f"workload {w}" for w in what.get("workloads", []))]
+        if what.get("seeds"):
+            parts.append(f"seeds {what['seeds'][0]} -> {what['seeds'][1]}")
+        out.append(f"{', '.join(parts)} added on {str(step.get('when'))[:10]} under the same protocol "
+                   f"(spec hash {step.get('previous_spec_hash')} -> {step['spec_hash']})")
+    return out

@@ -22,6 +22,10 @@ class Column:
     nullable: bool = False
 
 
+PROTOCOL_DOC = ("16 hex: 8 of the budget, evaluation and seed rule, 8 of the workload (options, epochs); equal "
+                "hashes = comparable pairs, whatever the strategy list (an extended sweep keeps it); null in results "
+                "written before it was recorded")
+
 TRIALS = (
     Column("sweep_id", pa.string(), "sweep name from the spec"),
     Column("spec_hash", pa.string(), "sha256 (first 16 hex) of the normalised spec; equal hashes = same protocol"),
@@ -62,6 +66,7 @@ TRIALS = (
            nullable=True),
     Column("population_id", pa.string(), "the Tune trial that trained this run: equal to trial_id for a run trained "
            "alone, shared by the members of a population (resources.population)", nullable=True),
+    Column("protocol_hash", pa.string(), PROTOCOL_DOC, nullable=True),
 )
 
 RUN_EPOCH = (
@@ -123,6 +128,7 @@ BUDGET = (
     Column("search_space", pa.string(), "JSON object {hparam: {low, high, scale}} of the searched ranges "
            "(scale log, linear or int), spec overrides applied; null in results written before it was recorded",
            nullable=True),
+    Column("protocol_hash", pa.string(), "protocol hash, as in trials", nullable=True),
 )
 
 LAYERS = RUN_EPOCH + (

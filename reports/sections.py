@@ -538,6 +538,7 @@ def protocol_section(out_dir: str, data: Analysis) -> Section:
     if "grad_evals" not in runs or runs["grad_evals"].isna().all():
         compute.append("gradient evaluations not recorded by this sweep")
     items.append("Compute: " + "; ".join(compute) + ".")
+    items += [f"Extended: {line}." for line in res.extensions]
     items.append(f"Versions: {_versions(res)}. Spec hash(es): " + ", ".join(f"`{h}`" for h in res.spec_hashes) + ".")
     sec.ul(items)
     return sec

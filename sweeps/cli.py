@@ -62,6 +62,20 @@ def cmd_resume(args: argparse.Namespace) -> int:
         return _fail(str(err))
 
 
+def cmd_extend(args: argparse.Namespace) -> int:
+    from sweeps.extend import extend_sweep
+    from sweeps.spec import SpecError
+    from sweeps.storage import SweepError
+
+    names = (lambda text: [x.strip() for x in (text or "").split(",") if x.strip()])
+    try:
+        return extend_sweep(args.dir, strategies=names(args.strategies), workloads=names(args.workloads),
+                            seeds=args.seeds, spec_path=args.spec, plugins=args.plugin or (),
+                            address=args.address, num_cpus=args.num_cpus)
+    except (SpecError, SweepError) as err:
+        return _fail(str(err))
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from sweeps.progress import status
     from sweeps.storage import SweepError
@@ -400,6 +414,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", help="sweep directory, <storage>/<name>")
     ray_options(p)
     p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser("extend", help="add strategies, workloads or seeds to a sweep under its protocol",
+                       description="Add to a finished or interrupted sweep under exactly its protocol and train only "
+                                   "what is new; a change of protocol is refused (exit 2) with nothing written. "
+                                   "A kill during an extension is finished by `lrsweep resume DIR`.")
+    p.add_argument("dir", help="sweep directory, <storage>/<name>")
+    p.add_argument("--strategies", metavar="A,B", help="strategies to add (with --plugin for your own)")
+    p.add_argument("--workloads", metavar="W,V", help="workloads to add, with their default options")
+    p.add_argument("--seeds", type=int, metavar="N", help="a fixed design's seeds, more than the sweep's")
+    p.add_argument("--spec", help="a spec that differs from the sweep's own only by added strategies and workloads")
+    plugin_option(p)
+    ray_options(p)
+    p.set_defaults(func=cmd_extend)
 
     p = sub.add_parser("status", help="show a sweep's progress", description="Trials done and best "
                        "scores per pair (no Ray needed).")

@@ -49,6 +49,7 @@ class TrialRecord:
     extra: Mapping[str, Any] = field(default_factory=dict)
     error_log: str | None = None
     population_id: str | None = None  # the Tune trial that trained it (a population's, for a member)
+    spec_hash: str | None = None  # the spec of the step that added it (an extended sweep); None: the sweep's
 
     @property
     def status(self) -> str:
@@ -146,7 +147,7 @@ def trial_row(spec: Spec, record: TrialRecord) -> dict:
     test = [v for v in test if v is not None]
     return {
         "sweep_id": spec.name,
-        "spec_hash": spec.hash,
+        "spec_hash": record.spec_hash or spec.hash,
         "workload": record.workload,
         "strategy": record.strategy,
         "generation": _generation(record.strategy),
@@ -173,7 +174,12 @@ def trial_row(spec: Spec, record: TrialRecord) -> dict:
         "versions": versions(),
         "error_log": record.error_log,
         "population_id": record.population_id or record.trial_id,
+        "protocol_hash": _protocol_hash(spec, record.workload),
     }
+
+
+def _protocol_hash(spec: Spec, workload: str) -> str | None:
+    return next((spec.protocol_hash(w) for w in spec.workloads if w.name == workload), None)
 
 
 def _compute(history: list[dict]) -> dict:
@@ -241,7 +247,8 @@ def prediction_rows(spec: Spec, record: TrialRecord) -> list[dict]:
     if record.stage != SEED or record.status not in FINISHED or not packed:
         return []
     predicted, correct = predictions.blobs(packed)
-    return [{"sweep_id": spec.name, "spec_hash": spec.hash, "workload": record.workload, "strategy": record.strategy,
+    return [{"sweep_id": spec.name, "spec_hash": record.spec_hash or spec.hash, "workload": record.workload,
+             "strategy": record.strategy,
              "trial_id": record.trial_id, "seed": record.seed, "population_id": record.population_id or record.trial_id,
              "epoch": int(last["epoch"]), "n_rows": packed["rows"], "n_classes": packed["classes"],
              "width": packed["width"], "n_correct": packed["n_correct"], "predicted": predicted, "correct": correct}]
@@ -274,8 +281,9 @@ def _selections(spec: Spec, records: list[TrialRecord]) -> dict[str, Replay]:
     return {w: replay(found, spec.evaluation.settings(), {s for s, _, _ in found}) for w, found in rows.items()}
 
 
-def budget_rows(spec: Spec, records: list[TrialRecord]) -> list[dict]:
-    """One ``budget`` row per pair: what was planned, what ran, and whether that is complete."""
+def budget_rows(spec: Spec, records: list[TrialRecord], spec_hashes: Mapping[str, str] | None = None) -> list[dict]:
+    """One ``budget`` row per pair: what was planned, what ran, and whether that is complete;
+    ``spec_hashes``: pair key -> the spec hash of the step that added it (an extended sweep)."""
     rows = []
     selections = _selections(spec, records)
     design = "selection" if spec.evaluation.adaptive else "fixed"
@@ -296,7 +304,7 @@ def budget_rows(spec: Spec, records: list[TrialRecord]) -> list[dict]:
         es = spec.budget.early_stopping
         rows.append({
             "sweep_id": spec.name,
-            "spec_hash": spec.hash,
+            "spec_hash": (spec_hashes or {}).get(pair, spec.hash),
             "workload": w.name,
             "strategy": s,
             "trials_planned": spec.budget.trials,
@@ -316,15 +324,18 @@ def budget_rows(spec: Spec, records: list[TrialRecord]) -> list[dict]:
             "seeds_asked": asked,
             "selection_settings": settings,
             "search_space": _space_json(w, s, spec.overrides(s)),
+            "protocol_hash": spec.protocol_hash(w),
         })
     return rows
 
 
-def write_results(spec: Spec, records: list[TrialRecord], directory: str) -> list[dict]:
+def write_results(spec: Spec, records: list[TrialRecord], directory: str,
+                  spec_hashes: Mapping[str, str] | None = None) -> list[dict]:
     """Write ``trials``, ``epochs``, ``layers``, ``predictions`` and ``budget`` under ``directory`` (budget
-    last: its presence marks the tables complete); return the budget rows."""
+    last: its presence marks the tables complete); return the budget rows (``spec_hashes`` as in
+    ``budget_rows``)."""
     records = sorted(records, key=lambda r: (r.workload, r.strategy, r.stage != TUNE, r.trial_index))
-    budget = budget_rows(spec, records)
+    budget = budget_rows(spec, records, spec_hashes)
     write_table("trials", [trial_row(spec, r) for r in records], directory)
     write_table("epochs", [row for r in records for row in epoch_rows(spec, r)], directory)
     write_table("layers", [row for r in records for row in layer_rows(spec, r)], directory)

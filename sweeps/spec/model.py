@@ -4,6 +4,12 @@ The spec hash (16 hex of the sha256 of the normalised *protocol*: workloads with
 epochs, expanded strategies, budget, evaluation, overrides) is equal for two specs exactly when
 they ask for the same experiment; name, storage, resources, concurrency, checkpoint keeping and
 tracking do not enter it.
+
+The protocol hash (``Spec.protocol_hash``) names what makes two *pairs* comparable, whichever
+sweep holds them: the budget, the evaluation, the seed rule and the pair's own workload (options,
+epochs); not the strategy list, not the other workloads, and not the search-space overrides, which
+belong to their strategy the way its own space does (the budget table records each pair's space).
+So a sweep extended by strategies or workloads (``sweeps.extend``) keeps one protocol.
 """
 
 from __future__ import annotations
@@ -237,8 +243,16 @@ class Spec:
 
     @property
     def hash(self) -> str:
-        blob = json.dumps(self.protocol(), sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return _digest(self.protocol(), 16)
+
+    def common_protocol(self) -> dict:
+        """The part of the protocol every pair of the sweep shares: budget, evaluation, seed rule."""
+        return {"budget": self.budget.to_dict(), "evaluation": self.evaluation.to_dict(), "seed_rule": SEED_RULE}
+
+    def protocol_hash(self, workload: WorkloadSpec) -> str:
+        """16 hex: 8 of ``common_protocol`` then 8 of the workload (name, options, epochs). Pairs with
+        equal hashes are one comparison; equal first halves, one comparison across workloads."""
+        return _digest(self.common_protocol(), 8) + _digest(workload.to_dict(), 8)
 
     def to_dict(self) -> dict:
         """The normalised spec, parseable again by ``parse_spec`` to an equal ``Spec``."""
@@ -261,6 +275,11 @@ class Spec:
 
     def to_yaml(self) -> str:
         return f"# normalised spec; spec hash {self.hash}\n" + yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def _digest(value: Any, digits: int) -> str:
+    blob = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:digits]
 
 
 def population_size(spec: Spec, workload: WorkloadSpec) -> int:
