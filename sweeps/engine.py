@@ -190,7 +190,7 @@ def collect(p: Plan, out: Callable[[str], None] = say) -> list[dict]:
     runs = sorted(p.record.runs().values(), key=lambda r: r.key)
     _write_selection(p.spec, p.sweep, runs)
     pause("tables")
-    from sweeps.extend import stamp  # an extended sweep's rows keep the spec hash of the step that added them
+    from sweeps.extensions import stamp  # an extended sweep's rows keep the spec hash of the step that added them
 
     found, spec_hashes = stamp(p.sweep, records(runs, p.sweep))
     return write_results(p.spec, found, p.sweep.root, spec_hashes)

@@ -22,15 +22,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sweeps import plugins as plugin_files
+from sweeps.extensions import EXTENSIONS, stamp, steps
 from sweeps.progress import say
 from sweeps.spec import Spec, load_spec, parse_spec, population_size
-from sweeps.storage import SweepDir, SweepError, load_sweep_spec
-from vocab.contracts import TUNE, Pair
+from sweeps.storage import SweepError, load_sweep_spec
 
 __all__ = ["EXTENSIONS", "ProtocolError", "added", "extend_sweep", "extended_spec", "protocol_changes", "stamp",
            "steps"]
 
-EXTENSIONS = "extensions.json"
 
 
 class ProtocolError(SweepError):
@@ -104,33 +103,6 @@ def _step(spec: Spec, when: str | None, **more: Any) -> dict:
     return {"when": when, "spec_hash": spec.hash, "strategies": list(spec.strategies),
             "workloads": [w.name for w in spec.workloads], "seeds": spec.evaluation.seeds, **more,
             "spec": spec.to_dict()}
-
-
-def steps(sweep: SweepDir) -> list[dict]:
-    """The sweep's steps from ``extensions.json``: its first spec, then each extension (empty: never extended)."""
-    text = sweep.read_text(EXTENSIONS)
-    return json.loads(text)["steps"] if text else []
-
-
-def stamp(sweep: SweepDir, records: list) -> tuple[list, dict[str, str] | None]:
-    """``records`` (``sweeps.results.TrialRecord``) each with the spec hash of the first step that asked for
-    it, and each pair's (the step that added the pair); unchanged, with None, for a sweep never extended."""
-    found = steps(sweep)
-    if not found:
-        return records, None
-
-    def first(workload: str, strategy: str, seed: int | None = None) -> str | None:
-        for s in found:
-            if workload in s["workloads"] and strategy in s["strategies"] and \
-                    (seed is None or s["seeds"] == "auto" or seed < int(s["seeds"])):
-                return s["spec_hash"]
-        return None
-
-    out = [dataclasses.replace(r, spec_hash=first(r.workload, r.strategy, None if r.stage == TUNE else r.seed))
-           for r in records]
-    pairs = {Pair(w, s).key: h for step in reversed(found) for w in step["workloads"] for s in step["strategies"]
-             if (h := first(w, s)) is not None}
-    return out, pairs
 
 
 def extend_sweep(directory: str, *, strategies: Sequence[str] = (), workloads: Sequence[str] = (),
