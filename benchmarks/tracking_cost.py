@@ -1,7 +1,7 @@
 """What a tracker costs a sweep: the wall time of one 4-pair synthetic sweep with each tracker of the
 spec's ``tracking`` section against the same sweep with none, all in one run on one local Ray.
 
-Each sweep is run through ``sweeps.engine.run_sweep`` as ``lrsweep run`` runs it (Ray started once
+Each sweep is run through ``sweeps.launch.run_sweep`` as ``lrsweep run`` runs it (Ray started once
 first and not timed, so every sweep finds it warm). The untracked sweep runs first and last; the
 baseline is the mean of the two, so a drift of the machine's load shows as their difference. Printed
 per tracker: the wall time to the tables (training, with the tracker logging beside it on its
@@ -32,7 +32,7 @@ STRATEGIES = ["fixed_sgd", "adam", "cosine_sgd", "dals"]
 def timed_sweep(name: str, tracking: dict, storage: str, args) -> tuple[float, float, float, int]:
     """Run one sweep; return (seconds to the tables, seconds in all, CPU seconds of the driver's
     tracking thread, exit status)."""
-    from sweeps.engine import run_sweep
+    from sweeps.launch import run_sweep
     from sweeps.spec import parse_spec
 
     spec = parse_spec({
