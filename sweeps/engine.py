@@ -214,7 +214,7 @@ def execute(p: Plan, address: str | None, num_cpus: int | None, out, lease: Leas
 
                 ray.shutdown()
         budget = collect(p, out)
-        out(f"done in {time.time() - t0:.0f}s; tables: trials, epochs, layers, budget in {p.sweep.root}")
+        out(f"done in {time.time() - t0:.0f}s; tables: trials, epochs, layers, predictions, budget in {p.sweep.root}")
         tracking.finish(observer, p.spec, p.sweep, out)
         return (summary or (lambda b: _summary(p.spec, b, out)))(budget)
     finally:
