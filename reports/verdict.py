@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from reports import stats
+from vocab.contracts import FINISHED
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ def _paired_scores(seed_runs: pd.DataFrame) -> dict[str, dict[int, float | None]
     scores: dict[str, dict[int, float | None]] = {}
     for r in seed_runs.itertuples():
         value = r.test_accuracy_final
-        ok = r.status in ("ok", "diverged") and value is not None and np.isfinite(value)
+        ok = r.status in FINISHED and value is not None and np.isfinite(value)
         scores.setdefault(r.strategy, {})[int(r.seed)] = 100.0 * float(value) if ok else None
     return scores
 

@@ -137,14 +137,17 @@ def _generation(strategy: str) -> str:
     return str(get_strategy(strategy).generation)
 
 
+def _finite_values(history: Iterable[Mapping[str, Any]], key: str) -> list[float]:
+    """The finite values of ``key`` over a run's epochs, in order."""
+    return [v for v in (_finite(r.get(key)) for r in history) if v is not None]
+
+
 def trial_row(spec: Spec, record: TrialRecord) -> dict:
     """The ``trials`` row of one record."""
     h = record.history
     tune = record.stage == TUNE
-    val = [_finite(r.get("val_accuracy")) for r in h] if tune else []
-    test = [_finite(r.get("test_accuracy")) for r in h] if not tune else []
-    val = [v for v in val if v is not None]
-    test = [v for v in test if v is not None]
+    val = _finite_values(h, "val_accuracy") if tune else []
+    test = _finite_values(h, "test_accuracy") if not tune else []
     return {
         "sweep_id": spec.name,
         "spec_hash": record.spec_hash or spec.hash,
@@ -276,8 +279,8 @@ def _selections(spec: Spec, records: list[TrialRecord]) -> dict[str, Replay]:
     rows: dict[str, list] = {w.name: [] for w in spec.workloads}
     for r in records:
         if r.stage == SEED:
-            score = trial_row(spec, r)["test_accuracy_final"] if r.status in FINISHED else None
-            rows[r.workload].append((r.strategy, r.seed, None if score is None else 100.0 * score))
+            test = _finite_values(r.history, "test_accuracy") if r.status in FINISHED else []
+            rows[r.workload].append((r.strategy, r.seed, 100.0 * test[-1] if test else None))  # trials' final
     return {w: replay(found, spec.evaluation.settings(), {s for s, _, _ in found}) for w, found in rows.items()}
 
 
