@@ -20,7 +20,8 @@ from sweeps.storage import EXPERIMENT, SweepDir
 from sweeps.trial_entry import LOG_DIR_VAR
 
 __all__ = ["LOOPBACK", "MAX_FAILURES", "SNAPSHOT_PERIOD_S", "LatestCheckpointOnly", "RecordWriter", "init_ray",
-           "loopback_node", "quiet_tune", "run_config", "trial_dirname", "tune_defaults_for_fit"]
+           "loopback_node", "quiet_tune", "retry_trials_lost_in_reset", "run_config", "trial_dirname",
+           "tune_defaults_for_fit"]
 
 LOOPBACK = "127.0.0.1"
 """The node address of the embedded Ray: it listens on this machine only."""
@@ -112,12 +113,44 @@ def tune_defaults_for_fit() -> Iterator[None]:
     analysis = logging.getLogger("ray.tune.analysis.experiment_analysis")
     analysis.addFilter(_no_missing_metrics)
     try:
-        yield
+        with retry_trials_lost_in_reset():
+            yield
     finally:
         analysis.removeFilter(_no_missing_metrics)
         for name, value in before.items():
             if value is None:
                 os.environ.pop(name, None)
+
+
+@contextmanager
+def retry_trials_lost_in_reset() -> Iterator[None]:
+    """Inside: Tune retries a trial whose reused actor died while taking it (``reset``) as it retries
+    any other crashed trial.
+
+    Ray 2.60's Tune retries a trial that fails while RUNNING, and one whose new actor fails in its
+    creation (``TuneController._actor_failed`` sets it RUNNING first for that reason). A trial handed a
+    cached actor (``reuse_actors``) is still PENDING while the actor resets, so when that actor's
+    node or process dies then, ``_process_trial_failure`` errors the trial for good with its retries
+    unused (seen in the suite: a worker node killed as its actor took the next seed run). This does
+    for a failed reset what ``_actor_failed`` does for a failed creation; tests/test_lost_reset.py
+    reproduces the failure with Tune alone.
+    """
+    from ray.tune.execution.tune_controller import TuneController
+    from ray.tune.experiment import Trial
+
+    original = TuneController._trial_task_failure
+
+    def _trial_task_failure(self, trial, exception):
+        if trial in self._resetting_trials and trial.status == Trial.PENDING:
+            self._resetting_trials.discard(trial)
+            self._set_trial_status(trial, Trial.RUNNING)
+        return original(self, trial, exception)
+
+    TuneController._trial_task_failure = _trial_task_failure
+    try:
+        yield
+    finally:
+        TuneController._trial_task_failure = original
 
 
 def _no_missing_metrics(record: logging.LogRecord) -> bool:
