@@ -9,6 +9,7 @@ Stepper, or reaching for ``DALS`` / ``LARS``, does.
 
 import importlib
 
+from strategies import modern  # noqa: F401 - registers the six modern baselines, as a plugin does
 from strategies.hparams import REGIMES, HParam, StrategyError, resolve_hparams
 from strategies.registry import Strategy, get_strategy, list_strategies, register_strategy
 from strategies.stepper import Stepper

@@ -1,4 +1,5 @@
-"""The 18 strategies of docs/STRATEGIES.md and the six modern baselines as frozen registry entries.
+"""The 18 strategies of docs/STRATEGIES.md as frozen registry entries, and ``register_strategy`` for more
+(the six modern baselines register themselves from ``strategies/modern.py``, as a plugin's do).
 
 Everything that differs between strategies is a field of ``Strategy`` (canonical settings,
 hyperparameter ranges, whether groups get discriminative decay, and small builder functions for
@@ -129,9 +130,6 @@ GROK_LAMBDA = HParam("grok_lambda", 0.0, 100.0)
 LOOKAHEAD_K = HParam("lookahead_k", 1, 100, kind="int")
 LOOKAHEAD_ALPHA = HParam("lookahead_alpha", 0.0, 1.0, low_inclusive=False)
 FT_WARMUP_FRAC = HParam("ft_warmup_frac", 0.0, 1.0, high_inclusive=False)
-DECAY_FRAC = HParam("decay_frac", 0.0, 1.0)
-ADAM_LR = HParam("adam_lr", 0.0, 10.0, low_inclusive=False)
-PRECONDITION_FREQUENCY = HParam("precondition_frequency", 1, 1000, kind="int")
 
 SGD_HPARAMS = (LR, MOMENTUM, WEIGHT_DECAY)
 ADAM_HPARAMS = (LR, BETA1, BETA2, WEIGHT_DECAY)
@@ -148,7 +146,7 @@ def _betas(hp: dict[str, Any]) -> tuple[float, float]:
     return (hp["beta1"], hp["beta2"])
 
 
-def _sgd(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
+def sgd_update(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
     """Heavy-ball momentum without dampening, coupled L2 decay: torch's SGD as it is."""
     import torch
 
@@ -161,7 +159,7 @@ def _adam(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
     return torch.optim.Adam(groups, lr=hp["lr"], betas=_betas(hp), weight_decay=hp["weight_decay"])
 
 
-def _adamw(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
+def adamw_update(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
     import torch
 
     return torch.optim.AdamW(groups, lr=hp["lr"], betas=_betas(hp), weight_decay=hp["weight_decay"])
@@ -195,7 +193,7 @@ def _lion(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
 def _lookahead_adamw(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
     from pytorch_optimizer import Lookahead
 
-    return Lookahead(_adamw(groups, hp, run), k=hp["lookahead_k"], alpha=hp["lookahead_alpha"])
+    return Lookahead(adamw_update(groups, hp, run), k=hp["lookahead_k"], alpha=hp["lookahead_alpha"])
 
 
 def _lars(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
@@ -220,7 +218,7 @@ def _grokfast(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
     from strategies.wrappers import GrokfastFilter
 
     params = [p for group in groups for p in group["params"]]
-    return GrokfastFilter(_sgd(groups, hp, run), params, alpha=hp["grok_alpha"], lamb=hp["grok_lambda"])
+    return GrokfastFilter(sgd_update(groups, hp, run), params, alpha=hp["grok_alpha"], lamb=hp["grok_lambda"])
 
 
 def _dals_settings(hp: dict[str, Any]) -> dict[str, Any]:
@@ -271,58 +269,9 @@ def _restarts(hp: dict[str, Any], run: Run) -> Schedule:
                                     T_mult=hp["T_mult"]))
 
 
-def _wsd(hp: dict[str, Any], run: Run) -> Schedule:
-    """AdamW-WSD: warmup, stable, 1-sqrt cooldown; warmup and cooldown must fit in the run together."""
-    if hp["warmup_frac"] + hp["decay_frac"] > 1.0:
-        raise StrategyError(f"WSD schedule: hyperparameters 'warmup_frac' + 'decay_frac' = {hp['warmup_frac']} + "
-                            f"{hp['decay_frac']} exceed the run; allowed: a sum <= 1")
-    return schedules.Scaled(partial(schedules.wsd, T=run.total_steps, warmup_frac=hp["warmup_frac"],
-                                    decay_frac=hp["decay_frac"]))
-
-
-def _one_cycle(hp: dict[str, Any], run: Run) -> Schedule:
-    """One-cycle with torch ``OneCycleLR``'s defaults: start at lr / 25, end at lr / 25e4."""
-    return schedules.Scaled(partial(schedules.one_cycle, T=run.total_steps, warmup_frac=hp["warmup_frac"],
-                                    div_factor=25.0, final_div_factor=1e4))
-
-
-def _warmup(hp: dict[str, Any], run: Run) -> Schedule:
-    """Schedule-Free: a linear warmup, then the peak (its averaging replaces the decay)."""
-    return partial(schedules.linear_warmup, T=run.total_steps, frac=hp["warmup_frac"])
-
-
-def _cosine_to_zero(hp: dict[str, Any], run: Run) -> Schedule:
-    """Prodigy: cosine annealing of its LR multiplier to 0, as its authors recommend."""
-    return partial(schedules.cosine, T=run.total_steps, eta_min=0.0)
-
-
-def _muon(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
-    from strategies import modern
-
-    return modern.muon(groups, hp, run)
-
-
-def _soap(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
-    from strategies import modern
-
-    return modern.soap(groups, hp, run)
-
-
-def _schedulefree_adamw(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
-    from strategies import modern
-
-    return modern.schedulefree_adamw(groups, hp, run)
-
-
-def _prodigy(groups: list[dict], hp: dict[str, Any], run: Run) -> Update:
-    from strategies import modern
-
-    return modern.prodigy(groups, hp, run)
-
-
 # ----- the registry -------------------------------------------------------------------------------
 
-def _strategy(name: str, generation: str, family: str, description: str, hparams: tuple[HParam, ...],
+def strategy_entry(name: str, generation: str, family: str, description: str, hparams: tuple[HParam, ...],
               defaults: dict[str, float], make_update: Callable, **fields: Any) -> Strategy:
     """An entry; every strategy also takes ``ft_warmup_frac`` (set by the "finetune" regime)."""
     names = [spec.name for spec in hparams]
@@ -332,85 +281,57 @@ def _strategy(name: str, generation: str, family: str, description: str, hparams
 
 
 _PAPER = (
-    _strategy("fixed_sgd", "1", "sgd", "SGD, constant LR", SGD_HPARAMS,
-              {"lr": 0.01, **SGD_DEFAULTS}, _sgd),
-    _strategy("cosine_sgd", "2", "sgd", "SGD, per-step cosine from lr to 1e-5 over the run", SGD_HPARAMS,
-              {"lr": 0.03, **SGD_DEFAULTS}, _sgd, make_schedule=_cosine),
-    _strategy("sgdr", "2", "sgd", "SGD, cosine warm restarts to 1e-5 (T_0 in epochs)",
-              SGD_HPARAMS + (T_0_EPOCHS, T_MULT), {"lr": 0.05, "T_0_epochs": 10, "T_mult": 2, **SGD_DEFAULTS},
-              _sgd, make_schedule=_sgdr),
-    _strategy("adam", "3", "adam", "Adam", ADAM_HPARAMS, ADAM_DEFAULTS, _adam),
-    _strategy("adamw", "3", "adam", "AdamW (decoupled weight decay)", ADAM_HPARAMS,
-              {**ADAM_DEFAULTS, "weight_decay": 0.01}, _adamw),
-    _strategy("adabound", "3", "adam", "AdaBound (pytorch-optimizer)", ADAM_HPARAMS + (FINAL_LR,),
-              {**ADAM_DEFAULTS, "final_lr": 0.01}, _adabound),
-    _strategy("lars", "4", "sgd", "SGD with a per-tensor trust ratio c*||p||/||g+wd*p|| (no clamp)",
-              SGD_HPARAMS + (TRUST_COEF,), {"lr": 0.03, "trust_coef": 0.02, **SGD_DEFAULTS}, _lars),
-    _strategy("discriminative", "4", "sgd", "SGD with discriminative decay 2.6 per layer group",
-              SGD_HPARAMS + (DECAY_FACTOR,), {"lr": 0.05, "decay_factor": 2.6, **SGD_DEFAULTS}, _sgd,
-              discriminative=True),
-    _strategy("radam", "5", "adam", "RAdam", ADAM_HPARAMS, ADAM_DEFAULTS, _radam),
-    _strategy("lion", "5", "adam", "Lion (pytorch-optimizer)", ADAM_HPARAMS,
-              {"lr": 1e-4, "beta1": 0.9, "beta2": 0.99, "weight_decay": 0.01}, _lion),
-    _strategy("lookahead_adamw", "5", "adam", "Lookahead (k 5, alpha 0.5) over AdamW (pytorch-optimizer)",
-              ADAM_HPARAMS + (LOOKAHEAD_K, LOOKAHEAD_ALPHA),
-              {**ADAM_DEFAULTS, "weight_decay": 0.01, "lookahead_k": 5, "lookahead_alpha": 0.5}, _lookahead_adamw),
-    _strategy("sam", "5", "sgd", "Adaptive SAM (ASAM) over SGD (pytorch-optimizer)", SGD_HPARAMS + (RHO,),
-              {"lr": 0.03, "rho": 0.05, **SGD_DEFAULTS}, _sam, passes_per_step=2),
-    _strategy("grokfast", "5", "sgd", "SGD on g + lam * EMA_alpha(g) (pytorch-optimizer gradfilter_ema)",
-              SGD_HPARAMS + (GROK_ALPHA, GROK_LAMBDA),
-              {"lr": 0.03, "grok_alpha": 0.98, "grok_lambda": 1.0, **SGD_DEFAULTS}, _grokfast),
-    _strategy("stlr_discriminative", "5", "sgd", "SGD, discriminative decay 2.6 (once), per-step STLR",
-              SGD_HPARAMS + (DECAY_FACTOR, CUT_FRAC, RATIO),
-              {"lr": 0.05, "decay_factor": 2.6, "cut_frac": 0.1, "ratio": 32.0, **SGD_DEFAULTS}, _sgd,
-              discriminative=True, make_schedule=_stlr),
-    _strategy("sam_discriminative", "SOTA", "sgd", "ASAM over discriminative param groups",
-              SGD_HPARAMS + (DECAY_FACTOR, RHO), {"lr": 0.05, "decay_factor": 2.6, "rho": 0.05, **SGD_DEFAULTS},
-              _sam, discriminative=True, passes_per_step=2),
-    _strategy("dals", "SOTA", "dals", "DALS: loss-phase Grokfast filter, depth blend, clamped trust ratio",
-              DALS_HPARAMS + (WARMUP_FRAC,), {**DALS_DEFAULTS, "warmup_frac": 0.05}, _dals,
-              make_schedule=_warmup_cosine),
-    _strategy("dals_fast", "SOTA", "dals", "DALS-Fast: filter bypassed in phase 0, lr 0.05, mu 0.85",
-              DALS_HPARAMS + (WARMUP_FRAC,), {**DALS_DEFAULTS, "lr": 0.05, "momentum": 0.85, "warmup_frac": 0.02},
-              _dals_fast, make_schedule=_warmup_cosine),
-    _strategy("dals_acc", "SOTA", "dals", "DALS-Acc: SGDR without warmup, stronger filter",
-              DALS_HPARAMS + (T_0_EPOCHS, T_MULT),
-              {**DALS_DEFAULTS, "weight_decay": 5e-4, "filter_alpha": 0.7, "th2": 0.001, "T_0_epochs": 10,
+    strategy_entry("fixed_sgd", "1", "sgd", "SGD, constant LR", SGD_HPARAMS,
+                   {"lr": 0.01, **SGD_DEFAULTS}, sgd_update),
+    strategy_entry("cosine_sgd", "2", "sgd", "SGD, per-step cosine from lr to 1e-5 over the run", SGD_HPARAMS,
+                   {"lr": 0.03, **SGD_DEFAULTS}, sgd_update, make_schedule=_cosine),
+    strategy_entry("sgdr", "2", "sgd", "SGD, cosine warm restarts to 1e-5 (T_0 in epochs)",
+                   SGD_HPARAMS + (T_0_EPOCHS, T_MULT), {"lr": 0.05, "T_0_epochs": 10, "T_mult": 2, **SGD_DEFAULTS},
+                   sgd_update, make_schedule=_sgdr),
+    strategy_entry("adam", "3", "adam", "Adam", ADAM_HPARAMS, ADAM_DEFAULTS, _adam),
+    strategy_entry("adamw", "3", "adam", "AdamW (decoupled weight decay)", ADAM_HPARAMS,
+                   {**ADAM_DEFAULTS, "weight_decay": 0.01}, adamw_update),
+    strategy_entry("adabound", "3", "adam", "AdaBound (pytorch-optimizer)", ADAM_HPARAMS + (FINAL_LR,),
+                   {**ADAM_DEFAULTS, "final_lr": 0.01}, _adabound),
+    strategy_entry("lars", "4", "sgd", "SGD with a per-tensor trust ratio c*||p||/||g+wd*p|| (no clamp)",
+                   SGD_HPARAMS + (TRUST_COEF,), {"lr": 0.03, "trust_coef": 0.02, **SGD_DEFAULTS}, _lars),
+    strategy_entry("discriminative", "4", "sgd", "SGD with discriminative decay 2.6 per layer group",
+                   SGD_HPARAMS + (DECAY_FACTOR,), {"lr": 0.05, "decay_factor": 2.6, **SGD_DEFAULTS}, sgd_update,
+                   discriminative=True),
+    strategy_entry("radam", "5", "adam", "RAdam", ADAM_HPARAMS, ADAM_DEFAULTS, _radam),
+    strategy_entry("lion", "5", "adam", "Lion (pytorch-optimizer)", ADAM_HPARAMS,
+                   {"lr": 1e-4, "beta1": 0.9, "beta2": 0.99, "weight_decay": 0.01}, _lion),
+    strategy_entry("lookahead_adamw", "5", "adam", "Lookahead (k 5, alpha 0.5) over AdamW (pytorch-optimizer)",
+                   ADAM_HPARAMS + (LOOKAHEAD_K, LOOKAHEAD_ALPHA),
+                   {**ADAM_DEFAULTS, "weight_decay": 0.01, "lookahead_k": 5, "lookahead_alpha": 0.5}, _lookahead_adamw),
+    strategy_entry("sam", "5", "sgd", "Adaptive SAM (ASAM) over SGD (pytorch-optimizer)", SGD_HPARAMS + (RHO,),
+                   {"lr": 0.03, "rho": 0.05, **SGD_DEFAULTS}, _sam, passes_per_step=2),
+    strategy_entry("grokfast", "5", "sgd", "SGD on g + lam * EMA_alpha(g) (pytorch-optimizer gradfilter_ema)",
+                   SGD_HPARAMS + (GROK_ALPHA, GROK_LAMBDA),
+                   {"lr": 0.03, "grok_alpha": 0.98, "grok_lambda": 1.0, **SGD_DEFAULTS}, _grokfast),
+    strategy_entry("stlr_discriminative", "5", "sgd", "SGD, discriminative decay 2.6 (once), per-step STLR",
+                   SGD_HPARAMS + (DECAY_FACTOR, CUT_FRAC, RATIO),
+                   {"lr": 0.05, "decay_factor": 2.6, "cut_frac": 0.1, "ratio": 32.0, **SGD_DEFAULTS}, sgd_update,
+                   discriminative=True, make_schedule=_stlr),
+    strategy_entry("sam_discriminative", "SOTA", "sgd", "ASAM over discriminative param groups",
+                   SGD_HPARAMS + (DECAY_FACTOR, RHO), {"lr": 0.05, "decay_factor": 2.6, "rho": 0.05, **SGD_DEFAULTS},
+                   _sam, discriminative=True, passes_per_step=2),
+    strategy_entry("dals", "SOTA", "dals", "DALS: loss-phase Grokfast filter, depth blend, clamped trust ratio",
+                   DALS_HPARAMS + (WARMUP_FRAC,), {**DALS_DEFAULTS, "warmup_frac": 0.05}, _dals,
+                   make_schedule=_warmup_cosine),
+    strategy_entry("dals_fast", "SOTA", "dals", "DALS-Fast: filter bypassed in phase 0, lr 0.05, mu 0.85",
+                   DALS_HPARAMS + (WARMUP_FRAC,), {**DALS_DEFAULTS, "lr": 0.05, "momentum": 0.85, "warmup_frac": 0.02},
+                   _dals_fast, make_schedule=_warmup_cosine),
+    strategy_entry("dals_acc", "SOTA", "dals", "DALS-Acc: SGDR without warmup, stronger filter",
+                   DALS_HPARAMS + (T_0_EPOCHS, T_MULT),
+                   {**DALS_DEFAULTS, "weight_decay": 5e-4, "filter_alpha": 0.7, "th2": 0.001, "T_0_epochs": 10,
                "T_mult": 2}, _dals_acc, make_schedule=_restarts),
 )
 
 MODERN = "modern"
 """The generation of the six modern baselines: they are not the paper's, so ``paper`` never selects them."""
 
-_MODERN = (
-    _strategy("adamw_wsd", MODERN, "adam",
-              "AdamW, warmup-stable-decay: 5% warmup, 1-sqrt cooldown over the last 20% (Hägele et al. 2024: "
-              "betas (0.9, 0.95), wd 0.1)", ADAM_HPARAMS + (WARMUP_FRAC, DECAY_FRAC),
-              {"lr": 1e-3, "beta1": 0.9, "beta2": 0.95, "weight_decay": 0.1, "warmup_frac": 0.05, "decay_frac": 0.2},
-              _adamw, make_schedule=_wsd),
-    _strategy("onecycle_sgd", MODERN, "sgd",
-              "SGD, one-cycle: cosine up from lr/25 over 30%, down to lr/25e4 (Smith and Topin 2019; torch "
-              "OneCycleLR defaults)", SGD_HPARAMS + (WARMUP_FRAC,),
-              {"lr": 0.1, "warmup_frac": 0.3, **SGD_DEFAULTS}, _sgd, make_schedule=_one_cycle),
-    _strategy("muon", MODERN, "adam",
-              "Muon on hidden matrices (lr 0.02, mu 0.95, Nesterov), AdamW lr 3e-4 betas (0.9, 0.95) on the rest, "
-              "wd 0.01 (Jordan et al. 2024, Muon README)", (LR, MOMENTUM, WEIGHT_DECAY, ADAM_LR, BETA1, BETA2),
-              {"lr": 0.02, "momentum": 0.95, "weight_decay": 0.01, "adam_lr": 3e-4, "beta1": 0.9, "beta2": 0.95},
-              _muon, finetune=MappingProxyType({"adam_lr": 2e-5})),
-    _strategy("soap", MODERN, "adam",
-              "SOAP: Adam in Shampoo's eigenbasis, lr 3e-3, betas (0.95, 0.95), wd 0.01, refreshed every 10 steps "
-              "(Vyas et al. 2024, SOAP README)", ADAM_HPARAMS + (PRECONDITION_FREQUENCY,),
-              {"lr": 3e-3, "beta1": 0.95, "beta2": 0.95, "weight_decay": 0.01, "precondition_frequency": 10}, _soap),
-    _strategy("schedulefree_adamw", MODERN, "adam",
-              "Schedule-Free AdamW scored at its average x, lr 2.5e-3, betas (0.9, 0.999), 5% warmup "
-              "(Defazio et al. 2024, schedulefree defaults)", ADAM_HPARAMS + (WARMUP_FRAC,),
-              {**ADAM_DEFAULTS, "lr": 2.5e-3, "warmup_frac": 0.05}, _schedulefree_adamw, make_schedule=_warmup),
-    _strategy("prodigy", MODERN, "adam",
-              "Prodigy: LR-free Adam (d estimated), lr 1.0 multiplier, cosine to 0 (Mishchenko and Defazio 2024, "
-              "prodigy README)", ADAM_HPARAMS, {**ADAM_DEFAULTS, "lr": 1.0}, _prodigy,
-              make_schedule=_cosine_to_zero, finetune=MappingProxyType({"lr": 1.0})),
-)
-_STRATEGIES = _PAPER + _MODERN
+_STRATEGIES = _PAPER
 
 
 # ----- paper-code variants (opt-in; README "Reproducing the paper") --------------------------------

@@ -70,9 +70,9 @@ def _forms() -> dict[Callable, _Form]:
     """The stacked form of each built-in ``make_update`` (registry.py's builders)."""
     r = registry
     return {
-        r._sgd: _Form("sgd"),
+        r.sgd_update: _Form("sgd"),
         r._adam: _Form("adam"),
-        r._adamw: _Form("adamw"),
+        r.adamw_update: _Form("adamw"),
         r._radam: _Form("radam"),
         r._adabound: _Form("adabound"),
         r._lion: _Form("lion"),
