@@ -11,13 +11,15 @@ import os
 import shlex
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sweeps.spec import SpecError, load_spec
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 BAD_INPUT = 2
+STORAGE_FAILED = 3
+"""Exit status of a driver whose sweep storage failed mid-sweep (``sweeps.storage.StorageError``)."""
 
 
 def _fail(message: str) -> int:
@@ -32,6 +34,20 @@ def _spec_or_fail(path: str, plugins: Sequence[str] | None = None):
         return None, _fail(str(err))
 
 
+def _drive(start: Callable[[], int]) -> int:
+    """Run a driver (run, resume, extend, reproduce): a refusal is bad input (2, nothing written); a
+    storage that fails mid-sweep is ``STORAGE_FAILED``, with what to do once it is back."""
+    from sweeps.storage import StorageError, SweepError
+
+    try:
+        return start()
+    except (SpecError, SweepError) as err:
+        return _fail(str(err))
+    except StorageError as err:
+        print(f"lrsweep: storage error: {err}", file=sys.stderr)
+        return STORAGE_FAILED
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     spec, status = _spec_or_fail(args.spec, args.plugin)
     if spec is None:
@@ -44,36 +60,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         except SpecError as err:
             return _fail(str(err))
     from sweeps.launch import run_sweep  # Ray and torch: only for a spec that can run
-    from sweeps.storage import SweepError
 
-    try:
-        return run_sweep(spec, storage=args.storage, address=args.address, num_cpus=args.num_cpus)
-    except SweepError as err:
-        return _fail(str(err))
+    return _drive(lambda: run_sweep(spec, storage=args.storage, address=args.address, num_cpus=args.num_cpus))
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     from sweeps.launch import resume_sweep
-    from sweeps.storage import SweepError
 
-    try:
-        return resume_sweep(args.dir, address=args.address, num_cpus=args.num_cpus)
-    except SweepError as err:
-        return _fail(str(err))
+    return _drive(lambda: resume_sweep(args.dir, address=args.address, num_cpus=args.num_cpus))
 
 
 def cmd_extend(args: argparse.Namespace) -> int:
     from sweeps.extend import extend_sweep
-    from sweeps.spec import SpecError
-    from sweeps.storage import SweepError
 
     names = (lambda text: [x.strip() for x in (text or "").split(",") if x.strip()])
-    try:
-        return extend_sweep(args.dir, strategies=names(args.strategies), workloads=names(args.workloads),
-                            seeds=args.seeds, spec_path=args.spec, plugins=args.plugin or (),
-                            address=args.address, num_cpus=args.num_cpus)
-    except (SpecError, SweepError) as err:
-        return _fail(str(err))
+    return _drive(lambda: extend_sweep(args.dir, strategies=names(args.strategies), workloads=names(args.workloads),
+                                       seeds=args.seeds, spec_path=args.spec, plugins=args.plugin or (),
+                                       address=args.address, num_cpus=args.num_cpus))
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -331,7 +334,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from reports.store import is_uri
     from sweeps.reproduce import load_repro_spec, run_reproduction
-    from sweeps.storage import SweepError
 
     try:
         repro = load_repro_spec(args.spec)
@@ -340,11 +342,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     missing = [d for d in args.fair or () if not is_uri(d) and not os.path.exists(os.path.join(d, "trials.parquet"))]
     if missing:
         return _fail(f"--fair {missing[0]}: no trials.parquet; allowed: a sweep directory written by lrsweep run")
-    try:
-        return run_reproduction(repro, storage=args.storage, address=args.address, num_cpus=args.num_cpus,
-                                fair=args.fair or ())
-    except SweepError as err:
-        return _fail(str(err))
+    return _drive(lambda: run_reproduction(repro, storage=args.storage, address=args.address,
+                                           num_cpus=args.num_cpus, fair=args.fair or ()))
 
 
 def cmd_reproduce_report(args: argparse.Namespace) -> int:
@@ -365,7 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lrsweep",
         description="Fair-budget learning-rate strategy sweeps on Ray Tune: tune every (workload, strategy) "
                     "pair with the same budget, re-evaluate the best configs with seeds, write Parquet.",
-        epilog="exit status: 0 done, 1 unequal budget (trials errored beyond retries), 2 bad input",
+        epilog="exit status: 0 done, 1 unequal budget (trials errored beyond retries), 2 bad input, 3 the "
+               "sweep's storage failed mid-sweep (resume once it is back)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -33,12 +33,12 @@ from dataclasses import dataclass, field
 from reports.store import is_uri
 from sweeps import catalog
 from sweeps.progress import say
-from sweeps.ray_setup import MAX_FAILURES, init_ray, quiet_tune, run_config, trial_dirname
+from sweeps.ray_setup import MAX_FAILURES, StorageWatch, init_ray, quiet_tune, run_config, trial_dirname
 from sweeps.record import Lease, Record, RunRecord
 from sweeps.results import records, tables_complete, write_results
 from sweeps.searcher import PairPlan, PairSearcher
 from sweeps.spec import Spec, population_size
-from sweeps.storage import SweepDir, pause
+from sweeps.storage import StorageError, SweepDir, pause, storage_fault
 from vocab.contracts import SEED, TUNE, Pair
 from vocab.members import trial_members
 
@@ -113,9 +113,10 @@ def _searcher(p: Plan) -> PairSearcher:
                         record_root=p.sweep.root, rounds=rounds)
 
 
-def fit(p: Plan, out: Callable[[str], None] = say, observer=None) -> None:
+def fit(p: Plan, out: Callable[[str], None] = say, observer=None, watch: StorageWatch | None = None) -> None:
     """Run what the record says is left of the sweep, in one fresh Tune experiment (nothing, when
-    every trial is recorded finished); every trial finished is in the record when it returns."""
+    every trial is recorded finished); every trial finished is in the record when it returns. A
+    storage fault seen by ``watch`` (or by this fit's writes) ends it with a StorageError."""
     from ray import tune
 
     from sweeps.progress import Progress
@@ -140,6 +141,7 @@ def fit(p: Plan, out: Callable[[str], None] = say, observer=None) -> None:
     if spec.budget.early_stopping is not None:
         epochs = {Pair(w.name, s).key: w.epochs for w, s in spec.pairs()}
         scheduler = PerPairScheduler(spec.budget.early_stopping, epochs)
+    watch = watch or StorageWatch()
     journal = None if sweep.is_local else (lambda: p.record.push_journal(sweep.journal_path))
     trainable = tune.with_resources(run_trial_config, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
     tuner = tune.Tuner(
@@ -148,11 +150,19 @@ def fit(p: Plan, out: Callable[[str], None] = say, observer=None) -> None:
             search_alg=searcher, scheduler=scheduler, num_samples=left,
             max_concurrent_trials=spec.max_concurrent, reuse_actors=True,
             trial_dirname_creator=trial_dirname, trial_name_creator=trial_dirname),
-        run_config=run_config(sweep, Progress(p.planned, sweep, out, finished.values()),
-                              RecordWriter(p.record, journal, observer and observer.run_finished)),
+        run_config=run_config(sweep, Progress(p.planned, sweep, out, finished.values(), watch),
+                              RecordWriter(p.record, journal, observer and observer.run_finished, watch)),
     )
     with tune_defaults_for_fit():
-        tuner.fit()
+        try:
+            tuner.fit()
+        except Exception as err:  # a journal or Tune's own files that could not be written
+            fault = storage_fault(err)
+            if fault is None:
+                raise
+            watch.failed(fault)
+    if watch.fault is not None:
+        raise StorageError(sweep.root, watch.fault)
 
 
 def _write_selection(spec: Spec, sweep: SweepDir, runs: list[RunRecord]) -> None:
@@ -202,20 +212,30 @@ def execute(p: Plan, address: str | None, num_cpus: int | None, out, lease: Leas
     spec's trackers observe from the record (``sweeps.tracking``)."""
     from sweeps import tracking
 
+    watch = StorageWatch()
+    lease.on_fault = watch.failed  # a URI lease's renewal is the driver's own probe of its storage
     try:
         observer = tracking.observe(p.spec, p.sweep, out)
         started = init_ray(address, num_cpus, p.spec, p.sweep)
         t0 = time.time()
         try:
-            fit(p, out, observer)
+            fit(p, out, observer, watch)
         finally:
             if started:
                 import ray
 
                 ray.shutdown()
-        budget = collect(p, out)
+        try:
+            budget = collect(p, out)
+        except OSError as err:  # each table is written whole, so a resume writes them all again
+            if storage_fault(err) is None:
+                raise
+            raise StorageError(p.sweep.root, storage_fault(err)) from err
         out(f"done in {time.time() - t0:.0f}s; tables: trials, epochs, layers, predictions, budget in {p.sweep.root}")
         tracking.finish(observer, p.spec, p.sweep, out)
         return (summary or (lambda b: _summary(p.spec, b, out)))(budget)
+    except StorageError:
+        lease.lost_storage = True
+        raise
     finally:
         lease.release()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ray.tune import Callback
 
@@ -16,6 +17,9 @@ from sweeps.results import describe_error
 from sweeps.storage import SweepDir, load_sweep_spec
 from vocab.contracts import OK, SEED, STAGE_METRIC, TUNE, Pair
 from vocab.members import member_metrics, trial_members
+
+if TYPE_CHECKING:
+    from sweeps.ray_setup import StorageWatch
 
 __all__ = ["RUNNING", "Progress", "status", "trial_error"]
 
@@ -52,8 +56,8 @@ class Progress(Callback):
     """
 
     def __init__(self, planned: dict[str, dict[str, int]], sweep: SweepDir, out: Callable[[str], None],
-                 finished=()) -> None:
-        self.planned, self.sweep, self.out = planned, sweep, out
+                 finished=(), watch: StorageWatch | None = None) -> None:
+        self.planned, self.sweep, self.out, self.watch = planned, sweep, out, watch
         self.done = {stage: dict.fromkeys(pairs, 0) for stage, pairs in planned.items()}
         self.errored = {stage: dict.fromkeys(pairs, 0) for stage, pairs in planned.items()}
         self.best: dict[str, dict[str, float]] = {stage: {} for stage in planned}
@@ -82,6 +86,11 @@ class Progress(Callback):
 
     def _record(self, trial, error: bool) -> None:
         self.running.pop(trial.trial_id, None)
+        if self.watch is not None and self.watch.fault is not None:  # the record writer has not recorded it
+            run, meta = trial_members(trial.config)[0]
+            self.out(f"[{run['stage']}] {meta['pair']} #{meta['trial_index']} not recorded: the storage failed "
+                     "(it runs again on resume)")
+            return
         members, finals = self._count(trial.config, trial.last_result, error)
         (run, meta), n = members[0], len(members)
         stage, pair = run["stage"], meta["pair"]
@@ -121,8 +130,13 @@ class Progress(Callback):
                  for stage, pairs in self.planned.items()}
         state["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         state[RUNNING] = sorted(self.running.values(), key=lambda r: (r["pair"], r["stage"], r["first"]))
-        self.sweep.write_text("progress.json", json.dumps(state, indent=1))
         self.saved = time.time()
+        try:
+            self.sweep.write_text("progress.json", json.dumps(state, indent=1))
+        except OSError as err:
+            if self.watch is None:
+                raise
+            self.watch.failed(err)
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         """Keep the trial's last epoch for the live view; progress.json at most every ``LIVE_S`` seconds."""

@@ -16,11 +16,11 @@ from sweeps.progress import Progress, trial_error
 from sweeps.record import Record, RunRecord
 from sweeps.results import dedupe_epochs, describe_error
 from sweeps.spec import Spec
-from sweeps.storage import EXPERIMENT, SweepDir
+from sweeps.storage import EXPERIMENT, SweepDir, storage_fault
 from sweeps.trial_entry import LOG_DIR_VAR
 
-__all__ = ["LOOPBACK", "MAX_FAILURES", "SNAPSHOT_PERIOD_S", "LatestCheckpointOnly", "RecordWriter", "init_ray",
-           "loopback_node", "quiet_tune", "retry_trials_lost_in_reset", "run_config", "trial_dirname",
+__all__ = ["LOOPBACK", "MAX_FAILURES", "SNAPSHOT_PERIOD_S", "LatestCheckpointOnly", "RecordWriter", "StorageWatch",
+           "init_ray", "loopback_node", "quiet_tune", "retry_trials_lost_in_reset", "run_config", "trial_dirname",
            "tune_defaults_for_fit"]
 
 LOOPBACK = "127.0.0.1"
@@ -97,6 +97,10 @@ Tune forces when the experiment ends. A resume reads lrsweep's record, never Tun
 snapshot rewrites every trial's state, so its cost grows with the trials done (issue 35)."""
 
 
+SNAPSHOT_SYNC_TIMEOUT_S = 60
+"""The longest the driver waits for Tune's experiment snapshot to reach a URI storage."""
+
+
 @contextmanager
 def tune_defaults_for_fit() -> Iterator[None]:
     """Inside: Tune adds none of its own CSV, JSON and TensorBoard copies of every result, and takes
@@ -164,6 +168,30 @@ TUNE_KEYS = frozenset({"config", "date", "hostname", "node_ip", "pid", "timestam
 """What Tune adds to every reported result: not the trial's, and not recorded."""
 
 
+class StorageWatch:
+    """The first storage fault of a fit (``sweeps.storage.storage_fault``: a full disk, an object store out
+    of reach). Once one is seen the record writer ends the experiment at Tune's next step, and no trial
+    ending after it is recorded, counted or told to a tracker: a trial that could not write is storage's
+    failure, not its own, so it runs again on resume instead of standing in the record as errored."""
+
+    def __init__(self) -> None:
+        self.fault: OSError | None = None
+
+    def failed(self, err: OSError) -> None:
+        """A write to the sweep's storage raised ``err``."""
+        if self.fault is None:
+            self.fault = err
+            logging.getLogger(__name__).warning("the sweep's storage failed (%s: %s); stopping the sweep",
+                                                type(err).__name__, err)
+
+    def stopping(self, err: BaseException | None = None) -> bool:
+        """Whether the fit is stopping for a storage fault, ``err`` (a trial's error) included."""
+        fault = storage_fault(err)
+        if fault is not None:
+            self.failed(fault)
+        return self.fault is not None
+
+
 class RecordWriter(Callback):
     """The driver's side of the durable record: each trial's reported epochs, kept in memory, and
     its run record written whole when Tune reports it finished or errored (after its retries). A
@@ -172,25 +200,46 @@ class RecordWriter(Callback):
     run record once it is written."""
 
     def __init__(self, record: Record, journal: Callable[[], None] | None = None,
-                 observer: Callable[[RunRecord], None] | None = None) -> None:
+                 observer: Callable[[RunRecord], None] | None = None, watch: StorageWatch | None = None) -> None:
         self.record, self.journal, self.observer = record, journal, observer
+        self.watch = watch or StorageWatch()
         self.histories: dict[str, list[dict]] = {}
+
+    def _push_journal(self) -> None:
+        if self.journal is not None:
+            try:
+                self.journal()
+            except OSError as err:
+                self.watch.failed(err)
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
         self.histories[trial.trial_id] = []
-        if self.journal is not None:  # its point was just asked: the journal has it
-            self.journal()
+        self._push_journal()  # its point was just asked: the journal has it
+
+    def on_step_begin(self, iteration, trials, **info) -> None:
+        # Raised here, the fault ends Tune's loop at once: a stop (``Stopper.stop_all``) would go on to
+        # Tune's final snapshot and its listing of the storage, each waiting out the storage's timeouts.
+        if self.watch.fault is not None:
+            raise self.watch.fault
+
+    def on_trial_recover(self, iteration, trials, trial, **info) -> None:
+        self.watch.stopping(trial_error(trial))  # a retry cannot write either: stop at once
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         self.histories.setdefault(trial.trial_id, []).append({k: v for k, v in result.items() if k not in TUNE_KEYS})
 
     def _write(self, trial, error: BaseException | None) -> None:
         history = tuple(dedupe_epochs(self.histories.pop(trial.trial_id, [])))
+        if self.watch.stopping(error):
+            return  # not recorded: it runs again on resume
         summary, full = describe_error(error) if error is not None else (None, None)
         run = RunRecord(trial.trial_id, trial.config, history, summary, full)
-        self.record.write_run(run)
-        if self.journal is not None:
-            self.journal()
+        try:
+            self.record.write_run(run)
+        except OSError as err:
+            self.watch.failed(err)
+            return
+        self._push_journal()
         if self.observer is not None:
             self.observer(run)
 
@@ -225,12 +274,15 @@ class LatestCheckpointOnly(Callback):
 def run_config(sweep: SweepDir, progress: Progress, writer: RecordWriter):
     """The experiment's RunConfig: its storage, retries, one kept checkpoint per trial
     (``LatestCheckpointOnly``), the progress callback and the record writer (before it, so a line is
-    printed for a recorded trial)."""
+    printed for a recorded trial), which ends the experiment when the storage fails."""
     from ray import tune
 
     return tune.RunConfig(
         name=EXPERIMENT,
         storage_path=sweep.root,
+        # Tune's experiment snapshot is a cache (a resume reads the record): when an object store stops
+        # answering, waiting Tune's default 30 minutes for its upload at the end would hold the driver.
+        sync_config=tune.SyncConfig(sync_timeout=SNAPSHOT_SYNC_TIMEOUT_S),
         failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
         # None: Tune deletes nothing and forces no snapshot per checkpoint; LatestCheckpointOnly deletes
         checkpoint_config=tune.CheckpointConfig(num_to_keep=None),

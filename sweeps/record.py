@@ -201,6 +201,8 @@ class Lease:
         self.me = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
         self._fd: int | None = None
         self._stop = threading.Event()
+        self.on_fault: Callable[[OSError], None] | None = None  # told when a renewal fails
+        self.lost_storage = False
 
     def _refuse(self, holder: Mapping[str, Any], expires: float | None = None) -> None:
         when = ""
@@ -260,7 +262,11 @@ class Lease:
 
     def _heartbeat(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):
-            self._renew()
+            try:
+                self._renew()
+            except OSError as err:  # the storage failed: the driver's watch stops the sweep
+                if self.on_fault is not None:
+                    self.on_fault(err)
 
     def release(self) -> None:
         """Give the sweep up (a lease left behind by a killed driver is stale and taken over)."""
@@ -269,7 +275,9 @@ class Lease:
             os.ftruncate(self._fd, 0)  # released: a later driver takes over nothing
             os.close(self._fd)  # drops the flock
             self._fd = None
-        elif not self.sweep.is_local:
+        elif not self.sweep.is_local and not self.lost_storage:
+            # With the storage lost, writing waits out its timeouts to fail; the lease left names this
+            # host and a process that is gone, which a resume here takes over at once.
             self.sweep.write_text(LEASE, "{}")
 
     def __enter__(self) -> Lease:

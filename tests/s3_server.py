@@ -7,11 +7,13 @@ query (``?endpoint_override=127.0.0.1:PORT&scheme=http``)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,3 +94,71 @@ def stop(server: S3Server, timeout: float = 10) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+class Outage:
+    """A TCP relay in front of the server, on its own port, that can go down and come back: while it
+    is down its port refuses connections and open ones are cut, as when the server's process has gone
+    (the server behind it keeps its buckets). Threads of this process; ``close`` ends it."""
+
+    def __init__(self, server: S3Server) -> None:
+        self.server, self.port = server, free_port()
+        self._lock = threading.Lock()
+        self._conns: list[socket.socket] = []
+        self._listener: socket.socket | None = None
+        self.up()
+
+    @property
+    def query(self) -> str:
+        return f"?endpoint_override=127.0.0.1:{self.port}&scheme=http"
+
+    def uri(self, prefix: str) -> str:
+        return f"s3://{BUCKET}/{prefix}{self.query}"
+
+    def up(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def down(self) -> None:
+        with self._lock:
+            listener, self._listener = self._listener, None
+            conns, self._conns = self._conns, []
+        if listener is not None:
+            listener.close()
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+
+    close = down
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # closed: the outage began
+            upstream = socket.create_connection(("127.0.0.1", self.server.port))
+            with self._lock:
+                if self._listener is not listener:
+                    client.close()
+                    upstream.close()
+                    return
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                sink.shutdown(socket.SHUT_WR)
