@@ -166,6 +166,10 @@ class Observer:
 
     def _work(self) -> None:
         self._connect()
+        if any(t.takes_report for t in self.trackers):
+            # The report is rendered when the sweep ends; its libraries (matplotlib, scipy: about 1 s)
+            # load now, on this thread, while the trials run, instead of after the last one.
+            import reports.render  # noqa: F401
         while (item := self.queue.get()) is not STOP:
             kind, value = item
             try:
