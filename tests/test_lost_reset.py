@@ -5,6 +5,7 @@ second trial, and it dies inside ``reset_config``, as a worker node killed at th
 Without ``retry_trials_lost_in_reset`` Tune errors the second trial with its retries unused.
 """
 
+import logging
 import os
 
 import pytest
@@ -16,11 +17,14 @@ from sweeps.ray_setup import LOOPBACK, loopback_node, retry_trials_lost_in_reset
 
 @pytest.fixture(scope="module")
 def local_ray():
+    ray_logger = logging.getLogger("ray")
+    level = ray_logger.level  # ray.init sets it: give later tests in this process the level they found
     with loopback_node():
         ray.init(address="local", num_cpus=1, include_dashboard=False, _node_ip_address=LOOPBACK,
-                 logging_level="ERROR", log_to_driver=False)
+                 logging_level="WARNING", log_to_driver=False)
     yield
     ray.shutdown()
+    ray_logger.setLevel(level)
 
 
 def _outcomes(tmp_path, marker: str) -> tuple[list[int], int]:
