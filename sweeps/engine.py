@@ -38,7 +38,7 @@ from sweeps.record import Lease, Record, RunRecord
 from sweeps.results import records, tables_complete, write_results
 from sweeps.searcher import PairPlan, PairSearcher
 from sweeps.spec import Spec, population_size
-from sweeps.storage import StorageError, SweepDir, pause, storage_fault
+from sweeps.storage import StorageError, SweepDir, pause
 from vocab.contracts import SEED, TUNE, Pair
 from vocab.members import trial_members
 
@@ -157,10 +157,8 @@ def fit(p: Plan, out: Callable[[str], None] = say, observer=None, watch: Storage
         try:
             tuner.fit()
         except Exception as err:  # a journal or Tune's own files that could not be written
-            fault = storage_fault(err)
-            if fault is None:
+            if not watch.stopping(err):
                 raise
-            watch.failed(fault)
     if watch.fault is not None:
         raise StorageError(sweep.root, watch.fault)
 
@@ -228,14 +226,11 @@ def execute(p: Plan, address: str | None, num_cpus: int | None, out, lease: Leas
         try:
             budget = collect(p, out)
         except OSError as err:  # each table is written whole, so a resume writes them all again
-            if storage_fault(err) is None:
+            if not watch.stopping(err):
                 raise
-            raise StorageError(p.sweep.root, storage_fault(err)) from err
+            raise StorageError(p.sweep.root, watch.fault) from err
         out(f"done in {time.time() - t0:.0f}s; tables: trials, epochs, layers, predictions, budget in {p.sweep.root}")
         tracking.finish(observer, p.spec, p.sweep, out)
         return (summary or (lambda b: _summary(p.spec, b, out)))(budget)
-    except StorageError:
-        lease.lost_storage = True
-        raise
     finally:
-        lease.release()
+        lease.release(reachable=watch.fault is None)

@@ -202,7 +202,6 @@ class Lease:
         self._fd: int | None = None
         self._stop = threading.Event()
         self.on_fault: Callable[[OSError], None] | None = None  # told when a renewal fails
-        self.lost_storage = False
 
     def _refuse(self, holder: Mapping[str, Any], expires: float | None = None) -> None:
         when = ""
@@ -268,14 +267,15 @@ class Lease:
                 if self.on_fault is not None:
                     self.on_fault(err)
 
-    def release(self) -> None:
-        """Give the sweep up (a lease left behind by a killed driver is stale and taken over)."""
+    def release(self, reachable: bool = True) -> None:
+        """Give the sweep up (a lease left behind by a killed driver is stale and taken over); on a URI,
+        ``reachable`` False (the storage failed) leaves the lease as it is."""
         self._stop.set()
         if self._fd is not None:
             os.ftruncate(self._fd, 0)  # released: a later driver takes over nothing
             os.close(self._fd)  # drops the flock
             self._fd = None
-        elif not self.sweep.is_local and not self.lost_storage:
+        elif not self.sweep.is_local and reachable:
             # With the storage lost, writing waits out its timeouts to fail; the lease left names this
             # host and a process that is gone, which a resume here takes over at once.
             self.sweep.write_text(LEASE, "{}")
