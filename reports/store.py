@@ -89,6 +89,17 @@ def to_table(name: str, rows: Iterable[Mapping[str, Any]] | pa.Table) -> pa.Tabl
     return pa.Table.from_pydict(columns, schema=target)
 
 
+OBJECT_STORES = ("s3", "gcs")
+"""pyarrow filesystems (``type_name``) whose folders are key prefixes: a write needs none made first
+(on S3, making one costs requests: 0.15 s a small write against 0.02 s without, on a local server)."""
+
+
+def make_dirs(fs: pafs.FileSystem, path: str) -> None:
+    """Make folder ``path`` (and its parents) for a write into it, where ``fs`` has folders."""
+    if fs.type_name not in OBJECT_STORES:
+        fs.create_dir(path, recursive=True)
+
+
 def write_table(name: str, rows: Iterable[Mapping[str, Any]] | pa.Table, directory: str) -> str:
     """Write `<directory>/<name>.parquet` atomically and return its path or URI."""
     return write_parquet(to_table(name, rows), name, directory)
@@ -97,7 +108,7 @@ def write_table(name: str, rows: Iterable[Mapping[str, Any]] | pa.Table, directo
 def write_parquet(table: pa.Table, name: str, directory: str) -> str:
     """Write any Arrow table to `<directory>/<name>.parquet` atomically; return its path or URI."""
     fs, base = filesystem(directory)
-    fs.create_dir(base, recursive=True)
+    make_dirs(fs, base)
     final = f"{base}/{name}.parquet"
     if isinstance(fs, pafs.LocalFileSystem):
         tmp = f"{base}/.{name}.{uuid.uuid4().hex}.tmp"

@@ -210,7 +210,7 @@ def save_copies(plugins: Sequence[Plugin], directory: str) -> None:
     """Copy each plugin's file or package into ``<directory>/plugins/`` (local or a URI)."""
     import pyarrow.fs as pafs
 
-    from reports.store import filesystem, is_uri
+    from reports.store import filesystem, is_uri, make_dirs
 
     shipped = [p for p in plugins if p.source is not None]
     if not shipped:
@@ -219,7 +219,7 @@ def save_copies(plugins: Sequence[Plugin], directory: str) -> None:
     for plugin in shipped:
         source = Path(plugin.source)
         target = f"{base}/{PLUGIN_DIR}/{source.name}"
-        fs.create_dir(target if source.is_dir() else f"{base}/{PLUGIN_DIR}", recursive=True)
+        make_dirs(fs, target if source.is_dir() else f"{base}/{PLUGIN_DIR}")
         if source.is_dir():
             ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
             if not is_uri(directory):
