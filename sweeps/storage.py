@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shlex
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -60,7 +61,7 @@ class StorageError(RuntimeError):
             f"the sweep's storage {root} failed: {type(fault).__name__}: {str(fault)[:500]}. The sweep stopped. "
             "Every trial it recorded is intact (each record file is written whole or not at all); the trials "
             "it was running were not recorded and start again from their last checkpoint. Once the storage "
-            f"is back (space freed, the server reachable), run `lrsweep resume {root}`")
+            f"is back (space freed, the server reachable), run `lrsweep resume {shlex.quote(root)}`")
 
 
 _FULL_OR_FAILING = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}

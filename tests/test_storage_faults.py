@@ -147,7 +147,7 @@ def test_an_s3_server_gone_mid_sweep_stops_it_with_status_3_and_resume_completes
         stopped_log = (tmp_path / "run.log").read_text()
         assert code == STORAGE_FAILED, stopped_log[-4000:]
         assert f"lrsweep: storage error: the sweep's storage {directory} failed" in stopped_log, stopped_log[-4000:]
-        assert f"lrsweep resume {directory}" in stopped_log
+        assert f"lrsweep resume '{directory}'" in stopped_log  # quoted: a shell would cut the URI at its '&'
 
         relay.up()
         recorded = _assert_record_intact(SweepDir(directory))
