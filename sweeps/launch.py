@@ -16,7 +16,7 @@ from sweeps.engine import execute, plan, tables_complete
 from sweeps.progress import say
 from sweeps.record import Lease, Record
 from sweeps.spec import Spec
-from sweeps.storage import SweepDir, SweepError, load_sweep_spec
+from sweeps.storage import SweepDir, SweepError, command, load_sweep_spec
 
 __all__ = ["resume_sweep", "run_sweep"]
 
@@ -27,7 +27,7 @@ def run_sweep(spec: Spec, *, storage: str | None = None, address: str | None = N
     before writing anything) when the sweep directory already holds a sweep."""
     sweep = SweepDir.of(storage or spec.storage, spec.name)
     if sweep.read_text("spec.yaml") is not None or sweep.read_text("reproduce.yaml") is not None:
-        raise SweepError(f"{sweep.root} already holds a sweep; continue it with `lrsweep resume {sweep.root}` "
+        raise SweepError(f"{sweep.root} already holds a sweep; continue it with `{command('resume', sweep.root)}` "
                          "or choose another name/storage")
     lease = Lease(sweep, out).acquire()
     try:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from ray.tune import Callback
 
 from sweeps.results import describe_error
-from sweeps.storage import SweepDir, load_sweep_spec
+from sweeps.storage import SweepDir, command, load_sweep_spec
 from vocab.contracts import OK, SEED, STAGE_METRIC, TUNE, Pair
 from vocab.members import member_metrics, trial_members
 
@@ -203,7 +203,7 @@ def status(directory: str, out: Callable[[str], None] = say) -> int:
     if not seed_runs and seed:
         out("(test accuracy appears once the results tables are written, at the end of the sweep)")
     if not exists("budget", sweep.root):
-        out("state: running or interrupted (no results tables yet); `lrsweep resume DIR` continues it")
+        out(f"state: running or interrupted (no results tables yet); `{command('resume', sweep.root)}` continues it")
         return 0
     rows = read_table("budget", sweep.root).to_pylist()
     if all(r["complete"] for r in rows):

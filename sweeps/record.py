@@ -32,7 +32,7 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
-from sweeps.storage import SweepDir, SweepError, pause
+from sweeps.storage import SweepDir, SweepError, command, pause
 from vocab.members import trial_members
 
 __all__ = ["RECORD", "CheckpointStore", "Lease", "Record", "RunRecord", "pause", "trial_key"]
@@ -127,7 +127,7 @@ class Record:
                 raise SweepError(
                     f"{self.sweep.path(name)} cannot be read ({type(err).__name__}: {err}): it is the result of "
                     f"a finished trial, which is lost. Nothing was changed. Restore the file from a backup, or "
-                    f"delete it and run `lrsweep resume {self.sweep.root}` again to train that trial again "
+                    f"delete it and run `{command('resume', self.sweep.root)}` again to train that trial again "
                     "(its hyperparameters come back from the study)") from None
             found[run.key] = run
         return found
@@ -209,8 +209,8 @@ class Lease:
             when = (f"; its lease expires at {time.strftime('%H:%M:%S', time.localtime(expires))} "
                     f"(in {max(0, expires - time.time()):.0f} s) unless that driver renews it")
         raise SweepError(f"{self.sweep.root} is being driven by another lrsweep ({_describe(holder)}){when}; one "
-                         "driver per sweep: wait for it to end, or stop it, then `lrsweep resume "
-                         f"{self.sweep.root}`")
+                         "driver per sweep: wait for it to end, or stop it, then "
+                         f"`{command('resume', self.sweep.root)}`")
 
     def _on_this_host(self, holder: Mapping[str, Any]) -> bool:
         return holder.get("host") == self.me["host"] and holder.get("pid") != self.me["pid"]

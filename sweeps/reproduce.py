@@ -66,12 +66,12 @@ def run_reproduction(repro: ReproSpec, *, storage: str | None = None, address: s
     """Run every (workload, strategy, seed) once; write the tables, the ceilings and the report.
     Returns 0 when every run finished (ok or diverged), 1 otherwise."""
     from sweeps.record import Lease
-    from sweeps.storage import SweepDir, SweepError
+    from sweeps.storage import SweepDir, SweepError, command
 
     sweep = SweepDir.of(storage or repro.storage, repro.name)
     if sweep.read_text("reproduce.yaml") is not None or sweep.read_text("spec.yaml") is not None:
-        raise SweepError(f"{sweep.root} already holds a reproduction; continue it with `lrsweep resume "
-                         f"{sweep.root}` or choose another name or storage")
+        raise SweepError(f"{sweep.root} already holds a reproduction; continue it with "
+                         f"`{command('resume', sweep.root)}` or choose another name or storage")
     lease = Lease(sweep, out).acquire()
     sweep.write_text("reproduce.yaml", yaml.safe_dump({**repro.to_dict(), "fair": list(fair)}, sort_keys=False))
     plan = repro_plan(repro, sweep)

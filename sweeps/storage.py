@@ -51,6 +51,12 @@ class SweepError(RuntimeError):
     """A sweep that cannot start or go on (existing directory, nothing to resume, ...)."""
 
 
+def command(verb: str, root: str) -> str:
+    """The ``lrsweep VERB DIR`` line a message tells a user to run, quoted to paste into a shell: an
+    S3 URI's query holds '&', at which a shell would cut it."""
+    return f"lrsweep {verb} {shlex.quote(root)}"
+
+
 class StorageError(RuntimeError):
     """The sweep's storage failed mid-sweep (full, read-only, or out of reach): the sweep stopped with
     its record intact and goes on with ``lrsweep resume`` once the storage is back."""
@@ -61,7 +67,7 @@ class StorageError(RuntimeError):
             f"the sweep's storage {root} failed: {type(fault).__name__}: {str(fault)[:500]}. The sweep stopped. "
             "Every trial it recorded is intact (each record file is written whole or not at all); the trials "
             "it was running were not recorded and start again from their last checkpoint. Once the storage "
-            f"is back (space freed, the server reachable), run `lrsweep resume {shlex.quote(root)}`")
+            f"is back (space freed, the server reachable), run `{command('resume', root)}`")
 
 
 _FULL_OR_FAILING = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
