@@ -12,7 +12,7 @@ import pytest
 
 from reports.store import cache_name, join, normalise
 from sweeps.record import STALE_AFTER_S, Lease
-from sweeps.storage import SweepDir, SweepError
+from sweeps.storage import SweepDir, SweepError, command
 
 QUERY = "?endpoint_override=127.0.0.1:9000&scheme=http"
 
@@ -30,6 +30,15 @@ def test_a_cache_name_is_one_file_name_and_tells_servers_apart():
     one, other = cache_name(f"s3://b/p{QUERY}"), cache_name("s3://b/p?endpoint_override=10.0.0.1:9000")
     assert "/" not in one and "?" not in one and "&" not in one
     assert one != other != cache_name("s3://b/p")
+
+
+def test_a_command_a_message_gives_pastes_whole_into_a_shell():
+    uri = f"s3://bucket/p/sweep{QUERY}"
+    assert command("resume", uri) == f"lrsweep resume '{uri}'"  # unquoted, a shell would cut it at the '&'
+    assert subprocess.run(["sh", "-c", f"printf %s {command('resume', uri).split(' ', 2)[2]}"],
+                          capture_output=True, text=True).stdout == uri
+    assert command("track", "/data/my sweeps/a") == "lrsweep track '/data/my sweeps/a'"
+    assert command("resume", "/data/results/quick") == "lrsweep resume /data/results/quick"
 
 
 def _lease(root, holder: dict) -> SweepDir:
@@ -69,6 +78,7 @@ def test_a_fresh_foreign_uri_lease_is_refused_saying_when_it_expires(tmp_path):
         Lease(sweep, print).acquire()
     expires = time.strftime("%H:%M:%S", time.localtime(renewed + STALE_AFTER_S))
     assert f"expires at {expires}" in str(refused.value) and "on elsewhere" in str(refused.value)
+    assert str(refused.value).endswith(f"then `{command('resume', sweep.root)}`")
     assert json.loads(sweep.read_text("lease")) == holder
 
 
