@@ -144,13 +144,14 @@ def fit(p: Plan, out: Callable[[str], None] = say, observer=None, watch: Storage
     watch = watch or StorageWatch()
     journal = None if sweep.is_local else (lambda: p.record.push_journal(sweep.journal_path))
     trainable = tune.with_resources(run_trial_config, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
+    progress = Progress(p.planned, sweep, out, finished.values(), watch, spec.evaluation.adaptive)
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
             search_alg=searcher, scheduler=scheduler, num_samples=left,
             max_concurrent_trials=spec.max_concurrent, reuse_actors=True,
             trial_dirname_creator=trial_dirname, trial_name_creator=trial_dirname),
-        run_config=run_config(sweep, Progress(p.planned, sweep, out, finished.values(), watch),
+        run_config=run_config(sweep, progress,
                               RecordWriter(p.record, journal, observer and observer.run_finished, watch)),
     )
     with tune_defaults_for_fit():

@@ -51,13 +51,15 @@ class Progress(Callback):
     """A Tune callback printing one line per finished trial and keeping ``progress.json`` current.
 
     ``planned[stage][pair]`` is the number of runs the pair gets in that stage (a population trial
-    counts as its members). ``finished``: the record's runs finished before this driver (a resume),
-    counted from the start.
+    counts as its members); with ``adaptive`` (the selection design) the seed stage's is its first
+    stage, a least number, and the lines say so with a ``+``. ``finished``: the record's runs
+    finished before this driver (a resume), counted from the start.
     """
 
     def __init__(self, planned: dict[str, dict[str, int]], sweep: SweepDir, out: Callable[[str], None],
-                 finished=(), watch: StorageWatch | None = None) -> None:
+                 finished=(), watch: StorageWatch | None = None, adaptive: bool = False) -> None:
         self.planned, self.sweep, self.out, self.watch = planned, sweep, out, watch
+        self.adaptive = adaptive
         self.done = {stage: dict.fromkeys(pairs, 0) for stage, pairs in planned.items()}
         self.errored = {stage: dict.fromkeys(pairs, 0) for stage, pairs in planned.items()}
         self.best: dict[str, dict[str, float]] = {stage: {} for stage in planned}
@@ -108,8 +110,9 @@ class Progress(Callback):
         runs = f"#{meta['trial_index']}" if n == 1 else \
             f"#{meta['trial_index']}-{members[-1][1]['trial_index']} ({n} runs in one population)"
         total = sum(done.values()) + sum(self.errored[stage].values())
-        self.out(f"[{stage} {total}/{sum(self.planned[stage].values())}] {pair} {runs} {what} "
-                 f"(pair {done[pair] + self.errored[stage][pair]}/{self.planned[stage][pair]}, best "
+        more = "+" if self.adaptive and stage == SEED else ""  # contenders get seeds beyond the first stage
+        self.out(f"[{stage} {total}/{sum(self.planned[stage].values())}{more}] {pair} {runs} {what} "
+                 f"(pair {done[pair] + self.errored[stage][pair]}/{self.planned[stage][pair]}{more}, best "
                  f"{best.get(pair, float('nan')):.4f}) {time.time() - self.started:.0f}s{self._eta()}")
         self._save()
 
@@ -117,12 +120,14 @@ class Progress(Callback):
         return sum(sum(d.values()) for by_stage in (self.done, self.errored) for d in by_stage.values())
 
     def _eta(self) -> str:
-        """The time left at this process's pace so far (finished runs per second, both stages)."""
+        """The time left at this process's pace so far (finished runs per second, both stages); with the
+        selection design, to the end of its first stage, a least time, and said so."""
         now = self._finished() - self.resumed_with
-        left = sum(sum(pairs.values()) for pairs in self.planned.values()) - self._finished()
+        left = sum(max(0, n - self.done[stage][pair] - self.errored[stage][pair])
+                   for stage, pairs in self.planned.items() for pair, n in pairs.items())
         if now <= 0 or left <= 0:
             return ""
-        return f", ETA ~{(time.time() - self.started) / now * left:.0f}s"
+        return f", ETA {'at least ' if self.adaptive else ''}~{(time.time() - self.started) / now * left:.0f}s"
 
     def _save(self) -> None:
         state = {stage: {k: {"planned": n, "done": self.done[stage][k], "errored": self.errored[stage][k],

@@ -9,6 +9,7 @@ reach the same decisions and the same tables as an uninterrupted run.
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -43,11 +44,28 @@ def decision(directory: Path) -> dict | None:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> Path:
+def reference_run(tmp_path_factory) -> tuple[Path, str]:
+    """The uninterrupted sweep's directory and what `lrsweep run` printed."""
     root = tmp_path_factory.mktemp("truth")
     code, out = finish("run", str(write_spec(root, "truth")), "--num-cpus", "2")
     assert code == 0, out
-    return root / "results" / "truth"
+    return root / "results" / "truth", out
+
+
+@pytest.fixture(scope="module")
+def reference(reference_run) -> Path:
+    return reference_run[0]
+
+
+def test_progress_lines_count_the_first_stage_as_a_least_number(reference_run):
+    # 4 pairs x 5 first-stage seeds; oracle90 and oracle88 go on to 10 seeds, past what the first
+    # stage planned, so each seed line must say its planned count is a least one.
+    seed_lines = [line for line in reference_run[1].splitlines() if line.startswith("[seed ")]
+    assert len(seed_lines) == 6, reference_run[1]  # populations of 5: 4 first-stage trials, 2 more
+    assert all(re.match(r"\[seed \d+/20\+\] coin/oracle\d\d .*\(pair (5|10)/5\+, best ", line)
+               for line in seed_lines), seed_lines
+    assert [int(re.match(r"\[seed (\d+)/", line)[1]) for line in seed_lines] == [5, 10, 15, 20, 25, 30]
+    assert not any("ETA" in line for line in seed_lines[4:])  # past the first stage no time is promised
 
 
 def test_the_true_best_is_selected_and_the_truly_worse_eliminated(reference):
