@@ -15,6 +15,9 @@ many GPUs one driver keeps busy when each trial holds one GPU for ``L`` seconds 
 ``sweeps/paper.yaml``); a GPU trial's length is not measured on this machine, so the GPU figure at
 a given ``L`` is an estimate that holds for any workload whose trials are that long.
 
+``--track NAME`` runs the sweep again with that tracker (a local store) and prints the ratio of the
+two wall times to the sweep's return, which waits for the tracker to take every run.
+
 ``--baseline`` runs the same sweep first with the driver's earlier checkpoint setting (Tune keeps
 one checkpoint per trial, ``CheckpointConfig(num_to_keep=1)``, which makes Tune snapshot the whole
 experiment after every trial checkpoint, and the default snapshot period), so both lines come
@@ -36,6 +39,11 @@ sys.path.insert(0, str(HERE.parent))
 
 CPUS = 2
 WINDOW = 100
+TRACKERS = {  # --track: a local store of each tracker, under the benchmark's storage
+    "tensorboard": lambda storage: {"logdir": os.path.join(storage, "tb")},
+    "mlflow": lambda storage: {"tracking_uri": f"sqlite:///{storage}/mlflow.db"},
+    "wandb": lambda storage: {"mode": "offline", "dir": storage},
+}
 
 
 def old_setting() -> None:
@@ -56,8 +64,10 @@ def old_setting() -> None:
     os.environ["TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S"] = "0"  # as the driver set it then
 
 
-def timed_sweep(name: str, trials: int, sampler: str, storage: str) -> list[tuple[float, float]]:
-    """Run the sweep; return (wall, driver CPU) seconds at each finished trial, from the start."""
+def timed_sweep(name: str, trials: int, sampler: str, storage: str,
+                tracking: dict | None = None) -> list[tuple[float, float]]:
+    """Run the sweep; return (wall, driver CPU) seconds at each finished trial, from the start, and
+    last at the sweep's return (its tables written and its trackers closed)."""
     from strategies import list_strategies
     from sweeps.launch import run_sweep
     from sweeps.spec import parse_spec
@@ -67,6 +77,7 @@ def timed_sweep(name: str, trials: int, sampler: str, storage: str) -> list[tupl
         "name": name, "plugins": [str(HERE / "tiny_workload.py")], "workloads": ["tiny"], "strategies": "all",
         "budget": {"trials": per_pair, "epochs": 1, "sampler": sampler, "sampler_seed": 0},
         "evaluation": {"seeds": 3}, "resources": {"cpu": 1, "gpu": 0, "population": 1}, "storage": storage,
+        "tracking": tracking or {},
     })
     marks: list[tuple[float, float]] = []
     t0, c0 = time.perf_counter(), time.process_time()
@@ -78,7 +89,7 @@ def timed_sweep(name: str, trials: int, sampler: str, storage: str) -> list[tupl
     status = run_sweep(spec, num_cpus=CPUS, out=out)
     if status != 0:
         raise SystemExit(f"the sweep {name} did not complete (exit status {status})")
-    return marks
+    return [*marks, (time.perf_counter() - t0, time.process_time() - c0)]
 
 
 def window(marks: list[tuple[float, float]], start: int) -> tuple[float, float]:
@@ -111,12 +122,13 @@ def trial_seconds(epochs: int) -> float:
 
 
 def report(label: str, marks: list[tuple[float, float]], directory: str, lengths: dict[str, float]) -> None:
+    marks, end = marks[:-1], marks[-1]
     n = len(marks)
     late_start = max(WINDOW, n - 2 * WINDOW)
     early, late = window(marks, WINDOW), window(marks, late_start)
     rate = 1000 / late[0]
-    print(f"{label}: {n} trials in {marks[-1][0]:.0f} s wall, driver CPU {marks[-1][1]:.0f} s; "
-          f"disk after: {du(directory)}")
+    print(f"{label}: {n} trials in {marks[-1][0]:.0f} s wall, driver CPU {marks[-1][1]:.0f} s; returned at "
+          f"{end[0]:.0f} s; disk after: {du(directory)}")
     print(f"  per trial, trials {WINDOW}-{2 * WINDOW}: wall {early[0]:.1f} ms, driver CPU {early[1]:.1f} ms")
     print(f"  per trial, trials {late_start}-{late_start + WINDOW}: wall {late[0]:.1f} ms, "
           f"driver CPU {late[1]:.1f} ms")
@@ -131,6 +143,8 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=1032, help="Tune trials in the sweep (about)")
     parser.add_argument("--sampler", default="tpe", help="the studies' sampler (tpe, random, qmc)")
     parser.add_argument("--baseline", action="store_true", help="first run the sweep with the old setting")
+    parser.add_argument("--track", choices=["tensorboard", "mlflow", "wandb"],
+                        help="then run the sweep again with this tracker (local store; W&B offline)")
     parser.add_argument("--trial-epochs", type=int, default=80, help="epochs of the measured synthetic trial")
     parser.add_argument("--gpu-trial-seconds", type=float, nargs="*", default=[60.0, 300.0],
                         help="GPU trial lengths to size the GPU estimate at (assumed, not measured)")
@@ -141,18 +155,28 @@ def main() -> int:
     lengths.update({f"an assumed GPU trial of {s:.0f} s (estimate)": s for s in args.gpu_trial_seconds})
     storage = tempfile.mkdtemp(prefix="driver_scale_")
     try:
-        runs = [("baseline", True)] if args.baseline else []
-        runs.append(("now", False))
-        for label, old in runs:
+        runs = [("baseline", True, None)] if args.baseline else []
+        runs.append(("now", False, None))
+        if args.track:
+            os.environ.setdefault("WANDB_MODE", "offline")
+            os.environ.setdefault("WANDB_SILENT", "true")
+            runs.append((f"tracked-{args.track}", False, {args.track: TRACKERS[args.track](storage)}))
+        walls = {}
+        for label, old, tracking in runs:
             from sweeps import engine, ray_setup
 
             saved = (engine.run_config, ray_setup.SNAPSHOT_PERIOD_S)
             if old:
                 old_setting()
-            marks = timed_sweep(label, args.trials, args.sampler, storage)
+            marks = timed_sweep(label, args.trials, args.sampler, storage, tracking)
             engine.run_config, ray_setup.SNAPSHOT_PERIOD_S = saved
-            report(f"{label} ({'num_to_keep=1, Tune snapshot per trial checkpoint' if old else 'this checkout'})",
-                   marks, os.path.join(storage, label), lengths)
+            walls[label] = marks[-1][0]
+            what = ("num_to_keep=1, Tune snapshot per trial checkpoint" if old else
+                    f"this checkout, tracked by {args.track}" if tracking else "this checkout")
+            report(f"{label} ({what})", marks, os.path.join(storage, label), lengths)
+        if args.track:
+            print(f"tracked by {args.track} / untracked, wall to the return: "
+                  f"{walls[f'tracked-{args.track}'] / walls['now']:.3f}")
     finally:
         shutil.rmtree(storage, ignore_errors=True)
     return 0

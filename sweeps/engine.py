@@ -213,6 +213,7 @@ def execute(p: Plan, address: str | None, num_cpus: int | None, out, lease: Leas
 
     watch = StorageWatch()
     lease.on_fault = watch.failed  # a URI lease's renewal is the driver's own probe of its storage
+    observer = None
     try:
         observer = tracking.observe(p.spec, p.sweep, out)
         started = init_ray(address, num_cpus, p.spec, p.sweep)
@@ -231,7 +232,9 @@ def execute(p: Plan, address: str | None, num_cpus: int | None, out, lease: Leas
                 raise
             raise StorageError(p.sweep.root, watch.fault) from err
         out(f"done in {time.time() - t0:.0f}s; tables: trials, epochs, layers, predictions, budget in {p.sweep.root}")
-        tracking.finish(observer, p.spec, p.sweep, out)
+        tracking.finish(observer, p.spec)
         return (summary or (lambda b: _summary(p.spec, b, out)))(budget)
     finally:
+        if observer is not None:  # a sweep that failed: the runs queued so far are logged, within the timeout
+            observer.close(max(t.timeout for t in p.spec.tracking))
         lease.release(reachable=watch.fault is None)

@@ -148,10 +148,11 @@ class MlflowTracker:
         now = int(time.time() * 1000)
         metrics = [Metric(k, float(v), now, epoch) for epoch, values in run.epochs for k, v in values.items()]
         params = [Param(k, v if isinstance(v, str) else json.dumps(v)) for k, v in run.params.items()]
-        for i in range(0, len(params), 100):  # MLflow's limits per batch: 100 params, 1000 metrics
-            self.client.log_batch(run_id, params=params[i:i + 100])
-        for i in range(0, len(metrics), 1000):
-            self.client.log_batch(run_id, metrics=metrics[i:i + 1000])
+        while params or metrics:  # MLflow's limits per batch: 100 params, 1000 entries in all
+            some, params = params[:100], params[100:]
+            cut = 1000 - len(some)
+            self.client.log_batch(run_id, metrics=metrics[:cut], params=some)
+            metrics = metrics[cut:]
         # Terminated last: a run that is not RUNNING is logged whole.
         self.client.set_terminated(run_id, "FINISHED" if run.tags.get("status") != "error" else "FAILED")
         self.runs[run.key] = created.info
@@ -227,7 +228,7 @@ class WandbTracker:
         started.finish()
 
     def close(self) -> None:
-        pass
+        self.wandb.teardown()  # its service process, which wandb would otherwise stop at interpreter exit
 
 
 TRACKER_CLASSES = {c.name: c for c in (TensorBoardTracker, MlflowTracker, WandbTracker)}

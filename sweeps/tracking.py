@@ -2,19 +2,26 @@
 
 The spec's ``tracking`` section (``sweeps.spec.tracking``) names the trackers (``sweeps.trackers``).
 While a sweep runs, the record writer hands each finished Tune trial to an ``Observer``, which
-queues it; one background thread turns it into ``TrackedRun``s (one per run: a population's members
-each) and logs them. So a tracker never runs inside a trial, and a slow or dead one holds the driver
-for at most its ``timeout`` at the end of the session. A tracker that fails is warned about once and
-dropped for the session; the sweep and its record are untouched, and ``lrsweep track DIR`` logs
-afterwards whatever a tracker missed (each tracker logs a run at most once: ``sweeps.trackers``).
+queues it; a driver thread turns it into ``TrackedRun``s (one per run: a population's members each)
+and sends them to a process of their own (``serve``, at a lower CPU priority than the trials), which
+imports the trackers' libraries and logs. So a tracker never runs inside a trial nor takes the
+driver's interpreter lock, and a slow or dead one holds the driver for at most its ``timeout`` at
+the end of the session. A tracker that fails is warned about once and dropped for the session; the
+sweep and its record are untouched, and ``lrsweep track DIR`` logs afterwards whatever a tracker
+missed (each tracker logs a run at most once: ``sweeps.trackers``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import pickle
 import queue
+import resource
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -23,7 +30,7 @@ from typing import Any
 
 from sweeps.record import Record, RunRecord
 from sweeps.spec import Spec
-from sweeps.storage import SweepDir
+from sweeps.storage import SweepDir, command
 from vocab.contracts import STAGE_METRIC
 
 __all__ = ["Observer", "TrackedRun", "finish", "observe", "report_verdict", "track", "tracked_runs", "with_tracking"]
@@ -98,55 +105,33 @@ def report_verdict(markdown: str) -> str:
     return "\n".join(lines).strip()
 
 
-STOP = object()
+class Session:
+    """The trackers of one driver session, in the tracking process: each item is logged in turn, and a
+    tracker that fails is warned about once (through ``say``) and dropped for the session."""
 
+    def __init__(self, spec: Spec, sweep: SweepDir, say: Callable[[str], None]) -> None:
+        from sweeps.trackers import make_tracker
 
-class Observer:
-    """The trackers of one driver session behind a queue and one thread (see the module docstring).
-
-    ``run_finished`` (the record writer's hook) only queues; ``close(timeout)`` waits at most that
-    long for the queue, then leaves what is left to ``lrsweep track``.
-    """
-
-    def __init__(self, spec: Spec, sweep: SweepDir, out: Callable[[str], None],
-                 backlog: Iterable[RunRecord] = ()) -> None:
-        self.spec, self.sweep, self.out = spec, sweep, out
-        self.queue: queue.Queue = queue.Queue()
-        self.trackers: list = []
+        self.spec, self.sweep, self.say = spec, sweep, say
         self.logged = {t.name: 0 for t in spec.tracking}
         self.skipped = dict(self.logged)
         self.failed: set[str] = set()
-        self.cpu_seconds: float | None = None
-        for run in backlog:  # a resume's runs, which a killed driver may not have logged
-            self.queue.put(("run", run))
-        self.thread = threading.Thread(target=self._work, name="lrsweep-tracking", daemon=True)
-        self.thread.start()
-
-    def run_finished(self, run: RunRecord) -> None:
-        self.queue.put(("run", run))
-
-    def __reduce__(self):
-        # Tune pickles its callbacks with the experiment state, a cache lrsweep never restores: a copy
-        # of the observer observes nothing.
-        return (Detached, ())
-
-    def report(self, report_dir: str, verdict: str) -> None:
-        self.queue.put(("report", (report_dir, verdict)))
+        self.trackers: list = []
+        for t in spec.tracking:
+            try:
+                self.trackers.append(make_tracker(t.name, spec, sweep, t.options_dict))
+            except Exception as err:  # noqa: BLE001 - a tracker that cannot start costs a warning only
+                self._fail(t.name, t.options_dict.get("tracking_uri", "-"), err)
+        if any(t.takes_report for t in self.trackers):
+            # The report is rendered when the sweep ends; its libraries (matplotlib, scipy: about 1 s)
+            # load now, while the trials run, instead of after the last one.
+            import reports.render  # noqa: F401
 
     def _fail(self, name: str, where: str, err: BaseException) -> None:
         self.failed.add(name)
-        self.out(f"warning: tracker {name} ({where}) failed and is off for the rest of this session: "
+        self.say(f"warning: tracker {name} ({where}) failed and is off for the rest of this session: "
                  f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}. The sweep goes on and its "
-                 f"results are intact; `lrsweep track {self.sweep.root}` logs what it missed.")
-
-    def _connect(self) -> None:
-        from sweeps.trackers import make_tracker
-
-        for t in self.spec.tracking:
-            try:
-                self.trackers.append(make_tracker(t.name, self.spec, self.sweep, t.options_dict))
-            except Exception as err:  # noqa: BLE001 - a tracker that cannot start costs a warning only
-                self._fail(t.name, t.options_dict.get("tracking_uri", "-"), err)
+                 f"results are intact; `{command('track', self.sweep.root)}` logs what it missed.")
 
     def _each(self, call: Callable[[Any], Any]) -> None:
         for tracker in self.trackers:
@@ -154,7 +139,7 @@ class Observer:
                 continue
             try:
                 call(tracker)
-            except Exception as err:  # noqa: BLE001 - see _connect
+            except Exception as err:  # noqa: BLE001 - see __init__
                 self._fail(tracker.name, tracker.where, err)
 
     def _log(self, tracker, runs: list[TrackedRun]) -> None:
@@ -164,52 +149,171 @@ class Observer:
             else:
                 self.skipped[tracker.name] += 1
 
-    def _work(self) -> None:
-        self._connect()
-        if any(t.takes_report for t in self.trackers):
-            # The report is rendered when the sweep ends; its libraries (matplotlib, scipy: about 1 s)
-            # load now, on this thread, while the trials run, instead of after the last one.
-            import reports.render  # noqa: F401
-        while (item := self.queue.get()) is not STOP:
-            kind, value = item
-            try:
-                if kind == "run":
-                    runs = tracked_runs(self.spec, value)
-                    self._each(lambda tracker, runs=runs: self._log(tracker, runs))
-                else:
-                    self._each(lambda tracker, value=value: tracker.log_report(*value))
-            except Exception as err:  # noqa: BLE001 - a record the trackers cannot read: warn, go on
-                self.out(f"warning: tracking skipped an item it could not read: {type(err).__name__}: {err}")
-            finally:
-                self.queue.task_done()
-        self._each(lambda tracker: tracker.close())
-        self.cpu_seconds = time.thread_time()  # what the trackers cost the driver's CPU (not their services')
+    def runs(self, runs: list[TrackedRun]) -> None:
+        self._each(lambda tracker: self._log(tracker, runs))
 
-    def idle(self, timeout: float) -> None:
-        """Wait at most ``timeout`` seconds for the queue to empty: the report's figure workers are forked
-        (``reports.plots.writing``), better from a process whose tracking thread holds no lock."""
-        deadline = time.monotonic() + timeout
-        while self.queue.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.05)
+    def report(self) -> None:
+        """The sweep's report (rendered by ``reports.render`` when a tracker takes it: MLflow, W&B; the
+        one on disk when it is fresh) and its verdict, to every tracker."""
+        wanted = any(t.takes_report for t in self.trackers if t.name not in self.failed)
+        try:
+            report_dir = _fresh_report(self.sweep)
+            if report_dir is None and wanted:
+                from reports.render import build_report
+
+                report_dir = build_report([self.sweep.root]).out_dir
+            if report_dir is None:
+                return
+            with open(os.path.join(report_dir, "report.md")) as f:
+                verdict = report_verdict(f.read())
+        except Exception as err:  # noqa: BLE001 - no report (e.g. no seed run finished): the runs are logged
+            self.say(f"warning: no report for the trackers: {type(err).__name__}: {err}")
+            return
+        self._each(lambda tracker: tracker.log_report(report_dir, verdict))
+
+    def close(self) -> dict[str, Any]:
+        """Close the trackers; what this session logged (``Observer.counts``)."""
+        self._each(lambda tracker: tracker.close())
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the report's figure workers
+        return {"logged": self.logged, "skipped": self.skipped, "failed": sorted(self.failed),
+                "cpu_seconds": time.process_time() + children.ru_utime + children.ru_stime}
+
+
+NICENESS = 10
+"""The tracking process's nice value: the trials come first; it logs when a CPU is free, and at the end."""
+
+
+def serve() -> None:
+    """The tracking process (``Observer`` starts it): reads ``(kind, value)`` pickles on stdin (first
+    ``("start", (spec, root))``, then ``"runs"`` and ``"report"``, last ``"stop"`` or end of file, a
+    driver gone) and writes ``("say", line)`` and, after closing its trackers, ``("done", counts)``."""
+    channel = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # a library that prints must not break the messages on stdout
+    os.nice(NICENESS)
+    inbox = sys.stdin.buffer
+
+    def send(kind: str, value: Any) -> None:
+        pickle.dump((kind, value), channel)
+        channel.flush()
+
+    _, (spec, root) = pickle.load(inbox)
+    session = Session(spec, SweepDir(root), lambda line: send("say", line))
+    while True:
+        try:
+            kind, value = pickle.load(inbox)
+        except (EOFError, pickle.UnpicklingError):  # the driver is gone, maybe mid-message
+            break
+        if kind == "stop":
+            break
+        if kind == "runs":
+            session.runs(value)
+        else:
+            session.report()
+    counts = session.close()
+    with contextlib.suppress(BrokenPipeError):
+        send("done", counts)
+    # Every tracker is closed: skip the interpreter's teardown of MLflow, matplotlib and torch, which
+    # takes about 1 s that the driver would wait for.
+    sys.stderr.flush()
+    os._exit(0)
+
+
+class Observer:
+    """The trackers of one driver session, in a process of their own (see the module docstring).
+
+    ``run_finished`` (the record writer's hook) only queues: a thread turns each run into
+    ``TrackedRun``s and hands them to the tracking process, another prints what that process says.
+    ``close(timeout)`` waits at most that long for it, then stops it and leaves what is left to
+    ``lrsweep track``.
+    """
+
+    def __init__(self, spec: Spec, sweep: SweepDir, out: Callable[[str], None],
+                 backlog: Iterable[RunRecord] = ()) -> None:
+        self.spec, self.sweep, self.out = spec, sweep, out
+        self.queue: queue.Queue = queue.Queue()
+        self.counts: dict[str, Any] | None = None
+        self.closed = False
+        self.done = threading.Event()
+        # Not multiprocessing: its spawn would import the caller's __main__ again, and a fork the
+        # driver's Ray threads.
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        self.process = subprocess.Popen([sys.executable, "-c", "from sweeps.tracking import serve; serve()"],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self.queue.put(("start", (spec, sweep.root)))
+        for run in backlog:  # a resume's runs, which a killed driver may not have logged
+            self.queue.put(("run", run))
+        for target in (self._feed, self._relay):
+            threading.Thread(target=target, name=f"lrsweep-tracking{target.__name__}", daemon=True).start()
+
+    def run_finished(self, run: RunRecord) -> None:
+        self.queue.put(("run", run))
+
+    def __reduce__(self):
+        # Tune pickles its callbacks with the experiment state, a cache lrsweep never restores: a copy
+        # of the observer observes nothing.
+        return (Detached, ())
+
+    def report(self) -> None:
+        """Ask for the report (``Session.report``), after every run queued so far."""
+        self.queue.put(("report", None))
+
+    def _feed(self) -> None:
+        while True:
+            kind, value = self.queue.get()
+            if kind == "run":
+                try:
+                    kind, value = "runs", tracked_runs(self.spec, value)
+                except Exception as err:  # noqa: BLE001 - a record the trackers cannot read: warn, go on
+                    self.out(f"warning: tracking skipped a run it could not read: {type(err).__name__}: {err}")
+                    continue
+            try:
+                pickle.dump((kind, value), self.process.stdin)
+                self.process.stdin.flush()
+                if kind == "stop":
+                    self.process.stdin.close()
+            except OSError:  # the tracking process is gone; close() says so
+                return
+            if kind == "stop":
+                return
+
+    def _relay(self) -> None:
+        while True:
+            try:
+                kind, value = pickle.load(self.process.stdout)
+            except (EOFError, OSError, pickle.UnpicklingError):
+                break
+            if kind == "say":
+                self.out(value)
+            else:
+                self.counts = value
+        self.done.set()
 
     def close(self, timeout: float | None) -> bool:
         """Stop after the queued items, waiting at most ``timeout`` seconds (None: until done); True when
-        everything queued was handed to the trackers that still work."""
-        self.queue.put(STOP)
-        self.thread.join(timeout)
-        if self.thread.is_alive():
-            self.out(f"warning: the trackers did not take every run within {timeout:g}s; the sweep's results are "
-                     f"complete. `lrsweep track {self.sweep.root}` logs the rest.")
-            return False
-        return not self.failed
+        everything queued was handed to the trackers that still work. Once only; later calls return
+        the same."""
+        if not self.closed:
+            self.closed = True
+            self.queue.put(("stop", None))
+            if not self.done.wait(timeout):
+                self.out(f"warning: the trackers did not take every run within {timeout:g}s; the sweep's results "
+                         f"are complete. `{command('track', self.sweep.root)}` logs the rest.")
+                self.process.kill()
+            elif self.counts is None:
+                self.out(f"warning: the tracking process ended without closing its trackers (exit "
+                         f"{self.process.wait()}); `{command('track', self.sweep.root)}` logs what they missed.")
+            self.process.wait()
+        return self.counts is not None and not self.counts["failed"]
 
     def say_counts(self) -> None:
         """One line per working tracker: runs it logged in this session, and runs it had already."""
-        for name in self.logged:
-            if name not in self.failed:
-                self.out(f"{name}: {self.logged[name]} runs logged, {self.skipped[name]} already there")
-        if self.cpu_seconds is not None:
-            self.out(f"tracking thread: {self.cpu_seconds:.1f} s of CPU")
+        if self.counts is None:
+            return
+        for name, logged in self.counts["logged"].items():
+            if name not in self.counts["failed"]:
+                self.out(f"{name}: {logged} runs logged, {self.counts['skipped'][name]} already there")
+        self.out(f"tracking process: {self.counts['cpu_seconds']:.1f} s of CPU")
 
 
 class Detached:
@@ -240,33 +344,14 @@ def _fresh_report(sweep: SweepDir) -> str | None:
     return report if fresh else None
 
 
-def finish(observer: Observer | None, spec: Spec, sweep: SweepDir, out: Callable[[str], None],
-           timeout: float | None = None) -> bool:
-    """At the end of a sweep (its tables written): the report (rendered by ``reports.render`` when a
-    tracker takes it: MLflow, W&B) and its verdict to the trackers, then ``close``, waiting at most
-    ``timeout`` seconds twice (None: the spec's trackers' ``timeout``). True when every tracker took
+def finish(observer: Observer | None, spec: Spec, timeout: float | None = None) -> bool:
+    """At the end of a sweep (its tables written): the report to the trackers, then ``close``, waiting
+    at most ``timeout`` seconds (None: the spec's trackers' ``timeout``). True when every tracker took
     everything."""
     if observer is None:
         return True
-    from sweeps.trackers import TRACKER_CLASSES
-
-    if timeout is None:
-        timeout = max(t.timeout for t in spec.tracking)
-    wanted = any(TRACKER_CLASSES[t.name].takes_report for t in spec.tracking)
-    if wanted:
-        observer.idle(timeout)
-    try:
-        report_dir = _fresh_report(sweep)
-        if report_dir is None and wanted:
-            from reports.render import build_report
-
-            report_dir = build_report([sweep.root]).out_dir
-        if report_dir is not None:
-            with open(os.path.join(report_dir, "report.md")) as f:
-                observer.report(report_dir, report_verdict(f.read()))
-    except Exception as err:  # noqa: BLE001 - no report (e.g. no seed run finished): the runs are logged
-        out(f"warning: no report for the trackers: {type(err).__name__}: {err}")
-    done = observer.close(timeout)
+    observer.report()
+    done = observer.close(max(t.timeout for t in spec.tracking) if timeout is None else timeout)
     observer.say_counts()
     return done
 
@@ -312,7 +397,7 @@ def track(directory: str, entries: Iterable[str] = (), out: Callable[[str], None
     with Lease(sweep, out):
         observer = observe(spec, sweep, out)
         if tables_complete(sweep):
-            return 0 if finish(observer, spec, sweep, out, timeout=threading.TIMEOUT_MAX) else 1
+            return 0 if finish(observer, spec, timeout=threading.TIMEOUT_MAX) else 1
         out(f"{sweep.root}: no results tables yet: the finished runs are logged, the report is not")
         done = observer.close(None)
         observer.say_counts()

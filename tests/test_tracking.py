@@ -6,6 +6,7 @@ tables. The spec section's validation is tested without Ray."""
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -73,6 +74,26 @@ def test_epoch_scalars_and_the_verdict_section():
     assert report_verdict(page) == "## Verdict\n\n**w** wins."
 
 
+def test_a_tracking_server_that_never_answers_holds_the_driver_for_its_timeout_only(tmp_path):
+    from sweeps.storage import SweepDir
+    from sweeps.tracking import Observer, finish
+
+    with socket.socket() as silent:  # the kernel accepts its connections; nothing ever answers them
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        spec = parse_spec({**BASE, "tracking": {"mlflow": {"tracking_uri": uri, "timeout": 2}}})
+        lines: list[str] = []
+        observer = Observer(spec, SweepDir(str(tmp_path / "tracked")), lines.append)
+        started = time.monotonic()
+        assert finish(observer, spec) is False
+        waited = time.monotonic() - started
+    assert waited < 2 + 5, waited  # its timeout, and the tracking process stopped, not waited for
+    assert observer.process.poll() is not None
+    assert lines[0].startswith("warning: the trackers did not take every run within 2s") and len(lines) == 1, lines
+    assert f"lrsweep track {tmp_path / 'tracked'}" in lines[0]
+
+
 # --- one sweep, killed, resumed, its server stopped, then `lrsweep track` ----------------------
 
 def free_port() -> int:
@@ -119,10 +140,10 @@ def recorded(directory: Path) -> int:
     return len(list((directory / "record" / "runs").glob("*/*/*.json")))
 
 
-def wait_for(proc: subprocess.Popen, condition, what: str) -> None:
+def wait_for(proc: subprocess.Popen, condition, what: str, output: Output | None = None) -> None:
     deadline = time.time() + 300
     while not condition():
-        assert proc.poll() is None, f"lrsweep ended before {what}:\n{proc.stdout.read()}"
+        assert proc.poll() is None, f"lrsweep ended before {what}:\n{output.text() if output else proc.stdout.read()}"
         assert time.time() < deadline, f"no {what} in 300 s"
         time.sleep(0.2)
 
@@ -142,6 +163,32 @@ class Output:
         self.proc.wait(timeout=timeout)
         self.thread.join(timeout=10)
         return "".join(self.lines)
+
+
+def tracking_process(driver: int) -> int:
+    """The pid of a driver's tracking process (``sweeps.tracking.serve``), waited for up to 60 s."""
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError):
+                pid, ppid = int(stat.parent.name), int(stat.read_text().rsplit(")", 1)[1].split()[1])
+                if ppid == driver and b"sweeps.tracking import serve" in (stat.parent / "cmdline").read_bytes():
+                    return pid
+        time.sleep(0.2)
+    raise AssertionError(f"driver {driver} has no tracking process")
+
+
+def ended(pid: int, within: float) -> bool:
+    """Whether process ``pid`` exits (or is a zombie) within ``within`` seconds."""
+    deadline = time.time() + within
+    while time.time() < deadline:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return True
+        except OSError:
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def tmux(*args: str) -> str:
@@ -166,16 +213,21 @@ def sweep(tmp_path_factory):
     session = f"lrsweep-watch-{os.getpid()}"
     procs = []
     try:
-        first = lrsweep("run", str(tmp / "spec.yaml"), "--num-cpus", "2", env=env)
+        # Each checkpoint write pauses the trial (the kill tests' hook), so trials stay in flight a while.
+        paused = {"LRSWEEP_PAUSE_AT": "checkpoint", "LRSWEEP_PAUSE_SECONDS": "1.0"}
+        first = lrsweep("run", str(tmp / "spec.yaml"), "--num-cpus", "2", env={**env, **paused})
         procs.append(first)
         wait_for(first, lambda: recorded(directory) >= 1, "a recorded trial")
-        time.sleep(1.0)  # the trackers' thread takes it, or the kill lands mid-log: either is exactly once
-        os.killpg(first.pid, signal.SIGKILL)
+        time.sleep(1.0)  # the tracking process takes it, or the kill lands mid-log: either is exactly once
+        tracker = tracking_process(first.pid)
+        os.kill(first.pid, signal.SIGKILL)  # the driver alone, as the kernel's OOM killer would
         first.wait(timeout=60)
+        assert recorded(directory) < RUNS // 2, "the first driver finished before its kill"
+        tracker_ended = ended(tracker, within=60)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(first.pid, signal.SIGKILL)  # the rest of its group: the embedded Ray
         time.sleep(1)
-        # Each checkpoint write pauses the trial (the kill tests' hook), so trials stay in flight a while.
-        second = lrsweep("resume", str(directory), "--num-cpus", "2",
-                         env={**env, "LRSWEEP_PAUSE_AT": "checkpoint", "LRSWEEP_PAUSE_SECONDS": "1.0"})
+        second = lrsweep("resume", str(directory), "--num-cpus", "2", env={**env, **paused})
         procs.append(second)
         resumed = Output(second)
         piped = lrsweep("status", str(directory), "--watch", "--interval", "0.5", env={})
@@ -186,7 +238,7 @@ def sweep(tmp_path_factory):
         tmux("new-session", "-d", "-s", session, "-x", "150", "-y", "40", command)
         panes = [""]
         wait_for(second, lambda: panes.append(tmux("capture-pane", "-p", "-t", session)) or " epoch " in panes[-1],
-                 "a run in flight in the watch view")
+                 "a run in flight in the watch view", resumed)
         pane = panes[-1]
         server.stop()  # mid-sweep: the resumed driver's trackers are connected, its trials running
         resumed_text = resumed.text()
@@ -197,8 +249,8 @@ def sweep(tmp_path_factory):
                                  capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT), **env},
                                  timeout=300)
         assert tracked.returncode == 0, tracked.stdout + tracked.stderr
-        yield {"dir": directory, "mlflow": server.uri, "resumed": resumed_text, "tracked": tracked.stdout,
-               "pane": pane, "piped": piped_text, "piped_code": piped.returncode}
+        yield {"dir": directory, "mlflow": server.uri, "tracker_ended": tracker_ended, "resumed": resumed_text,
+               "tracked": tracked.stdout, "pane": pane, "piped": piped_text, "piped_code": piped.returncode}
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
         for proc in procs:
@@ -218,6 +270,12 @@ def score(stage: str) -> str:
 
 def run_key(row) -> str:
     return f"{row.workload}/{row.strategy}/{row.stage}-{row.trial_index}"
+
+
+@pytest.mark.slow
+def test_the_tracking_process_ends_with_its_killed_driver(sweep):
+    # Its stdin closes with the driver: it closes its trackers and exits, never an orphan on the head node.
+    assert sweep["tracker_ended"]
 
 
 @pytest.mark.slow
