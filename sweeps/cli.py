@@ -36,16 +36,13 @@ def _spec_or_fail(path: str, plugins: Sequence[str] | None = None):
 
 def _drive(start: Callable[[], int]) -> int:
     """Run a driver (run, resume, extend, reproduce): a refusal is bad input (2, nothing written); a
-    storage that fails mid-sweep is ``STORAGE_FAILED``, with what to do once it is back."""
-    from sweeps.storage import StorageError, SweepError
+    storage that fails is ``STORAGE_FAILED`` (``main``)."""
+    from sweeps.storage import SweepError
 
     try:
         return start()
     except (SpecError, SweepError) as err:
         return _fail(str(err))
-    except StorageError as err:
-        print(f"lrsweep: storage error: {err}", file=sys.stderr)
-        return STORAGE_FAILED
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -522,7 +519,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         # writes to the closed stdout (Python flushes it at exit) go to /dev/null instead.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = 141  # 128 + SIGPIPE, what a shell reports for a tool killed by a closed pipe
+    except (RuntimeError, OSError) as err:
+        code = _storage_failed(err)
+        if code is None:
+            raise
     raise SystemExit(code)
+
+
+def _storage_failed(err: RuntimeError | OSError) -> int | None:
+    """Say what to do and return ``STORAGE_FAILED`` for a sweep stopped by its storage (``StorageError``)
+    or any command whose storage cannot be read or written; None for any other error."""
+    from sweeps.storage import StorageError, storage_fault
+
+    if isinstance(err, StorageError):
+        print(f"lrsweep: storage error: {err}", file=sys.stderr)
+    elif isinstance(err, OSError) and storage_fault(err) is not None:
+        print(f"lrsweep: storage error: {type(err).__name__}: {err}. Every file is written whole or not at all, "
+              "so what was there is intact; run the command again once the storage is back.", file=sys.stderr)
+    else:
+        return None
+    return STORAGE_FAILED
 
 
 if __name__ == "__main__":

@@ -128,11 +128,14 @@ class SweepDir:
         return fs, f"{base}/{name}"
 
     def read_bytes(self, name: str) -> bytes | None:
+        """The file's bytes, or None when there is no such file. A storage that cannot be read (an
+        object store out of reach, a failing disk) raises its OSError: it is not a missing file, and
+        a driver that took it for one would start over or take over a lease it must not."""
         fs, path = self.filesystem_path(name)
         try:
             with fs.open_input_stream(path) as f:
                 return f.read()
-        except (FileNotFoundError, OSError):
+        except (FileNotFoundError, NotADirectoryError):
             return None
 
     def read_text(self, name: str) -> str | None:

@@ -148,6 +148,12 @@ def test_an_s3_server_gone_mid_sweep_stops_it_with_status_3_and_resume_completes
         assert code == STORAGE_FAILED, stopped_log[-4000:]
         assert f"lrsweep: storage error: the sweep's storage {directory} failed" in stopped_log, stopped_log[-4000:]
         assert f"lrsweep resume '{directory}'" in stopped_log  # quoted: a shell would cut the URI at its '&'
+        # While it is down, a storage that cannot be read is said so, never taken for "not a sweep".
+        status = subprocess.run([sys.executable, "-m", "sweeps.cli", "status", directory], cwd=user, env=env,
+                                capture_output=True, text=True, timeout=240)
+        assert status.returncode == STORAGE_FAILED, status.stdout + status.stderr
+        assert status.stderr.startswith("lrsweep: storage error: OSError: ") and "AWS Error" in status.stderr
+        assert "not a sweep" not in status.stderr + status.stdout
 
         relay.up()
         recorded = _assert_record_intact(SweepDir(directory))
