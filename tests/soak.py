@@ -5,7 +5,7 @@ figures in the notes are measured. Each repetition gets its own ``LRSWEEP_KILL_S
 kill test lands its kills at other moments every time; the uninterrupted reference sweeps it
 compares with are run once and shared by the repetitions (``LRSWEEP_REFERENCES``).
 
-    python tests/soak.py --times 20 tests/test_sweep_durable.py -k sigkill
+    LRSWEEP_KILL_SAMPLERS=random,qmc python tests/soak.py --times 20 tests/test_sweep_durable.py -k sigkill
     python tests/soak.py --times 20 --load "python -m pytest -q tests" tests/test_sweep_resume.py
 
 ``--load`` runs a command beside the repetitions (restarted whenever it ends) and stops it, with its

@@ -32,6 +32,10 @@ RUNS = len(SPEC["strategies"]) * (SPEC["budget"]["trials"] + SPEC["evaluation"][
 """Tune trials and seed runs of the sweep, each one run record."""
 KILLS = 3
 """At most this many kills per sweep (each lands after 1-3 more recorded runs of ``RUNS``)."""
+KILL_SAMPLERS = os.environ.get("LRSWEEP_KILL_SAMPLERS", "random").split(",")
+"""The samplers the kill test runs with: random in the suite, which a kill storm tests for the record's
+and the processes' sake; a rebuilt QMC or TPE searcher asks point for point what an uninterrupted one
+asks (tests/test_sweep_searcher.py), and tests/soak.py runs the storm with ``random,qmc``."""
 
 
 def lrsweep(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.Popen:
@@ -116,7 +120,7 @@ def references(tmp_path_factory):
     return References(Path(kept) if kept else tmp_path_factory.mktemp("reference"))
 
 
-@pytest.mark.parametrize("sampler", ["random", "qmc"])
+@pytest.mark.parametrize("sampler", KILL_SAMPLERS)
 def test_sigkill_at_random_moments_then_resume_gives_the_uninterrupted_tables(tmp_path, references, sampler):
     rng = random.Random(f"kill-{sampler}-{KILL_SEED}")
     directory = tmp_path / "results" / "killed"
