@@ -20,7 +20,7 @@ from collections.abc import Callable
 from reports.store import exists
 from sweeps.progress import RUNNING, status
 from sweeps.record import Record
-from sweeps.storage import SweepDir, load_sweep_spec
+from sweeps.storage import SweepDir, load_sweep_spec, storage_fault
 from vocab.contracts import SEED
 
 __all__ = ["provisional_verdict", "view_lines", "watch"]
@@ -94,16 +94,39 @@ def view_lines(directory: str, verdict: Callable[[], list[str]]) -> tuple[list[s
     return lines, over
 
 
+class PatientView:
+    """``view_lines`` that rides out a storage that cannot be read for a while (an object store out of
+    reach): the last view under a line saying since when and why, until a read works again."""
+
+    def __init__(self, directory: str, verdict: Callable[[], list[str]]) -> None:
+        self.directory, self.verdict = directory, verdict
+        self.last: list[str] = []
+        self.since: str | None = None
+
+    def __call__(self) -> tuple[list[str], bool]:
+        try:
+            self.last, over = view_lines(self.directory, self.verdict)
+            self.since = None
+            return self.last, over
+        except OSError as err:
+            if storage_fault(err) is None:
+                raise
+            self.since = self.since or time.strftime("%H:%M:%S")
+            why = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+            return [f"the storage cannot be read since {self.since} ({why}); retrying", *self.last], False
+
+
 def watch(directory: str, interval: float = 2.0, out: Callable[[str], None] = print) -> int:
-    """Refresh the view every ``interval`` seconds until the sweep's tables are written (or Ctrl-C)."""
+    """Refresh the view every ``interval`` seconds until the sweep's tables are written (or Ctrl-C);
+    a storage that stops answering mid-watch is said so and read again at each refresh."""
     load_sweep_spec(directory)  # not a sweep: SweepError before anything is drawn
-    verdict = Verdicts(directory)
+    view = PatientView(directory, Verdicts(directory))
     try:
         if sys.stdout.isatty():
-            return _live(directory, interval, verdict)
+            return _live(interval, view)
         last: list[str] = []
         while True:
-            lines, over = view_lines(directory, verdict)
+            lines, over = view()
             if lines != last:
                 out(f"--- {time.strftime('%H:%M:%S')}")
                 for line in lines:
@@ -117,14 +140,14 @@ def watch(directory: str, interval: float = 2.0, out: Callable[[str], None] = pr
         return 0
 
 
-def _live(directory: str, interval: float, verdict: Callable[[], list[str]]) -> int:
+def _live(interval: float, view: Callable[[], tuple[list[str], bool]]) -> int:
     from rich.console import Group
     from rich.live import Live
     from rich.panel import Panel
     from rich.text import Text
 
     def frame() -> tuple[Group, bool]:
-        lines, over = view_lines(directory, verdict)
+        lines, over = view()
         cut = next((i for i, line in enumerate(lines) if line.startswith(("PROVISIONAL", "verdict ("))), len(lines))
         parts = [Text("\n".join(lines[:cut]))]
         if cut < len(lines):
@@ -134,10 +157,10 @@ def _live(directory: str, interval: float, verdict: Callable[[], list[str]]) -> 
                           style="dim"))
         return Group(*parts), over
 
-    view, over = frame()
-    with Live(view, auto_refresh=False, screen=False) as live:
+    drawn, over = frame()
+    with Live(drawn, auto_refresh=False, screen=False) as live:
         while not over:
             time.sleep(interval)
-            view, over = frame()
-            live.update(view, refresh=True)
+            drawn, over = frame()
+            live.update(drawn, refresh=True)
     return 0

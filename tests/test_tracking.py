@@ -10,6 +10,7 @@ import contextlib
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -446,3 +447,35 @@ def test_the_verdict_so_far_is_the_reports_verdict_marked_provisional(sweep, tmp
     view, over = view_lines(str(running), Verdicts(str(running)))
     assert not over and PROVISIONAL in view and "in flight: 0 trial(s)" in view
     assert view[view.index(PROVISIONAL) + 1:] == [f"  {line}" for line in lines]
+
+
+def test_the_watch_rides_out_a_storage_that_stops_answering(monkeypatch):
+    """Between two readable views, reads that fail with a storage fault keep the last view under a line
+    saying since when and why; a read that fails for another reason is not hidden."""
+    import errno
+
+    from sweeps import watch
+
+    script = [(["view 1"], False), OSError(errno.EIO, "Input/output error"),
+              OSError("AWS Error NETWORK_CONNECTION during GetObject operation: curlCode: 7"), (["view 2"], True)]
+
+    def view_lines(directory, verdict):
+        step = script.pop(0)
+        if isinstance(step, Exception):
+            raise step
+        return step
+
+    monkeypatch.setattr(watch, "load_sweep_spec", lambda directory: None)
+    monkeypatch.setattr(watch, "view_lines", view_lines)
+    out: list[str] = []
+    assert watch.watch("s3://bucket/sweep", interval=0, out=out.append) == 0
+    shown = [line for line in out if not line.startswith("--- ")]
+    assert len(shown) == 6 and shown[0] == shown[2] == shown[4] == "view 1" and shown[5] == "view 2", shown
+    notices = [re.fullmatch(r"the storage cannot be read since (\d\d:\d\d:\d\d) \((.*)\); retrying", line)
+               for line in (shown[1], shown[3])]
+    assert notices[0][1] == notices[1][1]  # since the first failed read
+    assert "Input/output error" in notices[0][2] and "AWS Error NETWORK_CONNECTION" in notices[1][2]
+
+    script[:] = [PermissionError(errno.EACCES, "Permission denied")]
+    with pytest.raises(PermissionError):
+        watch.watch("/sweeps/locked", interval=0, out=out.append)
