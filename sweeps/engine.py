@@ -232,9 +232,9 @@ def execute(p: Plan, address: str | None, num_cpus: int | None, out, lease: Leas
                 raise
             raise StorageError(p.sweep.root, watch.fault) from err
         out(f"done in {time.time() - t0:.0f}s; tables: trials, epochs, layers, predictions, budget in {p.sweep.root}")
-        tracking.finish(observer, p.spec)
+        tracking.finish(observer)
         return (summary or (lambda b: _summary(p.spec, b, out)))(budget)
     finally:
         if observer is not None:  # a sweep that failed: the runs queued so far are logged, within the timeout
-            observer.close(max(t.timeout for t in p.spec.tracking))
+            observer.close(observer.timeout)
         lease.release(reachable=watch.fault is None)

@@ -246,6 +246,11 @@ class Observer:
         for target in (self._feed, self._relay):
             threading.Thread(target=target, name=f"lrsweep-tracking{target.__name__}", daemon=True).start()
 
+    @property
+    def timeout(self) -> float:
+        """How long the driver waits for the trackers at the end: the longest of the spec's."""
+        return max(t.timeout for t in self.spec.tracking)
+
     def run_finished(self, run: RunRecord) -> None:
         self.queue.put(("run", run))
 
@@ -344,14 +349,14 @@ def _fresh_report(sweep: SweepDir) -> str | None:
     return report if fresh else None
 
 
-def finish(observer: Observer | None, spec: Spec, timeout: float | None = None) -> bool:
+def finish(observer: Observer | None, timeout: float | None = None) -> bool:
     """At the end of a sweep (its tables written): the report to the trackers, then ``close``, waiting
-    at most ``timeout`` seconds (None: the spec's trackers' ``timeout``). True when every tracker took
+    at most ``timeout`` seconds (None: ``Observer.timeout``). True when every tracker took
     everything."""
     if observer is None:
         return True
     observer.report()
-    done = observer.close(max(t.timeout for t in spec.tracking) if timeout is None else timeout)
+    done = observer.close(observer.timeout if timeout is None else timeout)
     observer.say_counts()
     return done
 
@@ -397,7 +402,7 @@ def track(directory: str, entries: Iterable[str] = (), out: Callable[[str], None
     with Lease(sweep, out):
         observer = observe(spec, sweep, out)
         if tables_complete(sweep):
-            return 0 if finish(observer, spec, timeout=threading.TIMEOUT_MAX) else 1
+            return 0 if finish(observer, timeout=threading.TIMEOUT_MAX) else 1
         out(f"{sweep.root}: no results tables yet: the finished runs are logged, the report is not")
         done = observer.close(None)
         observer.say_counts()

@@ -87,7 +87,7 @@ def test_a_tracking_server_that_never_answers_holds_the_driver_for_its_timeout_o
         lines: list[str] = []
         observer = Observer(spec, SweepDir(str(tmp_path / "tracked")), lines.append)
         started = time.monotonic()
-        assert finish(observer, spec) is False
+        assert finish(observer) is False
         waited = time.monotonic() - started
     assert waited < 2 + 5, waited  # its timeout, and the tracking process stopped, not waited for
     assert observer.process.poll() is not None
