@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import patience
+import psutil
 import pytest
 import yaml
 
@@ -166,30 +168,30 @@ class Output:
         return "".join(self.lines)
 
 
-def tracking_process(driver: int) -> int:
-    """The pid of a driver's tracking process (``sweeps.tracking.serve``), waited for up to 60 s."""
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            with contextlib.suppress(OSError):
-                pid, ppid = int(stat.parent.name), int(stat.read_text().rsplit(")", 1)[1].split()[1])
-                if ppid == driver and b"sweeps.tracking import serve" in (stat.parent / "cmdline").read_bytes():
-                    return pid
-        time.sleep(0.2)
-    raise AssertionError(f"driver {driver} has no tracking process")
+def tracking_process(driver: int) -> psutil.Process:
+    """A driver's tracking process (``sweeps.tracking.serve``), waited for up to 60 s."""
+    def find() -> psutil.Process | None:
+        for child in psutil.Process(driver).children():
+            with contextlib.suppress(psutil.Error):  # a child that has just ended
+                if "sweeps.tracking import serve" in " ".join(child.cmdline()):
+                    return child
+        return None
+
+    return patience.wait_for(find, 60, interval=0.2, what=f"the tracking process of driver {driver}")
 
 
-def ended(pid: int, within: float) -> bool:
-    """Whether process ``pid`` exits (or is a zombie) within ``within`` seconds."""
-    deadline = time.time() + within
-    while time.time() < deadline:
+def ended(process: psutil.Process, within: float) -> bool:
+    """Whether ``process`` exits (a zombie counts: its new parent may never reap it) within ``within`` s."""
+    def gone() -> bool:
         try:
-            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-                return True
-        except OSError:
+            return process.status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
             return True
-        time.sleep(0.2)
-    return False
+
+    try:
+        return patience.wait_for(gone, within, interval=0.2, what="the tracking process to end")
+    except AssertionError:
+        return False
 
 
 def tmux(*args: str) -> str:
