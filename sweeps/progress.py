@@ -121,13 +121,14 @@ class Progress(Callback):
 
     def _eta(self) -> str:
         """The time left at this process's pace so far (finished runs per second, both stages); with the
-        selection design, to the end of its first stage, a least time, and said so."""
+        selection design, to the end of its first stage, and said so."""
         now = self._finished() - self.resumed_with
         left = sum(max(0, n - self.done[stage][pair] - self.errored[stage][pair])
                    for stage, pairs in self.planned.items() for pair, n in pairs.items())
         if now <= 0 or left <= 0:
             return ""
-        return f", ETA {'at least ' if self.adaptive else ''}~{(time.time() - self.started) / now * left:.0f}s"
+        # Under the selection design only the first stage's runs are known; the ETA says it covers those.
+        return f", {'first stage ' if self.adaptive else ''}ETA ~{(time.time() - self.started) / now * left:.0f}s"
 
     def _save(self) -> None:
         state = {stage: {k: {"planned": n, "done": self.done[stage][k], "errored": self.errored[stage][k],

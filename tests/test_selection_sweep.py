@@ -66,6 +66,8 @@ def test_progress_lines_count_the_first_stage_as_a_least_number(reference_run):
                for line in seed_lines), seed_lines
     assert [int(re.match(r"\[seed (\d+)/", line)[1]) for line in seed_lines] == [5, 10, 15, 20, 25, 30]
     assert not any("ETA" in line for line in seed_lines[4:])  # past the first stage no time is promised
+    etas = [line for line in reference_run[1].splitlines() if "ETA" in line]
+    assert etas and all(", first stage ETA ~" in line for line in etas), etas  # it covers the known runs only
 
 
 def test_the_true_best_is_selected_and_the_truly_worse_eliminated(reference):
