@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from reports import tables, two_level
-from reports.load import RESULT_STATUSES, Results
+from reports.load import Results
 from reports.verdict import SelectionVerdict, WorkloadVerdict, mcb_rows, selection_verdict, workload_verdict
 from vocab.contracts import SEED
 
@@ -105,15 +105,15 @@ def analyse(res: Results, *, margin: float, seed: int, thresholds: tuple[float, 
 def seed_stage_claims(res: Results) -> tuple[dict[str, SelectionVerdict], dict[str, list]]:
     """Per workload, its selection design's outcome, or (a fixed design) its MCB intervals."""
     selections, mcb = {}, {}
-    trials, budget = res.trials, res.budget
+    trials, budget, replicates = res.trials, res.budget, res.replicates()
     for workload, b in budget.groupby("workload", sort=True):
         runs = trials[(trials["workload"] == workload) & (trials["stage"] == SEED)]
         design = b["seed_design"].dropna().unique() if "seed_design" in b else []
         if list(design) == ["selection"]:
             selections[workload] = selection_verdict(workload, runs, sorted(b["strategy"]),
                                                      b["selection_settings"].iloc[0])
-        elif len(runs):
-            mcb[workload] = mcb_rows(runs[runs["status"].isin(RESULT_STATUSES)])
+        elif len(runs):  # over studies when there are several: the subset then covers the tuning too
+            mcb[workload] = mcb_rows(replicates[replicates["workload"] == workload])
     return selections, mcb
 
 

@@ -55,6 +55,30 @@ class Results:
         t = self.trials
         return t[(t["stage"] == SEED) & t["status"].isin(RESULT_STATUSES)]
 
+    @property
+    def studies(self) -> bool:
+        """Whether a pair was tuned in several independent studies (``budget.studies`` > 1): the study,
+        not the seed, is then the unit of replication of every comparison."""
+        t = self.trials
+        return "study" in t and bool((t["study"].fillna(0) > 0).any())
+
+    def replicates(self) -> pd.DataFrame:
+        """The rows every comparison is made over: the seed runs, or with several tuning studies one row
+        per (workload, strategy, study) whose accuracies are the means of that study's seed runs and whose
+        ``seed`` is the study index, so replicates pair across strategies by study (common random numbers:
+        study j has the same sampler seed, split and seeds for every strategy) and an interval over them
+        covers the tuning as well as the seeds. ``n_seeds`` counts the runs averaged."""
+        runs = self.seed_runs()
+        if not self.studies:
+            return runs.assign(n_seeds=1)
+        runs = runs.assign(study=runs["study"].fillna(0).astype(int))
+        keys = ["workload", "strategy", "study"]
+        means = runs.groupby(keys, sort=True)[["test_accuracy_final", "test_accuracy_best"]].mean()
+        first = runs.groupby(keys, sort=True).first().drop(columns=["test_accuracy_final", "test_accuracy_best",
+                                                                    "seed"])
+        out = means.join(first).assign(n_seeds=runs.groupby(keys, sort=True).size()).reset_index()
+        return out.assign(seed=out["study"])
+
     def tune_runs(self) -> pd.DataFrame:
         """Tune-stage trials that are results (status ok or diverged)."""
         t = self.trials

@@ -67,6 +67,9 @@ TRIALS = (
     Column("population_id", pa.string(), "the Tune trial that trained this run: equal to trial_id for a run trained "
            "alone, shared by the members of a population (resources.population)", nullable=True),
     Column("protocol_hash", pa.string(), PROTOCOL_DOC, nullable=True),
+    Column("study", pa.int32(), "0-based tuning study of the pair the run belongs to (budget.studies): a tune trial "
+           "of study j was asked by its study's sampler; a seed run retrains study j's chosen configuration. 0 for a "
+           "one-study sweep; null in results written before it was recorded (read as 0)", nullable=True),
 )
 
 RUN_EPOCH = (
@@ -100,7 +103,8 @@ BUDGET = (
     Column("spec_hash", pa.string(), "spec hash, as in trials"),
     Column("workload", pa.string(), "workload name"),
     Column("strategy", pa.string(), "strategy id"),
-    Column("trials_planned", pa.int32(), "tuning trials the budget gives every pair"),
+    Column("trials_planned", pa.int32(), "tuning trials the budget gives every pair, over all its studies "
+           "(studies x trials)"),
     Column("trials_run", pa.int32(), "tuning trials that finished (ok or diverged)"),
     Column("trials_errored", pa.int32(), "tuning trials that errored after retries"),
     Column("epochs", pa.int32(), "epochs per tuning trial (in budget_unit)"),
@@ -115,7 +119,7 @@ BUDGET = (
            nullable=True),
     Column("selection", pa.string(), "validation score that picked the seed stage's config: final or best epoch"),
     Column("seeds_planned", pa.int32(), "re-evaluation seeds planned for every pair: all of them (fixed design) or "
-           "the common first stage (selection design)"),
+           "the common first stage (selection design); with several studies, over all of them (studies x seeds)"),
     Column("seeds_run", pa.int32(), "re-evaluation runs that finished (ok or diverged)"),
     Column("complete", pa.bool_(), "trials_run == trials_planned and seeds_run == seeds_asked (selection: and the "
            "workload's procedure stopped)"),
@@ -129,6 +133,8 @@ BUDGET = (
            "(scale log, linear or int), spec overrides applied; null in results written before it was recorded",
            nullable=True),
     Column("protocol_hash", pa.string(), "protocol hash, as in trials", nullable=True),
+    Column("studies", pa.int32(), "independent tuning studies per pair (budget.studies), each of "
+           "trials_planned / studies trials; null in results written before it was recorded (one)", nullable=True),
 )
 
 LAYERS = RUN_EPOCH + (
@@ -161,6 +167,8 @@ PREDICTIONS = (
     Column("predicted", pa.binary(), "the predicted class of every test row, width bytes each (n_rows x width bytes)"),
     Column("correct", pa.binary(), "whether each test row was predicted right, one bit per row, first row in the "
            "high bit of the first byte (numpy.packbits; ceil(n_rows / 8) bytes)"),
+    Column("study", pa.int32(), "the run's tuning study, as in trials; null in results written before it was "
+           "recorded (read as 0)", nullable=True),
 )
 """One row per seed-stage run: its predictions on the test split (``vocab.predictions`` packs them)."""
 

@@ -356,16 +356,33 @@ def _names(items) -> str:
     return ", ".join(items)
 
 
-def _leaders_text(v: WorkloadVerdict, adaptive: bool = False) -> str:
+def _leaders_text(v: WorkloadVerdict, adaptive: bool = False, unit: str = "seeds") -> str:
     lead = v.leaders
     what = "; ".join(f"**{x.strategy}** {mean_ci(x.mean, x.ci_low, x.ci_high)} %" for x in lead)
-    n = f"{lead[0].n} seeds" if len({x.n for x in lead}) == 1 else "seeds differ"
+    n = f"{lead[0].n} {unit}" if len({x.n for x in lead}) == 1 else f"{unit} differ"
     tie = " (equal means share the lead)" if len(lead) > 1 else ""
     kind = "t interval; seeds chosen adaptively: not an exact 95% interval" if adaptive else "95% t interval"
     return f"Highest mean final test accuracy{tie}: {what} (mean [{kind}], {n})."
 
 
-def verdict_lines(v: WorkloadVerdict, seeds_needed: int | None, mcb: str | None = None) -> list[str]:
+def studies_line(res) -> str | None:
+    """What a multi-study sweep's claims are over (None for one study): the study, so each covers the tuning."""
+    if not res.studies:
+        return None
+    b = res.budget
+    studies = "/".join(str(int(x)) for x in sorted(b["studies"].dropna().unique()))
+    per = res.replicates()["n_seeds"]
+    seeds_ = str(int(per.min())) if per.min() == per.max() else f"{int(per.min())}-{int(per.max())}"
+    return (f"**Unit of replication: the tuning study.** Every strategy was tuned in {studies} independent studies "
+            "of the same budget (study j: the same sampler seed and validation split for every strategy), and each "
+            f"study's chosen configuration was retrained with {seeds_} seeds; a strategy's score in a study is the "
+            "mean of those seeds. Every mean, interval, test and subset below is over studies, so each claim covers "
+            "the tuning's chance as well as the seeds': it is about the strategies as tuned by this protocol, not "
+            "about one configuration. The test rows are held fixed unless a line says otherwise.")
+
+
+def verdict_lines(v: WorkloadVerdict, seeds_needed: int | None, mcb: str | None = None,
+                  unit: str = "seeds") -> list[str]:
     """The plain-words claims on one workload, each no stronger than its test; ``mcb`` (the subset that
     could be the best, `reports.seed_claims.mcb_line`) takes the place of the post hoc hint."""
     others = v.strategies - len(v.leaders)
@@ -394,13 +411,13 @@ def verdict_lines(v: WorkloadVerdict, seeds_needed: int | None, mcb: str | None 
         level = f"0.05/{v.pairs}"
         need = (f" They would have to differ from the leader by about {pp(float(np.median(mdd)))} pp (median "
                 f"minimal detectable difference at the all-pairs level {level}, {pp(mdd.min())}-{pp(mdd.max())} "
-                "pp) for these seeds to show it with 80% power" if mdd.size else "")
-        more = f"; showing +-{m} at that level would take about {seeds_needed} seeds" if seeds_needed else ""
+                f"pp) for these {unit} to show it with 80% power" if mdd.size else "")
+        more = f"; showing +-{m} at that level would take about {seeds_needed} {unit}" if seeds_needed else ""
         which = f"**Inconclusive**: {len(v.inconclusive)} of {others} ({_names(v.inconclusive)})"
         lines.append(f"{which}: neither shown worse nor shown equivalent; not the same as equal.{need}{more}."
                      if need else f"{which}: neither shown worse nor shown equivalent; not the same as equal.")
     if v.untested:
-        lines.append(f"Untested (fewer than two paired seeds or no spread): {_names(v.untested)}.")
+        lines.append(f"Untested (fewer than two paired {unit} or no spread): {_names(v.untested)}.")
     return lines
 
 
@@ -423,8 +440,12 @@ def verdict_section(out_dir: str, data: Analysis) -> Section:
     sec = Section(out_dir)
     sec.h(2, "Verdict")
     verdicts = [data.verdicts[w] for w in data.workloads]
+    unit = "studies" if data.res.studies else "seeds"
+    if (line := studies_line(data.res)) is not None:
+        sec.p(line)
     for v in verdicts:
-        sec.p(f"**{v.workload}** ({v.strategies} strategies). " + _leaders_text(v, v.workload in data.selections))
+        sec.p(f"**{v.workload}** ({v.strategies} strategies). "
+              + _leaders_text(v, v.workload in data.selections, unit))
         if v.workload in data.selections:
             chosen = data.selections[v.workload]
             # Each elimination is a claim that the strategy trails the one it fell behind: checked over rows too.
@@ -432,7 +453,8 @@ def verdict_section(out_dir: str, data: Analysis) -> Section:
                       r.eliminated.items()}
             sec.ul(selection_lines(chosen) + over_rows_lines(replace(v, worse=behind, equivalent=()), data.two_level))
         else:
-            sec.ul(verdict_lines(v, v.median_seeds_for_margin(), mcb_line(data.mcb.get(v.workload, [])))
+            sec.ul(verdict_lines(v, v.median_seeds_for_margin(), mcb_line(data.mcb.get(v.workload, []), unit=unit),
+                                 unit)
                    + over_rows_lines(v, data.two_level))
     if not data.two_level.empty:
         sec.csvs["two_level"] = data.two_level
@@ -504,6 +526,9 @@ def protocol_section(out_dir: str, data: Analysis) -> Section:
         epochs = "/".join(str(int(e)) for e in sorted(b["epochs"].unique()))
         against = f" (the workload's own length: {own})" if own else ""
         trials = "/".join(str(int(t)) for t in sorted(b["trials_planned"].unique()))
+        studies = sorted(b["studies"].dropna().unique()) if "studies" in b else []
+        if studies and max(studies) > 1:  # the equal budget is studies x trials
+            trials = f"{trials} ({'/'.join(str(int(s)) for s in studies)} independent studies of equal size)"
         seeds_ = "/".join(str(int(t)) for t in sorted(b["seeds_planned"].unique()))
         pairs = sorted(set(zip(b["sampler"], b["sampler_seed"], strict=True)))
         samplers = ", ".join(f"{s} (seed {int(d)})" for s, d in pairs)
@@ -511,7 +536,8 @@ def protocol_section(out_dir: str, data: Analysis) -> Section:
         length = (f"the gradient evaluations of {epochs} epochs (budget.unit gradient_evaluations: the same passes "
                   "for every trial, so a strategy of two passes per step, SAM, trains half the steps)"
                   if units == {"gradient_evaluations"} else f"{epochs} epochs")
-        retrained = f"retrained with {seeds_} seeds"
+        retrained = f"retrained with {seeds_} seeds" + (" (each study's chosen configuration its share of them)"
+                                                        if studies and max(studies) > 1 else "")
         if workload in data.selections:
             st = data.selections[workload].settings
             retrained = (f"retrained under the selection design (Kim & Nelson's procedure, docs/SELECTION.md): "

@@ -68,13 +68,15 @@ def selection_rows(v: SelectionVerdict) -> list[dict]:
     return rows
 
 
-def mcb_line(rows: list, confidence: float = 0.95) -> str | None:
-    """The fixed design's subset that could be the best, from `reports.verdict.mcb_rows` (None: too few seeds)."""
+def mcb_line(rows: list, confidence: float = 0.95, unit: str = "seeds") -> str | None:
+    """The fixed design's subset that could be the best, from `reports.verdict.mcb_rows` (None: too few seeds);
+    ``unit`` what the rows replicate: seeds, or tuning studies (the claim then covers the tuning)."""
     if len(rows) < 2:
         return None
     could = [r for r in rows if r.could_be_best]
     shown = ", ".join(f"{r.name} ({_pp(r.lower)} to +{_pp(r.upper)} pp)" for r in could)
     return (f"**Could be the best at {confidence:.0%}** (multiple comparisons with the best, Hsu 1984, with "
-            f"Bonferroni-paired widths for common seeds; {rows[0].n} seeds): {len(could)} of {len(rows)}: {shown} "
+            f"Bonferroni-paired widths for common {unit}; {rows[0].n} {unit}"
+            + (", over tuning and seeds" if unit == "studies" else "") + f"): {len(could)} of {len(rows)}: {shown} "
             "(interval for its mean minus the best of the others). Every other strategy is shown below the best "
             "at that confidence; a strategy in this subset is not shown to be the best.")

@@ -47,8 +47,9 @@ def generations(res: Results) -> dict[str, str]:
 
 
 def seed_matrix(res: Results, workload: str, metric: str = PRIMARY) -> pd.DataFrame:
-    """`(n_seeds x n_strategies)` table of `metric` on one workload: index seed, one column per strategy."""
-    runs = res.seed_runs()
+    """`(n_seeds x n_strategies)` table of `metric` on one workload: index seed, one column per strategy;
+    with several tuning studies, index study (`Results.replicates`: each study's mean over its seeds)."""
+    runs = res.replicates()
     runs = runs[runs["workload"] == workload]
     return runs.pivot_table(index="seed", columns="strategy", values=metric, aggfunc="mean").sort_index()
 
@@ -181,6 +182,7 @@ def summary_and_vs_best(res: Results, *, margin: float = DEFAULT_MARGIN, all_pai
     gen = generations(res)
     reg = regimes(res)
     runs = res.seed_runs()
+    replicates = res.replicates()  # what n, mean and the interval are over: seeds, or studies
     tune = res.tune_runs()
     fractions = final_lr_fractions(res) if fractions is None else fractions
     all_pairs = pairwise_all(res, margin=margin) if all_pairs is None else all_pairs
@@ -190,8 +192,9 @@ def summary_and_vs_best(res: Results, *, margin: float = DEFAULT_MARGIN, all_pai
         wr = runs[runs["workload"] == workload]
         rows = []
         for strategy, g in wr.groupby("strategy", sort=True):
-            acc = g[PRIMARY].dropna().to_numpy()
-            best_ep = g[OPTIMISTIC].dropna().to_numpy()
+            rep = replicates[(replicates["workload"] == workload) & (replicates["strategy"] == strategy)]
+            acc = rep[PRIMARY].dropna().to_numpy()
+            best_ep = rep[OPTIMISTIC].dropna().to_numpy()
             lo, hi = stats.t_interval(acc)
             b = budget.loc[(workload, strategy)] if (workload, strategy) in budget.index else None
             td = tune[(tune["workload"] == workload) & (tune["strategy"] == strategy)]

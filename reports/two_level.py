@@ -115,8 +115,10 @@ def two_level(scores, *, confidence: float = 0.95, margin: float | None = None) 
 
 def correct_matrices(predictions: pd.DataFrame, workload: str) -> dict[str, pd.Series]:
     """Per strategy of ``workload``, its seed runs' correctness vectors indexed by seed (one per seed;
-    the ``predictions`` table's rows unpacked). A workload whose runs scored different numbers of test
-    rows cannot be paired by row: ValueError naming the counts."""
+    the ``predictions`` table's rows unpacked); with several tuning studies, one vector per study, the
+    mean correctness of its seeds on each row, indexed by study (the study is then the replicate, as in
+    ``Results.replicates``). A workload whose runs scored different numbers of test rows cannot be paired
+    by row: ValueError naming the counts."""
     p = predictions[predictions["workload"] == workload]
     counts = sorted(set(p["n_rows"].astype(int)))
     if len(counts) > 1:
@@ -128,13 +130,17 @@ def correct_matrices(predictions: pd.DataFrame, workload: str) -> dict[str, pd.S
         out[strategy] = pd.Series([correct_vector(bytes(b), int(n)) for b, n in zip(runs["correct"], runs["n_rows"],
                                                                                       strict=True)],
                                   index=runs["seed"].astype(int).to_numpy())
+        if "study" in runs and (runs["study"].fillna(0) > 0).any():
+            study = runs["study"].fillna(0).astype(int).to_numpy()
+            out[strategy] = pd.Series({j: np.mean(np.stack(list(out[strategy][study == j])), axis=0)
+                                       for j in sorted(set(study))})
     return out
 
 
 def _paired(a: pd.Series, b: pd.Series) -> np.ndarray:
-    """``a - b`` as a ``(common seeds, rows)`` array: the seeds both ran, in seed order."""
+    """``a - b`` as a ``(common seeds, rows)`` array: the seeds (or studies) both ran, in order."""
     seeds = sorted(set(a.index) & set(b.index))
-    return np.array([a[s].astype(np.int8) - b[s].astype(np.int8) for s in seeds], dtype=float).reshape(len(seeds), -1)
+    return np.array([a[s].astype(float) - b[s].astype(float) for s in seeds], dtype=float).reshape(len(seeds), -1)
 
 
 def workload_table(predictions: pd.DataFrame, workload: str, leader: str, *, margin: float,

@@ -38,6 +38,7 @@ from sweeps.record import Lease, Record, RunRecord
 from sweeps.results import records, tables_complete, write_results
 from sweeps.searcher import PairPlan, PairSearcher
 from sweeps.spec import Spec, population_size
+from sweeps.spec.model import STUDY_SEED_STRIDE
 from sweeps.storage import StorageError, SweepDir, pause
 from vocab.contracts import SEED, TUNE, Pair
 from vocab.members import trial_members
@@ -85,18 +86,32 @@ class Plan:
 
 
 def plan(spec: Spec, sweep: SweepDir) -> Plan:
-    """A sweep's pairs: one study each (trial 0 canonical), then seed runs of the best."""
+    """A sweep's pairs: ``budget.studies`` studies each (trial 0 canonical), then seed runs of each
+    study's best. Study j's tune trials train with the tune seed + j on validation rows of their own, its
+    sampler has seed ``sampler_seed + j``, the same for every strategy, and its seed runs take seeds
+    ``STUDY_SEED_STRIDE * j + 0..``; study 0 is exactly a one-study sweep's pair."""
     pairs = []
+    studies = spec.budget.studies
     for w, s in spec.pairs():
         overrides = spec.overrides(s)
-        pairs.append(PairPlan(
-            key=Pair(w.name, s).key,
-            base=base_config(spec, w, s, TUNE, spec.budget.tune_seed),
-            space=catalog.space(w.name, w.options_dict, s, overrides),
-            canonical=catalog.canonical_point(w.name, w.options_dict, s, overrides),
-            seed_base=base_config(spec, w, s, SEED, 0),
-            population=population_size(spec, w),
-        ))
+        space = catalog.space(w.name, w.options_dict, s, overrides)
+        canonical = catalog.canonical_point(w.name, w.options_dict, s, overrides)
+        for j in range(studies):
+            own = {"study": j} if j else {}  # study 0's configs, and so its record keys, are a one-study sweep's
+            pairs.append(PairPlan(
+                key=Pair(w.name, s).study_key(j, studies),
+                base={**base_config(spec, w, s, TUNE, spec.budget.tune_seed + j), **own},
+                space=space,
+                canonical=canonical,
+                # A seed run trains on all of train whatever its study: its study is in its meta, so the
+                # studies' seed runs of a pair train together in populations.
+                seed_base=base_config(spec, w, s, SEED, 0),
+                population=population_size(spec, w),
+                sampler_seed=spec.budget.study_sampler_seed(j),
+                seed_offset=STUDY_SEED_STRIDE * j,
+                group=Pair(w.name, s).key if studies > 1 else None,
+                study=j,
+            ))
     planned = {TUNE: {p.key: spec.budget.trials for p in pairs},
                SEED: {p.key: spec.evaluation.first_stage for p in pairs}}  # selection: the first stage
     return Plan(spec, sweep, pairs, planned)
@@ -139,7 +154,7 @@ def fit(p: Plan, out: Callable[[str], None] = say, observer=None, watch: Storage
     quiet_tune()
     scheduler = LiveFIFOScheduler()
     if spec.budget.early_stopping is not None:
-        epochs = {Pair(w.name, s).key: w.epochs for w, s in spec.pairs()}
+        epochs = {pp.key: pp.base["epochs"] for pp in p.pairs}  # each study's trials compared with each other
         scheduler = PerPairScheduler(spec.budget.early_stopping, epochs)
     watch = watch or StorageWatch()
     journal = None if sweep.is_local else (lambda: p.record.push_journal(sweep.journal_path))
@@ -183,7 +198,9 @@ def _summary(spec: Spec, budget: list[dict], out) -> int:
     if not short:
         seeds = "the seeds its workload's selection asked for" if spec.evaluation.adaptive else \
             f"{spec.evaluation.seeds} seeds"
-        out(f"complete: every pair got {spec.budget.trials} trials and {seeds}")
+        studies = f" ({spec.budget.studies} studies of {spec.budget.trials})" if spec.budget.studies > 1 else ""
+        seeds = seeds if spec.budget.studies == 1 else f"{seeds} per study"
+        out(f"complete: every pair got {spec.budget.total_trials} trials{studies} and {seeds}")
         return 0
     for b in short:
         out(f"INCOMPLETE {b['workload']}/{b['strategy']}: {b['trials_run']}/{b['trials_planned']} tune trials, "

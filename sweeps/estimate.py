@@ -105,12 +105,13 @@ def estimate(spec: Spec, costs: dict[tuple[str, str], Cost], slots: int,
         per_seed_run = {}
         for s in strategies:
             c = costs.get((w.name, s)) or _mean_cost(costs, w.name)
-            tune = sum(c.start + w.epochs * size * c.per_run_epoch for size in _trials(spec.budget.trials, m))
+            tune = spec.budget.studies * sum(c.start + w.epochs * size * c.per_run_epoch
+                                             for size in _trials(spec.budget.trials, m))  # each study its own trials
             work = [x + tune for x in work]
             per_seed_run[s] = c.start / m + w.epochs * c.per_run_epoch
-            tune_runs += spec.budget.trials
-        least = e.first_stage
-        most = e.most_seeds or MAX_EVAL_SEEDS  # no cap: the spec's bound on any seed stage
+            tune_runs += spec.budget.total_trials
+        least = e.first_stage * spec.budget.studies
+        most = e.most_seeds * spec.budget.studies if e.most_seeds else MAX_EVAL_SEEDS  # no cap: the spec's bound
         expected = float(least) * len(strategies) if not e.adaptive else None
         if e.adaptive and pilot and set(strategies) <= set(pilot.get(w.name, {})):
             expected = _expected_selection(e, {s: pilot[w.name][s] for s in strategies})
@@ -124,8 +125,9 @@ def estimate(spec: Spec, costs: dict[tuple[str, str], Cost], slots: int,
         if expected is not None:
             seeds[2] += expected
             work[2] += expected * mean_run
-        lines.append(f"{w.name}: {len(strategies)} strategies x {spec.budget.trials} tune trials of {w.epochs} "
-                     f"epochs in populations of {m}; seed runs "
+        studies = f"{spec.budget.studies} studies x " if spec.budget.studies > 1 else ""
+        lines.append(f"{w.name}: {len(strategies)} strategies x {studies}{spec.budget.trials} tune trials of "
+                     f"{w.epochs} epochs in populations of {m}; seed runs "
                      + (f"{least} each" if not e.adaptive else
                         f"{least}-{most} each" + (f", about {expected:.0f} in all expected from the pilot"
                                                   if expected is not None else "")))

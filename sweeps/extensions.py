@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from sweeps.spec.model import STUDY_SEED_STRIDE  # a study j seed run is study 0's seed + j strides
 from sweeps.storage import SweepDir
 from vocab.contracts import TUNE, Pair
 
@@ -31,7 +32,7 @@ def stamp(sweep: SweepDir, records: list) -> tuple[list, dict[str, str] | None]:
     def first(workload: str, strategy: str, seed: int | None = None) -> str | None:
         for s in found:
             if workload in s["workloads"] and strategy in s["strategies"] and \
-                    (seed is None or s["seeds"] == "auto" or seed < int(s["seeds"])):
+                    (seed is None or s["seeds"] == "auto" or seed % STUDY_SEED_STRIDE < int(s["seeds"])):
                 return s["spec_hash"]
         return None
 

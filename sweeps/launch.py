@@ -16,6 +16,7 @@ from sweeps.engine import execute, plan, tables_complete
 from sweeps.progress import say
 from sweeps.record import Lease, Record
 from sweeps.spec import Spec
+from sweeps.spec.model import STUDY_SEED_STRIDE
 from sweeps.storage import SweepDir, SweepError, command, load_sweep_spec
 
 __all__ = ["resume_sweep", "run_sweep"]
@@ -40,9 +41,14 @@ def run_sweep(spec: Spec, *, storage: str | None = None, address: str | None = N
         raise
     out(f"sweep {spec.name} (spec hash {spec.hash}) -> {sweep.root}")
     p = plan(spec, sweep)
-    out(f"{len(p.pairs)} pairs x ({spec.budget.trials} tune trials, sampler {spec.budget.sampler} seed "
-        f"{spec.budget.sampler_seed}, training seed {spec.budget.tune_seed}; then "
-        f"{spec.evaluation.describe()})")
+    b = spec.budget
+    if b.studies == 1:
+        out(f"{len(p.pairs)} pairs x ({b.trials} tune trials, sampler {b.sampler} seed "
+            f"{b.sampler_seed}, training seed {b.tune_seed}; then {spec.evaluation.describe()})")
+    else:
+        out(f"{len(p.pairs) // b.studies} pairs x {b.studies} tuning studies x ({b.trials} tune trials, sampler "
+            f"{b.sampler} seed {b.sampler_seed}+j and training seed {b.tune_seed}+j in study j; then "
+            f"{spec.evaluation.describe()} of each study's best, seeds {STUDY_SEED_STRIDE}j+)")
     return execute(p, address, num_cpus, out, lease)
 
 

@@ -15,7 +15,7 @@ from ray.tune import Callback
 
 from sweeps.results import describe_error
 from sweeps.storage import SweepDir, command, load_sweep_spec
-from vocab.contracts import OK, SEED, STAGE_METRIC, TUNE, Pair
+from vocab.contracts import OK, SEED, STAGE_METRIC, STUDY_MARK, TUNE, Pair
 from vocab.members import member_metrics, trial_members
 
 if TYPE_CHECKING:
@@ -71,20 +71,21 @@ class Progress(Callback):
         self.resumed_with = self._finished()  # runs finished before a resume: not part of this process's pace
 
     def _count(self, config, last_result, error: bool) -> tuple[list, list]:
-        """Count a finished trial's runs; return its members and their final scores."""
+        """Count a finished trial's runs, each under its own pair (a population of seed runs may hold several
+        tuning studies of one pair); return its members and their final scores."""
         members = trial_members(config)
-        (run, meta), n = members[0], len(members)
-        stage, pair = run["stage"], meta["pair"]
+        stage = members[0][0]["stage"]
         key = STAGE_METRIC[stage]
-        finals = [m for m in member_metrics(last_result, n) if m is not None]
-        scores = [m[key] for m in finals if isinstance(m.get(key), float)]
-        if error:
-            self.errored[stage][pair] += n
-        else:
-            self.done[stage][pair] += n
-            if scores:
-                self.best[stage][pair] = max(*scores, self.best[stage].get(pair, float("-inf")))
-        return members, finals
+        metrics = member_metrics(last_result, len(members))
+        for (_, meta), m in zip(members, metrics, strict=True):
+            pair = meta["pair"]
+            if error:
+                self.errored[stage][pair] += 1
+                continue
+            self.done[stage][pair] += 1
+            if m is not None and isinstance(m.get(key), float):
+                self.best[stage][pair] = max(m[key], self.best[stage].get(pair, float("-inf")))
+        return members, [m for m in metrics if m is not None]
 
     def _record(self, trial, error: bool) -> None:
         self.running.pop(trial.trial_id, None)
@@ -98,6 +99,9 @@ class Progress(Callback):
         stage, pair = run["stage"], meta["pair"]
         key = STAGE_METRIC[stage]
         done, best = self.done[stage], self.best[stage]
+        keys = list(dict.fromkeys(m["pair"] for _, m in members))  # several: one pair's studies, seed runs together
+        if len(keys) > 1:
+            pair = f"{pair.split(STUDY_MARK)[0]} (studies {', '.join(k.split(STUDY_MARK)[1] for k in keys)})"
         scores = [m[key] for m in finals if isinstance(m.get(key), float)]
         if error:
             cause = trial_error(trial)
@@ -111,9 +115,11 @@ class Progress(Callback):
             f"#{meta['trial_index']}-{members[-1][1]['trial_index']} ({n} runs in one population)"
         total = sum(done.values()) + sum(self.errored[stage].values())
         more = "+" if self.adaptive and stage == SEED else ""  # contenders get seeds beyond the first stage
+        pair_done = sum(done[k] + self.errored[stage][k] for k in keys)
+        pair_best = max((best[k] for k in keys if k in best), default=float("nan"))
         self.out(f"[{stage} {total}/{sum(self.planned[stage].values())}{more}] {pair} {runs} {what} "
-                 f"(pair {done[pair] + self.errored[stage][pair]}/{self.planned[stage][pair]}{more}, best "
-                 f"{best.get(pair, float('nan')):.4f}) {time.time() - self.started:.0f}s{self._eta()}")
+                 f"(pair {pair_done}/{sum(self.planned[stage][k] for k in keys)}{more}, best "
+                 f"{pair_best:.4f}) {time.time() - self.started:.0f}s{self._eta()}")
         self._save()
 
     def _finished(self) -> int:
@@ -197,15 +203,21 @@ def status(directory: str, out: Callable[[str], None] = say) -> int:
     out(f"{'pair':40s} {'tune':>9s} {'best val %':>10s} {'seeds':>7s}  test % (mean [95% t interval] over seeds)")
     tune, seed = progress.get(TUNE, {}), progress.get(SEED, {})
     # The selection design gives every pair its first stage, and more only to those still in contention.
-    seeds_planned = f"{spec.evaluation.first_stage}+" if spec.evaluation.adaptive else str(spec.evaluation.seeds)
+    studies = spec.budget.studies
+    seeds_planned = f"{spec.evaluation.first_stage}+" if spec.evaluation.adaptive else \
+        str(int(spec.evaluation.seeds) * studies)
     for w, s in spec.pairs():
-        key = Pair(w.name, s).key
-        t, sd = tune.get(key, {}), seed.get(key, {})
-        best_t = "-" if t.get("best") is None else f"{100 * t['best']:.1f}"
+        pair = Pair(w.name, s)
+        keys = [pair.study_key(j, studies) for j in range(studies)]  # a pair's studies, counted together
+        done = sum(tune.get(k, {}).get("done", 0) for k in keys)
+        bests = [tune[k]["best"] for k in keys if tune.get(k, {}).get("best") is not None]
+        best_t = f"{100 * max(bests):.1f}" if bests else "-"
+        seeds_done = sum(seed.get(k, {}).get("done", 0) for k in keys)
+        key = pair.key
         values = seed_runs.get(key, [])
         test = mean_ci(sum(values) / len(values), *t_interval(values), missing="-") if values else "-"
-        out(f"{key:40s} {t.get('done', 0):>4d}/{spec.budget.trials:<4d} {best_t:>10s} "
-            f"{sd.get('done', 0):>3d}/{seeds_planned:<3s}  {test}")
+        out(f"{key:40s} {done:>4d}/{spec.budget.total_trials:<4d} {best_t:>10s} "
+            f"{seeds_done:>3d}/{seeds_planned:<3s}  {test}")
     if not seed_runs and seed:
         out("(test accuracy appears once the results tables are written, at the end of the sweep)")
     if not exists("budget", sweep.root):

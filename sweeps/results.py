@@ -50,6 +50,7 @@ class TrialRecord:
     error_log: str | None = None
     population_id: str | None = None  # the Tune trial that trained it (a population's, for a member)
     spec_hash: str | None = None  # the spec of the step that added it (an extended sweep); None: the sweep's
+    study: int = 0  # the pair's tuning study it belongs to (budget.studies)
 
     @property
     def status(self) -> str:
@@ -178,6 +179,7 @@ def trial_row(spec: Spec, record: TrialRecord) -> dict:
         "error_log": record.error_log,
         "population_id": record.population_id or record.trial_id,
         "protocol_hash": _protocol_hash(spec, record.workload),
+        "study": record.study,
     }
 
 
@@ -254,7 +256,8 @@ def prediction_rows(spec: Spec, record: TrialRecord) -> list[dict]:
              "strategy": record.strategy,
              "trial_id": record.trial_id, "seed": record.seed, "population_id": record.population_id or record.trial_id,
              "epoch": int(last["epoch"]), "n_rows": packed["rows"], "n_classes": packed["classes"],
-             "width": packed["width"], "n_correct": packed["n_correct"], "predicted": predicted, "correct": correct}]
+             "width": packed["width"], "n_correct": packed["n_correct"], "predicted": predicted, "correct": correct,
+             "study": record.study}]
 
 
 def _space_json(workload: WorkloadSpec, strategy: str, overrides: Mapping) -> str:
@@ -291,14 +294,15 @@ def budget_rows(spec: Spec, records: list[TrialRecord], spec_hashes: Mapping[str
     selections = _selections(spec, records)
     design = "selection" if spec.evaluation.adaptive else "fixed"
     settings = json.dumps(spec.evaluation.to_dict(), sort_keys=True) if spec.evaluation.adaptive else None
+    studies = spec.budget.studies
     for w, s in spec.pairs():
         pair = Pair(w.name, s).key
-        mine = [r for r in records if r.pair == pair]
+        mine = [r for r in records if (r.workload, r.strategy) == (w.name, s)]  # every study's runs
         tune = [r for r in mine if r.stage == TUNE]
         seed = [r for r in mine if r.stage == SEED]
         trials_run = sum(r.status in FINISHED for r in tune)
         seeds_run = sum(r.status in FINISHED for r in seed)
-        asked, stopped = spec.evaluation.first_stage, True
+        asked, stopped = spec.evaluation.first_stage * studies, True
         if w.name in selections:
             chosen = selections[w.name]
             given = chosen.seeds_asked(s)  # a workload of one strategy selects it after its first stage
@@ -310,7 +314,7 @@ def budget_rows(spec: Spec, records: list[TrialRecord], spec_hashes: Mapping[str
             "spec_hash": (spec_hashes or {}).get(pair, spec.hash),
             "workload": w.name,
             "strategy": s,
-            "trials_planned": spec.budget.trials,
+            "trials_planned": spec.budget.total_trials,
             "trials_run": trials_run,
             "trials_errored": sum(r.status == ERROR for r in tune),
             "epochs": w.epochs,
@@ -320,14 +324,15 @@ def budget_rows(spec: Spec, records: list[TrialRecord], spec_hashes: Mapping[str
             "sampler_seed": spec.budget.sampler_seed,
             "early_stopping": json.dumps(es.to_dict(), sort_keys=True) if es else None,
             "selection": spec.evaluation.selection,
-            "seeds_planned": spec.evaluation.first_stage,
+            "seeds_planned": spec.evaluation.first_stage * studies,
             "seeds_run": seeds_run,
-            "complete": trials_run == spec.budget.trials and seeds_run == asked and stopped,
+            "complete": trials_run == spec.budget.total_trials and seeds_run == asked and stopped,
             "seed_design": design,
             "seeds_asked": asked,
             "selection_settings": settings,
             "search_space": _space_json(w, s, spec.overrides(s)),
             "protocol_hash": spec.protocol_hash(w),
+            "studies": studies,
         })
     return rows
 
@@ -337,7 +342,7 @@ def write_results(spec: Spec, records: list[TrialRecord], directory: str,
     """Write ``trials``, ``epochs``, ``layers``, ``predictions`` and ``budget`` under ``directory`` (budget
     last: its presence marks the tables complete); return the budget rows (``spec_hashes`` as in
     ``budget_rows``)."""
-    records = sorted(records, key=lambda r: (r.workload, r.strategy, r.stage != TUNE, r.trial_index))
+    records = sorted(records, key=lambda r: (r.workload, r.strategy, r.stage != TUNE, r.study, r.trial_index))
     budget = budget_rows(spec, records, spec_hashes)
     write_table("trials", [trial_row(spec, r) for r in records], directory)
     write_table("epochs", [row for r in records for row in epoch_rows(spec, r)], directory)
@@ -368,6 +373,7 @@ def records(runs, sweep: SweepDir | None = None) -> list[TrialRecord]:
                 canonical=bool(meta["canonical"]), seed=run["seed"], epochs_planned=run["epochs"],
                 hparams=run["hparams"], history=own, error=error, error_log=error_log,
                 extra={"workload_options": run["workload_options"]}, population_id=trial_id,
+                study=int(run.get("study", meta.get("study", 0))),  # a tune run's config, a seed run's meta
             ))
     return found
 

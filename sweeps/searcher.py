@@ -104,7 +104,10 @@ class PairPlan:
     ``seed_base`` the seed run config without ``hparams`` and ``seed`` (None: no seed stage);
     ``population`` how many runs of the pair one Tune trial trains (``trainables.population``);
     ``fixed`` the ``(run, sweep)`` configs of seed runs fixed in advance, in place of the best tune
-    trial's (a reproduction, which tunes nothing).
+    trial's (a reproduction, which tunes nothing); ``sampler_seed`` its study's sampler seed (None: the
+    searcher's); ``seed_offset`` added to its seed runs' seeds (a tuning study's own seeds); ``group`` the
+    pair key that its studies share (None: a one-study pair), whose seed runs are queued together once every
+    study has chosen, so they fill populations across studies; ``study`` its index among them.
     """
 
     key: str
@@ -114,6 +117,10 @@ class PairPlan:
     seed_base: Mapping[str, Any] | None = None
     population: int = 1
     fixed: tuple[tuple[Mapping[str, Any], Mapping[str, Any]], ...] = ()
+    sampler_seed: int | None = None
+    seed_offset: int = 0
+    group: str | None = None
+    study: int = 0
 
 
 def objective(history: list[Mapping[str, Any]], selection: str) -> float | None:
@@ -195,6 +202,11 @@ class PairSearcher(Searcher):
         self.chosen: dict[str, dict] = {}  # pair -> its best tune trial (what its seed runs retrain)
         self.done_keys: set[str] = set()  # record keys of trials finished before this driver
         self._studies: dict[str, optuna.Study] = {}  # a reproduction's fixed runs are queued by ``rebuild``
+        self.groups: dict[str, list[str]] = {}  # a multi-study pair -> its studies' keys, study order
+        for p in plans:
+            if p.group is not None:
+                self.groups.setdefault(p.group, []).append(p.key)
+        self.grouped: dict[str, dict[str, list[tuple[dict, dict]]]] = {}  # group -> key -> seed runs held back
 
     # -- studies ---------------------------------------------------------------------------------
 
@@ -216,10 +228,14 @@ class PairSearcher(Searcher):
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 self._studies[key] = optuna.create_study(
                     study_name=key, storage=self._storage(), direction="maximize",
-                    sampler=SAMPLERS[self.sampler](self.sampler_seed, self.plans[key].population > 1),
+                    sampler=SAMPLERS[self.sampler](self._sampler_seed(key), self.plans[key].population > 1),
                     load_if_exists=True,
                 )
         return self._studies[key]
+
+    def _sampler_seed(self, key: str) -> int:
+        seed = self.plans[key].sampler_seed
+        return self.sampler_seed if seed is None else seed
 
     def _ask(self, key: str, index: int, point: Mapping[str, Any] | None = None) -> tuple[optuna.Trial, dict]:
         """Ask the pair's study for trial ``index``: ``point`` if given (asked before a kill, or
@@ -345,24 +361,33 @@ class PairSearcher(Searcher):
         self.chosen[key] = best or {}
         if best is not None:
             self._queue_seeds(key, range(self.seeds))
+        elif plan.group is not None:
+            self._queue(key, [])  # a study with nothing to retrain must not hold back its pair's other studies
         if self.rounds is not None:
             self.rounds.tuned(key, chosen=best is not None)
             self._select(self.rounds.workload_of[key])
 
     def _queue_seeds(self, key: str, seeds: range) -> None:
-        """Queue the pair's best configuration retrained with ``seeds``."""
+        """Queue the pair's best configuration retrained with ``seeds`` (shifted by its study's offset)."""
         plan, best = self.plans[key], self.chosen[key]
+        study = {"study": plan.study} if plan.group is not None else {}
         self._queue(key, [({**plan.seed_base, "seed": seed, "hparams": dict(best["hparams"])},
                            {"pair": key, "trial_index": seed, "canonical": best["canonical"],
-                            "selected_trial": best["trial_id"], "selected_index": best["trial_index"]})
-                          for seed in seeds])
+                            "selected_trial": best["trial_id"], "selected_index": best["trial_index"], **study})
+                          for seed in (plan.seed_offset + s for s in seeds)])
 
     def _queue(self, key: str, runs: list[tuple[dict, dict]]) -> None:
         """Queue ``runs`` in populations of the pair's size, each Tune trial once (not one a previous
         driver finished, nor one already queued)."""
         from sweeps.record import trial_key
 
-        population = self.plans[key].population
+        population, group = self.plans[key].population, self.plans[key].group
+        if group is not None:  # a seed run does not depend on its study's split: the studies share populations
+            held = self.grouped.setdefault(group, {})
+            held[key] = runs
+            if len(held) < len(self.groups[group]):
+                return
+            runs = [run for k in self.groups[group] for run in held[k]]  # study order: the same chunks on resume
         for start in range(0, len(runs), population):
             chunk = runs[start:start + population]
             config = self._tagged(trial_config([r for r, _ in chunk], [m for _, m in chunk]))

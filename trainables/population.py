@@ -87,7 +87,7 @@ from vocab.contracts import EPOCHS, OK, SEED, STAGE_METRIC
 __all__ = ["PopulationError", "run_population", "run_trial"]
 
 SHARED_KEYS = ("workload", "workload_options", "strategy", "epochs", "stage", "data_dir", "device", "cpus",
-               "rng_order", "budget_unit")
+               "rng_order", "budget_unit", "study")
 """Config keys every member of a population must agree on; members differ in hparams and seed."""
 
 

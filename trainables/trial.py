@@ -67,6 +67,7 @@ class TrialConfig:
     checkpoint_final_state: bool = True
     rng_order: str = "lrsweep"
     budget_unit: str = EPOCHS
+    study: int = 0  # the tuning study it belongs to: study j tunes against its own validation rows
 
     @classmethod
     def from_dict(cls, config: Mapping[str, Any]) -> TrialConfig:
@@ -88,6 +89,7 @@ class TrialConfig:
             if not isinstance(getattr(cfg, key), Mapping):
                 raise ValueError(f"trial config {key!r} must be a dict, got {getattr(cfg, key)!r}")
         positive("seed", cfg.seed, 0)
+        positive("study", cfg.study, 0)
         positive("cpus", cfg.cpus)
         positive("checkpoint_every", cfg.checkpoint_every, 0)
         if cfg.epochs is not None:
@@ -136,7 +138,7 @@ def load_splits(workload: Workload, options: Mapping[str, Any], cfg: TrialConfig
     splits on ``device``; chance is the majority-class rate of the scored split (a constant
     classifier's accuracy, the report's 0 when it normalises)."""
     # lrsweep, not the workload, carves the tune stage's validation rows (Workload.stage_data).
-    stage = workload.stage_data(options, cfg.stage, cfg.data_dir)
+    stage = workload.stage_data(options, cfg.stage, cfg.data_dir, cfg.study)
     train, scored = stage.train.to(device), stage.eval.to(device)
     if len(train) == 0 or len(scored) == 0:
         raise WorkloadError(f"workload {workload.name!r}: empty training or scored split")

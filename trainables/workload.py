@@ -277,11 +277,14 @@ class Workload:
         value = options[self.holdout] if isinstance(self.holdout, str) else self.holdout
         return value if isinstance(value, int) else round(n_train * value)
 
-    def stage_data(self, options: Mapping[str, Any], stage: str, data_dir: str | None) -> StageData:
+    def stage_data(self, options: Mapping[str, Any], stage: str, data_dir: str | None,
+                   study: int = 0) -> StageData:
         """The split a stage trains on and the one it scores (``options`` validated).
 
         Tune: train minus the held-out validation rows, scored on those rows (or on the dataset's
         own validation split). Seed: all of train, scored on test. The row limits apply last.
+        Tuning study ``study`` holds out its own rows (``holdout``'s seed + study); a dataset's own
+        validation split is the same for every study.
         """
         if stage not in STAGES:
             raise WorkloadError(f"stage {stage!r}; allowed: {', '.join(STAGES)}")
@@ -293,7 +296,7 @@ class Workload:
             if data.validation is not None:
                 scored = data.validation
             else:
-                keep, val = holdout(len(train), self.validation_rows(options, len(train)))
+                keep, val = holdout(len(train), self.validation_rows(options, len(train)), HOLDOUT_SEED + study)
                 train, scored = train.subset(keep), train.subset(val)
         return StageData(_first(train, options, self.train_limit), _first(scored, options, self.eval_limit), data)
 
@@ -390,13 +393,14 @@ HOLDOUT_SEED = 42
 independent of the trial seed, so every trial of a sweep tunes against the same validation rows."""
 
 
-def holdout(n: int, n_val: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Split ``range(n)`` into (train rows, validation rows), ``n_val`` of them held out, both sorted."""
+def holdout(n: int, n_val: int, seed: int = HOLDOUT_SEED) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split ``range(n)`` into (train rows, validation rows), ``n_val`` of them held out, both sorted;
+    ``seed`` picks the permutation (a tuning study's own split)."""
     import torch
 
     if not 0 < n_val < n:
         raise WorkloadError(f"cannot hold out {n_val} validation rows from {n} training rows")
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(HOLDOUT_SEED))
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return order[n_val:].sort().values, order[:n_val].sort().values
 
 

@@ -46,9 +46,13 @@ REGIMES = (SCRATCH, FINETUNE)
 """A workload's regime: trained from scratch, or a pretrained model fine-tuned (strategies' settings differ)."""
 
 
+STUDY_MARK = "#study"
+"""Joins a pair's key and a study index in the key of one of several tuning studies."""
+
+
 @dataclass(frozen=True)
 class Pair:
-    """A (workload, strategy) pair: the unit that gets one budget, one study and one set of seed runs."""
+    """A (workload, strategy) pair: the unit that gets one budget, its tuning studies and their seed runs."""
 
     workload: str
     strategy: str
@@ -57,3 +61,7 @@ class Pair:
     def key(self) -> str:
         """The pair's name: its Optuna study name and its key in configs, progress.json and selection.json."""
         return f"{self.workload}/{self.strategy}"
+
+    def study_key(self, study: int, studies: int) -> str:
+        """The name of the pair's tuning study ``study`` of ``studies``: its key when it is the only one."""
+        return self.key if studies == 1 else f"{self.key}{STUDY_MARK}{study}"

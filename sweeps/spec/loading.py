@@ -64,6 +64,11 @@ def parse_spec(raw: Any, source: str = "spec", *, base: str | Path | None = None
         # Members of a population train in lockstep to the last epoch; stopping some would need masks.
         p.add("budget.early_stopping", "cannot be combined with resources.population "
               f"{resources.population!r}; allowed: remove early_stopping, or set resources.population: 1")
+    if budget and budget.studies > 1 and evaluation and evaluation.adaptive:
+        # KN's replicate would be a whole study (tuning plus seeds), a design of its own: docs/SELECTION.md.
+        p.add("evaluation.seeds", f"got 'auto' with budget.studies {budget.studies}; allowed with several tuning "
+              "studies: an integer (the seeds of each study's chosen configuration; the verdict then compares "
+              "strategies over studies), or budget.studies: 1")
     search_space = ()
     if strategies and workloads:
         search_space = parse_search_space(raw.get("search_space"), strategies, workloads, p)

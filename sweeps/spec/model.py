@@ -55,6 +55,13 @@ AUTO_SEEDS = "auto"
 MAX_POPULATION = 1024
 SEED_RULE = f"tune: {TUNE_SEED_OFFSET} + sampler_seed; seed stage: 0..seeds-1"
 """The seed rule in words; part of the spec hash, so results made under another rule never mix."""
+MAX_STUDIES = 100
+"""The most tuning studies per pair (``budget.studies``): study j's seed runs take seeds
+``STUDY_SEED_STRIDE * j + 0..seeds-1``, which stay below every tune seed."""
+STUDY_SEED_STRIDE = MAX_EVAL_SEEDS
+STUDIES_RULE = (f"study j: sampler_seed + j, tune seed {TUNE_SEED_OFFSET} + sampler_seed + j, validation split "
+                f"seed HOLDOUT_SEED + j, seed stage {STUDY_SEED_STRIDE} j + 0..seeds-1")
+"""How study j of a multi-study sweep differs from study 0 (in the hash of such a sweep only)."""
 
 
 class SpecError(ValueError):
@@ -95,11 +102,23 @@ class Budget:
     unit: str = EPOCHS
     """What ``epochs`` measures (``BUDGET_UNITS``): passes over the data, or the gradient evaluations
     of those passes at one per step, so every trial of every pair gets the same passes (SAM half the steps)."""
+    studies: int = 1
+    """Independent tuning studies per pair, each of ``trials`` trials (docs/PROTOCOL.md): study j has
+    the same sampler seed and validation split for every strategy of a workload, and its own."""
 
     @property
     def tune_seed(self) -> int:
-        """The training seed of every tune trial of every pair (see ``TUNE_SEED_OFFSET``)."""
+        """The training seed of every tune trial of every pair's study 0 (see ``TUNE_SEED_OFFSET``)."""
         return TUNE_SEED_OFFSET + self.sampler_seed
+
+    def study_sampler_seed(self, study: int) -> int:
+        """Study ``study``'s sampler seed, the same for every pair (common random numbers between studies)."""
+        return self.sampler_seed + study
+
+    @property
+    def total_trials(self) -> int:
+        """Tune trials per pair over all its studies: the equal budget."""
+        return self.studies * self.trials
 
     def to_dict(self) -> dict:
         out = {"trials": self.trials, "epochs": self.epochs, "sampler": self.sampler,
@@ -107,6 +126,8 @@ class Budget:
                "early_stopping": self.early_stopping.to_dict() if self.early_stopping else None}
         if self.unit != EPOCHS:  # the default leaves the hash of every spec written before it as it was
             out["unit"] = self.unit
+        if self.studies != 1:  # likewise: a one-study spec keeps its hashes
+            out["studies"] = self.studies
         return out
 
 
@@ -238,8 +259,13 @@ class Spec:
             "budget": self.budget.to_dict(),
             "evaluation": self.evaluation.to_dict(),
             "search_space": {s: {h: list(r) for h, r in o} for s, o in self.search_space},
-            "seed_rule": SEED_RULE,
+            "seed_rule": self.seed_rule,
         }
+
+    @property
+    def seed_rule(self) -> str:
+        """``SEED_RULE``, and for several tuning studies how each study's seeds differ."""
+        return SEED_RULE if self.budget.studies == 1 else f"{SEED_RULE}; {STUDIES_RULE}"
 
     @property
     def hash(self) -> str:
@@ -247,7 +273,7 @@ class Spec:
 
     def common_protocol(self) -> dict:
         """The part of the protocol every pair of the sweep shares: budget, evaluation, seed rule."""
-        return {"budget": self.budget.to_dict(), "evaluation": self.evaluation.to_dict(), "seed_rule": SEED_RULE}
+        return {"budget": self.budget.to_dict(), "evaluation": self.evaluation.to_dict(), "seed_rule": self.seed_rule}
 
     def protocol_hash(self, workload: WorkloadSpec) -> str:
         """16 hex: 8 of ``common_protocol`` then 8 of the workload (name, options, epochs). Pairs with

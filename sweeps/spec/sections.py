@@ -16,6 +16,7 @@ from sweeps.spec.model import (
     EARLY_STOPPING_RULES,
     MAX_EVAL_SEEDS,
     MAX_POPULATION,
+    MAX_STUDIES,
     NAME_PATTERN,
     SAMPLERS,
     SELECTIONS,
@@ -161,9 +162,11 @@ def parse_early_stopping(raw: Any, epochs: int | None, p: Problems) -> EarlyStop
 def parse_budget(raw: Any, p: Problems) -> Budget | None:
     """The ``budget`` section (required)."""
     if raw is None:
-        p.add("budget", "is required; fields: trials (required), epochs, sampler, sampler_seed, early_stopping, unit")
+        p.add("budget", "is required; fields: trials (required), epochs, sampler, sampler_seed, early_stopping, unit, "
+              "studies")
         return None
-    raw = read_fields(raw, "budget", ("trials", "epochs", "sampler", "sampler_seed", "early_stopping", "unit"), p)
+    raw = read_fields(raw, "budget", ("trials", "epochs", "sampler", "sampler_seed", "early_stopping", "unit",
+                                      "studies"), p)
     trials = read_int(raw, "trials", "budget", p)
     epochs = read_int(raw, "epochs", "budget", p, default=None, nullable=True)
     sampler = read_choice(raw, "sampler", "budget", p, SAMPLERS, "tpe")
@@ -173,9 +176,17 @@ def parse_budget(raw: Any, p: Problems) -> Budget | None:
         seed = None
     early = parse_early_stopping(raw.get("early_stopping"), epochs, p)
     unit = read_choice(raw, "unit", "budget", p, BUDGET_UNITS, EPOCHS)
-    if None in (trials, sampler, seed, unit):
+    studies = read_int(raw, "studies", "budget", p, default=1)
+    if studies is not None and studies > MAX_STUDIES:
+        p.add("budget.studies", f"got {studies}; allowed: an integer from 1 to {MAX_STUDIES}")
+        studies = None
+    if seed is not None and studies is not None and seed + studies > TUNE_SEED_OFFSET:
+        p.add("budget.sampler_seed", f"got {seed} with {studies} studies (study j takes sampler_seed + j); allowed: "
+              f"sampler_seed + studies - 1 at most {TUNE_SEED_OFFSET - 1}")
+        seed = None
+    if None in (trials, sampler, seed, unit, studies):
         return None
-    return Budget(trials, epochs, sampler, seed, early, unit)
+    return Budget(trials, epochs, sampler, seed, early, unit, studies)
 
 
 SELECTION_FIELDS = ("indifference", "confidence", "first_seeds", "max_seeds", "batch")

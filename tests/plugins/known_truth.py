@@ -1,4 +1,6 @@
-"""A workload and strategies whose expected test accuracies are known exactly, for the selection tests.
+"""Workloads and strategies whose expected test accuracies are known exactly: for the selection tests
+(``coin`` and the ``oracle`` strategies) and for the tuning-studies tests (``dial``, ``broad``, ``narrow``,
+below).
 
 Workload ``coin``: x ~ N(0, I_2), label 1 iff x_0 > 0, scored by a linear model. A linear boundary
 whose normal is turned by an angle phi from the true one misclassifies exactly phi / pi of an isotropic
@@ -75,4 +77,64 @@ for i, (name, acc) in enumerate(TRUE_ACCURACY.items()):
         name=name, generation="1", family="sgd", description=f"expected test accuracy {acc} %",
         hparams=(HParam("lr", 0.0, 10.0, low_inclusive=False),), defaults={"lr": 0.05},
         make_update=_oracle(i, acc),
+    ))
+
+
+# ---- the tuning decides: tests/test_studies_sweep.py --------------------------------------------------
+#
+# Workload ``dial`` is ``coin`` with 5,000 training rows (so 1,000 validation rows in the tune stage). Its
+# strategies set phi from their ``lr`` alone: ``broad`` scores BROAD % at every learning rate; ``narrow``
+# scores PEAK % for lr inside WINDOW and FLOOR % elsewhere. Its search range (a decade each side of its
+# canonical 0.05: [0.005, 0.5], log scale) holds the window as a tenth of its log width, and its canonical lr
+# lies outside it, so a study of T trials (trial 0 canonical, T - 1 random draws) finds the window with
+# probability 1 - 0.9^(T - 1). As tuned by such a protocol, ``narrow`` is expected to score
+# FLOOR + (PEAK - FLOOR) (1 - 0.9^(T - 1)) (``protocol_truth``): below ``broad`` for small T, though the
+# study that finds the window scores far above it.
+
+BROAD, PEAK, FLOOR = 88.0, 95.0, 80.0
+WINDOW = (0.005 * 10 ** 1.2, 0.005 * 10 ** 1.4)  # a tenth of the log range [0.005, 0.5]
+
+
+def protocol_truth(trials: int) -> dict[str, float]:
+    """Each ``dial`` strategy's expected test accuracy (percent) after a study of ``trials`` random trials."""
+    found = 1 - 0.9 ** (trials - 1)
+    return {"broad": BROAD, "narrow": FLOOR + (PEAK - FLOOR) * found}
+
+
+def load_dial(options, data_dir):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(5000 + 20000, 2, generator=g)
+    y = (x[:, 0] > 0).long()
+    return Data(train=TensorSplit(x[:5000], y[:5000]), test=TensorSplit(x[5000:], y[5000:]), num_classes=2)
+
+
+register_workload(Workload(
+    name="dial", description="is x[0] positive? (2-d Gaussian; 1,000 validation, 20,000 test rows)",
+    regime="scratch", default_epochs=1, batch_size=1000, load_data=load_dial,
+    build_model=lambda options, data: nn.Sequential(nn.Linear(2, 2, bias=False)),
+    layer_groups=lambda model: [list(model.parameters())],
+))
+
+
+def dial_accuracy(strategy: str, lr: float) -> float:
+    """The expected accuracy (percent) of ``dial`` strategy ``strategy`` at learning rate ``lr``."""
+    if strategy == "broad":
+        return BROAD
+    return PEAK if WINDOW[0] <= lr <= WINDOW[1] else FLOOR
+
+
+def _dial(index: int, name: str):
+    def make_update(groups, hp, run):
+        z = torch.randn(3)  # the global RNG is at the run's seed here (after the init)
+        noise = OWN * float(z[index]) + 0.6 * float(z[-1])
+        return Oracle(groups, (1 - dial_accuracy(name, float(hp["lr"])) / 100) * math.pi + SIGMA * noise)
+
+    return make_update
+
+
+for i, name in enumerate(("broad", "narrow")):
+    register_strategy(Strategy(
+        name=name, generation="1", family="sgd", description=f"{name}: its accuracy against lr is set exactly",
+        hparams=(HParam("lr", 0.0, 10.0, low_inclusive=False),), defaults={"lr": 0.05},
+        make_update=_dial(i, name),
     ))
