@@ -46,9 +46,10 @@ def run_sweep(spec: Spec, *, storage: str | None = None, address: str | None = N
         out(f"{len(p.pairs)} pairs x ({b.trials} tune trials, sampler {b.sampler} seed "
             f"{b.sampler_seed}, training seed {b.tune_seed}; then {spec.evaluation.describe()})")
     else:
+        n = int(spec.evaluation.seeds)  # several studies take a fixed design (sweeps.spec)
         out(f"{len(p.pairs) // b.studies} pairs x {b.studies} tuning studies x ({b.trials} tune trials, sampler "
-            f"{b.sampler} seed {b.sampler_seed}+j and training seed {b.tune_seed}+j in study j; then "
-            f"{spec.evaluation.describe()} of each study's best, seeds {STUDY_SEED_STRIDE}j+)")
+            f"{b.sampler} seed {b.sampler_seed}+j and training seed {b.tune_seed}+j in study j; then {n} seed runs "
+            f"of each study's best, seeds {STUDY_SEED_STRIDE} j + 0..{n - 1})")
     return execute(p, address, num_cpus, out, lease)
 
 

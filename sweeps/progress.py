@@ -194,13 +194,18 @@ def status(directory: str, out: Callable[[str], None] = say) -> int:
     else:
         spec, sweep = load_sweep_spec(directory)
     progress = json.loads(sweep.read_text("progress.json") or "{}")
-    seed_runs: dict[str, list[float]] = {}
+    by_study: dict[str, dict[int, list[float]]] = {}
     if exists("trials", sweep.root):
         for r in read_table("trials", sweep.root).to_pylist():
             if r["stage"] == SEED and r["status"] in FINISHED and r["test_accuracy_final"] is not None:
-                seed_runs.setdefault(Pair(r["workload"], r["strategy"]).key, []).append(r["test_accuracy_final"])
+                runs = by_study.setdefault(Pair(r["workload"], r["strategy"]).key, {})
+                runs.setdefault(r.get("study") or 0, []).append(r["test_accuracy_final"])
+    # The report's replicates: seed runs, or with several studies each study's mean over its seeds.
+    seed_runs = {key: [v for vs in runs.values() for v in vs] if spec.budget.studies == 1 else
+                 [sum(vs) / len(vs) for vs in runs.values()] for key, runs in by_study.items()}
+    unit = "seeds" if spec.budget.studies == 1 else "studies"
     out(f"sweep {spec.name} (spec hash {spec.hash}) at {sweep.root}; last update {progress.get('updated', '-')}")
-    out(f"{'pair':40s} {'tune':>9s} {'best val %':>10s} {'seeds':>7s}  test % (mean [95% t interval] over seeds)")
+    out(f"{'pair':40s} {'tune':>9s} {'best val %':>10s} {'seeds':>7s}  test % (mean [95% t interval] over {unit})")
     tune, seed = progress.get(TUNE, {}), progress.get(SEED, {})
     # The selection design gives every pair its first stage, and more only to those still in contention.
     studies = spec.budget.studies

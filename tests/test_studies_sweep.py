@@ -87,3 +87,10 @@ def test_studies_keep_the_protocol_best_that_one_lucky_study_puts_below(tmp_path
     assert "broad" not in many.verdicts["dial"].worse
     scores = many.res.replicates().set_index(["strategy", "study"])["test_accuracy_final"]
     assert sorted(scores.loc["narrow"].round(2).map(lambda a: a > 0.9)) == [False] * (studies - hits) + [True] * hits
+    # `lrsweep status` counts a pair's studies together and its interval is the report's, over studies.
+    code, out = finish("status", str(tmp_path / "results" / "many"))
+    assert code == 0 and "over studies" in out, out
+    lead = next(line for line in out.splitlines() if line.startswith("dial/broad"))
+    summary = many.summary.set_index("strategy").loc["broad"]
+    assert (lead.split()[1], lead.split()[3]) == ("18/18", "12/12")  # 6 studies x 3 trials, 6 x 2 seeds
+    assert f"[{100 * summary.ci_low:.1f}, {100 * summary.ci_high:.1f}]" in lead, (lead, summary)
