@@ -592,7 +592,8 @@ def pilot_study_model(seed_scores: Mapping[str, Mapping[int, Sequence[float]]]) 
                                                                                              np.ndarray, np.ndarray]:
     """From a pilot with 2+ studies: names, means (k,), tuning SDs and seed SDs (pp) per strategy, for
     `study_cost`. Few studies estimate the tuning SD roughly (2 studies: 1 d.f.); a tuning SD of 0 is
-    raised to a tenth of the pooled one so the model is not certain of what it cannot know."""
+    raised to a tenth of the pooled one (of the pooled seed SD when every one is 0), so the model is not
+    certain of what it cannot know and its covariance stays positive definite."""
     names = sorted(seed_scores)
     means, tau, sigma = [], [], []
     for n in names:
@@ -604,5 +605,20 @@ def pilot_study_model(seed_scores: Mapping[str, Mapping[int, Sequence[float]]]) 
     tau, sigma = np.array(tau), np.array(sigma)
     if not np.isfinite(tau).all():
         raise ValueError("a pilot for study-level costs needs at least 2 studies with 2+ seeds for every strategy")
-    tau = np.maximum(tau, 0.1 * math.sqrt(np.mean(tau**2))) if np.any(tau > 0) else tau
+    pooled = tau if np.any(tau > 0) else sigma  # no tuning variance seen at all: a tenth of the seeds'
+    tau = np.maximum(tau, 0.1 * math.sqrt(np.mean(pooled**2)))
     return names, np.array(means), tau, sigma
+
+
+def pilot_study_cost(seed_scores: Mapping[str, Mapping[int, Sequence[float]]], settings: SelectionSettings,
+                     seeds_per_study: int, *, reps: int = 400, rng: np.random.Generator | None = None) -> StudyCost:
+    """`study_cost` with a pilot's means, tuning and seed SDs (`pilot_study_model`) as the truth, and one
+    correlation for common studies and common seeds: the mean pairwise correlation of the pilot's study
+    scores (`reports.selection.pilot_covariance`, clipped to [0, 0.95]). For `lrsweep plan --from DIR`."""
+    from reports.selection import pilot_covariance
+
+    names, means, tau, sigma = pilot_study_model(seed_scores)
+    study_means = {n: [float(np.mean(seed_scores[n][j])) for j in sorted(seed_scores[n])] for n in names}
+    rho = pilot_covariance(study_means)[3]
+    return study_cost(len(names), settings, tau, sigma, seeds_per_study, means=means, rho_tuning=rho, rho_seed=rho,
+                      reps=reps, rng=rng)

@@ -16,6 +16,7 @@ from reports.studies import (
     group_scores,
     mls_interval,
     nested_mean_squares,
+    pilot_study_cost,
     pilot_study_model,
     replicates,
     rows_component,
@@ -172,3 +173,12 @@ def test_pilot_study_model_recovers_tuning_and_seed_sds():
     names, means, tau, sigma = pilot_study_model(pilot)
     assert names == ["a", "b"] and means == pytest.approx([80, 80], abs=0.3)
     assert tau == pytest.approx([2.0, 0.5], rel=0.15) and sigma == pytest.approx([1.0, 1.0], rel=0.05)
+
+
+def test_pilot_study_cost_uses_the_pilots_means_and_spreads():
+    """One strategy far ahead: KN drops the other at the first stage, so the cost is exactly 2 x n0 studies."""
+    rng = np.random.default_rng(4)
+    pilot = {n: {j: list(rng.normal(m, 0.3, 3)) for j in range(3)} for n, m in [("a", 80.0), ("b", 60.0)]}
+    settings = SelectionSettings(1.0, 0.95, first_seeds=5, max_seeds=None, batch=1)
+    cost = pilot_study_cost(pilot, settings, 3, reps=50, rng=np.random.default_rng(0))
+    assert cost.studies.expected == 10 and cost.seed_runs == 30
