@@ -16,8 +16,9 @@ replicates") and docs/REPORT.md ("Where the variance comes from"):
   replicate; `study_mcb`: the MCB subset over study-level scores ("could be the best, over tuning and
   seeds"); `study_mcb_rows`: the same widened by the test rows' sampling error (predictions present);
   `study_claims`: what a workload's verdict may state, and nothing it cannot back.
-- `variance_split`: one strategy's (or one paired difference's) variance split into tuning, seeds and
-  test rows, each with an interval, and an interval for the expected score that covers all three.
+- `variance_split`: one strategy's variance split into tuning, seeds and test rows, each with an
+  interval, and an interval for the expected score that covers all three; `paired_split` the same for
+  the paired difference of two strategies.
 - `study_draw`, `study_cost`, `pilot_study_model`: KN at study level on synthetic scores whose tuning and
   seed noise are drawn separately, for what a study-level guarantee costs before it is paid for.
 """
@@ -282,7 +283,9 @@ def study_claims(scores: Mapping[str, Mapping[int, float]], *, settings: Selecti
             lines.append(f"No selection yet: KN over tuning studies has not stopped ({decision.r} studies each "
                          f"so far; each contender needs {decision.seeds_wanted}).")
         elif decision.capped:
-            lines.append(f"No strategy is selected with a guarantee: {study_guarantee(k, settings, capped=True)}.")
+            lines.append(f"No strategy is selected with a guarantee: the cap of {settings.max_seeds} tuning studies "
+                         f"stopped KN with {len(decision.contenders)} still in contention "
+                         f"({', '.join(decision.contenders)}).")
         else:
             lines.append(f"Selected: {decision.selected} after {decision.r} tuning studies. "
                          f"Guarantee: {study_guarantee(k, settings, unit=unit)}.")
@@ -519,6 +522,23 @@ def variance_split(scores: Sequence[Sequence[float]], correct: Sequence[np.ndarr
     comps = tuple(Component(name, float(v[0]), float(v[1]), float(v[2]), float(p))
                   for name, v, p in zip(COMPONENTS, (tuning, seeds, rows), parts, strict=True))
     return VarianceSplit(s, runs, r_count, mean, float(low), float(high), float(df), covers, comps)
+
+
+def paired_split(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]],
+                 a_correct: Sequence[np.ndarray] | None = None, b_correct: Sequence[np.ndarray] | None = None, *,
+                 confidence: float = 0.95) -> VarianceSplit:
+    """`variance_split` of the paired difference a - b (pp): ``a[j]`` and ``b[j]`` study j's seed scores in
+    the same seed order (common studies, common seeds), and their per-row correctness likewise. Common
+    studies and seeds cancel what the strategies share, so the difference's tuning and seed variances are
+    what separates them; its interval is the difference's over the sources listed in ``covers``."""
+    if len(a) != len(b) or any(len(x) != len(y) for x, y in zip(a, b, strict=True)):
+        raise ValueError("paired_split: a and b need the same studies and the same seeds in each")
+    diff = [np.asarray(x, dtype=float) - np.asarray(y, dtype=float) for x, y in zip(a, b, strict=True)]
+    rows = None
+    if a_correct is not None and b_correct is not None:
+        rows = [np.asarray(x, dtype=np.int8) - np.asarray(y, dtype=np.int8)
+                for x, y in zip(a_correct, b_correct, strict=True)]
+    return variance_split(diff, rows, confidence=confidence)
 
 
 # --- simulation and cost ------------------------------------------------------------------------------------

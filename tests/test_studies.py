@@ -16,6 +16,7 @@ from reports.studies import (
     group_scores,
     mls_interval,
     nested_mean_squares,
+    paired_split,
     pilot_study_cost,
     pilot_study_model,
     replicates,
@@ -156,6 +157,9 @@ def test_study_claims_state_only_what_the_design_backs():
     settings = SelectionSettings(1.0, 0.95, first_seeds=3, max_seeds=None, batch=1)
     sel = study_claims({"a": clear["a"], "b": clear["b"]}, settings=settings)
     assert sel.decision.selected == "a" and sel.lines[0].startswith("Selected: a after 3 tuning studies.")
+    capped = study_claims(clear, settings=SelectionSettings(1.0, 0.95, first_seeds=3, max_seeds=3, batch=1))
+    assert capped.lines[0] == ("No strategy is selected with a guarantee: the cap of 3 tuning studies stopped KN "
+                               "with 2 still in contention (a, c).")
     assert "as tuned by this protocol" in sel.lines[0] and sel.lines[1].startswith("a is the best (or tied")
 
 
@@ -182,3 +186,28 @@ def test_pilot_study_cost_uses_the_pilots_means_and_spreads():
     settings = SelectionSettings(1.0, 0.95, first_seeds=5, max_seeds=None, batch=1)
     cost = pilot_study_cost(pilot, settings, 3, reps=50, rng=np.random.default_rng(0))
     assert cost.studies.expected == 10 and cost.seed_runs == 30
+
+
+def test_paired_split_is_the_split_of_the_differences():
+    """Studies [3, 5] - [1, 2] and [9, 9] - [4, 5]: differences [2, 3] and [5, 4], whose split is by hand
+    MS_within = (0.5 + 0.5) / 2 = 0.5, MS_between = 2 * var(2.5, 4.5) = 4, tuning (4 - 0.5) / 2 = 1.75."""
+    split = paired_split([[3, 5], [9, 9]], [[1, 2], [4, 5]])
+    assert split.mean == pytest.approx(3.5)
+    assert split.component("seeds").variance == pytest.approx(0.5)
+    assert split.component("tuning").variance == pytest.approx(1.75)
+    ya, yb = np.array([[[1, 0, 1], [1, 1, 1]]]), np.array([[[0, 0, 1], [1, 0, 1]]])
+    with_rows = paired_split([[66.7, 100.0]], [[33.3, 66.7]], list(ya), list(yb))
+    assert with_rows.rows == 3 and with_rows.studies == 1
+    with pytest.raises(ValueError, match="same seeds"):
+        paired_split([[1, 2]], [[1]])
+
+
+def test_the_statistics_import_numpy_and_scipy_only():
+    """reports.studies (and the two-level interval it reuses) load without pandas, pyarrow, Ray or torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys, reports.studies; "
+            "print(sorted(m for m in ('pandas', 'pyarrow', 'ray', 'torch', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
