@@ -8,6 +8,8 @@ ask them after every batch of seeds and a simulation can call them thousands of 
   probability at least `confidence` (normal scores, unequal variances, common seeds allowed).
 - `mcb`: multiple comparisons with the best for a fixed design, in the Bonferroni form with paired
   differences that stays valid under common seeds and unequal variances.
+  `mcb_from_widths` is its constrained step for any one-sided widths (`reports.studies` widens them
+  by the test rows).
 - `fixed_design_seeds`, `rinott_constant`, `expected_fixed_seeds`: the two-stage fixed designs with
   the same guarantee (Rinott 1978; Bonferroni with the paired t quantile), to compare costs.
 - `simulate_kn`, `expected_seeds`, `pilot_covariance`: KN run on synthetic scores, vectorised over

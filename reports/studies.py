@@ -48,7 +48,7 @@ from reports.selection import (
 from reports.two_level import two_level
 
 #: Seeds of study j are 1000 j + s (the engine's contract), so a seed number names its study.
-SEEDS_PER_STUDY_BLOCK = 1000
+STUDY_SEED_BLOCK = 1000
 
 # --- scores -------------------------------------------------------------------------------------------------
 
@@ -117,7 +117,7 @@ def study_correct(correct_by_seed: Mapping[str, Mapping[int, np.ndarray]],
         runs = correct_by_seed[name]
         by: dict[int, list] = {}
         for seed in sorted(int(s) for s in runs.keys()):
-            j = study_of.get((name, seed), 0) if study_of is not None else seed // SEEDS_PER_STUDY_BLOCK
+            j = study_of.get((name, seed), 0) if study_of is not None else seed // STUDY_SEED_BLOCK
             by.setdefault(int(j), []).append(np.asarray(runs[seed], dtype=np.int8))
         out[name] = {j: np.stack(v) for j, v in sorted(by.items())}
     return out
@@ -164,9 +164,14 @@ def study_guarantee(k: int, settings: SelectionSettings, *, capped: bool = False
     if capped:
         return (f"stopped by the cap of {settings.max_seeds} tuning studies before the procedure ended: the "
                 "selection carries no guarantee")
-    text = guarantee(k, settings, unit=unit).replace("as tuned, leads", "as tuned by this protocol, leads")
-    return (text + " (expected final test accuracy over tuning studies and seeds, on this test split; "
-            "each study's score is the mean of its seed runs)")
+    if k == 1:
+        return guarantee(k, settings, unit=unit)
+    zone, conf = f"{settings.indifference:g} {unit}", f"{100 * settings.confidence:g}%"
+    return (f"if the best of these {k} strategies, as tuned by this protocol, leads every other by at least {zone} "
+            f"in expected final test accuracy over tuning studies and seeds (on this test split; a study's score "
+            f"is the mean of its seed runs), it is the one selected with probability at least {conf} (Kim & "
+            f"Nelson's KN with the tuning study as the replicate); when several lie within {zone} of the best, the "
+            f"selected one is not guaranteed to be within {zone} of it")
 
 
 def study_mcb(scores: Mapping[str, Mapping[int, float]], confidence: float = 0.95,
