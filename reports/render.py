@@ -21,6 +21,7 @@ from reports.load import load_results
 from reports.options import DEFAULT_MARGIN, check_margin, check_thresholds
 from reports.plots import writing
 from reports.store import is_uri
+from reports.variance_report import variance_section
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ def build_report(sweep_dirs: list[str], out_dir: str | None = None, *, allow_mix
             # ---- the figures slot: `figure_section(data, out_dir) -> Section` (reports/figures.py) ----
             figure_section(data, out_dir),
             sections.workload_sections(out_dir, data),
+            variance_section(out_dir, data.res, data.workloads),
             across,
             sections.generation_section(out_dir, data.summary, ranks),
             sections.convergence_section(out_dir, data),

@@ -32,14 +32,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from itertools import combinations
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import scipy.stats
 
 from reports import stats
 from reports.formatting import pval
 from vocab.predictions import correct_vector
+
+if TYPE_CHECKING:  # pandas only where a table is built: `two_level` itself is numpy and scipy (reports.studies)
+    import pandas as pd
 
 HOLDS = "holds over seeds and test rows"
 FAILS = "does not survive the test sample's variance"
@@ -119,6 +122,8 @@ def correct_matrices(predictions: pd.DataFrame, workload: str) -> dict[str, pd.S
     mean correctness of its seeds on each row, indexed by study (the study is then the replicate, as in
     ``Results.replicates``). A workload whose runs scored different numbers of test rows cannot be paired
     by row: ValueError naming the counts."""
+    import pandas as pd
+
     p = predictions[predictions["workload"] == workload]
     counts = sorted(set(p["n_rows"].astype(int)))
     if len(counts) > 1:
@@ -150,6 +155,8 @@ def workload_table(predictions: pd.DataFrame, workload: str, leader: str, *, mar
     ``a`` the leader). Columns: workload, a, b, seeds, rows, mean, seed_ci_low/high (rows fixed), ci_low/high
     (seeds and rows), df, rows_share, p, p_holm (all pairs), p_tost, p_tost_holm. Empty without the leader's
     predictions."""
+    import pandas as pd
+
     runs = correct_matrices(predictions, workload)
     if leader not in runs:
         return pd.DataFrame()
@@ -180,6 +187,8 @@ def sweep_table(predictions: pd.DataFrame | None, leaders: dict[str, str], *, ma
     """`workload_table` of every workload in ``leaders`` (workload -> its leader) that has predictions;
     empty for a sweep written before the ``predictions`` table, and without a workload whose runs
     scored different test rows."""
+    import pandas as pd
+
     if predictions is None or predictions.empty:
         return pd.DataFrame()
     parts = []
