@@ -78,6 +78,10 @@ class Analysis:
     """Per workload of a selection-design sweep, what its procedure decided (`reports.verdict.selection_verdict`)."""
     mcb: dict[str, list] = field(default_factory=dict)
     """Per workload of a fixed design, Hsu's multiple comparisons with the best (`reports.verdict.mcb_rows`)."""
+    studies: dict[str, object] = field(default_factory=dict)
+    """Per workload of a sweep with several tuning studies, what may be claimed over them
+    (`reports.studies.study_claims`: the subset that could be the best over tuning, seeds and, with
+    predictions, test rows)."""
     two_level: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
@@ -96,9 +100,10 @@ def analyse(res: Results, *, margin: float, seed: int, thresholds: tuple[float, 
     best = summary.groupby("workload")["mean"].max().to_dict() if relative else None
     verdict = verdicts(summary, all_pairs, vs_best, margin)
     leaders = {w: v.leaders[0].strategy for w, v in verdict.items()}
+    selections, mcb = seed_stage_claims(res)
     return Analysis(res, summary, vs_best, all_pairs, fractions, tables.learning_curves(res), margin, seed,
                     levels, relative, across(res, summary, seed), budget_curves, budget_summary,
-                    tables.convergence(res, list(levels), best), verdict, *seed_stage_claims(res),
+                    tables.convergence(res, list(levels), best), verdict, selections, mcb, study_stage_claims(res),
                     two_level.sweep_table(res.predictions, leaders, margin=margin))
 
 
@@ -115,6 +120,25 @@ def seed_stage_claims(res: Results) -> tuple[dict[str, SelectionVerdict], dict[s
         elif len(runs):  # over studies when there are several: the subset then covers the tuning too
             mcb[workload] = mcb_rows(replicates[replicates["workload"] == workload])
     return selections, mcb
+
+
+def study_stage_claims(res: Results) -> dict[str, object]:
+    """Per workload of a sweep with several tuning studies, `reports.studies.study_claims` over its studies,
+    widened by the test rows where the sweep kept predictions; empty for a one-study sweep."""
+    if not res.studies:
+        return {}
+    from reports.studies import study_claims, study_correct, study_scores
+
+    runs, preds, out = res.seed_runs(), res.predictions, {}
+    for workload in sorted(runs["workload"].unique()):
+        correct = None
+        if preds is not None and len(preds) and workload in set(preds["workload"]):
+            p = preds[preds["workload"] == workload]
+            study_of = {(r.strategy, int(r.seed)): int(r.study) if pd.notna(r.study) else 0 for r in p.itertuples()}
+            by_seed = two_level.correct_matrices(p, workload)  # one vector per seed run
+            correct = study_correct({s: dict(v.items()) for s, v in by_seed.items()}, study_of)
+        out[workload] = study_claims(study_scores(runs[runs["workload"] == workload]), correct=correct)
+    return out
 
 
 def verdicts(summary: pd.DataFrame, all_pairs: pd.DataFrame, vs_best: pd.DataFrame,

@@ -453,8 +453,10 @@ def verdict_section(out_dir: str, data: Analysis) -> Section:
                       r.eliminated.items()}
             sec.ul(selection_lines(chosen) + over_rows_lines(replace(v, worse=behind, equivalent=()), data.two_level))
         else:
-            sec.ul(verdict_lines(v, v.median_seeds_for_margin(), mcb_line(data.mcb.get(v.workload, []), unit=unit),
-                                 unit)
+            claims = data.studies.get(v.workload)  # over studies: the subset over tuning, seeds (and test rows)
+            best = " ".join(f"**{line}**" if i == 0 else line for i, line in enumerate(claims.lines)) if claims \
+                else mcb_line(data.mcb.get(v.workload, []), unit=unit)
+            sec.ul(verdict_lines(v, v.median_seeds_for_margin(), best, unit)
                    + over_rows_lines(v, data.two_level))
     if not data.two_level.empty:
         sec.csvs["two_level"] = data.two_level

@@ -118,10 +118,8 @@ def two_level(scores, *, confidence: float = 0.95, margin: float | None = None) 
 
 def correct_matrices(predictions: pd.DataFrame, workload: str) -> dict[str, pd.Series]:
     """Per strategy of ``workload``, its seed runs' correctness vectors indexed by seed (one per seed;
-    the ``predictions`` table's rows unpacked); with several tuning studies, one vector per study, the
-    mean correctness of its seeds on each row, indexed by study (the study is then the replicate, as in
-    ``Results.replicates``). A workload whose runs scored different numbers of test rows cannot be paired
-    by row: ValueError naming the counts."""
+    the ``predictions`` table's rows unpacked). A workload whose runs scored different numbers of test
+    rows cannot be paired by row: ValueError naming the counts."""
     import pandas as pd
 
     p = predictions[predictions["workload"] == workload]
@@ -135,10 +133,25 @@ def correct_matrices(predictions: pd.DataFrame, workload: str) -> dict[str, pd.S
         out[strategy] = pd.Series([correct_vector(bytes(b), int(n)) for b, n in zip(runs["correct"], runs["n_rows"],
                                                                                       strict=True)],
                                   index=runs["seed"].astype(int).to_numpy())
-        if "study" in runs and (runs["study"].fillna(0) > 0).any():
-            study = runs["study"].fillna(0).astype(int).to_numpy()
-            out[strategy] = pd.Series({j: np.mean(np.stack(list(out[strategy][study == j])), axis=0)
-                                       for j in sorted(set(study))})
+    return out
+
+
+def replicate_matrices(predictions: pd.DataFrame, workload: str) -> dict[str, pd.Series]:
+    """`correct_matrices`, by replicate: with several tuning studies one vector per study, the mean
+    correctness of its seed runs on each row, indexed by study (the study is then the replicate, as in
+    ``Results.replicates``); otherwise the seed runs' vectors as they are."""
+    import pandas as pd
+
+    runs = correct_matrices(predictions, workload)
+    p = predictions[predictions["workload"] == workload]
+    if "study" not in p or not (p["study"].fillna(0) > 0).any():
+        return runs
+    study_of = {(r.strategy, int(r.seed)): int(r.study) if pd.notna(r.study) else 0 for r in p.itertuples()}
+    out = {}
+    for strategy, by_seed in runs.items():
+        studies = np.array([study_of[(strategy, int(seed))] for seed in by_seed.index])
+        out[strategy] = pd.Series({int(j): np.mean(np.stack(list(by_seed[studies == j])), axis=0)
+                                   for j in sorted(set(studies))})
     return out
 
 
@@ -157,7 +170,7 @@ def workload_table(predictions: pd.DataFrame, workload: str, leader: str, *, mar
     predictions."""
     import pandas as pd
 
-    runs = correct_matrices(predictions, workload)
+    runs = replicate_matrices(predictions, workload)
     if leader not in runs:
         return pd.DataFrame()
     rows = []
