@@ -318,6 +318,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         return _fail(f"--from {args.from_dir}: {err.args[0]}")
     for line in est.describe(spec, plan, source):
         print(line)
+    for line in est.study_guarantee_lines(spec, est.study_pilot(normalise(args.from_dir)) if args.from_dir else None):
+        print(line)
     return 0
 
 

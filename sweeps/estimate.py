@@ -75,6 +75,61 @@ def from_sweep(directory: str) -> tuple[dict[tuple[str, str], Cost], dict[str, d
     return costs, pilot
 
 
+def study_pilot(directory: str) -> dict[str, dict[str, dict[int, list[float]]]]:
+    """An earlier sweep's seed runs as workload -> strategy -> study -> test accuracies (pp), in seed order:
+    the pilot for what a study-level guarantee would cost (`study_guarantee_lines`)."""
+    from reports.store import read_table
+    from reports.studies import study_seed_scores
+
+    trials = read_table("trials", directory).to_pandas()
+    runs = trials[trials["stage"] == "seed"]
+    return {w: study_seed_scores(g) for w, g in runs.groupby("workload")}
+
+
+STUDY_CAP = 1000
+"""Studies per strategy at which `study_guarantee_lines` stops a simulated KN (its cost is then 'more')."""
+
+
+def study_guarantee_lines(spec: Spec, pilot: dict | None) -> list[str]:
+    """What a guarantee over tuning studies (KN with the study as the replicate, docs/SELECTION.md) would
+    cost for this spec's zone, from a pilot with 2+ studies (``study_pilot``); a one-study spec: none."""
+    from reports.selection import SelectionSettings
+
+    b, e = spec.budget, spec.evaluation
+    if b.studies == 1:
+        return []
+    seeds = e.first_stage
+    settings = SelectionSettings(e.indifference, e.confidence, b.studies, STUDY_CAP, 1)
+    head = (f"a selection over studies (KN, the best chosen with {e.confidence:.0%} if it leads by >= "
+            f"{e.indifference:g} pp over tuning and seeds, first stage the {b.studies} studies)")
+    if not pilot:
+        return [f"{head} would cost what the tuning's variance makes it: pass --from DIR, a sweep with 2+ studies "
+                "of these pairs, to see it estimated (this spec's verdict is the subset that could be the best)"]
+    from reports.studies import pilot_study_cost
+
+    lines = []
+    for w in spec.workloads:
+        strategies = [s for ww, s in spec.pairs() if ww.name == w.name]
+        found = pilot.get(w.name, {})
+        usable = {s: found[s] for s in strategies if len(found.get(s, {})) >= 2}
+        if len(usable) < 2:
+            lines.append(f"{w.name}: {head}: the pilot has no 2+ studies of these strategies")
+            continue
+        try:
+            cost = pilot_study_cost(usable, settings, seeds)
+        except ValueError as err:
+            lines.append(f"{w.name}: {head}: {err}")
+            continue
+        c = cost.studies
+        capped = f"; {c.capped_rate:.0%} of simulated sweeps reached {STUDY_CAP} studies" if c.capped_rate else ""
+        lines.append(f"{w.name}: {head} would take about {c.expected:,.0f} studies over the {len(usable)} strategies "
+                     f"(95th percentile {c.q95:,.0f}; h^2 = {cost.h2:.1f}), i.e. about {c.expected * b.trials:,.0f} "
+                     f"tune runs and {cost.seed_runs:,.0f} seed runs, against this spec's "
+                     f"{b.studies * len(usable)} studies{capped} (simulated with the pilot's means, tuning and seed "
+                     "SDs as the truth)")
+    return lines
+
+
 @dataclass(frozen=True)
 class Estimate:
     """What a spec trains and how long it may take."""
@@ -158,7 +213,9 @@ def describe(spec: Spec, est: Estimate, source: str) -> list[str]:
         return f"{s / 60:.1f} min" if s >= 90 else f"{s:.0f} s"
 
     least, most, expected = est.seed_runs
-    out = [f"sweep {spec.name}: {len(spec.pairs())} pairs; seed stage: {spec.evaluation.describe()}", *est.lines,
+    stage = spec.evaluation.describe() if spec.budget.studies == 1 else \
+        f"{spec.evaluation.seeds} seed runs of each of the {spec.budget.studies} studies' best"
+    out = [f"sweep {spec.name}: {len(spec.pairs())} pairs; seed stage: {stage}", *est.lines,
            f"runs: {est.tune_runs} tune runs, then " + (f"{least} seed runs" if least == most else
                                                        f"{least} to {most} seed runs")
            + (f" (about {expected:.0f} expected)" if expected is not None and least != most else ""),

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -158,3 +159,22 @@ def test_the_report_compares_strategies_over_studies(tmp_path):
     one = Results([], pd.DataFrame([r | {"study": 0} for r in rows if r["study"] == 0]), pd.DataFrame(),
                   pd.DataFrame())
     assert not one.studies and len(one.replicates()) == 4  # one study: the seed runs themselves
+
+
+def test_plan_says_what_a_guarantee_over_studies_would_cost():
+    from reports.selection import kn_constants
+    from sweeps.estimate import study_guarantee_lines
+
+    spec = spec_of(studies=3)
+    assert study_guarantee_lines(spec_of(), None) == []  # one study: nothing to say
+    (alone,) = study_guarantee_lines(spec, None)
+    assert "pass --from DIR, a sweep with 2+ studies" in alone
+    rng = np.random.default_rng(0)
+    # A pilot whose studies move each strategy's score by about 1 pp and its seeds by about 0.5 pp.
+    pilot = {"synthetic": {s: {j: list(base + rng.normal(0, 1.0) + rng.normal(0, 0.5, 2)) for j in range(3)}
+                           for s, base in (("fixed_sgd", 80.0), ("adam", 81.0))}}
+    (line,) = study_guarantee_lines(spec, pilot)
+    h2 = kn_constants(2, 3, 0.95)[1]
+    assert f"h^2 = {h2:.1f}" in line and "against this spec's 6 studies" in line
+    studies = float(line.split("would take about ")[1].split(" studies")[0].replace(",", ""))
+    assert studies > 6  # a 0.5 pp zone over ~1 pp of tuning noise needs far more than the spec's studies
