@@ -147,9 +147,11 @@ def collapsed_trials(res: Results, near: float = NEAR_CHANCE) -> pd.DataFrame:
         if np.isfinite(lf) and np.isfinite(ll) and ll >= lf and ep[ep["trial_id"] == r.trial_id].shape[0] > 1:
             why.append(f"training loss {ll:.3g} at the end, {lf:.3g} after the first epoch")
         if why:
-            out.append({"workload": r.workload, "strategy": r.strategy, "trial_index": int(r.trial_index),
-                        "score": score, "chance": chance, "loss_first": lf, "loss_last": ll, "why": "; ".join(why)})
-    return pd.DataFrame(out, columns=["workload", "strategy", "trial_index", "score", "chance", "loss_first",
+            study = getattr(r, "study", 0)
+            out.append({"workload": r.workload, "strategy": r.strategy, "study": int(study) if pd.notna(study) else 0,
+                        "trial_index": int(r.trial_index), "score": score, "chance": chance, "loss_first": lf,
+                        "loss_last": ll, "why": "; ".join(why)})
+    return pd.DataFrame(out, columns=["workload", "strategy", "study", "trial_index", "score", "chance", "loss_first",
                                       "loss_last", "why"])
 
 
@@ -157,9 +159,12 @@ def collapsed_trials(res: Results, near: float = NEAR_CHANCE) -> pd.DataFrame:
 
 def random_phase(budget: pd.DataFrame) -> list[tuple[str, int, int]]:
     """(sampler, trials per pair, its random start-up trials) for each sampler whose whole budget fell
-    inside that random phase: TPE with at most 10 trials never modelled anything, it searched at random."""
+    inside that random phase: TPE with at most 10 trials never modelled anything, it searched at random.
+    With several tuning studies each study's sampler starts afresh, so the trials per study count."""
     out = []
-    for (sampler, trials), _ in budget.groupby(["sampler", "trials_planned"]):
+    studies = budget["studies"].fillna(1) if "studies" in budget else 1
+    per_study = budget.assign(trials_planned=(budget["trials_planned"] / studies).astype(int))
+    for (sampler, trials), _ in per_study.groupby(["sampler", "trials_planned"]):
         startup = RANDOM_PHASE.get(str(sampler))
         if startup is not None and 0 < int(trials) <= startup:
             out.append((str(sampler), int(trials), startup))

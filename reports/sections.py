@@ -529,17 +529,18 @@ def protocol_section(out_dir: str, data: Analysis) -> Section:
         against = f" (the workload's own length: {own})" if own else ""
         trials = "/".join(str(int(t)) for t in sorted(b["trials_planned"].unique()))
         studies = sorted(b["studies"].dropna().unique()) if "studies" in b else []
-        if studies and max(studies) > 1:  # the equal budget is studies x trials
+        several = bool(studies) and max(studies) > 1  # the equal budget is studies x trials
+        if several:
             trials = f"{trials} ({'/'.join(str(int(s)) for s in studies)} independent studies of equal size)"
         seeds_ = "/".join(str(int(t)) for t in sorted(b["seeds_planned"].unique()))
         pairs = sorted(set(zip(b["sampler"], b["sampler_seed"], strict=True)))
-        samplers = ", ".join(f"{s} (seed {int(d)})" for s, d in pairs)
+        samplers = ", ".join(f"{s} (seed {int(d)}" + (" + j in study j" if several else "") + ")" for s, d in pairs)
         units = set(b["budget_unit"].dropna()) if "budget_unit" in b else set()
         length = (f"the gradient evaluations of {epochs} epochs (budget.unit gradient_evaluations: the same passes "
                   "for every trial, so a strategy of two passes per step, SAM, trains half the steps)"
                   if units == {"gradient_evaluations"} else f"{epochs} epochs")
         retrained = f"retrained with {seeds_} seeds" + (" (each study's chosen configuration its share of them)"
-                                                        if studies and max(studies) > 1 else "")
+                                                        if several else "")
         if workload in data.selections:
             st = data.selections[workload].settings
             retrained = (f"retrained under the selection design (Kim & Nelson's procedure, docs/SELECTION.md): "
@@ -588,23 +589,25 @@ def warnings_section(out_dir: str, data: Analysis) -> Section:
     tune = res.tune_runs()
     diverged = int((tune["status"] == "diverged").sum())
     if len(collapsed):
-        listing = "; ".join(f"{r.workload}/{r.strategy} trial {r.trial_index} ({r.why})"
-                            for r in collapsed.itertuples())
+        listing = "; ".join(f"{r.workload}/{r.strategy} " + (f"study {r.study} " if res.studies else "")
+                            + f"trial {r.trial_index} ({r.why})" for r in collapsed.itertuples())
         items.append(f"{len(collapsed)} of {len(tune)} tuning trials collapsed without diverging (final validation "
                      f"accuracy within {100 * checks.NEAR_CHANCE:g} pp of chance, or training loss no lower than "
                      f"after the first epoch); counted apart from the {diverged} diverged: {listing}.")
     for sampler, trials, startup in checks.random_phase(res.budget):
-        items.append(f"The budget ({trials} trials per strategy) lies inside {sampler}'s {startup} random start-up "
+        per = "per study of each strategy" if res.studies else "per strategy"
+        items.append(f"The budget ({trials} trials {per}) lies inside {sampler}'s {startup} random start-up "
                      "trials: tuning was random search, and a longer budget might rank the strategies differently.")
     for workload, v in data.verdicts.items():
         mdd = v.median_mdd()
         if np.isfinite(mdd) and mdd > data.margin:
             n = int(data.summary[data.summary["workload"] == workload]["n"].max())
             need = v.median_seeds_for_margin()
-            items.append(f"{workload}: {n} seeds are too few for the +-{100 * data.margin:g} pp margin: the median "
+            unit = "studies" if res.studies else "seeds"
+            items.append(f"{workload}: {n} {unit} are too few for the +-{100 * data.margin:g} pp margin: the median "
                          f"minimal detectable difference against the leader is {pp(mdd)} pp (all-pairs level); "
                          f"detecting {100 * data.margin:g} pp would take about "
-                         f"{seeds(need, stats.MAX_SEEDS)} seeds.")
+                         f"{seeds(need, stats.MAX_SEEDS)} {unit}.")
     if len(data.workloads) == 1:
         items.append("One workload: no claim across workloads is possible (ranks, Friedman and normalised "
                      "aggregates need several).")
