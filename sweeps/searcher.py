@@ -13,6 +13,12 @@ tune trial of a pair ends, the pair's best configuration (``best_trial``) is que
 None (nothing yet) while seed runs still wait on running tune trials, and ``FINISHED`` at the end.
 So the trial actors Tune reuses stay busy across both stages.
 
+Several tuning studies per pair (``budget.studies``): each study is a key of its own (an Optuna study
+``workload/strategy#study<j>`` with its sampler seed), and a pair's studies form a group that trains
+together: a Tune trial of the group takes study j's trial t beside study j+1's (each member on its own
+study's validation rows, ``trainables.population``), and once every study has chosen, the studies'
+seed runs are queued together, in populations across studies.
+
 Persistence: the studies live in an Optuna ``JournalStorage`` file (one study per pair, named by
 the pair; each study trial carries its ``trial_index``). Nothing else of this searcher is saved:
 a resume builds a new one and ``rebuild``s it from the durable record (``sweeps.record``): the
@@ -183,9 +189,13 @@ class PairSearcher(Searcher):
         self.selection = selection
         self.record_root = record_root  # named in each config, so a trial finds its record checkpoint
         self.issued = {k: 0 for k in self.order}
-        # The first index of each Tune trial a pair's tune stage still has to give out; a population
-        # trial covers ``population`` indices, so a resumed trial trains exactly the runs it did before.
-        self.todo: dict[str, list[int]] = {p.key: list(range(0, trials, p.population)) for p in plans}
+        # The Tune trials a unit's tune stage still has to give out, each a chunk of (key, index) slots: a
+        # one-study pair's unit is its key, its chunks ``population`` consecutive indices; a multi-study
+        # pair's unit is its group, whose chunks take study j's trial t beside study j+1's (its studies train
+        # together). Chunks are fixed by the plan, so a resumed trial trains exactly the runs it did before.
+        self.unit_of = {p.key: p.group or p.key for p in plans}
+        self.units = list(dict.fromkeys(self.unit_of.values()))
+        self.todo: dict[str, list[tuple[tuple[str, int], ...]]] = {u: self._chunks(u, plans) for u in self.units}
         self.again: dict[str, dict[int, dict]] = {k: {} for k in self.order}  # index -> point asked before
         self.cursor = 0
         self.live: dict[str, _Live] = {}  # tune runs waited on, by run id (trial id or member id)
@@ -207,6 +217,13 @@ class PairSearcher(Searcher):
             if p.group is not None:
                 self.groups.setdefault(p.group, []).append(p.key)
         self.grouped: dict[str, dict[str, list[tuple[dict, dict]]]] = {}  # group -> key -> seed runs held back
+
+    def _chunks(self, unit: str, plans: list[PairPlan]) -> list[tuple[tuple[str, int], ...]]:
+        """The unit's Tune trials, in order: its (key, trial index) slots, trial-major, in populations."""
+        keys = [p.key for p in plans if self.unit_of[p.key] == unit]
+        slots = [(key, t) for t in range(self.trials) for key in keys]
+        size = self.plans[keys[0]].population
+        return [tuple(slots[i:i + size]) for i in range(0, len(slots), size)]
 
     # -- studies ---------------------------------------------------------------------------------
 
@@ -262,11 +279,11 @@ class PairSearcher(Searcher):
         return True  # metric and mode are fixed: validation accuracy, maximised
 
     def suggest(self, trial_id: str) -> dict | None:
-        for _ in range(len(self.order)):
-            key = self.order[self.cursor % len(self.order)]
+        for _ in range(len(self.units)):
+            unit = self.units[self.cursor % len(self.units)]
             self.cursor += 1
-            if self.todo[key]:
-                return self._propose(trial_id, key)
+            if self.todo[unit]:
+                return self._propose(trial_id, unit)
         if self.pending:
             config = self.pending.pop(0)
             self.seed_trials[trial_id] = [(meta["pair"], meta["trial_index"]) for _, meta in trial_members(config)]
@@ -277,14 +294,13 @@ class PairSearcher(Searcher):
             return None  # the next round's seeds depend on the seed runs still running
         return Searcher.FINISHED
 
-    def _propose(self, trial_id: str, key: str) -> dict:
-        """The pair's next ``population`` points (fewer at the end of its budget), asked at once."""
-        plan = self.plans[key]
-        start = self.todo[key].pop(0)
-        indices = range(start, min(start + plan.population, self.trials))
-        ids = run_ids(trial_id, len(indices))
+    def _propose(self, trial_id: str, unit: str) -> dict:
+        """The unit's next chunk of points (``population`` of them, fewer at the end of its budget), asked at once."""
+        chunk = self.todo[unit].pop(0)
+        ids = run_ids(trial_id, len(chunk))
         runs, metas = [], []
-        for run_id, index in zip(ids, indices, strict=True):
+        for run_id, (key, index) in zip(ids, chunk, strict=True):
+            plan = self.plans[key]
             trial, hparams = self._ask(key, index)
             self.issued[key] += 1
             canonical = index == 0 and hparams == dict(plan.canonical)
@@ -293,6 +309,11 @@ class PairSearcher(Searcher):
             metas.append({"pair": key, "trial_index": index, "optuna_number": trial.number, "canonical": canonical})
         self.populations[trial_id] = ids
         return self._tagged(trial_config(runs, metas))
+
+    def _tuning(self, key: str) -> bool:
+        """Whether a tune trial of ``key`` is still to be given out or waited on."""
+        return any(k == key for chunk in self.todo[self.unit_of[key]] for k, _ in chunk) or \
+            any(t.key == key for t in self.live.values())
 
     def _tagged(self, config: dict) -> dict:
         if self.record_root is not None:
@@ -344,8 +365,7 @@ class PairSearcher(Searcher):
 
     def _maybe_seed(self, key: str) -> None:
         """Queue the pair's seed runs once its last tune trial has ended."""
-        tuning = bool(self.todo[key]) or any(t.key == key for t in self.live.values())
-        if self.seeds and not tuning and key not in self.chosen:
+        if self.seeds and not self._tuning(key) and key not in self.chosen:
             self._queue_seed_runs(key)
 
     def _queue_seed_runs(self, key: str) -> None:
@@ -420,8 +440,11 @@ class PairSearcher(Searcher):
     def remaining(self) -> int:
         """Tune trials still to run, seed trials of pairs still tuning included (upper bound; with the
         selection design, every round up to its cap for each pair while any procedure goes on)."""
-        seeds = sum(-(-self.seeds // self.plans[k].population) for k in self.order
-                    if self.todo[k] and not self.plans[k].fixed)
+        seeds = 0
+        for unit in self.units:  # a unit's seed runs train in populations together (a group's studies too)
+            keys = [k for k in self.order if self.unit_of[k] == unit and not self.plans[k].fixed]
+            if keys and self.todo[unit]:
+                seeds += -(-self.seeds * len(keys) // self.plans[keys[0]].population)
         if self.rounds is not None and not self.rounds.stopped():
             s = self.rounds.settings
             rounds = -(-(s.max_seeds or MAX_EVAL_SEEDS) - s.first_seeds) // s.batch
@@ -443,13 +466,18 @@ class PairSearcher(Searcher):
         notes = self._open_journal() if self.trials else []  # a reproduction tunes nothing: no studies
         log = logging.getLogger(__name__)
         by_pair: dict[str, list] = {k: [] for k in self.order}
+        started = set()  # the first (key, index) slot of every finished tune trial: the chunks not to give again
         for run in finished.values():
             members = trial_members(run.config)
             if members[0][0]["stage"] == TUNE and members[0][1]["pair"] in by_pair:
-                by_pair[members[0][1]["pair"]].append(run)
+                started.add((members[0][1]["pair"], members[0][1]["trial_index"]))
+                for key in dict.fromkeys(m["pair"] for _, m in members):  # a group's chunk holds several studies
+                    by_pair[key].append(run)
             elif self.rounds is not None and members[0][1]["pair"] in by_pair:  # replayed before any decision
                 self._scored([(m["pair"], m["trial_index"]) for _, m in members],
                              member_finals(run.history, len(members)), run.error is not None, ask=False)
+        for unit in self.units:
+            self.todo[unit] = [chunk for chunk in self.todo[unit] if chunk[0] not in started]
         for key in self.order:
             if self.trials:  # a reproduction tunes nothing: no study to replay
                 self._replay_study(key, by_pair[key], log)
@@ -463,13 +491,13 @@ class PairSearcher(Searcher):
         study = self.study(key)
         asked = {t.user_attrs["trial_index"]: t for t in study.get_trials(deepcopy=False)
                  if "trial_index" in t.user_attrs}  # the latest ask of each index
-        starts = set()
         for run in sorted(runs, key=lambda r: trial_members(r.config)[0][1]["trial_index"]):
             members = trial_members(run.config)
-            starts.add(members[0][1]["trial_index"])
             per_epoch = [member_metrics(h, len(members)) for h in run.history]
             for i, ((cfg, meta), run_id) in enumerate(
                     zip(members, run_ids(run.trial_id, len(members)), strict=True)):
+                if meta["pair"] != key:
+                    continue  # another study's member of the same population
                 index, own = meta["trial_index"], [row[i] for row in per_epoch if row[i]]
                 value = _score([{"epoch": h.get("epoch"), VAL: h.get(VAL)} for h in own],
                                own[-1] if own else None, run.error is not None, self.selection)
@@ -484,10 +512,9 @@ class PairSearcher(Searcher):
                 self._finished(key, value, index, run_id, cfg["hparams"], bool(meta["canonical"]))
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)  # its driver died
-        self.todo[key] = [s for s in self.todo[key] if s not in starts]
-        for start in self.todo[key]:
-            for index in range(start, min(start + self.plans[key].population, self.trials)):
-                if index in asked and asked[index].params:
+        for chunk in self.todo[self.unit_of[key]]:  # what ``rebuild`` left to give out
+            for k, index in chunk:
+                if k == key and index in asked and asked[index].params:
                     self.again[key][index] = dict(asked[index].params)
 
     def _open_journal(self) -> list[str]:

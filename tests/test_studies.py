@@ -99,11 +99,11 @@ def test_each_study_holds_out_its_own_validation_rows():
 
 
 def _drive(s: PairSearcher, scores: dict[str, list[float]]) -> dict[str, dict]:
-    """Give out and finish every tune trial (pair key -> the validation accuracy of each trial index); return
-    their configs by trial id."""
+    """Give out every tune trial, then finish them (pair key -> the validation accuracy of each trial index);
+    return their configs by trial id."""
     configs = {}
-    while len(configs) < len(s.order):  # here every study's trials fit one population
-        configs[f"t{len(configs)}"] = s.suggest(f"t{len(configs)}")
+    while isinstance(c := s.suggest(f"t{len(configs)}"), dict):  # None: the seed runs wait on these
+        configs[f"t{len(configs)}"] = c
     for trial_id, c in configs.items():
         s.on_trial_result(trial_id, _result(c, scores))
         s.on_trial_complete(trial_id, _result(c, scores))
@@ -116,29 +116,52 @@ def _result(config: dict, scores: dict[str, list[float]]) -> dict:
                       for _, m in trial_members(config)])
 
 
-def test_a_pairs_studies_are_retrained_together_in_populations_and_rebuilt_alike(tmp_path):
+def test_a_pairs_studies_train_together_in_populations_and_are_rebuilt_alike(tmp_path):
     spec = spec_of(studies=3)
     p = plan(spec, SweepDir(str(tmp_path / "t")))
     scores = {pp.key: [0.5, 0.7, 0.6] if pp.study != 1 else [0.5, 0.6, 0.9] for pp in p.pairs}
     s = PairSearcher(p.pairs, 3, "random", 7, str(tmp_path / "optuna.journal"), seeds=2)
     tune = _drive(s, scores)
-    assert len(tune) == 6  # 2 strategies x 3 studies, each study's 3 trials one population of the 4 allowed
+    # 2 strategies x 3 studies x 3 trials in populations of 4: study j's trial t beside study j+1's.
+    slots = [[(m["pair"].split("#study")[1], m["trial_index"]) for _, m in trial_members(c)] for c in tune.values()]
+    assert slots[:2] == [[("0", 0), ("1", 0), ("2", 0), ("0", 1)], [("0", 0), ("1", 0), ("2", 0), ("0", 1)]]
+    assert [len(x) for x in slots] == [4, 4, 4, 4, 1, 1]  # each pair's 9 slots: 4, 4 and 1
+    runs = [r for c in tune.values() for r, _ in trial_members(c)]
+    assert sorted({(r["strategy"], r.get("study", 0), r["seed"]) for r in runs}) == sorted(
+        {(st, j, 1_000_007 + j) for st in ("adam", "fixed_sgd") for j in range(3)})  # each study its tune seed
     seed_trials = [s.suggest(f"s{i}") for i in range(5)]
     assert seed_trials[-1] == "FINISHED" and all(isinstance(c, dict) for c in seed_trials[:4])
     adam = [c for c in seed_trials[:4] if c["run"]["members"][0]["strategy"] == "adam"]
     members = [m for c in adam for m in c["sweep"]["members"]]
-    runs = [r for c in adam for r in c["run"]["members"]]
+    seed_runs = [r for c in adam for r in c["run"]["members"]]
     assert [len(c["sweep"]["members"]) for c in adam] == [4, 2]  # 3 studies x 2 seeds in populations of 4
-    assert [(m["study"], r["seed"]) for m, r in zip(members, runs, strict=True)] == \
+    assert [(m["study"], r["seed"]) for m, r in zip(members, seed_runs, strict=True)] == \
         [(0, 0), (0, 1), (1, 1000), (1, 1001), (2, 2000), (2, 2001)]
     assert [m["selected_index"] for m in members] == [1, 1, 2, 2, 1, 1]  # each study its own best trial
-    assert all("study" not in r for r in runs)  # a seed run's split does not depend on its study
+    assert all("study" not in r for r in seed_runs)  # a seed run's split does not depend on its study
     # A driver that died after the tune stage: the rebuilt searcher queues the same seed trials.
     finished = {trial_key(c): RunRecord(trial_id, c, (_result(c, scores),)) for trial_id, c in tune.items()}
     again = PairSearcher(p.pairs, 3, "random", 7, str(tmp_path / "optuna.journal"), seeds=2)
     again.rebuild(finished)
     rebuilt = [again.suggest(f"r{i}") for i in range(4)]
     assert [trial_key(c) for c in rebuilt] == [trial_key(c) for c in seed_trials[:4]]
+
+
+def test_a_driver_killed_mid_tuning_gives_out_exactly_the_chunks_left(tmp_path):
+    spec = spec_of(studies=3)
+    p = plan(spec, SweepDir(str(tmp_path / "t")))
+    scores = {pp.key: [0.5, 0.7, 0.6] for pp in p.pairs}
+    whole = PairSearcher(p.pairs, 3, "random", 7, str(tmp_path / "whole.journal"), seeds=2)
+    reference = [whole.suggest(f"t{i}") for i in range(6)]
+    first = PairSearcher(p.pairs, 3, "random", 7, str(tmp_path / "optuna.journal"), seeds=2)
+    given = [first.suggest(f"t{i}") for i in range(3)]  # then the driver dies; only the first trial finished
+    finished = {trial_key(given[0]): RunRecord("t0", given[0], (_result(given[0], scores),))}
+    again = PairSearcher(p.pairs, 3, "random", 7, str(tmp_path / "optuna.journal"), seeds=2)
+    again.rebuild(finished)
+    left = []
+    while isinstance(c := again.suggest(f"r{len(left)}"), dict):
+        left.append(c)
+    assert sorted(trial_key(c) for c in left) == sorted(trial_key(c) for c in reference[1:])
 
 
 def test_the_report_compares_strategies_over_studies(tmp_path):
@@ -178,3 +201,20 @@ def test_plan_says_what_a_guarantee_over_studies_would_cost():
     assert f"h^2 = {h2:.1f}" in line and "against this spec's 6 studies" in line
     studies = float(line.split("would take about ")[1].split(" studies")[0].replace(",", ""))
     assert studies > 6  # a 0.5 pp zone over ~1 pp of tuning noise needs far more than the spec's studies
+
+
+def test_tune_trials_of_several_studies_train_together_exactly_as_alone():
+    from trainables.population import PopulationError, run_population, run_trial
+
+    base = {"workload": "synthetic", "workload_options": {"n_train": 512}, "strategy": "adam", "epochs": 2,
+            "stage": "tune"}
+    cfgs = [{**base, "seed": 1_000_000 + j, "hparams": {"lr": 0.001 * (j + 1)}, **({"study": j} if j else {})}
+            for j in range(3)]
+    together = run_population(cfgs)
+    keys = ("val_accuracy", "train_loss", "train_accuracy", "chance_accuracy")
+    for cfg, history in zip(cfgs, together, strict=True):
+        alone = run_trial(cfg)
+        assert [[h[k] for k in keys] for h in history] == [[a[k] for k in keys] for a in alone]
+    assert len({h[0]["chance_accuracy"] for h in together}) > 1  # each scored on its own study's rows
+    with pytest.raises(PopulationError, match="seed stage must share 'study'"):
+        run_population([{**c, "stage": "seed"} for c in cfgs])

@@ -82,13 +82,14 @@ from trainables.trial import (
 )
 from trainables.workload import check_layer_groups, get_workload
 from vocab import predictions
-from vocab.contracts import EPOCHS, OK, SEED, STAGE_METRIC
+from vocab.contracts import EPOCHS, OK, SEED, STAGE_METRIC, TUNE
 
 __all__ = ["PopulationError", "run_population", "run_trial"]
 
 SHARED_KEYS = ("workload", "workload_options", "strategy", "epochs", "stage", "data_dir", "device", "cpus",
-               "rng_order", "budget_unit", "study")
-"""Config keys every member of a population must agree on; members differ in hparams and seed."""
+               "rng_order", "budget_unit")
+"""Config keys every member of a population must agree on; members differ in hparams and seed, and tune
+trials in their tuning ``study`` (each then trains on and is scored on its study's own split)."""
 
 
 class PopulationError(ValueError):
@@ -106,6 +107,7 @@ class _Member:
     hparams: dict  # resolved, reported with each epoch
     groups: list[list[nn.Parameter]]  # layer groups, bottom to top
     rng: dict  # torch's global RNG states where this member left them (the solo path's dropout stream)
+    split: tuple[Any, Any, float] | None = None  # (train, scored, chance) of its study: its own rows
     history: list[dict] = field(default_factory=list)
     relink: bool = True  # point the params' grads at the stacked gradients before the next step
 
@@ -127,7 +129,10 @@ def _configs(configs: Sequence[Mapping[str, Any]]) -> list[TrialConfig]:
         values = {repr(getattr(c, key)) for c in cfgs}
         if len(values) > 1:
             raise PopulationError(f"population members must share {key!r}; got {sorted(values)} "
-                                  f"(members may differ only in hparams and seed)")
+                                  f"(members may differ only in hparams and seed, and tune trials in study)")
+    if len({c.study for c in cfgs}) > 1 and cfgs[0].stage != TUNE:
+        raise PopulationError("population members of the seed stage must share 'study'; got "
+                              f"{sorted({c.study for c in cfgs})} (a seed run's study is its meta's, not its config's)")
     if len(cfgs) > 1 and cfgs[0].rng_order != "lrsweep":
         # The paper's order draws every member's data order from one global stream: not separable.
         raise PopulationError(f"rng_order {cfgs[0].rng_order!r} cannot train as a population; allowed: 'lrsweep'")
@@ -204,6 +209,17 @@ class _Population:
         self.device = select_device(first.device)
         epochs = first.epochs or workload.default_epochs
         data, self.train, self.scored, self.chance = load_splits(workload, options, first, self.device)
+        # Tune trials of several studies: each member trains on and is scored on its study's own split, of the
+        # same sizes (the same holdout fraction), so the members still step together.
+        splits = {first.study: (self.train, self.scored, self.chance)}
+        for cfg in cfgs:
+            if cfg.study not in splits:
+                splits[cfg.study] = load_splits(workload, options, cfg, self.device)[1:]
+        sizes = {(len(train), len(scored)) for train, scored, _ in splits.values()}
+        if len(sizes) > 1:
+            raise PopulationError(f"tune trials of studies {sorted(splits)} hold out different numbers of rows "
+                                  f"({sorted(sizes)}); members of one population must step together")
+        self.mixed = len(splits) > 1
         self.steps_per_epoch = self.train.num_batches(workload.batch_size)
         self.score_key = STAGE_METRIC[first.stage]
         # A seed run's last epoch carries its test predictions (vocab.predictions); tune trials none.
@@ -230,7 +246,7 @@ class _Population:
             if paper_order:  # the reference shuffles with the global RNG, continuing after the model's init
                 generator.set_state(torch.get_rng_state())
             self.members.append(_Member(cfg, model, stepper, generator, hparams, [list(group) for group in groups],
-                                        global_rng_state(self.device)))
+                                        global_rng_state(self.device), splits[cfg.study]))
         amp = workload.mixed_precision and self.device.type == "cuda" and torch.cuda.is_bf16_supported()
         # bf16 needs no loss scaling, so the strategies' step(closure) stays as it is.
         self.autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp else nullcontext
@@ -390,7 +406,8 @@ class _Population:
         # step (argmax) instead of running sums, and no sync except the periodic finiteness check.
         losses, predictions, targets = [], [], []
         finite = True
-        batches = self.train.batches(self.workload.batch_size, shuffle=True, generator=m.generator, train=True)
+        train, _, chance = m.split
+        batches = train.batches(self.workload.batch_size, shuffle=True, generator=m.generator, train=True)
         compute = Compute()
         steps = self._steps_in(epoch)
         probe = LayerProbe() if self.record_layers else None
@@ -429,7 +446,7 @@ class _Population:
         with stepper.evaluating():
             score, predicted = self._solo_score(m)
         metrics = epoch_metrics(epoch, train_loss, correct.item() / seen, self.score_key, score,
-                                self.chance, stepper, finite, self.device, m.hparams)
+                                chance, stepper, finite, self.device, m.hparams)
         metrics.update(compute.metrics(), seconds=time.perf_counter() - start)
         self._add_predictions(metrics, predicted)
         if layers is not None:
@@ -445,13 +462,13 @@ class _Population:
         m.model.eval()
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
         predicted = []
-        for inputs, labels in self.scored.batches(self.workload.eval_batch_size, shuffle=False,
-                                                  generator=m.generator):
+        scored = m.split[1]
+        for inputs, labels in scored.batches(self.workload.eval_batch_size, shuffle=False, generator=m.generator):
             with self.autocast():
                 logits = m.model(inputs)
             predicted.append(logits.argmax(dim=1))
             correct += (predicted[-1] == labels).sum()
-        return correct.item() / len(self.scored), torch.cat(predicted) if self.record_predictions else None
+        return correct.item() / len(scored), torch.cat(predicted) if self.record_predictions else None
 
     def _add_predictions(self, metrics: dict, predicted: torch.Tensor | None) -> None:
         """A seed run's last epoch (the budget's last, or the one it diverged in) gets its packed test
@@ -471,9 +488,9 @@ class _Population:
         # A member frozen earlier keeps a slot in the stacks: it gets rows from a throwaway generator
         # (its own is never drawn from again), and its outputs are ignored.
         spare = torch.Generator().manual_seed(0)
-        feed = self.train.member_batches(self.workload.batch_size,
-                                         [m.generator if i in active else spare for i, m in enumerate(members)],
-                                         train=True)
+        generators = [m.generator if i in active else spare for i, m in enumerate(members)]
+        feed = self.train.member_batches(self.workload.batch_size, generators, train=True) if not self.mixed else \
+            split_batches([m.split[0] for m in members], self.workload.batch_size, generators, train=True)
         step_losses: list[torch.Tensor] = []  # per step, (K,): one small op per step, not per member
         correct = torch.zeros(len(members), dtype=torch.int64, device=self.device)
         weights: list[int] = []
@@ -600,7 +617,7 @@ class _Population:
             train_loss = (member_losses * w).sum().item() / seen
             ok = bool(member_losses.isfinite().all()) and math.isfinite(train_loss) and params_finite(m.params)
             metrics = epoch_metrics(epoch, train_loss, correct[i].item() / seen, self.score_key, scores[i],
-                                    self.chance, self.stepper(i), ok, self.device, m.hparams)
+                                    m.split[2], self.stepper(i), ok, self.device, m.hparams)
             metrics.update(compute[i].metrics(), seconds=seconds)
             self._add_predictions(metrics, predicted[i] if predicted is not None else None)
             if i in layers:
@@ -621,12 +638,30 @@ class _Population:
         correct = torch.zeros(k, dtype=torch.int64, device=self.device)
         predicted = []
         generator = torch.Generator()  # unused: evaluation neither shuffles nor augments
-        for inputs, labels in self.scored.batches(self.workload.eval_batch_size, shuffle=False, generator=generator):
-            logits = self.forward(self.stacked, inputs.unsqueeze(0).expand(k, *inputs.shape))
+        size = self.workload.eval_batch_size
+        if self.mixed:  # each member on its own study's validation rows
+            batches = zip(*(m.split[1].batches(size, shuffle=False, generator=generator) for m in self.members),
+                          strict=True)
+            feed = ((torch.stack([x for x, _ in b]), torch.stack([y for _, y in b])) for b in batches)
+        else:
+            feed = ((x.unsqueeze(0).expand(k, *x.shape), y) for x, y in
+                    self.scored.batches(size, shuffle=False, generator=generator))
+        for inputs, labels in feed:
+            logits = self.forward(self.stacked, inputs)
             predicted.append(logits.argmax(dim=2))
-            correct += (predicted[-1] == labels).sum(dim=1)
+            correct += (predicted[-1] == labels).sum(dim=-1)
         scores = {i: correct[i].item() / len(self.scored) for i in active}
         return scores, torch.cat(predicted, dim=1) if self.record_predictions else None
+
+
+def split_batches(splits: Sequence[Any], batch_size: int, generators: Sequence[torch.Generator], *,
+                  train: bool = False):
+    """``Split.member_batches`` over one split per member (tune trials of several studies): member i's
+    rows and augmentation exactly those of ``splits[i].batches(generator=generators[i])``."""
+    passes = [split.batches(batch_size, shuffle=True, generator=g, train=train)
+              for split, g in zip(splits, generators, strict=True)]
+    for batch in zip(*passes, strict=True):
+        yield torch.stack([x for x, _ in batch]), torch.stack([y for _, y in batch])
 
 
 def budget_steps(grad_evals: int, unit: str, strategy: Any) -> int:
