@@ -44,7 +44,6 @@ from opda.nonparametric import EmpiricalDistribution
 
 from reports import checks, tables
 from reports.load import Results
-from vocab.contracts import TUNE
 
 #: Confidence of the simultaneous bands: Lourie et al.'s own choice in opda's examples. At 95% a band
 #: from the 4 to 10 draws a sweep affords bounds almost nothing.
@@ -118,18 +117,17 @@ class Rise:
 
 
 def rising(c: pd.DataFrame, budget: int, size: float) -> Rise | None:
-    """Whether curve ``c`` (`curve`) is still rising at ``budget`` draws: the estimated gain of the last
-    doubling, E[best of budget] - E[best of budget // 2], exceeds ``size`` (a fraction). None where the
-    curve does not reach the budget or the budget has no doubling (fewer than 2 draws)."""
-    at = c.set_index("n")
-    if budget < 2 or budget not in at.index:
+    """Whether curve ``c`` (`curve`: rows n = 1..N in order) is still rising at ``budget`` draws: the estimated
+    gain of the last doubling, E[best of budget] - E[best of budget // 2], exceeds ``size`` (a fraction). None
+    where the curve does not reach the budget or the budget has no doubling (fewer than 2 draws)."""
+    e, low = c["expected"].to_numpy(dtype=float), c["low"].to_numpy(dtype=float)
+    if budget < 2 or budget > e.size:
         return None
     half = budget // 2
-    gain = float(at.at[budget, "expected"] - at.at[half, "expected"])
-    gain_next = float(at.at[2 * budget, "expected"] - at.at[budget, "expected"]) if 2 * budget in at.index \
-        else math.nan
+    gain = float(e[budget - 1] - e[half - 1])
+    gain_next = float(e[2 * budget - 1] - e[budget - 1]) if 2 * budget <= e.size else math.nan
     up = gain > size
-    return Rise(half, gain, gain_next, up, bool(up and at.at[budget, "low"] > at.at[half, "expected"]))
+    return Rise(half, gain, gain_next, up, bool(up and low[budget - 1] > e[half - 1]))
 
 
 def pair_draws(tune: pd.DataFrame, metric: str, limit: int | None) -> np.ndarray:
@@ -185,15 +183,18 @@ def tuning_curves(res: Results, size: float, confidence: float = CONFIDENCE) -> 
     of every study are pooled (``trial_index`` counts within a study, so no ``study`` column is needed).
     """
     tune = res.tune_runs()
+    # One pass over the few columns needed: filtering the wide trials frame per pair cost ~60 ms a pair.
+    scores = [c for c in tables.TUNE_METRICS.values() if c in tune]
+    pairs = {k: g for k, g in tune[["workload", "strategy", "trial_index", *scores]].groupby(["workload", "strategy"])}
+    empty = pd.DataFrame(columns=["trial_index", *scores])
     curves, summary = [], []
-    for b in res.budget.sort_values(["workload", "strategy"]).itertuples(index=False):
-        row = b._asdict()
-        workload, strategy, sampler = row["workload"], row["strategy"], str(row["sampler"])
-        studies = studies_of(pd.Series(row))
-        trials = int(row["trials_planned"]) // studies
+    for b in res.budget.sort_values(["workload", "strategy"]).to_dict("records"):
+        workload, strategy, sampler = b["workload"], b["strategy"], str(b["sampler"])
+        studies = studies_of(pd.Series(b))
+        trials = int(b["trials_planned"]) // studies
         limit = draw_limit(sampler)
-        metric = tables.tune_metric(res, workload, strategy)
-        t = tune[(tune["workload"] == workload) & (tune["strategy"] == strategy) & (tune["stage"] == TUNE)]
+        metric = tables.TUNE_METRICS[b.get("selection") or "final"]  # as `tables.tune_metric` reads it
+        t = pairs.get((workload, strategy), empty)
         ys = pair_draws(t, metric, limit) if limit != 0 else np.array([])
         out = dict.fromkeys(SUMMARY_COLUMNS, math.nan) | {
             "workload": workload, "strategy": strategy, "sampler": sampler, "metric": metric, "studies": studies,
@@ -203,19 +204,19 @@ def tuning_curves(res: Results, size: float, confidence: float = CONFIDENCE) -> 
             summary.append(out | {"note": _no_curve(sampler, limit, trials)})
             continue
         c = curve(ys, confidence)
-        curves.append(c.assign(workload=workload, strategy=strategy)[CURVE_COLUMNS])
-        at = c.set_index("n")
+        e, lo, hi = (c[k].to_numpy() for k in ("expected", "low", "high"))
+        curves.append(pd.DataFrame({"workload": workload, "strategy": strategy, "n": c["n"].to_numpy(),
+                                    "expected": e, "low": lo, "high": hi}))
         budget = trials - 1
-        out.update(budget_draws=budget, expected_1=float(at.at[1, "expected"]),
-                   draws_note=_draws_note(sampler, limit, trials, studies))
+        out.update(budget_draws=budget, expected_1=float(e[0]), draws_note=_draws_note(sampler, limit, trials, studies))
         # Past TPE's start-up the curve is random search's, not the budget's: nothing is said at the budget.
-        if (limit is None or trials <= limit) and budget in at.index:
-            out.update(expected_budget=float(at.at[budget, "expected"]), low_budget=float(at.at[budget, "low"]),
-                       high_budget=float(at.at[budget, "high"]))
+        if (limit is None or trials <= limit) and 1 <= budget <= e.size:
+            out.update(expected_budget=float(e[budget - 1]), low_budget=float(lo[budget - 1]),
+                       high_budget=float(hi[budget - 1]))
             r = rising(c, budget, size)
             if r is not None:
-                out.update(half=r.half, expected_half=float(at.at[r.half, "expected"]), gain=r.gain,
-                           gain_next=r.gain_next, rising=r.rising, shown=r.shown)
+                out.update(half=r.half, expected_half=float(e[r.half - 1]), gain=r.gain, gain_next=r.gain_next,
+                           rising=r.rising, shown=r.shown)
         summary.append(out)
     curves_df = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=CURVE_COLUMNS)
     return curves_df, pd.DataFrame(summary, columns=SUMMARY_COLUMNS)
