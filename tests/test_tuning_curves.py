@@ -12,6 +12,7 @@ import pytest
 from scipy import stats as sps
 
 from reports import sections, stats
+from reports.document import markdown_page
 from reports.load import Results
 from reports.tuning_curves import CONFIDENCE, curve, draw_limit, pair_draws, rising, tuning_curves
 
@@ -176,3 +177,23 @@ def test_the_warning_names_a_curve_still_rising_and_not_a_flat_one():
     assert len(lines) == 1
     assert "steep" in lines[0] and "level" not in lines[0] and "budget of 8 draws per study" in lines[0]
     assert f"+{100 * s.at['steep', 'gain']:.2f} pp from 4 to 8 draws" in lines[0]
+
+
+def test_the_section_tabulates_the_curves_and_says_in_one_line_why_a_pair_has_none(tmp_path):
+    scores = [0.7] + [0.5 + 0.02 * i for i in range(1, 9)]
+    res = _results(_pair("rand", scores) + _pair("cm", scores) + _pair("cm2", scores) + _pair("only", scores[:1]),
+                   [_budget("rand", "random", 9), _budget("cm", "cmaes", 9), _budget("cm2", "cmaes", 9),
+                    _budget("only", "random", 1)])
+    curves, summary = tuning_curves(res, size=0.005)
+    sec = sections.tuning_curves_section(str(tmp_path), SimpleNamespace(tuning_curves=curves, tuning_summary=summary,
+                                                                        margin=0.005))
+    md = markdown_page(sec.blocks)
+    assert md.count("No tuning curve for") == 2
+    assert "No tuning curve for cm, cm2: sampler `cmaes` chooses every trial from earlier scores" in md
+    assert "No tuning curve for only: only the canonical configuration (trial 0) was tried" in md
+    # rand: 8 draws 0.52, 0.54, ..., 0.66; E[best] at 1 draw = their mean 59.0%, at b = 8 their best 66.0%,
+    # at 4 by hand: sum_i v_(i) C(i - 1, 3) / C(8, 4) = (0.58 + 4 x 0.60 + 10 x 0.62 + 20 x 0.64 + 35 x 0.66) / 70
+    # = 64.4%; the gain 66.0 - 64.4 = 1.6 pp: rising.
+    row = next(line for line in md.splitlines() if line.startswith("| rand |"))
+    assert row.startswith("| rand | 8 | 59.0 | 64.4 | 66.0 [") and row.endswith("| 1.60 | yes |")
+    assert set(sec.csvs) == {"tuning_curves", "tuning_curves_summary"}
