@@ -144,10 +144,13 @@ def pair_draws(tune: pd.DataFrame, metric: str, limit: int | None) -> np.ndarray
     return np.clip(np.where(np.isfinite(v), v, LOW), LOW, HIGH)
 
 
-def studies_of(budget_row: pd.Series) -> int:
-    """The pair's tuning studies: the budget table's ``studies`` (absent or null in a one-study sweep)."""
+def studies_of(budget_row: dict, tune: pd.DataFrame) -> int:
+    """The pair's tuning studies: the budget table's ``studies``; where the budget lacks it, the distinct
+    ``study`` values of the pair's tune trials; 1 for results written before studies existed."""
     s = budget_row.get("studies")
-    return int(s) if s is not None and pd.notna(s) and int(s) >= 1 else 1
+    if s is not None and pd.notna(s) and int(s) >= 1:
+        return int(s)
+    return max(1, int(tune["study"].nunique())) if "study" in tune else 1
 
 
 def _no_curve(sampler: str, limit: int | None, trials: int) -> str:
@@ -189,16 +192,17 @@ def tuning_curves(res: Results, size: float, confidence: float = CONFIDENCE) -> 
     tune = res.tune_runs()
     # One pass over the few columns needed: filtering the wide trials frame per pair cost ~60 ms a pair.
     scores = [c for c in tables.TUNE_METRICS.values() if c in tune]
-    pairs = {k: g for k, g in tune[["workload", "strategy", "trial_index", *scores]].groupby(["workload", "strategy"])}
-    empty = pd.DataFrame(columns=["trial_index", *scores])
+    columns = ["trial_index", *scores, *(["study"] if "study" in tune else [])]
+    pairs = {k: g for k, g in tune[["workload", "strategy", *columns]].groupby(["workload", "strategy"])}
+    empty = pd.DataFrame(columns=columns)
     curves, summary = [], []
     for b in res.budget.sort_values(["workload", "strategy"]).to_dict("records"):
         workload, strategy, sampler = b["workload"], b["strategy"], str(b["sampler"])
-        studies = studies_of(pd.Series(b))
-        trials = int(b["trials_planned"]) // studies
+        t = pairs.get((workload, strategy), empty)
+        studies = studies_of(b, t)
+        trials = int(b["trials_planned"]) // studies  # the budget plans S x T trials for S studies of T
         limit = draw_limit(sampler)
         metric = tables.TUNE_METRICS[b.get("selection") or "final"]  # as `tables.tune_metric` reads it
-        t = pairs.get((workload, strategy), empty)
         ys = pair_draws(t, metric, limit) if limit != 0 else np.array([])
         out = dict.fromkeys(SUMMARY_COLUMNS, math.nan) | {
             "workload": workload, "strategy": strategy, "sampler": sampler, "metric": metric, "studies": studies,

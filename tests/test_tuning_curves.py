@@ -144,6 +144,10 @@ def test_studies_are_pooled_and_the_budget_is_per_study():
     pooled = a[1:] + b[1:]
     assert r["expected_budget"] == pytest.approx(stats.expected_max(pooled, 4))
     assert r["gain_next"] == pytest.approx(stats.expected_max(pooled, 8) - stats.expected_max(pooled, 4))
+    # A budget without the studies column: the trials' distinct studies.
+    nocol = _results(_pair("s", a, study=0) + _pair("s", b, study=1),
+                     [{k: v for k, v in _budget("s", "random", 5, studies=2).items() if k != "studies"}])
+    assert tuning_curves(nocol, size=0.005)[1].iloc[0][["studies", "budget_draws"]].tolist() == [2, 4]
     # An old table without the study column and a budget without studies: one study.
     old = _results([{k: v for k, v in row.items() if k != "study"} for row in _pair("s", a)],
                    [{k: v for k, v in _budget("s", "random", 5).items() if k != "studies"}])
