@@ -7,8 +7,9 @@ From N independent draws already run it is estimated without bias for n <= N by 
 maximum over every n-subset (Tang et al. 2020; opda's ``u_tuning_curve``): at n = 1 the draws' mean,
 at n = N their maximum. Lourie et al. 2024 (the ``opda`` package) give bands for the whole curve at
 once: an exact simultaneous band for the scores' CDF (Learned-Miller and DeStefano's, from the order
-statistics), mapped through the expected maximum, which is monotone in the CDF, so the curve lies in
-its band at every n together whenever the CDF lies in its own. A mean needs a bounded support:
+statistics; Kolmogorov-Smirnov's above `LD_MAX_DRAWS` draws), mapped through the expected maximum,
+which is monotone in the CDF, so the curve lies in its band at every n together whenever the CDF lies
+in its own. A mean needs a bounded support:
 accuracy lies in [0, 1], the bounds used.
 
 Which trials are draws: only those a sampler proposes without looking at any score. Trial 0 of every
@@ -87,8 +88,10 @@ def curve(scores, confidence: float = CONFIDENCE) -> pd.DataFrame:
 
     Columns: n; expected, the unbiased estimate of E[best of n draws] (without replacement: the mean
     at n = 1, the maximum at n = N); low and high, the simultaneous ``confidence`` band (opda: the
-    expected maximum under the CDF band's upper and lower edges, support [0, 1]). Ties, usual in
-    accuracies over a few hundred validation rows, keep the band valid but make it conservative.
+    expected maximum under the CDF band's upper and lower edges, support [0, 1]; `METHOD`, or
+    `LARGE_METHOD` above `LD_MAX_DRAWS` draws). The band is exact for the CDF of a continuous score and
+    conservative for the curve; with ties, usual in accuracies over a few hundred validation rows, it
+    stayed conservative in simulation (tests/test_tuning_curves.py).
     """
     ys = np.asarray(scores, dtype=float)
     if ys.ndim != 1 or ys.size == 0 or not np.isfinite(ys).all():
