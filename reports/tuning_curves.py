@@ -158,6 +158,8 @@ def studies_of(budget_row: dict, tune: pd.DataFrame) -> int:
 
 def _no_curve(sampler: str, limit: int | None, trials: int) -> str:
     """Why a pair whose sampler or budget gives no draws has no curve, in one line."""
+    if trials <= 0:
+        return "no tuning trial was run (the configurations were fixed in advance)"
     if limit == 0:
         return (f"sampler `{sampler}` chooses every trial from earlier scores, so no trial is an independent draw "
                 "from one distribution")
@@ -205,7 +207,8 @@ def tuning_curves(res: Results, size: float, confidence: float = CONFIDENCE) -> 
         studies = studies_of(b, t)
         trials = int(b["trials_planned"]) // studies  # the budget plans S x T trials for S studies of T
         limit = draw_limit(sampler)
-        metric = tables.TUNE_METRICS[b.get("selection") or "final"]  # as `tables.tune_metric` reads it
+        # As `tables.tune_metric` reads it; a reproduction (selection and sampler `none`) tunes nothing.
+        metric = tables.TUNE_METRICS.get(b.get("selection") or "final", tables.TUNE_METRICS["final"])
         ys = pair_draws(t, metric, limit) if limit != 0 else np.array([])
         out = dict.fromkeys(SUMMARY_COLUMNS, math.nan) | {
             "workload": workload, "strategy": strategy, "sampler": sampler, "metric": metric, "studies": studies,

@@ -190,11 +190,14 @@ def test_the_section_tabulates_the_curves_and_says_in_one_line_why_a_pair_has_no
     res = _results(_pair("rand", scores) + _pair("cm", scores) + _pair("cm2", scores) + _pair("only", scores[:1]),
                    [_budget("rand", "random", 9), _budget("cm", "cmaes", 9), _budget("cm2", "cmaes", 9),
                     _budget("only", "random", 1)])
+    # A reproduction tunes nothing: no trial planned, sampler and selection `none`.
+    res.budget = pd.concat([res.budget, pd.DataFrame([_budget("paper", "none", 0) | {"selection": "none"}])])
     curves, summary = tuning_curves(res, size=0.005)
     sec = sections.tuning_curves_section(str(tmp_path), SimpleNamespace(tuning_curves=curves, tuning_summary=summary,
                                                                         margin=0.005))
     md = markdown_page(sec.blocks)
-    assert md.count("No tuning curve for") == 2
+    assert md.count("No tuning curve for") == 3
+    assert "No tuning curve for paper: no tuning trial was run" in md
     assert "No tuning curve for cm, cm2: sampler `cmaes` chooses every trial from earlier scores" in md
     assert "No tuning curve for only: only the canonical configuration (trial 0) was tried" in md
     # rand: 8 draws 0.52, 0.54, ..., 0.66; E[best] at 1 draw = their mean 59.0%, at b = 8 their best 66.0%,
