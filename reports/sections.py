@@ -348,7 +348,6 @@ def budget_section(out_dir: str, data: Analysis) -> Section:
     return sec
 
 
-
 def tuning_curves_section(out_dir: str, data: Analysis) -> Section:
     """Per workload, each strategy's tuning curve at 1 draw, at half the budget and at the budget, whether it
     is still rising there, and in one line why a pair has no curve (`reports.tuning_curves`)."""
@@ -383,19 +382,23 @@ def tuning_curves_section(out_dir: str, data: Analysis) -> Section:
         if not drawn.empty:
             sources = sorted(set(drawn["draws_note"]))
             sec.p("Draws: " + "; ".join(sources) + ".")
+            budgets = sorted({int(x) for x in drawn["budget_draws"]})
+            # One budget per workload unless --allow-mixed combined others: then b is a column of its own.
+            b = budgets[0] if len(budgets) == 1 else None
+            half = f"{b // 2}" if b is not None and b >= 2 else "b // 2"
+            at_b = f"b = {b}" if b is not None else "b"
+            nxt = np.isfinite(pd.to_numeric(drawn["gain_next"], errors="coerce")).any()
             rows = []
             for r in drawn.itertuples():
-                b = int(r.budget_draws)
-                half = f"{int(r.half)}" if np.isfinite(r.half) else "b // 2"
-                row = {"strategy": r.strategy, "draws": r.draws, "E[best] 1 draw %": pct(r.expected_1),
-                       f"E[best] {half} draws %": pct(r.expected_half),
-                       f"E[best] b = {b} draws % [{conf} band]":
-                           mean_ci(r.expected_budget, r.low_budget, r.high_budget),
-                       "gain of last doubling (pp)": pp(r.gain),
-                       "rising": ("yes, shown" if r.shown else "yes") if r.rising else
-                       ("no" if np.isfinite(r.gain) else "n/a")}
-                if np.isfinite(pd.to_numeric(drawn["gain_next"], errors="coerce")).any():
-                    row[f"gain from b to {2 * b} (pp)"] = pp(r.gain_next)
+                row = {"strategy": r.strategy, "draws": r.draws} | ({} if b is not None else {"b": r.budget_draws})
+                row |= {"E[best] 1 draw %": pct(r.expected_1), f"E[best] {half} draws %": pct(r.expected_half),
+                        f"E[best] {at_b} draws % [{conf} band]": mean_ci(r.expected_budget, r.low_budget,
+                                                                          r.high_budget),
+                        "gain of last doubling (pp)": pp(r.gain),
+                        "rising": ("yes, shown" if r.shown else "yes") if r.rising else
+                        ("no" if np.isfinite(r.gain) else "n/a")}
+                if nxt:
+                    row[f"gain from b to {2 * b} (pp)" if b is not None else "gain from b to 2b (pp)"] = pp(r.gain_next)
                 rows.append(row)
             sec.table(pd.DataFrame(rows))
         for why, g in notes.groupby("note", sort=True):

@@ -206,3 +206,15 @@ def test_the_section_tabulates_the_curves_and_says_in_one_line_why_a_pair_has_no
     row = next(line for line in md.splitlines() if line.startswith("| rand |"))
     assert row.startswith("| rand | 8 | 59.0 | 64.4 | 66.0 [") and row.endswith("| 1.60 | yes |")
     assert set(sec.csvs) == {"tuning_curves", "tuning_curves_summary"}
+
+
+def test_past_tpes_start_up_the_table_says_nothing_at_the_budget(tmp_path):
+    scores = [0.7] + [0.5 + 0.02 * i for i in range(1, 14)]
+    res = _results(_pair("tpe", scores) + _pair("rand", scores),
+                   [_budget("tpe", "tpe", 14), _budget("rand", "random", 14)])
+    curves, summary = tuning_curves(res, size=0.005)
+    md = markdown_page(sections.tuning_curves_section(str(tmp_path), SimpleNamespace(
+        tuning_curves=curves, tuning_summary=summary, margin=0.005)).blocks)
+    assert "| strategy | draws | E[best] 1 draw % | E[best] 6 draws % | E[best] b = 13 draws % [80% band] |" in md
+    assert "| tpe | 9 | 60.0 | n/a | n/a | n/a | n/a |" in md  # 1 draw: the mean of trials 1-9, 0.52..0.68
+    assert "| rand | 13 | 64.0 |" in md and "trials 10-13 are chosen from earlier scores" in md
