@@ -12,6 +12,7 @@ import pandas as pd
 
 from reports import tables, two_level
 from reports.load import Results
+from reports.tuning_curves import tuning_curves
 from reports.verdict import SelectionVerdict, WorkloadVerdict, mcb_rows, selection_verdict, workload_verdict
 from vocab.contracts import SEED
 
@@ -83,6 +84,10 @@ class Analysis:
     (`reports.studies.study_claims`: the subset that could be the best over tuning, seeds and, with
     predictions, test rows)."""
     two_level: pd.DataFrame = field(default_factory=pd.DataFrame)
+    tuning_curves: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Each pair's expected best validation score against independent tuning draws, with bands
+    (`reports.tuning_curves.tuning_curves`); ``tuning_summary``: one row per pair, rising or why no curve."""
+    tuning_summary: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def workloads(self) -> list[str]:
@@ -104,7 +109,7 @@ def analyse(res: Results, *, margin: float, seed: int, thresholds: tuple[float, 
     return Analysis(res, summary, vs_best, all_pairs, fractions, tables.learning_curves(res), margin, seed,
                     levels, relative, across(res, summary, seed), budget_curves, budget_summary,
                     tables.convergence(res, list(levels), best), verdict, selections, mcb, study_stage_claims(res),
-                    two_level.sweep_table(res.predictions, leaders, margin=margin))
+                    two_level.sweep_table(res.predictions, leaders, margin=margin), *tuning_curves(res, size=margin))
 
 
 def seed_stage_claims(res: Results) -> tuple[dict[str, SelectionVerdict], dict[str, list]]:

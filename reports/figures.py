@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from reports import checks, plots, tables
+from reports import tuning_curves as tuning
 from reports.analysis import Analysis
 from reports.document import Section
 from reports.load import Results
@@ -255,6 +256,20 @@ def figure_section(data: Analysis, out_dir: str) -> Section:
                        "and the expected best of k trials drawn at random without replacement from those run "
                        f"(dashed, Dodge et al. 2019), for the {min(plots.TOP, len(ranked))} strategies with the "
                        "highest seed-stage mean; grey: the others' best so far. No interval.")
+        tc = data.tuning_curves
+        tc = tc[tc["workload"] == workload] if not tc.empty else tc
+        if not tc.empty:
+            ts = data.tuning_summary[data.tuning_summary["workload"] == workload]
+            sec.figure(plots.tuning_curves, (tc, ts, ranked, colours, workload, tuning.CONFIDENCE),
+                       f"tuning_curves_{workload}",
+                       f"{workload}: tuning curves, one panel per strategy (ranked by seed-stage mean): the expected "
+                       "best validation accuracy of n configurations drawn independently from the strategy's search "
+                       "space (the canonical trial 0 left out), estimated from the draws run (Tang et al. 2020), "
+                       f"with its {tuning.CONFIDENCE:.0%} simultaneous band (Lourie et al. 2024, opda: a confidence "
+                       "interval at every n that holds at all n at once); the dashed line marks the budget's draws "
+                       "per study. A red title marks a curve still rising at the budget (section Tuning curves). "
+                       "The band's upper edge nears 100% unless there are many draws, and leaves the panel: its "
+                       "lower edge is the informative one.")
     a = data.across
     if np.isfinite(a.friedman.p):
         sec.h(3, "Across workloads")

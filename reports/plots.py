@@ -593,6 +593,45 @@ def budget_curves(curves: pd.DataFrame, order: Sequence[str], colours: Mapping[s
     return fig
 
 
+def tuning_curves(curves: pd.DataFrame, summary: pd.DataFrame, order: Sequence[str], colours: Mapping[str, tuple],
+                  workload: str, confidence: float) -> plt.Figure:
+    """One panel per strategy (ranked, 6 to a row, shared axes): the expected best validation accuracy
+    (%) of n independent tuning draws with its simultaneous band, a dashed line at the budget's draws
+    per study, the title in red with "rising" where `reports.tuning_curves.rising` says so.
+
+    `curves`, `summary`: one workload's rows of `reports.tuning_curves.tuning_curves`.
+    """
+    names = [s for s in order if s in set(curves["strategy"])]
+    fig, axes = _panels(len(names), 1.15, sharey=True, sharex=True)
+    e = 100 * curves["expected"].to_numpy(dtype=float)
+    span = max(float(e.max() - e.min()), 2.0)
+    # The axis follows the estimates, not the bands: a band from a few draws spans most of [0, 100].
+    low, high = float(e.min()) - 0.6 * span, min(100.0, float(e.max()) + 0.4 * span)
+    info = summary.set_index("strategy")
+    for ax, strategy in zip(axes.ravel(), names, strict=False):
+        c = curves[curves["strategy"] == strategy].sort_values("n")
+        col = colours[strategy]
+        ax.fill_between(c["n"], 100 * c["low"], 100 * c["high"], color=col, alpha=0.25, lw=0, step=None,
+                        gid=f"band-{strategy}")
+        ax.plot(c["n"], 100 * c["expected"], color=col, lw=1.4, marker="." if len(c) <= 12 else None, ms=3,
+                gid=f"curve-{strategy}")
+        budget = info.at[strategy, "budget_draws"] if strategy in info.index else math.nan
+        if np.isfinite(budget) and budget <= c["n"].max():
+            ax.axvline(budget, color="black", ls="--", lw=0.7)
+        up = bool(info.at[strategy, "rising"]) if strategy in info.index else False
+        ax.set_title(strategy + (" (rising)" if up else ""), fontsize=7.5, pad=2, color="#c00000" if up else "black")
+        ax.tick_params(labelsize=6)
+        ax.xaxis.set_major_locator(MaxNLocator(4, integer=True))
+        ax.grid(color="#eeeeee", lw=0.5)
+    axes[0, 0].set_ylim(low, high)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("E[best val.] (%)")
+    fig.supxlabel("independent tuning draws n (dashed: the budget's draws per study)", fontsize=8, y=0.02)
+    fig.suptitle(f"{workload}: expected best validation accuracy of n draws, {confidence:.0%} simultaneous band",
+                 fontsize=8.5)
+    return fig
+
+
 # ---- across workloads -------------------------------------------------------------------------
 
 def _ordered_cliques(find):

@@ -84,6 +84,7 @@ def build_report(sweep_dirs: list[str], out_dir: str | None = None, *, allow_mix
             sections.generation_section(out_dir, data.summary, ranks),
             sections.convergence_section(out_dir, data),
             sections.budget_section(out_dir, data),
+            sections.tuning_curves_section(out_dir, data),
             sections.method_section(out_dir, data),
         ]
         csvs: dict[str, pd.DataFrame] = {"summary": data.summary, "pairwise_vs_best": data.vs_best,

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from reports import checks, stats, tables, two_level
+from reports import tuning_curves as tuning
 from reports.analysis import MIN_WORKLOADS, Analysis
 from reports.document import Section
 from reports.formatting import ci, config, interval, mean_ci, num, pct, pp, pval, seeds, value
@@ -347,6 +348,83 @@ def budget_section(out_dir: str, data: Analysis) -> Section:
     return sec
 
 
+def tuning_curves_section(out_dir: str, data: Analysis) -> Section:
+    """Per workload, each strategy's tuning curve at 1 draw, at half the budget and at the budget, whether it
+    is still rising there, and in one line why a pair has no curve (`reports.tuning_curves`)."""
+    sec = Section(out_dir)
+    sec.h(2, "Tuning curves")
+    curves, summary = data.tuning_curves, data.tuning_summary
+    sec.csvs["tuning_curves"], sec.csvs["tuning_curves_summary"] = curves, summary
+    m = f"{100 * data.margin:g} pp"
+    conf = f"{tuning.CONFIDENCE:.0%}"
+    sec.p("The expected best validation accuracy (the score the sweep selected by) of n configurations drawn "
+          "independently from a strategy's search space, estimated from the tune trials already run: at n = 1 the "
+          "draws' mean, at n = N (all of them) their best, in between the mean best over every n-subset (Tang et "
+          f"al. 2020). The band is simultaneous at {conf} (Lourie et al. 2024, the opda package): with that "
+          "probability the true curve lies inside it at every n at once, if the draws are independent. Its upper "
+          "edge nears 100% unless there are many draws (a few draws cannot exclude that a small share of the "
+          "space scores near 100%, and an expected best weighs that share): the lower edge is the informative "
+          "one, the curve is at least that high. Trial 0 "
+          "(the canonical configuration) is not a draw and is left out; so are TPE's trials after its random "
+          "start-up, which are chosen from earlier scores. Budget b = the draws per study at the budget (its trials "
+          f"minus trial 0). **Rising**: the estimated gain of the budget's last doubling, E[best of b] - E[best of "
+          f"b // 2], exceeds {m} (the equivalence margin); shown = the band's lower edge at b also lies above the "
+          "estimate at b // 2. A curve still rising at b says more trials would likely have raised that "
+          "strategy's tuned score, so its rank may be one of budgets, not of strategies. Figures: "
+          "`tuning_curves_<workload>`; the curves in `csv/tuning_curves.csv`.")
+    if summary.empty:
+        sec.p("No budget rows: no tuning curve.")
+        return sec
+    for workload, s in summary.groupby("workload", sort=True):
+        sec.h(3, workload)
+        drawn = s[s["note"] == ""]
+        notes = s[s["note"] != ""]
+        if not drawn.empty:
+            sources = sorted(set(drawn["draws_note"]))
+            sec.p("Draws: " + "; ".join(sources) + ".")
+            budgets = sorted({int(x) for x in drawn["budget_draws"]})
+            # One budget per workload unless --allow-mixed combined others: then b is a column of its own.
+            b = budgets[0] if len(budgets) == 1 else None
+            half = f"{b // 2}" if b is not None and b >= 2 else "b // 2"
+            at_b = f"b = {b}" if b is not None else "b"
+            nxt = np.isfinite(pd.to_numeric(drawn["gain_next"], errors="coerce")).any()
+            rows = []
+            for r in drawn.itertuples():
+                row = {"strategy": r.strategy, "draws": r.draws} | ({} if b is not None else {"b": r.budget_draws})
+                row |= {"E[best] 1 draw %": pct(r.expected_1), f"E[best] {half} draws %": pct(r.expected_half),
+                        f"E[best] {at_b} draws % [{conf} band]": mean_ci(r.expected_budget, r.low_budget,
+                                                                          r.high_budget),
+                        "gain of last doubling (pp)": pp(r.gain),
+                        "rising": ("yes, shown" if r.shown else "yes") if r.rising else
+                        ("no" if np.isfinite(r.gain) else "n/a")}
+                if nxt:
+                    row[f"gain from b to {2 * b} (pp)" if b is not None else "gain from b to 2b (pp)"] = pp(r.gain_next)
+                rows.append(row)
+            sec.table(pd.DataFrame(rows))
+        for why, g in notes.groupby("note", sort=True):
+            sec.p(f"No tuning curve for {_names(g['strategy'])}: {why}.")
+    return sec
+
+
+def tuning_warning_lines(data: Analysis) -> list[str]:
+    """One warning per workload naming each strategy whose tuning curve is still rising at the budget."""
+    s = data.tuning_summary
+    if s.empty:
+        return []
+    lines = []
+    for workload, g in s[s["rising"].astype(bool)].groupby("workload", sort=True):
+        b = sorted({int(x) for x in g["budget_draws"]})
+        each = "; ".join(f"{r.strategy} +{pp(r.gain)} pp from {int(r.half)} to {int(r.budget_draws)} draws"
+                         + (f" (the {tuning.CONFIDENCE:.0%} band's lower edge at {int(r.budget_draws)} is above "
+                            f"the estimate at {int(r.half)})" if r.shown else "")
+                         for r in g.sort_values("gain", ascending=False).itertuples())
+        lines.append(f"{workload}: tuning curves still rising at the budget of {'/'.join(map(str, b))} draws per "
+                     f"study (estimated gain of the last doubling above the {100 * data.margin:g} pp margin; "
+                     f"section Tuning curves): {each}. More trials would likely raise these strategies' tuned "
+                     "scores, so their ranks at this budget may not hold at a larger one.")
+    return lines
+
+
 
 
 
@@ -611,6 +689,7 @@ def warnings_section(out_dir: str, data: Analysis) -> Section:
     if len(data.workloads) == 1:
         items.append("One workload: no claim across workloads is possible (ranks, Friedman and normalised "
                      "aggregates need several).")
+    items += tuning_warning_lines(data)
     items += [*res.warnings]
     if items:
         sec.h(2, "Warnings")

@@ -36,7 +36,8 @@ def _png_size(path):
 
 def test_every_figure_has_the_pixel_size_asked_for(data, tmp_path):
     sec = figures.figure_section(data, str(tmp_path))
-    names = {"forest", "accuracy", "pairs", "curves", "lr", "dals", "sensitivity_lr", "search", "compute", "budget"}
+    names = {"forest", "accuracy", "pairs", "curves", "lr", "dals", "sensitivity_lr", "search", "compute", "budget",
+             "tuning_curves"}
     assert set(sec.figures) == {f"{n}_{W}" for n in names}
     for name, saved in sec.figures.items():
         width, height = _png_size(saved["png"])

@@ -20,7 +20,7 @@ from reports.cli import main
 
 SECTIONS = ["# lrsweep report", "## Results per workload", "paired comparisons with the best",
             "## Across workloads", "### Normalised IQM and performance profiles", "## Generations",
-            "## Convergence", "## Tuning budget", "## Files"]
+            "## Convergence", "## Tuning budget", "## Tuning curves", "## Files"]
 
 
 @pytest.fixture(scope="module")
@@ -52,11 +52,11 @@ def test_every_section_present(report):
     for heading in SECTIONS:
         assert heading in md
     for name in ("summary", "pairwise_vs_best", "pairwise_all", "ranks", "friedman", "iqm", "convergence",
-                 "budget_curves", "generations", "final_lr", "normalised"):
+                 "budget_curves", "generations", "final_lr", "normalised", "tuning_curves", "tuning_curves_summary"):
         assert os.path.exists(paths.csv[name])
     for name in ("forest_synthetic", "accuracy_synthetic", "curves_rte", "cd_diagram", "budget_cifar10",
                  "performance_profiles", "sensitivity_lr_rte", "search_rte", "compute_cifar10", "pairs_rte",
-                 "lr_synthetic", "dals_synthetic"):
+                 "lr_synthetic", "dals_synthetic", "tuning_curves_rte"):
         assert os.path.getsize(paths.plots[name]["png"]) > 1000
         assert os.path.getsize(paths.plots[name]["svg"]) > 1000
 
@@ -243,7 +243,7 @@ def test_html_is_self_contained_with_embedded_images(report):
     with open(paths.html, encoding="utf-8") as f:
         page = f.read()
     images = page.split('src="data:image/png;base64,')[1:]
-    assert len(images) == md.count("![") == len(paths.plots) == 4 * 10 + 2  # 10 per workload, 2 across
+    assert len(images) == md.count("![") == len(paths.plots) == 4 * 11 + 2  # 11 per workload, 2 across
     assert base64.b64decode(images[0].split('"')[0])[:8] == b"\x89PNG\r\n\x1a\n"
     assert "<table>" in page and "plots/" not in page.split("<body>")[1].split("Files")[0]
 
@@ -276,7 +276,7 @@ def test_same_parquet_gives_identical_files_without_ray_or_torch(small, tmp_path
     monkeypatch.setattr(plots.os, "sched_getaffinity", lambda pid: {0})
     b = build_report([d], str(tmp_path / "r2"), svg=True)
     files = [b.markdown, b.html, *b.csv.values(), *(p[ext] for p in b.plots.values() for ext in ("png", "svg"))]
-    assert len(files) == 2 + 15 + 2 * 9  # md, html, CSVs (no IQM with one workload), 9 figures (no pairs of 2)
+    assert len(files) == 2 + 17 + 2 * 10  # md, html, CSVs (no IQM with one workload), 10 figures (no pairs of 2)
     for f in files:
         other = os.path.join(str(tmp_path / "r1"), os.path.relpath(f, b.out_dir))
         with open(f, "rb") as x, open(other, "rb") as y:
