@@ -129,6 +129,11 @@ BUDGET = (
            "(scale log, linear or int), spec overrides applied; null in results written before it was recorded",
            nullable=True),
     Column("protocol_hash", pa.string(), "protocol hash, as in trials", nullable=True),
+    Column("default_search_space", pa.string(), "JSON as search_space: the ranges the width policy (and "
+           "overrides) gave before calibration; null where no range was calibrated", nullable=True),
+    Column("calibration", pa.string(), "JSON of the pair's LR range test (spec section calibrate): hparam, "
+           "low, high, steepest_lr, minimum_lr, divergence_lr, steps, min_lr, max_lr, seed, grad_evals, epochs, "
+           "seconds, notes; its cost is not in grad_evals; null without calibration", nullable=True),
 )
 
 LAYERS = RUN_EPOCH + (

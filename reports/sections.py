@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from reports import checks, stats, tables, two_level
+from reports import checks, edges, stats, tables, two_level
 from reports.analysis import MIN_WORKLOADS, Analysis
 from reports.document import Section
 from reports.formatting import ci, config, interval, mean_ci, num, pct, pp, pval, seeds, value
@@ -544,17 +544,24 @@ def protocol_section(out_dir: str, data: Analysis) -> Section:
     return sec
 
 
+def edge_words(r) -> str:
+    """One row of `checks.edge_optima` as a warning: the trend, its test, and whose range it was."""
+    where = ("the range calibrated by the pair's LR range test" if r.calibrated
+             else f"its {r.scale} search range")
+    return (f"{r.workload}/{r.strategy}: the validation score still rises toward the {r.bound} bound of "
+            f"{r.hparam} ({where} [{value(r.low)}, {value(r.high)}]; tuned {value(r.value)}): Kendall's tau "
+            f"{r.tau:.2f} over the {r.n_near} trials in the half toward it, p = {r.p:.2g} <= {r.level:.3g} "
+            f"({100 * edges.LEVEL:g}% per pair over its edges): a wider range would likely have moved the optimum.")
+
+
 def warnings_section(out_dir: str, data: Analysis) -> Section:
     """The report's own warnings about what this protocol could not show."""
     res = data.res
     sec = Section(out_dir)
     items = []
-    edges = checks.edge_optima(data.summary, checks.search_bounds(res))
-    sec.csvs["edge_optima"] = edges
-    for r in edges.itertuples():
-        items.append(f"{r.workload}/{r.strategy}: tuned {r.hparam} = {value(r.value)} lies at "
-                     f"{100 * r.position:.0f}% of its {r.scale} search range [{value(r.low)}, {value(r.high)}], "
-                     f"at the {r.bound} bound: a wider range would likely have moved the optimum.")
+    found = checks.edge_optima(res, checks.search_bounds(res))
+    sec.csvs["edge_optima"] = found
+    items += [edge_words(r) for r in found.itertuples()]
     collapsed = checks.collapsed_trials(res)
     sec.csvs["collapsed_trials"] = collapsed
     tune = res.tune_runs()
