@@ -493,6 +493,30 @@ def _duration(seconds: float) -> str:
         f"{seconds / 3600:.1f} h"
 
 
+def calibration_lines(budget: pd.DataFrame) -> list[str]:
+    """The calibrated ranges beside the default ones, the procedure, and its cost apart from the tuning
+    budget (budget columns ``calibration`` and ``default_search_space``); none without calibration."""
+    if "calibration" not in budget:
+        return []
+    rows = [(r.workload, r.strategy, json.loads(r.calibration)) for r in budget.itertuples()
+            if isinstance(r.calibration, str) and r.calibration]
+    if not rows:
+        return []
+    first = rows[0][2]
+    ranges = "; ".join(f"{w}/{s} [{value(c['low'])}, {value(c['high'])}] (default [{value(c['default_low'])}, "
+                       f"{value(c['default_high'])}])" for w, s, c in rows)
+    epochs = [c.get("epochs") for _, _, c in rows]
+    passes = (f"{sum(epochs):.2f} epochs, " if all(isinstance(e, int | float) for e in epochs) else "")
+    cost = (f"{sum(c['steps'] for _, _, c in rows)} steps = {passes}"
+            f"{sum(c['grad_evals'] for _, _, c in rows):,} gradient evaluations, "
+            f"{_duration(sum(c['seconds'] for _, _, c in rows))}")
+    return [f"Calibrated {first['hparam']} ranges (an LR range test per pair before tuning, the same for every "
+            f"pair: up to {first.get('steps_planned', first['steps'])} steps from {value(first['min_lr'])} to "
+            f"{value(first['max_lr'])}, seed {first['seed']}; searched from the steepest descent of the smoothed "
+            f"loss to its minimum, widened to hold the canonical value): {ranges}. Cost, apart from the "
+            f"tuning budget: {cost}."]
+
+
 def protocol_section(out_dir: str, data: Analysis) -> Section:
     """What was run: budget, sampler, seeds, selection, device, time, compute, versions."""
     res = data.res
@@ -538,6 +562,7 @@ def protocol_section(out_dir: str, data: Analysis) -> Section:
     if "grad_evals" not in runs or runs["grad_evals"].isna().all():
         compute.append("gradient evaluations not recorded by this sweep")
     items.append("Compute: " + "; ".join(compute) + ".")
+    items += calibration_lines(res.budget)
     items += [f"Extended: {line}." for line in res.extensions]
     items.append(f"Versions: {_versions(res)}. Spec hash(es): " + ", ".join(f"`{h}`" for h in res.spec_hashes) + ".")
     sec.ul(items)

@@ -78,17 +78,24 @@ class Plan:
     planned: dict[str, dict[str, int]]  # stage -> pair -> runs
     spec_file: str = "spec.yaml"
     trainable_resources: dict = field(default_factory=dict)
+    calibrated: dict = field(default_factory=dict)  # pair key -> its calibration (sweeps.calibrate)
 
     @property
     def record(self) -> Record:
         return Record(self.sweep)
 
 
-def plan(spec: Spec, sweep: SweepDir) -> Plan:
-    """A sweep's pairs: one study each (trial 0 canonical), then seed runs of the best."""
+def plan(spec: Spec, sweep: SweepDir, out: Callable[[str], None] = say) -> Plan:
+    """A sweep's pairs: one study each (trial 0 canonical), then seed runs of the best. With
+    ``calibrate``, each pair's range test runs first (or is read back from the sweep)."""
+    from sweeps import calibrate
+
+    calibrated = calibrate.calibrate(spec, sweep, out)
+    if calibrated:
+        out(calibrate.cost_line(calibrated))
     pairs = []
     for w, s in spec.pairs():
-        overrides = spec.overrides(s)
+        overrides = {**spec.overrides(s), **calibrate.override(calibrated.get(Pair(w.name, s).key))}
         pairs.append(PairPlan(
             key=Pair(w.name, s).key,
             base=base_config(spec, w, s, TUNE, spec.budget.tune_seed),
@@ -99,7 +106,7 @@ def plan(spec: Spec, sweep: SweepDir) -> Plan:
         ))
     planned = {TUNE: {p.key: spec.budget.trials for p in pairs},
                SEED: {p.key: spec.evaluation.first_stage for p in pairs}}  # selection: the first stage
-    return Plan(spec, sweep, pairs, planned)
+    return Plan(spec, sweep, pairs, planned, calibrated=calibrated)
 
 
 def _searcher(p: Plan) -> PairSearcher:
@@ -202,7 +209,7 @@ def collect(p: Plan, out: Callable[[str], None] = say) -> list[dict]:
     from sweeps.extensions import stamp  # an extended sweep's rows keep the spec hash of the step that added them
 
     found, spec_hashes = stamp(p.sweep, records(runs, p.sweep))
-    return write_results(p.spec, found, p.sweep.root, spec_hashes)
+    return write_results(p.spec, found, p.sweep.root, spec_hashes, calibrated=p.calibrated)
 
 
 def execute(p: Plan, address: str | None, num_cpus: int | None, out, lease: Lease,
