@@ -5,15 +5,17 @@ default range [5e-4, 0.05]; ``cliff_inside``'s [0.005, 0.02] inside it."""
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from sweeps import cli
+from sweeps import calibrate, cli
 from sweeps.spec import SpecError, load_spec, parse_spec
 from sweeps.spec.calibration import Calibration
+from sweeps.storage import SweepDir, SweepError
 
 PLUGIN = Path(__file__).resolve().parent / "plugins" / "lr_cliff.py"
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,13 +78,18 @@ def expected_accuracy(lr: float, best: float) -> float:
 
 @pytest.mark.slow
 def test_calibration_finds_a_range_a_decade_above_the_default_and_the_edge_warning_the_one_short_pair(tmp_path):
-    from reports import build_report
+    from reports.analysis import analyse
     from reports.formatting import value
+    from reports.load import load_results
+    from reports.sections import protocol_section, warnings_section
+
+    def section(make, directory: Path):  # a report's section, without the figures a full report draws
+        data = analyse(load_results([str(directory)]), margin=0.005, seed=0, thresholds=(0.6,))
+        return make(str(tmp_path / "report"), data)
 
     # Without calibration: the edge warning fires for cliff_above, and only for it.
     plain = _run(tmp_path, "plain", calibrate=False)
-    build_report([str(plain)], str(tmp_path / "plain-report"))
-    edges = pd.read_csv(tmp_path / "plain-report" / "csv" / "edge_optima.csv")
+    edges = section(warnings_section, plain).csvs["edge_optima"]
     found = list(zip(edges["strategy"], edges["hparam"], edges["bound"], strict=True))
     assert found == [("cliff_above", "lr", "upper")]
     tuned = pd.read_parquet(plain / "trials.parquet").query("stage == 'seed' and strategy == 'cliff_above'")
@@ -106,8 +113,15 @@ def test_calibration_finds_a_range_a_decade_above_the_default_and_the_edge_warni
         # The measured test accuracy is the formula's, up to the 4000 test rows' sampling (SE <= 0.8 pp).
         assert seeds["test_accuracy_final"].to_numpy() == pytest.approx(expected, abs=0.025)
         assert cal["epochs"] == pytest.approx(cal["steps"] / math.ceil(3600 / 64))  # 4000 rows less 10% held out
-    paths = build_report([str(calibrated)], str(tmp_path / "calibrated-report"))
-    text = Path(paths.markdown).read_text()
+    # A resumed or extended sweep reads the ranges back and runs no range test again; another
+    # procedure than the one recorded is refused.
+    said: list[str] = []
+    spec = parse_spec(_spec("calibrated", tmp_path, calibrate=True))
+    assert calibrate.calibrate(spec, SweepDir(str(calibrated)), said.append) == record["pairs"] and said == []
+    with pytest.raises(SweepError, match="was calibrated by"):
+        calibrate.calibrate(replace(spec, calibrate=Calibration(steps=151)), SweepDir(str(calibrated)))
+    sec = section(protocol_section, calibrated)
+    text = " ".join(str(getattr(b, "text", "")) + " ".join(map(str, getattr(b, "items", []))) for b in sec.blocks)
     assert "Calibrated lr ranges (an LR range test per pair before tuning" in text
     for strategy in BEST_LR:
         lr = json.loads(budget.loc[strategy, "search_space"])["lr"]
