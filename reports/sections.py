@@ -509,7 +509,7 @@ def calibration_lines(budget: pd.DataFrame) -> list[str]:
     passes = (f"{sum(epochs):.2f} epochs, " if all(isinstance(e, int | float) for e in epochs) else "")
     cost = (f"{sum(c['steps'] for _, _, c in rows)} steps = {passes}"
             f"{sum(c['grad_evals'] for _, _, c in rows):,} gradient evaluations, "
-            f"{_duration(sum(c['seconds'] for _, _, c in rows))}")
+            f"{_duration(sum(c['seconds'] for _, _, c in rows))} summed over the tests")
     return [f"Calibrated {first['hparam']} ranges (an LR range test per pair before tuning, the same for every "
             f"pair: up to {first.get('steps_planned', first['steps'])} steps from {value(first['min_lr'])} to "
             f"{value(first['max_lr'])}, seed {first['seed']}; searched from the steepest descent of the smoothed "

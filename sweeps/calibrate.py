@@ -5,8 +5,9 @@ tune-stage training split, from the strategy's canonical settings) and searches 
 steepest descent of the smoothed loss to its minimum, widened to hold the canonical value and
 rounded outwards. Each pair's result is written to ``calibration.json`` in the sweep directory as
 soon as it is known, so a resumed or extended sweep reuses it and runs only the pairs it lacks. The
-tests run in the driver process before Ray starts; their cost (steps, epochs, gradient evaluations,
-seconds) is recorded apart from the tuning budget.
+tests run before tuning, as Ray tasks side by side (a sweep) or one after another in the calling
+process; their cost (steps, epochs, gradient evaluations, seconds) is recorded apart from the tuning
+budget.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from sweeps import catalog
 from sweeps.spec import Spec
@@ -60,9 +61,41 @@ def _run(spec: Spec, workload, strategy: str) -> dict:
             "notes": list(found.notes)}
 
 
-def calibrate(spec: Spec, sweep: SweepDir, out: Callable[[str], None] = print) -> dict[str, dict]:
+def _remote(spec: Spec, workload, strategy: str) -> dict:
+    """``_run`` in a Ray worker, after the sweep's plugins are imported there (as a trial does)."""
+    from sweeps.plugins import import_from_env
+
+    import_from_env()
+    return _run(spec, workload, strategy)
+
+
+def _on_ray(spec: Spec, sweep: SweepDir, todo: list, address: str | None,
+            num_cpus: int | None) -> Iterator[tuple[tuple, dict]]:
+    """Each pair's ``_run`` as a Ray task with a trial's resources, yielded as it ends. Ray is
+    started (and stopped again) here when it is not running yet: the sweep starts its own after."""
+    import ray
+
+    from sweeps.ray_setup import init_ray
+
+    started = init_ray(address, num_cpus, spec, sweep)
+    try:
+        task = ray.remote(num_cpus=spec.resources.cpu, num_gpus=spec.resources.gpu, max_retries=0)(_remote)
+        running = {task.remote(spec, w, s): (w, s) for w, s in todo}
+        while running:
+            done, _ = ray.wait(list(running), num_returns=1)
+            yield running.pop(done[0]), ray.get(done[0])
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def calibrate(spec: Spec, sweep: SweepDir, out: Callable[[str], None] = print, *, on_ray: bool = False,
+              address: str | None = None, num_cpus: int | None = None) -> dict[str, dict]:
     """Pair key -> its calibration (see ``_run``): read from the sweep's ``calibration.json``, the
-    pairs it lacks run now and added to it one by one. Empty when the spec calibrates nothing."""
+    pairs it lacks run now and added to it one by one. Empty when the spec calibrates nothing.
+
+    ``on_ray``: run the pairs' tests as Ray tasks (``address``, ``num_cpus`` as the sweep's), side
+    by side and where the trials run (a cluster's GPUs), not one after another in this process."""
     if spec.calibrate is None:
         return {}
     text = sweep.read_text(FILE)
@@ -76,13 +109,17 @@ def calibrate(spec: Spec, sweep: SweepDir, out: Callable[[str], None] = print) -
         out(f"calibrating the {spec.calibrate.hparam} range of {len(todo)} pairs: LR range test, "
             f"{spec.calibrate.steps} steps from {spec.calibrate.min_lr:g} to {spec.calibrate.max_lr:g}, seed "
             f"{spec.calibrate.seed}, the same for every pair")
-    for w, s in todo:
+    start = time.perf_counter()
+    results = (_on_ray(spec, sweep, todo, address, num_cpus) if on_ray and len(todo) > 1
+               else (((w, s), _run(spec, w, s)) for w, s in todo))
+    for (w, s), r in results:
         key = Pair(w.name, s).key
-        pairs[key] = _run(spec, w, s)
-        r = pairs[key]
+        pairs[key] = r
         out(f"  {key}: {r['hparam']} [{r['low']:.3g}, {r['high']:.3g}] (default [{r['default_low']:.3g}, "
             f"{r['default_high']:.3g}]); {r['steps']} steps, {r['seconds']:.1f} s")
         sweep.write_text(FILE, json.dumps(found, indent=1, sort_keys=True))
+    if todo:
+        out(f"calibration took {time.perf_counter() - start:.1f} s elapsed (Ray's start included)")
     return {Pair(w.name, s).key: pairs[Pair(w.name, s).key] for w, s in spec.pairs()}
 
 
@@ -99,4 +136,4 @@ def cost_line(calibrated: Mapping[str, Mapping]) -> str:
     seconds = sum(c["seconds"] for c in calibrated.values())
     passes = f"{sum(epochs):.2f} epochs, " if all(e is not None and math.isfinite(e) for e in epochs) else ""
     return (f"calibration cost (apart from the tuning budget): {len(calibrated)} range tests, {steps} steps = "
-            f"{passes}{evals} gradient evaluations, {seconds:.1f} s")
+            f"{passes}{evals} gradient evaluations, {seconds:.1f} s summed over the tests")

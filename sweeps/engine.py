@@ -85,12 +85,14 @@ class Plan:
         return Record(self.sweep)
 
 
-def plan(spec: Spec, sweep: SweepDir, out: Callable[[str], None] = say) -> Plan:
+def plan(spec: Spec, sweep: SweepDir, out: Callable[[str], None] = say, address: str | None = None,
+         num_cpus: int | None = None) -> Plan:
     """A sweep's pairs: one study each (trial 0 canonical), then seed runs of the best. With
-    ``calibrate``, each pair's range test runs first (or is read back from the sweep)."""
+    ``calibrate``, each pair's range test runs first on Ray (``address``, ``num_cpus``), or is read
+    back from the sweep."""
     from sweeps import calibrate
 
-    calibrated = calibrate.calibrate(spec, sweep, out)
+    calibrated = calibrate.calibrate(spec, sweep, out, on_ray=True, address=address, num_cpus=num_cpus)
     if calibrated:
         out(calibrate.cost_line(calibrated))
     pairs = []
