@@ -127,3 +127,28 @@ def test_calibration_finds_a_range_a_decade_above_the_default_and_the_edge_warni
         lr = json.loads(budget.loc[strategy, "search_space"])["lr"]
         assert f"tilt/{strategy} [{value(lr['low'])}, {value(lr['high'])}] (default [0.0005, 0.05])" in text
     assert "Cost, apart from the tuning budget:" in text
+
+
+def test_the_protocol_lists_calibrated_beside_default_ranges_and_sums_the_cost_by_hand():
+    from reports.sections import calibration_lines
+    from sweeps.calibrate import cost_line
+
+    def record(low, high, steps, evals):
+        return {"hparam": "lr", "low": low, "high": high, "default_low": 1e-3, "default_high": 0.1, "steps": steps,
+                "steps_planned": 300, "min_lr": 1e-6, "max_lr": 10.0, "seed": 0, "grad_evals": evals,
+                "epochs": steps / 90, "seconds": 2.5}
+
+    calibrated = {"synthetic/fixed_sgd": record(0.01, 0.506, 265, 265), "synthetic/sam": record(0.02, 0.3, 300, 600)}
+    budget = pd.DataFrame([{"workload": "synthetic", "strategy": k.split("/")[1], "calibration": json.dumps(v)}
+                           for k, v in calibrated.items()] + [{"workload": "synthetic", "strategy": "adam",
+                                                               "calibration": None}])
+    (line,) = calibration_lines(budget)
+    assert "up to 300 steps from 1e-06 to 10, seed 0" in line
+    assert ("synthetic/fixed_sgd [0.01, 0.506] (default [0.001, 0.1]); synthetic/sam [0.02, 0.3] (default "
+            "[0.001, 0.1])") in line
+    # 265 + 300 steps over 90 batches per epoch = 6.28 epochs; SAM's two passes per step: 265 + 600.
+    assert line.endswith("Cost, apart from the tuning budget: 565 steps = 6.28 epochs, 865 gradient evaluations, "
+                         "5 s summed over the tests.")
+    assert cost_line(calibrated) == ("calibration cost (apart from the tuning budget): 2 range tests, 565 steps = "
+                                     "6.28 epochs, 865 gradient evaluations, 5.0 s summed over the tests")
+    assert calibration_lines(budget.drop(columns="calibration")) == []
