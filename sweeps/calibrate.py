@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 
+from reports.store import is_uri
 from sweeps import catalog
 from sweeps.spec import Spec
 from sweeps.storage import SweepDir, SweepError
@@ -37,9 +39,12 @@ def _run(spec: Spec, workload, strategy: str) -> dict:
     default = catalog.space(workload.name, workload.options_dict, strategy, spec.overrides(strategy))[c.hparam]
     entry = strategies.get_strategy(strategy)
     allowed = next(h for h in entry.hparams if h.name == c.hparam)
+    data_dir = spec.data_dir
+    if data_dir and not is_uri(data_dir):
+        data_dir = os.path.abspath(data_dir)  # Ray runs tasks in their own working directories
     start = time.perf_counter()
     test = lrr.range_test_workload(workload.name, strategy, min_lr=c.min_lr, max_lr=c.max_lr, steps=c.steps,
-                                   options=workload.options_dict, seed=c.seed, data_dir=spec.data_dir)
+                                   options=workload.options_dict, seed=c.seed, data_dir=data_dir)
     seconds = time.perf_counter() - start
     ran = len(test.curve.lrs)
     out = {"hparam": c.hparam, "steps": ran, "steps_planned": c.steps, "min_lr": c.min_lr, "max_lr": c.max_lr,
