@@ -14,14 +14,13 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
+from reports import edges
 from reports.load import Results
 from reports.store import filesystem
 
 #: Random start-up trials of each sampler before it models anything: Optuna 5.1's
 #: ``TPESampler(n_startup_trials=10)`` default (lrsweep does not change it); random and QMC never model.
 RANDOM_PHASE = {"tpe": 10}
-#: A tuned value this close to a search bound, as a fraction of the range on the hparam's scale, is at the edge.
-EDGE = 0.05
 #: A tune trial whose score ends within this many points (fraction) of chance has collapsed.
 NEAR_CHANCE = 0.02
 
@@ -98,31 +97,54 @@ def position(value: float, low: float, high: float, scale: str) -> float:
     return (value - low) / (high - low)
 
 
-def edge_optima(summary: pd.DataFrame, bounds: Bounds, edge: float = EDGE) -> pd.DataFrame:
-    """Tuned values within ``edge`` of a search bound (on the hparam's scale), per pair and hparam.
+def edge_optima(res: Results, bounds: Bounds, level: float = edges.LEVEL) -> pd.DataFrame:
+    """Edges toward which a pair's validation score still rises, per `reports.edges.toward_edge`
+    (a trend test over the tune trials in the half of the range toward the edge; family level
+    ``level`` per pair), not where the best trial merely landed.
 
-    ``summary``: `tables.summary_and_vs_best` (workload, strategy, tuned_config). Columns: workload,
-    strategy, hparam, value, low, high, scale, position (0..1), bound (lower or upper). A wider range
-    would likely have moved such an optimum: the tuned value is a lower bound on what the strategy needs.
+    Columns: workload, strategy, hparam, value (the best tune trial's), low, high, scale, position
+    (0..1), bound (lower or upper), tau, p, n_near, level (each test's), calibrated (the range came
+    from the pair's LR range test, budget column ``calibration``).
     """
+    tune = res.tune_runs()
+    selection = dict(zip(zip(res.budget["workload"], res.budget["strategy"], strict=True),
+                         res.budget["selection"], strict=True)) if "selection" in res.budget else {}
+    calibrated = calibrated_pairs(res.budget)
     out = []
-    for r in summary.itertuples():
-        space = bounds.get((r.workload, r.strategy))
-        if not space or not r.tuned_config:
+    for (workload, strategy), g in tune.groupby(["workload", "strategy"], sort=True):
+        space = bounds.get((workload, strategy))
+        if not space or g.empty:
             continue
-        config = json.loads(r.tuned_config)
-        for hparam, b in space.items():
-            v = config.get(hparam)
-            if not isinstance(v, int | float) or isinstance(v, bool):
-                continue
-            low, high = float(b["low"]), float(b["high"])
-            pos = position(float(v), low, high, b["scale"])
-            if pos <= edge or pos >= 1 - edge:
-                out.append({"workload": r.workload, "strategy": r.strategy, "hparam": hparam, "value": float(v),
-                            "low": low, "high": high, "scale": b["scale"], "position": pos,
-                            "bound": "lower" if pos <= edge else "upper"})
+        metric = f"val_accuracy_{selection.get((workload, strategy)) or 'final'}"
+        configs = [json.loads(h) if isinstance(h, str) and h else {} for h in g["hparams"]]
+        names = [h for h in space if all(_number(c.get(h)) for c in configs)]
+        if not names:
+            continue
+        where = np.array([[position(float(c[h]), float(space[h]["low"]), float(space[h]["high"]),
+                                    space[h]["scale"]) for h in names] for c in configs])
+        scores = pd.to_numeric(g[metric], errors="coerce").to_numpy(dtype=float)
+        best = int(np.argmax(np.where(np.isfinite(scores), scores, -np.inf)))
+        for e in edges.toward_edge(where, scores, level):
+            h, b = names[e.index], space[names[e.index]]
+            out.append({"workload": workload, "strategy": strategy, "hparam": h, "value": float(configs[best][h]),
+                        "low": float(b["low"]), "high": float(b["high"]), "scale": b["scale"],
+                        "position": where[best, e.index], "bound": e.bound, "tau": e.tau, "p": e.p,
+                        "n_near": e.n_near, "level": e.level,
+                        "calibrated": h == "lr" and (workload, strategy) in calibrated})
     return pd.DataFrame(out, columns=["workload", "strategy", "hparam", "value", "low", "high", "scale",
-                                      "position", "bound"])
+                                      "position", "bound", "tau", "p", "n_near", "level", "calibrated"])
+
+
+def _number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def calibrated_pairs(budget: pd.DataFrame) -> set[tuple[str, str]]:
+    """The (workload, strategy) pairs whose lr range was calibrated (a ``calibration`` entry)."""
+    if "calibration" not in budget:
+        return set()
+    return {(w, s) for w, s, c in zip(budget["workload"], budget["strategy"], budget["calibration"], strict=True)
+            if isinstance(c, str) and c}
 
 
 # ---- collapsed tune trials --------------------------------------------------------------------
@@ -191,5 +213,5 @@ def binomial_se(accuracy: float, rows: int) -> float:
     return math.sqrt(accuracy * (1 - accuracy) / rows)
 
 
-__all__ = ["EDGE", "NEAR_CHANCE", "RANDOM_PHASE", "binomial_se", "collapsed_trials", "edge_optima", "position",
-           "journal_bounds", "random_phase", "search_bounds", "test_rows"]
+__all__ = ["NEAR_CHANCE", "RANDOM_PHASE", "binomial_se", "calibrated_pairs", "collapsed_trials", "edge_optima",
+           "journal_bounds", "position", "random_phase", "search_bounds", "test_rows"]

@@ -135,6 +135,11 @@ BUDGET = (
     Column("protocol_hash", pa.string(), "protocol hash, as in trials", nullable=True),
     Column("studies", pa.int32(), "independent tuning studies per pair (budget.studies), each of "
            "trials_planned / studies trials; null in results written before it was recorded (one)", nullable=True),
+    Column("default_search_space", pa.string(), "JSON as search_space: the ranges the width policy (and "
+           "overrides) gave before calibration; null where no range was calibrated", nullable=True),
+    Column("calibration", pa.string(), "JSON of the pair's LR range test (spec section calibrate): hparam, "
+           "low, high, steepest_lr, minimum_lr, divergence_lr, steps, min_lr, max_lr, seed, grad_evals, epochs, "
+           "seconds, notes; its cost is not in grad_evals; null without calibration", nullable=True),
 )
 
 LAYERS = RUN_EPOCH + (

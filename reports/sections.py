@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from reports import checks, stats, tables, two_level
+from reports import checks, edges, stats, tables, two_level
 from reports import tuning_curves as tuning
 from reports.analysis import MIN_WORKLOADS, Analysis
 from reports.document import Section
@@ -595,6 +595,30 @@ def _duration(seconds: float) -> str:
         f"{seconds / 3600:.1f} h"
 
 
+def calibration_lines(budget: pd.DataFrame) -> list[str]:
+    """The calibrated ranges beside the default ones, the procedure, and its cost apart from the tuning
+    budget (budget columns ``calibration`` and ``default_search_space``); none without calibration."""
+    if "calibration" not in budget:
+        return []
+    rows = [(r.workload, r.strategy, json.loads(r.calibration)) for r in budget.itertuples()
+            if isinstance(r.calibration, str) and r.calibration]
+    if not rows:
+        return []
+    first = rows[0][2]
+    ranges = "; ".join(f"{w}/{s} [{value(c['low'])}, {value(c['high'])}] (default [{value(c['default_low'])}, "
+                       f"{value(c['default_high'])}])" for w, s, c in rows)
+    epochs = [c.get("epochs") for _, _, c in rows]
+    passes = (f"{sum(epochs):.2f} epochs, " if all(isinstance(e, int | float) for e in epochs) else "")
+    cost = (f"{sum(c['steps'] for _, _, c in rows)} steps = {passes}"
+            f"{sum(c['grad_evals'] for _, _, c in rows):,} gradient evaluations, "
+            f"{_duration(sum(c['seconds'] for _, _, c in rows))} summed over the tests")
+    return [f"Calibrated {first['hparam']} ranges (an LR range test per pair before tuning, the same for every "
+            f"pair: up to {first.get('steps_planned', first['steps'])} steps from {value(first['min_lr'])} to "
+            f"{value(first['max_lr'])}, seed {first['seed']}; searched from the steepest descent of the smoothed "
+            f"loss to its minimum, widened to hold the canonical value): {ranges}. Cost, apart from the "
+            f"tuning budget: {cost}."]
+
+
 def protocol_section(out_dir: str, data: Analysis) -> Section:
     """What was run: budget, sampler, seeds, selection, device, time, compute, versions."""
     res = data.res
@@ -645,10 +669,21 @@ def protocol_section(out_dir: str, data: Analysis) -> Section:
     if "grad_evals" not in runs or runs["grad_evals"].isna().all():
         compute.append("gradient evaluations not recorded by this sweep")
     items.append("Compute: " + "; ".join(compute) + ".")
+    items += calibration_lines(res.budget)
     items += [f"Extended: {line}." for line in res.extensions]
     items.append(f"Versions: {_versions(res)}. Spec hash(es): " + ", ".join(f"`{h}`" for h in res.spec_hashes) + ".")
     sec.ul(items)
     return sec
+
+
+def edge_words(r) -> str:
+    """One row of `checks.edge_optima` as a warning: the trend, its test, and whose range it was."""
+    where = ("the range calibrated by the pair's LR range test" if r.calibrated
+             else f"its {r.scale} search range")
+    return (f"{r.workload}/{r.strategy}: the validation score still rises toward the {r.bound} bound of "
+            f"{r.hparam} ({where} [{value(r.low)}, {value(r.high)}]; tuned {value(r.value)}): Kendall's tau "
+            f"{r.tau:.2f} over the {r.n_near} trials in the half toward it, p = {r.p:.2g} <= {r.level:.3g} "
+            f"({100 * edges.LEVEL:g}% per pair over its edges): a wider range would likely have moved the optimum.")
 
 
 def warnings_section(out_dir: str, data: Analysis) -> Section:
@@ -656,12 +691,9 @@ def warnings_section(out_dir: str, data: Analysis) -> Section:
     res = data.res
     sec = Section(out_dir)
     items = []
-    edges = checks.edge_optima(data.summary, checks.search_bounds(res))
-    sec.csvs["edge_optima"] = edges
-    for r in edges.itertuples():
-        items.append(f"{r.workload}/{r.strategy}: tuned {r.hparam} = {value(r.value)} lies at "
-                     f"{100 * r.position:.0f}% of its {r.scale} search range [{value(r.low)}, {value(r.high)}], "
-                     f"at the {r.bound} bound: a wider range would likely have moved the optimum.")
+    found = checks.edge_optima(res, checks.search_bounds(res))
+    sec.csvs["edge_optima"] = found
+    items += [edge_words(r) for r in found.itertuples()]
     collapsed = checks.collapsed_trials(res)
     sec.csvs["collapsed_trials"] = collapsed
     tune = res.tune_runs()

@@ -79,21 +79,30 @@ class Plan:
     planned: dict[str, dict[str, int]]  # stage -> pair -> runs
     spec_file: str = "spec.yaml"
     trainable_resources: dict = field(default_factory=dict)
+    calibrated: dict = field(default_factory=dict)  # pair key -> its calibration (sweeps.calibrate)
 
     @property
     def record(self) -> Record:
         return Record(self.sweep)
 
 
-def plan(spec: Spec, sweep: SweepDir) -> Plan:
+def plan(spec: Spec, sweep: SweepDir, out: Callable[[str], None] = say, address: str | None = None,
+         num_cpus: int | None = None) -> Plan:
     """A sweep's pairs: ``budget.studies`` studies each (trial 0 canonical), then seed runs of each
     study's best. Study j's tune trials train with the tune seed + j on validation rows of their own, its
     sampler has seed ``sampler_seed + j``, the same for every strategy, and its seed runs take seeds
-    ``STUDY_SEED_STRIDE * j + 0..``; study 0 is exactly a one-study sweep's pair."""
+    ``STUDY_SEED_STRIDE * j + 0..``; study 0 is exactly a one-study sweep's pair. With ``calibrate``, each
+    pair's range test runs first on Ray (``address``, ``num_cpus``), or is read back from the sweep; every
+    study of a pair searches the calibrated range."""
+    from sweeps import calibrate
+
+    calibrated = calibrate.calibrate(spec, sweep, out, on_ray=True, address=address, num_cpus=num_cpus)
+    if calibrated:
+        out(calibrate.cost_line(calibrated))
     pairs = []
     studies = spec.budget.studies
     for w, s in spec.pairs():
-        overrides = spec.overrides(s)
+        overrides = {**spec.overrides(s), **calibrate.override(calibrated.get(Pair(w.name, s).key))}
         space = catalog.space(w.name, w.options_dict, s, overrides)
         canonical = catalog.canonical_point(w.name, w.options_dict, s, overrides)
         for j in range(studies):
@@ -114,7 +123,7 @@ def plan(spec: Spec, sweep: SweepDir) -> Plan:
             ))
     planned = {TUNE: {p.key: spec.budget.trials for p in pairs},
                SEED: {p.key: spec.evaluation.first_stage for p in pairs}}  # selection: the first stage
-    return Plan(spec, sweep, pairs, planned)
+    return Plan(spec, sweep, pairs, planned, calibrated=calibrated)
 
 
 def _searcher(p: Plan) -> PairSearcher:
@@ -219,7 +228,7 @@ def collect(p: Plan, out: Callable[[str], None] = say) -> list[dict]:
     from sweeps.extensions import stamp  # an extended sweep's rows keep the spec hash of the step that added them
 
     found, spec_hashes = stamp(p.sweep, records(runs, p.sweep))
-    return write_results(p.spec, found, p.sweep.root, spec_hashes)
+    return write_results(p.spec, found, p.sweep.root, spec_hashes, calibrated=p.calibrated)
 
 
 def execute(p: Plan, address: str | None, num_cpus: int | None, out, lease: Lease,

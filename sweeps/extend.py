@@ -148,4 +148,4 @@ def extend_sweep(directory: str, *, strategies: Sequence[str] = (), workloads: S
         raise
     out(f"extending sweep {new.name} (spec hash {old.hash} -> {new.hash}) under the same protocol: "
         + ", ".join(f"{k} {v}" for k, v in what.items() if v))
-    return execute(plan(new, sweep), address, num_cpus, out, lease)
+    return execute(plan(new, sweep, out, address, num_cpus), address, num_cpus, out, lease)

@@ -40,7 +40,7 @@ def run_sweep(spec: Spec, *, storage: str | None = None, address: str | None = N
         lease.release()
         raise
     out(f"sweep {spec.name} (spec hash {spec.hash}) -> {sweep.root}")
-    p = plan(spec, sweep)
+    p = _planned(spec, sweep, out, address, num_cpus, lease)
     b = spec.budget
     if b.studies == 1:
         out(f"{len(p.pairs)} pairs x ({b.trials} tune trials, sampler {b.sampler} seed "
@@ -70,4 +70,15 @@ def resume_sweep(directory: str, *, address: str | None = None, num_cpus: int | 
     Record(sweep).runs()  # a damaged run record refuses here, before anything changes
     lease = Lease(sweep, out).acquire()
     out(f"resuming sweep {spec.name} (spec hash {spec.hash}) at {sweep.root}")
-    return execute(plan(spec, sweep), address, num_cpus, out, lease)
+    return execute(_planned(spec, sweep, out, address, num_cpus, lease), address, num_cpus, out, lease)
+
+
+def _planned(spec: Spec, sweep: SweepDir, out: Callable[[str], None], address: str | None, num_cpus: int | None,
+             lease: Lease):
+    """``plan``, releasing ``lease`` when it fails (a calibration's range test can: the sweep
+    is left to resume)."""
+    try:
+        return plan(spec, sweep, out, address, num_cpus)
+    except BaseException:
+        lease.release()
+        raise

@@ -19,7 +19,7 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from reports.store import exists, read_table, write_table
-from sweeps import catalog
+from sweeps import calibrate, catalog
 from sweeps.spec import Spec, WorkloadSpec
 from vocab import predictions
 from vocab.contracts import ERROR, FINISHED, LAYER_KEYS, OK, SEED, TUNE, Pair
@@ -287,9 +287,11 @@ def _selections(spec: Spec, records: list[TrialRecord]) -> dict[str, Replay]:
     return {w: replay(found, spec.evaluation.settings(), {s for s, _, _ in found}) for w, found in rows.items()}
 
 
-def budget_rows(spec: Spec, records: list[TrialRecord], spec_hashes: Mapping[str, str] | None = None) -> list[dict]:
+def budget_rows(spec: Spec, records: list[TrialRecord], spec_hashes: Mapping[str, str] | None = None,
+                calibrated: Mapping[str, Mapping] | None = None) -> list[dict]:
     """One ``budget`` row per pair: what was planned, what ran, and whether that is complete;
-    ``spec_hashes``: pair key -> the spec hash of the step that added it (an extended sweep)."""
+    ``spec_hashes``: pair key -> the spec hash of the step that added it (an extended sweep);
+    ``calibrated``: pair key -> its calibration (``sweeps.calibrate``), whose range was searched."""
     rows = []
     selections = _selections(spec, records)
     design = "selection" if spec.evaluation.adaptive else "fixed"
@@ -309,6 +311,7 @@ def budget_rows(spec: Spec, records: list[TrialRecord], spec_hashes: Mapping[str
             asked = len(seed) if given is None else max(given, spec.evaluation.first_stage)
             stopped = chosen.decision is not None and chosen.decision.stopped
         es = spec.budget.early_stopping
+        own = (calibrated or {}).get(pair)
         rows.append({
             "sweep_id": spec.name,
             "spec_hash": (spec_hashes or {}).get(pair, spec.hash),
@@ -330,20 +333,22 @@ def budget_rows(spec: Spec, records: list[TrialRecord], spec_hashes: Mapping[str
             "seed_design": design,
             "seeds_asked": asked,
             "selection_settings": settings,
-            "search_space": _space_json(w, s, spec.overrides(s)),
+            "search_space": _space_json(w, s, {**spec.overrides(s), **calibrate.override(own)}),
             "protocol_hash": spec.protocol_hash(w),
             "studies": studies,
+            "default_search_space": _space_json(w, s, spec.overrides(s)) if own else None,
+            "calibration": json.dumps(own, sort_keys=True) if own else None,
         })
     return rows
 
 
 def write_results(spec: Spec, records: list[TrialRecord], directory: str,
-                  spec_hashes: Mapping[str, str] | None = None) -> list[dict]:
+                  spec_hashes: Mapping[str, str] | None = None, calibrated: Mapping | None = None) -> list[dict]:
     """Write ``trials``, ``epochs``, ``layers``, ``predictions`` and ``budget`` under ``directory`` (budget
     last: its presence marks the tables complete); return the budget rows (``spec_hashes`` as in
     ``budget_rows``)."""
     records = sorted(records, key=lambda r: (r.workload, r.strategy, r.stage != TUNE, r.study, r.trial_index))
-    budget = budget_rows(spec, records, spec_hashes)
+    budget = budget_rows(spec, records, spec_hashes, calibrated)
     write_table("trials", [trial_row(spec, r) for r in records], directory)
     write_table("epochs", [row for r in records for row in epoch_rows(spec, r)], directory)
     write_table("layers", [row for r in records for row in layer_rows(spec, r)], directory)

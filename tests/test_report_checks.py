@@ -2,7 +2,6 @@
 collapsed tune trials, a budget inside the sampler's random phase, and where the bounds come from."""
 
 import json
-import math
 
 import optuna
 import pandas as pd
@@ -32,21 +31,30 @@ def _rows(**kw):
     return make_rows(workloads=(W,), strategies=("dals", "sgdr", "adamw"), seeds=(0, 1, 2), diverge=None, **kw)
 
 
-def test_a_tuned_value_within_5_percent_of_a_bound_on_its_scale_is_flagged():
-    summary = pd.DataFrame([
-        {"workload": W, "strategy": "dals", "tuned_config": json.dumps({"lr": 0.096, "momentum": 0.9})},
-        {"workload": W, "strategy": "sgdr", "tuned_config": json.dumps({"lr": 1.1e-3, "momentum": 0.945})},
-        {"workload": W, "strategy": "adamw", "tuned_config": json.dumps({"lr": 0.01, "momentum": True})},
-        {"workload": W, "strategy": "lion", "tuned_config": json.dumps({"lr": 0.0999})},  # no recorded bounds
-    ])
-    bounds = {(W, s): {"lr": LR, "momentum": MOMENTUM} for s in ("dals", "sgdr", "adamw")}
-    edges = checks.edge_optima(summary, bounds)
-    got = {(r.strategy, r.hparam): (r.position, r.bound) for r in edges.itertuples()}
-    # By hand: log10 position (log10 v + 3) / 2; linear (v - 0.8) / 0.15. 0.9 is at 2/3 and 0.01 at 1/2.
-    assert got == {("dals", "lr"): (pytest.approx((math.log10(0.096) + 3) / 2), "upper"),
-                   ("sgdr", "lr"): (pytest.approx((math.log10(1.1e-3) + 3) / 2), "lower"),
-                   ("sgdr", "momentum"): (pytest.approx(0.145 / 0.15), "upper")}
-    assert checks.edge_optima(summary, bounds, edge=0.001).empty
+def _tune(rows, strategy, lrs, scores) -> None:
+    """Give ``strategy``'s tune trials these lrs (momentum 0.9) and final validation scores."""
+    tune = [t for t in rows["trials"] if t["strategy"] == strategy and t["stage"] == "tune"]
+    for t, lr, score in zip(tune, lrs, scores, strict=True):
+        t["hparams"], t["val_accuracy_final"] = json.dumps({"lr": lr, "momentum": 0.9}), score
+
+
+def test_an_edge_is_flagged_on_a_rising_trend_toward_it_not_on_where_the_best_landed(tmp_path):
+    rows = make_rows(workloads=(W,), strategies=("dals", "sgdr", "adamw"), seeds=(0,), diverge=None, tune_trials=8)
+    up = [10 ** (-3 + 2 * q) for q in (0.1, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.97)]  # positions on the log range
+    _tune(rows, "dals", up, [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])  # rises all the way to the edge
+    _tune(rows, "sgdr", up, [0.2, 0.3, 0.85, 0.8, 0.7, 0.6, 0.5, 0.9])  # best at 97%, the half falling
+    _tune(rows, "adamw", up, [0.2, 0.5, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4])  # interior optimum at the middle
+    _write(tmp_path, rows)
+    edges = checks.edge_optima(load_results([str(tmp_path)]), {(W, s): {"lr": LR, "momentum": MOMENTUM}
+                                                               for s in ("dals", "sgdr", "adamw")})
+    # By hand: dals's 6 trials at positions >= 1/2 are in rising order: tau 1, p = 1/6!; two searched
+    # hparams (momentum is constant, so it never trends): each edge's level 0.05 / 4.
+    assert list(edges[["strategy", "hparam", "bound", "n_near", "tau"]].itertuples(index=False, name=None)) == [
+        ("dals", "lr", "upper", 6, 1.0)]
+    r = edges.iloc[0]
+    assert (r.p, r.level, r.value, r.position) == (pytest.approx(1 / 720), 0.0125, pytest.approx(up[-1]),
+                                                    pytest.approx(0.97))
+    assert not r.calibrated
 
 
 def test_collapsed_tune_trials_are_listed_and_diverged_ones_counted_apart(tmp_path):
@@ -97,18 +105,21 @@ def test_bounds_come_from_the_budget_table_and_from_the_journal_for_older_result
     assert bounds[(W, "adamw")] == json.loads(SEARCH_SPACE)  # the recorded ranges win over the journal
 
 
-def test_the_warnings_section_words_an_edge_optimum(tmp_path):
-    rows = _rows()
-    for t in rows["trials"]:  # dals's seed runs retrained an LR at 99.9% of its log range
-        if t["strategy"] == "dals" and t["stage"] == "seed":
-            t["hparams"] = json.dumps({"lr": 0.0995, "momentum": 0.9}, sort_keys=True)
+def test_the_warnings_section_words_an_edge_trend_and_says_when_the_range_was_calibrated(tmp_path):
+    rows = _rows(tune_trials=8)
+    up = [10 ** (-3 + 2 * q) for q in (0.1, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.97)]
+    _tune(rows, "dals", up, [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+    for b in rows["budget"]:
+        b["calibration"] = json.dumps({"low": 1e-3, "high": 0.1}) if b["strategy"] == "dals" else None
     _write(tmp_path, rows)
     data = analyse(load_results([str(tmp_path)]), margin=0.005, seed=0, thresholds=(0.6,))
     sec = warnings_section(str(tmp_path / "report"), data)
     edges = sec.csvs["edge_optima"]
     assert list(edges[["strategy", "hparam", "bound"]].itertuples(index=False, name=None)) == [("dals", "lr", "upper")]
     text = " ".join(str(getattr(b, "text", "")) + " ".join(map(str, getattr(b, "items", []))) for b in sec.blocks)
-    assert "synthetic/dals: tuned lr = " in text and "at the upper bound" in text
+    assert ("synthetic/dals: the validation score still rises toward the upper bound of lr (the range "
+            "calibrated by the pair's LR range test [0.001, 0.1]") in text
+    assert "over the 6 trials in the half toward it, p = 0.0014 <= 0.0125 (5% per pair over its edges)" in text
 
 
 def test_the_verdict_names_the_inconclusive_strategies_and_the_worse_ones_with_who_beat_them():

@@ -184,7 +184,7 @@ def suggest(curve: Curve, canonical_lr: float, lr_ceiling: float = 10.0) -> Sugg
     return Suggestion(steep, minimum, curve.divergence_lr, low, high, tuple(notes))
 
 
-def _outward(value: float, up: bool, digits: int = 3) -> float:
+def outward(value: float, up: bool, digits: int = 3) -> float:
     """``value`` rounded to ``digits`` significant digits away from the range's inside."""
     exponent = math.floor(math.log10(value)) - digits + 1
     scaled = value / 10 ** exponent
@@ -194,7 +194,7 @@ def _outward(value: float, up: bool, digits: int = 3) -> float:
 def search_space_lines(strategy: str, suggestion: Suggestion) -> list[str]:
     """The ``search_space`` section of a sweep spec that searches ``lr`` over the suggested range,
     bounds rounded outwards to 3 significant digits (so the range still contains what it did)."""
-    low, high = _outward(suggestion.low, up=False), _outward(suggestion.high, up=True)
+    low, high = outward(suggestion.low, up=False), outward(suggestion.high, up=True)
     return ["search_space:", f"  {strategy}: {{lr: [{low:.3g}, {high:.3g}]}}"]
 
 
@@ -246,6 +246,7 @@ class WorkloadRangeTest:
     min_lr: float
     max_lr: float
     device: str
+    steps_per_epoch: int = 0  # batches in one pass over the training split: the cost in epochs
 
 
 def range_test_workload(workload: str, strategy: str, *, min_lr: float = MIN_LR, max_lr: float = MAX_LR,
@@ -301,4 +302,4 @@ def range_test_workload(workload: str, strategy: str, *, min_lr: float = MIN_LR,
 
     model.train()
     curve = run_range_test(stepper, closure_at, steps)
-    return WorkloadRangeTest(curve, hparams, steps, min_lr, max_lr, str(where))
+    return WorkloadRangeTest(curve, hparams, steps, min_lr, max_lr, str(where), steps_per_epoch)

@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from sweeps.spec.calibration import parse_calibration
 from sweeps.spec.checks import Problems, is_int, read_fields, read_int
 from sweeps.spec.model import Spec, SpecError
 from sweeps.spec.plugin_import import import_spec_plugins
@@ -27,7 +28,7 @@ from sweeps.spec.tracking import parse_tracking
 __all__ = ["TOP_FIELDS", "load_spec", "parse_spec"]
 
 TOP_FIELDS = ("name", "workloads", "strategies", "budget", "evaluation", "resources", "storage",
-              "data_dir", "max_concurrent", "keep_checkpoints", "search_space", "plugins", "tracking")
+              "data_dir", "max_concurrent", "keep_checkpoints", "search_space", "plugins", "tracking", "calibrate")
 
 
 def parse_spec(raw: Any, source: str = "spec", *, base: str | Path | None = None,
@@ -73,10 +74,16 @@ def parse_spec(raw: Any, source: str = "spec", *, base: str | Path | None = None
     if strategies and workloads:
         search_space = parse_search_space(raw.get("search_space"), strategies, workloads, p)
     tracking = parse_tracking(raw.get("tracking"), p)
+    calibrate = parse_calibration(raw.get("calibrate"), p)
+    if calibrate is not None:  # one procedure for every pair: a hand-set range would be a second one
+        for strategy, ranges in search_space:
+            if calibrate.hparam in dict(ranges):
+                p.add(f"search_space.{strategy}.{calibrate.hparam}", f"cannot be combined with calibrate "
+                      f"({calibrate.hparam} is calibrated for every pair); allowed: remove one of the two")
     if p.items:
         raise SpecError(p.items, source)
     return Spec(name, workloads, strategies, budget, evaluation, resources, storage, data_dir,
-                max_concurrent, keep_checkpoints, search_space, imported, tracking)
+                max_concurrent, keep_checkpoints, search_space, imported, tracking, calibrate)
 
 
 def load_spec(path: str | Path, plugins: tuple[str, ...] = ()) -> Spec:

@@ -242,6 +242,7 @@ class Spec:
     search_space: tuple[tuple[str, tuple[tuple[str, tuple[float, float]], ...]], ...] = ()
     plugins: tuple = ()  # sweeps.plugins.Plugin entries, imported before the rest was validated
     tracking: tuple = ()  # sweeps.spec.tracking.TrackerSpec entries: observers, not in the hash
+    calibrate: Any = None  # sweeps.spec.calibration.Calibration, or None: in the hash only when set
 
     def overrides(self, strategy: str) -> dict[str, tuple[float, float]]:
         """The search-space overrides of one strategy, ``{hparam: (low, high)}``."""
@@ -260,7 +261,13 @@ class Spec:
             "evaluation": self.evaluation.to_dict(),
             "search_space": {s: {h: list(r) for h, r in o} for s, o in self.search_space},
             "seed_rule": self.seed_rule,
+            **self._calibrate(),
         }
+
+    def _calibrate(self) -> dict:
+        """``{"calibrate": ...}`` when ranges are calibrated, else nothing: a spec without the
+        section keeps the hashes it had before the section existed."""
+        return {"calibrate": self.calibrate.to_dict()} if self.calibrate is not None else {}
 
     @property
     def seed_rule(self) -> str:
@@ -273,7 +280,8 @@ class Spec:
 
     def common_protocol(self) -> dict:
         """The part of the protocol every pair of the sweep shares: budget, evaluation, seed rule."""
-        return {"budget": self.budget.to_dict(), "evaluation": self.evaluation.to_dict(), "seed_rule": self.seed_rule}
+        return {"budget": self.budget.to_dict(), "evaluation": self.evaluation.to_dict(), "seed_rule": self.seed_rule,
+                **self._calibrate()}
 
     def protocol_hash(self, workload: WorkloadSpec) -> str:
         """16 hex: 8 of ``common_protocol`` then 8 of the workload (name, options, epochs). Pairs with
@@ -297,6 +305,7 @@ class Spec:
             # Module names: a sweep directory keeps the plugins' code under plugins/ (sweeps.plugins).
             **({"plugins": [p.module for p in self.plugins]} if self.plugins else {}),
             **({"tracking": tracking_to_dict(self.tracking)} if self.tracking else {}),
+            **self._calibrate(),
         }
 
     def to_yaml(self) -> str:
