@@ -128,9 +128,7 @@ def calibrate(spec: Spec, sweep: SweepDir, out: Callable[[str], None] = print, *
     return {Pair(w.name, s).key: pairs[Pair(w.name, s).key] for w, s in spec.pairs()}
 
 
-def override(calibration: Mapping | None) -> dict[str, tuple[float, float]]:
-    """A pair's calibration as a search-space override, ``{hparam: (low, high)}`` (none without one)."""
-    return {calibration["hparam"]: (calibration["low"], calibration["high"])} if calibration else {}
+override = catalog.calibration_override  # below sweeps.results, which reads it too
 
 
 def cost_line(calibrated: Mapping[str, Mapping]) -> str:

@@ -52,3 +52,9 @@ def strategy_markdown(workload: str = "synthetic", options: Mapping | None = Non
     canon = {s: resolved_canonical(workload, options or {}, s) for s in names}
     spaces = {s: default_space(workload, options or {}, s) for s in names}
     return ss.markdown_table(spaces, canon)
+
+
+def calibration_override(calibration: Mapping | None) -> dict[str, tuple[float, float]]:
+    """A pair's calibration (``sweeps.calibrate``) as a search-space override, ``{hparam: (low, high)}``
+    (none without one)."""
+    return {calibration["hparam"]: (calibration["low"], calibration["high"])} if calibration else {}

@@ -19,7 +19,7 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from reports.store import exists, read_table, write_table
-from sweeps import calibrate, catalog
+from sweeps import catalog
 from sweeps.spec import Spec, WorkloadSpec
 from vocab import predictions
 from vocab.contracts import ERROR, FINISHED, LAYER_KEYS, OK, SEED, TUNE, Pair
@@ -333,7 +333,7 @@ def budget_rows(spec: Spec, records: list[TrialRecord], spec_hashes: Mapping[str
             "seed_design": design,
             "seeds_asked": asked,
             "selection_settings": settings,
-            "search_space": _space_json(w, s, {**spec.overrides(s), **calibrate.override(own)}),
+            "search_space": _space_json(w, s, {**spec.overrides(s), **catalog.calibration_override(own)}),
             "protocol_hash": spec.protocol_hash(w),
             "studies": studies,
             "default_search_space": _space_json(w, s, spec.overrides(s)) if own else None,

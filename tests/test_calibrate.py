@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from sweeps import calibrate, cli
-from sweeps.spec import SpecError, load_spec, parse_spec
+from sweeps.spec import SpecError, parse_spec
 from sweeps.spec.calibration import Calibration
 from sweeps.storage import SweepDir, SweepError
 
@@ -51,8 +51,12 @@ def test_the_section_parses_names_bad_fields_and_leaves_existing_hashes_alone():
         assert expected in text
     with pytest.raises(SpecError, match=r"search_space.adam.lr: cannot be combined with calibrate"):
         parse_spec({**base, "calibrate": "lr", "search_space": {"adam": {"lr": [1e-4, 1e-2]}}})
-    # Hashes lrsweep computed for sweeps/quick.yaml before the section existed (spec, protocol).
-    quick = load_spec(ROOT / "sweeps" / "quick.yaml")
+    # Hashes lrsweep computed for sweeps/quick.yaml (as it was before the section existed) then (spec, protocol).
+    quick = parse_spec({"name": "quick", "workloads": ["synthetic"], "strategies": "paper",
+                        "budget": {"trials": 5, "epochs": 10, "sampler": "tpe", "sampler_seed": 0},
+                        "evaluation": {"seeds": "auto", "indifference": 0.5, "confidence": 0.95, "first_seeds": 10,
+                                       "batch": 16, "max_seeds": 100, "selection": "final"},
+                        "resources": {"cpu": 1, "gpu": 0, "population": "auto"}, "storage": "./results"})
     assert (quick.hash, quick.protocol_hash(quick.workloads[0])) == ("14112a2217306b45", "7799ee36ac1d5e5c")
     calibrated = parse_spec({**quick.to_dict(), "calibrate": "lr"})
     assert calibrated.hash != quick.hash and calibrated.protocol_hash(calibrated.workloads[0]) != "7799ee36ac1d5e5c"
