@@ -191,7 +191,9 @@ def load_sweep_spec(directory: str) -> tuple[Spec, SweepDir]:
     sweep = SweepDir(normalise(directory))
     text = sweep.read_text("spec.yaml")
     if text is None:
-        raise SweepError(f"{directory} is not a sweep directory: it has no spec.yaml")
+        started = " (only a lease: the `lrsweep run` or `reproduce` that made it was killed before it wrote " \
+            "its spec; start it again)" if sweep.read_text("lease") is not None else ""
+        raise SweepError(f"{directory} is not a sweep directory: it has no spec.yaml{started}")
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:

@@ -29,6 +29,7 @@ from test_sweep_durable import assert_exact_budget, assert_same_experiment
 from test_sweep_searcher import CANONICAL, plans
 
 from sweeps.searcher import PairSearcher
+from sweeps.storage import SweepError, load_sweep_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = {"workloads": [{"synthetic": {"n_train": 256}}], "strategies": ["fixed_sgd", "adam"],
@@ -42,15 +43,15 @@ DESIGNS = {
 CHAINS = {
     # In the order a sweep passes them. Start-up: the lease taken, before spec.yaml (then `run` again);
     # the studies created; trial 0's canonical point enqueued, not asked (the duplicate of issue 42); a
-    # journal append with Optuna's lock held; a point asked, its trial index not yet set.
+    # journal append with Optuna's lock held; a point asked, its trial index not yet set. Then a
+    # checkpoint mid-write (in a trial's worker) and one in place (the trial resumes from it). The end:
+    # every trial recorded, no table; two tables of five; all five, the lease not yet released.
     "fixed": ["lease.take:1", "journal.create:2", "journal.enqueue:1", "journal.lock:3", "journal.ask:2",
-              # Trials: a checkpoint mid-write (a trial's worker), one in place (the trial resumes from it);
-              # a study told; a run record mid-write, one in place with its checkpoint not yet deleted.
-              "checkpoint:1", "checkpoint.written:1", "journal.tell:1", "run:2", "run.written:2",
-              # The end: every trial recorded, no table; two tables of five; all tables, the lease held.
-              "tables:1", "table:2", "lease.release:1"],
-    # The selection decisions: the first mid-write, the second in place; a seed run's point enqueued.
-    "selection": ["journal.enqueue:2", "selection:1", "selection.written:2"],
+              "checkpoint:1", "checkpoint.written:1", "tables:1", "table:2", "lease.release:1"],
+    # The second pair's canonical point enqueued; a study told; a run record mid-write, then one in place with its
+    # checkpoint not yet deleted; the first selection decision mid-write, the second in place.
+    "selection": ["journal.enqueue:2", "journal.tell:1", "run:2", "run.written:2", "selection:1",
+                  "selection.written:2"],
 }
 LOCK_WAIT = ("taking longer than", "Forcibly releasing")
 """What Optuna prints while it waits on a journal lock (JournalFileSymlinkLock.acquire)."""
@@ -123,6 +124,7 @@ class Chain:
 def run_chain(cluster: Cluster, root: Path, design: str, crashes: list[str]) -> Chain:
     """Start the design's sweep and resume it after each kill at ``crashes`` in turn, then once more
     without one (an uninterrupted sweep: no ``crashes``)."""
+    root.mkdir()
     chain, spec = Chain(root / "results" / design), write_spec(root, design, design)
     for i, crash in enumerate([*crashes, None]):
         log = root / f"driver{i}.log"
@@ -210,3 +212,9 @@ def test_a_killed_drivers_journal_lock_is_removed_at_once(tmp_path):
     assert time.monotonic() - t0 < 5  # Optuna warns after 10 s and breaks a lock after 30 s
     assert notes == [f"{journal}.lock: left by a driver killed mid-write; removed (the lease proves that driver gone)"]
     assert not os.path.lexists(tmp_path / "optuna.journal.lock")
+
+
+def test_a_directory_a_run_killed_before_its_spec_left_says_to_start_it_again(tmp_path):
+    (tmp_path / "lease").write_text("")  # a kill at lease.take
+    with pytest.raises(SweepError, match="no spec.yaml .only a lease: .* start it again"):
+        load_sweep_spec(str(tmp_path))
