@@ -33,7 +33,8 @@ from sweeps.storage import SweepError, load_sweep_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = {"workloads": [{"synthetic": {"n_train": 256}}], "strategies": ["fixed_sgd", "adam"],
-        "budget": {"trials": 3, "epochs": 2, "sampler": "random", "sampler_seed": 0}, "resources": {"cpu": 1}}
+        "budget": {"trials": 3, "epochs": 2, "sampler": "random", "sampler_seed": 0}, "resources": {"cpu": 1},
+        "max_concurrent": 1}  # one trial actor per driver: each costs a process start and torch's import
 DESIGNS = {
     "fixed": {**BASE, "evaluation": {"seeds": 2}},  # assert_exact_budget's numbers (tests/test_sweep_durable.py)
     "selection": {**BASE, "budget": {**BASE["budget"], "epochs": 1},
