@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from patience import sweep_progress, wait_for
+from patience import STALL_S, sweep_progress, wait_for
 from test_sweep_durable import assert_exact_budget, assert_same_experiment
 from test_sweep_searcher import CANONICAL, plans
 
@@ -102,7 +102,7 @@ def write_spec(root: Path, design: str, name: str) -> Path:
 def finish(proc: subprocess.Popen, root: Path, log: Path) -> str:
     """Wait for a driver while its sweep makes progress; return what it printed."""
     try:
-        wait_for(lambda: proc.poll() is not None, 300, interval=0.2, what=str(proc.args[-3:]),
+        wait_for(lambda: proc.poll() is not None, STALL_S, interval=0.2, what=str(proc.args[-3:]),
                  progress=lambda: sweep_progress(root))
     finally:
         if proc.poll() is None:
@@ -163,6 +163,7 @@ def decisions(directory: Path) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # slow under load is no failure: the waits fail on a stall (patience.STALL_S)
 @pytest.mark.parametrize("design", list(CHAINS))
 def test_a_sweep_killed_at_each_crash_point_resumes_to_the_uninterrupted_tables(sweeps, design):
     killed, whole = (future.result() for future in sweeps[design])
