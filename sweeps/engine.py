@@ -150,6 +150,7 @@ def fit(p: Plan, out: Callable[[str], None] = say, observer=None, watch: Storage
 
     spec, sweep = p.spec, p.sweep
     finished = p.record.runs()
+    p.record.drop_finished_checkpoints(finished)
     if not sweep.is_local:
         p.record.pull_journal(sweep.journal_path)
     searcher = _searcher(p)

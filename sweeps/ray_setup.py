@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 from ray.tune import Callback
 
-from sweeps import plugins
+from sweeps import crashpoints, plugins
 from sweeps.progress import Progress, trial_error
 from sweeps.record import Record, RunRecord
 from sweeps.results import dedupe_epochs, describe_error
@@ -46,6 +46,7 @@ def init_ray(address: str | None, num_cpus: int | None, spec: Spec | None = None
     env = plugins.runtime_env(spec.plugins, [w.name for w in spec.workloads if w.text]) if spec else {}
     if sweep is not None and sweep.is_local:  # trials' library chatter (LOG_DIR_VAR) into the sweep dir
         env.setdefault("env_vars", {})[LOG_DIR_VAR] = sweep.path("logs")
+    env.setdefault("env_vars", {}).update(crashpoints.worker_env())  # the kill tests' hook, off by default
     if os.environ.get(plugins.ENV_VAR):  # a job from `lrsweep submit`: its runtime_env ships the plugins
         env.pop("py_modules", None)
         env.get("env_vars", {}).pop(plugins.ENV_VAR, None)

@@ -92,6 +92,15 @@ class Record:
         self.sweep.write_bytes(self.run_name(run.config), run.to_json().encode(), point="run")
         self.sweep.delete(self.checkpoint_name(run.config))  # it is finished: its checkpoint is not needed
 
+    def drop_finished_checkpoints(self, finished: Mapping[str, RunRecord]) -> None:
+        """Delete the checkpoints of trials the record holds finished: ``write_run`` deletes each
+        after its run record, and a kill between the two writes leaves it behind."""
+        fs, base = self.sweep.filesystem_path(f"{RECORD}/checkpoints")
+        for info in fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True)):
+            key = info.path[len(base) + 1:].rsplit(".", 2)[0]  # <pair>/<stage>-<index>.<config hash>.pt
+            if info.type == pafs.FileType.File and info.path.endswith(".pt") and key in finished:
+                self.sweep.delete(f"{RECORD}/checkpoints/{info.path[len(base) + 1:]}")
+
     def push_journal(self, local: str) -> None:
         """A URI sweep's journal: the driver-local file uploaded whole (one object, visible at once)."""
         try:
@@ -241,6 +250,7 @@ class Lease:
                 os.close(fd)
                 self._refuse(previous)
             os.ftruncate(fd, 0)
+            pause("lease.take")
             os.pwrite(fd, json.dumps(self.me).encode(), 0)
             self._fd = fd
         else:
@@ -273,6 +283,7 @@ class Lease:
         self._stop.set()
         if self._fd is not None:
             os.ftruncate(self._fd, 0)  # released: a later driver takes over nothing
+            pause("lease.release")
             os.close(self._fd)  # drops the flock
             self._fd = None
         elif not self.sweep.is_local and reachable:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from reports.store import exists, read_table, write_table
 from sweeps import catalog
+from sweeps.crashpoints import crash_point
 from sweeps.spec import Spec, WorkloadSpec
 from vocab import predictions
 from vocab.contracts import ERROR, FINISHED, LAYER_KEYS, OK, SEED, TUNE, Pair
@@ -350,10 +351,15 @@ def write_results(spec: Spec, records: list[TrialRecord], directory: str,
     records = sorted(records, key=lambda r: (r.workload, r.strategy, r.stage != TUNE, r.study, r.trial_index))
     budget = budget_rows(spec, records, spec_hashes, calibrated)
     write_table("trials", [trial_row(spec, r) for r in records], directory)
+    crash_point("table")
     write_table("epochs", [row for r in records for row in epoch_rows(spec, r)], directory)
+    crash_point("table")
     write_table("layers", [row for r in records for row in layer_rows(spec, r)], directory)
+    crash_point("table")
     write_table("predictions", [row for r in records for row in prediction_rows(spec, r)], directory)
+    crash_point("table")
     write_table("budget", budget, directory)
+    crash_point("table")
     return budget
 
 

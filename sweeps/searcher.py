@@ -30,6 +30,7 @@ trial i always gets the same point (``pin``), so a resumed sweep is the same exp
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import pickle
@@ -42,11 +43,12 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.storages import JournalStorage
-from optuna.storages.journal import JournalFileBackend
+from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
 import search_spaces as ss
+from sweeps.crashpoints import crash_point
 from sweeps.spec.model import MAX_EVAL_SEEDS
 from vocab.contracts import SEED, STAGE_METRIC, TUNE
 from vocab.members import member_finals, member_metrics, run_ids, trial_config, trial_members
@@ -58,6 +60,16 @@ VAL = STAGE_METRIC[TUNE]  # what a tune trial is ranked by
 TEST = STAGE_METRIC[SEED]  # what the selection design compares seed runs by
 
 __all__ = ["PairPlan", "PairSearcher", "SAMPLERS", "best_trial", "objective"]
+
+
+class _JournalLock(JournalFileSymlinkLock):
+    """Optuna's default journal lock, with a crash point while it is held (a kill inside a journal write)."""
+
+    def acquire(self) -> bool:
+        held = super().acquire()
+        crash_point("journal.lock")
+        return held
+
 
 class IndexedRandomSampler(optuna.samplers.RandomSampler):
     """Optuna's random sampler with trial i's point drawn from a generator seeded by (seed, i), so
@@ -234,7 +246,7 @@ class PairSearcher(Searcher):
 
     def _storage(self) -> JournalStorage:
         os.makedirs(os.path.dirname(os.path.abspath(self.journal_path)), exist_ok=True)
-        return JournalStorage(JournalFileBackend(self.journal_path))
+        return JournalStorage(JournalFileBackend(self.journal_path, _JournalLock(self.journal_path)))
 
     def study(self, key: str) -> optuna.Study:
         """The pair's study, created on first use (its trial 0, the canonical point, is enqueued
@@ -248,6 +260,7 @@ class PairSearcher(Searcher):
                     sampler=SAMPLERS[self.sampler](self._sampler_seed(key), self.plans[key].population > 1),
                     load_if_exists=True,
                 )
+            crash_point("journal.create")
         return self._studies[key]
 
     def _sampler_seed(self, key: str) -> int:
@@ -265,12 +278,14 @@ class PairSearcher(Searcher):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             if point is not None:
-                study.enqueue_trial(dict(point))
+                study.enqueue_trial(dict(point))  # a kill before the ask leaves it WAITING: see _replay_study
+                crash_point("journal.enqueue")
             if hasattr(study.sampler, "pin"):
                 study.sampler.pin(index)
             trial = study.ask()
             hparams = ss.define_by_run(plan.space)(trial)
-        trial.set_user_attr("trial_index", index)
+        crash_point("journal.ask")
+        trial.set_user_attr("trial_index", index)  # last: a trial without it was never fully asked
         return trial, hparams
 
     # -- Searcher API ----------------------------------------------------------------------------
@@ -357,6 +372,7 @@ class PairSearcher(Searcher):
             study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
         else:
             study.tell(number, value, skip_if_finished=True)
+        crash_point("journal.tell")
 
     def _finished(self, key: str, value: float | None, index: int, run_id: str, hparams: Mapping[str, Any],
                   canonical: bool) -> None:
@@ -435,7 +451,8 @@ class PairSearcher(Searcher):
         if self.record_root is not None and self.rounds.workloads[workload].decision is not None:
             from sweeps.storage import SweepDir
 
-            SweepDir(self.record_root).write_text(f"record/selection/{workload}.json", self.rounds.record(workload))
+            SweepDir(self.record_root).write_text(f"record/selection/{workload}.json", self.rounds.record(workload),
+                                                  point="selection")
 
     def remaining(self) -> int:
         """Tune trials still to run, seed trials of pairs still tuning included (upper bound; with the
@@ -489,6 +506,9 @@ class PairSearcher(Searcher):
         journal lost them), fail the trials its dead driver left running, and keep the points asked
         for the tune trials still to run, so they are asked again for the same index."""
         study = self.study(key)
+        for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            # Enqueued by a driver killed before its ask: asked again, it would be the next ask's point.
+            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
         asked = {t.user_attrs["trial_index"]: t for t in study.get_trials(deepcopy=False)
                  if "trial_index" in t.user_attrs}  # the latest ask of each index
         for run in sorted(runs, key=lambda r: trial_members(r.config)[0][1]["trial_index"]):
@@ -520,12 +540,20 @@ class PairSearcher(Searcher):
     def _open_journal(self) -> list[str]:
         """Open every pair's study before a resume; return what had to be repaired, in words.
 
+        Optuna's lock file of a driver killed mid-append is removed at once (Optuna would wait 30 s
+        for it, its grace period): this driver holds the lease, so no other driver writes the journal.
         A torn last record (the driver died mid-append) is cut off, since Optuna would append after
         it; a journal Optuna cannot read is moved aside and the studies start empty, to be replayed
         from the finished runs (a sampler that learns, TPE, then has lost only the points of trials
         that were running, which are asked afresh)."""
         notes = []
         path = self.journal_path
+        lock = path + ".lock"  # Optuna's JournalFileSymlinkLock, held by a driver that the lease proves gone
+        if os.path.lexists(lock):
+            os.unlink(lock)
+            notes.append(f"{lock}: left by a driver killed mid-write; removed (the lease proves that driver gone)")
+        for left in glob.glob(glob.escape(lock) + "*.rename"):  # a release cut short
+            os.unlink(left)
         if os.path.exists(path):
             with open(path, "rb") as f:
                 data = f.read()

@@ -17,7 +17,6 @@ import contextlib
 import errno
 import os
 import shlex
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ import yaml
 
 from reports.store import cache_name, filesystem, is_uri, join, make_dirs, normalise
 from sweeps import plugins
+from sweeps.crashpoints import crash_point
 from sweeps.spec import Spec, SpecError, parse_spec
 
 __all__ = ["EXPERIMENT", "StorageError", "SweepDir", "SweepError", "load_sweep_spec", "pause", "storage_fault",
@@ -36,15 +36,8 @@ EXPERIMENT = "experiment"
 """The Tune experiment's directory inside the sweep directory."""
 
 
-PAUSE_VAR = "LRSWEEP_PAUSE_AT"
-"""Test hook: comma-separated write points (``checkpoint``, ``run``, ``tables``) at which lrsweep
-sleeps ``LRSWEEP_PAUSE_SECONDS`` (default 1) mid-write, so a kill test can land a SIGKILL there."""
-
-
-def pause(point: str) -> None:
-    """Sleep at ``point`` when the test hook asks for it (see ``PAUSE_VAR``)."""
-    if point in os.environ.get(PAUSE_VAR, "").split(","):
-        time.sleep(float(os.environ.get("LRSWEEP_PAUSE_SECONDS", "1")))
+pause = crash_point
+"""The kill tests' hook at a named write point: sleep or die there (``sweeps.crashpoints``)."""
 
 
 class SweepError(RuntimeError):
@@ -145,13 +138,16 @@ class SweepDir:
     def write_bytes(self, name: str, data: bytes, point: str = "") -> None:
         """Write a file whole: a temporary file renamed over it where the filesystem has rename, one
         upload (visible at once) on an object store; a reader sees the old file or the new one.
-        ``point`` names the write for the kill tests' pause hook (``pause``)."""
+        ``point`` names the write for the kill tests' hook (``pause``): ``point`` mid-write (the
+        temporary file complete, not renamed), ``point.written`` once the file is in place."""
         fs, target = self.filesystem_path(name)
         folder, _, leaf = target.rpartition("/")
         make_dirs(fs, folder)
         if not self.is_local:
             with fs.open_output_stream(target) as f:
                 f.write(data)
+            if point:
+                pause(f"{point}.written")
             return
         tmp = f"{folder}/.{leaf}.{os.getpid()}.tmp"
         try:
@@ -167,10 +163,12 @@ class SweepDir:
                 os.remove(tmp)
             raise
         os.replace(tmp, target)
+        if point:
+            pause(f"{point}.written")
 
-    def write_text(self, name: str, text: str) -> None:
+    def write_text(self, name: str, text: str, point: str = "") -> None:
         """Write a small file whole (see ``write_bytes``)."""
-        self.write_bytes(name, text.encode())
+        self.write_bytes(name, text.encode(), point)
 
     def delete(self, name: str) -> None:
         fs, path = self.filesystem_path(name)
@@ -193,7 +191,9 @@ def load_sweep_spec(directory: str) -> tuple[Spec, SweepDir]:
     sweep = SweepDir(normalise(directory))
     text = sweep.read_text("spec.yaml")
     if text is None:
-        raise SweepError(f"{directory} is not a sweep directory: it has no spec.yaml")
+        started = " (only a lease: the `lrsweep run` or `reproduce` that made it was killed before it wrote " \
+            "its spec; start it again)" if sweep.read_text("lease") is not None else ""
+        raise SweepError(f"{directory} is not a sweep directory: it has no spec.yaml{started}")
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
