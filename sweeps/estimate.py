@@ -160,8 +160,8 @@ def estimate(spec: Spec, costs: dict[tuple[str, str], Cost], slots: int,
         per_seed_run = {}
         for s in strategies:
             c = costs.get((w.name, s)) or _mean_cost(costs, w.name)
-            tune = spec.budget.studies * sum(c.start + w.epochs * size * c.per_run_epoch
-                                             for size in _trials(spec.budget.trials, m))  # each study its own trials
+            # A pair's studies train together: its S x T tune runs fill populations of m.
+            tune = sum(c.start + w.epochs * size * c.per_run_epoch for size in _trials(spec.budget.total_trials, m))
             work = [x + tune for x in work]
             per_seed_run[s] = c.start / m + w.epochs * c.per_run_epoch
             tune_runs += spec.budget.total_trials
