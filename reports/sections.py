@@ -19,7 +19,7 @@ from reports.analysis import MIN_WORKLOADS, Analysis
 from reports.document import Section
 from reports.formatting import ci, config, interval, mean_ci, num, pct, pp, pval, seeds, value
 from reports.load import Results
-from reports.seed_claims import mcb_line, selection_lines, selection_rows
+from reports.seed_claims import mcb_line, selection_lines, selection_rows, selection_warnings
 from reports.verdict import WorkloadVerdict
 
 
@@ -139,7 +139,10 @@ def workload_sections(out_dir: str, data: Analysis) -> Section:
             })
         sec.table(pd.DataFrame(rows))
         if not v.empty:
-            sec.p(tables.power_statement(v, margin))
+            adaptive = (" These figures are about the paired t-tests of this section, run after the fact on the seeds "
+                        "the selection design gave each strategy; the selection itself needs no such number of "
+                        "seeds, and its guarantee is in the verdict." if workload in data.selections else "")
+            sec.p(tables.power_statement(v, margin) + adaptive)
         split = test_split_text(data, workload)
         if split:
             sec.p(split)
@@ -405,18 +408,43 @@ def verdict_lines(v: WorkloadVerdict, seeds_needed: int | None, mcb: str | None 
     return lines
 
 
-def over_rows_lines(v: WorkloadVerdict, table: pd.DataFrame) -> list[str]:
-    """The verdict's claims on one workload checked against the test sample's variance (`reports.two_level`),
-    one line; none for a sweep without predictions."""
+def over_rows(v: WorkloadVerdict, table: pd.DataFrame, over_seeds) -> tuple[list[str], pd.DataFrame | None]:
+    """The verdict's claims on one workload checked against the test sample's variance (`reports.two_level`):
+    a line on the leader and a table with one row per claim (strategy, behind whom, on how many seeds, what
+    the seeds showed, whether it holds over seeds and test rows, and that test's Holm p). ``over_seeds(claim)``
+    words the seed-level evidence of a `two_level.Claim` under the design that was run. Nothing for a sweep
+    without predictions; no table when the verdict makes no claim."""
     if table.empty or v.workload not in set(table["workload"]):
-        return []
+        return [], None
     t = table[table["workload"] == v.workload]
     lead = t.iloc[0]
-    claims = two_level.verdict_claims(v.worse, v.equivalent, lead["a"], t)
+    claims = two_level.verdict_claim_rows(v.worse, v.equivalent, lead["a"], t)
     seeds_only = interval(lead["seed_ci_low"], lead["seed_ci_high"])
     text = (f"**Over seeds and test rows** (per-row predictions): {lead['a']} {pct(lead['mean'])} % "
             f"{interval(lead['ci_low'], lead['ci_high'])} (95%; seeds only {seeds_only})")
-    return [text + (". " + "; ".join(claims) + "." if claims else "; the verdict makes no claim to check.")]
+    if not claims:
+        return [text + "; the verdict makes no claim to check."], None
+    rows = pd.DataFrame([{
+        "strategy": c.strategy,
+        "behind": c.other if c.kind == "worse" else f"(within +-{100 * v.margin:g} pp of {c.other})",
+        "seeds": c.seeds, "over seeds": over_seeds(c),
+        "over seeds and test rows": "**holds**" if c.holds else "does not survive",
+        "p (seeds and rows)": pval(c.p_holm)} for c in sorted(claims, key=lambda c: (-c.seeds, c.strategy, c.other))])
+    return [text + ". Each claim of the verdict, checked against the test sample's variance (p: the same test "
+            "over seeds and test rows, Holm over all pairs of the workload):"], rows
+
+
+def _fixed_evidence(all_pairs: pd.DataFrame, workload: str):
+    """The fixed design's seed-level evidence of a claim: its all-pairs Holm p (t-test or TOST)."""
+    w = all_pairs[all_pairs["workload"] == workload] if len(all_pairs) else all_pairs
+    p = {frozenset((a, b)): (t, tost) for a, b, t, tost in zip(w.get("a", []), w.get("b", []), w.get("p_t_holm", []),
+                                                               w.get("p_tost_holm", []), strict=True)}
+
+    def words(c: two_level.Claim) -> str:
+        t, tost = p.get(frozenset((c.strategy, c.other)), (math.nan, math.nan))
+        return f"shown worse (Holm p {pval(t)})" if c.kind == "worse" else f"shown equivalent (Holm p {pval(tost)})"
+
+    return words
 
 
 def verdict_section(out_dir: str, data: Analysis) -> Section:
@@ -431,10 +459,14 @@ def verdict_section(out_dir: str, data: Analysis) -> Section:
             # Each elimination is a claim that the strategy trails the one it fell behind: checked over rows too.
             behind = {name: (by,) for r in (chosen.decision.rounds if chosen.decision else ()) for name, by in
                       r.eliminated.items()}
-            sec.ul(selection_lines(chosen) + over_rows_lines(replace(v, worse=behind, equivalent=()), data.two_level))
+            lines, claims = over_rows(replace(v, worse=behind, equivalent=()), data.two_level,
+                                      lambda c: "eliminated (KN)")
+            sec.ul(selection_lines(chosen) + lines)
         else:
-            sec.ul(verdict_lines(v, v.median_seeds_for_margin(), mcb_line(data.mcb.get(v.workload, [])))
-                   + over_rows_lines(v, data.two_level))
+            lines, claims = over_rows(v, data.two_level, _fixed_evidence(data.all_pairs, v.workload))
+            sec.ul(verdict_lines(v, v.median_seeds_for_margin(), mcb_line(data.mcb.get(v.workload, []))) + lines)
+        if claims is not None:
+            sec.table(claims)
     if not data.two_level.empty:
         sec.csvs["two_level"] = data.two_level
     selected = [row for sv in data.selections.values() for row in selection_rows(sv)]
@@ -570,6 +602,11 @@ def warnings_section(out_dir: str, data: Analysis) -> Section:
         items.append(f"The budget ({trials} trials per strategy) lies inside {sampler}'s {startup} random start-up "
                      "trials: tuning was random search, and a longer budget might rank the strategies differently.")
     for workload, v in data.verdicts.items():
+        if workload in data.selections:
+            # The selection design's claim is its guarantee, which needs no number of seeds fixed in advance:
+            # its warnings are about whether the procedure ended with that guarantee (seed_claims).
+            items += selection_warnings(data.selections[workload])
+            continue
         mdd = v.median_mdd()
         if np.isfinite(mdd) and mdd > data.margin:
             n = int(data.summary[data.summary["workload"] == workload]["n"].max())
