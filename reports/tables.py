@@ -392,10 +392,16 @@ def convergence(res: Results, thresholds: list[float], relative_to: dict[str, fl
     return pd.DataFrame(rows)
 
 
+def tune_metrics(res: Results) -> dict[tuple[str, str], str]:
+    """(workload, strategy) -> the trials column the pair's tune trials were ranked by (its budget row's
+    ``selection``), for every pair at once: a figure asks it per pair and trial."""
+    b = res.budget
+    return {(w, s): TUNE_METRICS[sel] for w, s, sel in zip(b["workload"], b["strategy"], b["selection"], strict=True)}
+
+
 def tune_metric(res: Results, workload: str, strategy: str) -> str:
     """The trials column the pair's tune trials were ranked by: its budget row's ``selection``."""
-    row = res.budget[(res.budget["workload"] == workload) & (res.budget["strategy"] == strategy)]
-    return TUNE_METRICS[row["selection"].iloc[0] if len(row) else "final"]
+    return tune_metrics(res).get((workload, strategy), TUNE_METRICS["final"])
 
 
 def budget_curves(res: Results) -> tuple[pd.DataFrame, pd.DataFrame]:
