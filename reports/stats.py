@@ -80,8 +80,9 @@ def signed_rank_test(d) -> tuple[float, float]:
     is counted by a subset-sum recursion over the ranks (doubled, so that average ranks are integers),
     p = min(1, 2 min(P(R+ <= r), P(R+ >= r))). Without ties this is the exact null distribution scipy's
     ``wilcoxon(method="exact")`` uses, and the same p; with ties it is the permutation test scipy's
-    default falls back to, counted in microseconds where scipy enumerates the 2^n patterns (about
-    0.4 s a pair at 10 seeds, the report's main cost before). Above, the normal approximation with the
+    default falls back to up to 13 pairs (and exact beyond, where scipy approximates), counted in
+    microseconds where scipy enumerates the 2^n patterns (0.37 s a pair at 10 seeds on the 2-core
+    machine under load, the report's main cost before). Above, the normal approximation with the
     tie correction, z = (R+ - n(n+1)/4) / sqrt((n(n+1)(2n+1) - sum(t^3 - t)/2) / 24) over the tie
     groups' sizes t, without continuity correction: scipy's ``method="asymptotic"``. NaN without a
     non-zero difference.
