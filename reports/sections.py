@@ -186,6 +186,18 @@ def workload_sections(out_dir: str, data: Analysis) -> Section:
     return sec
 
 
+def claimed(data: Analysis, workload: str) -> WorkloadVerdict:
+    """The workload's verdict with the claims the design that was run makes: a fixed design's (shown worse,
+    shown equivalent: the all-pairs tests); under the selection design each elimination is the claim that
+    the strategy trails the one it fell behind, and the t-tests, run after the fact, claim nothing."""
+    v = data.verdicts[workload]
+    if workload not in data.selections:
+        return v
+    d = data.selections[workload].decision
+    behind = {name: (by,) for r in (d.rounds if d else ()) for name, by in r.eliminated.items()}
+    return replace(v, worse=behind, equivalent=())
+
+
 def two_level_rows(data: Analysis, workload: str) -> pd.DataFrame | None:
     """The workload's rows of `Analysis.two_level` as printed: the leader, then its comparisons; None
     without predictions."""
@@ -193,7 +205,7 @@ def two_level_rows(data: Analysis, workload: str) -> pd.DataFrame | None:
     if t.empty or workload not in set(t["workload"]):
         return None
     t = t[t["workload"] == workload]
-    v = data.verdicts[workload]
+    v = claimed(data, workload)
     leader = t.iloc[0]["a"]
     rows = []
     for r in t[(t["a"] == leader)].itertuples():
@@ -203,16 +215,17 @@ def two_level_rows(data: Analysis, workload: str) -> pd.DataFrame | None:
                      "95% CI, seeds only": interval(r.seed_ci_low, r.seed_ci_high, digits=2),
                      "95% CI, seeds and test rows": interval(r.ci_low, r.ci_high, digits=2),
                      "rows' share": num(r.rows_share), "Holm p (all pairs)": pval(r.p_holm) if r.b else "",
-                     "claim": _claim(v, leader, r)})
+                     "claim": _claim(v, leader, r, "eliminated" if workload in data.selections else "worse")})
     return pd.DataFrame(rows)
 
 
-def _claim(v: WorkloadVerdict, leader: str, r) -> str:
-    """The verdict's claim about (leader, other) and whether it survives the test sample (two_level)."""
+def _claim(v: WorkloadVerdict, leader: str, r, behind: str = "worse") -> str:
+    """The verdict's claim about (leader, other), ``behind`` naming a claim that other trails the leader
+    (a fixed design's "worse", the selection's "eliminated"), and whether it survives the test sample."""
     if not r.b:
         return ""
     if leader in v.worse.get(r.b, ()):
-        return "worse: " + two_level.claim_words("worse", r.p_holm)
+        return f"{behind}: " + two_level.claim_words("worse", r.p_holm)
     if r.b in v.equivalent:
         return "equivalent: " + two_level.claim_words("equivalent", r.p_tost_holm)
     return "no claim over seeds"
@@ -455,13 +468,8 @@ def verdict_section(out_dir: str, data: Analysis) -> Section:
     for v in verdicts:
         sec.p(f"**{v.workload}** ({v.strategies} strategies). " + _leaders_text(v, v.workload in data.selections))
         if v.workload in data.selections:
-            chosen = data.selections[v.workload]
-            # Each elimination is a claim that the strategy trails the one it fell behind: checked over rows too.
-            behind = {name: (by,) for r in (chosen.decision.rounds if chosen.decision else ()) for name, by in
-                      r.eliminated.items()}
-            lines, claims = over_rows(replace(v, worse=behind, equivalent=()), data.two_level,
-                                      lambda c: "eliminated (KN)")
-            sec.ul(selection_lines(chosen) + lines)
+            lines, claims = over_rows(claimed(data, v.workload), data.two_level, lambda c: "eliminated (KN)")
+            sec.ul(selection_lines(data.selections[v.workload]) + lines)
         else:
             lines, claims = over_rows(v, data.two_level, _fixed_evidence(data.all_pairs, v.workload))
             sec.ul(verdict_lines(v, v.median_seeds_for_margin(), mcb_line(data.mcb.get(v.workload, []))) + lines)

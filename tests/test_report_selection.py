@@ -175,3 +175,19 @@ def test_a_selection_not_yet_finished_is_warned_that_nothing_is_selected():
         f"coin: the selection has not finished ({d.reason}): nothing is selected and no guarantee holds yet; it "
         f"ends by {d.closes_at} seeds per strategy at the latest. `lrsweep resume` continues it."]
     assert selection_warnings(SelectionVerdict("coin", 2, s, None)) == []
+
+
+def test_the_workload_tables_claims_over_test_rows_are_the_selections_eliminations(reports):
+    md, _, d, _ = reports["stopped"]
+    behind = {name: by for r in d.rounds for name, by in r.eliminated.items()}
+    table = md[md.index("#### synthetic: over seeds and test rows"):]
+    table = table[:table.index("\n####", 1)]
+    lines = [line for line in table.splitlines() if line.startswith(f"| {d.selected} - ")]
+    assert len(lines) == len(behind) + len(d.contenders) - 1  # the leader against every other strategy
+    for line in lines:
+        other = line.split(" | ")[0].removeprefix(f"| {d.selected} - ")
+        claim = line.rstrip(" |").split(" | ")[-1]
+        if behind.get(other) == d.selected:
+            assert claim.startswith("eliminated: ") and ("holds" in claim or "does not survive" in claim), line
+        else:  # eliminated behind another strategy, or never: the selection claims nothing against the leader
+            assert claim == "no claim over seeds", line
