@@ -125,13 +125,14 @@ def pair_frames(all_pairs: pd.DataFrame, workload: str, order: list[str]) -> tup
     """Square frames (row - column mean paired difference, Holm p over all pairs) in ``order``, from
     `tables.pairwise_all`, whose rows are a - b with a before b alphabetically."""
     w = all_pairs[all_pairs["workload"] == workload]
-    diff = pd.DataFrame(np.nan, index=order, columns=order)
-    p = diff.copy()
+    at = {name: i for i, name in enumerate(order)}
+    diff, p = np.full((len(order), len(order)), np.nan), np.full((len(order), len(order)), np.nan)
     for a, b, d, q in zip(w["a"], w["b"], w["mean_diff"], w["p_t_holm"], strict=True):
-        if a in diff.index and b in diff.index:
-            diff.loc[a, b], diff.loc[b, a] = d, -d
-            p.loc[a, b] = p.loc[b, a] = q
-    return diff, p
+        if a in at and b in at:  # numpy cells: setting DataFrame cells one by one took most of the figure's prep
+            i, j = at[a], at[b]
+            diff[i, j], diff[j, i] = d, -d
+            p[i, j] = p[j, i] = q
+    return pd.DataFrame(diff, index=order, columns=order), pd.DataFrame(p, index=order, columns=order)
 
 
 def compute_cost(res: Results, summary: pd.DataFrame, workload: str) -> tuple[pd.DataFrame, str, str]:
@@ -166,6 +167,7 @@ def figure_section(data: Analysis, out_dir: str) -> Section:
     layer_views = layer_medians(res)
     tune = res.tune_runs()
     chance = tables.chance_levels(res)
+    metric_of = tables.tune_metrics(res)
     m = 100 * data.margin
     for workload in data.workloads:
         s = summary[summary["workload"] == workload].sort_values("rank")
@@ -222,7 +224,7 @@ def figure_section(data: Analysis, out_dir: str) -> Section:
                        "shared along each row. No interval; one step per epoch, so these are samples, not "
                        "epoch averages. Values are in `layers.parquet`.")
         wt = tune[tune["workload"] == workload]
-        metrics = {tables.tune_metric(res, workload, st_) for st_ in ranked}
+        metrics = {metric_of.get((workload, st_), tables.TUNE_METRICS["final"]) for st_ in ranked}
         metric = sorted(metrics)[0]
         if np.isfinite([plots.hparam_value(h, "lr") for h in wt["hparams"]]).any():
             bounds = {st_: ranges[(workload, st_)]["lr"] for st_ in ranked
@@ -235,7 +237,8 @@ def figure_section(data: Analysis, out_dir: str) -> Section:
                        f"{workload}: validation accuracy (`{metric}`) of every tune trial against its learning "
                        f"rate, one panel per strategy (ranked); {note}; the star is the configuration the seed "
                        "stage retrained. No interval: each point is one trial on one seed.")
-        points = position_points(wt, ranges, chosen, workload, ranked, lambda w, s_: tables.tune_metric(res, w, s_))
+        points = position_points(wt, ranges, chosen, workload, ranked,
+                                 lambda w, s_: metric_of.get((w, s_), tables.TUNE_METRICS["final"]))
         if not points.empty:
             sec.figure(plots.search_positions, (points, workload), f"search_{workload}",
                        f"{workload}: every searched hyperparameter of every strategy (rows), each tune trial's "

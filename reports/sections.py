@@ -20,7 +20,7 @@ from reports.analysis import MIN_WORKLOADS, Analysis
 from reports.document import Section
 from reports.formatting import ci, config, interval, mean_ci, num, pct, pp, pval, seeds, value
 from reports.load import Results
-from reports.seed_claims import mcb_line, selection_lines, selection_rows
+from reports.seed_claims import mcb_line, selection_lines, selection_rows, selection_warnings
 from reports.verdict import WorkloadVerdict
 
 
@@ -58,7 +58,8 @@ def method_section(out_dir: str, data: Analysis) -> Section:
           "are compared paired by seed (runs with the same `seed` value): a paired t-test with its paired t "
           "interval of the mean difference (they agree: the interval excludes 0 exactly when p < 0.05), and the "
           f"two one-sided tests (TOST) of equivalence within +-{100 * margin:g} pp (`--margin`). The exact Wilcoxon "
-          f"signed-rank test is shown only where the number of seeds lets it reach p < {stats.ALPHA} (6 or more). "
+          f"signed-rank test (conditional on tied ranks; the normal approximation above {stats.WILCOXON_EXACT_MAX} "
+          f"pairs) is shown only where the number of seeds lets it reach p < {stats.ALPHA} (6 or more). "
           f"Significance level {stats.ALPHA}, two-sided, Holm-corrected within each family. "
           "**The verdict uses the family of all pairs of a workload**: it does not depend on which strategy the "
           "data put on top, so the chance of calling any strategy worse when none is stays at most 5%. The "
@@ -139,7 +140,10 @@ def workload_sections(out_dir: str, data: Analysis) -> Section:
             })
         sec.table(pd.DataFrame(rows))
         if not v.empty:
-            sec.p(tables.power_statement(v, margin))
+            adaptive = (" These figures are about the paired t-tests of this section, run after the fact on the seeds "
+                        "the selection design gave each strategy; the selection itself needs no such number of "
+                        "seeds, and its guarantee is in the verdict." if workload in data.selections else "")
+            sec.p(tables.power_statement(v, margin) + adaptive)
         split = test_split_text(data, workload)
         if split:
             sec.p(split)
@@ -183,6 +187,18 @@ def workload_sections(out_dir: str, data: Analysis) -> Section:
     return sec
 
 
+def claimed(data: Analysis, workload: str) -> WorkloadVerdict:
+    """The workload's verdict with the claims the design that was run makes: a fixed design's (shown worse,
+    shown equivalent: the all-pairs tests); under the selection design each elimination is the claim that
+    the strategy trails the one it fell behind, and the t-tests, run after the fact, claim nothing."""
+    v = data.verdicts[workload]
+    if workload not in data.selections:
+        return v
+    d = data.selections[workload].decision
+    behind = {name: (by,) for r in (d.rounds if d else ()) for name, by in r.eliminated.items()}
+    return replace(v, worse=behind, equivalent=())
+
+
 def two_level_rows(data: Analysis, workload: str) -> pd.DataFrame | None:
     """The workload's rows of `Analysis.two_level` as printed: the leader, then its comparisons; None
     without predictions."""
@@ -190,7 +206,7 @@ def two_level_rows(data: Analysis, workload: str) -> pd.DataFrame | None:
     if t.empty or workload not in set(t["workload"]):
         return None
     t = t[t["workload"] == workload]
-    v = data.verdicts[workload]
+    v = claimed(data, workload)
     leader = t.iloc[0]["a"]
     rows = []
     for r in t[(t["a"] == leader)].itertuples():
@@ -200,16 +216,17 @@ def two_level_rows(data: Analysis, workload: str) -> pd.DataFrame | None:
                      "95% CI, seeds only": interval(r.seed_ci_low, r.seed_ci_high, digits=2),
                      "95% CI, seeds and test rows": interval(r.ci_low, r.ci_high, digits=2),
                      "rows' share": num(r.rows_share), "Holm p (all pairs)": pval(r.p_holm) if r.b else "",
-                     "claim": _claim(v, leader, r)})
+                     "claim": _claim(v, leader, r, "eliminated" if workload in data.selections else "worse")})
     return pd.DataFrame(rows)
 
 
-def _claim(v: WorkloadVerdict, leader: str, r) -> str:
-    """The verdict's claim about (leader, other) and whether it survives the test sample (two_level)."""
+def _claim(v: WorkloadVerdict, leader: str, r, behind: str = "worse") -> str:
+    """The verdict's claim about (leader, other), ``behind`` naming a claim that other trails the leader
+    (a fixed design's "worse", the selection's "eliminated"), and whether it survives the test sample."""
     if not r.b:
         return ""
     if leader in v.worse.get(r.b, ()):
-        return "worse: " + two_level.claim_words("worse", r.p_holm)
+        return f"{behind}: " + two_level.claim_words("worse", r.p_holm)
     if r.b in v.equivalent:
         return "equivalent: " + two_level.claim_words("equivalent", r.p_tost_holm)
     return "no claim over seeds"
@@ -499,18 +516,46 @@ def verdict_lines(v: WorkloadVerdict, seeds_needed: int | None, mcb: str | None 
     return lines
 
 
-def over_rows_lines(v: WorkloadVerdict, table: pd.DataFrame) -> list[str]:
-    """The verdict's claims on one workload checked against the test sample's variance (`reports.two_level`),
-    one line; none for a sweep without predictions."""
+def over_rows(v: WorkloadVerdict, table: pd.DataFrame, over_seeds,
+              unit: str = "seeds") -> tuple[list[str], pd.DataFrame | None]:
+    """The verdict's claims on one workload checked against the test sample's variance (`reports.two_level`):
+    a line on the leader and a table with one row per claim (strategy, behind whom, on how many seeds, what
+    the seeds showed, whether it holds over seeds and test rows, and that test's Holm p). ``over_seeds(claim)``
+    words the seed-level evidence of a `two_level.Claim` under the design that was run. Nothing for a sweep
+    without predictions; no table when the verdict makes no claim. ``unit``: what the replicates are, seeds
+    or tuning studies (then each claim is checked over tuning, seeds and test rows)."""
     if table.empty or v.workload not in set(table["workload"]):
-        return []
+        return [], None
     t = table[table["workload"] == v.workload]
     lead = t.iloc[0]
-    claims = two_level.verdict_claims(v.worse, v.equivalent, lead["a"], t)
+    claims = two_level.verdict_claim_rows(v.worse, v.equivalent, lead["a"], t)
     seeds_only = interval(lead["seed_ci_low"], lead["seed_ci_high"])
-    text = (f"**Over seeds and test rows** (per-row predictions): {lead['a']} {pct(lead['mean'])} % "
-            f"{interval(lead['ci_low'], lead['ci_high'])} (95%; seeds only {seeds_only})")
-    return [text + (". " + "; ".join(claims) + "." if claims else "; the verdict makes no claim to check.")]
+    over = "seeds" if unit == "seeds" else "studies (tuning and seeds)"
+    text = (f"**Over {over} and test rows** (per-row predictions): {lead['a']} {pct(lead['mean'])} % "
+            f"{interval(lead['ci_low'], lead['ci_high'])} (95%; {unit} only {seeds_only})")
+    if not claims:
+        return [text + "; the verdict makes no claim to check."], None
+    rows = pd.DataFrame([{
+        "strategy": c.strategy,
+        "behind": c.other if c.kind == "worse" else f"(within +-{100 * v.margin:g} pp of {c.other})",
+        unit: c.seeds, f"over {unit}": over_seeds(c),
+        f"over {unit} and test rows": "**holds**" if c.holds else "does not survive",
+        f"p ({unit} and rows)": pval(c.p_holm)} for c in sorted(claims, key=lambda c: (-c.seeds, c.strategy, c.other))])
+    return [text + ". Each claim of the verdict, checked against the test sample's variance (p: the same test "
+            f"over {unit} and test rows, Holm over all pairs of the workload):"], rows
+
+
+def _fixed_evidence(all_pairs: pd.DataFrame, workload: str):
+    """The fixed design's seed-level evidence of a claim: its all-pairs Holm p (t-test or TOST)."""
+    w = all_pairs[all_pairs["workload"] == workload] if len(all_pairs) else all_pairs
+    p = {frozenset((a, b)): (t, tost) for a, b, t, tost in zip(w.get("a", []), w.get("b", []), w.get("p_t_holm", []),
+                                                               w.get("p_tost_holm", []), strict=True)}
+
+    def words(c: two_level.Claim) -> str:
+        t, tost = p.get(frozenset((c.strategy, c.other)), (math.nan, math.nan))
+        return f"shown worse (Holm p {pval(t)})" if c.kind == "worse" else f"shown equivalent (Holm p {pval(tost)})"
+
+    return words
 
 
 def verdict_section(out_dir: str, data: Analysis) -> Section:
@@ -525,17 +570,16 @@ def verdict_section(out_dir: str, data: Analysis) -> Section:
         sec.p(f"**{v.workload}** ({v.strategies} strategies). "
               + _leaders_text(v, v.workload in data.selections, unit))
         if v.workload in data.selections:
-            chosen = data.selections[v.workload]
-            # Each elimination is a claim that the strategy trails the one it fell behind: checked over rows too.
-            behind = {name: (by,) for r in (chosen.decision.rounds if chosen.decision else ()) for name, by in
-                      r.eliminated.items()}
-            sec.ul(selection_lines(chosen) + over_rows_lines(replace(v, worse=behind, equivalent=()), data.two_level))
+            lines, claims = over_rows(claimed(data, v.workload), data.two_level, lambda c: "eliminated (KN)")
+            sec.ul(selection_lines(data.selections[v.workload]) + lines)
         else:
-            claims = data.studies.get(v.workload)  # over studies: the subset over tuning, seeds (and test rows)
-            best = " ".join(f"**{line}**" if i == 0 else line for i, line in enumerate(claims.lines)) if claims \
+            study = data.studies.get(v.workload)  # over studies: the subset over tuning, seeds (and test rows)
+            best = " ".join(f"**{line}**" if i == 0 else line for i, line in enumerate(study.lines)) if study \
                 else mcb_line(data.mcb.get(v.workload, []), unit=unit)
-            sec.ul(verdict_lines(v, v.median_seeds_for_margin(), best, unit)
-                   + over_rows_lines(v, data.two_level))
+            lines, claims = over_rows(v, data.two_level, _fixed_evidence(data.all_pairs, v.workload), unit)
+            sec.ul(verdict_lines(v, v.median_seeds_for_margin(), best, unit) + lines)
+        if claims is not None:
+            sec.table(claims)
     if not data.two_level.empty:
         sec.csvs["two_level"] = data.two_level
     selected = [row for sv in data.selections.values() for row in selection_rows(sv)]
@@ -709,6 +753,11 @@ def warnings_section(out_dir: str, data: Analysis) -> Section:
         items.append(f"The budget ({trials} trials {per}) lies inside {sampler}'s {startup} random start-up "
                      "trials: tuning was random search, and a longer budget might rank the strategies differently.")
     for workload, v in data.verdicts.items():
+        if workload in data.selections:
+            # The selection design's claim is its guarantee, which needs no number of seeds fixed in advance:
+            # its warnings are about whether the procedure ended with that guarantee (seed_claims).
+            items += selection_warnings(data.selections[workload])
+            continue
         mdd = v.median_mdd()
         if np.isfinite(mdd) and mdd > data.margin:
             n = int(data.summary[data.summary["workload"] == workload]["n"].max())

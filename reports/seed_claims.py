@@ -10,7 +10,7 @@ from reports.formatting import pp
 from reports.selection import guarantee
 from reports.verdict import SelectionVerdict
 
-__all__ = ["mcb_line", "selection_lines", "selection_rows"]
+__all__ = ["mcb_line", "selection_lines", "selection_rows", "selection_warnings"]
 
 
 def _pp(x: float) -> str:
@@ -53,6 +53,24 @@ def selection_lines(v: SelectionVerdict) -> list[str]:
                  "after adaptive stopping they describe those runs and carry no coverage guarantee "
                  "(docs/REPORT.md).")
     return lines
+
+
+def selection_warnings(v: SelectionVerdict) -> list[str]:
+    """The warnings section's words on one selection workload: whether the procedure ended with its
+    guarantee. A selection that stopped on its own makes no claim a number of seeds could fall short of
+    (KN takes as many as the data need), so it gets no warning; one the cap stopped, or one not yet
+    finished, is said to carry no guarantee, with what would let it finish."""
+    d, s = v.decision, v.settings
+    if d is None or (d.stopped and not d.capped):
+        return []
+    contenders = f"{len(d.contenders)} strategies in contention ({', '.join(d.contenders)})"
+    if d.capped:
+        return [f"{v.workload}: the cap of {s.max_seeds} seeds per strategy stopped the selection with {contenders}: "
+                f"the strategy it names carries no guarantee. A higher max_seeds or a wider indifference zone "
+                f"(now {s.indifference:g} pp) lets Kim & Nelson's procedure finish."]
+    by = f"; it ends by {d.closes_at} seeds per strategy at the latest" if d.closes_at else ""
+    return [f"{v.workload}: the selection has not finished ({d.reason}): nothing is selected and no guarantee "
+            f"holds yet{by}. `lrsweep resume` continues it."]
 
 
 def selection_rows(v: SelectionVerdict) -> list[dict]:

@@ -378,7 +378,9 @@ def convergence(res: Results, thresholds: list[float], relative_to: dict[str, fl
     """
     runs = res.seed_runs()[["trial_id", "workload", "strategy", "wall_seconds"]]
     ep = res.epochs[res.epochs["trial_id"].isin(runs["trial_id"])].sort_values(["trial_id", "epoch"])
-    ep = ep.assign(elapsed=ep.groupby("trial_id")["seconds"].cumsum())
+    # Only the columns read below: grouping every column of the epochs table, per pair and threshold, was
+    # most of this table's time.
+    ep = ep[["trial_id", "epoch", "test_accuracy"]].assign(elapsed=ep.groupby("trial_id")["seconds"].cumsum())
     rows = []
     for (workload, strategy), g in runs.groupby(["workload", "strategy"], sort=True):
         curves = ep[ep["trial_id"].isin(g["trial_id"])]
@@ -393,10 +395,16 @@ def convergence(res: Results, thresholds: list[float], relative_to: dict[str, fl
     return pd.DataFrame(rows)
 
 
+def tune_metrics(res: Results) -> dict[tuple[str, str], str]:
+    """(workload, strategy) -> the trials column the pair's tune trials were ranked by (its budget row's
+    ``selection``), for every pair at once: a figure asks it per pair and trial."""
+    b = res.budget
+    return {(w, s): TUNE_METRICS[sel] for w, s, sel in zip(b["workload"], b["strategy"], b["selection"], strict=True)}
+
+
 def tune_metric(res: Results, workload: str, strategy: str) -> str:
     """The trials column the pair's tune trials were ranked by: its budget row's ``selection``."""
-    row = res.budget[(res.budget["workload"] == workload) & (res.budget["strategy"] == strategy)]
-    return TUNE_METRICS[row["selection"].iloc[0] if len(row) else "final"]
+    return tune_metrics(res).get((workload, strategy), TUNE_METRICS["final"])
 
 
 def budget_curves(res: Results) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -38,7 +38,6 @@ import numpy as np
 import scipy.stats
 
 from reports import stats
-from reports.formatting import pval
 from vocab.predictions import correct_vector
 
 if TYPE_CHECKING:  # pandas only where a table is built: `two_level` itself is numpy and scipy (reports.studies)
@@ -227,27 +226,42 @@ def _pair(table: pd.DataFrame, x: str, y: str) -> pd.Series | None:
     return hit.iloc[0] if len(hit) else None
 
 
-def verdict_claims(worse: dict[str, tuple[str, ...]], equivalent: tuple[str, ...], leader: str,
-                   table: pd.DataFrame) -> list[str]:
-    """One statement per claim of a workload's verdict (``worse``: loser -> the strategies shown better;
-    ``equivalent``: shown equivalent to ``leader``), each saying whether it survives the test sample's
-    variance (`claim_words`), from `workload_table`. Claims without predictions are left out."""
+@dataclass(frozen=True)
+class Claim:
+    """One claim of a workload's verdict checked against the test sample's variance: ``strategy`` below
+    ``other`` (``kind`` "worse": the paired t-test) or within the margin of the leader ``other`` ("equivalent":
+    the TOST), on ``seeds`` seeds both ran; ``p_holm``: that test over seeds and test rows, Holm over all
+    pairs of the workload (`workload_table`)."""
+
+    kind: str
+    strategy: str
+    other: str
+    seeds: int
+    p_holm: float
+
+    @property
+    def words(self) -> str:
+        """`claim_words` of the claim: whether it survives the test sample."""
+        return claim_words(self.kind, self.p_holm)
+
+    @property
+    def holds(self) -> bool:
+        return self.words == HOLDS
+
+
+def verdict_claim_rows(worse: dict[str, tuple[str, ...]], equivalent: tuple[str, ...], leader: str,
+                       table: pd.DataFrame) -> list[Claim]:
+    """Each claim of a workload's verdict (``worse``: loser -> the strategies shown better; ``equivalent``:
+    shown equivalent to ``leader``) with its two-level test, from `workload_table`; the claims of
+    strategies without predictions are left out."""
     out = []
     for loser, winners in worse.items():
         for winner in winners:
             r = _pair(table, loser, winner)
             if r is not None:
-                out.append(f"{loser} below {winner}: {claim_words('worse', r.p_holm)} "
-                           f"(Holm p {_p(r.p_holm)} over seeds and rows)")
+                out.append(Claim("worse", loser, winner, int(r.seeds), float(r.p_holm)))
     for other in equivalent:
         r = _pair(table, leader, other)
         if r is not None:
-            out.append(f"{other} equivalent to {leader}: {claim_words('equivalent', r.p_tost_holm)} "
-                       f"(TOST Holm p {_p(r.p_tost_holm)} over seeds and rows)")
+            out.append(Claim("equivalent", other, leader, int(r.seeds), float(r.p_tost_holm)))
     return out
-
-
-def _p(p: float) -> str:
-    text = pval(p)
-    return text if text.startswith("<") else f"= {text}"
-

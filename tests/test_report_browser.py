@@ -54,6 +54,24 @@ def test_verdict_is_on_the_first_screen_and_names_the_leader(report):
     assert len(leaders) and all(f"Highest mean final test accuracy: {name} " in text for name in leaders), text
 
 
+def test_the_verdicts_claims_over_seeds_and_test_rows_are_a_table_of_one_line_rows(report):
+    """Issue #40: each claim is a row of a table in the verdict box (strategy, behind whom, seeds, over
+    seeds, over seeds and test rows, p), which a reader scans, not one paragraph of claims."""
+    paths, page = report
+    table = page.locator("#verdict table")
+    assert table.count() == 1 and table.is_visible()
+    assert table.locator("th").all_inner_texts() == ["strategy", "behind", "seeds", "over seeds",
+                                                     "over seeds and test rows", "p (seeds and rows)"]
+    worse = pd.read_csv(paths.csv["verdict"]).query("verdict == 'worse'")
+    claims = [(r.strategy, winner) for r in worse.itertuples() for winner in r.detail.removeprefix("below ").split()]
+    rows = table.locator("tbody tr")
+    assert claims and rows.count() == len(claims)
+    assert sorted(tuple(rows.nth(i).locator("td").all_inner_texts()[:2]) for i in range(len(claims))) == sorted(claims)
+    heights = rows.evaluate_all("rows => rows.map(r => r.getBoundingClientRect().height)")
+    line = float(page.evaluate("parseFloat(getComputedStyle(document.querySelector('#verdict td')).lineHeight)"))
+    assert max(heights) < 2 * line, (heights, line)  # every row one line of text at 1400 px
+
+
 def test_no_literal_emphasis_markup_reaches_the_page(report):
     """Markdown `**bold**` is rendered as bold, so no asterisk pair is left in the text a reader sees."""
     _, page = report

@@ -9,8 +9,9 @@ import pytest
 from results_fixture import add_predictions, write_fixture
 
 from reports.cli import main
+from reports.formatting import pval
 from reports.render import build_report
-from reports.two_level import FAILS, HOLDS
+from reports.two_level import HOLDS
 
 
 @pytest.fixture(scope="module")
@@ -52,13 +53,23 @@ def test_the_report_gives_each_leader_and_comparison_over_seeds_and_test_rows(sw
         assert len(t) == 1 + 3  # the leader, then all 3 pairs (the Holm family)
 
 
-def test_each_verdict_claim_says_whether_it_survives_the_test_sample(sweeps):
+def _pair(table: pd.DataFrame, workload: str, x: str, y: str) -> pd.Series:
+    return table[(table.workload == workload) & (((table.a == x) & (table.b == y)) | ((table.a == y) & (table.b == x)))
+                 ].iloc[0]
+
+
+def test_each_verdict_claim_is_a_row_saying_whether_it_survives_the_test_sample(sweeps):
     _, paths, md = sweeps["with"]
     verdict = pd.read_csv(paths.csv["verdict"])
     worse = verdict[verdict.verdict == "worse"]
     assert len(worse)  # the fixture's strategies differ enough for some claims
-    line = next(x for x in md.splitlines() if "**Over seeds and test rows**" in x and "below" in x)
-    assert HOLDS in line or FAILS in line
+    two = pd.read_csv(paths.csv["two_level"])
+    pairs = pd.read_csv(paths.csv["pairwise_all"])
     for r in worse.itertuples():
         for winner in r.detail.removeprefix("below ").split():
-            assert f"{r.strategy} below {winner}: " in md
+            rows, seeds = (_pair(t, r.workload, r.strategy, winner) for t in (two, pairs))
+            holds = "**holds**" if rows.p_holm < 0.05 else "does not survive"
+            assert (f"| {r.strategy} | {winner} | {rows.seeds} | shown worse (Holm p {pval(seeds.p_t_holm)}) | "
+                    f"{holds} | {pval(rows.p_holm)} |") in md
+    assert md.count("| strategy | behind | seeds | over seeds | over seeds and test rows | p (seeds and rows) |") == 2
+    assert HOLDS not in md.split("## Verdict")[1].split("## Protocol")[0]  # the table's words, not a paragraph

@@ -127,6 +127,60 @@ def test_min_wilcoxon_p():
     assert stats.min_wilcoxon_p(0) == 1.0
 
 
+def test_signed_rank_p_equals_scipys_exact_test_on_tie_free_differences():
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 5, 6, 10, 13, 26, 50):
+        for _ in range(3):
+            d = rng.normal(size=n)
+            w, p = stats.signed_rank_test(d)
+            exact = scipy.stats.wilcoxon(d, method="exact")
+            assert (w, p) == pytest.approx((exact.statistic, exact.pvalue), rel=1e-12, abs=0)
+
+
+def test_signed_rank_p_with_ties_and_zeros_by_hand_and_as_scipys_permutation_test():
+    # d = [1, 1, 1, -0.5, 0]: the zero is dropped; |d| ranks 3, 3, 3 (ranks 2-4 shared) and 1, so R+ = 9,
+    # W = min(9, 1) = 1. Of the 16 equally likely sign patterns, R+ >= 9 in 2 (all three 3s, with or
+    # without the 1), R+ <= 9 in 15: p = 2 * 2/16 = 0.25.
+    assert stats.signed_rank_test([1, 1, 1, -0.5, 0]) == (1.0, 0.25)
+    assert all(math.isnan(v) for v in stats.signed_rank_test([0.0, 0.0]))
+    # Accuracy differences that subtraction left a rounding error apart tie: 16 test rows of 1,600 each,
+    # 0.8225 - 0.8125 and 0.830625 - 0.820625.
+    a, b = np.array([0.8225, 0.830625, 0.8725, 0.85]), np.array([0.8125, 0.820625, 0.87, 0.8525])
+    assert len(set(a - b)) == 4 and stats.signed_rank_test(a - b) == stats.signed_rank_test([4, 4, 1, -1])
+    # scipy's default falls back to an exact permutation test over the 2^n sign patterns with ties or
+    # zeros up to 13 pairs: the same p, counted instead of enumerated.
+    rng = np.random.default_rng(4)
+    for n in (4, 7, 10, 13):
+        d = rng.integers(-3, 4, size=n) / 1600
+        w, p = stats.signed_rank_test(d)
+        reference = scipy.stats.wilcoxon(d)
+        assert (w, p) == pytest.approx((reference.statistic, reference.pvalue), rel=1e-12)
+
+
+def test_signed_rank_p_above_fifty_pairs_is_the_tie_corrected_normal_approximation():
+    d = np.repeat([-2.0, -1.0, 1.0, 2.0, 3.0, 0.0], [10, 15, 20, 10, 5, 4])  # 60 non-zero, ties everywhere
+    nonzero = d[d != 0]
+    n = nonzero.size
+    ranks = scipy.stats.rankdata(np.abs(nonzero))
+    r_plus = ranks[nonzero > 0].sum()
+    ties = np.array([35, 20, 5])  # |d| = 1, 2, 3
+    z = (r_plus - n * (n + 1) / 4) / math.sqrt((n * (n + 1) * (2 * n + 1) - np.sum(ties**3 - ties) / 2) / 24)
+    w, p = stats.signed_rank_test(d)
+    assert w == min(r_plus, n * (n + 1) / 2 - r_plus)
+    assert p == pytest.approx(2 * scipy.stats.norm.sf(abs(z)), rel=1e-12)
+    assert p == pytest.approx(scipy.stats.wilcoxon(d, method="asymptotic").pvalue, rel=1e-12)
+
+
+@pytest.mark.parametrize("effect, alpha", [(0.05, 0.05), (0.3, 1e-12), (1.5, 0.05 / 153), (4.0, 0.05)])
+def test_seeds_needed_is_the_fewest_pairs_whose_power_reaches_80_percent(effect, alpha):
+    # Brute force from 2 pairs up: the vectorised search must land on the same n (1e-12 puts the answer
+    # more than one search window above the normal approximation; effect 4 below it, at 2 pairs).
+    n = 2
+    while stats.paired_t_power(effect, n, alpha) < 0.8:
+        n += 1
+    assert stats.seeds_needed(effect, 1.0, alpha) == n
+
+
 def test_single_pair_gives_a_statement_not_a_p_value():
     r = stats.paired_tests([0.9], [0.8], margin=0.005)
     assert r.n == 1

@@ -19,7 +19,7 @@ import pytest
 from scipy.stats import norm
 
 from reports import stats
-from reports.two_level import FAILS, HOLDS, claim_words, two_level, verdict_claims, workload_table
+from reports.two_level import FAILS, HOLDS, claim_words, two_level, verdict_claim_rows, workload_table
 from vocab.predictions import pack
 
 REPLICATIONS = 2000
@@ -135,8 +135,12 @@ def test_workload_table_holm_over_all_pairs_and_claim_words():
     close = pairs[pairs["b"] == "close"].iloc[0]
     assert claim_words("worse", far.p_holm) == HOLDS
     assert claim_words("worse", close.p_holm) == FAILS
-    lines = verdict_claims({"far": ("lead", "close"), "close": ("lead",)}, (), "lead", table)
-    assert lines[0].startswith(f"far below lead: {HOLDS}") and lines[2].startswith(f"close below lead: {FAILS}")
+    claims = verdict_claim_rows({"far": ("lead", "close"), "close": ("lead",)}, (), "lead", table)
+    assert [(c.strategy, c.other, c.words) for c in claims] == [
+        ("far", "lead", HOLDS), ("far", "close", claim_words("worse", pairs.iloc[2].p_holm)),
+        ("close", "lead", FAILS)]
+    assert claims[0].holds and not claims[2].holds and claims[0].seeds == far.seeds
+    assert claims[0].p_holm == far.p_holm and claims[2].p_holm == close.p_holm
     with pytest.raises(ValueError, match="'worse' or 'equivalent'"):
         claim_words("better", 0.01)
 
