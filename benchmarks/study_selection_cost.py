@@ -9,7 +9,7 @@ guarantee is stated for; correlation 0.2 between strategies from common studies 
 Prints, per zone, first-stage studies n0 and seeds per study: KN's h^2, and the expected, 95th-percentile
 and largest total studies over all 18 strategies, and the seed runs they retrain.
 
-    python benchmarks/study_cost.py            # about 1 min on one core
+    python benchmarks/study_selection_cost.py            # about 1 min on one core
 """
 
 from __future__ import annotations
