@@ -74,7 +74,8 @@ def ray_trial(epochs: int) -> float:
     from sweeps.engine import checkpoint_every
 
     # Checkpoint as a sweep does (a few times per trial, the latest kept), not after every epoch.
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    # "local": a Ray of its own, never a `ray start` cluster that /tmp/ray/ray_current_cluster still names
+    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
         with tempfile.TemporaryDirectory() as storage:
             tuner = tune.Tuner(

@@ -16,7 +16,8 @@ CONFIG = {
 @pytest.fixture(scope="module")
 def ray_local():
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    # "local": a Ray of its own, never a `ray start` cluster that /tmp/ray/ray_current_cluster still names
+    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
 
