@@ -181,6 +181,7 @@ def status(directory: str, out: Callable[[str], None] = say) -> int:
     from reports.formatting import mean_ci
     from reports.stats import t_interval
     from reports.store import exists, normalise, read_table
+    from reports.studies import group_scores
     from vocab.contracts import FINISHED
 
     sweep = SweepDir(normalise(directory))
@@ -194,15 +195,19 @@ def status(directory: str, out: Callable[[str], None] = say) -> int:
     else:
         spec, sweep = load_sweep_spec(directory)
     progress = json.loads(sweep.read_text("progress.json") or "{}")
-    by_study: dict[str, dict[int, list[float]]] = {}
+    runs = []
     if exists("trials", sweep.root):
-        for r in read_table("trials", sweep.root).to_pylist():
-            if r["stage"] == SEED and r["status"] in FINISHED and r["test_accuracy_final"] is not None:
-                runs = by_study.setdefault(Pair(r["workload"], r["strategy"]).key, {})
-                runs.setdefault(r.get("study") or 0, []).append(r["test_accuracy_final"])
+        runs = [r for r in read_table("trials", sweep.root).to_pylist()
+                if r["stage"] == SEED and r["status"] in FINISHED and r["test_accuracy_final"] is not None]
     # The report's replicates: seed runs, or with several studies each study's mean over its seeds.
-    seed_runs = {key: [v for vs in runs.values() for v in vs] if spec.budget.studies == 1 else
-                 [sum(vs) / len(vs) for vs in runs.values()] for key, runs in by_study.items()}
+    keys, accuracies = [Pair(r["workload"], r["strategy"]).key for r in runs], [r["test_accuracy_final"] for r in runs]
+    if spec.budget.studies == 1:
+        seed_runs: dict[str, list[float]] = {}
+        for key, accuracy in zip(keys, accuracies, strict=True):
+            seed_runs.setdefault(key, []).append(accuracy)
+    else:
+        by_study = group_scores(keys, [r.get("study") or 0 for r in runs], accuracies)
+        seed_runs = {key: list(by.values()) for key, by in by_study.items()}
     unit = "seeds" if spec.budget.studies == 1 else "studies"
     out(f"sweep {spec.name} (spec hash {spec.hash}) at {sweep.root}; last update {progress.get('updated', '-')}")
     out(f"{'pair':40s} {'tune':>9s} {'best val %':>10s} {'seeds':>7s}  test % (mean [95% t interval] over {unit})")
