@@ -33,13 +33,13 @@ from dataclasses import dataclass, field
 from reports.store import is_uri
 from sweeps import catalog
 from sweeps.progress import say
-from sweeps.ray_setup import MAX_FAILURES, StorageWatch, init_ray, quiet_tune, run_config, trial_dirname
+from sweeps.ray_setup import MAX_FAILURES, init_ray, quiet_tune, run_config, trial_dirname
 from sweeps.record import Lease, Record, RunRecord
 from sweeps.results import records, tables_complete, write_results
 from sweeps.searcher import PairPlan, PairSearcher
 from sweeps.spec import Spec, population_size
 from sweeps.spec.model import STUDY_SEED_STRIDE
-from sweeps.storage import StorageError, SweepDir, pause
+from sweeps.storage import StorageError, StorageWatch, SweepDir, pause
 from vocab.contracts import SEED, TUNE, Pair
 from vocab.members import trial_members
 

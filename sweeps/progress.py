@@ -9,17 +9,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from ray.tune import Callback
 
 from sweeps.results import describe_error
-from sweeps.storage import SweepDir, command, load_sweep_spec
+from sweeps.storage import StorageWatch, SweepDir, command, load_sweep_spec
 from vocab.contracts import OK, SEED, STAGE_METRIC, STUDY_MARK, TUNE, Pair
 from vocab.members import member_metrics, trial_members
-
-if TYPE_CHECKING:
-    from sweeps.ray_setup import StorageWatch
 
 __all__ = ["RUNNING", "Progress", "status", "trial_error"]
 

@@ -16,10 +16,10 @@ from sweeps.progress import Progress, trial_error
 from sweeps.record import Record, RunRecord
 from sweeps.results import dedupe_epochs, describe_error
 from sweeps.spec import Spec
-from sweeps.storage import EXPERIMENT, SweepDir, storage_fault
+from sweeps.storage import EXPERIMENT, StorageWatch, SweepDir
 from sweeps.trial_entry import LOG_DIR_VAR
 
-__all__ = ["LOOPBACK", "MAX_FAILURES", "SNAPSHOT_PERIOD_S", "LatestCheckpointOnly", "RecordWriter", "StorageWatch",
+__all__ = ["LOOPBACK", "MAX_FAILURES", "SNAPSHOT_PERIOD_S", "LatestCheckpointOnly", "RecordWriter",
            "init_ray", "loopback_node", "quiet_tune", "retry_trials_lost_in_reset", "run_config", "trial_dirname",
            "tune_defaults_for_fit"]
 
@@ -167,30 +167,6 @@ TUNE_KEYS = frozenset({"config", "date", "hostname", "node_ip", "pid", "timestam
                        "time_total_s", "time_since_restore", "iterations_since_restore", "training_iteration",
                        "trial_id", "done", "checkpoint_dir_name", "should_checkpoint", "experiment_tag"})
 """What Tune adds to every reported result: not the trial's, and not recorded."""
-
-
-class StorageWatch:
-    """The first storage fault of a fit (``sweeps.storage.storage_fault``: a full disk, an object store out
-    of reach). Once one is seen the record writer ends the experiment at Tune's next step, and no trial
-    ending after it is recorded, counted or told to a tracker: a trial that could not write is storage's
-    failure, not its own, so it runs again on resume instead of standing in the record as errored."""
-
-    def __init__(self) -> None:
-        self.fault: OSError | None = None
-
-    def failed(self, err: OSError) -> None:
-        """A write to the sweep's storage raised ``err``."""
-        if self.fault is None:
-            self.fault = err
-            logging.getLogger(__name__).warning("the sweep's storage failed (%s: %s); stopping the sweep",
-                                                type(err).__name__, err)
-
-    def stopping(self, err: BaseException | None = None) -> bool:
-        """Whether the fit is stopping for a storage fault, ``err`` (a trial's error) included."""
-        fault = storage_fault(err)
-        if fault is not None:
-            self.failed(fault)
-        return self.fault is not None
 
 
 class RecordWriter(Callback):

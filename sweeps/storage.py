@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import shlex
 from collections.abc import Iterator
@@ -29,8 +30,8 @@ from sweeps import plugins
 from sweeps.crashpoints import crash_point
 from sweeps.spec import Spec, SpecError, parse_spec
 
-__all__ = ["EXPERIMENT", "StorageError", "SweepDir", "SweepError", "load_sweep_spec", "pause", "storage_fault",
-           "unreadable_spec"]
+__all__ = ["EXPERIMENT", "StorageError", "StorageWatch", "SweepDir", "SweepError", "load_sweep_spec", "pause",
+           "storage_fault", "unreadable_spec"]
 
 EXPERIMENT = "experiment"
 """The Tune experiment's directory inside the sweep directory."""
@@ -95,6 +96,30 @@ def storage_fault(err: BaseException | None) -> OSError | None:
                 e.errno in _FULL_OR_FAILING or any(text in str(e) for text in _FAULT_TEXT)):
             return e
     return None
+
+
+class StorageWatch:
+    """The first storage fault of a fit (``sweeps.storage.storage_fault``: a full disk, an object store out
+    of reach). Once one is seen the record writer ends the experiment at Tune's next step, and no trial
+    ending after it is recorded, counted or told to a tracker: a trial that could not write is storage's
+    failure, not its own, so it runs again on resume instead of standing in the record as errored."""
+
+    def __init__(self) -> None:
+        self.fault: OSError | None = None
+
+    def failed(self, err: OSError) -> None:
+        """A write to the sweep's storage raised ``err``."""
+        if self.fault is None:
+            self.fault = err
+            logging.getLogger(__name__).warning("the sweep's storage failed (%s: %s); stopping the sweep",
+                                                type(err).__name__, err)
+
+    def stopping(self, err: BaseException | None = None) -> bool:
+        """Whether the fit is stopping for a storage fault, ``err`` (a trial's error) included."""
+        fault = storage_fault(err)
+        if fault is not None:
+            self.failed(fault)
+        return self.fault is not None
 
 
 @dataclass(frozen=True)
