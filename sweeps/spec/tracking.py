@@ -2,50 +2,23 @@
 
 ``tracking: {tensorboard: true, mlflow: {tracking_uri: ./mlruns, experiment: my-sweep},
 wandb: {project: lrsweep, mode: offline}}``. Trackers only observe (``sweeps.tracking`` feeds them
-from the driver's record), so the section is not part of the spec hash. A tracker whose library is
-not installed is refused here, with the command that installs it. No tracker library is imported.
+from the driver's record), so the section is not part of the spec hash. Each entry is checked against
+the trackers' one registry (``sweeps.trackers.TRACKERS``: names, options, allowed values); a tracker
+whose library is not installed is refused here, with the command that installs it. No tracker library
+is imported.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sweeps.spec.checks import Problems, is_number
+from sweeps.trackers import TRACKERS, TrackerInfo
 
 __all__ = ["TRACKERS", "TrackerInfo", "TrackerSpec", "parse_tracking", "tracking_to_dict"]
 
-
-@dataclass(frozen=True)
-class TrackerInfo:
-    """One tracker lrsweep can feed: its library (an optional extra of the same name) and its options."""
-
-    name: str
-    module: str
-    options: tuple[str, ...]
-    description: str
-
-    @property
-    def install(self) -> str:
-        return f"pip install -e '.[{self.name}]'"
-
-    def installed(self) -> bool:
-        return importlib.util.find_spec(self.module) is not None
-
-
-TRACKERS: dict[str, TrackerInfo] = {t.name: t for t in (
-    TrackerInfo("tensorboard", "tensorboard", ("logdir",),
-                "event files, one run directory per run (logdir default: <sweep dir>/tensorboard)"),
-    TrackerInfo("mlflow", "mlflow", ("tracking_uri", "experiment"),
-                "one MLflow run per run under a parent run of the sweep (tracking_uri default: "
-                "sqlite:///<sweep dir>/mlflow.db; experiment default: the sweep's name)"),
-    TrackerInfo("wandb", "wandb", ("project", "entity", "mode", "dir"),
-                "one W&B run per run, grouped by sweep (project default lrsweep; mode online, offline or "
-                "disabled; dir default: the sweep dir)"),
-)}
-WANDB_MODES = ("online", "offline", "disabled")
 COMMON = ("timeout",)
 """Options every tracker takes: ``timeout``, the seconds the driver waits at the end of a session for
 the tracker to take what is still queued (default ``DEFAULT_TIMEOUT_S``)."""
@@ -93,6 +66,7 @@ def parse_tracking(raw: Any, p: Problems, path: str = "tracking") -> tuple[Track
                          f"{', '.join(info.options + COMMON)}")
             continue
         ok = True
+        choices = dict(info.choices)
         for key, value in options.items():
             if key not in info.options + COMMON:
                 p.add(f"{where}.{key}", f"unknown field; allowed fields: {', '.join(info.options + COMMON)}")
@@ -100,10 +74,10 @@ def parse_tracking(raw: Any, p: Problems, path: str = "tracking") -> tuple[Track
             elif key == "timeout" and not (is_number(value) and value > 0):
                 p.add(f"{where}.timeout", f"got {value!r}; allowed: a number of seconds > 0")
                 ok = False
-            elif key == "mode" and value not in WANDB_MODES:
-                p.add(f"{where}.mode", f"got {value!r}; allowed: {', '.join(WANDB_MODES)}")
+            elif key in choices and value not in choices[key]:
+                p.add(f"{where}.{key}", f"got {value!r}; allowed: {', '.join(choices[key])}")
                 ok = False
-            elif key not in ("timeout", "mode") and not (isinstance(value, str) and value):
+            elif key != "timeout" and key not in choices and not (isinstance(value, str) and value):
                 p.add(f"{where}.{key}", f"got {value!r}; allowed: a non-empty string")
                 ok = False
         if not info.installed():
