@@ -264,4 +264,4 @@ def execute(p: Plan, address: str | None, num_cpus: int | None, out, lease: Leas
     finally:
         if observer is not None:  # a sweep that failed: the runs queued so far are logged, within the timeout
             observer.close(observer.timeout)
-        lease.release(reachable=watch.fault is None)
+        lease.reachable = watch.fault is None  # the caller's `with` releases it

@@ -132,8 +132,7 @@ def extend_sweep(directory: str, *, strategies: Sequence[str] = (), workloads: S
                              f"populations that {old.evaluation.seeds} seeds do not fill on {', '.join(short)}; "
                              "nothing was changed. Set resources.population: 1 in a --spec, or run a new sweep")
     Record(sweep).runs()  # a damaged run record refuses here, before anything changes
-    lease = Lease(sweep, out).acquire()
-    try:
+    with Lease(sweep, out) as lease:
         history = [s for s in steps(sweep) if s["spec_hash"] != new.hash] or [_step(old, None)]
         if history[-1]["spec_hash"] != old.hash:  # an extension killed before its spec was written
             history = history[:-1]
@@ -143,9 +142,6 @@ def extend_sweep(directory: str, *, strategies: Sequence[str] = (), workloads: S
         sweep.write_text("spec.yaml", new.to_yaml())
         plugin_files.save_copies(new.plugins, sweep.root)
         sweep.delete("budget.parquet")  # written last by every session: without it a resume finishes this step
-    except BaseException:
-        lease.release()
-        raise
-    out(f"extending sweep {new.name} (spec hash {old.hash} -> {new.hash}) under the same protocol: "
-        + ", ".join(f"{k} {v}" for k, v in what.items() if v))
-    return execute(plan(new, sweep, out, address, num_cpus), address, num_cpus, out, lease)
+        out(f"extending sweep {new.name} (spec hash {old.hash} -> {new.hash}) under the same protocol: "
+            + ", ".join(f"{k} {v}" for k, v in what.items() if v))
+        return execute(plan(new, sweep, out, address, num_cpus), address, num_cpus, out, lease)

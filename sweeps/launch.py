@@ -30,27 +30,23 @@ def run_sweep(spec: Spec, *, storage: str | None = None, address: str | None = N
     if sweep.read_text("spec.yaml") is not None or sweep.read_text("reproduce.yaml") is not None:
         raise SweepError(f"{sweep.root} already holds a sweep; continue it with `{command('resume', sweep.root)}` "
                          "or choose another name/storage")
-    lease = Lease(sweep, out).acquire()
-    try:
+    with Lease(sweep, out) as lease:
         if os.path.exists(sweep.journal_path):  # a cache of a URI sweep of the same name, long gone
             os.remove(sweep.journal_path)
         sweep.write_text("spec.yaml", spec.to_yaml())
         plugins.save_copies(spec.plugins, sweep.root)
-    except BaseException:
-        lease.release()
-        raise
-    out(f"sweep {spec.name} (spec hash {spec.hash}) -> {sweep.root}")
-    p = _planned(spec, sweep, out, address, num_cpus, lease)
-    b = spec.budget
-    if b.studies == 1:
-        out(f"{len(p.pairs)} pairs x ({b.trials} tune trials, sampler {b.sampler} seed "
-            f"{b.sampler_seed}, training seed {b.tune_seed}; then {spec.evaluation.describe()})")
-    else:
-        n = int(spec.evaluation.seeds)  # several studies take a fixed design (sweeps.spec)
-        out(f"{len(p.pairs) // b.studies} pairs x {b.studies} tuning studies x ({b.trials} tune trials, sampler "
-            f"{b.sampler} seed {b.sampler_seed}+j and training seed {b.tune_seed}+j in study j; then {n} seed runs "
-            f"of each study's best, seeds {STUDY_SEED_STRIDE} j + 0..{n - 1})")
-    return execute(p, address, num_cpus, out, lease)
+        out(f"sweep {spec.name} (spec hash {spec.hash}) -> {sweep.root}")
+        p = plan(spec, sweep, out, address, num_cpus)  # a calibration's range test can fail: the sweep resumes
+        b = spec.budget
+        if b.studies == 1:
+            out(f"{len(p.pairs)} pairs x ({b.trials} tune trials, sampler {b.sampler} seed "
+                f"{b.sampler_seed}, training seed {b.tune_seed}; then {spec.evaluation.describe()})")
+        else:
+            n = int(spec.evaluation.seeds)  # several studies take a fixed design (sweeps.spec)
+            out(f"{len(p.pairs) // b.studies} pairs x {b.studies} tuning studies x ({b.trials} tune trials, sampler "
+                f"{b.sampler} seed {b.sampler_seed}+j and training seed {b.tune_seed}+j in study j; then {n} seed "
+                f"runs of each study's best, seeds {STUDY_SEED_STRIDE} j + 0..{n - 1})")
+        return execute(p, address, num_cpus, out, lease)
 
 
 def resume_sweep(directory: str, *, address: str | None = None, num_cpus: int | None = None,
@@ -68,17 +64,6 @@ def resume_sweep(directory: str, *, address: str | None = None, num_cpus: int | 
     if tables_complete(sweep):
         raise SweepError(f"{sweep.root}: nothing to resume; tables are complete (trials, epochs, budget)")
     Record(sweep).runs()  # a damaged run record refuses here, before anything changes
-    lease = Lease(sweep, out).acquire()
-    out(f"resuming sweep {spec.name} (spec hash {spec.hash}) at {sweep.root}")
-    return execute(_planned(spec, sweep, out, address, num_cpus, lease), address, num_cpus, out, lease)
-
-
-def _planned(spec: Spec, sweep: SweepDir, out: Callable[[str], None], address: str | None, num_cpus: int | None,
-             lease: Lease):
-    """``plan``, releasing ``lease`` when it fails (a calibration's range test can: the sweep
-    is left to resume)."""
-    try:
-        return plan(spec, sweep, out, address, num_cpus)
-    except BaseException:
-        lease.release()
-        raise
+    with Lease(sweep, out) as lease:
+        out(f"resuming sweep {spec.name} (spec hash {spec.hash}) at {sweep.root}")
+        return execute(plan(spec, sweep, out, address, num_cpus), address, num_cpus, out, lease)

@@ -203,6 +203,9 @@ class Lease:
     A URI has no locks: the holder rewrites ``lease`` every ``HEARTBEAT_S`` seconds with the time,
     and a lease of another host not renewed for ``STALE_AFTER_S`` is stale; a lease of this host is
     stale as soon as its process is gone (docs/DURABILITY.md states the rule).
+
+    Held by a ``with`` block: leaving it releases the lease however the block ends, except a URI lease
+    once the driver saw its storage fail (``reachable`` False), which is left as it is.
     """
 
     def __init__(self, sweep: SweepDir, out: Callable[[str], None]) -> None:
@@ -211,6 +214,7 @@ class Lease:
         self._fd: int | None = None
         self._stop = threading.Event()
         self.on_fault: Callable[[OSError], None] | None = None  # told when a renewal fails
+        self.reachable = True  # False once the driver saw its storage fail: leaving then keeps a URI lease as it is
 
     def _refuse(self, holder: Mapping[str, Any], expires: float | None = None) -> None:
         when = ""
@@ -295,4 +299,4 @@ class Lease:
         return self.acquire()
 
     def __exit__(self, *exc) -> None:
-        self.release()
+        self.release(self.reachable)

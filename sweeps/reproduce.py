@@ -72,12 +72,12 @@ def run_reproduction(repro: ReproSpec, *, storage: str | None = None, address: s
     if sweep.read_text("reproduce.yaml") is not None or sweep.read_text("spec.yaml") is not None:
         raise SweepError(f"{sweep.root} already holds a reproduction; continue it with "
                          f"`{command('resume', sweep.root)}` or choose another name or storage")
-    lease = Lease(sweep, out).acquire()
-    sweep.write_text("reproduce.yaml", yaml.safe_dump({**repro.to_dict(), "fair": list(fair)}, sort_keys=False))
-    plan = repro_plan(repro, sweep)
-    out(f"reproduction {repro.name} ({repro.protocol} protocol): {len(plan.pairs)} pairs x seeds "
-        f"{', '.join(map(str, repro.seeds))} = {sum(plan.planned['seed'].values())} runs -> {sweep.root}")
-    return _execute(repro, plan, address, num_cpus, fair, out, lease)
+    with Lease(sweep, out) as lease:
+        sweep.write_text("reproduce.yaml", yaml.safe_dump({**repro.to_dict(), "fair": list(fair)}, sort_keys=False))
+        plan = repro_plan(repro, sweep)
+        out(f"reproduction {repro.name} ({repro.protocol} protocol): {len(plan.pairs)} pairs x seeds "
+            f"{', '.join(map(str, repro.seeds))} = {sum(plan.planned['seed'].values())} runs -> {sweep.root}")
+        return _execute(repro, plan, address, num_cpus, fair, out, lease)
 
 
 def _execute(repro: ReproSpec, plan, address, num_cpus, fair, out, lease) -> int:
@@ -115,6 +115,6 @@ def resume_reproduction(directory: str, *, address: str | None = None, num_cpus:
     if tables_complete(sweep):
         raise SweepError(f"{sweep.root}: nothing to resume; tables are complete (trials, epochs, budget)")
     Record(sweep).runs()
-    lease = Lease(sweep, out).acquire()
-    out(f"resuming reproduction {repro.name} at {sweep.root}")
-    return _execute(repro, repro_plan(repro, sweep), address, num_cpus, fair, out, lease)
+    with Lease(sweep, out) as lease:
+        out(f"resuming reproduction {repro.name} at {sweep.root}")
+        return _execute(repro, repro_plan(repro, sweep), address, num_cpus, fair, out, lease)

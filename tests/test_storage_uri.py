@@ -88,3 +88,20 @@ def test_a_stale_foreign_uri_lease_is_taken_over(tmp_path):
     said = []
     Lease(sweep, said.append).acquire().release()
     assert any("taking over the stale lease" in line for line in said), said
+
+
+def test_a_with_block_releases_the_lease_however_it_ends_but_not_a_uri_lease_whose_storage_failed(tmp_path):
+    local = SweepDir(str(tmp_path / "local"))
+    with pytest.raises(RuntimeError, match="a plan that failed"), Lease(local, print):
+        raise RuntimeError("a plan that failed")
+    assert local.read_text("lease") == ""  # emptied and its flock dropped: taken again at once, silently
+    said = []
+    Lease(local, said.append).acquire().release()
+    assert said == []
+    ended, lost = SweepDir(f"file://{tmp_path}/ended"), SweepDir(f"file://{tmp_path}/lost")
+    with Lease(ended, print):
+        pass
+    assert ended.read_text("lease") == "{}"
+    with Lease(lost, print) as lease:
+        lease.reachable = False  # the driver saw its storage fail: writing would wait out its timeouts
+    assert json.loads(lost.read_text("lease"))["pid"] == lease.me["pid"]
