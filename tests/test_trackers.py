@@ -89,6 +89,16 @@ def test_mlflow_takes_a_run_over_its_batch_limits_whole(local_env):
     assert len(logged.data.metrics) == 600
 
 
+def test_the_trackers_import_nothing_of_the_project_above_vocab():
+    """So the spec's validation (below ``sweeps.tracking``) reads the registry without an import circle."""
+    from test_import_layers import imports, modules
+
+    found = modules()
+    for name, path in found.items():
+        if name.startswith("sweeps.trackers"):
+            assert all(m.startswith(("sweeps.trackers", "vocab")) for m in imports(name, path, set(found))), name
+
+
 def test_the_registry_matches_the_extras_and_imports_no_tracker_library():
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert set(TRACKERS) <= set(extras), "each tracker is an optional extra of its name (TrackerInfo.install)"
