@@ -1,0 +1,107 @@
+"""The study-level selection design's bookkeeping (``sweeps.seedstage.StudyRounds``), without Ray: which
+studies are asked after which scores, and that a resumed driver, fed the same record in another order, asks
+for the same studies and writes the same decision.
+
+Hand-computed case (k = 3, n0 = 3 studies, confidence 0.95, zone 1 pp): eta = ((2 * 0.05 / 2)^(-2 / 2) - 1) / 2
+= 9.5 and h^2 = 2 eta (n0 - 1) = 38. Study scores (each the mean of 2 seed runs scoring the same):
+a 90, 91, 92; b 88, 92, 92.5; c 80, 81, 82. a - c is 10 in every study, so S^2_ac = 0, W_ac(3) = 0 and c
+(9 pp behind) is eliminated behind a at 3 studies. a - b is 2, -1, -0.5: S^2_ab = 31/12, W_ab(3) =
+(1 / 6)(38 * 31 / 12 - 3) = 15.86 > the gap 0.17, so a and b go on to studies 3 and 4 (batch 2).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from reports.selection import SelectionSettings
+from sweeps.seedstage import StudyRounds, studies_asked
+
+SETTINGS = SelectionSettings(indifference=1.0, confidence=0.95, first_seeds=3, max_seeds=7, batch=2)
+PAIRS = {"w/a": ("w", "a"), "w/b": ("w", "b"), "w/c": ("w", "c")}
+FIRST = {"a": [90, 91, 92], "b": [88, 92, 92.5], "c": [80, 81, 82]}
+
+
+def events(scores: dict[str, list[float]], start: int = 0) -> list[tuple[str, int, float]]:
+    """Every seed run of these studies: (study key, seed 1000 j + i, score), 2 runs per study."""
+    return [(f"w/{s}#study{j}", 1000 * j + i, v) for s, values in scores.items()
+            for j, v in enumerate(values, start) for i in range(2)]
+
+
+def feed(rounds: StudyRounds, runs) -> list[tuple[str, range]]:
+    for key, seed, value in runs:
+        rounds.scored(key, seed, value)
+    return rounds.ask("w")
+
+
+def first_stage() -> list[tuple[str, range]]:
+    return [(k, range(3)) for k in PAIRS]
+
+
+def test_the_first_stage_is_every_strategy_and_nothing_is_screened_until_it_is_complete():
+    rounds = StudyRounds(SETTINGS, PAIRS, per_study=2)
+    assert rounds.ask("w") == first_stage()
+    runs = events(FIRST)
+    assert feed(rounds, runs[:-1]) == first_stage()  # c's study 2 has one seed run of two: no score yet
+    assert rounds.workloads["w"].decision.r == 0 and not rounds.stopped()
+
+
+def test_contenders_get_the_next_batch_of_studies_and_the_decision_says_why():
+    rounds = StudyRounds(SETTINGS, PAIRS, per_study=2)
+    asked = feed(rounds, events(FIRST))
+    d = rounds.workloads["w"].decision
+    assert d.r == 3 and d.eliminated == {"c": 3} and d.rounds[0].eliminated == {"c": "a"}
+    assert asked == [*first_stage(), ("w/a", range(3, 5)), ("w/b", range(3, 5))]
+    record = json.loads(rounds.record("w"))
+    assert record["unit"] == "studies" and record["seeds_per_study"] == 2
+    assert record["asked"][-1] == {"strategy": "b", "studies": [3, 5],
+                                   "why": "in contention after the screening at 3 studies"}
+    assert record["study_scores"]["b"] == {"0": 88.0, "1": 92.0, "2": 92.5}
+
+
+def test_a_second_round_and_the_cap():
+    rounds = StudyRounds(SETTINGS, PAIRS, per_study=2)
+    feed(rounds, events(FIRST))
+    # a - b over 5 studies: W_ab(5) = (1 / 10)(38 * 31 / 12 - 5) = 9.32, far above their gap: on to 7.
+    asked = feed(rounds, events({"a": [91, 91], "b": [91, 90]}, start=3))
+    assert asked[-2:] == [("w/a", range(5, 7)), ("w/b", range(5, 7))]
+    assert [r.r for r in rounds.workloads["w"].decision.rounds] == [3, 5]
+    assert not rounds.stopped()
+    asked = feed(rounds, events({"a": [91, 91], "b": [91, 90]}, start=5))
+    d = rounds.workloads["w"].decision
+    assert d.stopped and d.capped and d.r == 7 and d.selected == "a"  # the cap of 7 studies, no guarantee
+    assert asked[-2:] == [("w/a", range(5, 7)), ("w/b", range(5, 7))]  # nothing asked after the last screening
+    assert rounds.stopped()
+
+
+@pytest.mark.parametrize("order", [0, 1, 2])
+def test_a_resumed_driver_fed_the_record_in_any_order_asks_the_same_studies(order):
+    runs = events(FIRST) + events({"a": [91, 91], "b": [91, 90]}, start=3) + events({"a": [92], "b": [89]}, start=5)
+    live = StudyRounds(SETTINGS, PAIRS, per_study=2)
+    for i in range(len(runs)):  # the first driver asks after every seed run
+        live.scored(*runs[i])
+        live.ask("w")
+    shuffled = list(runs)
+    random.Random(order).shuffle(shuffled)
+    resumed = StudyRounds(SETTINGS, PAIRS, per_study=2)
+    assert feed(resumed, shuffled) == live.ask("w")
+    assert resumed.record("w") == live.record("w")
+
+
+def test_a_study_without_a_score_takes_its_strategy_out():
+    rounds = StudyRounds(SETTINGS, PAIRS, per_study=2)
+    rounds.tuned("w/c#study1", chosen=False)  # every tune trial of c's study 1 failed
+    runs = events({"a": FIRST["a"], "b": FIRST["b"]})
+    runs[0] = (runs[0][0], runs[0][1], None)  # and a seed run of a's study 0 errored
+    asked = feed(rounds, runs)
+    w = rounds.workloads["w"]
+    assert w.errored == {"a": 0, "c": 1}
+    assert w.decision.stopped and w.decision.selected == "b"  # one strategy left: nothing to screen
+    assert asked == first_stage() and rounds.stopped()
+
+
+def test_studies_asked_is_a_function_of_the_decision_alone():
+    assert [(a.strategy, a.studies) for a in studies_asked(None, ["y", "x"], 4)] == [("x", range(4)),
+                                                                                       ("y", range(4))]
