@@ -105,3 +105,79 @@ def test_a_study_without_a_score_takes_its_strategy_out():
 def test_studies_asked_is_a_function_of_the_decision_alone():
     assert [(a.strategy, a.studies) for a in studies_asked(None, ["y", "x"], 4)] == [("x", range(4)),
                                                                                        ("y", range(4))]
+
+
+# ---- the searcher asks for the studies (real Optuna studies, no Ray) ------------------------------------------
+
+AUTO = {"name": "t", "workloads": [{"synthetic": {"n_train": 256}}], "strategies": ["fixed_sgd", "adam", "cosine_sgd"],
+        "budget": {"trials": 2, "epochs": 1, "sampler": "random", "sampler_seed": 3, "studies": "auto",
+                   "study_selection": {"indifference": 1.0, "first_studies": 3, "max_studies": 7, "batch": 2}},
+        "evaluation": {"seeds": 2}, "resources": {"population": 4}}
+TRUTH = {"adam": [90, 91, 92, 91, 91, 91, 91], "cosine_sgd": [88, 92, 92.5, 91, 90, 91, 90],
+         "fixed_sgd": [80, 81, 82, 80, 80, 80, 80]}
+"""Study scores by strategy and study: those of the hand-computed case above (adam a, cosine_sgd b, fixed_sgd c)."""
+
+
+def _searcher(tmp_path, name="optuna.journal"):
+    from sweeps.engine import _searcher, plan
+    from sweeps.spec import parse_spec
+    from sweeps.storage import SweepDir
+
+    return _searcher(plan(parse_spec(AUTO), SweepDir(str(tmp_path / "t"))))
+
+
+def _result(config):
+    from vocab.members import report, trial_members
+
+    members = trial_members(config)
+    if members[0][0]["stage"] == "tune":  # trial t scores 0.5 + t / 10 on validation: the last is every study's best
+        return report(1, [{"epoch": 1, "val_accuracy": 0.5 + m["trial_index"] / 10} for _, m in members])
+    return report(1, [{"epoch": 1, "test_accuracy": TRUTH[r["strategy"]][m["study"]] / 100} for r, m in members])
+
+
+def _drive(searcher, finished=None, stop=None):
+    """Give out and finish trials one at a time (as a 1-slot cluster would) until FINISHED or ``stop``
+    trials; return the finished runs by record key, in order."""
+    from sweeps.record import RunRecord, trial_key
+
+    finished = {} if finished is None else dict(finished)
+    while stop is None or len(finished) < stop:
+        trial_id = f"t{len(finished)}"
+        config = searcher.suggest(trial_id)
+        if not isinstance(config, dict):
+            assert config == "FINISHED", config
+            break
+        result = _result(config)
+        searcher.on_trial_result(trial_id, result)
+        searcher.on_trial_complete(trial_id, result)
+        finished[trial_key(config)] = RunRecord(trial_id, config, (result,))
+    return finished
+
+
+def test_the_searcher_adds_the_studies_of_contenders_and_a_rebuilt_one_asks_the_same(tmp_path):
+    from vocab.members import trial_members
+
+    searcher = _searcher(tmp_path)
+    finished = _drive(searcher)
+    d = searcher.rounds.workloads["synthetic"].decision
+    assert d.stopped and d.capped and d.selected == "adam" and d.eliminated == {"fixed_sgd": 3}
+    studies = {}
+    for run in finished.values():
+        for r, m in trial_members(run.config):
+            studies.setdefault((r["strategy"], r["stage"]), set()).add(m.get("study", r.get("study", 0)))
+    assert studies[("fixed_sgd", "tune")] == studies[("fixed_sgd", "seed")] == {0, 1, 2}
+    assert studies[("adam", "tune")] == studies[("cosine_sgd", "seed")] == set(range(7))  # 3, then 2 and 2 more
+    # Study j of every strategy: sampler seed 3 + j, tune seed 1000003 + j, seeds 1000 j + 0, 1.
+    fifth = searcher.plans["synthetic/cosine_sgd#study5"]
+    assert (fifth.sampler_seed, fifth.base["seed"], fifth.base["study"]) == (8, 1_000_008, 5)
+    seeds = sorted(r["seed"] for run in finished.values() for r, m in trial_members(run.config)
+                   if r["stage"] == "seed" and r["strategy"] == "cosine_sgd")
+    assert seeds == sorted(1000 * j + i for j in range(7) for i in range(2))
+    # A driver killed at any point and resumed from the record asks for exactly the remaining trials.
+    for stop in (5, len(finished) // 2, len(finished) - 3):
+        killed = _searcher(tmp_path / f"k{stop}")
+        part = _drive(killed, stop=stop)
+        resumed = _searcher(tmp_path / f"k{stop}")
+        resumed.rebuild(part)
+        assert set(_drive(resumed, part)) == set(finished)
+        assert resumed.rounds.record("synthetic") == searcher.rounds.record("synthetic")
