@@ -170,8 +170,8 @@ def fit(p: Plan, out: Callable[[str], None] = say, observer=None, watch: Storage
     watch = watch or StorageWatch()
     journal = None if sweep.is_local else (lambda: p.record.push_journal(sweep.journal_path))
     trainable = tune.with_resources(run_trial_config, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
-    progress = Progress(p.planned, sweep, out, finished.values(), watch,
-                        spec.evaluation.adaptive or spec.budget.adaptive_studies)
+    progress = Progress(p.planned, sweep, out, finished.values(), watch, spec.evaluation.adaptive,
+                        spec.budget.adaptive_studies)
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from reports.seed_design import replay
 from reports.selection import Decision, SelectionSettings
@@ -202,6 +202,8 @@ class StudyRounds:
         w = self.workloads[workload]
         result = replay(w.rows(self.per_study), self.settings, w.pairs.values())
         w.decision, w.errored = result.decision, result.errored
+        if w.decision is not None:  # the procedure counts replicates, which are studies here
+            w.decision = replace(w.decision, reason=w.decision.reason.replace(" seeds", " studies"))
         key_of = {s: k for k, s in w.pairs.items()}
         return [(key_of[a.strategy], a.studies) for a in self.asked(workload)]
 
