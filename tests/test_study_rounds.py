@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import random
 
+import numpy as np
 import pytest
 
 from reports.selection import SelectionSettings
@@ -181,3 +182,77 @@ def test_the_searcher_adds_the_studies_of_contenders_and_a_rebuilt_one_asks_the_
         resumed.rebuild(part)
         assert set(_drive(resumed, part)) == set(finished)
         assert resumed.rounds.record("synthetic") == searcher.rounds.record("synthetic")
+
+
+# ---- the spec and the plan ----------------------------------------------------------------------------------
+
+def _parse(**budget):
+    import yaml
+
+    from sweeps.spec import parse_spec
+
+    raw = yaml.safe_load(yaml.safe_dump(AUTO))
+    raw["budget"] = {k: v for k, v in {**raw["budget"], **budget}.items() if v is not None}
+    return parse_spec(raw)
+
+
+def test_studies_auto_is_a_protocol_of_its_own_that_reads_back_equal():
+    import yaml
+
+    from sweeps.spec import parse_spec
+
+    spec = _parse()
+    assert spec.budget.adaptive_studies and spec.budget.studies == 3 and spec.budget.most_studies == 7
+    assert spec.budget.to_dict()["studies"] == "auto" and spec.budget.to_dict()["study_selection"]["first_studies"] == 3
+    assert parse_spec(yaml.safe_load(spec.to_yaml())) == spec
+    fixed = _parse(studies=3, study_selection=None)
+    assert spec.hash != fixed.hash and spec.protocol_hash(spec.workloads[0]) != fixed.protocol_hash(fixed.workloads[0])
+    other = _parse(study_selection={**AUTO["budget"]["study_selection"], "indifference": 2.0})
+    assert other.hash != spec.hash  # the settings are the experiment's
+
+
+@pytest.mark.parametrize(("budget", "evaluation", "field", "words"), [
+    ({"study_selection": {"first_studies": 2}}, {}, "budget.study_selection.first_studies", "an integer >= 3"),
+    ({"study_selection": {"max_studies": 101}}, {}, "budget.study_selection.max_studies",
+     "an integer from first_studies (5) to 100"),
+    ({"study_selection": {"first_studies": 6, "max_studies": 4}}, {}, "budget.study_selection.max_studies",
+     "from first_studies (6)"),
+    ({"study_selection": {"confidence": 1.2}}, {}, "budget.study_selection.confidence", "a probability in (0.5, 1)"),
+    ({"study_selection": {"indifference": 0}}, {}, "budget.study_selection.indifference", "(0, 100)"),
+    ({"study_selection": {"batch": 0}}, {}, "budget.study_selection.batch", "an integer >= 1"),
+    ({"study_selection": {"seeds": 3}}, {}, "budget.study_selection.seeds", "allowed fields: indifference"),
+    ({"studies": 3}, {}, "budget.study_selection", "belongs to budget.studies: auto only"),
+    ({"studies": "some"}, {}, "budget.studies", "or 'auto'"),
+    ({}, {"seeds": "auto"}, "evaluation.seeds", "budget.studies: auto selects over studies"),
+    ({"sampler_seed": 999_995}, {}, "budget.sampler_seed", "sampler_seed + studies - 1 at most"),
+])
+def test_a_bad_selection_over_studies_is_refused_naming_the_field(budget, evaluation, field, words):
+    import yaml
+
+    from sweeps.spec import SpecError, parse_spec
+
+    raw = yaml.safe_load(yaml.safe_dump(AUTO))
+    raw["budget"]["study_selection"] = {}
+    raw["budget"].update(budget)
+    raw["evaluation"].update(evaluation)
+    with pytest.raises(SpecError) as caught:
+        parse_spec(raw)
+    assert any(p.startswith(f"{field}:") and words in p for p in caught.value.problems), caught.value.problems
+
+
+def test_plan_counts_studies_from_the_first_stage_to_the_cap_and_expects_from_a_pilot():
+    from sweeps.estimate import RAY_START_S, Cost, describe, estimate
+
+    spec = _parse()  # 3 strategies, 2 trials and 2 seeds per study, 3 to 7 studies, population 4, 1 epoch
+    costs = {("synthetic", s): Cost(per_run_epoch=2.0, start=4.0) for s in spec.strategies}
+    plan = estimate(spec, costs, slots=1)
+    per_study = (2 + 2) * (4.0 / 4 + 1 * 2.0)  # tune and seed runs, each a start shared by 4 plus its epoch
+    assert plan.tune_runs == 3 * 3 * 2 and plan.seed_runs == (3 * 3 * 2, 3 * 7 * 2, None)
+    assert plan.seconds[:2] == (RAY_START_S + 9 * per_study, RAY_START_S + 21 * per_study)
+    assert "pass --from DIR" in describe(spec, plan, "test")[-1]
+    # A pilot: 3 studies of 2 seeds per strategy, one clear loser, the other two 0.3 pp apart.
+    rng = np.random.default_rng(0)
+    mean = {"adam": 90.0, "cosine_sgd": 89.7, "fixed_sgd": 80.0}
+    pilot = {"synthetic": {s: {j: list(m + rng.normal(0, 1, 2)) for j in range(3)} for s, m in mean.items()}}
+    expected = estimate(spec, costs, slots=1, studies_pilot=pilot).seed_runs[2]
+    assert 3 * 3 * 2 < expected <= 3 * 7 * 2
