@@ -17,7 +17,11 @@ Several tuning studies per pair (``budget.studies``): each study is a key of its
 ``workload/strategy#study<j>`` with its sampler seed), and a pair's studies form a group that trains
 together: a Tune trial of the group takes study j's trial t beside study j+1's (each member on its own
 study's validation rows, ``trainables.population``), and once every study has chosen, the studies'
-seed runs are queued together, in populations across studies.
+seed runs are queued together, in populations across studies. Under the selection design over studies
+(``budget.studies: auto``, ``sweeps.seedstage.StudyRounds``) the studies after the first stage are added
+during the sweep (``add_studies``), one cohort per round: the round's studies of a pair tune together and
+queue their seed runs together. Which studies exist is a function of the decision, which ``rebuild``
+replays from the record's seed runs before anything else, so a resumed driver has the same studies.
 
 Persistence: the studies live in an Optuna ``JournalStorage`` file (one study per pair, named by
 the pair; each study trial carries its ``trial_index``). Nothing else of this searcher is saved:
