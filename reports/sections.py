@@ -151,6 +151,10 @@ def workload_sections(out_dir: str, data: Analysis) -> Section:
             adaptive = (" These figures are about the paired t-tests of this section, run after the fact on the seeds "
                         "the selection design gave each strategy; the selection itself needs no such number of "
                         "seeds, and its guarantee is in the verdict." if workload in data.selections else "")
+            if _study_selection(data, workload) is not None:
+                adaptive = (" These figures are about the paired t-tests of this section, run after the fact on the "
+                            "studies the selection design over studies gave each strategy; the selection itself "
+                            "needs no such number, and its guarantee is in the verdict.")
             sec.p(tables.power_statement(v, margin) + adaptive)
         split = test_split_text(data, workload)
         if split:

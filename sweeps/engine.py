@@ -212,6 +212,10 @@ def _summary(spec: Spec, budget: list[dict], out) -> int:
             f"{spec.evaluation.seeds} seeds"
         studies = f" ({spec.budget.studies} studies of {spec.budget.trials})" if spec.budget.studies > 1 else ""
         seeds = seeds if spec.budget.studies == 1 else f"{seeds} per study"
+        if spec.budget.adaptive_studies:
+            out(f"complete: every pair got the studies its workload's selection over studies asked for, each of "
+                f"{spec.budget.trials} trials and {spec.evaluation.seeds} seeds")
+            return 0
         out(f"complete: every pair got {spec.budget.total_trials} trials{studies} and {seeds}")
         return 0
     for b in short:
