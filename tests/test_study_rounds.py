@@ -11,6 +11,7 @@ a 90, 91, 92; b 88, 92, 92.5; c 80, 81, 82. a - c is 10 in every study, so S^2_a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 
@@ -256,3 +257,13 @@ def test_plan_counts_studies_from_the_first_stage_to_the_cap_and_expects_from_a_
     pilot = {"synthetic": {s: {j: list(m + rng.normal(0, 1, 2)) for j in range(3)} for s, m in mean.items()}}
     expected = estimate(spec, costs, slots=1, studies_pilot=pilot).seed_runs[2]
     assert 3 * 3 * 2 < expected <= 3 * 7 * 2
+
+
+def test_an_extension_may_add_strategies_but_not_change_the_seeds_a_study_score_averages():
+    from sweeps.extend import protocol_changes
+
+    spec = _parse()
+    more = dataclasses.replace(spec, strategies=(*spec.strategies, "sgdr"))
+    assert protocol_changes(spec, more) == []
+    seeds = dataclasses.replace(spec, evaluation=dataclasses.replace(spec.evaluation, seeds=3))
+    assert protocol_changes(spec, seeds) == ["evaluation.seeds: the sweep has 2, the extension 3"]
