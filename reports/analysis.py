@@ -6,6 +6,7 @@ none of them recomputes a statistic, so a number cannot differ between a table a
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -122,6 +123,8 @@ def seed_stage_claims(res: Results) -> tuple[dict[str, SelectionVerdict], dict[s
         if list(design) == ["selection"]:
             selections[workload] = selection_verdict(workload, runs, sorted(b["strategy"]),
                                                      b["selection_settings"].iloc[0])
+        elif list(design) == ["study_selection"]:
+            continue  # its claims are KN's over studies and the MCB over its first stage (`study_stage_claims`)
         elif len(runs):  # over studies when there are several: the subset then covers the tuning too
             mcb[workload] = mcb_rows(replicates[replicates["workload"] == workload])
     return selections, mcb
@@ -135,6 +138,7 @@ def study_stage_claims(res: Results) -> dict[str, object]:
     from reports.studies import study_claims, study_correct, study_scores
 
     runs, preds, out = res.seed_runs(), res.predictions, {}
+    settings = study_selection_settings(res.budget)
     for workload in sorted(runs["workload"].unique()):
         correct = None
         if preds is not None and len(preds) and workload in set(preds["workload"]):
@@ -142,7 +146,23 @@ def study_stage_claims(res: Results) -> dict[str, object]:
             study_of = {(r.strategy, int(r.seed)): int(r.study) if pd.notna(r.study) else 0 for r in p.itertuples()}
             by_seed = two_level.correct_matrices(p, workload)  # one vector per seed run
             correct = study_correct({s: dict(v.items()) for s, v in by_seed.items()}, study_of)
-        out[workload] = study_claims(study_scores(runs[runs["workload"] == workload]), correct=correct)
+        out[workload] = study_claims(study_scores(runs[runs["workload"] == workload]), correct=correct,
+                                     settings=settings.get(workload))
+    return out
+
+
+def study_selection_settings(budget: pd.DataFrame) -> dict[str, object]:
+    """Per workload run under the selection design over studies (``budget.studies: auto``), its settings as
+    ``reports.selection.SelectionSettings`` in studies; the others are absent."""
+    from reports.selection import SelectionSettings
+
+    out = {}
+    if "seed_design" not in budget:
+        return out
+    for workload, b in budget[budget["seed_design"] == "study_selection"].groupby("workload", sort=True):
+        raw = json.loads(b["selection_settings"].iloc[0])
+        out[workload] = SelectionSettings(raw["indifference"], raw["confidence"], raw["first_studies"],
+                                          raw["max_studies"], raw["batch"])
     return out
 
 

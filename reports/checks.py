@@ -185,6 +185,10 @@ def random_phase(budget: pd.DataFrame) -> list[tuple[str, int, int]]:
     With several tuning studies each study's sampler starts afresh, so the trials per study count."""
     out = []
     studies = budget["studies"].fillna(1) if "studies" in budget else 1
+    if "seed_design" in budget and (budget["seed_design"] == "study_selection").any():
+        # The selection over studies plans its first stage's trials: first_studies x trials.
+        first = budget["selection_settings"].map(lambda s: json.loads(s).get("first_studies") if s else None)
+        studies = first.where(budget["seed_design"] == "study_selection", studies)
     per_study = budget.assign(trials_planned=(budget["trials_planned"] / studies).astype(int))
     for (sampler, trials), _ in per_study.groupby(["sampler", "trials_planned"]):
         startup = RANDOM_PHASE.get(str(sampler))

@@ -104,7 +104,7 @@ BUDGET = (
     Column("workload", pa.string(), "workload name"),
     Column("strategy", pa.string(), "strategy id"),
     Column("trials_planned", pa.int32(), "tuning trials the budget gives every pair, over all its studies "
-           "(studies x trials)"),
+           "(studies x trials; with budget.studies: auto, the first stage's, a least number)"),
     Column("trials_run", pa.int32(), "tuning trials that finished (ok or diverged)"),
     Column("trials_errored", pa.int32(), "tuning trials that errored after retries"),
     Column("epochs", pa.int32(), "epochs per tuning trial (in budget_unit)"),
@@ -123,18 +123,22 @@ BUDGET = (
     Column("seeds_run", pa.int32(), "re-evaluation runs that finished (ok or diverged)"),
     Column("complete", pa.bool_(), "trials_run == trials_planned and seeds_run == seeds_asked (selection: and the "
            "workload's procedure stopped)"),
-    Column("seed_design", pa.string(), "fixed (seeds: N) or selection (seeds: auto, Kim & Nelson's procedure); "
+    Column("seed_design", pa.string(), "fixed (seeds: N), selection (seeds: auto, Kim & Nelson's procedure) or "
+           "study_selection (budget.studies: auto, the same procedure over tuning studies); "
            "null in results written before the selection design existed (all fixed)", nullable=True),
     Column("seeds_asked", pa.int32(), "seeds the pair was given: seeds_planned (fixed), or the first stage plus "
-           "every round it stayed in contention (selection); null before it was recorded", nullable=True),
+           "every round it stayed in contention (selection; study_selection: studies asked x seeds); null before it "
+           "was recorded", nullable=True),
     Column("selection_settings", pa.string(), "JSON of the selection design's settings (indifference in pp, "
-           "confidence, first_seeds, max_seeds, batch); null for a fixed design", nullable=True),
+           "confidence, first_seeds, max_seeds, batch; study_selection: first_studies, max_studies, batch in studies); "
+           "null for a fixed design", nullable=True),
     Column("search_space", pa.string(), "JSON object {hparam: {low, high, scale}} of the searched ranges "
            "(scale log, linear or int), spec overrides applied; null in results written before it was recorded",
            nullable=True),
     Column("protocol_hash", pa.string(), "protocol hash, as in trials", nullable=True),
     Column("studies", pa.int32(), "independent tuning studies per pair (budget.studies), each of "
-           "trials_planned / studies trials; null in results written before it was recorded (one)", nullable=True),
+           "trials_planned / studies trials (study_selection: the studies the pair was given, each of budget.trials "
+           "trials); null in results written before it was recorded (one)", nullable=True),
     Column("default_search_space", pa.string(), "JSON as search_space: the ranges the width policy (and "
            "overrides) gave before calibration; null where no range was calibrated", nullable=True),
     Column("calibration", pa.string(), "JSON of the pair's LR range test (spec section calibrate): hparam, "

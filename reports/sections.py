@@ -20,7 +20,15 @@ from reports.analysis import MIN_WORKLOADS, Analysis
 from reports.document import Section
 from reports.formatting import ci, config, interval, mean_ci, num, pct, pp, pval, seeds, value
 from reports.load import Results
-from reports.seed_claims import mcb_line, selection_lines, selection_rows, selection_warnings
+from reports.seed_claims import (
+    mcb_line,
+    selection_lines,
+    selection_rows,
+    selection_warnings,
+    study_selection_lines,
+    study_selection_rows,
+    study_selection_warnings,
+)
 from reports.verdict import WorkloadVerdict
 
 
@@ -143,6 +151,10 @@ def workload_sections(out_dir: str, data: Analysis) -> Section:
             adaptive = (" These figures are about the paired t-tests of this section, run after the fact on the seeds "
                         "the selection design gave each strategy; the selection itself needs no such number of "
                         "seeds, and its guarantee is in the verdict." if workload in data.selections else "")
+            if _study_selection(data, workload) is not None:
+                adaptive = (" These figures are about the paired t-tests of this section, run after the fact on the "
+                            "studies the selection design over studies gave each strategy; the selection itself "
+                            "needs no such number, and its guarantee is in the verdict.")
             sec.p(tables.power_statement(v, margin) + adaptive)
         split = test_split_text(data, workload)
         if split:
@@ -192,11 +204,18 @@ def claimed(data: Analysis, workload: str) -> WorkloadVerdict:
     shown equivalent: the all-pairs tests); under the selection design each elimination is the claim that
     the strategy trails the one it fell behind, and the t-tests, run after the fact, claim nothing."""
     v = data.verdicts[workload]
-    if workload not in data.selections:
+    over_studies = _study_selection(data, workload)
+    if workload not in data.selections and over_studies is None:
         return v
-    d = data.selections[workload].decision
+    d = over_studies.decision if over_studies is not None else data.selections[workload].decision
     behind = {name: (by,) for r in (d.rounds if d else ()) for name, by in r.eliminated.items()}
     return replace(v, worse=behind, equivalent=())
+
+
+def _study_selection(data: Analysis, workload: str):
+    """The workload's ``StudyClaims`` when it ran the selection design over studies (else None)."""
+    claims = data.studies.get(workload)
+    return claims if claims is not None and claims.decision is not None else None
 
 
 def two_level_rows(data: Analysis, workload: str) -> pd.DataFrame | None:
@@ -456,7 +475,7 @@ def _leaders_text(v: WorkloadVerdict, adaptive: bool = False, unit: str = "seeds
     what = "; ".join(f"**{x.strategy}** {mean_ci(x.mean, x.ci_low, x.ci_high)} %" for x in lead)
     n = f"{lead[0].n} {unit}" if len({x.n for x in lead}) == 1 else f"{unit} differ"
     tie = " (equal means share the lead)" if len(lead) > 1 else ""
-    kind = "t interval; seeds chosen adaptively: not an exact 95% interval" if adaptive else "95% t interval"
+    kind = f"t interval; {unit} chosen adaptively: not an exact 95% interval" if adaptive else "95% t interval"
     return f"Highest mean final test accuracy{tie}: {what} (mean [{kind}], {n})."
 
 
@@ -468,8 +487,12 @@ def studies_line(res) -> str | None:
     studies = "/".join(str(int(x)) for x in sorted(b["studies"].dropna().unique()))
     per = res.replicates()["n_seeds"]
     seeds_ = str(int(per.min())) if per.min() == per.max() else f"{int(per.min())}-{int(per.max())}"
-    return (f"**Unit of replication: the tuning study.** Every strategy was tuned in {studies} independent studies "
-            "of the same budget (study j: the same sampler seed and validation split for every strategy), and each "
+    adaptive = "seed_design" in b and (b["seed_design"] == "study_selection").any()
+    given = (f"independent studies of the same budget, {studies} of them as the selection design over studies gave "
+             "more to the strategies still in contention" if adaptive else
+             f"{studies} independent studies of the same budget")
+    return (f"**Unit of replication: the tuning study.** Every strategy was tuned in {given} "
+            "(study j: the same sampler seed and validation split for every strategy), and each "
             f"study's chosen configuration was retrained with {seeds_} seeds; a strategy's score in a study is the "
             "mean of those seeds. Every mean, interval, test and subset below is over studies, so each claim covers "
             "the tuning's chance as well as the seeds': it is about the strategies as tuned by this protocol, not "
@@ -567,9 +590,13 @@ def verdict_section(out_dir: str, data: Analysis) -> Section:
     if (line := studies_line(data.res)) is not None:
         sec.p(line)
     for v in verdicts:
+        over_studies = _study_selection(data, v.workload)
         sec.p(f"**{v.workload}** ({v.strategies} strategies). "
-              + _leaders_text(v, v.workload in data.selections, unit))
-        if v.workload in data.selections:
+              + _leaders_text(v, v.workload in data.selections or over_studies is not None, unit))
+        if over_studies is not None:  # KN over studies: its claims, and no test run after the fact
+            lines, claims = over_rows(claimed(data, v.workload), data.two_level, lambda c: "eliminated (KN)")
+            sec.ul(study_selection_lines(over_studies) + lines)
+        elif v.workload in data.selections:
             lines, claims = over_rows(claimed(data, v.workload), data.two_level, lambda c: "eliminated (KN)")
             sec.ul(selection_lines(data.selections[v.workload]) + lines)
         else:
@@ -583,6 +610,8 @@ def verdict_section(out_dir: str, data: Analysis) -> Section:
     if not data.two_level.empty:
         sec.csvs["two_level"] = data.two_level
     selected = [row for sv in data.selections.values() for row in selection_rows(sv)]
+    studied = {w for w in data.workloads if _study_selection(data, w) is not None}
+    selected += [row for w in sorted(studied) for row in study_selection_rows(w, data.studies[w])]
     sec.csvs["verdict"] = pd.DataFrame(selected + [
         {"workload": v.workload, "strategy": s, "verdict": kind, "detail": detail}
          for v in verdicts
@@ -592,7 +621,7 @@ def verdict_section(out_dir: str, data: Analysis) -> Section:
                              ("equivalent", dict.fromkeys(v.equivalent, "")),
                              ("inconclusive", {k: f"mdd {v.mdd.get(k, np.nan):.6g}" for k in v.inconclusive}),
                              ("untested", dict.fromkeys(v.untested, "")))
-         for s, detail in items.items() if v.workload not in data.selections],
+         for s, detail in items.items() if v.workload not in data.selections and v.workload not in studied],
         columns=["workload", "strategy", "verdict", "detail"])
     a = data.across
     if a.iqm is not None:
@@ -676,7 +705,12 @@ def protocol_section(out_dir: str, data: Analysis) -> Section:
         trials = "/".join(str(int(t)) for t in sorted(b["trials_planned"].unique()))
         studies = sorted(b["studies"].dropna().unique()) if "studies" in b else []
         several = bool(studies) and max(studies) > 1  # the equal budget is studies x trials
-        if several:
+        over_studies, st = _study_selection(data, workload), {}
+        if over_studies is not None:  # trials and seeds planned are the first stage's: per study, then the studies
+            st = json.loads(b["selection_settings"].iloc[0])
+            trials = (f"{'/'.join(str(int(s)) for s in studies)} independent studies x "
+                      f"{int(b['trials_planned'].iloc[0]) // st['first_studies']}")
+        elif several:
             trials = f"{trials} ({'/'.join(str(int(s)) for s in studies)} independent studies of equal size)"
         seeds_ = "/".join(str(int(t)) for t in sorted(b["seeds_planned"].unique()))
         pairs = sorted(set(zip(b["sampler"], b["sampler_seed"], strict=True)))
@@ -687,6 +721,13 @@ def protocol_section(out_dir: str, data: Analysis) -> Section:
                   if units == {"gradient_evaluations"} else f"{epochs} epochs")
         retrained = f"retrained with {seeds_} seeds" + (" (each study's chosen configuration its share of them)"
                                                         if several else "")
+        if st:
+            retrained = (f"retrained with {int(b['seeds_planned'].iloc[0]) // st['first_studies']} seeds per study; "
+                         "the studies came from the selection design over studies (Kim & Nelson's procedure with "
+                         f"the tuning study as the replicate, docs/SELECTION.md): studies 0..{st['first_studies'] - 1}"
+                         f" for every strategy, then {st['batch']} more at a time for those still in contention, "
+                         f"indifference zone {st['indifference']:g} pp, confidence {st['confidence']:.0%}, at most "
+                         f"{st['max_studies']} studies per strategy")
         if workload in data.selections:
             st = data.selections[workload].settings
             retrained = (f"retrained under the selection design (Kim & Nelson's procedure, docs/SELECTION.md): "
@@ -753,6 +794,11 @@ def warnings_section(out_dir: str, data: Analysis) -> Section:
         items.append(f"The budget ({trials} trials {per}) lies inside {sampler}'s {startup} random start-up "
                      "trials: tuning was random search, and a longer budget might rank the strategies differently.")
     for workload, v in data.verdicts.items():
+        if (over_studies := _study_selection(data, workload)) is not None:  # as the selection design's, in studies
+            b = res.budget[res.budget["workload"] == workload]
+            items += study_selection_warnings(workload, over_studies, json.loads(
+                b["selection_settings"].iloc[0])["max_studies"])
+            continue
         if workload in data.selections:
             # The selection design's claim is its guarantee, which needs no number of seeds fixed in advance:
             # its warnings are about whether the procedure ended with that guarantee (seed_claims).

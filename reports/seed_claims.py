@@ -10,7 +10,8 @@ from reports.formatting import pp
 from reports.selection import guarantee
 from reports.verdict import SelectionVerdict
 
-__all__ = ["mcb_line", "selection_lines", "selection_rows", "selection_warnings"]
+__all__ = ["mcb_line", "selection_lines", "selection_rows", "selection_warnings", "study_selection_lines",
+           "study_selection_rows", "study_selection_warnings"]
 
 
 def _pp(x: float) -> str:
@@ -84,6 +85,49 @@ def selection_rows(v: SelectionVerdict) -> list[dict]:
     rows += [{"workload": v.workload, "strategy": name, "verdict": "eliminated", "detail": f"at {n} seeds"}
              for name, n in sorted(d.eliminated.items())]
     return rows
+
+
+def study_selection_lines(claims) -> list[str]:
+    """The selection design over studies on one workload (``reports.studies.study_claims`` with settings): KN's
+    selection with its study-level guarantee (or why there is none), the subset that could be the best over
+    the first-stage studies, and who was eliminated at how many studies. Nothing the design cannot back."""
+    d = claims.decision
+    lines = [f"**{claims.lines[0]}**", *claims.lines[1:]]
+    if d is not None and d.eliminated:
+        behind = {name: by for r in d.rounds for name, by in r.eliminated.items()}
+        out = sorted(d.eliminated.items(), key=lambda item: (-item[1], item[0]))
+        lines.append("Eliminated by KN over studies (the tuning studies each had when its mean fell out of reach of "
+                     "the leaders): " + "; ".join(f"{name} at {n} (behind {behind.get(name, '?')})"
+                                                  for name, n in out) + ".")
+    lines.append("The per-strategy means and 95% t intervals in this report are over the studies each strategy got; "
+                 "after adaptive stopping they describe those studies and carry no coverage guarantee.")
+    return lines
+
+
+def study_selection_rows(workload: str, claims) -> list[dict]:
+    """The verdict CSV's rows for one workload under the selection design over studies."""
+    d = claims.decision
+    if d is None:
+        return []
+    rows = [{"workload": workload, "strategy": name,
+             "verdict": "selected" if name == d.selected and d.stopped and not d.capped else "in contention",
+             "detail": f"{d.r} studies" + (", capped: no guarantee" if d.capped else "")} for name in d.contenders]
+    rows += [{"workload": workload, "strategy": name, "verdict": "eliminated", "detail": f"at {n} studies"}
+             for name, n in sorted(d.eliminated.items())]
+    return rows
+
+
+def study_selection_warnings(workload: str, claims, max_studies: int) -> list[str]:
+    """Whether the selection over studies ended with its guarantee (a capped or unfinished one did not)."""
+    d = claims.decision
+    if d is None or (d.stopped and not d.capped):
+        return []
+    if d.capped:
+        return [f"{workload}: the cap of {max_studies} tuning studies stopped the selection over studies with "
+                f"{len(d.contenders)} strategies in contention ({', '.join(d.contenders)}): none is selected with a "
+                "guarantee. A higher max_studies or a wider indifference zone lets the procedure finish."]
+    return [f"{workload}: the selection over studies has not finished ({d.reason}): no guarantee holds yet. "
+            "`lrsweep resume` continues it."]
 
 
 def mcb_line(rows: list, confidence: float = 0.95, unit: str = "seeds") -> str | None:

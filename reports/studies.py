@@ -628,7 +628,7 @@ def pilot_study_model(seed_scores: Mapping[str, Mapping[int, Sequence[float]]]) 
         tau.append(math.sqrt(max(0.0, (ms_b - ms_w) / n0)) if np.isfinite(ms_b) else math.nan)
         sigma.append(math.sqrt(ms_w) if np.isfinite(ms_w) else math.nan)
     tau, sigma = np.array(tau), np.array(sigma)
-    if not np.isfinite(tau).all():
+    if not (np.isfinite(tau).all() and np.isfinite(sigma).all()):  # one seed per study: nothing splits them
         raise ValueError("a pilot for study-level costs needs at least 2 studies with 2+ seeds for every strategy")
     pooled = tau if np.any(tau > 0) else sigma  # no tuning variance seen at all: a tenth of the seeds'
     tau = np.maximum(tau, 0.1 * math.sqrt(np.mean(pooled**2)))

@@ -312,13 +312,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
             return _fail(f"calibration failed ({type(err).__name__}: {err}); pass --from DIR, an earlier sweep "
                          "of these workloads, to estimate from its recorded times")
         source = "costs calibrated on this machine"
+    studies = est.study_pilot(normalise(args.from_dir)) if args.from_dir else None
     try:
-        plan = est.estimate(spec, costs, slots, pilot)
+        plan = est.estimate(spec, costs, slots, pilot, studies)
     except KeyError as err:
         return _fail(f"--from {args.from_dir}: {err.args[0]}")
     for line in est.describe(spec, plan, source):
         print(line)
-    for line in est.study_guarantee_lines(spec, est.study_pilot(normalise(args.from_dir)) if args.from_dir else None):
+    for line in est.study_guarantee_lines(spec, studies):
         print(line)
     return 0
 

@@ -36,9 +36,8 @@ from sweeps.progress import say
 from sweeps.ray_setup import MAX_FAILURES, init_ray, quiet_tune, run_config, trial_dirname
 from sweeps.record import Lease, Record, RunRecord
 from sweeps.results import records, tables_complete, write_results
-from sweeps.searcher import PairPlan, PairSearcher
+from sweeps.searcher import PairPlan, PairSearcher, study_plan
 from sweeps.spec import Spec, population_size
-from sweeps.spec.model import STUDY_SEED_STRIDE
 from sweeps.storage import StorageError, StorageWatch, SweepDir, pause
 from vocab.contracts import SEED, TUNE, Pair
 from vocab.members import trial_members
@@ -105,22 +104,19 @@ def plan(spec: Spec, sweep: SweepDir, out: Callable[[str], None] = say, address:
         overrides = {**spec.overrides(s), **calibrate.override(calibrated.get(Pair(w.name, s).key))}
         space = catalog.space(w.name, w.options_dict, s, overrides)
         canonical = catalog.canonical_point(w.name, w.options_dict, s, overrides)
-        for j in range(studies):
-            own = {"study": j} if j else {}  # study 0's configs, and so its record keys, are a one-study sweep's
-            pairs.append(PairPlan(
-                key=Pair(w.name, s).study_key(j, studies),
-                base={**base_config(spec, w, s, TUNE, spec.budget.tune_seed + j), **own},
-                space=space,
-                canonical=canonical,
-                # A seed run trains on all of train whatever its study: its study is in its meta, so the
-                # studies' seed runs of a pair train together in populations.
-                seed_base=base_config(spec, w, s, SEED, 0),
-                population=population_size(spec, w),
-                sampler_seed=spec.budget.study_sampler_seed(j),
-                seed_offset=STUDY_SEED_STRIDE * j,
-                group=Pair(w.name, s).key if studies > 1 else None,
-                study=j,
-            ))
+        first = PairPlan(
+            key=Pair(w.name, s).study_key(0, studies),
+            base=base_config(spec, w, s, TUNE, spec.budget.tune_seed),  # a one-study sweep's configs and record keys
+            space=space,
+            canonical=canonical,
+            # A seed run trains on all of train whatever its study: its study is in its meta, so the
+            # studies' seed runs of a pair train together in populations.
+            seed_base=base_config(spec, w, s, SEED, 0),
+            population=population_size(spec, w),
+            sampler_seed=spec.budget.study_sampler_seed(0),
+            group=Pair(w.name, s).key if studies > 1 else None,
+        )
+        pairs += [first, *(study_plan(first, j) for j in range(1, studies))]
     planned = {TUNE: {p.key: spec.budget.trials for p in pairs},
                SEED: {p.key: spec.evaluation.first_stage for p in pairs}}  # selection: the first stage
     return Plan(spec, sweep, pairs, planned, calibrated=calibrated)
@@ -128,10 +124,15 @@ def plan(spec: Spec, sweep: SweepDir, out: Callable[[str], None] = say, address:
 
 def _searcher(p: Plan) -> PairSearcher:
     spec, rounds = p.spec, None
+    pairs = {Pair(w.name, s).key: (w.name, s) for w, s in spec.pairs()}
     if spec.evaluation.adaptive:
         from sweeps.seedstage import Rounds
 
-        rounds = Rounds(spec.evaluation.settings(), {Pair(w.name, s).key: (w.name, s) for w, s in spec.pairs()})
+        rounds = Rounds(spec.evaluation.settings(), pairs)
+    elif spec.budget.adaptive_studies:
+        from sweeps.seedstage import StudyRounds
+
+        rounds = StudyRounds(spec.budget.study_selection.settings(), pairs, int(spec.evaluation.seeds))
     return PairSearcher(p.pairs, spec.budget.trials, spec.budget.sampler, spec.budget.sampler_seed,
                         p.sweep.journal_path, spec.evaluation.selection, spec.evaluation.first_stage,
                         record_root=p.sweep.root, rounds=rounds)
@@ -169,7 +170,8 @@ def fit(p: Plan, out: Callable[[str], None] = say, observer=None, watch: Storage
     watch = watch or StorageWatch()
     journal = None if sweep.is_local else (lambda: p.record.push_journal(sweep.journal_path))
     trainable = tune.with_resources(run_trial_config, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
-    progress = Progress(p.planned, sweep, out, finished.values(), watch, spec.evaluation.adaptive)
+    progress = Progress(p.planned, sweep, out, finished.values(), watch, spec.evaluation.adaptive,
+                        spec.budget.adaptive_studies)
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -210,6 +212,10 @@ def _summary(spec: Spec, budget: list[dict], out) -> int:
             f"{spec.evaluation.seeds} seeds"
         studies = f" ({spec.budget.studies} studies of {spec.budget.trials})" if spec.budget.studies > 1 else ""
         seeds = seeds if spec.budget.studies == 1 else f"{seeds} per study"
+        if spec.budget.adaptive_studies:
+            out(f"complete: every pair got the studies its workload's selection over studies asked for, each of "
+                f"{spec.budget.trials} trials and {spec.evaluation.seeds} seeds")
+            return 0
         out(f"complete: every pair got {spec.budget.total_trials} trials{studies} and {seeds}")
         return 0
     for b in short:

@@ -102,6 +102,10 @@ def study_guarantee_lines(spec: Spec, pilot: dict | None) -> list[str]:
     settings = SelectionSettings(e.indifference, e.confidence, b.studies, STUDY_CAP, 1)
     head = (f"a selection over studies (KN, the best chosen with {e.confidence:.0%} if it leads by >= "
             f"{e.indifference:g} pp over tuning and seeds, first stage the {b.studies} studies)")
+    if b.adaptive_studies:  # the spec's own selection over studies, with its cap
+        settings, z = b.study_selection.settings(), b.study_selection
+        head = (f"this spec's selection over studies (KN, {z.confidence:.0%} if the best leads by >= "
+                f"{z.indifference:g} pp over tuning and seeds, {z.first_studies} to {z.max_studies} studies each)")
     if not pilot:
         return [f"{head} would cost what the tuning's variance makes it: pass --from DIR, a sweep with 2+ studies "
                 "of these pairs, to see it estimated (this spec's verdict is the subset that could be the best)"]
@@ -121,7 +125,8 @@ def study_guarantee_lines(spec: Spec, pilot: dict | None) -> list[str]:
             lines.append(f"{w.name}: {head}: {err}")
             continue
         c = cost.studies
-        capped = f"; {c.capped_rate:.0%} of simulated sweeps reached {STUDY_CAP} studies" if c.capped_rate else ""
+        capped = (f"; {c.capped_rate:.0%} of simulated sweeps reached {settings.max_seeds} studies"
+                  if c.capped_rate else "")
         lines.append(f"{w.name}: {head} would take about {c.expected:,.0f} studies over the {len(usable)} strategies "
                      f"(95th percentile {c.q95:,.0f}; h^2 = {cost.h2:.1f}), i.e. about {c.expected * b.trials:,.0f} "
                      f"tune runs and {cost.seed_runs:,.0f} seed runs, against this spec's "
@@ -147,23 +152,24 @@ def _trials(runs: int, m: int) -> list[int]:
 
 
 def estimate(spec: Spec, costs: dict[tuple[str, str], Cost], slots: int,
-             pilot: dict[str, dict[str, list[float]]] | None = None) -> Estimate:
-    """The plan of ``spec`` on ``slots`` parallel trials with these ``costs`` (``calibrate`` or ``from_sweep``)."""
+             pilot: dict[str, dict[str, list[float]]] | None = None,
+             studies_pilot: dict | None = None) -> Estimate:
+    """The plan of ``spec`` on ``slots`` parallel trials with these ``costs`` (``calibrate`` or ``from_sweep``);
+    ``pilot`` per-seed scores (``from_sweep``), ``studies_pilot`` per-study ones (``study_pilot``)."""
+    if spec.budget.adaptive_studies:
+        return _estimate_studies(spec, costs, slots, studies_pilot)
     e = spec.evaluation
     work = [0.0, 0.0, 0.0]  # trial-seconds: tune + least seeds, most seeds, expected seeds
     tune_runs, seeds = 0, [0, 0, 0.0]
     expected_known = True
     lines = []
     for w in spec.workloads:
-        m = population_size(spec, w)
-        strategies = [s for ww, s in spec.pairs() if ww.name == w.name]
-        per_seed_run = {}
+        m, strategies, per_seed_run, own = _workload_costs(spec, costs, w)
         for s in strategies:
-            c = costs.get((w.name, s)) or _mean_cost(costs, w.name)
+            c = own[s]
             # A pair's studies train together: its S x T tune runs fill populations of m.
             tune = sum(c.start + w.epochs * size * c.per_run_epoch for size in _trials(spec.budget.total_trials, m))
             work = [x + tune for x in work]
-            per_seed_run[s] = c.start / m + w.epochs * c.per_run_epoch
             tune_runs += spec.budget.total_trials
         least = e.first_stage * spec.budget.studies
         most = e.most_seeds * spec.budget.studies if e.most_seeds else MAX_EVAL_SEEDS  # no cap: the spec's bound
@@ -191,6 +197,52 @@ def estimate(spec: Spec, costs: dict[tuple[str, str], Cost], slots: int,
                     (wall[0], wall[1], wall[2] if expected_known else None), slots, tuple(lines))
 
 
+def _estimate_studies(spec: Spec, costs: dict[tuple[str, str], Cost], slots: int,
+                      pilot: dict | None) -> Estimate:
+    """``estimate`` for the selection over studies: the unit of cost is a study (its T tune runs and its N seed
+    runs, in populations); least = the first stage, most = every pair to the cap, expected = KN over studies
+    simulated with a pilot's means, tuning and seed SDs (``reports.studies.pilot_study_cost``)."""
+    from reports.studies import pilot_study_cost
+
+    b, z, n = spec.budget, spec.budget.study_selection, int(spec.evaluation.seeds)
+    work, studies, lines, known = [0.0, 0.0, 0.0], [0, 0, 0.0], [], True
+    for w in spec.workloads:
+        m, strategies, per_run, _ = _workload_costs(spec, costs, w)
+        per_study = {s: (b.trials + n) * x for s, x in per_run.items()}
+        found = (pilot or {}).get(w.name, {})
+        expected = None
+        if all(len(found.get(s, {})) >= 2 for s in strategies) and len(strategies) > 1:
+            try:
+                expected = pilot_study_cost({s: found[s] for s in strategies}, z.settings(), n).studies.expected
+            except ValueError:  # a pilot whose studies have a single seed each: no tuning SD to simulate
+                expected = None
+        known = known and expected is not None
+        mean = sum(per_study.values()) / len(per_study)
+        for i, count in enumerate((z.first_studies * len(strategies), z.max_studies * len(strategies), expected)):
+            if count is not None:
+                studies[i] += count
+                work[i] += count * mean
+        lines.append(f"{w.name}: {len(strategies)} strategies; each study {b.trials} tune trials and {n} seed runs "
+                     f"of {w.epochs} epochs in populations of {m}; {z.first_studies}-{z.max_studies} studies per "
+                     "strategy" + (f", about {expected:.0f} in all expected from the pilot" if expected is not None
+                                   else ""))
+    wall = [RAY_START_S + x / slots for x in work]
+    tune = z.first_studies * b.trials * len(spec.pairs())
+    lines.append(f"studies: {studies[0]} to {studies[1]} in all" + (f", about {studies[2]:.0f} expected"
+                                                                    if known else ""))
+    return Estimate(tune, (studies[0] * n, studies[1] * n, studies[2] * n if known else None),
+                    (wall[0], wall[1], wall[2] if known else None), slots, tuple(lines))
+
+
+def _workload_costs(spec: Spec, costs: dict[tuple[str, str], Cost], w) -> tuple[int, list[str], dict, dict]:
+    """One workload's population size, strategies, seconds per run in a population (its share of the start
+    plus its epochs) and each strategy's ``Cost``."""
+    m = population_size(spec, w)
+    strategies = [s for ww, s in spec.pairs() if ww.name == w.name]
+    own = {s: costs.get((w.name, s)) or _mean_cost(costs, w.name) for s in strategies}
+    return m, strategies, {s: c.start / m + w.epochs * c.per_run_epoch for s, c in own.items()}, own
+
+
 def _mean_cost(costs: dict[tuple[str, str], Cost], workload: str) -> Cost:
     """A strategy the earlier sweep did not run costs what that workload's strategies cost on average."""
     mine = [c for (w, _), c in costs.items() if w == workload]
@@ -215,8 +267,11 @@ def describe(spec: Spec, est: Estimate, source: str) -> list[str]:
     least, most, expected = est.seed_runs
     stage = spec.evaluation.describe() if spec.budget.studies == 1 else \
         f"{spec.evaluation.seeds} seed runs of each of the {spec.budget.studies} studies' best"
+    if spec.budget.adaptive_studies:
+        stage = f"{spec.evaluation.seeds} seed runs of each study's best; {spec.budget.study_selection.describe()}"
     out = [f"sweep {spec.name}: {len(spec.pairs())} pairs; seed stage: {stage}", *est.lines,
-           f"runs: {est.tune_runs} tune runs, then " + (f"{least} seed runs" if least == most else
+           f"runs: {est.tune_runs}{'+' if spec.budget.adaptive_studies else ''} tune runs, then "
+           + (f"{least} seed runs" if least == most else
                                                        f"{least} to {most} seed runs")
            + (f" (about {expected:.0f} expected)" if expected is not None and least != most else ""),
            f"wall time on {est.slots} parallel trial slot(s), {source}: "

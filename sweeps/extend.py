@@ -74,8 +74,10 @@ def protocol_changes(old: Spec, new: Spec) -> list[str]:
                 out.append(f"{prefix}.{k}: the sweep has {was.get(k)!r}, the extension {now.get(k)!r}")
 
     compare("budget", old.budget.to_dict(), new.budget.to_dict())
+    # Under the selection over studies a study's score is the mean of its seeds: more seeds would change the
+    # scores its decisions were made on, so the count is part of the protocol there.
     more_seeds = not old.evaluation.adaptive and not new.evaluation.adaptive and \
-        int(new.evaluation.seeds) >= int(old.evaluation.seeds)
+        not old.budget.adaptive_studies and int(new.evaluation.seeds) >= int(old.evaluation.seeds)
     compare("evaluation", old.evaluation.to_dict(), new.evaluation.to_dict(), lambda k: k == "seeds" and more_seeds)
     theirs = {w.name: w for w in new.workloads}
     for w in old.workloads:

@@ -46,6 +46,8 @@ def run_sweep(spec: Spec, *, storage: str | None = None, address: str | None = N
             out(f"{len(p.pairs) // b.studies} pairs x {b.studies} tuning studies x ({b.trials} tune trials, sampler "
                 f"{b.sampler} seed {b.sampler_seed}+j and training seed {b.tune_seed}+j in study j; then {n} seed "
                 f"runs of each study's best, seeds {STUDY_SEED_STRIDE} j + 0..{n - 1})")
+            if b.adaptive_studies:  # the studies above are the first stage
+                out(f"studies: {b.study_selection.describe()}")
         return execute(p, address, num_cpus, out, lease)
 
 

@@ -48,14 +48,17 @@ class Progress(Callback):
 
     ``planned[stage][pair]`` is the number of runs the pair gets in that stage (a population trial
     counts as its members); with ``adaptive`` (the selection design) the seed stage's is its first
-    stage, a least number, and the lines say so with a ``+``. ``finished``: the record's runs
+    stage, a least number, and the lines say so with a ``+``; with ``adaptive_studies`` (the selection
+    over studies) both stages' are, and studies added later join ``planned`` at 0. ``finished``: the record's runs
     finished before this driver (a resume), counted from the start.
     """
 
     def __init__(self, planned: dict[str, dict[str, int]], sweep: SweepDir, out: Callable[[str], None],
-                 finished=(), watch: StorageWatch | None = None, adaptive: bool = False) -> None:
-        self.planned, self.sweep, self.out, self.watch = planned, sweep, out, watch
-        self.adaptive = adaptive
+                 finished=(), watch: StorageWatch | None = None, adaptive: bool = False,
+                 adaptive_studies: bool = False) -> None:
+        self.planned = {stage: dict(pairs) for stage, pairs in planned.items()}  # studies added later join it
+        self.sweep, self.out, self.watch = sweep, out, watch
+        self.adaptive, self.adaptive_studies = adaptive, adaptive_studies
         self.done = {stage: dict.fromkeys(pairs, 0) for stage, pairs in planned.items()}
         self.errored = {stage: dict.fromkeys(pairs, 0) for stage, pairs in planned.items()}
         self.best: dict[str, dict[str, float]] = {stage: {} for stage in planned}
@@ -75,6 +78,8 @@ class Progress(Callback):
         metrics = member_metrics(last_result, len(members))
         for (_, meta), m in zip(members, metrics, strict=True):
             pair = meta["pair"]
+            if pair not in self.done[stage]:  # a study the selection over studies added: planned beyond the first stage
+                self.planned[stage][pair] = self.done[stage][pair] = self.errored[stage][pair] = 0
             if error:
                 self.errored[stage][pair] += 1
                 continue
@@ -110,7 +115,8 @@ class Progress(Callback):
         runs = f"#{meta['trial_index']}" if n == 1 else \
             f"#{meta['trial_index']}-{members[-1][1]['trial_index']} ({n} runs in one population)"
         total = sum(done.values()) + sum(self.errored[stage].values())
-        more = "+" if self.adaptive and stage == SEED else ""  # contenders get seeds beyond the first stage
+        # Contenders get seeds (or studies: tune and seed runs) beyond the first stage.
+        more = "+" if (self.adaptive and stage == SEED) or self.adaptive_studies else ""
         pair_done = sum(done[k] + self.errored[stage][k] for k in keys)
         pair_best = max((best[k] for k in keys if k in best), default=float("nan"))
         self.out(f"[{stage} {total}/{sum(self.planned[stage].values())}{more}] {pair} {runs} {what} "
@@ -130,7 +136,8 @@ class Progress(Callback):
         if now <= 0 or left <= 0:
             return ""
         # Under the selection design only the first stage's runs are known; the ETA says it covers those.
-        return f", {'first stage ' if self.adaptive else ''}ETA ~{(time.time() - self.started) / now * left:.0f}s"
+        first = "first stage " if self.adaptive or self.adaptive_studies else ""
+        return f", {first}ETA ~{(time.time() - self.started) / now * left:.0f}s"
 
     def _save(self) -> None:
         state = {stage: {k: {"planned": n, "done": self.done[stage][k], "errored": self.errored[stage][k],
@@ -209,12 +216,14 @@ def status(directory: str, out: Callable[[str], None] = say) -> int:
     out(f"{'pair':40s} {'tune':>9s} {'best val %':>10s} {'seeds':>7s}  test % (mean [95% t interval] over {unit})")
     tune, seed = progress.get(TUNE, {}), progress.get(SEED, {})
     # The selection design gives every pair its first stage, and more only to those still in contention.
-    studies = spec.budget.studies
+    # The selection over studies gives every pair its first-stage studies, and more only to contenders.
+    studies, more = spec.budget.studies, "+" if spec.budget.adaptive_studies else ""
     seeds_planned = f"{spec.evaluation.first_stage}+" if spec.evaluation.adaptive else \
-        str(int(spec.evaluation.seeds) * studies)
+        f"{int(spec.evaluation.seeds) * studies}{more}"
+    trials_planned = f"{spec.budget.total_trials}{more}"
     for w, s in spec.pairs():
         pair = Pair(w.name, s)
-        keys = [pair.study_key(j, studies) for j in range(studies)]  # a pair's studies, counted together
+        keys = [pair.study_key(j, studies) for j in range(spec.budget.most_studies)]  # counted together
         done = sum(tune.get(k, {}).get("done", 0) for k in keys)
         bests = [tune[k]["best"] for k in keys if tune.get(k, {}).get("best") is not None]
         best_t = f"{100 * max(bests):.1f}" if bests else "-"
@@ -222,10 +231,13 @@ def status(directory: str, out: Callable[[str], None] = say) -> int:
         key = pair.key
         values = seed_runs.get(key, [])
         test = mean_ci(sum(values) / len(values), *t_interval(values), missing="-") if values else "-"
-        out(f"{key:40s} {done:>4d}/{spec.budget.total_trials:<4d} {best_t:>10s} "
+        out(f"{key:40s} {done:>4d}/{trials_planned:<4s} {best_t:>10s} "
             f"{seeds_done:>3d}/{seeds_planned:<3s}  {test}")
     if not seed_runs and seed:
         out("(test accuracy appears once the results tables are written, at the end of the sweep)")
+    for w in spec.workloads if spec.budget.adaptive_studies else ():  # where KN over studies stands, and why
+        decided = json.loads(sweep.read_text(f"record/selection/{w.name}.json") or "{}").get("decision")
+        out(f"selection over studies, {w.name}: {decided['reason'] if decided else 'first stage under way'}")
     if not exists("budget", sweep.root):
         out(f"state: running or interrupted (no results tables yet); `{command('resume', sweep.root)}` continues it")
         return 0

@@ -274,8 +274,30 @@ def _summed_grad_evals(records: list[TrialRecord]) -> int | None:
     return None if not counts or None in counts else int(sum(counts))
 
 
+def _study_selections(spec: Spec, records: list[TrialRecord]) -> dict[str, Replay]:
+    """Each workload's selection over studies replayed from its seed runs (``budget.studies: auto`` only), as
+    the driver replayed it (``sweeps.seedstage.StudyRounds``)."""
+    from reports.seed_design import Replay
+    from sweeps.seedstage import StudyRounds
+
+    rounds = StudyRounds(spec.budget.study_selection.settings(),
+                         {Pair(w.name, s).key: (w.name, s) for w, s in spec.pairs()}, int(spec.evaluation.seeds))
+    for r in records:
+        if r.stage == SEED:
+            test = _finite_values(r.history, "test_accuracy") if r.status in FINISHED else []
+            rounds.scored(r.pair, r.seed, 100.0 * test[-1] if test else None)
+    out = {}
+    for w in spec.workloads:
+        rounds.ask(w.name)
+        found = rounds.workloads[w.name]
+        out[w.name] = Replay(found.decision, found.errored)
+    return out
+
+
 def _selections(spec: Spec, records: list[TrialRecord]) -> dict[str, Replay]:
     """Each workload's selection replayed from its seed runs (the selection design only)."""
+    if spec.budget.adaptive_studies:
+        return _study_selections(spec, records)
     if not spec.evaluation.adaptive:
         return {}
     from reports.seed_design import replay
@@ -295,8 +317,10 @@ def budget_rows(spec: Spec, records: list[TrialRecord], spec_hashes: Mapping[str
     ``calibrated``: pair key -> its calibration (``sweeps.calibrate``), whose range was searched."""
     rows = []
     selections = _selections(spec, records)
-    design = "selection" if spec.evaluation.adaptive else "fixed"
+    design = "selection" if spec.evaluation.adaptive else "study_selection" if spec.budget.adaptive_studies else "fixed"
     settings = json.dumps(spec.evaluation.to_dict(), sort_keys=True) if spec.evaluation.adaptive else None
+    if spec.budget.adaptive_studies:  # the same five fields, in studies
+        settings = json.dumps(spec.budget.study_selection.to_dict(), sort_keys=True)
     studies = spec.budget.studies
     for w, s in spec.pairs():
         pair = Pair(w.name, s).key
@@ -305,8 +329,14 @@ def budget_rows(spec: Spec, records: list[TrialRecord], spec_hashes: Mapping[str
         seed = [r for r in mine if r.stage == SEED]
         trials_run = sum(r.status in FINISHED for r in tune)
         seeds_run = sum(r.status in FINISHED for r in seed)
-        asked, stopped = spec.evaluation.first_stage * studies, True
-        if w.name in selections:
+        asked, stopped, studies_asked = spec.evaluation.first_stage * studies, True, studies
+        if w.name in selections and spec.budget.adaptive_studies:  # seeds asked: each study asked, its seeds
+            chosen = selections[w.name]
+            given = chosen.seeds_asked(s)
+            studies_asked = max(given or 0, studies) if s not in chosen.errored else len({r.study for r in tune})
+            asked = studies_asked * spec.evaluation.first_stage
+            stopped = chosen.decision is not None and chosen.decision.stopped
+        elif w.name in selections:
             chosen = selections[w.name]
             given = chosen.seeds_asked(s)  # a workload of one strategy selects it after its first stage
             asked = len(seed) if given is None else max(given, spec.evaluation.first_stage)
@@ -318,7 +348,7 @@ def budget_rows(spec: Spec, records: list[TrialRecord], spec_hashes: Mapping[str
             "spec_hash": (spec_hashes or {}).get(pair, spec.hash),
             "workload": w.name,
             "strategy": s,
-            "trials_planned": spec.budget.total_trials,
+            "trials_planned": spec.budget.total_trials,  # over studies: the first stage's (the least)
             "trials_run": trials_run,
             "trials_errored": sum(r.status == ERROR for r in tune),
             "epochs": w.epochs,
@@ -330,13 +360,13 @@ def budget_rows(spec: Spec, records: list[TrialRecord], spec_hashes: Mapping[str
             "selection": spec.evaluation.selection,
             "seeds_planned": spec.evaluation.first_stage * studies,
             "seeds_run": seeds_run,
-            "complete": trials_run == spec.budget.total_trials and seeds_run == asked and stopped,
+            "complete": trials_run == studies_asked * spec.budget.trials and seeds_run == asked and stopped,
             "seed_design": design,
             "seeds_asked": asked,
             "selection_settings": settings,
             "search_space": _space_json(w, s, {**spec.overrides(s), **catalog.calibration_override(own)}),
             "protocol_hash": spec.protocol_hash(w),
-            "studies": studies,
+            "studies": studies_asked,
             "default_search_space": _space_json(w, s, spec.overrides(s)) if own else None,
             "calibration": json.dumps(own, sort_keys=True) if own else None,
         })

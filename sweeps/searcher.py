@@ -17,7 +17,11 @@ Several tuning studies per pair (``budget.studies``): each study is a key of its
 ``workload/strategy#study<j>`` with its sampler seed), and a pair's studies form a group that trains
 together: a Tune trial of the group takes study j's trial t beside study j+1's (each member on its own
 study's validation rows, ``trainables.population``), and once every study has chosen, the studies'
-seed runs are queued together, in populations across studies.
+seed runs are queued together, in populations across studies. Under the selection design over studies
+(``budget.studies: auto``, ``sweeps.seedstage.StudyRounds``) the studies after the first stage are added
+during the sweep (``add_studies``), one cohort per round: the round's studies of a pair tune together and
+queue their seed runs together. Which studies exist is a function of the decision, which ``rebuild``
+replays from the record's seed runs before anything else, so a resumed driver has the same studies.
 
 Persistence: the studies live in an Optuna ``JournalStorage`` file (one study per pair, named by
 the pair; each study trial carries its ``trial_index``). Nothing else of this searcher is saved:
@@ -38,7 +42,7 @@ import time
 import warnings
 import zlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -49,17 +53,17 @@ from ray.tune.search import Searcher
 
 import search_spaces as ss
 from sweeps.crashpoints import crash_point
-from sweeps.spec.model import MAX_EVAL_SEEDS
-from vocab.contracts import SEED, STAGE_METRIC, TUNE
+from sweeps.spec.model import MAX_EVAL_SEEDS, STUDY_SEED_STRIDE
+from vocab.contracts import SEED, STAGE_METRIC, STUDY_MARK, TUNE
 from vocab.members import member_finals, member_metrics, run_ids, trial_config, trial_members
 
 if TYPE_CHECKING:
-    from sweeps.seedstage import Rounds
+    from sweeps.seedstage import Rounds, StudyRounds
 
 VAL = STAGE_METRIC[TUNE]  # what a tune trial is ranked by
 TEST = STAGE_METRIC[SEED]  # what the selection design compares seed runs by
 
-__all__ = ["PairPlan", "PairSearcher", "SAMPLERS", "best_trial", "objective"]
+__all__ = ["PairPlan", "PairSearcher", "SAMPLERS", "best_trial", "objective", "study_plan"]
 
 
 class _JournalLock(JournalFileSymlinkLock):
@@ -141,6 +145,16 @@ class PairPlan:
     study: int = 0
 
 
+def study_plan(first: PairPlan, study: int) -> PairPlan:
+    """Study ``study`` of a multi-study pair, from its study 0 (docs/PROTOCOL.md, "Tuning studies"): sampler
+    seed and tune seed + ``study`` (the same for every strategy), its own validation split (the run config's
+    ``study``), seed runs ``STUDY_SEED_STRIDE * study + 0..``. Study 0's configs are a one-study sweep's."""
+    own = {"study": study} if study else {}
+    base = {k: v for k, v in first.base.items() if k != "study"}
+    return replace(first, key=f"{first.group}{STUDY_MARK}{study}", base={**base, "seed": base["seed"] + study, **own},
+                   sampler_seed=(first.sampler_seed or 0) + study, seed_offset=STUDY_SEED_STRIDE * study, study=study)
+
+
 def objective(history: list[Mapping[str, Any]], selection: str) -> float | None:
     """The validation accuracy a tune trial is ranked by: its last epoch's (``final``) or its best
     epoch's (``best``). None when no epoch reported one."""
@@ -188,7 +202,7 @@ class PairSearcher(Searcher):
 
     def __init__(self, plans: list[PairPlan], trials: int, sampler: str, sampler_seed: int,
                  journal_path: str, selection: str = "final", seeds: int = 0,
-                 record_root: str | None = None, rounds: Rounds | None = None) -> None:
+                 record_root: str | None = None, rounds: Rounds | StudyRounds | None = None) -> None:
         # No metric for Tune to enforce: seed runs report test_accuracy, and the searcher reads
         # val_accuracy from tune trials' results itself.
         super().__init__(metric=None, mode="max")
@@ -207,7 +221,8 @@ class PairSearcher(Searcher):
         # together). Chunks are fixed by the plan, so a resumed trial trains exactly the runs it did before.
         self.unit_of = {p.key: p.group or p.key for p in plans}
         self.units = list(dict.fromkeys(self.unit_of.values()))
-        self.todo: dict[str, list[tuple[tuple[str, int], ...]]] = {u: self._chunks(u, plans) for u in self.units}
+        self.todo: dict[str, list[tuple[tuple[str, int], ...]]] = {
+            u: self._chunks([p.key for p in plans if self.unit_of[p.key] == u]) for u in self.units}
         self.again: dict[str, dict[int, dict]] = {k: {} for k in self.order}  # index -> point asked before
         self.cursor = 0
         self.live: dict[str, _Live] = {}  # tune runs waited on, by run id (trial id or member id)
@@ -217,7 +232,9 @@ class PairSearcher(Searcher):
         self.pending: list[dict] = []  # seed run configs not given out yet
         self.queued: set[str] = set()  # record keys of the seed trials queued (the same seeds are asked once)
         # The selection design (None: a fixed one): ``seeds`` is then its first stage, and the seeds
-        # after it come from ``rounds`` as seed runs end; the seed trials given out, by Tune trial id.
+        # after it come from ``rounds`` as seed runs end; over studies (``rounds.unit == "studies"``), every
+        # study's seeds are fixed and the studies after the first stage come from ``rounds``. The seed
+        # trials given out, by Tune trial id.
         self.rounds = rounds
         self.seed_trials: dict[str, list[tuple[str, int]]] = {}
         self.seed_results: dict[str, list[dict]] = {}  # their results so far (selection design only)
@@ -228,14 +245,35 @@ class PairSearcher(Searcher):
         for p in plans:
             if p.group is not None:
                 self.groups.setdefault(p.group, []).append(p.key)
-        self.grouped: dict[str, dict[str, list[tuple[dict, dict]]]] = {}  # group -> key -> seed runs held back
+        # Studies added together (the plan's, then each round the selection over studies asks for) tune
+        # together and queue their seed runs together: key -> the keys of its cohort.
+        self.cohort: dict[str, tuple[str, ...]] = {k: tuple(keys) for keys in self.groups.values() for k in keys}
+        self.grouped: dict[tuple[str, ...], dict[str, list[tuple[dict, dict]]]] = {}  # cohort -> key -> seed runs held
 
-    def _chunks(self, unit: str, plans: list[PairPlan]) -> list[tuple[tuple[str, int], ...]]:
-        """The unit's Tune trials, in order: its (key, trial index) slots, trial-major, in populations."""
-        keys = [p.key for p in plans if self.unit_of[p.key] == unit]
+    def _chunks(self, keys: list[str]) -> list[tuple[tuple[str, int], ...]]:
+        """The Tune trials of ``keys`` (one unit's), in order: their (key, trial index) slots, trial-major, in
+        populations."""
         slots = [(key, t) for t in range(self.trials) for key in keys]
         size = self.plans[keys[0]].population
         return [tuple(slots[i:i + size]) for i in range(0, len(slots), size)]
+
+    def add_studies(self, group: str, studies: range) -> list[str]:
+        """Add studies ``studies`` of multi-study pair ``group`` (those it lacks) as one cohort: their tune
+        trials go to the end of the pair's todo, study j's trial t beside study j+1's; return their keys.
+        The chunks depend only on the cohort, so a resumed driver that asks for it again gets the same."""
+        first = self.plans[self.groups[group][0]]
+        new = [study_plan(first, j) for j in studies if f"{group}{STUDY_MARK}{j}" not in self.plans]
+        if not new:
+            return []
+        for p in new:
+            self.plans[p.key] = p
+            self.order.append(p.key)
+            self.unit_of[p.key] = group
+            self.issued[p.key], self.again[p.key], self.finished[p.key] = 0, {}, []
+            self.groups[group].append(p.key)
+            self.cohort[p.key] = tuple(q.key for q in new)
+        self.todo[group].extend(self._chunks([p.key for p in new]))
+        return [p.key for p in new]
 
     # -- studies ---------------------------------------------------------------------------------
 
@@ -401,7 +439,7 @@ class PairSearcher(Searcher):
             self._queue(key, [])  # a study with nothing to retrain must not hold back its pair's other studies
         if self.rounds is not None:
             self.rounds.tuned(key, chosen=best is not None)
-            self._select(self.rounds.workload_of[key])
+            self._select(self.rounds.workload(key))
 
     def _queue_seeds(self, key: str, seeds: range) -> None:
         """Queue the pair's best configuration retrained with ``seeds`` (shifted by its study's offset)."""
@@ -419,11 +457,12 @@ class PairSearcher(Searcher):
 
         population, group = self.plans[key].population, self.plans[key].group
         if group is not None:  # a seed run does not depend on its study's split: the studies share populations
-            held = self.grouped.setdefault(group, {})
+            cohort = self.cohort[key]
+            held = self.grouped.setdefault(cohort, {})
             held[key] = runs
-            if len(held) < len(self.groups[group]):
+            if len(held) < len(cohort):
                 return
-            runs = [run for k in self.groups[group] for run in held[k]]  # study order: the same chunks on resume
+            runs = [run for k in cohort for run in held[k]]  # study order: the same chunks on resume
         for start in range(0, len(runs), population):
             chunk = runs[start:start + population]
             config = self._tagged(trial_config([r for r, _ in chunk], [m for _, m in chunk]))
@@ -441,13 +480,16 @@ class PairSearcher(Searcher):
             self.rounds.scored(key, seed, value)
         if not ask:
             return
-        for workload in dict.fromkeys(self.rounds.workload_of[key] for key, _ in seeds):
+        for workload in dict.fromkeys(self.rounds.workload(key) for key, _ in seeds):
             self._select(workload)
 
     def _select(self, workload: str) -> None:
-        """Queue the seeds the procedure asks for next, and write its decision to the record."""
-        for key, seeds in self.rounds.ask(workload):
-            self._queue_seeds(key, seeds)
+        """Queue the seeds (or add the studies) the procedure asks for next, and write its decision to the record."""
+        for key, asked in self.rounds.ask(workload):
+            if self.rounds.unit == "studies":
+                self.add_studies(key, asked)
+            else:
+                self._queue_seeds(key, asked)
         if self.record_root is not None and self.rounds.workloads[workload].decision is not None:
             from sweeps.storage import SweepDir
 
@@ -462,7 +504,11 @@ class PairSearcher(Searcher):
             keys = [k for k in self.order if self.unit_of[k] == unit and not self.plans[k].fixed]
             if keys and self.todo[unit]:
                 seeds += -(-self.seeds * len(keys) // self.plans[keys[0]].population)
-        if self.rounds is not None and not self.rounds.stopped():
+        if self.rounds is not None and not self.rounds.stopped() and self.rounds.unit == "studies":
+            # Every study up to the cap, for each pair: its tune and seed runs, each as a trial of its own.
+            cap = self.rounds.settings.max_seeds
+            seeds += sum((cap - len(keys)) * (self.trials + self.seeds) for keys in self.groups.values())
+        elif self.rounds is not None and not self.rounds.stopped():
             s = self.rounds.settings
             rounds = -(-(s.max_seeds or MAX_EVAL_SEEDS) - s.first_seeds) // s.batch
             seeds += sum(rounds * -(-s.batch // self.plans[k].population) for k in self.order)
@@ -480,6 +526,16 @@ class PairSearcher(Searcher):
         tuning get their seed runs queued again from their finished tune runs.
         """
         self.done_keys = set(finished)
+        if self.rounds is not None:  # the scores first (replayed before any decision): they say which studies exist
+            for run in finished.values():
+                members = trial_members(run.config)
+                if members[0][0]["stage"] == SEED and all(self._known(m["pair"]) for _, m in members):
+                    self._scored([(m["pair"], m["trial_index"]) for _, m in members],
+                                 member_finals(run.history, len(members)), run.error is not None, ask=False)
+            if self.rounds.unit == "studies":
+                for workload in self.rounds.workloads:
+                    for group, asked in self.rounds.ask(workload):
+                        self.add_studies(group, asked)
         notes = self._open_journal() if self.trials else []  # a reproduction tunes nothing: no studies
         log = logging.getLogger(__name__)
         by_pair: dict[str, list] = {k: [] for k in self.order}
@@ -490,9 +546,6 @@ class PairSearcher(Searcher):
                 started.add((members[0][1]["pair"], members[0][1]["trial_index"]))
                 for key in dict.fromkeys(m["pair"] for _, m in members):  # a group's chunk holds several studies
                     by_pair[key].append(run)
-            elif self.rounds is not None and members[0][1]["pair"] in by_pair:  # replayed before any decision
-                self._scored([(m["pair"], m["trial_index"]) for _, m in members],
-                             member_finals(run.history, len(members)), run.error is not None, ask=False)
         for unit in self.units:
             self.todo[unit] = [chunk for chunk in self.todo[unit] if chunk[0] not in started]
         for key in self.order:
@@ -500,6 +553,11 @@ class PairSearcher(Searcher):
                 self._replay_study(key, by_pair[key], log)
             self._maybe_seed(key)
         return notes
+
+    def _known(self, key: str) -> bool:
+        """Whether ``key`` is a pair (or study) of this searcher, or a study the selection over studies may add."""
+        studies = self.rounds is not None and self.rounds.unit == "studies"
+        return key in self.plans or (studies and self.rounds.knows(key))
 
     def _replay_study(self, key: str, runs: list, log: logging.Logger) -> None:
         """Bring pair ``key``'s study in line with its finished tune ``runs`` (told, or replayed when the

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from reports.seed_design import replay
 from reports.selection import Decision, SelectionSettings
+from sweeps.spec.model import STUDY_SEED_STRIDE
+from vocab.contracts import STUDY_MARK
 
-__all__ = ["Rounds", "WorkloadSeeds", "decision_json"]
+__all__ = ["Ask", "Rounds", "StudyRounds", "WorkloadSeeds", "WorkloadStudies", "decision_json", "studies_asked"]
 
 
 @dataclass
@@ -53,6 +55,12 @@ class Rounds:
         for key, (workload, strategy) in pairs.items():
             self.workloads.setdefault(workload, WorkloadSeeds({})).pairs[key] = strategy
             self.workload_of[key] = workload
+
+    unit = "seeds"
+
+    def workload(self, key: str) -> str:
+        """The workload of pair ``key``."""
+        return self.workload_of[key]
 
     def tuned(self, key: str, chosen: bool) -> None:
         """Pair ``key`` ended its tuning, with (``chosen``) or without a configuration to retrain."""
@@ -93,6 +101,134 @@ class Rounds:
         return json.dumps({"workload": workload, "settings": asdict(self.settings),
                            "decision": decision_json(w.decision), "errored": w.errored,
                            "not_selectable": sorted(set(w.pairs) - w.chosen)}, indent=1, default=str)
+
+
+@dataclass(frozen=True)
+class Ask:
+    """Studies the procedure gives one strategy, and why (``studies_asked``)."""
+
+    strategy: str
+    studies: range
+    why: str
+
+
+def studies_asked(decision: Decision | None, strategies, first: int) -> list[Ask]:
+    """Every study the study-level procedure has asked for so far, in the order asked: studies
+    ``0..first-1`` of every strategy (the first stage), then after each screening at r studies, studies
+    ``r..r'-1`` of each strategy still in contention (r' the next screening's count). A pure function of
+    the decision, so a driver that replays the decision from the record asks for the same studies."""
+    out = [Ask(s, range(first), "the first stage: every strategy") for s in sorted(strategies)]
+    rounds = decision.rounds if decision is not None else ()
+    for i, screened in enumerate(rounds):
+        if i + 1 < len(rounds):
+            end = rounds[i + 1].r
+        elif not decision.stopped:
+            end = decision.seeds_wanted
+        else:
+            break
+        out += [Ask(s, range(screened.r, end), f"in contention after the screening at {screened.r} studies")
+                for s in screened.contenders]
+    return out
+
+
+@dataclass
+class WorkloadStudies:
+    """One workload's strategies in the study-level selection design: each study's seed scores so far."""
+
+    pairs: dict[str, str]  # pair key (the studies' group) -> strategy
+    seeds: dict[tuple[str, int], dict[int, float | None]] = field(default_factory=dict)  # (strategy, study) -> ...
+    empty: set[tuple[str, int]] = field(default_factory=set)  # studies whose tuning chose nothing
+    decision: Decision | None = None
+    errored: dict[str, int] = field(default_factory=dict)  # strategy -> the study that left it without a score
+
+    def rows(self, per_study: int) -> list[tuple[str, int, float | None]]:
+        """``(strategy, study, score)`` of every study with a score: the mean final test accuracy of its
+        ``per_study`` seed runs, None when one errored or its tuning chose nothing (the strategy leaves)."""
+        out = [(s, j, None) for s, j in sorted(self.empty)]
+        for (s, j), by_seed in sorted(self.seeds.items()):
+            if (s, j) in self.empty or len(by_seed) < per_study:
+                continue
+            values = [by_seed.get(i) for i in range(per_study)]
+            out.append((s, j, None if None in values else sum(values) / per_study))
+        return out
+
+
+class StudyRounds:
+    """The study-level selection design across a sweep's workloads (``budget.studies: auto``).
+
+    The same interface as ``Rounds``, with the whole tuning study as the replicate: a study's score is the
+    mean final test accuracy (pp) of its ``per_study`` seed runs, and Kim & Nelson's KN
+    (``reports.studies.study_decide``: ``settings.first_seeds`` first-stage studies, ``batch`` studies per
+    round, ``max_seeds`` the cap on studies) screens on those. ``ask`` returns every study asked so far
+    (``studies_asked``), pair key by pair key; the searcher adds the ones it lacks. Nothing is stored as
+    state: the decision is replayed from the study scores, so a resumed driver asks for the same studies.
+    """
+
+    unit = "studies"
+
+    def __init__(self, settings: SelectionSettings, pairs: Mapping[str, tuple[str, str]], per_study: int) -> None:
+        self.settings = settings
+        self.per_study = per_study
+        self.workloads: dict[str, WorkloadStudies] = {}
+        self.group_of: dict[str, tuple[str, str]] = {}  # pair key -> (workload, strategy)
+        for key, (workload, strategy) in pairs.items():
+            self.workloads.setdefault(workload, WorkloadStudies({})).pairs[key] = strategy
+            self.group_of[key] = (workload, strategy)
+
+    def locate(self, key: str) -> tuple[str, str, int]:
+        """``(workload, strategy, study)`` of study key ``workload/strategy#study<j>``."""
+        group, _, j = key.partition(STUDY_MARK)
+        return (*self.group_of[group], int(j or 0))
+
+    def knows(self, key: str) -> bool:
+        return key.partition(STUDY_MARK)[0] in self.group_of
+
+    def workload(self, key: str) -> str:
+        return self.locate(key)[0]
+
+    def tuned(self, key: str, chosen: bool) -> None:
+        """Study ``key`` ended its tuning; without a configuration to retrain it has no score."""
+        workload, strategy, j = self.locate(key)
+        if not chosen:
+            self.workloads[workload].empty.add((strategy, j))
+
+    def scored(self, key: str, seed: int, value: float | None) -> None:
+        """Seed run ``seed`` (``STUDY_SEED_STRIDE * j + i``) of study ``key`` ended with ``value`` (pp; None: error)."""
+        workload, strategy, j = self.locate(key)
+        self.workloads[workload].seeds.setdefault((strategy, j), {})[seed - STUDY_SEED_STRIDE * j] = value
+
+    def ask(self, workload: str) -> list[tuple[str, range]]:
+        """Replay the procedure; return every ``(pair key, studies)`` it has asked for (idempotent)."""
+        w = self.workloads[workload]
+        result = replay(w.rows(self.per_study), self.settings, w.pairs.values())
+        w.decision, w.errored = result.decision, result.errored
+        if w.decision is not None:  # the procedure counts replicates, which are studies here
+            w.decision = replace(w.decision, reason=w.decision.reason.replace(" seeds", " studies"))
+        key_of = {s: k for k, s in w.pairs.items()}
+        return [(key_of[a.strategy], a.studies) for a in self.asked(workload)]
+
+    def asked(self, workload: str) -> list[Ask]:
+        """The studies asked so far, with why (from the last replay)."""
+        w = self.workloads[workload]
+        return studies_asked(w.decision, w.pairs.values(), self.settings.first_seeds)
+
+    def stopped(self) -> bool:
+        """Whether every workload's procedure has stopped (or has no strategy left to select from)."""
+        return all(set(w.errored) >= set(w.pairs.values()) or (w.decision is not None and w.decision.stopped)
+                   for w in self.workloads.values())
+
+    def record(self, workload: str) -> str:
+        """``record/selection/<workload>.json``: the settings, the decision, the studies asked and why,
+        the study scores, and the strategies left out."""
+        w = self.workloads[workload]
+        scores = {s: {} for s in sorted(w.pairs.values())}
+        for s, j, v in w.rows(self.per_study):
+            scores[s][j] = v
+        return json.dumps({"workload": workload, "unit": "studies", "seeds_per_study": self.per_study,
+                           "settings": asdict(self.settings), "decision": decision_json(w.decision),
+                           "asked": [{"strategy": a.strategy, "studies": [a.studies.start, a.studies.stop],
+                                      "why": a.why} for a in self.asked(workload)],
+                           "study_scores": scores, "errored": w.errored}, indent=1, default=str)
 
 
 def decision_json(decision: Decision | None) -> dict | None:

@@ -66,10 +66,11 @@ def parse_spec(raw: Any, source: str = "spec", *, base: str | Path | None = None
         p.add("budget.early_stopping", "cannot be combined with resources.population "
               f"{resources.population!r}; allowed: remove early_stopping, or set resources.population: 1")
     if budget and budget.studies > 1 and evaluation and evaluation.adaptive:
-        # KN's replicate would be a whole study (tuning plus seeds), a design of its own: docs/SELECTION.md.
-        p.add("evaluation.seeds", f"got 'auto' with budget.studies {budget.studies}; allowed with several tuning "
+        # With several studies the replicate is the study: the selection design is budget.studies: auto.
+        many = "auto" if budget.adaptive_studies else budget.studies
+        p.add("evaluation.seeds", f"got 'auto' with budget.studies {many}; allowed with several tuning "
               "studies: an integer (the seeds of each study's chosen configuration; the verdict then compares "
-              "strategies over studies), or budget.studies: 1")
+              "strategies over studies; budget.studies: auto selects over studies), or budget.studies: 1")
     search_space = ()
     if strategies and workloads:
         search_space = parse_search_space(raw.get("search_space"), strategies, workloads, p)

@@ -33,6 +33,7 @@ __all__ = [
     "Resources",
     "Spec",
     "SpecError",
+    "StudySelection",
     "WorkloadSpec",
     "population_size",
 ]
@@ -90,6 +91,38 @@ class EarlyStopping:
 
 
 @dataclass(frozen=True)
+class StudySelection:
+    """``budget.studies: auto``: Kim & Nelson's KN with the whole tuning study as the replicate
+    (docs/SELECTION.md, "The selection design over studies"). Every pair gets studies ``0..first_studies-1``;
+    after each screening the strategies still in contention get ``batch`` more studies (each tuned with
+    ``budget.trials`` trials, its best retrained with ``evaluation.seeds`` seeds), up to ``max_studies``.
+    ``indifference`` in percentage points of expected final test accuracy over tuning and seeds."""
+
+    indifference: float = 1.0
+    confidence: float = 0.95
+    first_studies: int = 5
+    max_studies: int = 20
+    batch: int = 1
+
+    def settings(self):
+        """``reports.selection.SelectionSettings`` in studies (``first_seeds`` = n0 studies, and so on)."""
+        from reports.selection import SelectionSettings
+
+        return SelectionSettings(self.indifference, self.confidence, self.first_studies, self.max_studies, self.batch)
+
+    def describe(self) -> str:
+        """The design in a few words (the driver's first lines, ``lrsweep plan``)."""
+        return (f"selection of the best per workload over tuning studies (Kim & Nelson, {self.confidence:.0%} if the "
+                f"best leads by >= {self.indifference:g} pp over tuning and seeds): studies "
+                f"0..{self.first_studies - 1} of every pair, then {self.batch} at a time for those still in "
+                f"contention, up to {self.max_studies} studies")
+
+    def to_dict(self) -> dict:
+        return {"indifference": self.indifference, "confidence": self.confidence,
+                "first_studies": self.first_studies, "max_studies": self.max_studies, "batch": self.batch}
+
+
+@dataclass(frozen=True)
 class Budget:
     """The tuning budget of every pair: trials, epochs per trial (None: each workload's default),
     sampler and its seed, the optional early-stopping rule, and the unit epochs are counted in."""
@@ -104,7 +137,20 @@ class Budget:
     of those passes at one per step, so every trial of every pair gets the same passes (SAM half the steps)."""
     studies: int = 1
     """Independent tuning studies per pair, each of ``trials`` trials (docs/PROTOCOL.md): study j has
-    the same sampler seed and validation split for every strategy of a workload, and its own."""
+    the same sampler seed and validation split for every strategy of a workload, and its own. With
+    ``study_selection`` (``studies: auto``) the first stage's: every pair gets these, contenders more."""
+    study_selection: StudySelection | None = None
+    """``studies: auto``: the selection design over studies; None: a fixed number of studies."""
+
+    @property
+    def adaptive_studies(self) -> bool:
+        """Whether the pairs' studies come from the selection design over studies (``studies: auto``)."""
+        return self.study_selection is not None
+
+    @property
+    def most_studies(self) -> int:
+        """The most studies a pair can get."""
+        return self.study_selection.max_studies if self.study_selection else self.studies
 
     @property
     def tune_seed(self) -> int:
@@ -126,7 +172,10 @@ class Budget:
                "early_stopping": self.early_stopping.to_dict() if self.early_stopping else None}
         if self.unit != EPOCHS:  # the default leaves the hash of every spec written before it as it was
             out["unit"] = self.unit
-        if self.studies != 1:  # likewise: a one-study spec keeps its hashes
+        if self.study_selection is not None:
+            out["studies"] = AUTO_SEEDS
+            out["study_selection"] = self.study_selection.to_dict()
+        elif self.studies != 1:  # likewise: a one-study spec keeps its hashes
             out["studies"] = self.studies
         return out
 

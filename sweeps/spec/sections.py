@@ -26,6 +26,7 @@ from sweeps.spec.model import (
     EarlyStopping,
     Evaluation,
     Resources,
+    StudySelection,
     WorkloadSpec,
 )
 from vocab.contracts import BUDGET_UNITS, EPOCHS, STAGE_METRIC, TUNE
@@ -163,10 +164,10 @@ def parse_budget(raw: Any, p: Problems) -> Budget | None:
     """The ``budget`` section (required)."""
     if raw is None:
         p.add("budget", "is required; fields: trials (required), epochs, sampler, sampler_seed, early_stopping, unit, "
-              "studies")
+              "studies, study_selection")
         return None
     raw = read_fields(raw, "budget", ("trials", "epochs", "sampler", "sampler_seed", "early_stopping", "unit",
-                                      "studies"), p)
+                                      "studies", "study_selection"), p)
     trials = read_int(raw, "trials", "budget", p)
     epochs = read_int(raw, "epochs", "budget", p, default=None, nullable=True)
     sampler = read_choice(raw, "sampler", "budget", p, SAMPLERS, "tpe")
@@ -176,17 +177,57 @@ def parse_budget(raw: Any, p: Problems) -> Budget | None:
         seed = None
     early = parse_early_stopping(raw.get("early_stopping"), epochs, p)
     unit = read_choice(raw, "unit", "budget", p, BUDGET_UNITS, EPOCHS)
-    studies = read_int(raw, "studies", "budget", p, default=1)
-    if studies is not None and studies > MAX_STUDIES:
-        p.add("budget.studies", f"got {studies}; allowed: an integer from 1 to {MAX_STUDIES}")
-        studies = None
-    if seed is not None and studies is not None and seed + studies > TUNE_SEED_OFFSET:
-        p.add("budget.sampler_seed", f"got {seed} with {studies} studies (study j takes sampler_seed + j); allowed: "
+    chosen = None
+    if raw.get("studies") == AUTO_SEEDS:
+        chosen = parse_study_selection(raw.get("study_selection"), p)
+        studies = chosen.first_studies if chosen else None
+    else:
+        studies = raw.get("studies", 1)
+        if not is_int(studies) or not 1 <= studies <= MAX_STUDIES:
+            allowed = f"from 1 to {MAX_STUDIES}" if is_int(studies) and studies > MAX_STUDIES else \
+                f">= 1 (at most {MAX_STUDIES})"
+            p.add("budget.studies", f"got {studies!r}; allowed: an integer {allowed}, or '{AUTO_SEEDS}' (the "
+                  "selection design over studies)")
+            studies = None
+        if "study_selection" in raw:
+            p.add("budget.study_selection", f"belongs to budget.studies: {AUTO_SEEDS} only; set it or remove this")
+    most = chosen.max_studies if chosen else studies
+    if seed is not None and most is not None and seed + most > TUNE_SEED_OFFSET:
+        p.add("budget.sampler_seed", f"got {seed} with {most} studies (study j takes sampler_seed + j); allowed: "
               f"sampler_seed + studies - 1 at most {TUNE_SEED_OFFSET - 1}")
         seed = None
     if None in (trials, sampler, seed, unit, studies):
         return None
-    return Budget(trials, epochs, sampler, seed, early, unit, studies)
+    return Budget(trials, epochs, sampler, seed, early, unit, studies, chosen)
+
+
+STUDY_SELECTION_FIELDS = ("indifference", "confidence", "first_studies", "max_studies", "batch")
+
+
+def parse_study_selection(raw: Any, p: Problems) -> StudySelection | None:
+    """``budget.study_selection`` (with ``studies: auto``): KN's settings, in studies."""
+    path, default = "budget.study_selection", StudySelection()
+    raw = read_fields(raw, path, STUDY_SELECTION_FIELDS, p)
+    indifference, confidence = raw.get("indifference", default.indifference), raw.get("confidence", default.confidence)
+    if not is_number(indifference) or not 0 < indifference < 100:
+        p.add(f"{path}.indifference", f"got {indifference!r}; allowed: a number of percentage points in (0, 100)")
+        indifference = None
+    if not is_number(confidence) or not 0.5 < confidence < 1:
+        p.add(f"{path}.confidence", f"got {confidence!r}; allowed: a probability in (0.5, 1), e.g. 0.95")
+        confidence = None
+    first = read_int(raw, "first_studies", path, p, default=default.first_studies, minimum=3)
+    if first is not None and first > MAX_STUDIES:
+        p.add(f"{path}.first_studies", f"got {first}; allowed: an integer from 3 to {MAX_STUDIES}")
+        first = None
+    cap = raw.get("max_studies", default.max_studies)
+    if not (is_int(cap) and (first or 3) <= cap <= MAX_STUDIES):
+        p.add(f"{path}.max_studies",
+              f"got {cap!r}; allowed: an integer from first_studies ({first or '3 or more'}) to {MAX_STUDIES}")
+        cap = None
+    batch = read_int(raw, "batch", path, p, default=default.batch)
+    if None in (indifference, confidence, first, cap, batch):
+        return None
+    return StudySelection(float(indifference), float(confidence), first, cap, batch)
 
 
 SELECTION_FIELDS = ("indifference", "confidence", "first_seeds", "max_seeds", "batch")
