@@ -81,7 +81,7 @@ class Analysis:
     """Per workload of a fixed design, Hsu's multiple comparisons with the best (`reports.verdict.mcb_rows`)."""
     studies: dict[str, object] = field(default_factory=dict)
     """Per workload of a sweep with several tuning studies, what may be claimed over them
-    (`reports.studies.study_claims`: the subset that could be the best over tuning, seeds and, with
+    (`lrstats.studies.study_claims`: the subset that could be the best over tuning, seeds and, with
     predictions, test rows)."""
     two_level: pd.DataFrame = field(default_factory=pd.DataFrame)
     tuning_curves: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -128,11 +128,12 @@ def seed_stage_claims(res: Results) -> tuple[dict[str, SelectionVerdict], dict[s
 
 
 def study_stage_claims(res: Results) -> dict[str, object]:
-    """Per workload of a sweep with several tuning studies, `reports.studies.study_claims` over its studies,
+    """Per workload of a sweep with several tuning studies, `lrstats.studies.study_claims` over its studies,
     widened by the test rows where the sweep kept predictions; empty for a one-study sweep."""
     if not res.studies:
         return {}
-    from reports.studies import study_claims, study_correct, study_scores
+    from lrstats.studies import study_claims, study_correct
+    from reports.tables import study_scores
 
     runs, preds, out = res.seed_runs(), res.predictions, {}
     for workload in sorted(runs["workload"].unique()):

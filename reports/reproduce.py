@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from reports import stats
+from lrstats import stats
 from reports.document import Section, write_pages
 from reports.formatting import mean_ci, num
 from reports.store import filesystem, read_table, write_parquet

@@ -6,8 +6,8 @@ Each sentence claims exactly what its method proves (docs/SELECTION.md, docs/REP
 
 from __future__ import annotations
 
+from lrstats.selection import guarantee
 from reports.formatting import pp
-from reports.selection import guarantee
 from reports.verdict import SelectionVerdict
 
 __all__ = ["mcb_line", "selection_lines", "selection_rows", "selection_warnings"]

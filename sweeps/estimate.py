@@ -79,7 +79,7 @@ def study_pilot(directory: str) -> dict[str, dict[str, dict[int, list[float]]]]:
     """An earlier sweep's seed runs as workload -> strategy -> study -> test accuracies (pp), in seed order:
     the pilot for what a study-level guarantee would cost (`study_guarantee_lines`)."""
     from reports.store import read_table
-    from reports.studies import study_seed_scores
+    from reports.tables import study_seed_scores
 
     trials = read_table("trials", directory).to_pandas()
     runs = trials[trials["stage"] == "seed"]
@@ -93,7 +93,7 @@ STUDY_CAP = 1000
 def study_guarantee_lines(spec: Spec, pilot: dict | None) -> list[str]:
     """What a guarantee over tuning studies (KN with the study as the replicate, docs/SELECTION.md) would
     cost for this spec's zone, from a pilot with 2+ studies (``study_pilot``); a one-study spec: none."""
-    from reports.selection import SelectionSettings
+    from lrstats.selection import SelectionSettings
 
     b, e = spec.budget, spec.evaluation
     if b.studies == 1:
@@ -105,7 +105,7 @@ def study_guarantee_lines(spec: Spec, pilot: dict | None) -> list[str]:
     if not pilot:
         return [f"{head} would cost what the tuning's variance makes it: pass --from DIR, a sweep with 2+ studies "
                 "of these pairs, to see it estimated (this spec's verdict is the subset that could be the best)"]
-    from reports.studies import pilot_study_cost
+    from lrstats.studies import pilot_study_cost
 
     lines = []
     for w in spec.workloads:
@@ -201,7 +201,7 @@ def _mean_cost(costs: dict[tuple[str, str], Cost], workload: str) -> Cost:
 
 def _expected_selection(e, scores: dict[str, list[float]]) -> float:
     """Expected total seed runs of the workload under KN, were the pilot's means and spreads the truth."""
-    from reports.selection import expected_seeds, pilot_covariance
+    from lrstats.selection import expected_seeds, pilot_covariance
 
     _, means, cov, _ = pilot_covariance(scores)
     return expected_seeds(means, cov, e.settings(), reps=400).expected

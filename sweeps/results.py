@@ -27,7 +27,7 @@ from vocab.contracts import ERROR, FINISHED, LAYER_KEYS, OK, SEED, TUNE, Pair
 from vocab.members import member_metrics, run_ids, trial_members
 
 if TYPE_CHECKING:
-    from reports.seed_design import Replay
+    from lrstats.replay import Replay
     from sweeps.storage import SweepDir
 
 
@@ -278,7 +278,7 @@ def _selections(spec: Spec, records: list[TrialRecord]) -> dict[str, Replay]:
     """Each workload's selection replayed from its seed runs (the selection design only)."""
     if not spec.evaluation.adaptive:
         return {}
-    from reports.seed_design import replay
+    from lrstats.replay import replay
 
     rows: dict[str, list] = {w.name: [] for w in spec.workloads}
     for r in records:

@@ -17,8 +17,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
-from reports.seed_design import replay
-from reports.selection import Decision, SelectionSettings
+from lrstats.replay import replay
+from lrstats.selection import Decision, SelectionSettings
 
 __all__ = ["Rounds", "WorkloadSeeds", "decision_json"]
 

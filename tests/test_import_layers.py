@@ -8,7 +8,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("vocab", "strategies", "trainables", "search_spaces", "sweeps", "reports", "lrsweep")
+PACKAGES = ("vocab", "lrstats", "strategies", "trainables", "search_spaces", "sweeps", "reports", "lrsweep")
 
 
 def modules() -> dict[str, Path]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from ray.tune.search import Searcher
 
-from reports.selection import decide
+from lrstats.selection import decide
 from sweeps.engine import _searcher, plan
 from sweeps.record import RunRecord
 from sweeps.spec import SpecError, parse_spec

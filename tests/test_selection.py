@@ -1,4 +1,4 @@
-"""reports.selection by hand: KN's constants and screening on numbers worked out on paper, the replay
+"""lrstats.selection by hand: KN's constants and screening on numbers worked out on paper, the replay
 property a resumed sweep relies on, the fixed designs' constants, MCB's intervals, and bad settings."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import scipy.special
 import scipy.stats
 
-from reports.selection import (
+from lrstats.selection import (
     Round,
     SelectionSettings,
     bonferroni_t,

@@ -170,7 +170,7 @@ class Evaluation:
 
     def settings(self):
         """The selection design's settings for ``reports.selection.decide``."""
-        from reports.selection import SelectionSettings
+        from lrstats.selection import SelectionSettings
 
         return SelectionSettings(self.indifference, self.confidence, self.first_seeds, self.max_seeds, self.batch)
 

@@ -8,7 +8,7 @@ ask them after every batch of seeds and a simulation can call them thousands of 
   probability at least `confidence` (normal scores, unequal variances, common seeds allowed).
 - `mcb`: multiple comparisons with the best for a fixed design, in the Bonferroni form with paired
   differences that stays valid under common seeds and unequal variances.
-  `mcb_from_widths` is its constrained step for any one-sided widths (`reports.studies` widens them
+  `mcb_from_widths` is its constrained step for any one-sided widths (`lrstats.studies` widens them
   by the test rows).
 - `fixed_design_seeds`, `rinott_constant`, `expected_fixed_seeds`: the two-stage fixed designs with
   the same guarantee (Rinott 1978; Bonferroni with the paired t quantile), to compare costs.
@@ -535,7 +535,7 @@ def mcb_from_widths(names: Sequence[str], means, widths, n: int) -> list[McbRow]
     """Hsu's constrained MCB intervals from the means (k,) and the one-sided half-widths w_il (k, k), best first.
 
     w_il bounds how far m_i - m_l may fall below mu_i - mu_l, each at alpha / (k - 1): `mcb` builds them
-    from paired t statements; `reports.studies` from two-level ones (tuning, seeds and test rows).
+    from paired t statements; `lrstats.studies` from two-level ones (tuning, seeds and test rows).
     upper_i = max(0, min_l (m_i - m_l + w_il)); G = {i : upper_i > 0}; lower_i = 0 if G = {i}, else
     min(0, min_{l in G, l != i} (m_i - m_l - w_il)).
     """
