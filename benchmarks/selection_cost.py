@@ -43,7 +43,7 @@ METRIC = "test_accuracy_final"
 
 def scores_from_dir(directory: str) -> dict[str, dict[str, list[float]]]:
     """workload -> strategy -> percent test accuracy by seed, from a sweep's `trials` (seed runs, status ok)."""
-    from reports.store import read_table
+    from lrresults.store import read_table
     from vocab.contracts import SEED
 
     t = read_table("trials", directory).to_pandas()

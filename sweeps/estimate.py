@@ -61,7 +61,7 @@ def calibrate(spec: Spec, out: Callable[[str], None]) -> dict[tuple[str, str], C
 def from_sweep(directory: str) -> tuple[dict[tuple[str, str], Cost], dict[str, dict[str, list[float]]]]:
     """Costs from an earlier sweep's trials table (seconds per run-epoch, start taken as 1 s), and each
     workload's per-seed test accuracies in percent (a pilot for the selection design)."""
-    from reports.store import read_table
+    from lrresults.store import read_table
 
     trials = read_table("trials", directory).to_pandas()
     costs = {}
@@ -78,7 +78,7 @@ def from_sweep(directory: str) -> tuple[dict[tuple[str, str], Cost], dict[str, d
 def study_pilot(directory: str) -> dict[str, dict[str, dict[int, list[float]]]]:
     """An earlier sweep's seed runs as workload -> strategy -> study -> test accuracies (pp), in seed order:
     the pilot for what a study-level guarantee would cost (`study_guarantee_lines`)."""
-    from reports.store import read_table
+    from lrresults.store import read_table
     from reports.tables import study_seed_scores
 
     trials = read_table("trials", directory).to_pandas()

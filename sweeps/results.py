@@ -1,7 +1,7 @@
 """From finished Tune trials to the Parquet tables ``trials``, ``epochs``, ``layers``, ``predictions`` and ``budget``.
 
-Rows follow ``reports/schema.py`` column for column and are written through
-``reports.store.write_table`` (atomic). The tune stage never fills a test column and the seed
+Rows follow ``lrresults/schema.py`` column for column and are written through
+``lrresults.store.write_table`` (atomic). The tune stage never fills a test column and the seed
 stage never fills a validation column, whatever a trainable reported: the test split is never
 used to choose anything, and the tables show it.
 """
@@ -18,9 +18,9 @@ from functools import cache, lru_cache
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-from reports.store import exists, read_table, write_table
+from lrresults.crashpoints import crash_point
+from lrresults.store import exists, read_table, write_table
 from sweeps import catalog
-from sweeps.crashpoints import crash_point
 from sweeps.spec import Spec, WorkloadSpec
 from vocab import predictions
 from vocab.contracts import ERROR, FINISHED, LAYER_KEYS, OK, SEED, TUNE, Pair

@@ -24,9 +24,9 @@ from pathlib import Path
 import pyarrow.fs as pafs
 import yaml
 
-from reports.store import cache_name, filesystem, is_uri, join, make_dirs, normalise
+from lrresults.crashpoints import crash_point
+from lrresults.store import cache_name, filesystem, is_uri, join, make_dirs, normalise
 from sweeps import plugins
-from sweeps.crashpoints import crash_point
 from sweeps.spec import Spec, SpecError, parse_spec
 
 __all__ = ["EXPERIMENT", "StorageError", "SweepDir", "SweepError", "load_sweep_spec", "pause", "storage_fault",
@@ -37,7 +37,7 @@ EXPERIMENT = "experiment"
 
 
 pause = crash_point
-"""The kill tests' hook at a named write point: sleep or die there (``sweeps.crashpoints``)."""
+"""The kill tests' hook at a named write point: sleep or die there (``lrresults.crashpoints``)."""
 
 
 class SweepError(RuntimeError):
@@ -112,7 +112,7 @@ class SweepDir:
         return not is_uri(self.root)
 
     def path(self, name: str) -> str:
-        """``<root>/<name>`` (on a URI, joined before its query: see ``reports.store.join``)."""
+        """``<root>/<name>`` (on a URI, joined before its query: see ``lrresults.store.join``)."""
         return join(self.root, name)
 
     def filesystem_path(self, name: str) -> tuple[pafs.FileSystem, str]:

@@ -8,7 +8,8 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("vocab", "lrstats", "strategies", "trainables", "search_spaces", "sweeps", "reports", "lrsweep")
+PACKAGES = ("vocab", "lrstats", "lrresults", "strategies", "trainables", "search_spaces", "sweeps", "reports",
+            "lrsweep")
 
 
 def modules() -> dict[str, Path]:

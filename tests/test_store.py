@@ -8,8 +8,8 @@ import os
 import pyarrow as pa
 import pytest
 
-from reports import schema as S
-from reports import store
+from lrresults import schema as S
+from lrresults import store
 
 
 def _trial_row(**over):

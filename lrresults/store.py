@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from reports.schema import TABLES, schema
+from lrresults.schema import TABLES, schema
 
 
 def is_uri(location: str) -> bool:
