@@ -38,7 +38,7 @@ def _before() -> None:
     import numpy as np
     import scipy.stats
 
-    from reports import stats
+    from lrstats import stats
 
     def wilcoxon(d):
         r = scipy.stats.wilcoxon(np.asarray(d, dtype=float), zero_method="wilcox")

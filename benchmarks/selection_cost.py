@@ -3,7 +3,7 @@ with the same guarantee, for the means and SDs of a real sweep, in one run.
 
 For every workload of the sweep and each setting (indifference 0.5 and 1.0 pp, confidence 0.95, first
 seeds 5 and 10, batches of 16 seeds), it simulates KN with the sweep's per-strategy means and SDs as the
-truth (normal scores, one correlation between strategies: `reports.selection.pilot_covariance`) and
+truth (normal scores, one correlation between strategies: `lrstats.selection.pilot_covariance`) and
 prints the expected and largest total seed runs against Rinott's two-stage design (different seeds per
 strategy) and the Bonferroni paired-t two-stage design (common seeds), and KN / the cheaper of the two.
 The issue's target is at most half.
@@ -28,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from reports.selection import (  # noqa: E402
+from lrstats.selection import (  # noqa: E402
     SelectionSettings,
     expected_fixed_seeds,
     normal_draw,
@@ -43,7 +43,7 @@ METRIC = "test_accuracy_final"
 
 def scores_from_dir(directory: str) -> dict[str, dict[str, list[float]]]:
     """workload -> strategy -> percent test accuracy by seed, from a sweep's `trials` (seed runs, status ok)."""
-    from reports.store import read_table
+    from lrresults.store import read_table
     from vocab.contracts import SEED
 
     t = read_table("trials", directory).to_pandas()

@@ -1,5 +1,5 @@
 """What a study-level guarantee costs: KN with the tuning study as the replicate (docs/SELECTION.md,
-"Study-level replicates"), simulated by `reports.studies.study_cost`, for 18 strategies.
+"Study-level replicates"), simulated by `lrstats.studies.study_cost`, for 18 strategies.
 
 The truth is the issue's measurement on `sweeps/quick.yaml` (four sampler seeds): a strategy's 10-seed mean
 moves by a median 0.95 pp from one tuning study to the next, against a standard error of 0.31 pp within
@@ -21,8 +21,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from reports.selection import SelectionSettings  # noqa: E402
-from reports.studies import study_cost  # noqa: E402
+from lrstats.selection import SelectionSettings  # noqa: E402
+from lrstats.studies import study_cost  # noqa: E402
 
 K, SD_TUNING, SD_SEED, RHO, REPS = 18, 0.95, 1.0, 0.2, 400
 

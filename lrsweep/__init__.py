@@ -34,7 +34,7 @@ def __getattr__(name: str) -> Any:
 
 def _directory(location: str) -> Path | str:
     """A sweep directory as returned to callers: a ``Path``, or the URI string for remote storage."""
-    from reports.store import is_uri, normalise
+    from lrresults.store import is_uri, normalise
 
     root = normalise(location)
     return root if is_uri(root) else Path(root)

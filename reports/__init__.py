@@ -1,7 +1,7 @@
-"""lrsweep results: the Parquet schema and store, statistics, plots and the report.
+"""lrsweep's report: the verdict, tables, plots and documents, from the results tables.
 
-`reports.store` and `reports.schema` need only pyarrow and are imported by the sweep writers, so
-this package imports nothing heavy up front: `build_report`, `cli_report`, `main`,
+The tables' schema and store are `lrresults`, the statistics `lrstats`. This package imports nothing
+heavy up front: `build_report`, `cli_report`, `main`,
 `MixedResultsError` and `ReportPaths` load on first use.
 """
 

@@ -82,7 +82,7 @@ class Analysis:
     """Per workload of a fixed design, Hsu's multiple comparisons with the best (`reports.verdict.mcb_rows`)."""
     studies: dict[str, object] = field(default_factory=dict)
     """Per workload of a sweep with several tuning studies, what may be claimed over them
-    (`reports.studies.study_claims`: the subset that could be the best over tuning, seeds and, with
+    (`lrstats.studies.study_claims`: the subset that could be the best over tuning, seeds and, with
     predictions, test rows)."""
     two_level: pd.DataFrame = field(default_factory=pd.DataFrame)
     tuning_curves: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -131,11 +131,12 @@ def seed_stage_claims(res: Results) -> tuple[dict[str, SelectionVerdict], dict[s
 
 
 def study_stage_claims(res: Results) -> dict[str, object]:
-    """Per workload of a sweep with several tuning studies, `reports.studies.study_claims` over its studies,
+    """Per workload of a sweep with several tuning studies, `lrstats.studies.study_claims` over its studies,
     widened by the test rows where the sweep kept predictions; empty for a one-study sweep."""
     if not res.studies:
         return {}
-    from reports.studies import study_claims, study_correct, study_scores
+    from lrstats.studies import study_claims, study_correct
+    from reports.tables import study_scores
 
     runs, preds, out = res.seed_runs(), res.predictions, {}
     settings = study_selection_settings(res.budget)
@@ -153,8 +154,8 @@ def study_stage_claims(res: Results) -> dict[str, object]:
 
 def study_selection_settings(budget: pd.DataFrame) -> dict[str, object]:
     """Per workload run under the selection design over studies (``budget.studies: auto``), its settings as
-    ``reports.selection.SelectionSettings`` in studies; the others are absent."""
-    from reports.selection import SelectionSettings
+    ``lrstats.selection.SelectionSettings`` in studies; the others are absent."""
+    from lrstats.selection import SelectionSettings
 
     out = {}
     if "seed_design" not in budget:

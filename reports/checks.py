@@ -14,9 +14,9 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
+from lrresults.store import filesystem
 from reports import edges
 from reports.load import Results
-from reports.store import filesystem
 
 #: Random start-up trials of each sampler before it models anything: Optuna 5.1's
 #: ``TPESampler(n_startup_trials=10)`` default (lrsweep does not change it); random and QMC never model.

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from reports.store import exists, filesystem, read_table, to_table
+from lrresults.store import exists, filesystem, read_table, to_table
 from vocab.contracts import FINISHED, SEED, TUNE
 
 #: Budget columns that must be equal across the strategies of a workload for a fair comparison.

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from lrresults.store import is_uri
 from reports import sections
 from reports.analysis import analyse
 from reports.document import Section, write_pages
@@ -20,7 +21,6 @@ from reports.figures import figure_section
 from reports.load import load_results
 from reports.options import DEFAULT_MARGIN, check_margin, check_thresholds
 from reports.plots import writing
-from reports.store import is_uri
 from reports.variance_report import variance_section
 
 

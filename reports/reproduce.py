@@ -32,10 +32,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from reports import stats
+from lrresults.store import filesystem, read_table, write_parquet
+from lrstats import stats
 from reports.document import Section, write_pages
 from reports.formatting import mean_ci, num
-from reports.store import filesystem, read_table, write_parquet
 from vocab.contracts import FINISHED, SEED
 
 __all__ = ["CEILINGS", "PAPER_RESULTS", "Row", "build_reproduction_report", "load_paper_results",

@@ -1,6 +1,6 @@
 """The sweep report's sections: each builds its blocks, CSV tables and figures from `reports.tables`.
 
-Sections only arrange and word what `reports.tables` and `reports.stats` computed; numbers are printed
+Sections only arrange and word what `reports.tables` and `lrstats.stats` computed; numbers are printed
 through `reports.formatting` and laid out in `reports.document` blocks. `reports.render.build_report`
 puts them in order.
 """
@@ -14,7 +14,8 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from reports import checks, edges, stats, tables, two_level
+from lrstats import stats
+from reports import checks, edges, tables, two_level
 from reports import tuning_curves as tuning
 from reports.analysis import MIN_WORKLOADS, Analysis
 from reports.document import Section

@@ -6,8 +6,8 @@ Each sentence claims exactly what its method proves (docs/SELECTION.md, docs/REP
 
 from __future__ import annotations
 
+from lrstats.selection import guarantee
 from reports.formatting import pp
-from reports.selection import guarantee
 from reports.verdict import SelectionVerdict
 
 __all__ = ["mcb_line", "selection_lines", "selection_rows", "selection_warnings", "study_selection_lines",
@@ -88,7 +88,7 @@ def selection_rows(v: SelectionVerdict) -> list[dict]:
 
 
 def study_selection_lines(claims) -> list[str]:
-    """The selection design over studies on one workload (``reports.studies.study_claims`` with settings): KN's
+    """The selection design over studies on one workload (``lrstats.studies.study_claims`` with settings): KN's
     selection with its study-level guarantee (or why there is none), the subset that could be the best over
     the first-stage studies, and who was eliminated at how many studies. Nothing the design cannot back."""
     d = claims.decision

@@ -20,7 +20,8 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from reports import stats
+from lrstats import stats
+from lrstats.studies import group_scores, group_seed_scores
 from reports.load import Results
 from reports.options import DEFAULT_MARGIN
 from vocab.contracts import DIVERGED, ERROR, TUNE
@@ -467,4 +468,36 @@ def learning_curves(res: Results) -> pd.DataFrame:
     return g.agg(mean="mean", low="min", high="max", n="count").reset_index()
 
 
+# --- a workload's seed runs by tuning study (adapters for lrstats.studies) ----------------------------------
 
+
+def _seed_runs_columns(seed_runs: pd.DataFrame):
+    """(strategy, study, score in pp, seed) of the finished seed runs of one workload; pandas in, arrays out."""
+    runs = seed_runs
+    if "stage" in runs:
+        runs = runs[runs["stage"] == "seed"]
+    if "status" in runs:
+        runs = runs[runs["status"].isin(["ok", "diverged"])]
+    if "workload" in runs and runs["workload"].nunique() > 1:
+        raise ValueError(f"study scores are per workload; got {sorted(runs['workload'].unique())}")
+    study = runs["study"].fillna(0).astype(int) if "study" in runs else np.zeros(len(runs), dtype=int)
+    score = 100.0 * runs["test_accuracy_final"].to_numpy(float)
+    seed = runs["seed"].astype(int).to_numpy() if "seed" in runs else np.arange(len(runs))
+    return runs["strategy"].astype(str).to_numpy(), np.asarray(study), score, seed
+
+
+def study_scores(seed_runs: pd.DataFrame) -> dict[str, dict[int, float]]:
+    """The trials table's seed runs of ONE workload -> strategy -> study -> replicate score (pp),
+    `lrstats.studies.group_scores` of its columns.
+
+    Reads ``strategy``, ``study`` (absent in tables written before studies: every run is study 0),
+    ``test_accuracy_final`` (a fraction) and, where present, ``stage`` (seed runs only) and ``status``
+    (ok and diverged count, as everywhere in the report).
+    """
+    strategy, study, score, _ = _seed_runs_columns(seed_runs)
+    return group_scores(strategy, study, score)
+
+
+def study_seed_scores(seed_runs: pd.DataFrame) -> dict[str, dict[int, list[float]]]:
+    """strategy -> study -> its seed runs' scores (pp) in seed order, for `lrstats.studies.variance_split`."""
+    return group_seed_scores(*_seed_runs_columns(seed_runs))

@@ -1,5 +1,5 @@
 """The report's "Where the variance comes from" section: per workload with 2+ tuning studies, each
-strategy's score variance split into tuning, seeds and test rows (`reports.studies.variance_split`),
+strategy's score variance split into tuning, seeds and test rows (`lrstats.studies.variance_split`),
 as a table and a stacked-bar figure; for a one-study sweep one line saying why there is none.
 
 Numbers are computed here once (`variance_table`) and the figure draws that table (`variance_bars`).
@@ -12,9 +12,10 @@ import math
 import numpy as np
 import pandas as pd
 
+from lrstats.studies import COMPONENTS, study_correct, variance_split
 from reports.document import Section
 from reports.load import Results
-from reports.studies import COMPONENTS, study_correct, study_seed_scores, variance_split
+from reports.tables import study_seed_scores
 from reports.two_level import correct_matrices
 
 COLUMNS = {"tuning": "tuning", "seeds": "seeds", "test rows": "rows"}

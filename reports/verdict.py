@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from reports import stats
+from lrstats import stats
 from vocab.contracts import FINISHED
 
 
@@ -134,7 +134,7 @@ def any_called_worse(verdict: WorkloadVerdict) -> bool:
 
 @dataclass(frozen=True)
 class SelectionVerdict:
-    """One workload's selection-design outcome, replayed from its seed runs (``reports.seed_design``).
+    """One workload's selection-design outcome, replayed from its seed runs (``lrstats.replay``).
 
     ``settings``: the sweep's ``SelectionSettings``; ``decision``: KN's, None when no strategy had a
     seed run; ``errored``: strategies left out because a seed run errored (strategy -> seed);
@@ -164,8 +164,8 @@ def selection_verdict(workload: str, seed_runs: pd.DataFrame, strategies: list[s
     """Replay the selection design of one workload from its seed-stage trials rows (all statuses)."""
     import json
 
-    from reports.seed_design import replay
-    from reports.selection import SelectionSettings
+    from lrstats.replay import replay
+    from lrstats.selection import SelectionSettings
 
     raw = json.loads(settings_json)
     settings = SelectionSettings(raw["indifference"], raw["confidence"], raw["first_seeds"], raw["max_seeds"],
@@ -178,9 +178,9 @@ def selection_verdict(workload: str, seed_runs: pd.DataFrame, strategies: list[s
 
 
 def mcb_rows(seed_runs: pd.DataFrame, confidence: float = 0.95) -> list:
-    """Multiple comparisons with the best (``reports.selection.mcb``, in percent) over the seeds every
+    """Multiple comparisons with the best (``lrstats.selection.mcb``, in percent) over the seeds every
     strategy of one workload shares; empty when fewer than two such seeds."""
-    from reports.selection import mcb
+    from lrstats.selection import mcb
 
     scores = _paired_scores(seed_runs)
     common = set.intersection(*({s for s, v in by.items() if v is not None} for by in scores.values())) \

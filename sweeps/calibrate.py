@@ -18,7 +18,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 
-from reports.store import is_uri
+from lrresults.store import is_uri
 from sweeps import catalog
 from sweeps.spec import Spec
 from sweeps.storage import SweepDir, SweepError

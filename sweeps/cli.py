@@ -297,7 +297,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     slots = est.slots_of(spec, args.num_cpus, args.gpus)
     pilot = None
     if args.from_dir:
-        from reports.store import exists, normalise
+        from lrresults.store import exists, normalise
 
         if not exists("trials", normalise(args.from_dir)):
             return _fail(f"--from {args.from_dir}: no trials table there (a finished lrsweep sweep directory)")
@@ -332,7 +332,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from reports.store import is_uri
+    from lrresults.store import is_uri
     from sweeps.reproduce import load_repro_spec, run_reproduction
 
     try:
@@ -347,8 +347,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce_report(args: argparse.Namespace) -> int:
+    from lrresults.store import is_uri
     from reports.reproduce import build_reproduction_report
-    from reports.store import is_uri
 
     for directory in [*args.dirs, *(args.fair or [])]:
         if not os.path.exists(os.path.join(directory, "trials.parquet")) and not is_uri(directory):

@@ -61,7 +61,7 @@ def calibrate(spec: Spec, out: Callable[[str], None]) -> dict[tuple[str, str], C
 def from_sweep(directory: str) -> tuple[dict[tuple[str, str], Cost], dict[str, dict[str, list[float]]]]:
     """Costs from an earlier sweep's trials table (seconds per run-epoch, start taken as 1 s), and each
     workload's per-seed test accuracies in percent (a pilot for the selection design)."""
-    from reports.store import read_table
+    from lrresults.store import read_table
 
     trials = read_table("trials", directory).to_pandas()
     costs = {}
@@ -78,8 +78,8 @@ def from_sweep(directory: str) -> tuple[dict[tuple[str, str], Cost], dict[str, d
 def study_pilot(directory: str) -> dict[str, dict[str, dict[int, list[float]]]]:
     """An earlier sweep's seed runs as workload -> strategy -> study -> test accuracies (pp), in seed order:
     the pilot for what a study-level guarantee would cost (`study_guarantee_lines`)."""
-    from reports.store import read_table
-    from reports.studies import study_seed_scores
+    from lrresults.store import read_table
+    from reports.tables import study_seed_scores
 
     trials = read_table("trials", directory).to_pandas()
     runs = trials[trials["stage"] == "seed"]
@@ -93,7 +93,7 @@ STUDY_CAP = 1000
 def study_guarantee_lines(spec: Spec, pilot: dict | None) -> list[str]:
     """What a guarantee over tuning studies (KN with the study as the replicate, docs/SELECTION.md) would
     cost for this spec's zone, from a pilot with 2+ studies (``study_pilot``); a one-study spec: none."""
-    from reports.selection import SelectionSettings
+    from lrstats.selection import SelectionSettings
 
     b, e = spec.budget, spec.evaluation
     if b.studies == 1:
@@ -109,7 +109,7 @@ def study_guarantee_lines(spec: Spec, pilot: dict | None) -> list[str]:
     if not pilot:
         return [f"{head} would cost what the tuning's variance makes it: pass --from DIR, a sweep with 2+ studies "
                 "of these pairs, to see it estimated (this spec's verdict is the subset that could be the best)"]
-    from reports.studies import pilot_study_cost
+    from lrstats.studies import pilot_study_cost
 
     lines = []
     for w in spec.workloads:
@@ -201,8 +201,8 @@ def _estimate_studies(spec: Spec, costs: dict[tuple[str, str], Cost], slots: int
                       pilot: dict | None) -> Estimate:
     """``estimate`` for the selection over studies: the unit of cost is a study (its T tune runs and its N seed
     runs, in populations); least = the first stage, most = every pair to the cap, expected = KN over studies
-    simulated with a pilot's means, tuning and seed SDs (``reports.studies.pilot_study_cost``)."""
-    from reports.studies import pilot_study_cost
+    simulated with a pilot's means, tuning and seed SDs (``lrstats.studies.pilot_study_cost``)."""
+    from lrstats.studies import pilot_study_cost
 
     b, z, n = spec.budget, spec.budget.study_selection, int(spec.evaluation.seeds)
     work, studies, lines, known = [0.0, 0.0, 0.0], [0, 0, 0.0], [], True
@@ -253,7 +253,7 @@ def _mean_cost(costs: dict[tuple[str, str], Cost], workload: str) -> Cost:
 
 def _expected_selection(e, scores: dict[str, list[float]]) -> float:
     """Expected total seed runs of the workload under KN, were the pilot's means and spreads the truth."""
-    from reports.selection import expected_seeds, pilot_covariance
+    from lrstats.selection import expected_seeds, pilot_covariance
 
     _, means, cov, _ = pilot_covariance(scores)
     return expected_seeds(means, cov, e.settings(), reps=400).expected

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from reports.store import normalise
+from lrresults.store import normalise
 from sweeps import plugins
 from sweeps.engine import execute, plan, tables_complete
 from sweeps.progress import say

@@ -49,7 +49,8 @@ ENV_VAR = "LRSWEEP_PLUGINS"
 TEXT_TASKS_VAR = "LRSWEEP_TEXT_TASKS"
 """Comma-separated names of the text tasks the spec defines (``{text: {name: ...}}``), registered by
 every trial first; their facts travel in the trial's workload options."""
-PROJECT_PACKAGES = ("strategies", "trainables", "search_spaces", "sweeps", "reports", "lrsweep")
+PROJECT_PACKAGES = ("strategies", "trainables", "search_spaces", "sweeps", "reports", "lrsweep", "vocab", "lrstats",
+                    "lrresults")
 
 
 class PluginError(ValueError):
@@ -210,7 +211,7 @@ def save_copies(plugins: Sequence[Plugin], directory: str) -> None:
     """Copy each plugin's file or package into ``<directory>/plugins/`` (local or a URI)."""
     import pyarrow.fs as pafs
 
-    from reports.store import filesystem, is_uri, make_dirs
+    from lrresults.store import filesystem, is_uri, make_dirs
 
     shipped = [p for p in plugins if p.source is not None]
     if not shipped:
@@ -232,7 +233,7 @@ def local_copies(directory: str) -> Path | None:
     """A local directory holding the sweep's plugin copies (downloaded when the sweep is on a URI)."""
     import pyarrow.fs as pafs
 
-    from reports.store import cache_name, is_uri
+    from lrresults.store import cache_name, is_uri
 
     if not is_uri(directory):
         path = Path(directory) / PLUGIN_DIR

@@ -181,10 +181,10 @@ def status(directory: str, out: Callable[[str], None] = say) -> int:
     and the seed runs' final test accuracy as their mean with its 95% t interval (from the trials table,
     once written), never the maximum over seeds, which would favour the pair with the luckiest seed.
     """
+    from lrresults.store import exists, normalise, read_table
+    from lrstats.stats import t_interval
+    from lrstats.studies import group_scores
     from reports.formatting import mean_ci
-    from reports.stats import t_interval
-    from reports.store import exists, normalise, read_table
-    from reports.studies import group_scores
     from vocab.contracts import FINISHED
 
     sweep = SweepDir(normalise(directory))

@@ -11,7 +11,8 @@ from contextlib import contextmanager
 
 from ray.tune import Callback
 
-from sweeps import crashpoints, plugins
+from lrresults import crashpoints
+from sweeps import plugins
 from sweeps.progress import Progress, trial_error
 from sweeps.record import Record, RunRecord
 from sweeps.results import dedupe_epochs, describe_error

@@ -99,7 +99,7 @@ def _execute(repro: ReproSpec, plan, address, num_cpus, fair, out, lease) -> int
 def resume_reproduction(directory: str, *, address: str | None = None, num_cpus: int | None = None,
                         out: Callable[[str], None] = print) -> int:
     """Finish an interrupted reproduction from its durable record, as ``resume_sweep`` a sweep."""
-    from reports.store import normalise
+    from lrresults.store import normalise
     from sweeps.engine import tables_complete
     from sweeps.record import Lease, Record
     from sweeps.storage import SweepDir, SweepError, unreadable_spec

@@ -1,7 +1,7 @@
 """From finished Tune trials to the Parquet tables ``trials``, ``epochs``, ``layers``, ``predictions`` and ``budget``.
 
-Rows follow ``reports/schema.py`` column for column and are written through
-``reports.store.write_table`` (atomic). The tune stage never fills a test column and the seed
+Rows follow ``lrresults/schema.py`` column for column and are written through
+``lrresults.store.write_table`` (atomic). The tune stage never fills a test column and the seed
 stage never fills a validation column, whatever a trainable reported: the test split is never
 used to choose anything, and the tables show it.
 """
@@ -18,16 +18,16 @@ from functools import cache, lru_cache
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-from reports.store import exists, read_table, write_table
+from lrresults.crashpoints import crash_point
+from lrresults.store import exists, read_table, write_table
 from sweeps import catalog
-from sweeps.crashpoints import crash_point
 from sweeps.spec import Spec, WorkloadSpec
 from vocab import predictions
 from vocab.contracts import ERROR, FINISHED, LAYER_KEYS, OK, SEED, TUNE, Pair
 from vocab.members import member_metrics, run_ids, trial_members
 
 if TYPE_CHECKING:
-    from reports.seed_design import Replay
+    from lrstats.replay import Replay
     from sweeps.storage import SweepDir
 
 
@@ -277,7 +277,7 @@ def _summed_grad_evals(records: list[TrialRecord]) -> int | None:
 def _study_selections(spec: Spec, records: list[TrialRecord]) -> dict[str, Replay]:
     """Each workload's selection over studies replayed from its seed runs (``budget.studies: auto`` only), as
     the driver replayed it (``sweeps.seedstage.StudyRounds``)."""
-    from reports.seed_design import Replay
+    from lrstats.replay import Replay
     from sweeps.seedstage import StudyRounds
 
     rounds = StudyRounds(spec.budget.study_selection.settings(),
@@ -300,7 +300,7 @@ def _selections(spec: Spec, records: list[TrialRecord]) -> dict[str, Replay]:
         return _study_selections(spec, records)
     if not spec.evaluation.adaptive:
         return {}
-    from reports.seed_design import replay
+    from lrstats.replay import replay
 
     rows: dict[str, list] = {w.name: [] for w in spec.workloads}
     for r in records:

@@ -52,7 +52,7 @@ from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
 import search_spaces as ss
-from sweeps.crashpoints import crash_point
+from lrresults.crashpoints import crash_point
 from sweeps.spec.model import MAX_EVAL_SEEDS, STUDY_SEED_STRIDE
 from vocab.contracts import SEED, STAGE_METRIC, STUDY_MARK, TUNE
 from vocab.members import member_finals, member_metrics, run_ids, trial_config, trial_members

@@ -1,6 +1,6 @@
 """The selection design's seed stage: which seeds each pair gets after the common first stage.
 
-Per workload, Kim & Nelson's procedure (``reports.selection.decide``, a pure function of the
+Per workload, Kim & Nelson's procedure (``lrstats.selection.decide``, a pure function of the
 per-seed scores) is asked whenever a seed run ends. Every pair whose tuning ended with a best
 configuration gets seeds ``0..first_seeds-1`` (common random numbers: the same seed numbers for
 every pair); once every pair of the workload has them, the procedure screens, and the pairs still
@@ -17,8 +17,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 
-from reports.seed_design import replay
-from reports.selection import Decision, SelectionSettings
+from lrstats.replay import replay
+from lrstats.selection import Decision, SelectionSettings
 from sweeps.spec.model import STUDY_SEED_STRIDE
 from vocab.contracts import STUDY_MARK
 
@@ -158,7 +158,7 @@ class StudyRounds:
 
     The same interface as ``Rounds``, with the whole tuning study as the replicate: a study's score is the
     mean final test accuracy (pp) of its ``per_study`` seed runs, and Kim & Nelson's KN
-    (``reports.studies.study_decide``: ``settings.first_seeds`` first-stage studies, ``batch`` studies per
+    (``lrstats.studies.study_decide``: ``settings.first_seeds`` first-stage studies, ``batch`` studies per
     round, ``max_seeds`` the cap on studies) screens on those. ``ask`` returns every study asked so far
     (``studies_asked``), pair key by pair key; the searcher adds the ones it lacks. Nothing is stored as
     state: the decision is replayed from the study scores, so a resumed driver asks for the same studies.

@@ -13,7 +13,6 @@ No Ray here: ``lrsweep status`` and the reports read a sweep directory without i
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import logging
 import os
@@ -25,9 +24,9 @@ from pathlib import Path
 import pyarrow.fs as pafs
 import yaml
 
-from reports.store import cache_name, filesystem, is_uri, join, make_dirs, normalise
+from lrresults.crashpoints import crash_point
+from lrresults.store import cache_name, filesystem, is_uri, join, normalise, write_whole
 from sweeps import plugins
-from sweeps.crashpoints import crash_point
 from sweeps.spec import Spec, SpecError, parse_spec
 
 __all__ = ["EXPERIMENT", "StorageError", "StorageWatch", "SweepDir", "SweepError", "load_sweep_spec", "pause",
@@ -38,7 +37,7 @@ EXPERIMENT = "experiment"
 
 
 pause = crash_point
-"""The kill tests' hook at a named write point: sleep or die there (``sweeps.crashpoints``)."""
+"""The kill tests' hook at a named write point: sleep or die there (``lrresults.crashpoints``)."""
 
 
 class SweepError(RuntimeError):
@@ -137,7 +136,7 @@ class SweepDir:
         return not is_uri(self.root)
 
     def path(self, name: str) -> str:
-        """``<root>/<name>`` (on a URI, joined before its query: see ``reports.store.join``)."""
+        """``<root>/<name>`` (on a URI, joined before its query: see ``lrresults.store.join``)."""
         return join(self.root, name)
 
     def filesystem_path(self, name: str) -> tuple[pafs.FileSystem, str]:
@@ -161,35 +160,10 @@ class SweepDir:
         return None if data is None else data.decode(errors="replace")
 
     def write_bytes(self, name: str, data: bytes, point: str = "") -> None:
-        """Write a file whole: a temporary file renamed over it where the filesystem has rename, one
-        upload (visible at once) on an object store; a reader sees the old file or the new one.
-        ``point`` names the write for the kill tests' hook (``pause``): ``point`` mid-write (the
-        temporary file complete, not renamed), ``point.written`` once the file is in place."""
-        fs, target = self.filesystem_path(name)
-        folder, _, leaf = target.rpartition("/")
-        make_dirs(fs, folder)
-        if not self.is_local:
-            with fs.open_output_stream(target) as f:
-                f.write(data)
-            if point:
-                pause(f"{point}.written")
-            return
-        tmp = f"{folder}/.{leaf}.{os.getpid()}.tmp"
-        try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-                if point:
-                    f.flush()
-                    pause(point)
-                f.flush()
-                os.fsync(f.fileno())
-        except OSError:  # a full disk: the old file stands, and no half-written copy takes space
-            with contextlib.suppress(OSError):
-                os.remove(tmp)
-            raise
-        os.replace(tmp, target)
-        if point:
-            pause(f"{point}.written")
+        """Write a file whole (``lrresults.store.write_whole``: renamed into place after an fsync where
+        the filesystem has rename, one upload on an object store). ``point`` names the write for the
+        kill tests' hook: ``point`` mid-write, ``point.written`` once the file is in place."""
+        write_whole(*self.filesystem_path(name), data, point)
 
     def write_text(self, name: str, text: str, point: str = "") -> None:
         """Write a small file whole (see ``write_bytes``)."""

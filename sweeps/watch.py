@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable
 
-from reports.store import exists
+from lrresults.store import exists
 from sweeps.progress import RUNNING, status
 from sweeps.record import Record
 from sweeps.storage import SweepDir, load_sweep_spec, storage_fault

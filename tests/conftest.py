@@ -19,7 +19,7 @@ def one_torch_thread():
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = tuple(ROOT / name for name in ("strategies", "trainables", "search_spaces", "sweeps", "reports", "lrsweep",
-                                          "vocab"))
+                                          "vocab", "lrstats", "lrresults"))
 
 
 def _plugin_module(module) -> bool:

@@ -1,4 +1,4 @@
-"""Synthetic but realistic sweep results, written through `reports.store.write_table`.
+"""Synthetic but realistic sweep results, written through `lrresults.store.write_table`.
 
 A fixture sweep has, per (workload, strategy): `tune_trials` tuning trials (trial 0 canonical),
 then one re-evaluation run per seed with the best configuration, each with a learning curve in the
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from reports.store import write_table
+from lrresults.store import write_table
 from vocab.predictions import blobs, pack
 
 #: The paper's generation of each strategy (docs/STRATEGIES.md).

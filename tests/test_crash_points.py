@@ -1,4 +1,4 @@
-"""A sweep killed at each named crash point (sweeps.crashpoints) and resumed ends with the tables and
+"""A sweep killed at each named crash point (lrresults.crashpoints) and resumed ends with the tables and
 decisions of an uninterrupted one, and no resume waits on a killed driver's journal lock.
 
 Real `lrsweep` drivers, each told by ``LRSWEEP_CRASH_AT=point:N`` to SIGKILL itself (its process

@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("vocab", "strategies", "trainables", "search_spaces", "sweeps", "reports", "lrsweep", "cluster",
+PACKAGES = ("vocab", "lrstats", "lrresults", "strategies", "trainables", "search_spaces", "sweeps", "reports", "lrsweep", "cluster",
             "benchmarks")
 DEV_ONLY = ("tests", "docs")
 

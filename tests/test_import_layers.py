@@ -1,14 +1,23 @@
-"""No import cycles between the project's modules: every import, at the top of a module or inside a
-function, read with ``ast``; a cycle fails with the modules on it. A lazy import is still a
-dependency, so the layering stays one way (docs/CONTRACTS.md, STYLE.md: nothing below imports upward)."""
+"""The import layers: no import cycle between the project's modules, and the two low packages import
+only what their layer allows. Every import is read with ``ast``: at the top of a module, inside a
+function and under ``TYPE_CHECKING`` alike (a lazy or typing-only import is still a dependency), so
+the layering stays one way (docs/CONTRACTS.md, STYLE.md: nothing below imports upward).
+
+- ``lrstats`` (the statistics): numpy, scipy, the standard library and itself; no Ray, torch, pyarrow
+  or pandas, no I/O layer, nothing else of the project's.
+- ``lrresults`` (the results tables' schema and store): pyarrow, the standard library and itself; no
+  ``sweeps``, no ``reports``.
+"""
 
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("vocab", "strategies", "trainables", "search_spaces", "sweeps", "reports", "lrsweep")
+PACKAGES = ("vocab", "lrstats", "lrresults", "strategies", "trainables", "search_spaces", "sweeps", "reports",
+            "lrsweep")
 
 
 def modules() -> dict[str, Path]:
@@ -21,24 +30,13 @@ def modules() -> dict[str, Path]:
     return found
 
 
-def _under_type_checking(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
-    while node in parents:
-        node = parents[node]
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            return True
-    return False
-
-
-def imports(name: str, path: Path, known: set[str]) -> set[str]:
-    """The project modules ``name`` imports: ``import a.b`` -> a.b; ``from a import b`` -> a.b when that
-    is a module, else a; relative imports resolved against ``name``'s package."""
+def imported(name: str, path: Path, known: set[str]) -> set[str]:
+    """Every dotted name ``name`` imports, the project's and others': ``import a.b`` -> a.b; ``from a import
+    b`` -> a.b when that is a project module, else a; relative imports resolved against ``name``'s package."""
     tree = ast.parse(path.read_text(), str(path))
-    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found = set()
     for node in ast.walk(tree):
-        if _under_type_checking(node, parents):
-            continue
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
@@ -47,7 +45,19 @@ def imports(name: str, path: Path, known: set[str]) -> set[str]:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, base] if base else anchor)
             found |= {f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names}
-    return {m for m in found if m in known and m != name}
+    return found
+
+
+def imports(name: str, path: Path, known: set[str]) -> set[str]:
+    """The project modules ``name`` imports (`imported`, kept to ``known``)."""
+    return {m for m in imported(name, path, known) if m in known and m != name}
+
+
+def top_levels(package: str) -> dict[str, set[str]]:
+    """Per module of ``package``, the top-level names of everything it imports (``scipy.stats`` -> scipy)."""
+    found = modules()
+    return {name: {m.split(".")[0] for m in imported(name, path, set(found))}
+            for name, path in found.items() if name.split(".")[0] == package}
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -91,4 +101,28 @@ def test_the_checker_finds_a_cycle_and_resolves_relative_imports(tmp_path):
 def test_no_import_cycle_between_the_projects_modules():
     found = modules()
     graph = {name: imports(name, path, set(found)) for name, path in found.items()}
-    assert cycles(graph) == []
+    circles = cycles(graph)
+    assert circles == []
+
+
+def test_the_checker_reads_imports_inside_functions_and_under_type_checking(tmp_path):
+    (tmp_path / "m.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import pandas as pd\n"
+                                   "def f():\n    import ray.tune\n    from pyarrow import fs\n")
+    assert imported("pkg.m", tmp_path / "m.py", set()) == {"typing", "pandas", "ray.tune", "pyarrow"}
+
+
+STDLIB = set(sys.stdlib_module_names) | {"__future__"}
+
+
+def test_the_statistics_import_numpy_scipy_and_the_standard_library_only():
+    layers = top_levels("lrstats")
+    assert {"lrstats", "lrstats.stats", "lrstats.selection", "lrstats.two_level"} <= set(layers)
+    wrong = {name: sorted(tops - STDLIB - {"numpy", "scipy", "lrstats"}) for name, tops in layers.items()}
+    assert not {name: tops for name, tops in wrong.items() if tops}, "lrstats imports outside numpy, scipy, stdlib"
+
+
+def test_the_results_layer_imports_no_sweeps_and_no_reports():
+    layers = top_levels("lrresults")
+    assert {"lrresults", "lrresults.store", "lrresults.schema", "lrresults.crashpoints"} <= set(layers)
+    wrong = {name: sorted(tops - STDLIB - {"pyarrow", "lrresults"}) for name, tops in layers.items()}
+    assert not {name: tops for name, tops in wrong.items() if tops}, "lrresults imports outside pyarrow and stdlib"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.schema import TABLES, markdown_table
+from lrresults.schema import TABLES, markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -50,7 +50,8 @@ def test_every_document_the_code_and_the_readme_cite_exists():
     import re
 
     cited = set(re.findall(r"\]\((docs/[A-Za-z_]+\.md)\)", README))
-    for package in ("strategies", "trainables", "search_spaces", "sweeps", "reports", "vocab"):
+    for package in ("strategies", "trainables", "search_spaces", "sweeps", "reports", "vocab", "lrstats",
+                    "lrresults"):
         for source in (ROOT / package).rglob("*.py"):
             cited |= set(re.findall(r"docs/[A-Za-z_]+\.md", source.read_text()))
     assert {"docs/STRATEGIES.md", "docs/STYLE.md"} <= cited

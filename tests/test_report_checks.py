@@ -11,11 +11,11 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from results_fixture import SEARCH_SPACE, make_rows
 
+from lrresults.store import write_table
 from reports import checks
 from reports.analysis import analyse
 from reports.load import load_results
 from reports.sections import warnings_section
-from reports.store import write_table
 
 W = "synthetic"
 LR = {"low": 1e-3, "high": 1e-1, "scale": "log"}

@@ -20,14 +20,14 @@ import pyarrow as pa
 import pytest
 from results_fixture import add_predictions, write_fixture
 
+from lrresults.store import write_table
+from lrstats.replay import replay
+from lrstats.selection import SelectionSettings, decide
 from reports.analysis import analyse
 from reports.formatting import pval
 from reports.load import load_results
 from reports.render import build_report
 from reports.seed_claims import selection_warnings
-from reports.seed_design import replay
-from reports.selection import SelectionSettings, decide
-from reports.store import write_table
 from reports.verdict import SelectionVerdict
 
 STRATEGIES = ("dals", "sgdr", "adamw", "fixed_sgd")

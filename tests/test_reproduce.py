@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from lrresults.store import read_table, write_table
 from reports.reproduce import build_reproduction_report, read_ceilings, reproduction_rows, write_ceilings
-from reports.store import read_table, write_table
 from sweeps.reproduce import parse_repro_spec
 from sweeps.spec import SpecError
 
@@ -64,7 +64,7 @@ def _trial(strategy, seed, best, final, stage="seed"):
     """A trials row; columns this test does not care about get a neutral value from the schema."""
     import pyarrow as pa
 
-    from reports.schema import TABLES
+    from lrresults.schema import TABLES
 
     given = _given(strategy, seed, best, final, stage)
     neutral = {pa.string(): "scratch", pa.float64(): 0.0, pa.int32(): 0, pa.int64(): 0, pa.bool_(): False}

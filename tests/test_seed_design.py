@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from ray.tune.search import Searcher
 
-from reports.selection import decide
+from lrstats.selection import decide
 from sweeps.engine import _searcher, plan
 from sweeps.record import RunRecord
 from sweeps.spec import SpecError, parse_spec
@@ -42,7 +42,7 @@ def test_the_selection_design_parses_with_defaults_and_round_trips_through_the_n
     ({"seeds": "some"}, "evaluation.seeds", "or 'auto' (the selection design)"),
     ({"seeds": "auto", "indifference": 0}, "evaluation.indifference", "a number of percentage points in (0, 100)"),
     ({"seeds": "auto", "confidence": 1.0}, "evaluation.confidence", "a probability in (0.5, 1)"),
-    ({"seeds": "auto", "first_seeds": 2}, "evaluation.first_seeds", "an integer >= 3"),
+    ({"seeds": "auto", "first_seeds": 2}, "evaluation.first_seeds", "an integer from 3 to 1000"),
     ({"seeds": "auto", "first_seeds": 10, "max_seeds": 5}, "evaluation.max_seeds", "from first_seeds (10) to 1000"),
     ({"seeds": "auto", "batch": 0}, "evaluation.batch", "an integer >= 1"),
     ({"seeds": 5, "indifference": 1.0}, "evaluation.indifference", "belongs to the selection design only"),
@@ -53,6 +53,38 @@ def test_a_bad_selection_field_is_named_with_what_is_allowed(evaluation, field, 
         parse_spec({**BASE, "evaluation": evaluation})
     problem = next(p for p in err.value.problems if p.startswith(field + ":"))
     assert allowed in problem
+
+
+SETTINGS = {"indifference": 0.5, "confidence": 0.95, "first_seeds": 10, "max_seeds": 60, "batch": 10}
+"""The selection design's defaults (`Evaluation`), which a bad value below replaces."""
+
+
+@pytest.mark.parametrize("bad", [
+    {"indifference": 0}, {"indifference": 150.0}, {"indifference": float("nan")}, {"indifference": "1"},
+    {"confidence": 1.0}, {"confidence": 0.5}, {"first_seeds": 3.0}, {"first_seeds": 10, "max_seeds": 5},
+    {"batch": 0}, {"batch": True}, {"indifference": -1, "batch": 0}, {"first_seeds": 1}, {"first_seeds": 1001},
+    {"max_seeds": 5000},
+])
+def test_the_spec_and_the_rule_give_the_same_message_for_a_bad_setting(bad):
+    """One validator per setting: the spec's problems are the rule's (`settings_problems`, with the spec's
+    n0 >= 3 and 1000-seed cap) under ``evaluation.``; `SelectionSettings` raises the rule's own words."""
+    from lrstats.selection import SelectionSettings, settings_problems
+    from sweeps.spec.model import MAX_EVAL_SEEDS
+    from sweeps.spec.sections import MIN_FIRST_SEEDS
+
+    values = {**SETTINGS, **bad}
+    rule = settings_problems(**values, least_first=MIN_FIRST_SEEDS, most_seeds=MAX_EVAL_SEEDS)
+    assert rule
+    with pytest.raises(SpecError) as err:
+        parse_spec({**BASE, "evaluation": {"seeds": "auto", **bad}})
+    assert [p for p in err.value.problems if p.startswith("evaluation.")] == [f"evaluation.{f}: {m}" for f, m in rule]
+    plain = dict(settings_problems(**values))  # SelectionSettings' bounds: n0 >= 2, no cap
+    if plain:
+        with pytest.raises(ValueError) as raised:
+            SelectionSettings(**values)
+        assert str(raised.value) == "; ".join(f"{f}: {m}" for f, m in plain.items())
+    for field in ("indifference", "confidence", "batch"):  # bounds the spec adds nothing to: the same words
+        assert plain.get(field) == dict(rule).get(field)
 
 
 # ---- the searcher ------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""reports.selection by hand: KN's constants and screening on numbers worked out on paper, the replay
+"""lrstats.selection by hand: KN's constants and screening on numbers worked out on paper, the replay
 property a resumed sweep relies on, the fixed designs' constants, MCB's intervals, and bad settings."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 import scipy.special
 import scipy.stats
 
-from reports.selection import (
+from lrstats.selection import (
     Round,
     SelectionSettings,
     bonferroni_t,
@@ -249,5 +249,5 @@ def test_cost_bound_only_with_a_cap():
 
 def test_every_bad_setting_at_once():
     problems = settings_problems(-1, 2, 1, 0, 0)
-    assert [p.split()[0] for p in problems] == ["indifference", "confidence", "first_seeds", "max_seeds", "batch"]
+    assert [field for field, _ in problems] == ["indifference", "confidence", "first_seeds", "max_seeds", "batch"]
     assert settings_problems(0.5, 0.95, 10, None, 16) == []

@@ -15,7 +15,7 @@ import math
 import numpy as np
 import pytest
 
-from reports.selection import SelectionSettings, normal_draw, simulate_kn
+from lrstats.selection import SelectionSettings, normal_draw, simulate_kn
 
 REPS = 2000
 CONFIDENCE = 0.95

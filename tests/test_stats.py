@@ -1,4 +1,4 @@
-"""reports.stats on tiny arrays whose answers are known by hand or from the libraries' documentation."""
+"""lrstats.stats on tiny arrays whose answers are known by hand or from the libraries' documentation."""
 
 import math
 
@@ -8,7 +8,7 @@ import scipy.stats
 from statsmodels.stats.power import TTestPower
 from statsmodels.stats.weightstats import ttost_paired
 
-from reports import stats
+from lrstats import stats
 
 
 def test_t_interval_by_hand():
@@ -234,6 +234,20 @@ def test_friedman_on_a_known_table():
     assert fr.cd == pytest.approx(2.343 * math.sqrt(12 / 18), abs=1e-3)
     assert fr.nemenyi_p.shape == (3, 3)
     np.testing.assert_allclose(fr.nemenyi_p, fr.nemenyi_p.T)
+
+
+def test_nemenyi_p_is_scikit_posthocs_on_an_array():
+    # The post-hoc was scikit-posthocs' until the statistics became numpy and scipy only: the same numbers,
+    # ties in a block included, on Demsar-sized tables and on the library's own docstring example.
+    import scikit_posthocs
+
+    rng = np.random.default_rng(3)
+    tables = [np.array([[31, 27, 24], [31, 28, 31], [45, 29, 46], [21, 18, 48], [42, 36, 46], [32, 17, 40]]),
+              np.round(rng.uniform(0.5, 0.9, (5, 18)), 2), rng.uniform(size=(30, 4))]
+    for scores in tables:
+        np.testing.assert_allclose(stats.nemenyi_p(scores),
+                                   scikit_posthocs.posthoc_nemenyi_friedman(scores).to_numpy(dtype=float),
+                                   rtol=0, atol=1e-12)
 
 
 def test_critical_difference_is_stated_against_the_number_of_strategies():

@@ -10,7 +10,7 @@ import time
 import psutil
 import pytest
 
-from reports.store import cache_name, join, normalise
+from lrresults.store import cache_name, join, normalise
 from sweeps.record import STALE_AFTER_S, Lease
 from sweeps.storage import SweepDir, SweepError, command
 

@@ -8,8 +8,8 @@ import os
 import pyarrow as pa
 import pytest
 
-from reports import schema as S
-from reports import store
+from lrresults import schema as S
+from lrresults import store
 
 
 def _trial_row(**over):
@@ -83,3 +83,35 @@ def test_uri_paths_go_through_pyarrow_filesystems(tmp_path):
     uri = f"file://{tmp_path}/sweep"
     assert store.write_table("budget", [], uri) == f"{uri}/budget.parquet"
     assert store.read_table("budget", uri).num_rows == 0
+
+
+def test_one_whole_file_writer_for_tables_and_the_sweeps_files(tmp_path, monkeypatch):
+    """A results table and a sweep's own file go through the same `write_whole`: each is flushed to disk
+    (one fsync each) before it is renamed into place, and no temporary file is left beside it."""
+    from sweeps.storage import SweepDir
+
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(store.os, "fsync", lambda fd: (synced.append(fd), real(fd)))
+    store.write_table("trials", [_trial_row()], str(tmp_path))
+    SweepDir(str(tmp_path)).write_text("record/run.json", "{}")
+    assert len(synced) == 2
+    assert (tmp_path / "record" / "run.json").read_text() == "{}"
+    assert store.read_table("trials", str(tmp_path)).num_rows == 1
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_a_write_that_fails_before_the_rename_keeps_the_old_file_and_no_copy(tmp_path, monkeypatch):
+    from sweeps.storage import SweepDir
+
+    sweep = SweepDir(str(tmp_path))
+    sweep.write_text("progress.json", "old")
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store.os, "fsync", full)
+    with pytest.raises(OSError, match="No space"):
+        sweep.write_text("progress.json", "new")
+    assert (tmp_path / "progress.json").read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["progress.json"]

@@ -185,7 +185,7 @@ def test_the_report_compares_strategies_over_studies(tmp_path):
 
 
 def test_plan_says_what_a_guarantee_over_studies_would_cost():
-    from reports.selection import kn_constants
+    from lrstats.selection import kn_constants
     from sweeps.estimate import study_guarantee_lines
 
     spec = spec_of(studies=3)

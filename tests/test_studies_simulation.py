@@ -20,8 +20,8 @@ import math
 import numpy as np
 import pytest
 
-from reports.selection import SelectionSettings, simulate_kn
-from reports.studies import equicorrelated, least_favourable, study_draw, study_mcb, study_mcb_rows, variance_split
+from lrstats.selection import SelectionSettings, simulate_kn
+from lrstats.studies import equicorrelated, least_favourable, study_draw, study_mcb, study_mcb_rows, variance_split
 
 REPS = 2000
 CONFIDENCE = 0.95

@@ -1,4 +1,4 @@
-"""The study-level statistics (`reports.studies`) on small cases whose answers are computed by hand or by a
+"""The study-level statistics (`lrstats.studies`) on small cases whose answers are computed by hand or by a
 reference formula; the guarantees themselves are simulated in tests/test_studies_simulation.py."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from reports.selection import SelectionSettings, decide, kn_constants, mcb
-from reports.studies import (
+from lrstats.selection import SelectionSettings, decide, kn_constants, mcb
+from lrstats.studies import (
     chi2_interval,
     group_scores,
     mls_interval,
@@ -27,11 +27,10 @@ from reports.studies import (
     study_decide,
     study_mcb,
     study_mcb_rows,
-    study_scores,
-    study_seed_scores,
     variance_split,
 )
-from reports.two_level import two_level
+from lrstats.two_level import two_level
+from reports.tables import study_scores, study_seed_scores
 
 
 def test_group_scores_means_each_study_and_drops_missing_scores():
@@ -203,11 +202,11 @@ def test_paired_split_is_the_split_of_the_differences():
 
 
 def test_the_statistics_import_numpy_and_scipy_only():
-    """reports.studies (and the two-level interval it reuses) load without pandas, pyarrow, Ray or torch."""
+    """lrstats.studies (and the two-level interval it reuses) load without pandas, pyarrow, Ray or torch."""
     import subprocess
     import sys
 
-    code = ("import sys, reports.studies; "
+    code = ("import sys, lrstats.studies; "
             "print(sorted(m for m in ('pandas', 'pyarrow', 'ray', 'torch', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

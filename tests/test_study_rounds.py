@@ -18,7 +18,7 @@ import random
 import numpy as np
 import pytest
 
-from reports.selection import SelectionSettings
+from lrstats.selection import SelectionSettings
 from sweeps.seedstage import StudyRounds, studies_asked
 
 SETTINGS = SelectionSettings(indifference=1.0, confidence=0.95, first_seeds=3, max_seeds=7, batch=2)

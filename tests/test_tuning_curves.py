@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from reports import sections, stats
+from lrstats import stats
+from reports import sections
 from reports.document import markdown_page
 from reports.load import Results
 from reports.tuning_curves import CONFIDENCE, LD_MAX_DRAWS, curve, draw_limit, pair_draws, rising, tuning_curves

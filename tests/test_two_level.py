@@ -1,5 +1,6 @@
-"""The two-level interval (seeds and test rows, ``reports.two_level``): hand-computed cases, and coverage
-against a simulation whose seed and test-sample variances are known.
+"""The two-level interval (seeds and test rows, ``lrstats.two_level``; its tables and claims,
+``reports.two_level``): hand-computed cases, and coverage against a simulation whose seed and
+test-sample variances are known.
 
 Simulation: row i has difficulty u_i ~ N(0, su^2), seed s an effect a_s ~ N(0, sa^2), and each run a
 noise e_si ~ N(0, se^2); row i is right when mu + u_i + a_s + e_si > 0, so the true accuracy over
@@ -18,8 +19,9 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from reports import stats
-from reports.two_level import FAILS, HOLDS, claim_words, two_level, verdict_claim_rows, workload_table
+from lrstats import stats
+from lrstats.two_level import two_level
+from reports.two_level import FAILS, HOLDS, claim_words, verdict_claim_rows, workload_table
 from vocab.predictions import pack
 
 REPLICATIONS = 2000

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from results_fixture import add_predictions, write_fixture
 
+from lrstats.studies import variance_split
 from reports.document import Figure, Table
 from reports.load import load_results
-from reports.studies import variance_split
 from reports.two_level import correct_matrices
 from reports.variance_report import studies_of, variance_section, variance_table
 

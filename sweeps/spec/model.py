@@ -105,8 +105,8 @@ class StudySelection:
     batch: int = 1
 
     def settings(self):
-        """``reports.selection.SelectionSettings`` in studies (``first_seeds`` = n0 studies, and so on)."""
-        from reports.selection import SelectionSettings
+        """``lrstats.selection.SelectionSettings`` in studies (``first_seeds`` = n0 studies, and so on)."""
+        from lrstats.selection import SelectionSettings
 
         return SelectionSettings(self.indifference, self.confidence, self.first_studies, self.max_studies, self.batch)
 
@@ -188,7 +188,7 @@ class Evaluation:
 
     - fixed (``seeds: N``): seeds 0..N-1 for every pair;
     - selection (``seeds: auto``): Kim & Nelson's fully sequential procedure per workload
-      (``reports.selection``, docs/SELECTION.md): seeds 0..first_seeds-1 for every pair, then
+      (``lrstats.selection``, docs/SELECTION.md): seeds 0..first_seeds-1 for every pair, then
       ``batch`` more at a time only for the pairs still in contention, until one is left, the
       procedure's boundary closes, or a pair reaches ``max_seeds`` (which voids the guarantee).
       ``indifference`` is the zone in percentage points of test accuracy, ``confidence`` 1 - alpha.
@@ -218,8 +218,8 @@ class Evaluation:
         return self.max_seeds if self.adaptive else int(self.seeds)
 
     def settings(self):
-        """The selection design's settings for ``reports.selection.decide``."""
-        from reports.selection import SelectionSettings
+        """The selection design's settings for ``lrstats.selection.decide``."""
+        from lrstats.selection import SelectionSettings
 
         return SelectionSettings(self.indifference, self.confidence, self.first_seeds, self.max_seeds, self.batch)
 

@@ -231,6 +231,9 @@ def parse_study_selection(raw: Any, p: Problems) -> StudySelection | None:
 
 
 SELECTION_FIELDS = ("indifference", "confidence", "first_seeds", "max_seeds", "batch")
+MIN_FIRST_SEEDS = 3
+"""A spec's least n0: KN runs from 2, but with one degree of freedom its boundary is far too wide
+(docs/SELECTION.md)."""
 
 
 def parse_evaluation(raw: Any, p: Problems) -> Evaluation | None:
@@ -255,27 +258,19 @@ def parse_evaluation(raw: Any, p: Problems) -> Evaluation | None:
 
 
 def _parse_selection_design(raw: dict, selection: str | None, p: Problems) -> Evaluation | None:
+    # The selection rule's own validator checks every setting (one message per setting, wherever it is
+    # asked); the spec adds its policy: n0 >= 3 seeds (docs/SELECTION.md) and MAX_EVAL_SEEDS.
+    from lrstats.selection import settings_problems
+
     default = Evaluation(seeds=AUTO_SEEDS)
-    indifference, confidence = raw.get("indifference", default.indifference), raw.get("confidence", default.confidence)
-    if not is_number(indifference) or not 0 < indifference < 100:
-        p.add("evaluation.indifference", f"got {indifference!r}; allowed: a number of percentage points in (0, 100)")
-        indifference = None
-    if not is_number(confidence) or not 0.5 < confidence < 1:
-        p.add("evaluation.confidence", f"got {confidence!r}; allowed: a probability in (0.5, 1), e.g. 0.95")
-        confidence = None
-    first = read_int(raw, "first_seeds", "evaluation", p, default=default.first_seeds, minimum=3)
-    cap = raw.get("max_seeds", default.max_seeds)
-    if cap is not None and not (is_int(cap) and (first or 3) <= cap <= MAX_EVAL_SEEDS):
-        p.add("evaluation.max_seeds", f"got {cap!r}; allowed: an integer from first_seeds ({first}) to "
-              f"{MAX_EVAL_SEEDS}, or null (no cap: the procedure stops by itself)")
-        first = None
-    batch = read_int(raw, "batch", "evaluation", p, default=default.batch)
-    if first is not None and first > MAX_EVAL_SEEDS:
-        p.add("evaluation.first_seeds", f"got {first}; allowed: an integer from 3 to {MAX_EVAL_SEEDS}")
-        first = None
-    if None in (indifference, confidence, first, batch, selection):
+    values = {key: raw.get(key, getattr(default, key)) for key in SELECTION_FIELDS}
+    problems = settings_problems(**values, least_first=MIN_FIRST_SEEDS, most_seeds=MAX_EVAL_SEEDS)
+    for field, message in problems:
+        p.add(f"evaluation.{field}", message)
+    if problems or selection is None:
         return None
-    return Evaluation(AUTO_SEEDS, selection, float(indifference), float(confidence), first, cap, batch)
+    return Evaluation(AUTO_SEEDS, selection, float(values["indifference"]), float(values["confidence"]),
+                      values["first_seeds"], values["max_seeds"], values["batch"])
 
 
 def parse_resources(raw: Any, p: Problems) -> Resources | None:

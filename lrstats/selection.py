@@ -8,7 +8,7 @@ ask them after every batch of seeds and a simulation can call them thousands of 
   probability at least `confidence` (normal scores, unequal variances, common seeds allowed).
 - `mcb`: multiple comparisons with the best for a fixed design, in the Bonferroni form with paired
   differences that stays valid under common seeds and unequal variances.
-  `mcb_from_widths` is its constrained step for any one-sided widths (`reports.studies` widens them
+  `mcb_from_widths` is its constrained step for any one-sided widths (`lrstats.studies` widens them
   by the test rows).
 - `fixed_design_seeds`, `rinott_constant`, `expected_fixed_seeds`: the two-stage fixed designs with
   the same guarantee (Rinott 1978; Bonferroni with the paired t quantile), to compare costs.
@@ -38,8 +38,17 @@ import scipy.stats
 Draw = Callable[[np.ndarray, int, int], np.ndarray]
 
 
-def settings_problems(indifference, confidence, first_seeds, max_seeds, batch) -> list[str]:
-    """Every problem with these selection settings, one sentence each naming the field (empty: valid)."""
+def settings_problems(indifference, confidence, first_seeds, max_seeds, batch, *, least_first: int = 2,
+                      most_seeds: int | None = None) -> list[tuple[str, str]]:
+    """Every problem with these selection settings, as (field, message) pairs (empty: valid).
+
+    The one validator of each setting: `SelectionSettings` raises with its messages and the spec adds
+    them under ``evaluation.<field>``. ``least_first`` is the smallest n0: 2 by default, KN's own minimum
+    (each S^2 needs n0 - 1 >= 1 degree of freedom; a study-level KN may have 2 studies), 3 for a spec's
+    seeds (docs/SELECTION.md: h^2 for 18 strategies is 28,899 at n0 = 2, 338 at 3). ``most_seeds`` caps
+    first_seeds and max_seeds (the spec's 1000), none by default. Scores are accuracies in percentage
+    points everywhere lrsweep calls this, so a zone must lie in (0, 100).
+    """
 
     def is_int(x) -> bool:
         return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
@@ -47,19 +56,23 @@ def settings_problems(indifference, confidence, first_seeds, max_seeds, batch) -
     def is_num(x) -> bool:
         return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
 
+    def up_to(low: str) -> str:
+        return f"from {low} to {most_seeds}" if most_seeds is not None else f">= {low}"
+
     out = []
-    if not (is_num(indifference) and math.isfinite(indifference) and indifference > 0):
-        out.append(f"indifference must be a finite number > 0, in the scores' units (percentage points), "
-                   f"got {indifference!r}")
+    if not (is_num(indifference) and 0 < indifference < 100):
+        out.append(("indifference", f"got {indifference!r}; allowed: a number of percentage points in (0, 100)"))
     if not (is_num(confidence) and 0.5 < confidence < 1):
-        out.append(f"confidence must be a number in (0.5, 1), for example 0.95, got {confidence!r}")
-    if not (is_int(first_seeds) and first_seeds >= 2):
-        out.append(f"first_seeds must be an integer >= 2 (3 or more recommended), got {first_seeds!r}")
-    if max_seeds is not None and not (is_int(max_seeds) and is_int(first_seeds) and max_seeds >= first_seeds):
-        out.append(f"max_seeds must be null (no cap) or an integer >= first_seeds ({first_seeds!r}), "
-                   f"got {max_seeds!r}")
+        out.append(("confidence", f"got {confidence!r}; allowed: a probability in (0.5, 1), e.g. 0.95"))
+    first_ok = is_int(first_seeds) and first_seeds >= least_first and (most_seeds is None or first_seeds <= most_seeds)
+    if not first_ok:
+        out.append(("first_seeds", f"got {first_seeds!r}; allowed: an integer {up_to(str(least_first))}"))
+    if max_seeds is not None and not (is_int(max_seeds) and max_seeds >= (first_seeds if first_ok else least_first)
+                                      and (most_seeds is None or max_seeds <= most_seeds)):
+        out.append(("max_seeds", f"got {max_seeds!r}; allowed: an integer {up_to(f'first_seeds ({first_seeds!r})')}, "
+                                 "or null (no cap: the procedure stops by itself)"))
     if not (is_int(batch) and batch >= 1):
-        out.append(f"batch must be an integer >= 1 (seeds added per round), got {batch!r}")
+        out.append(("batch", f"got {batch!r}; allowed: an integer >= 1 (seeds added per round)"))
     return out
 
 
@@ -68,7 +81,7 @@ class SelectionSettings:
     """What a selection sweep asks for; invalid values raise `ValueError` naming every bad field."""
 
     indifference: float
-    """delta, in the scores' units (the engine passes percentage points)."""
+    """delta, in percentage points of accuracy (the scores' units), in (0, 100)."""
     confidence: float
     """1 - alpha, e.g. 0.95."""
     first_seeds: int
@@ -82,7 +95,7 @@ class SelectionSettings:
         problems = settings_problems(self.indifference, self.confidence, self.first_seeds, self.max_seeds,
                                      self.batch)
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("; ".join(f"{field}: {message}" for field, message in problems))
 
     def next_r(self, r: int) -> int | None:
         """The screening after the one at `r` seeds, or None when `r` is the cap."""
@@ -535,7 +548,7 @@ def mcb_from_widths(names: Sequence[str], means, widths, n: int) -> list[McbRow]
     """Hsu's constrained MCB intervals from the means (k,) and the one-sided half-widths w_il (k, k), best first.
 
     w_il bounds how far m_i - m_l may fall below mu_i - mu_l, each at alpha / (k - 1): `mcb` builds them
-    from paired t statements; `reports.studies` from two-level ones (tuning, seeds and test rows).
+    from paired t statements; `lrstats.studies` from two-level ones (tuning, seeds and test rows).
     upper_i = max(0, min_l (m_i - m_l + w_il)); G = {i : upper_i > 0}; lower_i = 0 if G = {i}, else
     min(0, min_{l in G, l != i} (m_i - m_l - w_il)).
     """

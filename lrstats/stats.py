@@ -1,12 +1,13 @@
-"""Statistics for the report: pure functions over documented array shapes.
+"""The report's tests, intervals, corrections and aggregates: pure functions over documented array shapes.
 
 Every function takes plain arrays (shapes in its docstring) and, where it resamples, a `seed`, so
 the same Parquet gives the same report. Per-pair intervals are Student t intervals, which stay
 honest at 3-10 seeds; bootstraps are used only for aggregates over many runs and workloads. Tests
-come from scipy and scikit-posthocs; the power of the paired t-test is computed from scipy's
-noncentral t (the tests check it against statsmodels). The aggregate over workloads and the
-performance profiles follow rliable's definitions (Agarwal et al. 2021), written out here because
-rliable pulls in `arch`, `absl-py` and `seaborn` for a dozen lines of numpy.
+come from scipy (Nemenyi's post-hoc written out as scikit-posthocs computes it); the power of the
+paired t-test is computed from scipy's noncentral t (the tests check it against statsmodels). The
+aggregate over workloads and the performance profiles follow rliable's definitions (Agarwal et al.
+2021), written out here because rliable pulls in `arch`, `absl-py` and `seaborn` for a dozen lines of
+numpy.
 """
 
 from __future__ import annotations
@@ -352,6 +353,24 @@ def workloads_for_cd(k: int, cd: float, alpha: float = ALPHA) -> int:
     return math.ceil(_nemenyi_q(k, alpha) ** 2 * k * (k + 1) / (6.0 * cd**2) - 1e-9)
 
 
+def nemenyi_p(scores) -> np.ndarray:
+    """Nemenyi's post-hoc p-values `(k x k)` for `scores` `(n_blocks x k_groups)` (Demsar 2006): the
+    studentized range of the mean-rank difference, |R_i - R_j| / sqrt(k (k + 1) / (6 n)) * sqrt(2), with
+    k groups and infinite df; 1 on the diagonal. The formula of scikit-posthocs'
+    `posthoc_nemenyi_friedman` on an array (tests/test_stats.py checks the two agree), without its pandas.
+    """
+    scores = np.asarray(scores, dtype=float)
+    n, k = scores.shape
+    mean_ranks = scipy.stats.rankdata(scores, axis=1, method="average").mean(axis=0)
+    upper = np.triu_indices(k, 1)
+    q = np.abs(mean_ranks[upper[0]] - mean_ranks[upper[1]]) / np.sqrt(k * (k + 1.0) / (6.0 * n))
+    p = np.zeros((k, k))
+    p[upper] = scipy.stats.studentized_range.sf(q * np.sqrt(2.0), k, np.inf)
+    p = p + p.T
+    np.fill_diagonal(p, 1.0)
+    return p
+
+
 @dataclass(frozen=True)
 class FriedmanResult:
     """Friedman test over workloads and the Nemenyi post-hoc (see `friedman_nemenyi`)."""
@@ -370,7 +389,7 @@ def friedman_nemenyi(scores, alpha: float = ALPHA) -> FriedmanResult:
     """Friedman chi-square test and Nemenyi post-hoc p-values for `scores` `(n_workloads x n_strategies)`.
 
     Each row is one workload (a block), each column one strategy; higher is better. Uses
-    `scipy.stats.friedmanchisquare` and `scikit_posthocs.posthoc_nemenyi_friedman`; the latter's
+    `scipy.stats.friedmanchisquare` and `nemenyi_p` (scikit-posthocs' `posthoc_nemenyi_friedman`); its
     `(k x k)` p-value matrix is returned as `nemenyi_p`. Needs at least 2 workloads and 3 strategies;
     otherwise the statistics are NaN and `note` says why.
     """
@@ -380,10 +399,8 @@ def friedman_nemenyi(scores, alpha: float = ALPHA) -> FriedmanResult:
     if n < 2 or k < 3:
         return FriedmanResult(n, k, ranks, math.nan, math.nan, math.nan, np.full((k, k), np.nan),
                               f"Friedman test needs >= 2 workloads and >= 3 strategies (have {n} and {k})")
-    import scikit_posthocs
-
     stat, p = scipy.stats.friedmanchisquare(*scores.T)
-    nem = scikit_posthocs.posthoc_nemenyi_friedman(scores).to_numpy(dtype=float)
+    nem = nemenyi_p(scores)
     cd = nemenyi_cd(k, n, alpha)
     notes = []
     if n < 5:

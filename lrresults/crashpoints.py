@@ -9,7 +9,8 @@ Two test hooks share the points (docs/DURABILITY.md lists them and what a kill a
   this process (a trial's worker on a cluster, where the driver's group is not its own).
 
 With neither variable set a point costs one dictionary lookup. No imports beyond the standard library:
-the record, the storage and the trials' workers all call it.
+the record, the storage and the trials' workers all call it, and the whole-file writer below them
+(``lrresults.store.write_whole``) passes its points, so it lives in the results layer.
 """
 
 from __future__ import annotations

@@ -1,12 +1,14 @@
-"""Read and write the results tables as Parquet, atomically, on a local path or a URI.
+"""Read and write the results tables as Parquet, and any file whole, on a local path or a URI.
 
-Local and NFS paths are written to a temporary file in the same directory and renamed over the
-target, so a reader never sees half a file. Object stores (s3://, gs://) make a single upload
-visible at once, so there the file is written in place. pyarrow only: no Ray, no torch.
+Every file is written by `write_whole`: on a filesystem with rename (local, NFS) to a temporary file in
+the same directory, flushed to disk (fsync) and renamed over the target, so a reader never sees half a
+file and a power cut leaves the old file or the new one. Object stores (s3://, gs://) make a single
+upload visible at once, so there the file is written in place. pyarrow only: no Ray, no torch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterable, Mapping
@@ -16,7 +18,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from reports.schema import TABLES, schema
+from lrresults.crashpoints import crash_point
+from lrresults.schema import TABLES, schema
 
 
 def is_uri(location: str) -> bool:
@@ -105,22 +108,49 @@ def write_table(name: str, rows: Iterable[Mapping[str, Any]] | pa.Table, directo
     return write_parquet(to_table(name, rows), name, directory)
 
 
+def write_whole(fs: pafs.FileSystem, path: str, data, point: str = "") -> None:
+    """Write ``data`` (bytes-like) to ``path`` on ``fs`` whole: a reader sees the old file or the new one.
+
+    On a local filesystem (a path, NFS, a file:// URI) a temporary file beside the target is written,
+    flushed to disk (fsync, so a power cut cannot leave a renamed but empty file) and renamed over it;
+    a failed write removes it, so a full disk keeps the old file and no half copy. On an object store
+    one upload, which becomes visible at once. ``point`` names the write for the kill tests
+    (`lrresults.crashpoints`): ``point`` mid-write (the temporary file complete, not yet renamed),
+    ``point.written`` once the file is in place; no point, no hook.
+    """
+    folder, _, leaf = path.rpartition("/")
+    make_dirs(fs, folder)
+    if not isinstance(fs, pafs.LocalFileSystem):
+        with fs.open_output_stream(path) as f:
+            f.write(data)
+        if point:
+            crash_point(f"{point}.written")
+        return
+    tmp = f"{folder}/.{leaf}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            if point:
+                f.flush()
+                crash_point(point)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+    if point:
+        crash_point(f"{point}.written")
+
+
 def write_parquet(table: pa.Table, name: str, directory: str) -> str:
-    """Write any Arrow table to `<directory>/<name>.parquet` atomically; return its path or URI."""
+    """Write any Arrow table to `<directory>/<name>.parquet` whole (`write_whole`); return its path or URI."""
     fs, base = filesystem(directory)
-    make_dirs(fs, base)
-    final = f"{base}/{name}.parquet"
-    if isinstance(fs, pafs.LocalFileSystem):
-        tmp = f"{base}/.{name}.{uuid.uuid4().hex}.tmp"
-        try:
-            pq.write_table(table, tmp, filesystem=fs)
-            fs.move(tmp, final)
-        finally:
-            if fs.get_file_info(tmp).type != pafs.FileType.NotFound:
-                fs.delete_file(tmp)
-    else:
-        pq.write_table(table, final, filesystem=fs)
-    return final if not is_uri(directory) else join(normalise(directory), f"{name}.parquet")
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    write_whole(fs, f"{base}/{name}.parquet", sink.getvalue())
+    return f"{base}/{name}.parquet" if not is_uri(directory) else join(normalise(directory), f"{name}.parquet")
 
 
 def read_table(name: str, directory: str) -> pa.Table:

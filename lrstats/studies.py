@@ -7,12 +7,13 @@ numbers at the study level), and seeds ``1000 j + s``; so study-level scores are
 by study index, as seed scores are paired by seed. A strategy's score is then its expected test accuracy
 over the tuning, the seeds and (with predictions) the test rows, and every claim here is about that.
 
-Pure functions (numpy, scipy; pandas only in the adapters marked so), docs/SELECTION.md ("Study-level
-replicates") and docs/REPORT.md ("Where the variance comes from"):
+Pure functions (numpy, scipy; the adapters from a trials table, `study_scores` and `study_seed_scores`,
+are `reports.tables`'), docs/SELECTION.md ("Study-level replicates") and docs/REPORT.md ("Where the
+variance comes from"):
 
-- `study_scores` (adapter) / `group_scores`: the replicate score of (strategy, study), the mean final test
-  accuracy in pp over that study's finished seed runs.
-- `study_decide`, `study_guarantee`: Kim & Nelson's KN (`reports.selection.decide`) with the study as the
+- `group_scores`: the replicate score of (strategy, study), the mean final test accuracy in pp over that
+  study's finished seed runs; `group_seed_scores`: the seed runs' scores by study.
+- `study_decide`, `study_guarantee`: Kim & Nelson's KN (`lrstats.selection.decide`) with the study as the
   replicate; `study_mcb`: the MCB subset over study-level scores ("could be the best, over tuning and
   seeds"); `study_mcb_rows`: the same widened by the test rows' sampling error (predictions present);
   `study_claims`: what a workload's verdict may state, and nothing it cannot back.
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.stats
 
-from reports.selection import (
+from lrstats.selection import (
     Decision,
     McbRow,
     SeedCost,
@@ -45,7 +46,7 @@ from reports.selection import (
     mcb_from_widths,
     simulate_kn,
 )
-from reports.two_level import two_level
+from lrstats.two_level import two_level
 
 #: Seeds of study j are 1000 j + s (the engine's contract), so a seed number names its study.
 STUDY_SEED_BLOCK = 1000
@@ -68,37 +69,14 @@ def group_scores(strategies: Sequence[str], studies: Sequence[int],
     return {name: {j: float(np.mean(v)) for j, v in sorted(by.items())} for name, by in sorted(out.items())}
 
 
-def _seed_runs_columns(seed_runs):
-    """(strategy, study, score in pp) of the finished seed runs of one workload; pandas in, arrays out."""
-    runs = seed_runs
-    if "stage" in runs:
-        runs = runs[runs["stage"] == "seed"]
-    if "status" in runs:
-        runs = runs[runs["status"].isin(["ok", "diverged"])]
-    if "workload" in runs and runs["workload"].nunique() > 1:
-        raise ValueError(f"study scores are per workload; got {sorted(runs['workload'].unique())}")
-    study = runs["study"].fillna(0).astype(int) if "study" in runs else np.zeros(len(runs), dtype=int)
-    score = 100.0 * runs["test_accuracy_final"].to_numpy(float)
-    seed = runs["seed"].astype(int).to_numpy() if "seed" in runs else np.arange(len(runs))
-    return runs["strategy"].astype(str).to_numpy(), np.asarray(study), score, seed
+def group_seed_scores(strategies: Sequence[str], studies: Sequence[int], scores: Sequence[float],
+                      seeds: Sequence[int]) -> dict[str, dict[int, list[float]]]:
+    """Per strategy, per study: its seed runs' scores (pp) in seed order, for `variance_split`.
 
-
-def study_scores(seed_runs) -> dict[str, dict[int, float]]:
-    """Adapter (pandas): the trials table's seed runs of ONE workload -> strategy -> study -> replicate score (pp).
-
-    Reads ``strategy``, ``study`` (absent in tables written before studies: every run is study 0),
-    ``test_accuracy_final`` (a fraction) and, where present, ``stage`` (seed runs only) and ``status``
-    (ok and diverged count, as everywhere in the report).
+    The four sequences are parallel (one entry per finished seed run); non-finite scores are left out.
     """
-    strategy, study, score, _ = _seed_runs_columns(seed_runs)
-    return group_scores(strategy, study, score)
-
-
-def study_seed_scores(seed_runs) -> dict[str, dict[int, list[float]]]:
-    """Adapter (pandas): strategy -> study -> its seed runs' scores (pp) in seed order, for `variance_split`."""
-    strategy, study, score, seed = _seed_runs_columns(seed_runs)
     out: dict[str, dict[int, list[tuple[int, float]]]] = {}
-    for name, j, x, s in zip(strategy, study, score, seed, strict=True):
+    for name, j, x, s in zip(strategies, studies, np.asarray(scores, dtype=float), seeds, strict=True):
         if np.isfinite(x):
             out.setdefault(str(name), {}).setdefault(int(j), []).append((int(s), float(x)))
     return {n: {j: [x for _, x in sorted(v)] for j, v in sorted(by.items())} for n, by in sorted(out.items())}
@@ -125,7 +103,7 @@ def study_correct(correct_by_seed: Mapping[str, Mapping[int, np.ndarray]],
 
 def replicates(scores: Mapping[str, Mapping[int, float]]) -> dict[str, list[float]]:
     """Study-level scores as lists by study index (0, 1, ...), each cut at its first study without a score:
-    the form `reports.selection` reads (``scores[name][j]`` the replicate j, paired across strategies)."""
+    the form `lrstats.selection` reads (``scores[name][j]`` the replicate j, paired across strategies)."""
     out = {}
     for name, by in scores.items():
         row = []
@@ -147,7 +125,7 @@ def _common_studies(scores: Mapping[str, Mapping[int, float]], first: int | None
 
 
 def study_decide(scores: Mapping[str, Mapping[int, float]], settings: SelectionSettings) -> Decision:
-    """KN (`reports.selection.decide`) over study-level replicates: settings' ``first_seeds`` is the number
+    """KN (`lrstats.selection.decide`) over study-level replicates: settings' ``first_seeds`` is the number
     of first-stage studies n0, ``batch`` the studies added per round, ``max_seeds`` the cap on studies.
 
     Valid as KN is (Kim & Nelson 2001): the study scores of one study index are correlated across
@@ -176,7 +154,7 @@ def study_guarantee(k: int, settings: SelectionSettings, *, capped: bool = False
 
 def study_mcb(scores: Mapping[str, Mapping[int, float]], confidence: float = 0.95,
               first: int | None = None) -> list[McbRow]:
-    """MCB (`reports.selection.mcb`, Bonferroni-paired widths) over study-level scores, best first:
+    """MCB (`lrstats.selection.mcb`, Bonferroni-paired widths) over study-level scores, best first:
     the subset that could be the best at ``confidence`` over tuning and seeds (not test rows).
 
     Only studies every strategy has are used, and only studies < ``first`` when given: after KN's
@@ -199,7 +177,7 @@ def study_mcb_rows(correct: Mapping[str, Mapping[int, np.ndarray]], confidence: 
     """MCB over tuning, seeds AND test rows (pp), best first: `study_mcb` widened by the test sample.
 
     For every pair (i, l), the paired array z_i - z_l (studies x rows, `study_row_means`) gives the
-    two-level variance var(study means) / S + (MS_rows - MS_residual) / (S R) (`reports.two_level`, with
+    two-level variance var(study means) / S + (MS_rows - MS_residual) / (S R) (`lrstats.two_level`, with
     the study as the replicate: its row effects are shared by every study, so they do not average out
     over studies); w_il is the one-sided (1 - alpha / (k - 1)) half-width of its t interval
     (Satterthwaite df, never narrower than the studies-only t interval). Then Hsu's constrained intervals
@@ -428,7 +406,7 @@ def rows_component(z: np.ndarray, confidence: float = 0.95) -> tuple[float, floa
     runs; a seed run when there is one study).
 
     Rows are crossed with the units, so (MS_rows - MS_residual) / U estimates the row-effect variance
-    s_R^2 without bias (as in `reports.two_level`) and the component is s_R^2 / R: the part of every run's
+    s_R^2 without bias (as in `lrstats.two_level`) and the component is s_R^2 / R: the part of every run's
     score that a new test split of R rows would redraw. It is the mean over rows of
     q_r = (c_r - m)^2 - sum_u e_ur^2 / (U (U - 1)) (c_r: row r's mean, e: the two-way residuals) times
     R / (R - 1); the rows are an i.i.d. sample of the task, so its interval is the central-limit one over
@@ -486,7 +464,7 @@ def variance_split(scores: Sequence[Sequence[float]], correct: Sequence[np.ndarr
     - tuning: (MS_between - MS_within) / n_0, floored at 0, modified large-sample interval (`mls_interval`;
       normal study and seed effects; approximate for unequal studies);
     - test rows: `rows_component` on the studies' per-row means (on the seed runs with one study);
-    - the mean: with predictions the two-level interval (`reports.two_level`) on the (studies x rows)
+    - the mean: with predictions the two-level interval (`lrstats.two_level`) on the (studies x rows)
       means, so it covers tuning, seeds and test rows; without, the t interval over study means (tuning
       and seeds); with one study the tuning is held fixed and the interval says so.
     Each component is the variance of ONE run's score; ``of_mean`` its part in the variance of the mean.
@@ -556,7 +534,7 @@ def equicorrelated(sd, rho: float, k: int) -> np.ndarray:
 
 
 def study_draw(means, cov_tuning, cov_seed, seeds_per_study: int, rng: np.random.Generator):
-    """A `reports.selection.Draw` of study-level scores: study j of strategy i scores
+    """A `lrstats.selection.Draw` of study-level scores: study j of strategy i scores
     mean_i + T_ij + mean_s E_ijs, the tuning effect T (k-vector per study, covariance ``cov_tuning``: common
     studies correlate it across strategies) and ``seeds_per_study`` seed effects E (covariance
     ``cov_seed``: common seeds) drawn separately. Shape (len(rows), k, end - start)."""
@@ -602,7 +580,7 @@ def study_cost(k: int, settings: SelectionSettings, sd_tuning, sd_seed, seeds_pe
     strategy), correlations across strategies from common studies and common seeds, ``means`` (default:
     the least-favourable configuration for the zone). For `lrsweep plan`: what the guarantee costs
     before anyone pays for it; each study also costs its T tuning trials."""
-    from reports.selection import kn_constants
+    from lrstats.selection import kn_constants
 
     rng = np.random.default_rng(0) if rng is None else rng
     means = least_favourable(k, settings.indifference) if means is None else np.asarray(means, dtype=float)
@@ -639,8 +617,8 @@ def pilot_study_cost(seed_scores: Mapping[str, Mapping[int, Sequence[float]]], s
                      seeds_per_study: int, *, reps: int = 400, rng: np.random.Generator | None = None) -> StudyCost:
     """`study_cost` with a pilot's means, tuning and seed SDs (`pilot_study_model`) as the truth, and one
     correlation for common studies and common seeds: the mean pairwise correlation of the pilot's study
-    scores (`reports.selection.pilot_covariance`, clipped to [0, 0.95]). For `lrsweep plan --from DIR`."""
-    from reports.selection import pilot_covariance
+    scores (`lrstats.selection.pilot_covariance`, clipped to [0, 0.95]). For `lrsweep plan --from DIR`."""
+    from lrstats.selection import pilot_covariance
 
     names, means, tau, sigma = pilot_study_model(seed_scores)
     study_means = {n: [float(np.mean(seed_scores[n][j])) for j in sorted(seed_scores[n])] for n in names}
