@@ -14,8 +14,8 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("vocab", "lrstats", "lrresults", "strategies", "trainables", "search_spaces", "sweeps", "reports", "lrsweep", "cluster",
-            "benchmarks")
+PACKAGES = ("vocab", "lrstats", "lrresults", "strategies", "trainables", "search_spaces", "sweeps", "reports",
+            "lrsweep", "cluster", "benchmarks")
 DEV_ONLY = ("tests", "docs")
 
 
