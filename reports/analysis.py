@@ -94,11 +94,20 @@ class Analysis:
         return sorted(self.summary["workload"].unique())
 
 
-def analyse(res: Results, *, margin: float, seed: int, thresholds: tuple[float, ...] | None) -> Analysis:
-    """Compute the report's shared tables from loaded results. ``thresholds`` None: convergence to
-    `RELATIVE_THRESHOLDS` of each workload's best mean final accuracy; else absolute accuracies."""
+def seed_tables(res: Results, margin: float) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(all_pairs, fractions, summary, vs_best): the seed-stage tables, the first `analyse` computes (the
+    report starts drawing from them before the rest of the analysis)."""
     all_pairs, fractions = tables.pairwise_all(res, margin=margin), tables.final_lr_fractions(res)
     summary, vs_best = tables.summary_and_vs_best(res, margin=margin, all_pairs=all_pairs, fractions=fractions)
+    return all_pairs, fractions, summary, vs_best
+
+
+def analyse(res: Results, *, margin: float, seed: int, thresholds: tuple[float, ...] | None,
+            first: tuple | None = None) -> Analysis:
+    """Compute the report's shared tables from loaded results. ``thresholds`` None: convergence to
+    `RELATIVE_THRESHOLDS` of each workload's best mean final accuracy; else absolute accuracies.
+    ``first``: `seed_tables` of the same results and margin, when already computed."""
+    all_pairs, fractions, summary, vs_best = first or seed_tables(res, margin)
     budget_curves, budget_summary = tables.budget_curves(res)
     relative = thresholds is None
     levels = tuple(RELATIVE_THRESHOLDS if relative else thresholds)

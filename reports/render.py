@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from reports import sections
-from reports.analysis import analyse
+from reports.analysis import analyse, seed_tables
 from reports.document import Section, write_pages
-from reports.figures import figure_section
+from reports.figures import Figures
 from reports.load import load_results
 from reports.options import DEFAULT_MARGIN, check_margin, check_thresholds
 from reports.plots import writing
@@ -62,7 +62,13 @@ def build_report(sweep_dirs: list[str], out_dir: str | None = None, *, allow_mix
         csv_dir = os.path.join(out_dir, "csv")
         os.makedirs(csv_dir, exist_ok=True)
 
-        data = analyse(res, margin=margin, seed=seed, thresholds=None if thresholds is None else tuple(thresholds))
+        # Drawing starts as soon as the seed-stage tables exist; the rest of the analysis overlaps with it.
+        first = seed_tables(res, margin)
+        figures = Figures(out_dir, res, first[2])
+        figures.start(first[3], first[0], margin)
+        variance = variance_section(out_dir, res, figures.workloads)
+        data = analyse(res, margin=margin, seed=seed, thresholds=None if thresholds is None else tuple(thresholds),
+                       first=first)
         # The first screen: the verdict, then the protocol and the report's own warnings, each in a box.
         front = sections.header(out_dir, data)
         front.box("verdict", sections.verdict_section(out_dir, data))
@@ -76,10 +82,10 @@ def build_report(sweep_dirs: list[str], out_dir: str | None = None, *, allow_mix
         # In document order: the figures are drawn as the sections are built.
         parts = [
             front,
-            # ---- the figures slot: `figure_section(data, out_dir) -> Section` (reports/figures.py) ----
-            figure_section(data, out_dir),
+            # ---- the figures slot: `Figures.finish(data) -> Section` (reports/figures.py) ----
+            figures.finish(data),
             sections.workload_sections(out_dir, data),
-            variance_section(out_dir, data.res, data.workloads),
+            variance,
             across,
             sections.generation_section(out_dir, data.summary, ranks),
             sections.convergence_section(out_dir, data),
