@@ -61,10 +61,39 @@ def strategy_colours(strategies: Sequence[str]) -> dict[str, tuple]:
     return {s: palette[i % len(palette)] for i, s in enumerate(strategies)}
 
 
-def _figure(height: float, nrows: int = 1, ncols: int = 1, **kw) -> tuple[plt.Figure, np.ndarray]:
-    fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH, height), dpi=DPI, layout="constrained",
-                             squeeze=False, **kw)
+def _figure(height: float, nrows: int = 1, ncols: int = 1, margins: tuple[float, float, float, float] | None = None,
+            gap: float = 0.0, **kw) -> tuple[plt.Figure, np.ndarray]:
+    """A figure `WIDTH` x ``height`` inches; with ``margins`` (left, right, top, bottom, in inches; see `_left`)
+    the axes sit at fixed margins, ``gap`` inches apart side by side, else constrained layout places them.
+    Constrained layout measures every label twice and makes savefig draw the whole figure once more: over
+    half the time of a simple figure."""
+    if margins is None:
+        return plt.subplots(nrows, ncols, figsize=(WIDTH, height), dpi=DPI, layout="constrained", squeeze=False, **kw)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH, height), dpi=DPI, squeeze=False, **kw)
+    left, right, top, bottom = margins
+    width = (WIDTH - left - right - gap * (ncols - 1)) / ncols  # of one axes; wspace is a fraction of it
+    fig.subplots_adjust(left=left / WIDTH, right=1 - right / WIDTH, top=1 - top / height, bottom=bottom / height,
+                        wspace=gap / width)
     return fig, axes
+
+
+#: Fixed margins (inches) for `_figure`: above an axes with a title; below one with numeric tick labels and
+#: an x label; left of numeric tick labels and a y label; the figure's edge beside an axis without labels.
+TITLE, XLABEL, YLABEL, EDGE = 0.3, 0.45, 0.6, 0.15
+_renderer = None
+
+
+def _left(labels: Sequence[str], size: float, ylabel: bool = False) -> float:
+    """The margin (inches) left of an axes whose y tick labels are ``labels`` at font ``size`` (points):
+    the widest label as Agg draws it, the tick and its pad, and room for a y label when ``ylabel``."""
+    global _renderer
+    from matplotlib.backends.backend_agg import RendererAgg
+    from matplotlib.font_manager import FontProperties
+
+    _renderer = _renderer or RendererAgg(10, 10, DPI)
+    prop = FontProperties(size=size)
+    widest = max((_renderer.get_text_width_height_descent(str(t), prop, ismath=False)[0] for t in labels), default=0)
+    return widest / DPI + 0.14 + (0.2 if ylabel else 0) + 0.06
 
 
 def _panels(n: int, panel_height: float, **kw) -> tuple[plt.Figure, np.ndarray]:
@@ -183,7 +212,9 @@ def forest(rows: pd.DataFrame, leader: str, margin: float, colours: Mapping[str,
     d = d.sort_values(["diff", "b"], ascending=[False, True], kind="stable").reset_index(drop=True)
     names = [leader, *d["b"]]
     y = np.arange(len(names))[::-1].astype(float)  # leader on top
-    fig, axes = _figure(0.24 * len(names) + 1.1)
+    p_labels = ["leader", *(_p_text(p) for p in d["p_t_holm_all"])]
+    fig, axes = _figure(0.24 * len(names) + 1.1, margins=(_left(names, 7), _left(p_labels, 7, ylabel=True), TITLE,
+                                                           XLABEL))
     ax = axes[0, 0]
     m = 100 * margin
     ax.axvspan(-m, m, color="#d9ead3", lw=0, zorder=0)
@@ -199,7 +230,7 @@ def forest(rows: pd.DataFrame, leader: str, margin: float, colours: Mapping[str,
     ax.set_xlabel(f"difference from the leader {leader} (percentage points of test accuracy; strategy - leader)")
     ax.set_title(f"{workload}: paired difference from the leader, 95% paired t interval")
     right = ax.secondary_yaxis("right")
-    right.set_yticks(y, ["leader", *(_p_text(p) for p in d["p_t_holm_all"])])
+    right.set_yticks(y, p_labels)
     right.set_ylabel("Holm p, all pairs (t-test)")
     ax.legend(handles=[Patch(color="#d9ead3", label=f"equivalence margin +-{m:g} pp"),
                        Line2D([], [], color="black", lw=0.8, label="no difference")],
@@ -226,7 +257,7 @@ def accuracy_intervals(summary: pd.DataFrame, seed_values: pd.DataFrame, colours
     """
     s = summary.sort_values("rank").reset_index(drop=True)
     y = np.arange(len(s))[::-1].astype(float)
-    fig, axes = _figure(0.24 * len(s) + 1.0)
+    fig, axes = _figure(0.24 * len(s) + 1.0, margins=(_left(s["strategy"], 7), EDGE, TITLE, XLABEL))
     ax = axes[0, 0]
     mean, lo, hi = (100 * s[c].to_numpy(dtype=float) for c in ("mean", "ci_low", "ci_high"))
     ok = np.isfinite(lo) & np.isfinite(hi)
@@ -328,7 +359,9 @@ def search_positions(points: pd.DataFrame, workload: str) -> plt.Figure:
     chosen (bool); rows in display order.
     """
     labels = list(dict.fromkeys(zip(points["strategy"], points["hparam"], strict=True)))
-    fig, axes = _figure(0.13 * len(labels) + 1.1)
+    names = [f"{s}: {h}" for s, h in labels]
+    # Right: the colour bar, its ticks and its label.
+    fig, axes = _figure(0.13 * len(labels) + 1.1, margins=(_left(names, 5.5), 0.45, TITLE, XLABEL))
     ax = axes[0, 0]
     row = {k: len(labels) - 1 - i for i, k in enumerate(labels)}
     y = np.array([row[k] for k in zip(points["strategy"], points["hparam"], strict=True)], dtype=float)
@@ -343,7 +376,7 @@ def search_positions(points: pd.DataFrame, workload: str) -> plt.Figure:
         ax.axvline(edge, color="black", lw=0.7)
     ax.set_xlim(-0.04, 1.04)
     ax.set_ylim(-0.7, len(labels) - 0.3)
-    ax.set_yticks(list(row.values()), [f"{s}: {h}" for s, h in row], fontsize=5.5)
+    ax.set_yticks(list(row.values()), names, fontsize=5.5)
     strategies = list(dict.fromkeys(points["strategy"]))
     for s in strategies[1:]:  # a thin rule between strategies
         ax.axhline(max(r for (st, _), r in row.items() if st == s) + 0.5, color="#dddddd", lw=0.5)
@@ -365,7 +398,7 @@ def learning_curves(stats: pd.DataFrame, order: Sequence[str], colours: Mapping[
     loss_mean, loss_sd); `order`: strategies ranked best first. The accuracy axis is cut below the
     lowest mean of the last half of training, so the region where strategies differ fills the panel.
     """
-    fig, axes = _figure(3.3, 1, 2)
+    fig, axes = _figure(3.3, 1, 2, margins=(YLABEL, EDGE, TITLE, XLABEL), gap=YLABEL + 0.1)
     acc_ax, loss_ax = axes[0]
     for strategy, g, hot, col, lw, z in _highlighted(stats, "epoch", order, colours, top):
         for ax, mean, sd, k in ((acc_ax, "acc_mean", "acc_sd", 100), (loss_ax, "loss_mean", "loss_sd", 1)):
@@ -428,7 +461,7 @@ def lr_used(lrs: pd.DataFrame, order: Sequence[str], colours: Mapping[str, tuple
 def dals_state(states: pd.DataFrame, colours: Mapping[str, tuple], workload: str) -> plt.Figure:
     """DALS's phase (0, 1, 2) and mean trust ratio per epoch, one line per DALS-family strategy.
     `states`: strategy, epoch, phase, trust_ratio (median over the seed runs)."""
-    fig, axes = _figure(2.6, 1, 2)
+    fig, axes = _figure(2.6, 1, 2, margins=(YLABEL, EDGE, TITLE, XLABEL), gap=YLABEL + 0.1)
     phase_ax, trust_ax = axes[0]
     for strategy, g in states.groupby("strategy", sort=True):
         g = g.sort_values("epoch")
@@ -503,13 +536,15 @@ def pair_matrix(matrix: pd.DataFrame, pvalues: pd.DataFrame, workload: str) -> p
     names = list(matrix.index)
     k = len(names)
     side = min(WIDTH, 0.34 * k + 2.2)
-    fig, axes = _figure(side)
+    size = 6.5 if k > 12 else 7  # tick labels
+    names_in = _left(names, size) - 0.2  # the widest name; rotated 60 degrees below the matrix
+    fig, axes = _figure(side, margins=(_left(names[:-1], size), 1.0, TITLE, 0.87 * names_in + 0.25))
     ax = axes[0, 0]
     values = 100 * matrix.to_numpy(dtype=float)
     finite = np.abs(values[np.isfinite(values)])
     lim = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
     p = pvalues.to_numpy(dtype=float)
-    size = 5.5 if k > 12 else 7
+    cell = 5.5 if k > 12 else 7
     values[np.tril_indices(k)] = np.nan  # the matrix is antisymmetric: the upper triangle says it all
     im = ax.imshow(values, cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
     for i in range(k):
@@ -518,14 +553,14 @@ def pair_matrix(matrix: pd.DataFrame, pvalues: pd.DataFrame, workload: str) -> p
                 continue
             stars = _stars(p[i, j])
             dark = abs(values[i, j]) > 0.6 * lim
-            ax.text(j, i, f"{values[i, j]:.1f}{stars}", ha="center", va="center", fontsize=size,
+            ax.text(j, i, f"{values[i, j]:.1f}{stars}", ha="center", va="center", fontsize=cell,
                     color="white" if dark else "black", fontweight="bold" if stars else "normal",
                     in_layout=False)  # inside the cells: measuring 300 texts for the layout is wasted time
     ax.set_xticks(range(1, k), names[1:], rotation=60, ha="right", rotation_mode="anchor")
     ax.set_yticks(range(k - 1), names[:-1])
     ax.set_xlim(0.5, k - 0.5)
     ax.set_ylim(k - 1.5, -0.5)
-    ax.tick_params(labelsize=6.5 if k > 12 else 7)
+    ax.tick_params(labelsize=size)
     fig.colorbar(im, ax=ax, label="row - column, mean paired difference (pp)", shrink=0.6)
     ax.set_title(f"{workload}: all pairs; * Holm p < 0.05, ** < 0.01, *** < 0.001 (paired t, all pairs)")
     return fig
@@ -542,7 +577,7 @@ def _stars(p: float) -> str:
 def accuracy_vs_compute(cost: pd.DataFrame, colours: Mapping[str, tuple], workload: str, unit: str) -> plt.Figure:
     """Mean final test accuracy (%) with its 95% t interval against the compute per seed run (mean +- SD
     over seeds). `cost`: strategy, mean, ci_low, ci_high, cost_mean, cost_sd; `unit`: the x axis label."""
-    fig, axes = _figure(4.2)
+    fig, axes = _figure(4.2, margins=(YLABEL, EDGE, TITLE, XLABEL))
     ax = axes[0, 0]
     for r in cost.itertuples():
         yerr = None
@@ -571,7 +606,7 @@ def budget_curves(curves: pd.DataFrame, order: Sequence[str], colours: Mapping[s
     """Best-so-far validation accuracy (%) against tuning trials (solid) and the expected best of k
     random trials (dashed), the `top` strategies in colour, the others grey. `curves`: one workload's
     rows of `tables.budget_curves`; `order`: strategies ranked best first."""
-    fig, axes = _figure(3.4)
+    fig, axes = _figure(3.4, margins=(YLABEL, EDGE, TITLE, XLABEL))
     ax = axes[0, 0]
     for strategy, g, hot, col, lw, z in _highlighted(curves, "trials", order, colours, top):
         ax.step(g["trials"], 100 * g["best_so_far"], where="post", color=col, lw=lw, zorder=z,
