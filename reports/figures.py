@@ -9,8 +9,10 @@ Drawing is `reports.plots`; each figure's caption says what is drawn and what it
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import os
 
 import numpy as np
 import pandas as pd
@@ -157,30 +159,49 @@ def figure_section(data: Analysis, out_dir: str) -> Section:
     pairs, learning curves, the LR used (and DALS's state), sensitivity, compute and budget; then the
     cross-workload figures."""
     figs = Figures(out_dir, data.res, data.summary)
-    figs.start(data.vs_best, data.all_pairs, data.margin)
+    figs.start({"vs_best": data.vs_best, "all_pairs": data.all_pairs}, data.margin)
+    figs.curves({"budget_curves": data.budget_curves, "tuning_curves": data.tuning_curves,
+                 "tuning_summary": data.tuning_summary})
     return figs.finish(data)
 
 
 class Figures:
-    """The figures section in two steps, so the figure workers (`plots.writing`) start drawing before the
-    whole analysis is done: `start` hands them the figures drawn from the results and the seed-stage
-    tables (summary, comparisons with the leader, all pairs), `finish` those that need the rest of the
-    `Analysis` (budget and tuning curves, the cross-workload figures) and returns the section with every
-    figure in document order."""
+    """The figures section in steps, so the figure workers (`plots.writing`) start drawing before the whole
+    analysis is done: `start` hands them the figures drawn from the results and the seed-stage tables,
+    `curves` those of the budget and tuning curves, and `finish` the cross-workload figures; it returns
+    the section with every figure in document order."""
+
+    #: Seconds each kind of figure took to draw and write on the `make run` sweep (18 strategies), measured
+    #: before fixed margins; the workers get the costliest first, so that no long one is left to the end.
+    COST = {"search": 1.3, "sensitivity_lr": 1.2, "tuning_curves": 1.2, "lr": 1.0, "pairs": 0.9, "layers": 0.8,
+            "curves": 0.6, "forest": 0.5, "variance": 0.5}
 
     def __init__(self, out_dir: str, res: Results, summary: pd.DataFrame):
         self.out_dir, self.res, self.summary = out_dir, res, summary
-        self.order = strategy_order(summary)
-        self.colours = plots.strategy_colours(self.order)
+        self.colours = plots.strategy_colours(strategy_order(summary))
         self.workloads = sorted(summary["workload"].unique())
         self.ranked = {w: list(summary[summary["workload"] == w].sort_values("rank")["strategy"])
                        for w in self.workloads}
-        #: Per workload, the section of the figures `start` handed out.
-        self.early: dict[str, Section] = {}
+        #: Per workload, the figures handed out, in document order; the figures not yet handed out.
+        self.drawn: dict[str, Section] = {w: Section(out_dir) for w in self.workloads}
+        self.pending: list[tuple] = []
 
-    def start(self, vs_best: pd.DataFrame, all_pairs: pd.DataFrame, margin: float) -> None:
-        """Hand the figures of the results and the seed-stage tables to the workers (drawn here without them)."""
-        res, summary, colours, out_dir = self.res, self.summary, self.colours, self.out_dir
+    def _add(self, workload: str, draw, args: tuple, name: str, alt: str) -> None:
+        self.pending.append((workload, draw, args, f"{name}_{workload}", alt))
+
+    def _hand_out(self) -> None:
+        """Hand the pending figures to the workers (`plots.render`), the costliest first (`COST`)."""
+        order = sorted(self.pending, key=lambda f: -self.COST.get(f[3].removesuffix(f"_{f[0]}"), 0.3))
+        saved = {f[3]: plots.render(f[1], f[2], os.path.join(self.out_dir, "plots"), f[3]) for f in order}
+        for workload, _, _, name, alt in self.pending:
+            self.drawn[workload].add_figure(name, saved[name], alt)
+        self.pending = []
+
+    def start(self, seed: dict[str, pd.DataFrame], margin: float) -> None:
+        """Hand the workers the figures drawn from the results and ``seed`` (`reports.analysis.seed_tables`:
+        vs_best and all_pairs are read); without workers they are drawn here, in turn."""
+        res, summary, colours = self.res, self.summary, self.colours
+        vs_best, all_pairs = seed["vs_best"], seed["all_pairs"]
         ranges = checks.search_bounds(res)
         chosen = chosen_trials(res, summary, ranges)
         stats = epoch_stats(res)
@@ -191,59 +212,59 @@ class Figures:
         metric_of = tables.tune_metrics(res)
         m = 100 * margin
         for workload in self.workloads:
-            sec = self.early[workload] = Section(out_dir)
             s = summary[summary["workload"] == workload].sort_values("rank")
             ranked = self.ranked[workload]
             leader = ranked[0]
+            add = functools.partial(self._add, workload)
             vs = vs_best[vs_best["workload"] == workload] if not vs_best.empty else vs_best
             if not vs.empty:
-                sec.figure(plots.forest, (vs, leader, margin, colours, workload), f"forest_{workload}",
-                           f"{workload}: each strategy's mean paired difference in final test accuracy from the leader "
-                           f"{leader} (strategy - leader, pp) with its 95% paired t interval over the seeds both ran; "
-                           f"the green band is the equivalence margin +-{m:g} pp; the right axis gives the Holm-"
-                           "corrected paired t-test p within all pairs of the workload, which does not depend on "
-                           "which strategy came out best.")
-            sec.figure(plots.accuracy_intervals, (s, tables.seed_matrix(res, workload), colours, workload,
-                                                chance.get(workload)), f"accuracy_{workload}",
-                       f"{workload}: mean final test accuracy per strategy (large dot) with its 95% Student t interval "
-                       "over seeds (bar) and each seed run (small dots); ranked by mean. The axis does not start at 0, "
-                       "which dots, unlike bars, do not exaggerate.")
+                add(plots.forest, (vs, leader, margin, colours, workload), "forest",
+                    f"{workload}: each strategy's mean paired difference in final test accuracy from the leader "
+                    f"{leader} (strategy - leader, pp) with its 95% paired t interval over the seeds both ran; "
+                    f"the green band is the equivalence margin +-{m:g} pp; the right axis gives the Holm-"
+                    "corrected paired t-test p within all pairs of the workload, which does not depend on "
+                    "which strategy came out best.")
+            add(plots.accuracy_intervals, (s, tables.seed_matrix(res, workload), colours, workload,
+                                           chance.get(workload)), "accuracy",
+                f"{workload}: mean final test accuracy per strategy (large dot) with its 95% Student t interval "
+                "over seeds (bar) and each seed run (small dots); ranked by mean. The axis does not start at 0, "
+                "which dots, unlike bars, do not exaggerate.")
             if len(ranked) > 2:
                 diff, p = pair_frames(all_pairs, workload, ranked)
-                sec.figure(plots.pair_matrix, (diff, p, workload), f"pairs_{workload}",
-                           f"{workload}: mean paired difference in final test accuracy, row minus column (pp), for "
-                           "every pair of strategies (ranked by mean); stars mark Holm-corrected paired t-test p "
-                           "within all pairs (* < 0.05, ** < 0.01, *** < 0.001). An unstarred cell is not shown "
-                           "to be a tie: these seeds could not tell. No interval is drawn; each pair's paired t "
-                           "interval is in `csv/pairwise_all.csv`.")
+                add(plots.pair_matrix, (diff, p, workload), "pairs",
+                    f"{workload}: mean paired difference in final test accuracy, row minus column (pp), for "
+                    "every pair of strategies (ranked by mean); stars mark Holm-corrected paired t-test p "
+                    "within all pairs (* < 0.05, ** < 0.01, *** < 0.001). An unstarred cell is not shown "
+                    "to be a tie: these seeds could not tell. No interval is drawn; each pair's paired t "
+                    "interval is in `csv/pairwise_all.csv`.")
             st = stats[stats["workload"] == workload]
             if not st.empty:
-                sec.figure(plots.learning_curves, (st, ranked, colours, workload), f"curves_{workload}",
-                           f"{workload}: test accuracy (left) and training loss (right) per epoch of the seed runs, "
-                           f"mean over seeds; the {min(plots.TOP, len(ranked))} strategies with the highest final "
-                           "mean in colour with a band of +-1 SD over seeds (not a confidence interval), the "
-                           "others as grey means. The accuracy axis is cut below the lowest mean of the second half "
-                           "of training, so early epochs may leave the panel.")
+                add(plots.learning_curves, (st, ranked, colours, workload), "curves",
+                    f"{workload}: test accuracy (left) and training loss (right) per epoch of the seed runs, "
+                    f"mean over seeds; the {min(plots.TOP, len(ranked))} strategies with the highest final "
+                    "mean in colour with a band of +-1 SD over seeds (not a confidence interval), the "
+                    "others as grey means. The accuracy axis is cut below the lowest mean of the second half "
+                    "of training, so early epochs may leave the panel.")
             lr = lrs[lrs["workload"] == workload]
             if lr["lr"].notna().any():
-                sec.figure(plots.lr_used, (lr, ranked, colours, workload), f"lr_{workload}",
-                           f"{workload}: the learning rate of the top layer group at the end of each epoch, median "
-                           "over the seed runs (log scale, shared by the panels), as the seed runs used it. No "
-                           "interval: the seeds share one schedule.")
+                add(plots.lr_used, (lr, ranked, colours, workload), "lr",
+                    f"{workload}: the learning rate of the top layer group at the end of each epoch, median "
+                    "over the seed runs (log scale, shared by the panels), as the seed runs used it. No "
+                    "interval: the seeds share one schedule.")
             dals = lr.dropna(subset=list(DALS_COLUMNS), how="all")
             if not dals.empty:
-                sec.figure(plots.dals_state, (dals, colours, workload), f"dals_{workload}",
-                           f"{workload}: DALS's phase (0, 1, 2) and mean trust ratio at the end of each epoch, median "
-                           "over the seed runs, for the DALS strategies. No interval.")
+                add(plots.dals_state, (dals, colours, workload), "dals",
+                    f"{workload}: DALS's phase (0, 1, 2) and mean trust ratio at the end of each epoch, median "
+                    "over the seed runs, for the DALS strategies. No interval.")
             ly = layer_views[layer_views["workload"] == workload]
             if not ly.empty:
-                sec.figure(plots.layer_views, (ly, ranked, colours, workload), f"layers_{workload}",
-                           f"{workload}: per layer group (columns, bottom to top), at the last step of each epoch, "
-                           "median over the seed runs: the norm of the step's weight change over the weight norm, "
-                           "the gradient norm, and the trust ratio where the strategy has one (DALS family, LARS); "
-                           f"the {min(plots.TOP, len(ranked))} strategies with the highest final mean, log scale "
-                           "shared along each row. No interval; one step per epoch, so these are samples, not "
-                           "epoch averages. Values are in `layers.parquet`.")
+                add(plots.layer_views, (ly, ranked, colours, workload), "layers",
+                    f"{workload}: per layer group (columns, bottom to top), at the last step of each epoch, "
+                    "median over the seed runs: the norm of the step's weight change over the weight norm, "
+                    "the gradient norm, and the trust ratio where the strategy has one (DALS family, LARS); "
+                    f"the {min(plots.TOP, len(ranked))} strategies with the highest final mean, log scale "
+                    "shared along each row. No interval; one step per epoch, so these are samples, not "
+                    "epoch averages. Values are in `layers.parquet`.")
             wt = tune[tune["workload"] == workload]
             metrics = {metric_of.get((workload, st_), tables.TUNE_METRICS["final"]) for st_ in ranked}
             metric = sorted(metrics)[0]
@@ -253,58 +274,63 @@ class Figures:
                 picks = {st_: chosen[(workload, st_)] for st_ in ranked if (workload, st_) in chosen}
                 note = ("dashed lines mark each pair's search bounds" if bounds
                         else "the search bounds were not recorded in these results")
-                sec.figure(plots.sensitivity, (wt, "lr", bounds, picks, ranked, colours, workload, metric),
-                           f"sensitivity_lr_{workload}",
-                           f"{workload}: validation accuracy (`{metric}`) of every tune trial against its learning "
-                           f"rate, one panel per strategy (ranked); {note}; the star is the configuration the seed "
-                           "stage retrained. No interval: each point is one trial on one seed.")
+                add(plots.sensitivity, (wt, "lr", bounds, picks, ranked, colours, workload, metric), "sensitivity_lr",
+                    f"{workload}: validation accuracy (`{metric}`) of every tune trial against its learning "
+                    f"rate, one panel per strategy (ranked); {note}; the star is the configuration the seed "
+                    "stage retrained. No interval: each point is one trial on one seed.")
             points = position_points(wt, ranges, chosen, workload, ranked,
                                      lambda w, s_: metric_of.get((w, s_), tables.TUNE_METRICS["final"]))
             if not points.empty:
-                sec.figure(plots.search_positions, (points, workload), f"search_{workload}",
-                           f"{workload}: every searched hyperparameter of every strategy (rows), each tune trial's "
-                           "value as its position in the search range (0 = lower bound, 1 = upper bound, in log "
-                           "space for log ranges), coloured by validation accuracy; the red star is the retrained "
-                           "configuration. A star at 0 or 1 is an optimum at the edge of its range. No interval: one "
-                           "point per trial.")
+                add(plots.search_positions, (points, workload), "search",
+                    f"{workload}: every searched hyperparameter of every strategy (rows), each tune trial's "
+                    "value as its position in the search range (0 = lower bound, 1 = upper bound, in log "
+                    "space for log ranges), coloured by validation accuracy; the red star is the retrained "
+                    "configuration. A star at 0 or 1 is an optimum at the edge of its range. No interval: one "
+                    "point per trial.")
             cost, unit, measure = compute_cost(res, summary, workload)
-            sec.figure(plots.accuracy_vs_compute, (cost, colours, workload, unit), f"compute_{workload}",
-                       f"{workload}: mean final test accuracy (95% t interval over seeds, vertical) against the "
-                       f"{'gradient evaluations' if measure == 'grad_evals' else 'wall seconds'} of a seed run "
-                       "(mean +-1 SD over seeds, horizontal).")
+            add(plots.accuracy_vs_compute, (cost, colours, workload, unit), "compute",
+                f"{workload}: mean final test accuracy (95% t interval over seeds, vertical) against the "
+                f"{'gradient evaluations' if measure == 'grad_evals' else 'wall seconds'} of a seed run "
+                "(mean +-1 SD over seeds, horizontal).")
+        self._hand_out()
 
-    def finish(self, data: Analysis) -> Section:
-        """Hand the figures of the rest of the analysis to the workers; the section, every figure in document order."""
-        sec = Section(self.out_dir)
-        sec.h(2, "Figures")
+    def curves(self, curves: dict[str, pd.DataFrame]) -> None:
+        """Hand the workers the budget and tuning curves (`reports.analysis.curve_tables`: budget_curves,
+        tuning_curves and tuning_summary are read)."""
         colours = self.colours
         for workload in self.workloads:
             ranked = self.ranked[workload]
-            sec.h(3, workload)
-            sec.extend(self.early[workload])
-            bc = data.budget_curves
+            add = functools.partial(self._add, workload)
+            bc = curves["budget_curves"]
             bc = bc[bc["workload"] == workload] if not bc.empty else bc
             if not bc.empty:
-                sec.figure(plots.budget_curves, (bc, ranked, colours, workload), f"budget_{workload}",
-                           f"{workload}: best validation accuracy so far against tuning trials in trial order (solid) "
-                           "and the expected best of k trials drawn at random without replacement from those run "
-                           f"(dashed, Dodge et al. 2019), for the {min(plots.TOP, len(ranked))} strategies with the "
-                           "highest seed-stage mean; grey: the others' best so far. No interval.")
-            tc = data.tuning_curves
+                add(plots.budget_curves, (bc, ranked, colours, workload), "budget",
+                    f"{workload}: best validation accuracy so far against tuning trials in trial order (solid) "
+                    "and the expected best of k trials drawn at random without replacement from those run "
+                    f"(dashed, Dodge et al. 2019), for the {min(plots.TOP, len(ranked))} strategies with the "
+                    "highest seed-stage mean; grey: the others' best so far. No interval.")
+            tc = curves["tuning_curves"]
             tc = tc[tc["workload"] == workload] if not tc.empty else tc
             if not tc.empty:
-                ts = data.tuning_summary[data.tuning_summary["workload"] == workload]
-                sec.figure(plots.tuning_curves, (tc, ts, ranked, colours, workload, tuning.CONFIDENCE),
-                           f"tuning_curves_{workload}",
-                           f"{workload}: tuning curves, one panel per strategy (ranked by seed-stage mean): the "
-                           "expected best validation accuracy of n configurations drawn independently from the "
-                           "strategy's search space (the canonical trial 0 left out), estimated from the draws run "
-                           f"(Tang et al. 2020), with its {tuning.CONFIDENCE:.0%} simultaneous band (Lourie et al. "
-                           "2024, opda: a confidence interval at every n that holds at all n at once); the dashed "
-                           "line marks the budget's draws "
-                           "per study. A red title marks a curve still rising at the budget (section Tuning curves). "
-                           "The band's upper edge nears 100% unless there are many draws, and leaves the panel: its "
-                           "lower edge is the informative one.")
+                ts = curves["tuning_summary"][curves["tuning_summary"]["workload"] == workload]
+                add(plots.tuning_curves, (tc, ts, ranked, colours, workload, tuning.CONFIDENCE), "tuning_curves",
+                    f"{workload}: tuning curves, one panel per strategy (ranked by seed-stage mean): the expected "
+                    "best validation accuracy of n configurations drawn independently from the strategy's search "
+                    "space (the canonical trial 0 left out), estimated from the draws run (Tang et al. 2020), "
+                    f"with its {tuning.CONFIDENCE:.0%} simultaneous band (Lourie et al. 2024, opda: a confidence "
+                    "interval at every n that holds at all n at once); the dashed line marks the budget's draws "
+                    "per study. A red title marks a curve still rising at the budget (section Tuning curves). "
+                    "The band's upper edge nears 100% unless there are many draws, and leaves the panel: its "
+                    "lower edge is the informative one.")
+        self._hand_out()
+
+    def finish(self, data: Analysis) -> Section:
+        """Hand the workers the cross-workload figures; the section, with every figure in document order."""
+        sec = Section(self.out_dir)
+        sec.h(2, "Figures")
+        for workload in self.workloads:
+            sec.h(3, workload)
+            sec.extend(self.drawn[workload])
         a = data.across
         if np.isfinite(a.friedman.p):
             sec.h(3, "Across workloads")
@@ -313,7 +339,7 @@ class Figures:
                        "(1 = best); a bar joins strategies the Nemenyi test at alpha 0.05 does not separate "
                        "(not separated is not equal).")
         if a.profiles is not None:
-            sec.figure(plots.performance_profiles, (a.profiles, colours), "performance_profiles",
+            sec.figure(plots.performance_profiles, (a.profiles, self.colours), "performance_profiles",
                        "Performance profiles: fraction of seed runs whose normalised score (0 = chance, 1 = the "
                        "workload's best mean) exceeds each threshold, mean over workloads, with a 95% stratified "
                        "bootstrap band.")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from reports import sections
-from reports.analysis import analyse, seed_tables
+from reports.analysis import analyse, curve_tables, seed_tables
 from reports.document import Section, write_pages
 from reports.figures import Figures
 from reports.load import load_results
@@ -64,9 +64,11 @@ def build_report(sweep_dirs: list[str], out_dir: str | None = None, *, allow_mix
 
         # Drawing starts as soon as the seed-stage tables exist; the rest of the analysis overlaps with it.
         first = seed_tables(res, margin)
-        figures = Figures(out_dir, res, first[2])
-        figures.start(first[3], first[0], margin)
+        figures = Figures(out_dir, res, first["summary"])
+        figures.start(first, margin)
         variance = variance_section(out_dir, res, figures.workloads)
+        first |= curve_tables(res, margin)
+        figures.curves(first)
         data = analyse(res, margin=margin, seed=seed, thresholds=None if thresholds is None else tuple(thresholds),
                        first=first)
         # The first screen: the verdict, then the protocol and the report's own warnings, each in a box.
