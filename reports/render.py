@@ -16,10 +16,10 @@ import pandas as pd
 from reports import sections
 from reports.analysis import analyse, curve_tables, seed_tables
 from reports.document import Section, write_pages
+from reports.drawing import writing
 from reports.figures import Figures
 from reports.load import load_results
 from reports.options import DEFAULT_MARGIN, check_margin, check_thresholds
-from reports.plots import writing
 from reports.store import is_uri
 from reports.variance_report import variance_section
 

@@ -1,7 +1,8 @@
 """The variance-split figure: stacked bars of tuning, seeds and test rows per strategy (`reports.variance_report`).
 
-Drawn by `reports.plots.render` like every report figure (a module-level function, so a worker process
-can draw it), from the table `reports.variance_report.variance_table` computed; nothing is recomputed.
+Drawn by `reports.drawing.render` like every report figure (a module-level function, named by its dotted
+path, so a worker process can draw it), from the table `reports.variance_report.variance_table` computed;
+nothing is recomputed.
 """
 
 from __future__ import annotations
