@@ -66,6 +66,20 @@ def render(draw: Draw, args: tuple, directory: str, stem: str) -> dict[str, str]
     return paths
 
 
+def submit(fn: Callable, *args) -> Future:
+    """``fn(*args)`` in a worker of the `writing` block, for work the report can do beside its own (``fn``
+    module-level; its arguments and result travel by pickle), or here and now without workers. The
+    future holds the result, or the error."""
+    if _pool is not None:
+        return _pool.submit(fn, *args)
+    future: Future = Future()
+    try:
+        future.set_result(fn(*args))
+    except Exception as e:  # noqa: BLE001 - handed to the caller through the future, as a worker would
+        future.set_exception(e)
+    return future
+
+
 def _paths(directory: str, stem: str) -> dict[str, str]:
     os.makedirs(directory, exist_ok=True)
     return {ext: os.path.join(directory, f"{stem}.{ext}") for ext in _formats}
@@ -135,6 +149,7 @@ def formats() -> tuple[str, ...]:
     return _formats
 
 
-__all__ = ["LAYER_METRICS", "TOP", "Draw", "formats", "hparam_value", "render", "strategy_colours", "writing"]
+__all__ = ["LAYER_METRICS", "TOP", "Draw", "formats", "hparam_value", "render", "strategy_colours", "submit",
+           "writing"]
 
 

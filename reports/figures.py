@@ -161,16 +161,15 @@ def figure_section(data: Analysis, out_dir: str) -> Section:
     pairs, learning curves, the LR used (and DALS's state), sensitivity, compute and budget; then the
     cross-workload figures."""
     figs = Figures(out_dir, data.res, data.summary)
-    figs.start({"vs_best": data.vs_best, "all_pairs": data.all_pairs}, data.margin)
-    figs.curves({"budget_curves": data.budget_curves, "tuning_curves": data.tuning_curves,
-                 "tuning_summary": data.tuning_summary})
+    figs.start({"vs_best": data.vs_best, "all_pairs": data.all_pairs, "budget_curves": data.budget_curves,
+                "tuning_curves": data.tuning_curves, "tuning_summary": data.tuning_summary}, data.margin)
     return figs.finish(data)
 
 
 class Figures:
-    """The figures section in steps, so the figure workers (`drawing.writing`) start drawing before the whole
-    analysis is done: `start` hands them the figures drawn from the results and the seed-stage tables,
-    `curves` those of the budget and tuning curves, and `finish` the cross-workload figures; it returns
+    """The figures section in two steps, so the figure workers (`drawing.writing`) start drawing before the
+    whole analysis is done: `start` hands them every workload's figures, drawn from the results, the
+    seed-stage tables and the budget and tuning curves; `finish` the cross-workload figures, and returns
     the section with every figure in document order."""
 
     #: Seconds each kind of figure took to draw and write on the `make run` sweep (18 strategies), measured
@@ -199,11 +198,12 @@ class Figures:
             self.drawn[workload].add_figure(name, saved[name], alt)
         self.pending = []
 
-    def start(self, seed: dict[str, pd.DataFrame], margin: float) -> None:
-        """Hand the workers the figures drawn from the results and ``seed`` (`reports.analysis.seed_tables`:
-        vs_best and all_pairs are read); without workers they are drawn here, in turn."""
+    def start(self, frames: dict[str, pd.DataFrame], margin: float) -> None:
+        """Hand the workers every workload's figures, drawn from the results and ``frames``
+        (`reports.analysis.seed_tables` and `curve_tables`: vs_best, all_pairs, budget_curves, tuning_curves and
+        tuning_summary are read); without workers they are drawn here, in turn."""
         res, summary, colours = self.res, self.summary, self.colours
-        vs_best, all_pairs = seed["vs_best"], seed["all_pairs"]
+        vs_best, all_pairs = frames["vs_best"], frames["all_pairs"]
         ranges = checks.search_bounds(res)
         chosen = chosen_trials(res, summary, ranges)
         stats = epoch_stats(res)
@@ -295,16 +295,7 @@ class Figures:
                 f"{workload}: mean final test accuracy (95% t interval over seeds, vertical) against the "
                 f"{'gradient evaluations' if measure == 'grad_evals' else 'wall seconds'} of a seed run "
                 "(mean +-1 SD over seeds, horizontal).")
-        self._hand_out()
-
-    def curves(self, curves: dict[str, pd.DataFrame]) -> None:
-        """Hand the workers the budget and tuning curves (`reports.analysis.curve_tables`: budget_curves,
-        tuning_curves and tuning_summary are read)."""
-        colours = self.colours
-        for workload in self.workloads:
-            ranked = self.ranked[workload]
-            add = functools.partial(self._add, workload)
-            bc = curves["budget_curves"]
+            bc = frames["budget_curves"]
             bc = bc[bc["workload"] == workload] if not bc.empty else bc
             if not bc.empty:
                 add(PLOTS + "budget_curves", (bc, ranked, colours, workload), "budget",
@@ -312,10 +303,10 @@ class Figures:
                     "and the expected best of k trials drawn at random without replacement from those run "
                     f"(dashed, Dodge et al. 2019), for the {min(drawing.TOP, len(ranked))} strategies with the "
                     "highest seed-stage mean; grey: the others' best so far. No interval.")
-            tc = curves["tuning_curves"]
+            tc = frames["tuning_curves"]
             tc = tc[tc["workload"] == workload] if not tc.empty else tc
             if not tc.empty:
-                ts = curves["tuning_summary"][curves["tuning_summary"]["workload"] == workload]
+                ts = frames["tuning_summary"][frames["tuning_summary"]["workload"] == workload]
                 add(PLOTS + "tuning_curves", (tc, ts, ranked, colours, workload, tuning.CONFIDENCE), "tuning_curves",
                     f"{workload}: tuning curves, one panel per strategy (ranked by seed-stage mean): the expected "
                     "best validation accuracy of n configurations drawn independently from the strategy's search "

@@ -8,6 +8,7 @@ byte-identical files. The command line is `reports.cli`.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 
@@ -16,7 +17,7 @@ import pandas as pd
 from reports import sections
 from reports.analysis import analyse, curve_tables, seed_tables
 from reports.document import Section, write_pages
-from reports.drawing import writing
+from reports.drawing import submit, writing
 from reports.figures import Figures
 from reports.load import load_results
 from reports.options import DEFAULT_MARGIN, check_margin, check_thresholds
@@ -62,13 +63,15 @@ def build_report(sweep_dirs: list[str], out_dir: str | None = None, *, allow_mix
         csv_dir = os.path.join(out_dir, "csv")
         os.makedirs(csv_dir, exist_ok=True)
 
-        # Drawing starts as soon as the seed-stage tables exist; the rest of the analysis overlaps with it.
+        # The budget and tuning curves need the trials and budget only: a worker computes them while this
+        # process computes the seed-stage tables. Drawing starts as soon as those exist, beside the rest.
+        trials_only = dataclasses.replace(res, epochs=res.epochs.iloc[:0], layers=None, predictions=None)
+        curves = submit(curve_tables, trials_only, margin)
+        variance = variance_section(out_dir, res, sorted(res.seed_runs()["workload"].unique()))
         first = seed_tables(res, margin)
+        first |= curves.result()
         figures = Figures(out_dir, res, first["summary"])
         figures.start(first, margin)
-        variance = variance_section(out_dir, res, figures.workloads)
-        first |= curve_tables(res, margin)
-        figures.curves(first)
         data = analyse(res, margin=margin, seed=seed, thresholds=None if thresholds is None else tuple(thresholds),
                        first=first)
         # The first screen: the verdict, then the protocol and the report's own warnings, each in a box.
