@@ -11,6 +11,7 @@ colours, the `TOP` count and `hparam_value` are here too: the report prepares fi
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import json
 import math
@@ -42,11 +43,18 @@ def strategy_colours(strategies: Sequence[str]) -> dict[str, tuple]:
 
 def hparam_value(hparams_json: str, name: str) -> float:
     """The number ``name`` in a JSON hyperparameter object; NaN when absent or not a number."""
-    try:
-        v = json.loads(hparams_json).get(name) if hparams_json else None
-    except ValueError:
-        v = None
+    v = _parsed(hparams_json).get(name)
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else math.nan
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(hparams_json: str) -> dict:
+    # A trial's object is read once per searched hyperparameter and figure: parse it once (read-only).
+    try:
+        v = json.loads(hparams_json) if hparams_json else {}
+    except ValueError:
+        return {}
+    return v if isinstance(v, dict) else {}
 
 
 Draw = Callable | str
