@@ -11,9 +11,14 @@ work on a shared machine disturbs less than the wall time:
   falls back to enumerating all 2^n sign patterns when differences tie or are zero (79 of the `make run`
   sweep's 153 pairs), and the seeds needed for the margin searched one n at a time;
 - **figures in turn**: the command pinned to one CPU, where `plots.writing` draws every figure in turn,
-  as the report did before it had workers.
+  as the report did before it had workers;
+- **at REV** (with ``--before REV``): the same command run from the code of git revision REV (extracted
+  with ``git archive`` into a temporary directory), for the speed of a change against the code before it.
+
+``--modes`` times only the modes named (comma-separated), e.g. ``--modes now,at`` with ``--before``.
 
     python benchmarks/report_speed.py results/quick      # after `make run`; the target is 5 s
+    python benchmarks/report_speed.py results/quick --before 49d22a1 --modes now,at --repeats 3
 """
 
 from __future__ import annotations
@@ -71,14 +76,15 @@ def child(mode: str, directory: str, out: str) -> int:
     return main(["report", directory, "--out", out])
 
 
-def timed_report(mode: str, directory: str, out: str) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of the process tree) of one report in a fresh process."""
-    argv = [sys.executable, __file__, "--child", mode, directory, out]
+def timed_report(mode: str, directory: str, out: str, code: Path = ROOT) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the process tree) of one report in a fresh process, run from the
+    code under ``code`` (this checkout, or a revision's tree for the mode "at REV")."""
+    argv = [sys.executable, __file__, "--child", "now" if mode.startswith("at ") else mode, directory, out]
     pin = (lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})) if mode == "figures in turn" else None
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(argv, cwd=ROOT, check=True, capture_output=True, preexec_fn=pin,
-                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    subprocess.run(argv, cwd=code, check=True, capture_output=True, preexec_fn=pin,
+                   env={**os.environ, "PYTHONPATH": str(code)})
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -88,6 +94,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweep_dir", nargs="?", default=str(ROOT / "results" / "quick"))
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--before", metavar="REV", help="also time the report as the code of git revision REV runs it")
+    parser.add_argument("--modes", default=None,
+                        help="comma-separated modes to time (now, statistics, figures, at); default: all")
     parser.add_argument("--child", nargs=3, metavar=("MODE", "DIR", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -96,17 +105,27 @@ def main() -> int:
         print(f"{args.sweep_dir}: no trials.parquet; run `make run` first (it writes results/quick)", file=sys.stderr)
         return 2
     cpus = len(os.sched_getaffinity(0))
-    times: dict[str, list[tuple[float, float]]] = {m: [] for m in MODES}
-    with tempfile.TemporaryDirectory() as out:
+    modes = [*MODES, *([f"at {args.before}"] if args.before else [])]
+    if args.modes:
+        wanted = {m.strip() for m in args.modes.split(",")}
+        modes = [m for m in modes if m.split()[0] in wanted]
+        if "now" not in modes:
+            parser.error("--modes must include now (the ratios are against it)")
+    times: dict[str, list[tuple[float, float]]] = {m: [] for m in modes}
+    with tempfile.TemporaryDirectory() as out, tempfile.TemporaryDirectory() as old:
+        if args.before:
+            archive = subprocess.run(["git", "archive", args.before], cwd=ROOT, check=True, capture_output=True).stdout
+            subprocess.run(["tar", "-x", "-C", old], input=archive, check=True)
         for _ in range(args.repeats):
-            for mode in MODES:
-                times[mode].append(timed_report(mode, args.sweep_dir, out))
+            for mode in modes:
+                code = Path(old) if mode.startswith("at ") else ROOT
+                times[mode].append(timed_report(mode, args.sweep_dir, out, code))
     wall = {m: min(w for w, _ in t) for m, t in times.items()}
     cpu = {m: min(c for _, c in t) for m, t in times.items()}
     now = wall["now"]
     print(f"lrsweep report {args.sweep_dir}, fastest of {args.repeats} ({cpus} CPUs):")
     print(f"  {'':34s} {'wall':>8s} {'CPU':>8s}   now is faster by (wall, CPU)")
-    for mode in MODES:
+    for mode in modes:
         ratio = "" if mode == "now" else f"   {wall[mode] / now:.2f}x, {cpu[mode] / cpu['now']:.2f}x"
         print(f"  {mode:34s} {wall[mode]:7.2f}s {cpu[mode]:7.2f}s{ratio}")
     print(f"  target {TARGET_S:g} s: {'met' if now <= TARGET_S else 'not met'}")

@@ -95,12 +95,32 @@ class Analysis:
         return sorted(self.summary["workload"].unique())
 
 
-def analyse(res: Results, *, margin: float, seed: int, thresholds: tuple[float, ...] | None) -> Analysis:
-    """Compute the report's shared tables from loaded results. ``thresholds`` None: convergence to
-    `RELATIVE_THRESHOLDS` of each workload's best mean final accuracy; else absolute accuracies."""
+def seed_tables(res: Results, margin: float) -> dict[str, pd.DataFrame]:
+    """`Analysis`'s all_pairs, fractions, summary and vs_best: the tables most figures are drawn from, which
+    `analyse` computes first (the report starts drawing from them before the rest of the analysis)."""
     all_pairs, fractions = tables.pairwise_all(res, margin=margin), tables.final_lr_fractions(res)
     summary, vs_best = tables.summary_and_vs_best(res, margin=margin, all_pairs=all_pairs, fractions=fractions)
+    return {"all_pairs": all_pairs, "fractions": fractions, "summary": summary, "vs_best": vs_best}
+
+
+def curve_tables(res: Results, margin: float) -> dict[str, pd.DataFrame]:
+    """`Analysis`'s budget_curves, budget_summary, tuning_curves and tuning_summary, which `analyse` computes next."""
     budget_curves, budget_summary = tables.budget_curves(res)
+    curves, curves_summary = tuning_curves(res, size=margin)
+    return {"budget_curves": budget_curves, "budget_summary": budget_summary, "tuning_curves": curves,
+            "tuning_summary": curves_summary}
+
+
+def analyse(res: Results, *, margin: float, seed: int, thresholds: tuple[float, ...] | None,
+            first: dict[str, pd.DataFrame] | None = None) -> Analysis:
+    """Compute the report's shared tables from loaded results. ``thresholds`` None: convergence to
+    `RELATIVE_THRESHOLDS` of each workload's best mean final accuracy; else absolute accuracies.
+    ``first``: `seed_tables` and `curve_tables` of the same results and margin, when already computed."""
+    first = dict(first or {})
+    first = first if "summary" in first else first | seed_tables(res, margin)
+    first = first if "tuning_curves" in first else first | curve_tables(res, margin)
+    all_pairs, fractions, summary, vs_best = (first[k] for k in ("all_pairs", "fractions", "summary", "vs_best"))
+    budget_curves, budget_summary = first["budget_curves"], first["budget_summary"]
     relative = thresholds is None
     levels = tuple(RELATIVE_THRESHOLDS if relative else thresholds)
     best = summary.groupby("workload")["mean"].max().to_dict() if relative else None
@@ -110,7 +130,8 @@ def analyse(res: Results, *, margin: float, seed: int, thresholds: tuple[float, 
     return Analysis(res, summary, vs_best, all_pairs, fractions, tables.learning_curves(res), margin, seed,
                     levels, relative, across(res, summary, seed), budget_curves, budget_summary,
                     tables.convergence(res, list(levels), best), verdict, selections, mcb, study_stage_claims(res),
-                    two_level.sweep_table(res.predictions, leaders, margin=margin), *tuning_curves(res, size=margin))
+                    two_level.sweep_table(res.predictions, leaders, margin=margin), first["tuning_curves"],
+                    first["tuning_summary"])
 
 
 def seed_stage_claims(res: Results) -> tuple[dict[str, SelectionVerdict], dict[str, list]]:

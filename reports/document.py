@@ -147,11 +147,12 @@ class Section:
         self.figures.update(section.figures)
 
     def figure(self, draw, args: tuple, name: str, alt: str) -> None:
-        """Draw ``draw(*args)`` (a `reports.plots` function returning a Figure) into ``plots/<name>.png``
-        (and ``.svg``: see `plots.writing`, which may draw it in a worker process) and show it here."""
-        from reports import plots  # matplotlib only for reports that draw
+        """Draw ``draw(*args)`` (a figure function returning a Figure, or its dotted path) into
+        ``plots/<name>.png`` (and ``.svg``: see `reports.drawing.writing`, which may draw it in a worker
+        process) and show it here."""
+        from reports import drawing
 
-        saved = plots.render(draw, args, os.path.join(self.out_dir, "plots"), name)
+        saved = drawing.render(draw, args, os.path.join(self.out_dir, "plots"), name)
         self.add_figure(name, saved, alt)
 
     def add_figure(self, name: str, saved: dict[str, str], alt: str) -> None:

@@ -1,6 +1,7 @@
 """The report's figures section: which figures, in what order, with what caption.
 
 `figure_section(data, out_dir)` draws every figure from the tables `reports.analysis` computed once
+(`Figures` does it in two steps, so drawing starts before the analysis ends)
 (intervals, paired differences, Holm p and budget curves are read, never recomputed) plus a few
 per-epoch aggregates of the epochs table that no table holds (`epoch_stats`, `epoch_medians`).
 Drawing is `reports.plots`; each figure's caption says what is drawn and what its interval is.
@@ -8,18 +9,22 @@ Drawing is `reports.plots`; each figure's caption says what is drawn and what it
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import os
 
 import numpy as np
 import pandas as pd
 
-from reports import checks, plots, tables
+from reports import checks, drawing, tables
 from reports import tuning_curves as tuning
 from reports.analysis import Analysis
 from reports.document import Section
 from reports.load import Results
 
+#: Where the figure functions are: named, not imported, so that this process need not import matplotlib.
+PLOTS = "reports.plots."
 #: Strategies whose epochs carry DALS state (phase and trust ratio) get the DALS figure.
 DALS_COLUMNS = ("phase", "trust_ratio")
 
@@ -53,7 +58,7 @@ def layer_medians(res: Results) -> pd.DataFrame:
     diagnostic (empty for results written before the ``layers`` table)."""
     layers = res.layers if res.layers is not None else pd.DataFrame(columns=["trial_id"])
     ly = layers[layers["trial_id"].isin(res.seed_runs()["trial_id"])]
-    columns = [c for c, _ in plots.LAYER_METRICS]
+    columns = [c for c, _ in drawing.LAYER_METRICS]
     ly = ly.assign(**{c: pd.to_numeric(ly[c], errors="coerce") for c in columns})
     return ly.groupby(["workload", "strategy", "epoch", "group"], sort=True)[columns].median().reset_index()
 
@@ -113,7 +118,7 @@ def position_points(tune: pd.DataFrame, ranges: dict, chosen: dict, workload: st
         metric = metric_of(workload, strategy)
         for hparam, r in space.items():
             for tid, h, v in zip(t["trial_id"], t["hparams"], t[metric], strict=True):
-                x = plots.hparam_value(h, hparam)
+                x = drawing.hparam_value(h, hparam)
                 rows.append({"strategy": strategy, "hparam": hparam,
                              "position": checks.position(x, float(r["low"]), float(r["high"]), r["scale"])
                              if np.isfinite(x) else math.nan,
@@ -155,134 +160,181 @@ def figure_section(data: Analysis, out_dir: str) -> Section:
     """The report's figures: per workload the forest plot (the main figure), accuracy intervals, all
     pairs, learning curves, the LR used (and DALS's state), sensitivity, compute and budget; then the
     cross-workload figures."""
-    sec = Section(out_dir)
-    sec.h(2, "Figures")
-    res, summary = data.res, data.summary
-    order = strategy_order(summary)
-    colours = plots.strategy_colours(order)
-    ranges = checks.search_bounds(res)
-    chosen = chosen_trials(res, summary, ranges)
-    stats = epoch_stats(res)
-    lrs = epoch_medians(res, ("lr", *DALS_COLUMNS))
-    layer_views = layer_medians(res)
-    tune = res.tune_runs()
-    chance = tables.chance_levels(res)
-    metric_of = tables.tune_metrics(res)
-    m = 100 * data.margin
-    for workload in data.workloads:
-        s = summary[summary["workload"] == workload].sort_values("rank")
-        ranked = list(s["strategy"])
-        leader = ranked[0]
-        sec.h(3, workload)
-        vs = data.vs_best[data.vs_best["workload"] == workload] if not data.vs_best.empty else data.vs_best
-        if not vs.empty:
-            sec.figure(plots.forest, (vs, leader, data.margin, colours, workload), f"forest_{workload}",
-                       f"{workload}: each strategy's mean paired difference in final test accuracy from the leader "
-                       f"{leader} (strategy - leader, pp) with its 95% paired t interval over the seeds both ran; "
-                       f"the green band is the equivalence margin +-{m:g} pp; the right axis gives the Holm-"
-                       "corrected paired t-test p within all pairs of the workload, which does not depend on "
-                       "which strategy came out best.")
-        sec.figure(plots.accuracy_intervals, (s, tables.seed_matrix(res, workload), colours, workload,
-                                            chance.get(workload)), f"accuracy_{workload}",
-                   f"{workload}: mean final test accuracy per strategy (large dot) with its 95% Student t interval "
-                   "over seeds (bar) and each seed run (small dots); ranked by mean. The axis does not start at 0, "
-                   "which dots, unlike bars, do not exaggerate.")
-        if len(ranked) > 2:
-            diff, p = pair_frames(data.all_pairs, workload, ranked)
-            sec.figure(plots.pair_matrix, (diff, p, workload), f"pairs_{workload}",
-                       f"{workload}: mean paired difference in final test accuracy, row minus column (pp), for "
-                       "every pair of strategies (ranked by mean); stars mark Holm-corrected paired t-test p "
-                       "within all pairs (* < 0.05, ** < 0.01, *** < 0.001). An unstarred cell is not shown "
-                       "to be a tie: these seeds could not tell. No interval is drawn; each pair's paired t "
-                       "interval is in `csv/pairwise_all.csv`.")
-        st = stats[stats["workload"] == workload]
-        if not st.empty:
-            sec.figure(plots.learning_curves, (st, ranked, colours, workload), f"curves_{workload}",
-                       f"{workload}: test accuracy (left) and training loss (right) per epoch of the seed runs, "
-                       f"mean over seeds; the {min(plots.TOP, len(ranked))} strategies with the highest final "
-                       "mean in colour with a band of +-1 SD over seeds (not a confidence interval), the "
-                       "others as grey means. The accuracy axis is cut below the lowest mean of the second half "
-                       "of training, so early epochs may leave the panel.")
-        lr = lrs[lrs["workload"] == workload]
-        if lr["lr"].notna().any():
-            sec.figure(plots.lr_used, (lr, ranked, colours, workload), f"lr_{workload}",
-                       f"{workload}: the learning rate of the top layer group at the end of each epoch, median "
-                       "over the seed runs (log scale, shared by the panels), as the seed runs used it. No "
-                       "interval: the seeds share one schedule.")
-        dals = lr.dropna(subset=list(DALS_COLUMNS), how="all")
-        if not dals.empty:
-            sec.figure(plots.dals_state, (dals, colours, workload), f"dals_{workload}",
-                       f"{workload}: DALS's phase (0, 1, 2) and mean trust ratio at the end of each epoch, median "
-                       "over the seed runs, for the DALS strategies. No interval.")
-        ly = layer_views[layer_views["workload"] == workload]
-        if not ly.empty:
-            sec.figure(plots.layer_views, (ly, ranked, colours, workload), f"layers_{workload}",
-                       f"{workload}: per layer group (columns, bottom to top), at the last step of each epoch, "
-                       "median over the seed runs: the norm of the step's weight change over the weight norm, "
-                       "the gradient norm, and the trust ratio where the strategy has one (DALS family, LARS); "
-                       f"the {min(plots.TOP, len(ranked))} strategies with the highest final mean, log scale "
-                       "shared along each row. No interval; one step per epoch, so these are samples, not "
-                       "epoch averages. Values are in `layers.parquet`.")
-        wt = tune[tune["workload"] == workload]
-        metrics = {metric_of.get((workload, st_), tables.TUNE_METRICS["final"]) for st_ in ranked}
-        metric = sorted(metrics)[0]
-        if np.isfinite([plots.hparam_value(h, "lr") for h in wt["hparams"]]).any():
-            bounds = {st_: ranges[(workload, st_)]["lr"] for st_ in ranked
-                      if "lr" in ranges.get((workload, st_), {})}
-            picks = {st_: chosen[(workload, st_)] for st_ in ranked if (workload, st_) in chosen}
-            note = ("dashed lines mark each pair's search bounds" if bounds
-                    else "the search bounds were not recorded in these results")
-            sec.figure(plots.sensitivity, (wt, "lr", bounds, picks, ranked, colours, workload, metric),
-                       f"sensitivity_lr_{workload}",
-                       f"{workload}: validation accuracy (`{metric}`) of every tune trial against its learning "
-                       f"rate, one panel per strategy (ranked); {note}; the star is the configuration the seed "
-                       "stage retrained. No interval: each point is one trial on one seed.")
-        points = position_points(wt, ranges, chosen, workload, ranked,
-                                 lambda w, s_: metric_of.get((w, s_), tables.TUNE_METRICS["final"]))
-        if not points.empty:
-            sec.figure(plots.search_positions, (points, workload), f"search_{workload}",
-                       f"{workload}: every searched hyperparameter of every strategy (rows), each tune trial's "
-                       "value as its position in the search range (0 = lower bound, 1 = upper bound, in log "
-                       "space for log ranges), coloured by validation accuracy; the red star is the retrained "
-                       "configuration. A star at 0 or 1 is an optimum at the edge of its range. No interval: one point "
-                       "per trial.")
-        cost, unit, measure = compute_cost(res, summary, workload)
-        sec.figure(plots.accuracy_vs_compute, (cost, colours, workload, unit), f"compute_{workload}",
-                   f"{workload}: mean final test accuracy (95% t interval over seeds, vertical) against the "
-                   f"{'gradient evaluations' if measure == 'grad_evals' else 'wall seconds'} of a seed run "
-                   "(mean +-1 SD over seeds, horizontal).")
-        bc = data.budget_curves
-        bc = bc[bc["workload"] == workload] if not bc.empty else bc
-        if not bc.empty:
-            sec.figure(plots.budget_curves, (bc, ranked, colours, workload), f"budget_{workload}",
-                       f"{workload}: best validation accuracy so far against tuning trials in trial order (solid) "
-                       "and the expected best of k trials drawn at random without replacement from those run "
-                       f"(dashed, Dodge et al. 2019), for the {min(plots.TOP, len(ranked))} strategies with the "
-                       "highest seed-stage mean; grey: the others' best so far. No interval.")
-        tc = data.tuning_curves
-        tc = tc[tc["workload"] == workload] if not tc.empty else tc
-        if not tc.empty:
-            ts = data.tuning_summary[data.tuning_summary["workload"] == workload]
-            sec.figure(plots.tuning_curves, (tc, ts, ranked, colours, workload, tuning.CONFIDENCE),
-                       f"tuning_curves_{workload}",
-                       f"{workload}: tuning curves, one panel per strategy (ranked by seed-stage mean): the expected "
-                       "best validation accuracy of n configurations drawn independently from the strategy's search "
-                       "space (the canonical trial 0 left out), estimated from the draws run (Tang et al. 2020), "
-                       f"with its {tuning.CONFIDENCE:.0%} simultaneous band (Lourie et al. 2024, opda: a confidence "
-                       "interval at every n that holds at all n at once); the dashed line marks the budget's draws "
-                       "per study. A red title marks a curve still rising at the budget (section Tuning curves). "
-                       "The band's upper edge nears 100% unless there are many draws, and leaves the panel: its "
-                       "lower edge is the informative one.")
-    a = data.across
-    if np.isfinite(a.friedman.p):
-        sec.h(3, "Across workloads")
-        sec.figure(plots.cd_diagram, (a.ranks, a.nemenyi, a.friedman.cd, a.friedman.n_workloads), "cd_diagram",
-                   "The critical-difference diagram: average rank of each strategy over the workloads "
-                   "(1 = best); a bar joins strategies the Nemenyi test at alpha 0.05 does not separate "
-                   "(not separated is not equal).")
-    if a.profiles is not None:
-        sec.figure(plots.performance_profiles, (a.profiles, colours), "performance_profiles",
-                   "Performance profiles: fraction of seed runs whose normalised score (0 = chance, 1 = the "
-                   "workload's best mean) exceeds each threshold, mean over workloads, with a 95% stratified "
-                   "bootstrap band.")
-    return sec
+    figs = Figures(out_dir, data.res, data.summary)
+    figs.start({"vs_best": data.vs_best, "all_pairs": data.all_pairs, "budget_curves": data.budget_curves,
+                "tuning_curves": data.tuning_curves, "tuning_summary": data.tuning_summary}, data.margin)
+    return figs.finish(data)
+
+
+class Figures:
+    """The figures section in two steps, so the figure workers (`drawing.writing`) start drawing before the
+    whole analysis is done: `start` hands them every workload's figures, drawn from the results, the
+    seed-stage tables and the budget and tuning curves; `finish` the cross-workload figures, and returns
+    the section with every figure in document order."""
+
+    #: Seconds each kind of figure took to draw and write on the `make run` sweep (18 strategies), measured
+    #: before fixed margins; the workers get the costliest first, so that no long one is left to the end.
+    COST = {"search": 1.3, "sensitivity_lr": 1.2, "tuning_curves": 1.2, "lr": 1.0, "pairs": 0.9, "layers": 0.8,
+            "curves": 0.6, "forest": 0.5, "variance": 0.5}
+
+    def __init__(self, out_dir: str, res: Results, summary: pd.DataFrame):
+        self.out_dir, self.res, self.summary = out_dir, res, summary
+        self.colours = drawing.strategy_colours(strategy_order(summary))
+        self.workloads = sorted(summary["workload"].unique())
+        self.ranked = {w: list(summary[summary["workload"] == w].sort_values("rank")["strategy"])
+                       for w in self.workloads}
+        #: Per workload, the figures handed out, in document order; the figures not yet handed out.
+        self.drawn: dict[str, Section] = {w: Section(out_dir) for w in self.workloads}
+        self.pending: list[tuple] = []
+
+    def _add(self, workload: str, draw, args: tuple, name: str, alt: str) -> None:
+        self.pending.append((workload, draw, args, f"{name}_{workload}", alt))
+
+    def _hand_out(self) -> None:
+        """Hand the pending figures to the workers (`drawing.render`), the costliest first (`COST`)."""
+        order = sorted(self.pending, key=lambda f: -self.COST.get(f[3].removesuffix(f"_{f[0]}"), 0.3))
+        saved = {f[3]: drawing.render(f[1], f[2], os.path.join(self.out_dir, "plots"), f[3]) for f in order}
+        for workload, _, _, name, alt in self.pending:
+            self.drawn[workload].add_figure(name, saved[name], alt)
+        self.pending = []
+
+    def start(self, frames: dict[str, pd.DataFrame], margin: float) -> None:
+        """Hand the workers every workload's figures, drawn from the results and ``frames``
+        (`reports.analysis.seed_tables` and `curve_tables`: vs_best, all_pairs, budget_curves, tuning_curves and
+        tuning_summary are read); without workers they are drawn here, in turn."""
+        res, summary, colours = self.res, self.summary, self.colours
+        vs_best, all_pairs = frames["vs_best"], frames["all_pairs"]
+        ranges = checks.search_bounds(res)
+        chosen = chosen_trials(res, summary, ranges)
+        stats = epoch_stats(res)
+        lrs = epoch_medians(res, ("lr", *DALS_COLUMNS))
+        layer_views = layer_medians(res)
+        tune = res.tune_runs()
+        chance = tables.chance_levels(res)
+        metric_of = tables.tune_metrics(res)
+        m = 100 * margin
+        for workload in self.workloads:
+            s = summary[summary["workload"] == workload].sort_values("rank")
+            ranked = self.ranked[workload]
+            leader = ranked[0]
+            add = functools.partial(self._add, workload)
+            vs = vs_best[vs_best["workload"] == workload] if not vs_best.empty else vs_best
+            if not vs.empty:
+                add(PLOTS + "forest", (vs, leader, margin, colours, workload), "forest",
+                    f"{workload}: each strategy's mean paired difference in final test accuracy from the leader "
+                    f"{leader} (strategy - leader, pp) with its 95% paired t interval over the seeds both ran; "
+                    f"the green band is the equivalence margin +-{m:g} pp; the right axis gives the Holm-"
+                    "corrected paired t-test p within all pairs of the workload, which does not depend on "
+                    "which strategy came out best.")
+            add(PLOTS + "accuracy_intervals", (s, tables.seed_matrix(res, workload), colours, workload,
+                                           chance.get(workload)), "accuracy",
+                f"{workload}: mean final test accuracy per strategy (large dot) with its 95% Student t interval "
+                "over seeds (bar) and each seed run (small dots); ranked by mean. The axis does not start at 0, "
+                "which dots, unlike bars, do not exaggerate.")
+            if len(ranked) > 2:
+                diff, p = pair_frames(all_pairs, workload, ranked)
+                add(PLOTS + "pair_matrix", (diff, p, workload), "pairs",
+                    f"{workload}: mean paired difference in final test accuracy, row minus column (pp), for "
+                    "every pair of strategies (ranked by mean); stars mark Holm-corrected paired t-test p "
+                    "within all pairs (* < 0.05, ** < 0.01, *** < 0.001). An unstarred cell is not shown "
+                    "to be a tie: these seeds could not tell. No interval is drawn; each pair's paired t "
+                    "interval is in `csv/pairwise_all.csv`.")
+            st = stats[stats["workload"] == workload]
+            if not st.empty:
+                add(PLOTS + "learning_curves", (st, ranked, colours, workload), "curves",
+                    f"{workload}: test accuracy (left) and training loss (right) per epoch of the seed runs, "
+                    f"mean over seeds; the {min(drawing.TOP, len(ranked))} strategies with the highest final "
+                    "mean in colour with a band of +-1 SD over seeds (not a confidence interval), the "
+                    "others as grey means. The accuracy axis is cut below the lowest mean of the second half "
+                    "of training, so early epochs may leave the panel.")
+            lr = lrs[lrs["workload"] == workload]
+            if lr["lr"].notna().any():
+                add(PLOTS + "lr_used", (lr, ranked, colours, workload), "lr",
+                    f"{workload}: the learning rate of the top layer group at the end of each epoch, median "
+                    "over the seed runs (log scale, shared by the panels), as the seed runs used it. No "
+                    "interval: the seeds share one schedule.")
+            dals = lr.dropna(subset=list(DALS_COLUMNS), how="all")
+            if not dals.empty:
+                add(PLOTS + "dals_state", (dals, colours, workload), "dals",
+                    f"{workload}: DALS's phase (0, 1, 2) and mean trust ratio at the end of each epoch, median "
+                    "over the seed runs, for the DALS strategies. No interval.")
+            ly = layer_views[layer_views["workload"] == workload]
+            if not ly.empty:
+                add(PLOTS + "layer_views", (ly, ranked, colours, workload), "layers",
+                    f"{workload}: per layer group (columns, bottom to top), at the last step of each epoch, "
+                    "median over the seed runs: the norm of the step's weight change over the weight norm, "
+                    "the gradient norm, and the trust ratio where the strategy has one (DALS family, LARS); "
+                    f"the {min(drawing.TOP, len(ranked))} strategies with the highest final mean, log scale "
+                    "shared along each row. No interval; one step per epoch, so these are samples, not "
+                    "epoch averages. Values are in `layers.parquet`.")
+            wt = tune[tune["workload"] == workload]
+            metrics = {metric_of.get((workload, st_), tables.TUNE_METRICS["final"]) for st_ in ranked}
+            metric = sorted(metrics)[0]
+            if np.isfinite([drawing.hparam_value(h, "lr") for h in wt["hparams"]]).any():
+                bounds = {st_: ranges[(workload, st_)]["lr"] for st_ in ranked
+                          if "lr" in ranges.get((workload, st_), {})}
+                picks = {st_: chosen[(workload, st_)] for st_ in ranked if (workload, st_) in chosen}
+                note = ("dashed lines mark each pair's search bounds" if bounds
+                        else "the search bounds were not recorded in these results")
+                add(PLOTS + "sensitivity", (wt, "lr", bounds, picks, ranked, colours, workload, metric),
+                    "sensitivity_lr",
+                    f"{workload}: validation accuracy (`{metric}`) of every tune trial against its learning "
+                    f"rate, one panel per strategy (ranked); {note}; the star is the configuration the seed "
+                    "stage retrained. No interval: each point is one trial on one seed.")
+            points = position_points(wt, ranges, chosen, workload, ranked,
+                                     lambda w, s_: metric_of.get((w, s_), tables.TUNE_METRICS["final"]))
+            if not points.empty:
+                add(PLOTS + "search_positions", (points, workload), "search",
+                    f"{workload}: every searched hyperparameter of every strategy (rows), each tune trial's "
+                    "value as its position in the search range (0 = lower bound, 1 = upper bound, in log "
+                    "space for log ranges), coloured by validation accuracy; the red star is the retrained "
+                    "configuration. A star at 0 or 1 is an optimum at the edge of its range. No interval: one "
+                    "point per trial.")
+            cost, unit, measure = compute_cost(res, summary, workload)
+            add(PLOTS + "accuracy_vs_compute", (cost, colours, workload, unit), "compute",
+                f"{workload}: mean final test accuracy (95% t interval over seeds, vertical) against the "
+                f"{'gradient evaluations' if measure == 'grad_evals' else 'wall seconds'} of a seed run "
+                "(mean +-1 SD over seeds, horizontal).")
+            bc = frames["budget_curves"]
+            bc = bc[bc["workload"] == workload] if not bc.empty else bc
+            if not bc.empty:
+                add(PLOTS + "budget_curves", (bc, ranked, colours, workload), "budget",
+                    f"{workload}: best validation accuracy so far against tuning trials in trial order (solid) "
+                    "and the expected best of k trials drawn at random without replacement from those run "
+                    f"(dashed, Dodge et al. 2019), for the {min(drawing.TOP, len(ranked))} strategies with the "
+                    "highest seed-stage mean; grey: the others' best so far. No interval.")
+            tc = frames["tuning_curves"]
+            tc = tc[tc["workload"] == workload] if not tc.empty else tc
+            if not tc.empty:
+                ts = frames["tuning_summary"][frames["tuning_summary"]["workload"] == workload]
+                add(PLOTS + "tuning_curves", (tc, ts, ranked, colours, workload, tuning.CONFIDENCE), "tuning_curves",
+                    f"{workload}: tuning curves, one panel per strategy (ranked by seed-stage mean): the expected "
+                    "best validation accuracy of n configurations drawn independently from the strategy's search "
+                    "space (the canonical trial 0 left out), estimated from the draws run (Tang et al. 2020), "
+                    f"with its {tuning.CONFIDENCE:.0%} simultaneous band (Lourie et al. 2024, opda: a confidence "
+                    "interval at every n that holds at all n at once); the dashed line marks the budget's draws "
+                    "per study. A red title marks a curve still rising at the budget (section Tuning curves). "
+                    "The band's upper edge nears 100% unless there are many draws, and leaves the panel: its "
+                    "lower edge is the informative one.")
+        self._hand_out()
+
+    def finish(self, data: Analysis) -> Section:
+        """Hand the workers the cross-workload figures; the section, with every figure in document order."""
+        sec = Section(self.out_dir)
+        sec.h(2, "Figures")
+        for workload in self.workloads:
+            sec.h(3, workload)
+            sec.extend(self.drawn[workload])
+        a = data.across
+        if np.isfinite(a.friedman.p):
+            sec.h(3, "Across workloads")
+            sec.figure(PLOTS + "cd_diagram", (a.ranks, a.nemenyi, a.friedman.cd, a.friedman.n_workloads), "cd_diagram",
+                       "The critical-difference diagram: average rank of each strategy over the workloads "
+                       "(1 = best); a bar joins strategies the Nemenyi test at alpha 0.05 does not separate "
+                       "(not separated is not equal).")
+        if a.profiles is not None:
+            sec.figure(PLOTS + "performance_profiles", (a.profiles, self.colours), "performance_profiles",
+                       "Performance profiles: fraction of seed runs whose normalised score (0 = chance, 1 = the "
+                       "workload's best mean) exceeds each threshold, mean over workloads, with a 95% stratified "
+                       "bootstrap band.")
+        return sec

@@ -8,6 +8,7 @@ byte-identical files. The command line is `reports.cli`.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 
@@ -15,12 +16,12 @@ import pandas as pd
 
 from lrresults.store import is_uri
 from reports import sections
-from reports.analysis import analyse
+from reports.analysis import analyse, curve_tables, seed_tables
 from reports.document import Section, write_pages
-from reports.figures import figure_section
+from reports.drawing import submit, writing
+from reports.figures import Figures
 from reports.load import load_results
 from reports.options import DEFAULT_MARGIN, check_margin, check_thresholds
-from reports.plots import writing
 from reports.variance_report import variance_section
 
 
@@ -62,7 +63,17 @@ def build_report(sweep_dirs: list[str], out_dir: str | None = None, *, allow_mix
         csv_dir = os.path.join(out_dir, "csv")
         os.makedirs(csv_dir, exist_ok=True)
 
-        data = analyse(res, margin=margin, seed=seed, thresholds=None if thresholds is None else tuple(thresholds))
+        # The budget and tuning curves need the trials and budget only: a worker computes them while this
+        # process computes the seed-stage tables. Drawing starts as soon as those exist, beside the rest.
+        trials_only = dataclasses.replace(res, epochs=res.epochs.iloc[:0], layers=None, predictions=None)
+        curves = submit(curve_tables, trials_only, margin)
+        variance = variance_section(out_dir, res, sorted(res.seed_runs()["workload"].unique()))
+        first = seed_tables(res, margin)
+        first |= curves.result()
+        figures = Figures(out_dir, res, first["summary"])
+        figures.start(first, margin)
+        data = analyse(res, margin=margin, seed=seed, thresholds=None if thresholds is None else tuple(thresholds),
+                       first=first)
         # The first screen: the verdict, then the protocol and the report's own warnings, each in a box.
         front = sections.header(out_dir, data)
         front.box("verdict", sections.verdict_section(out_dir, data))
@@ -76,10 +87,10 @@ def build_report(sweep_dirs: list[str], out_dir: str | None = None, *, allow_mix
         # In document order: the figures are drawn as the sections are built.
         parts = [
             front,
-            # ---- the figures slot: `figure_section(data, out_dir) -> Section` (reports/figures.py) ----
-            figure_section(data, out_dir),
+            # ---- the figures slot: `Figures.finish(data) -> Section` (reports/figures.py) ----
+            figures.finish(data),
             sections.workload_sections(out_dir, data),
-            variance_section(out_dir, data.res, data.workloads),
+            variance,
             across,
             sections.generation_section(out_dir, data.summary, ranks),
             sections.convergence_section(out_dir, data),

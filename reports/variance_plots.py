@@ -1,7 +1,8 @@
 """The variance-split figure: stacked bars of tuning, seeds and test rows per strategy (`reports.variance_report`).
 
-Drawn by `reports.plots.render` like every report figure (a module-level function, so a worker process
-can draw it), from the table `reports.variance_report.variance_table` computed; nothing is recomputed.
+Drawn by `reports.drawing.render` like every report figure (a module-level function, named by its dotted
+path, so a worker process can draw it), from the table `reports.variance_report.variance_table` computed;
+nothing is recomputed.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from reports.plots import _figure, plt
+from reports.plots import EDGE, TITLE, XLABEL, _figure, _left, plt
 
 #: One colour per source, the same in every workload's figure.
 SOURCE_COLOURS = {"tuning": "#d95f02", "seeds": "#1b9e77", "rows": "#7570b3"}
@@ -23,7 +24,8 @@ def variance_bars(table: pd.DataFrame, workload: str) -> plt.Figure:
     parts = {k: np.nan_to_num(t[f"{k}_var"].to_numpy(float), nan=0.0).clip(min=0) for k in SOURCE_COLOURS}
     total = sum(parts.values())
     order = np.argsort(total, kind="stable")
-    fig, axes = _figure(1.2 + 0.28 * len(t))
+    height = 1.2 + 0.28 * len(t)
+    fig, axes = _figure(height, margins=(_left(t["strategy"], 7), EDGE, TITLE, XLABEL + 0.25))  # legend below
     ax = axes[0, 0]
     y = np.arange(len(t))
     left = np.zeros(len(t))
@@ -37,7 +39,7 @@ def variance_bars(table: pd.DataFrame, workload: str) -> plt.Figure:
     ax.set_yticks(y, t["strategy"].to_numpy()[order])
     ax.set_xlabel("variance of one run's score (pp^2)")
     ax.set_title(f"{workload}: where the variance of a strategy's score comes from")
-    fig.legend(loc="outside lower center", ncol=3, frameon=False)
+    fig.legend(loc="lower center", ncol=3, frameon=False, borderaxespad=0.2)
     ax.set_axisbelow(True)
     ax.grid(axis="x", color="#eeeeee", lw=0.6)
     return fig

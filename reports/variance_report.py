@@ -81,8 +81,6 @@ def _share(x: float) -> str:
 
 def variance_section(out_dir: str, res: Results, workloads: list[str], confidence: float = 0.95) -> Section:
     """The section: per workload with 2+ studies the table and the figure; else one line."""
-    from reports import variance_plots
-
     sec = Section(out_dir)
     sec.h(2, "Where the variance comes from")
     frames = []
@@ -121,7 +119,7 @@ def variance_section(out_dir: str, res: Results, workloads: list[str], confidenc
                           for d, c in zip(t["dominant"], t["dominant_clear"], strict=True)],
         })
         sec.table(shown)
-        sec.figure(variance_plots.variance_bars, (t, workload), f"variance_{workload}",
+        sec.figure("reports.variance_plots.variance_bars", (t, workload), f"variance_{workload}",
                    f"{workload}: each strategy's variance of one run's score split into tuning (between studies), "
                    "seeds (within a study) and test rows (from the predictions), in pp^2, stacked; the numbers are "
                    "the shares. Point estimates; the table gives each component's 95% interval.")

@@ -15,7 +15,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 from statsmodels.stats.weightstats import ttost_paired
 
-from reports import MixedResultsError, build_report, plots
+from reports import MixedResultsError, build_report, drawing
 from reports.cli import main
 
 SECTIONS = ["# lrsweep report", "## Results per workload", "paired comparisons with the best",
@@ -273,7 +273,7 @@ def test_same_parquet_gives_identical_files_without_ray_or_torch(small, tmp_path
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
-    monkeypatch.setattr(plots.os, "sched_getaffinity", lambda pid: {0})
+    monkeypatch.setattr(drawing.os, "sched_getaffinity", lambda pid: {0})
     b = build_report([d], str(tmp_path / "r2"), svg=True)
     files = [b.markdown, b.html, *b.csv.values(), *(p[ext] for p in b.plots.values() for ext in ("png", "svg"))]
     assert len(files) == 2 + 17 + 2 * 10  # md, html, CSVs (no IQM with one workload), 10 figures (no pairs of 2)
