@@ -32,11 +32,13 @@ from dataclasses import dataclass, field
 
 from lrresults.store import is_uri
 from sweeps import catalog
+from sweeps.designs import design_for
+from sweeps.plans import PairPlan, study_plan
 from sweeps.progress import say
 from sweeps.ray_setup import MAX_FAILURES, init_ray, quiet_tune, run_config, trial_dirname
 from sweeps.record import Lease, Record, RunRecord
 from sweeps.results import records, tables_complete, write_results
-from sweeps.searcher import PairPlan, PairSearcher, study_plan
+from sweeps.searcher import PairSearcher
 from sweeps.spec import Spec, population_size
 from sweeps.storage import StorageError, StorageWatch, SweepDir, pause
 from vocab.contracts import SEED, TUNE, Pair
@@ -123,19 +125,10 @@ def plan(spec: Spec, sweep: SweepDir, out: Callable[[str], None] = say, address:
 
 
 def _searcher(p: Plan) -> PairSearcher:
-    spec, rounds = p.spec, None
-    pairs = {Pair(w.name, s).key: (w.name, s) for w, s in spec.pairs()}
-    if spec.evaluation.adaptive:
-        from sweeps.seedstage import Rounds
-
-        rounds = Rounds(spec.evaluation.settings(), pairs)
-    elif spec.budget.adaptive_studies:
-        from sweeps.seedstage import StudyRounds
-
-        rounds = StudyRounds(spec.budget.study_selection.settings(), pairs, int(spec.evaluation.seeds))
+    spec = p.spec
     return PairSearcher(p.pairs, spec.budget.trials, spec.budget.sampler, spec.budget.sampler_seed,
-                        p.sweep.journal_path, spec.evaluation.selection, spec.evaluation.first_stage,
-                        record_root=p.sweep.root, rounds=rounds)
+                        p.sweep.journal_path, spec.evaluation.selection, record_root=p.sweep.root,
+                        design=design_for(spec, p.pairs))
 
 
 def fit(p: Plan, out: Callable[[str], None] = say, observer=None, watch: StorageWatch | None = None) -> None:

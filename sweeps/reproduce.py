@@ -34,7 +34,7 @@ def repro_plan(repro: ReproSpec, sweep):
     """The engine's ``Plan`` of a reproduction: per pair no tune trials and one fixed seed-stage run
     per seed (the canonical settings or the spec's ``hparams``, the reference code's RNG order)."""
     from sweeps.engine import Plan, base_config
-    from sweeps.searcher import PairPlan
+    from sweeps.plans import PairPlan
     from vocab.contracts import SEED, Pair
 
     spec = repro.as_sweep_spec()

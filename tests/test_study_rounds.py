@@ -161,7 +161,7 @@ def test_the_searcher_adds_the_studies_of_contenders_and_a_rebuilt_one_asks_the_
 
     searcher = _searcher(tmp_path)
     finished = _drive(searcher)
-    d = searcher.rounds.workloads["synthetic"].decision
+    d = searcher.design.rounds.workloads["synthetic"].decision
     assert d.stopped and d.capped and d.selected == "adam" and d.eliminated == {"fixed_sgd": 3}
     studies = {}
     for run in finished.values():
@@ -182,7 +182,7 @@ def test_the_searcher_adds_the_studies_of_contenders_and_a_rebuilt_one_asks_the_
         resumed = _searcher(tmp_path / f"k{stop}")
         resumed.rebuild(part)
         assert set(_drive(resumed, part)) == set(finished)
-        assert resumed.rounds.record("synthetic") == searcher.rounds.record("synthetic")
+        assert resumed.design.rounds.record("synthetic") == searcher.design.rounds.record("synthetic")
 
 
 # ---- the spec and the plan ----------------------------------------------------------------------------------
