@@ -53,7 +53,7 @@ def build_report(sweep_dirs: list[str], out_dir: str | None = None, *, allow_mix
     margin = check_margin(margin)
     # Figures are written by worker processes while the sections are built (forked first, before the
     # tables are read); leaving the block waits for every file, which the HTML then embeds.
-    with writing(svg=svg):
+    with writing(svg=svg, preload=("reports.plots",)):
         res = load_results(list(sweep_dirs), allow_mixed=allow_mixed)
         if res.seed_runs().empty:
             raise ValueError(f"no seed-stage results (status ok or diverged) in {', '.join(sweep_dirs)}")
