@@ -25,7 +25,7 @@ replays from the record's seed runs before anything else, so a resumed driver ha
 
 Persistence: the studies live in an Optuna ``JournalStorage`` file (one study per pair, named by
 the pair; each study trial carries its ``trial_index``). Nothing else of this searcher is saved:
-a resume builds a new one and ``rebuild``s it from the durable record (``sweeps.record``): the
+a resume builds a new one and ``rebuild``s it from the durable record (``sweeps.record.durable``): the
 finished runs are told to their studies (replayed into a fresh study if the journal was lost), a
 trial that was running is proposed again with the point the journal gave it, and the seed queue
 is derived again from the finished tune runs. With the ``random`` and ``qmc`` samplers a pair's
@@ -453,7 +453,7 @@ class PairSearcher(Searcher):
     def _queue(self, key: str, runs: list[tuple[dict, dict]]) -> None:
         """Queue ``runs`` in populations of the pair's size, each Tune trial once (not one a previous
         driver finished, nor one already queued)."""
-        from sweeps.record import trial_key
+        from sweeps.record.durable import trial_key
 
         population, group = self.plans[key].population, self.plans[key].group
         if group is not None:  # a seed run does not depend on its study's split: the studies share populations
@@ -491,7 +491,7 @@ class PairSearcher(Searcher):
             else:
                 self._queue_seeds(key, asked)
         if self.record_root is not None and self.rounds.workloads[workload].decision is not None:
-            from sweeps.storage import SweepDir
+            from sweeps.record.storage import SweepDir
 
             SweepDir(self.record_root).write_text(f"record/selection/{workload}.json", self.rounds.record(workload),
                                                   point="selection")
@@ -517,7 +517,7 @@ class PairSearcher(Searcher):
     # -- resume ----------------------------------------------------------------------------------
 
     def rebuild(self, finished: Mapping[str, Any]) -> list[str]:
-        """Take up a sweep from its durable record: ``finished`` maps ``sweeps.record.trial_key`` to
+        """Take up a sweep from its durable record: ``finished`` maps ``sweeps.record.durable.trial_key`` to
         the finished trials' ``RunRecord`` (config, history, error).
 
         Each finished tune run is told to its study (or replayed into it, when the journal lost it);
