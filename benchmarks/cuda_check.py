@@ -243,7 +243,7 @@ def section_sweep(c: Check) -> None:
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     storage = c.data / "results"
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "sweeps.cli", "run", str(path), "--storage", str(storage),
+    done = subprocess.run([sys.executable, "-m", "sweeps.commands.cli", "run", str(path), "--storage", str(storage),
                            "--num-cpus", str(min(os.cpu_count() or 2, 4))], cwd=ROOT, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     assert done.returncode == 0, (done.returncode, (done.stdout + done.stderr)[-3000:])

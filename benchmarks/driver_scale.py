@@ -3,7 +3,7 @@
 A plugin workload shipped beside this file (``benchmarks/tiny_workload.py``) trains in milliseconds,
 so a sweep of it measures the driver: Ray Tune's controller, the searcher, the record writer and
 the progress callback. The sweep is every strategy (``all``) x T tune trials of 1 epoch + 3 seed
-runs, populations off, on a local Ray of 2 CPUs, run through ``sweeps.launch.run_sweep`` exactly as
+runs, populations off, on a local Ray of 2 CPUs, run through ``sweeps.commands.launch.run_sweep`` exactly as
 ``lrsweep run`` runs it; ``--trials`` sets the total (``all`` x (T + 3)), so 1,032 is the issue's
 sweep (T = 40), 3,000 (T = 122) and 10,008 (T = 414) the larger ones.
 
@@ -51,7 +51,7 @@ def old_setting() -> None:
     snapshots the experiment after each), at Tune's own snapshot period."""
     from ray import tune
 
-    from sweeps import engine, ray_setup
+    from sweeps.engine import experiment, ray_setup
 
     def run_config(sweep, progress, writer):
         config = ray_setup.run_config(sweep, progress, writer)
@@ -59,7 +59,7 @@ def old_setting() -> None:
         config.callbacks = [c for c in config.callbacks if not isinstance(c, ray_setup.LatestCheckpointOnly)]
         return config
 
-    engine.run_config = run_config
+    experiment.run_config = run_config
     ray_setup.SNAPSHOT_PERIOD_S = None
     os.environ["TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S"] = "0"  # as the driver set it then
 
@@ -69,7 +69,7 @@ def timed_sweep(name: str, trials: int, sampler: str, storage: str,
     """Run the sweep; return (wall, driver CPU) seconds at each finished trial, from the start, and
     last at the sweep's return (its tables written and its trackers closed)."""
     from strategies import list_strategies
-    from sweeps.launch import run_sweep
+    from sweeps.commands.launch import run_sweep
     from sweeps.spec import parse_spec
 
     per_pair = max(1, round(trials / len(list_strategies())) - 3)
@@ -163,13 +163,13 @@ def main() -> int:
             runs.append((f"tracked-{args.track}", False, {args.track: TRACKERS[args.track](storage)}))
         walls = {}
         for label, old, tracking in runs:
-            from sweeps import engine, ray_setup
+            from sweeps.engine import experiment, ray_setup
 
-            saved = (engine.run_config, ray_setup.SNAPSHOT_PERIOD_S)
+            saved = (experiment.run_config, ray_setup.SNAPSHOT_PERIOD_S)
             if old:
                 old_setting()
             marks = timed_sweep(label, args.trials, args.sampler, storage, tracking)
-            engine.run_config, ray_setup.SNAPSHOT_PERIOD_S = saved
+            experiment.run_config, ray_setup.SNAPSHOT_PERIOD_S = saved
             walls[label] = marks[-1][0]
             what = ("num_to_keep=1, Tune snapshot per trial checkpoint" if old else
                     f"this checkout, tracked by {args.track}" if tracking else "this checkout")

@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    from sweeps import catalog
+    from sweeps.spec import catalog
     from trainables.population import run_population
 
     for run in args.runs:

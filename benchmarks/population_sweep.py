@@ -44,7 +44,7 @@ def timed_run(spec: dict, population: int | str, storage: Path, cpus: int) -> tu
     path = storage / f"{spec['name']}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "sweeps.cli", "run", str(path), "--storage", str(storage),
+    done = subprocess.run([sys.executable, "-m", "sweeps.commands.cli", "run", str(path), "--storage", str(storage),
                            "--num-cpus", str(cpus)], cwd=ROOT, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     lines = (done.stdout.strip() or done.stderr.strip()).splitlines()  # stdout: the sweep's own lines

@@ -71,7 +71,7 @@ def child(mode: str, directory: str, out: str) -> int:
     patch the statistics before the command runs)."""
     if mode == "statistics before":
         _before()
-    from sweeps.cli import main
+    from sweeps.commands.cli import main
 
     return main(["report", directory, "--out", out])
 

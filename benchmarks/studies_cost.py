@@ -1,6 +1,6 @@
 """What several tuning studies cost: `make run`'s spec with S studies against the same spec with one.
 
-Both sweeps run in this process, one after the other, through ``sweeps.launch.run_sweep`` as
+Both sweeps run in this process, one after the other, through ``sweeps.commands.launch.run_sweep`` as
 ``lrsweep run`` runs them (each starts its own local Ray, which is timed: a user pays for it too). The
 seed stage is held fixed: the one-study sweep retrains its best configuration with S x N seeds, the
 S-study sweep each study's best with N, so both train the same seed runs and differ only in the
@@ -30,7 +30,7 @@ def timed(raw: dict, storage: str, cpus: int) -> tuple[float, int]:
     """Run the spec ``raw`` under ``storage``; return (wall seconds, runs trained)."""
     import pandas as pd
 
-    from sweeps.launch import run_sweep
+    from sweeps.commands.launch import run_sweep
     from sweeps.spec import parse_spec
 
     spec = parse_spec({**raw, "storage": storage})

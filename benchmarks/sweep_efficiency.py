@@ -1,7 +1,7 @@
 """How much of a sweep's wall time goes to training: a 36-trial synthetic sweep on a local 2-CPU Ray.
 
 The sweep is all 18 strategies x 1 tune trial + 1 seed run, 10 epochs each (36 trials), run through
-``sweeps.launch.run_sweep`` exactly as ``lrsweep run`` runs it. Ray is started first and not timed
+``sweeps.commands.launch.run_sweep`` exactly as ``lrsweep run`` runs it. Ray is started first and not timed
 (it starts once per sweep whatever the sweep's size). Printed ratio:
 
     wall seconds of the sweep / (sum of the trials' epoch seconds / 2 CPUs)
@@ -37,7 +37,7 @@ def timed_sweep(name: str, strategies, epochs: int, storage: str) -> tuple[float
     """Run one sweep; return (wall seconds, summed trial epoch seconds, trials, exit status)."""
     import pandas as pd
 
-    from sweeps.launch import run_sweep
+    from sweeps.commands.launch import run_sweep
     from sweeps.spec import parse_spec
 
     spec = parse_spec({
@@ -63,7 +63,7 @@ def main() -> int:
 
     import ray
 
-    from sweeps.ray_setup import init_ray
+    from sweeps.engine.ray_setup import init_ray
 
     storage = tempfile.mkdtemp(prefix="lrsweep-bench-")
     init_ray(None, CPUS)  # the engine's own embedded Ray, started before the clock

@@ -1,7 +1,7 @@
 """What a tracker costs a sweep: the wall time of one 4-pair synthetic sweep with each tracker of the
 spec's ``tracking`` section against the same sweep with none, in rounds on one local Ray.
 
-Each sweep is run through ``sweeps.launch.run_sweep`` as ``lrsweep run`` runs it (Ray started once
+Each sweep is run through ``sweeps.commands.launch.run_sweep`` as ``lrsweep run`` runs it (Ray started once
 first and not timed, so every sweep finds it warm). A round runs the untracked sweep first and last
 and the three tracked ones between, in an order rotated each round; a tracker's ratio in a round is
 its total over the mean of that round's two untracked sweeps, so a drift of the machine's load shows
@@ -39,7 +39,7 @@ STRATEGIES = ["fixed_sgd", "adam", "cosine_sgd", "dals"]
 def timed_sweep(name: str, tracking: dict, storage: str, args) -> tuple[float, float, float, int]:
     """Run one sweep; return (seconds to the tables, seconds in all, CPU seconds of the tracking
     process, exit status)."""
-    from sweeps.launch import run_sweep
+    from sweeps.commands.launch import run_sweep
     from sweeps.spec import parse_spec
 
     spec = parse_spec({
@@ -77,7 +77,7 @@ def main() -> int:
     args = parser.parse_args()
     import ray
 
-    from sweeps.ray_setup import init_ray
+    from sweeps.engine.ray_setup import init_ray
 
     storage = tempfile.mkdtemp(prefix="lrsweep-tracking-cost-")
     os.environ.setdefault("WANDB_MODE", "offline")

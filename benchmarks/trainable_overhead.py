@@ -71,7 +71,7 @@ def ray_trial(epochs: int) -> float:
     import ray
     from ray import tune
 
-    from sweeps.engine import checkpoint_every
+    from sweeps.engine.experiment import checkpoint_every
 
     # Checkpoint as a sweep does (a few times per trial, the latest kept), not after every epoch.
     # "local": a Ray of its own, never a `ray start` cluster that /tmp/ray/ray_current_cluster still names

@@ -25,8 +25,8 @@ __all__ = ["Spec", "SpecError", "SweepError", "load_spec", "resume_sweep", "run_
 
 
 def __getattr__(name: str) -> Any:
-    if name == "SweepError":  # sweeps.storage pulls in pyarrow: imported only when asked for
-        from sweeps.storage import SweepError
+    if name == "SweepError":  # sweeps.record.storage pulls in pyarrow: imported only when asked for
+        from sweeps.record.storage import SweepError
 
         return SweepError
     raise AttributeError(name)
@@ -56,8 +56,8 @@ def run_sweep(
     the spec's; ``address`` joins a Ray cluster (default: an embedded local Ray, ``num_cpus`` CPUs);
     ``plugins`` are imported as ``--plugin`` ones are; ``out`` receives the progress lines.
     """
-    from sweeps.launch import run_sweep as run
-    from sweeps.storage import SweepDir
+    from sweeps.commands.launch import run_sweep as run
+    from sweeps.record.storage import SweepDir
 
     if isinstance(spec, str | Path):
         spec = load_spec(spec, tuple(plugins))
@@ -73,7 +73,7 @@ def resume_sweep(directory: str | Path, *, address: str | None = None, num_cpus:
                  out: Callable[[str], None] = print) -> Path | str:
     """Finish an interrupted sweep or reproduction (finished trials are kept) and return its
     directory; a finished or unreadable one raises SweepError and is left unchanged."""
-    from sweeps.launch import resume_sweep as resume
+    from sweeps.commands.launch import resume_sweep as resume
 
     resume(str(directory), address=address, num_cpus=num_cpus, out=out)
     return _directory(str(directory))

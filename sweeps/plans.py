@@ -103,7 +103,7 @@ def score(history: list[Mapping[str, Any]], final: Mapping[str, Any] | None, err
 
 def tuned_members(run: Any, key: str, selection: str) -> list[tuple[str, int, dict, bool, float | None]]:
     """``(run id, trial index, hparams, canonical, score)`` of each run of study ``key`` that the finished
-    tune trial ``run`` (a ``sweeps.record.RunRecord``) trained; a population may hold other studies' runs."""
+    tune trial ``run`` (a ``sweeps.record.durable.RunRecord``) trained; a population may hold other studies' runs."""
     members = trial_members(run.config)
     per_epoch = [member_metrics(h, len(members)) for h in run.history]
     out = []

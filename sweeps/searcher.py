@@ -29,7 +29,7 @@ replays from the record's seed runs before anything else, so a resumed driver ha
 
 Persistence: the studies live in an Optuna ``JournalStorage`` file (``sweeps.studies_journal``; one study per
 pair, named by the pair; each study trial carries its ``trial_index``). Nothing else of this searcher is saved:
-a resume builds a new one and ``rebuild``s it from the durable record (``sweeps.record``): the
+a resume builds a new one and ``rebuild``s it from the durable record (``sweeps.record.durable``): the
 finished runs are told to their studies (replayed into a fresh study if the journal was lost), a
 trial that was running is proposed again with the point the journal gave it, and the seed queue
 is derived again from the finished tune runs. With the ``random`` and ``qmc`` samplers a pair's
@@ -215,7 +215,7 @@ class PairSearcher(Searcher):
             else:
                 self.queue.retrain(ask.key, self.chosen[ask.key], ask.seeds)
         if self.record_root is not None:
-            from sweeps.storage import SweepDir
+            from sweeps.record.storage import SweepDir
 
             for path, text in dict(filter(None, (self.design.record(k) for k in keys))).items():
                 SweepDir(self.record_root).write_text(path, text, point="selection")
@@ -234,7 +234,7 @@ class PairSearcher(Searcher):
     # -- resume ----------------------------------------------------------------------------------
 
     def rebuild(self, finished: Mapping[str, Any]) -> list[str]:
-        """Take up a sweep from its durable record: ``finished`` maps ``sweeps.record.trial_key`` to
+        """Take up a sweep from its durable record: ``finished`` maps ``sweeps.record.durable.trial_key`` to
         the finished trials' ``RunRecord`` (config, history, error).
 
         The design replays its decisions from the seed runs' scores first (they may say which studies

@@ -47,7 +47,7 @@ class SeedQueue:
 
     def put(self, key: str, runs: list[tuple[dict, dict]]) -> None:
         """Queue pair ``key``'s seed ``runs`` ``(run config, meta)`` (none: its seed runs are settled)."""
-        from sweeps.record import trial_key
+        from sweeps.record.durable import trial_key
 
         population, group = self.plans[key].population, self.plans[key].group
         if group is not None:  # a seed run does not depend on its study's split: the studies share populations

@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from strategies import get_strategy
-from sweeps import cli
+from sweeps.commands import cli
 from sweeps.spec import SpecError, parse_spec
 from trainables import run_trial
 from trainables.population import run_population

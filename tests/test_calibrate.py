@@ -1,4 +1,4 @@
-"""Calibrated lr ranges (spec section ``calibrate``, `sweeps.calibrate`): the spec field, and end to end
+"""Calibrated lr ranges (spec section ``calibrate``, `sweeps.engine.calibrate`): the spec field, and end to end
 on a real local Ray with tests/plugins/lr_cliff.py, whose validation and test accuracy is a known
 function of the learning rate. ``cliff_above``'s best learning rates [0.5, 2] lie a decade above its
 default range [5e-4, 0.05]; ``cliff_inside``'s [0.005, 0.02] inside it."""
@@ -12,10 +12,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from sweeps import calibrate, cli
+from sweeps.commands import cli
+from sweeps.engine import calibrate
+from sweeps.record.storage import SweepDir, SweepError
 from sweeps.spec import SpecError, parse_spec
 from sweeps.spec.calibration import Calibration
-from sweeps.storage import SweepDir, SweepError
 
 PLUGIN = Path(__file__).resolve().parent / "plugins" / "lr_cliff.py"
 ROOT = Path(__file__).resolve().parent.parent
@@ -135,7 +136,7 @@ def test_calibration_finds_a_range_a_decade_above_the_default_and_the_edge_warni
 
 def test_the_protocol_lists_calibrated_beside_default_ranges_and_sums_the_cost_by_hand():
     from reports.sections import calibration_lines
-    from sweeps.calibrate import cost_line
+    from sweeps.engine.calibrate import cost_line
 
     def record(low, high, steps, evals):
         return {"hparam": "lr", "low": low, "high": high, "default_low": 1e-3, "default_high": 0.1, "steps": steps,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sweeps.launch import run_sweep
+from sweeps.commands.launch import run_sweep
 from sweeps.spec import parse_spec
 
 pytestmark = pytest.mark.slow
@@ -54,7 +54,7 @@ class _Live:
 def test_the_live_fifo_scheduler_starts_the_first_added_pending_trial_then_paused_ones():
     from ray.tune.experiment import Trial
 
-    from sweeps.schedulers import LiveFIFOScheduler
+    from sweeps.engine.schedulers import LiveFIFOScheduler
 
     scheduler = LiveFIFOScheduler()
     first, second, third = _Trial(Trial.RUNNING), _Trial(Trial.PENDING), _Trial(Trial.PENDING)

@@ -28,8 +28,8 @@ from patience import STALL_S, sweep_progress, wait_for
 from test_sweep_durable import assert_exact_budget, assert_same_experiment
 from test_sweep_searcher import CANONICAL, plans
 
+from sweeps.record.storage import SweepError, load_sweep_spec
 from sweeps.searcher import PairSearcher
-from sweeps.storage import SweepError, load_sweep_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = {"workloads": [{"synthetic": {"n_train": 256}}], "strategies": ["fixed_sgd", "adam"],
@@ -89,8 +89,9 @@ class Cluster:
         env = {**{k: v for k, v in os.environ.items() if k != "LRSWEEP_CRASH_AT"}, **self.env,
                **({"LRSWEEP_CRASH_AT": crash} if crash else {})}
         with open(log, "w") as out:
-            return subprocess.Popen([sys.executable, "-m", "sweeps.cli", *verb, "--address", self.address], cwd=ROOT,
-                                    env=env, stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+            return subprocess.Popen([sys.executable, "-m", "sweeps.commands.cli", *verb, "--address", self.address],
+                                    cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, text=True,
+                                    start_new_session=True)
 
 
 def write_spec(root: Path, design: str, name: str) -> Path:

@@ -82,6 +82,6 @@ def test_every_imported_library_is_a_declared_dependency():
 def test_the_checker_reads_requirements_and_sees_rich():
     assert [_name(r) for r in ("ray[default,tune]==2.60.0", "PyYAML>=6", "scikit_posthocs", "moto[server]>=5.1")] == \
         ["ray", "pyyaml", "scikit-posthocs", "moto"]
-    assert third_party_imports("sweeps")["rich"] == "sweeps/watch.py"
+    assert third_party_imports("sweeps")["rich"] == "sweeps/observers/watch.py"
     runtime, dev = declared()
     assert {"rich", "mlflow"} <= runtime and "pytest" in dev - runtime

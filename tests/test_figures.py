@@ -178,9 +178,8 @@ def test_budget_curves_tick_whole_trials(data):
 
 def test_the_sweep_records_its_search_ranges():
     """budget_rows writes each pair's searched ranges, spec overrides applied, for the report's bounds."""
-    from sweeps import catalog
-    from sweeps.results import budget_rows
-    from sweeps.spec import parse_spec
+    from sweeps.record.results import budget_rows
+    from sweeps.spec import catalog, parse_spec
 
     spec = parse_spec({"name": "t", "workloads": ["synthetic"], "strategies": ["sgdr", "adamw"],
                        "budget": {"trials": 2, "epochs": 1}, "evaluation": {"seeds": 1},

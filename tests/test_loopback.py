@@ -69,7 +69,7 @@ def test_every_socket_of_an_embedded_sweep_is_loopback(tmp_path):
     spec_path.write_text(yaml.safe_dump({**SPEC, "storage": str(tmp_path / "results")}))
     ray_tmp = tempfile.mkdtemp(prefix="lb", dir="/tmp")  # short: Ray's unix socket paths live under it
     env = {**os.environ, "RAY_TMPDIR": ray_tmp}
-    driver = subprocess.Popen([sys.executable, "-m", "sweeps.cli", "run", str(spec_path), "--num-cpus", "2"],
+    driver = subprocess.Popen([sys.executable, "-m", "sweeps.commands.cli", "run", str(spec_path), "--num-cpus", "2"],
                               cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     seen: set[tuple[str, str, int]] = set()

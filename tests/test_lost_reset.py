@@ -12,7 +12,7 @@ import pytest
 import ray
 from ray import tune
 
-from sweeps.ray_setup import LOOPBACK, loopback_node, retry_trials_lost_in_reset
+from sweeps.engine.ray_setup import LOOPBACK, loopback_node, retry_trials_lost_in_reset
 
 
 @pytest.fixture(scope="module")

@@ -117,8 +117,8 @@ def test_the_rule_steepest_descent_to_the_smallest_loss_capped_by_the_divergence
 
 
 def lrsweep(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sweeps.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run([sys.executable, "-m", "sweeps.commands.cli", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
 
 
 def test_the_command_writes_a_plot_and_search_space_lines_a_spec_accepts(tmp_path):

@@ -18,7 +18,7 @@ PAPER_18 = ("fixed_sgd", "cosine_sgd", "sgdr", "adam", "adamw", "adabound", "lar
 
 
 def plan(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sweeps.cli", "plan", *args], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "sweeps.commands.cli", "plan", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=300)
 
 

@@ -8,8 +8,7 @@ import textwrap
 
 import pytest
 
-from sweeps import plugins
-from sweeps.spec import SpecError, parse_spec
+from sweeps.spec import SpecError, parse_spec, plugins
 
 WORKLOAD = textwrap.dedent('''
     import torch
@@ -75,7 +74,7 @@ def test_bad_plugin_entries_are_spec_errors_naming_the_field(tmp_path):
 
 
 def test_the_listing_commands_show_a_plugin_workload(tmp_path, capsys):
-    from sweeps import cli
+    from sweeps.commands import cli
 
     (tmp_path / "listed_plugin.py").write_text(WORKLOAD.replace("NAME", "'listed_workload'"))
     with pytest.raises(SystemExit) as e:

@@ -21,7 +21,7 @@ def test_results_schema_tables_match_the_code(table):
 
 
 def test_search_space_table_matches_the_code():
-    from sweeps.catalog import strategy_markdown
+    from sweeps.spec.catalog import strategy_markdown
 
     assert strategy_markdown("synthetic") in SEARCH_SPACES, "docs/SEARCH_SPACES.md's table is stale: regenerate it"
 

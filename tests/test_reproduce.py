@@ -13,7 +13,7 @@ import torch
 
 from lrresults.store import read_table, write_table
 from reports.reproduce import build_reproduction_report, read_ceilings, reproduction_rows, write_ceilings
-from sweeps.reproduce import parse_repro_spec
+from sweeps.commands.reproduce import parse_repro_spec
 from sweeps.spec import SpecError
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -134,7 +134,7 @@ def test_report_files_say_the_table_lies_above_the_ceiling_and_stlr_collapses(fi
 
 def _lrsweep(*args, cwd):
     env = {**os.environ, "PYTHONPATH": str(PROJECT)}
-    return subprocess.run([sys.executable, "-m", "sweeps.cli", *args], cwd=cwd, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "sweeps.commands.cli", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=600)
 
 
@@ -202,7 +202,7 @@ def test_cifar10_without_augmentation_trains_on_the_plain_normalised_images():
 @pytest.mark.parametrize("name, corrected", [("reproduce-synthetic.yaml", 5), ("reproduce-cifar10.yaml", 5),
                                              ("reproduce-rte.yaml", 0)])
 def test_shipped_reproduction_specs_validate(name, corrected):
-    from sweeps.reproduce import load_repro_spec
+    from sweeps.commands.reproduce import load_repro_spec
 
     spec = load_repro_spec(PROJECT / "sweeps" / name)
     assert len(spec.strategies) == 18 + corrected and spec.seeds == (42, 43, 44, 45, 46)

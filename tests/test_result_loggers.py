@@ -4,7 +4,7 @@ sweep's results are the record)."""
 import logging
 import os
 
-from sweeps.ray_setup import tune_defaults_for_fit
+from sweeps.engine.ray_setup import tune_defaults_for_fit
 
 NAME = "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"
 

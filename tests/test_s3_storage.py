@@ -34,7 +34,7 @@ def s3(tmp_path_factory):
 
 
 def lrsweep(s3, tmp_path: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sweeps.cli", *args], cwd=tmp_path, env=_env(s3, tmp_path),
+    return subprocess.run([sys.executable, "-m", "sweeps.commands.cli", *args], cwd=tmp_path, env=_env(s3, tmp_path),
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -86,7 +86,7 @@ def test_a_killed_s3_sweep_resumes_at_once_on_the_same_host(s3, tmp_path):
     runs = lambda: [f for f in s3.files("b/killed") if f.startswith("record/runs/")]  # noqa: E731
 
     with open(tmp_path / "run.log", "w") as log:
-        driver = subprocess.Popen([sys.executable, "-m", "sweeps.cli", "run", str(tmp_path / "spec.yaml"),
+        driver = subprocess.Popen([sys.executable, "-m", "sweeps.commands.cli", "run", str(tmp_path / "spec.yaml"),
                                    "--num-cpus", "2"], cwd=tmp_path, env=_env(s3, tmp_path),
                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     sigkill_when(driver, lambda: len(runs()) >= 2, "2 finished trials on S3", tmp_path / "run.log",
@@ -107,7 +107,7 @@ def test_a_killed_s3_sweep_resumes_at_once_on_the_same_host(s3, tmp_path):
 
 
 def test_submit_passes_a_query_string_uri_through_whole():
-    from sweeps.cli import PROJECT_DIR, job_request
+    from sweeps.commands.cli import PROJECT_DIR, job_request
 
     uri = "s3://bucket/p?endpoint_override=127.0.0.1:9000&scheme=http&region=eu-west-1"
     entrypoint, _ = job_request(PROJECT_DIR / "sweeps" / "quick.yaml", uri)

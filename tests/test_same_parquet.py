@@ -84,7 +84,7 @@ def run_tiny_sweep(root: Path) -> dict:
     """Run the sweep through the CLI in-process; return its ``trials`` and ``epochs`` values as JSON data."""
     import pandas as pd
 
-    from sweeps import cli
+    from sweeps.commands import cli
 
     path = tiny_spec(root)
     try:

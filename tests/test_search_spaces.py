@@ -10,7 +10,7 @@ from torch import nn
 
 import search_spaces as ss
 from strategies import list_strategies
-from sweeps import catalog
+from sweeps.spec import catalog
 
 STRATEGIES = [s.name for s in list_strategies()]
 # (workload, options): the synthetic workload is the scratch regime; trec6 (a text workload) the

@@ -8,10 +8,10 @@ import pytest
 from ray.tune.search import Searcher
 
 from lrstats.selection import decide
-from sweeps.engine import _searcher, plan
-from sweeps.record import RunRecord
+from sweeps.engine.experiment import _searcher, plan
+from sweeps.record.durable import RunRecord
+from sweeps.record.storage import SweepDir
 from sweeps.spec import SpecError, parse_spec
-from sweeps.storage import SweepDir
 from vocab.members import trial_members
 
 BASE = {"name": "q", "workloads": ["synthetic"], "strategies": ["adam", "fixed_sgd"],
@@ -124,7 +124,7 @@ def _drive(searcher, finish_after: int | None = None) -> list[tuple[str, int]]:
                  **{f"members/{i}/test_accuracy": s for i, s in enumerate(scores)}}
         searcher.on_trial_result(trial_id, result)
         searcher.on_trial_complete(trial_id, result)
-        from sweeps.record import trial_key
+        from sweeps.record.durable import trial_key
 
         unflat = {"epoch": 3, **({"members": {str(i): {k.split("/")[2]: v for k, v in result.items()
                                                          if k.startswith(f"members/{i}/")}

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sweeps import cli
+from sweeps.commands import cli
 from sweeps.spec import SpecError, load_spec, parse_spec
 
 SWEEPS = Path(__file__).resolve().parent.parent / "sweeps"
@@ -243,7 +243,7 @@ def test_a_closed_pipe_ends_a_listing_quietly():
 
     read, write = os.pipe()
     os.close(read)  # the reader is gone before the first line is written
-    proc = subprocess.run([sys.executable, "-m", "sweeps.cli", "strategies"], cwd=SWEEPS.parent,
+    proc = subprocess.run([sys.executable, "-m", "sweeps.commands.cli", "strategies"], cwd=SWEEPS.parent,
                           stdout=write, stderr=subprocess.PIPE, timeout=120)
     os.close(write)
     assert proc.returncode == 141, proc.stderr.decode()
@@ -267,7 +267,7 @@ def test_submit_refuses_a_spec_outside_the_project(tmp_path, capsys):
 
 def test_submit_runs_the_spec_from_the_uploaded_project():
     entrypoint, runtime_env = cli.job_request(SWEEPS / "paper.yaml", "s3://bucket/lrsweep")
-    assert entrypoint == "python -m sweeps.cli run sweeps/paper.yaml --address auto --storage s3://bucket/lrsweep"
+    assert entrypoint == "python -m sweeps.commands.cli run sweeps/paper.yaml --address auto --storage s3://bucket/lrsweep"
     assert runtime_env["working_dir"] == str(SWEEPS.parent) and ".venv" in runtime_env["excludes"]
 
 

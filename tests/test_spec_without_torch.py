@@ -33,7 +33,7 @@ def test_parsing_a_good_and_a_bad_spec_imports_neither_torch_nor_ray():
 def test_lrsweep_run_refuses_a_misspelt_strategy_without_torch(tmp_path):
     spec = tmp_path / "bad.yaml"
     spec.write_text("name: bad\nworkloads: [synthetic]\nstrategies: [fixed_sdg]\nbudget: {trials: 2}\n")
-    code = ("import sys\nfrom sweeps import cli\ntry:\n    cli.main(['run', sys.argv[1]])\n"
+    code = ("import sys\nfrom sweeps.commands import cli\ntry:\n    cli.main(['run', sys.argv[1]])\n"
             "except SystemExit as e:\n    print(e.code, 'torch' in sys.modules, 'ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, str(spec)], cwd=ROOT, capture_output=True, text=True,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})

@@ -21,9 +21,9 @@ import s3_server
 import yaml
 from patience import wait_for
 
-from sweeps.cli import STORAGE_FAILED
-from sweeps.record import Record
-from sweeps.storage import SweepDir
+from sweeps.commands.cli import STORAGE_FAILED
+from sweeps.record.durable import Record
+from sweeps.record.storage import SweepDir
 from vocab.members import trial_members
 
 pytestmark = pytest.mark.slow
@@ -66,10 +66,10 @@ def _assert_full_budget(trials, budget) -> None:
 SCENARIO = r"""
 set -u
 mount -t tmpfs -o size={small} lrsweep-full {store} || exit 99
-{python} -m sweeps.cli run spec.yaml --storage {store} --num-cpus 2 > run.log 2>&1; echo $? > run.code
+{python} -m sweeps.commands.cli run spec.yaml --storage {store} --num-cpus 2 > run.log 2>&1; echo $? > run.code
 cp -a {store}/full stopped
 mount -o remount,size=256m {store}
-{python} -m sweeps.cli resume {store}/full --num-cpus 2 > resume.log 2>&1; echo $? > resume.code
+{python} -m sweeps.commands.cli resume {store}/full --num-cpus 2 > resume.log 2>&1; echo $? > resume.code
 cp -a {store}/full resumed
 """
 
@@ -133,7 +133,8 @@ def test_an_s3_server_gone_mid_sweep_stops_it_with_status_3_and_resume_completes
     runs = lambda: [f for f in s3.files("o/outage") if f.startswith("record/runs/")]  # noqa: E731
     try:
         with open(tmp_path / "run.log", "w") as log:
-            driver = subprocess.Popen([sys.executable, "-m", "sweeps.cli", "run", "spec.yaml", "--num-cpus", "2"],
+            driver = subprocess.Popen([sys.executable, "-m", "sweeps.commands.cli", "run", "spec.yaml",
+                                       "--num-cpus", "2"],
                                       cwd=user, env=env, stdout=log, stderr=subprocess.STDOUT,
                                       start_new_session=True)
         try:
@@ -149,7 +150,7 @@ def test_an_s3_server_gone_mid_sweep_stops_it_with_status_3_and_resume_completes
         assert f"lrsweep: storage error: the sweep's storage {directory} failed" in stopped_log, stopped_log[-4000:]
         assert f"lrsweep resume '{directory}'" in stopped_log  # quoted: a shell would cut the URI at its '&'
         # While it is down, a storage that cannot be read is said so, never taken for "not a sweep".
-        status = subprocess.run([sys.executable, "-m", "sweeps.cli", "status", directory], cwd=user, env=env,
+        status = subprocess.run([sys.executable, "-m", "sweeps.commands.cli", "status", directory], cwd=user, env=env,
                                 capture_output=True, text=True, timeout=240)
         assert status.returncode == STORAGE_FAILED, status.stdout + status.stderr
         assert status.stderr.startswith("lrsweep: storage error: OSError: ") and "AWS Error" in status.stderr
@@ -158,7 +159,7 @@ def test_an_s3_server_gone_mid_sweep_stops_it_with_status_3_and_resume_completes
         relay.up()
         recorded = _assert_record_intact(SweepDir(directory))
         assert 3 <= recorded < TUNE_RUNS + SEED_RUNS
-        resumed = subprocess.run([sys.executable, "-m", "sweeps.cli", "resume", directory, "--num-cpus", "2"],
+        resumed = subprocess.run([sys.executable, "-m", "sweeps.commands.cli", "resume", directory, "--num-cpus", "2"],
                                  cwd=user, env=env, capture_output=True, text=True, timeout=300)
     finally:
         relay.close()

@@ -11,8 +11,8 @@ import psutil
 import pytest
 
 from lrresults.store import cache_name, join, normalise
-from sweeps.record import STALE_AFTER_S, Lease
-from sweeps.storage import SweepDir, SweepError, command
+from sweeps.record.durable import STALE_AFTER_S, Lease
+from sweeps.record.storage import SweepDir, SweepError, command
 
 QUERY = "?endpoint_override=127.0.0.1:9000&scheme=http"
 

@@ -88,7 +88,7 @@ def test_uri_paths_go_through_pyarrow_filesystems(tmp_path):
 def test_one_whole_file_writer_for_tables_and_the_sweeps_files(tmp_path, monkeypatch):
     """A results table and a sweep's own file go through the same `write_whole`: each is flushed to disk
     (one fsync each) before it is renamed into place, and no temporary file is left beside it."""
-    from sweeps.storage import SweepDir
+    from sweeps.record.storage import SweepDir
 
     synced = []
     real = os.fsync
@@ -102,7 +102,7 @@ def test_one_whole_file_writer_for_tables_and_the_sweeps_files(tmp_path, monkeyp
 
 
 def test_a_write_that_fails_before_the_rename_keeps_the_old_file_and_no_copy(tmp_path, monkeypatch):
-    from sweeps.storage import SweepDir
+    from sweeps.record.storage import SweepDir
 
     sweep = SweepDir(str(tmp_path))
     sweep.write_text("progress.json", "old")

@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from sweeps.engine import plan
-from sweeps.record import RunRecord, trial_key
+from sweeps.engine.experiment import plan
+from sweeps.record.durable import RunRecord, trial_key
+from sweeps.record.storage import SweepDir
 from sweeps.searcher import PairSearcher
 from sweeps.spec import SpecError, parse_spec
-from sweeps.storage import SweepDir
 from trainables.workload import HOLDOUT_SEED, holdout
 from vocab.members import report, trial_members
 
@@ -64,7 +64,7 @@ def test_the_cli_refuses_a_bad_studies_field_with_exit_2(tmp_path):
     raw["budget"]["studies"] = 0
     raw["storage"] = str(tmp_path / "results")
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(raw))
-    done = subprocess.run([sys.executable, "-m", "sweeps.cli", "run", str(tmp_path / "bad.yaml")], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "sweeps.commands.cli", "run", str(tmp_path / "bad.yaml")], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "budget.studies: got 0; allowed: an integer >= 1" in done.stderr
     assert not (tmp_path / "results").exists()  # nothing half-written
@@ -186,7 +186,7 @@ def test_the_report_compares_strategies_over_studies(tmp_path):
 
 def test_plan_says_what_a_guarantee_over_studies_would_cost():
     from lrstats.selection import kn_constants
-    from sweeps.estimate import study_guarantee_lines
+    from sweeps.commands.estimate import study_guarantee_lines
 
     spec = spec_of(studies=3)
     assert study_guarantee_lines(spec_of(), None) == []  # one study: nothing to say

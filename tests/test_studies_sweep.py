@@ -23,8 +23,8 @@ from test_sweep_durable import finish
 import search_spaces as ss
 from reports.analysis import analyse
 from reports.load import load_results
-from sweeps import catalog
 from sweeps.searcher import IndexedRandomSampler
+from sweeps.spec import catalog
 
 pytestmark = pytest.mark.slow
 

@@ -121,9 +121,9 @@ TRUTH = {"adam": [90, 91, 92, 91, 91, 91, 91], "cosine_sgd": [88, 92, 92.5, 91, 
 
 
 def _searcher(tmp_path, name="optuna.journal"):
-    from sweeps.engine import _searcher, plan
+    from sweeps.engine.experiment import _searcher, plan
+    from sweeps.record.storage import SweepDir
     from sweeps.spec import parse_spec
-    from sweeps.storage import SweepDir
 
     return _searcher(plan(parse_spec(AUTO), SweepDir(str(tmp_path / "t"))))
 
@@ -140,7 +140,7 @@ def _result(config):
 def _drive(searcher, finished=None, stop=None):
     """Give out and finish trials one at a time (as a 1-slot cluster would) until FINISHED or ``stop``
     trials; return the finished runs by record key, in order."""
-    from sweeps.record import RunRecord, trial_key
+    from sweeps.record.durable import RunRecord, trial_key
 
     finished = {} if finished is None else dict(finished)
     while stop is None or len(finished) < stop:
@@ -242,7 +242,7 @@ def test_a_bad_selection_over_studies_is_refused_naming_the_field(budget, evalua
 
 
 def test_plan_counts_studies_from_the_first_stage_to_the_cap_and_expects_from_a_pilot():
-    from sweeps.estimate import RAY_START_S, Cost, describe, estimate
+    from sweeps.commands.estimate import RAY_START_S, Cost, describe, estimate
 
     spec = _parse()  # 3 strategies, 2 trials and 2 seeds per study, 3 to 7 studies, population 4, 1 epoch
     costs = {("synthetic", s): Cost(per_run_epoch=2.0, start=4.0) for s in spec.strategies}
@@ -260,7 +260,7 @@ def test_plan_counts_studies_from_the_first_stage_to_the_cap_and_expects_from_a_
 
 
 def test_an_extension_may_add_strategies_but_not_change_the_seeds_a_study_score_averages():
-    from sweeps.extend import protocol_changes
+    from sweeps.commands.extend import protocol_changes
 
     spec = _parse()
     more = dataclasses.replace(spec, strategies=(*spec.strategies, "sgdr"))

@@ -45,7 +45,7 @@ def record(directory: Path) -> dict | None:
 def test_a_selection_over_studies_killed_after_its_first_screening_resumes_to_its_decision(tmp_path):
     from lrstats.selection import SelectionSettings
     from reports import build_report
-    from sweeps.progress import status
+    from sweeps.observers.progress import status
 
     spec = tmp_path / "s.yaml"
     spec.write_text(yaml.safe_dump({**SPEC, "name": "s", "storage": str(tmp_path / "results")}))

@@ -39,7 +39,7 @@ asks (tests/test_sweep_searcher.py), and tests/soak.py runs the storm with ``ran
 
 
 def lrsweep(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "sweeps.cli", *args], cwd=cwd, start_new_session=True,
+    return subprocess.Popen([sys.executable, "-m", "sweeps.commands.cli", *args], cwd=cwd, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
 

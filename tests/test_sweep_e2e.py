@@ -8,7 +8,7 @@ import pytest
 import yaml
 from offline_data import text_spec_workload
 
-from sweeps import cli
+from sweeps.commands import cli
 
 pytestmark = pytest.mark.slow
 
@@ -55,7 +55,7 @@ def test_sweep_exits_0_and_status_says_complete(sweep, capsys):
 
 
 def test_exactly_the_budget_per_pair_and_trial_0_canonical(tables):
-    from sweeps import catalog
+    from sweeps.spec import catalog
 
     tune = tables["trials"].query("stage == 'tune'")
     assert len(tune) == 2 * 3 * 3

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from sweeps import cli
+from sweeps.commands import cli
 
 pytestmark = pytest.mark.slow
 

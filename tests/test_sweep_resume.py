@@ -29,7 +29,7 @@ SPEC = {
 def lrsweep(*args: str, log: Path) -> subprocess.Popen:
     """``lrsweep ARGS`` in its own session, its output into ``log`` (a pipe nobody reads could fill up)."""
     with open(log, "w") as out:
-        return subprocess.Popen([sys.executable, "-m", "sweeps.cli", *args], cwd=ROOT, start_new_session=True,
+        return subprocess.Popen([sys.executable, "-m", "sweeps.commands.cli", *args], cwd=ROOT, start_new_session=True,
                                 stdout=out, stderr=subprocess.STDOUT, text=True)
 
 
@@ -60,7 +60,8 @@ def test_sigkill_then_resume_runs_every_trial_exactly_once(tmp_path, population)
     # Tune's own checkpoints are a cache: the resume reads lrsweep's record only.
     shutil.rmtree(directory / "experiment")
 
-    resumed = run_while_progressing([sys.executable, "-m", "sweeps.cli", "resume", str(directory), "--num-cpus", "2"],
+    resumed = run_while_progressing([sys.executable, "-m", "sweeps.commands.cli", "resume", str(directory),
+                                     "--num-cpus", "2"],
                                     lambda: sweep_progress(directory), tmp_path / "resume.log", cwd=ROOT)
     out = resumed.stdout
     assert resumed.returncode == 0, out

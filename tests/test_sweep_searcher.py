@@ -6,7 +6,7 @@ import pytest
 from optuna.trial import TrialState
 
 import search_spaces as ss
-from sweeps.results import dedupe_epochs
+from sweeps.record.results import dedupe_epochs
 from sweeps.searcher import PairPlan, PairSearcher, best_trial
 from sweeps.spec import EarlyStopping
 
@@ -71,8 +71,8 @@ def test_best_selection_ranks_by_the_best_epoch(tmp_path):
 
 
 def _recorded(configs: dict, accs: dict) -> dict:
-    """The durable record's finished trials (sweeps.record.RunRecord) for trial id -> accuracy."""
-    from sweeps.record import RunRecord, trial_key
+    """The durable record's finished trials (sweeps.record.durable.RunRecord) for trial id -> accuracy."""
+    from sweeps.record.durable import RunRecord, trial_key
 
     runs = [RunRecord(t, configs[t], ({"epoch": 1, "val_accuracy": acc / 2}, {"epoch": 2, "val_accuracy": acc}))
             for t, acc in accs.items()]
@@ -181,7 +181,7 @@ def test_per_pair_early_stopping_builds_one_rule_per_pair_and_never_stops_a_seed
 
     from ray.tune.schedulers import TrialScheduler
 
-    from sweeps.schedulers import PerPairScheduler
+    from sweeps.engine.schedulers import PerPairScheduler
 
     sched = PerPairScheduler(EarlyStopping("asha", "val_accuracy", 1, 2), {"w/a": 4, "w/b": 4})
     assert set(sched.per_pair) == {"w/a", "w/b"}

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from offline_data import write_text_dataset, write_text_model
 
-from sweeps import cli
+from sweeps.commands import cli
 from sweeps.spec import SpecError, parse_spec
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from sweeps.observers.tracking import TAG_COLUMNS, with_tracking
 from sweeps.spec import SpecError, parse_spec
 from sweeps.trackers import TRACKER_CLASSES, TRACKERS, SweepInfo, TrackedRun, Tracker
-from sweeps.tracking import TAG_COLUMNS, with_tracking
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = {"name": "tracked", "workloads": [{"synthetic": {"n_train": 256}}], "strategies": ["fixed_sgd"],
@@ -90,7 +90,7 @@ def test_mlflow_takes_a_run_over_its_batch_limits_whole(local_env):
 
 
 def test_the_trackers_import_nothing_of_the_project_above_vocab():
-    """So the spec's validation (below ``sweeps.tracking``) reads the registry without an import circle."""
+    """So the spec's validation (below ``sweeps.observers.tracking``) reads the registry without an import circle."""
     from test_import_layers import imports, modules
 
     found = modules()

@@ -27,9 +27,9 @@ import psutil
 import pytest
 import yaml
 
+from sweeps.observers.tracking import epoch_scalars, report_verdict
 from sweeps.spec import SpecError, parse_spec
 from sweeps.spec.tracking import TRACKERS, TrackerInfo
-from sweeps.tracking import epoch_scalars, report_verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = {"name": "tracked", "workloads": [{"synthetic": {"n_train": 256}}], "strategies": ["fixed_sgd", "dals"],
@@ -62,7 +62,7 @@ def test_a_tracker_not_installed_is_refused_with_its_install_command(monkeypatch
         parse_spec({**BASE, "tracking": {"mlflow": True}})
     spec = tmp_path / "s.yaml"
     spec.write_text(yaml.safe_dump({**BASE, "storage": str(tmp_path)}))
-    proc = subprocess.run([sys.executable, "-m", "sweeps.cli", "run", str(spec), "--track", "comet"], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "sweeps.commands.cli", "run", str(spec), "--track", "comet"], cwd=ROOT,
                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 2 and "unknown tracker; allowed: tensorboard, mlflow, wandb" in proc.stderr
     assert not (tmp_path / "tracked").exists()
@@ -78,8 +78,8 @@ def test_epoch_scalars_and_the_verdict_section():
 
 
 def test_a_tracking_server_that_never_answers_holds_the_driver_for_its_timeout_only(tmp_path):
-    from sweeps.storage import SweepDir
-    from sweeps.tracking import Observer, finish
+    from sweeps.observers.tracking import Observer, finish
+    from sweeps.record.storage import SweepDir
 
     with socket.socket() as silent:  # the kernel accepts its connections; nothing ever answers them
         silent.bind(("127.0.0.1", 0))
@@ -133,7 +133,7 @@ class MlflowServer:
 
 
 def lrsweep(*args: str, env: dict) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "sweeps.cli", *args], cwd=ROOT, start_new_session=True,
+    return subprocess.Popen([sys.executable, "-m", "sweeps.commands.cli", *args], cwd=ROOT, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT), **env})
 
@@ -169,11 +169,11 @@ class Output:
 
 
 def tracking_process(driver: int) -> psutil.Process:
-    """A driver's tracking process (``sweeps.tracking.serve``), waited for up to 60 s."""
+    """A driver's tracking process (``sweeps.observers.tracking.serve``), waited for up to 60 s."""
     def find() -> psutil.Process | None:
         for child in psutil.Process(driver).children():
             with contextlib.suppress(psutil.Error):  # a child that has just ended
-                if "sweeps.tracking import serve" in " ".join(child.cmdline()):
+                if "sweeps.observers.tracking import serve" in " ".join(child.cmdline()):
                     return child
         return None
 
@@ -236,8 +236,8 @@ def sweep(tmp_path_factory):
         piped = lrsweep("status", str(directory), "--watch", "--interval", "0.5", env={})
         procs.append(piped)
         piped_out = Output(piped)
-        command = (f"cd {ROOT} && COLUMNS=150 PYTHONPATH={ROOT} {sys.executable} -m sweeps.cli status {directory} "
-                   "--watch --interval 0.5; sleep 600")
+        command = (f"cd {ROOT} && COLUMNS=150 PYTHONPATH={ROOT} {sys.executable} -m sweeps.commands.cli status "
+                   f"{directory} --watch --interval 0.5; sleep 600")
         tmux("new-session", "-d", "-s", session, "-x", "150", "-y", "40", command)
         panes = [""]
         wait_for(second, lambda: panes.append(tmux("capture-pane", "-p", "-t", session)) or " epoch " in panes[-1],
@@ -248,7 +248,7 @@ def sweep(tmp_path_factory):
         assert second.returncode == 0, resumed_text
         piped_text = piped_out.text(timeout=120)
         server.start()
-        tracked = subprocess.run([sys.executable, "-m", "sweeps.cli", "track", str(directory)], cwd=ROOT,
+        tracked = subprocess.run([sys.executable, "-m", "sweeps.commands.cli", "track", str(directory)], cwd=ROOT,
                                  capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT), **env},
                                  timeout=300)
         assert tracked.returncode == 0, tracked.stdout + tracked.stderr
@@ -367,7 +367,8 @@ def test_lrsweep_track_fills_a_local_mlflow_store_from_the_record(sweep):
     from mlflow import MlflowClient
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "WANDB_MODE": "offline"}
-    proc = subprocess.run([sys.executable, "-m", "sweeps.cli", "track", str(sweep["dir"]), "--track", "mlflow"],
+    proc = subprocess.run([sys.executable, "-m", "sweeps.commands.cli", "track", str(sweep["dir"]),
+                           "--track", "mlflow"],
                           cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"mlflow: {RUNS} runs logged, 0 already there" in proc.stdout
@@ -435,7 +436,7 @@ def test_wandb_offline_files_hold_every_run_once_with_the_parquet_history(sweep)
 def test_the_verdict_so_far_is_the_reports_verdict_marked_provisional(sweep, tmp_path):
     """A copy of the finished sweep without its tables reads as a sweep still running: its verdict so far
     (from the record's seed runs) is the report's own verdict, marked provisional."""
-    from sweeps.watch import PROVISIONAL, Verdicts, provisional_verdict, view_lines
+    from sweeps.observers.watch import PROVISIONAL, Verdicts, provisional_verdict, view_lines
 
     running = tmp_path / "tracked"
     running.mkdir()
@@ -456,7 +457,7 @@ def test_the_watch_rides_out_a_storage_that_stops_answering(monkeypatch):
     saying since when and why; a read that fails for another reason is not hidden."""
     import errno
 
-    from sweeps import watch
+    from sweeps.observers import watch
 
     script = [(["view 1"], False), OSError(errno.EIO, "Input/output error"),
               OSError("AWS Error NETWORK_CONNECTION during GetObject operation: curlCode: 7"), (["view 2"], True)]

@@ -119,7 +119,7 @@ def test_bad_configs_are_rejected_clearly(change, error, message):
 
 
 def test_canonical_hparams_take_regime_and_overrides_from_the_workload():
-    from sweeps.catalog import resolved_canonical
+    from sweeps.spec.catalog import resolved_canonical
 
     sgd = strategies.get_strategy("fixed_sgd")
     assert resolved_canonical("synthetic", {}, "fixed_sgd") == sgd.canonical("scratch")

@@ -123,7 +123,7 @@ def trainable(config: dict, store=None) -> None:
     earlier, diverged).
 
     ``store`` (``load()``, ``save(state)``): a durable home for the trial's checkpoints outside Tune
-    (``sweeps.record.CheckpointStore``); the newer of its snapshot and Tune's is resumed, and the
+    (``sweeps.record.durable.CheckpointStore``); the newer of its snapshot and Tune's is resumed, and the
     resumed epochs are reported again first."""
     runs = members.run_configs(config)
     population = len(runs) > 1

@@ -35,7 +35,7 @@ def score_runs(seeds: list[tuple[str, int]], finals: list[Mapping[str, Any] | No
 
 
 def seed_scores(run: Any) -> list[Score]:
-    """The scores of a finished seed trial of the record (a ``sweeps.record.RunRecord``)."""
+    """The scores of a finished seed trial of the record (a ``sweeps.record.durable.RunRecord``)."""
     members = trial_members(run.config)
     return score_runs([(m["pair"], m["trial_index"]) for _, m in members],
                       member_finals(run.history, len(members)), run.error is not None)

@@ -12,7 +12,7 @@ written while parsing: the CLI validates before it creates any directory.
 Modules: ``model`` (the dataclasses, constants and the spec hash), ``checks`` (the validation
 toolkit: ``Problems`` and the field readers), ``sections`` (one parser per section),
 ``plugin_import`` (the spec's plugins, imported before the rest validates) and ``loading``
-(``parse_spec`` / ``load_spec``). Other spec formats (``sweeps.reproduce``) build on the public
+(``parse_spec`` / ``load_spec``). Other spec formats (``sweeps.commands.reproduce``) build on the public
 toolkit and section parsers re-exported here.
 """
 

@@ -3,7 +3,7 @@
 ``calibrate: lr`` (the defaults) or ``calibrate: {hparam: lr, steps: 300, min_lr: 1.0e-6, max_lr: 10,
 seed: 0}``. One procedure for every pair: the LR range test (``trainables.lr_range``) with the same
 ramp, steps and seed; the range runs from the steepest descent to the loss minimum, widened to hold
-the canonical value (``sweeps.calibrate`` runs it). It is part of the protocol, so it is in the spec
+the canonical value (``sweeps.engine.calibrate`` runs it). It is part of the protocol, so it is in the spec
 hash; a spec without it keeps the hash it had before the section existed.
 """
 

@@ -9,7 +9,7 @@ The protocol hash (``Spec.protocol_hash``) names what makes two *pairs* comparab
 sweep holds them: the budget, the evaluation, the seed rule and the pair's own workload (options,
 epochs); not the strategy list, not the other workloads, and not the search-space overrides, which
 belong to their strategy the way its own space does (the budget table records each pair's space).
-So a sweep extended by strategies or workloads (``sweeps.extend``) keeps one protocol.
+So a sweep extended by strategies or workloads (``sweeps.commands.extend``) keeps one protocol.
 """
 
 from __future__ import annotations
@@ -289,7 +289,7 @@ class Spec:
     max_concurrent: int | None = None
     keep_checkpoints: bool = False
     search_space: tuple[tuple[str, tuple[tuple[str, tuple[float, float]], ...]], ...] = ()
-    plugins: tuple = ()  # sweeps.plugins.Plugin entries, imported before the rest was validated
+    plugins: tuple = ()  # sweeps.spec.plugins.Plugin entries, imported before the rest was validated
     tracking: tuple = ()  # sweeps.spec.tracking.TrackerSpec entries: observers, not in the hash
     calibrate: Any = None  # sweeps.spec.calibration.Calibration, or None: in the hash only when set
 
@@ -351,7 +351,7 @@ class Spec:
             "max_concurrent": self.max_concurrent,
             "keep_checkpoints": self.keep_checkpoints,
             "search_space": {s: {h: list(r) for h, r in o} for s, o in self.search_space},
-            # Module names: a sweep directory keeps the plugins' code under plugins/ (sweeps.plugins).
+            # Module names: a sweep directory keeps the plugins' code under plugins/ (sweeps.spec.plugins).
             **({"plugins": [p.module for p in self.plugins]} if self.plugins else {}),
             **({"tracking": tracking_to_dict(self.tracking)} if self.tracking else {}),
             **self._calibrate(),

@@ -13,7 +13,7 @@ __all__ = ["import_spec_plugins"]
 def import_spec_plugins(raw: Any, base: str | Path | None, extra: tuple[str, ...], p: Problems) -> tuple:
     """Resolve and import the spec's ``plugins`` (relative to ``base``) and the ``--plugin`` ones,
     before anything that may name what they register is validated."""
-    from sweeps.plugins import PluginError, import_plugins, load_entry_points, resolve
+    from sweeps.spec.plugins import PluginError, import_plugins, load_entry_points, resolve
 
     allowed = "a list of module names, .py files or package directories (relative to the spec file)"
     entries = [] if raw is None else raw

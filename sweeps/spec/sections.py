@@ -309,7 +309,7 @@ def parse_search_space(raw: Any, spec_strategies: tuple[str, ...], workloads: tu
     """Overrides ``{strategy: {hparam: [low, high]}}``: only searched hparams, containing the canonical
     value, both bounds accepted by the strategy's own ``HParam`` (the one check ``Strategy.config`` makes)."""
     from strategies import get_strategy
-    from sweeps.catalog import default_space, resolved_canonical
+    from sweeps.spec.catalog import default_space, resolved_canonical
 
     if raw is None:
         return ()

@@ -1,7 +1,7 @@
 """The spec's ``tracking`` section: which experiment trackers observe the sweep, and where.
 
 ``tracking: {tensorboard: true, mlflow: {tracking_uri: ./mlruns, experiment: my-sweep},
-wandb: {project: lrsweep, mode: offline}}``. Trackers only observe (``sweeps.tracking`` feeds them
+wandb: {project: lrsweep, mode: offline}}``. Trackers only observe (``sweeps.observers.tracking`` feeds them
 from the driver's record), so the section is not part of the spec hash. Each entry is checked against
 the trackers' one registry (``sweeps.trackers.TRACKERS``: names, options, allowed values); a tracker
 whose library is not installed is refused here, with the command that installs it. No tracker library
@@ -27,7 +27,7 @@ DEFAULT_TIMEOUT_S = 60.0
 
 @dataclass(frozen=True)
 class TrackerSpec:
-    """One tracker of the spec: its name and its options (defaults left to ``sweeps.tracking``)."""
+    """One tracker of the spec: its name and its options (defaults left to ``sweeps.observers.tracking``)."""
 
     name: str
     options: tuple[tuple[str, Any], ...] = ()

@@ -1,7 +1,7 @@
 """What a tracker is: the one protocol every tracker answers, and the values it is handed.
 
 A tracker observes a sweep (Ray Tune's ``Callback``, not a participant): the tracking process
-(``sweeps.tracking``) asks each tracker the same questions in the same order, and nothing a tracker
+(``sweeps.observers.tracking``) asks each tracker the same questions in the same order, and nothing a tracker
 answers reaches a trial or the record. Imports nothing of the project but ``vocab``, so the spec's
 validation (``sweeps.spec.tracking``) reads the registry without the trackers' libraries.
 """
@@ -74,7 +74,7 @@ class Tracker(abc.ABC):
     ``cls(sweep: SweepInfo, options)``: its library imported, its store reached, what the store already
     holds of this sweep read), then asks ``log`` for each finished run, ``log_report`` once when the
     sweep's tables are written, and ``close``. Any of these may raise: the tracker is then warned about
-    and dropped for the session, and the sweep goes on (``sweeps.tracking.session``).
+    and dropped for the session, and the sweep goes on (``sweeps.observers.tracking.session``).
 
     A subclass sets ``info`` (its entry in the registry, ``sweeps.trackers``) and ``where`` (where it
     logs, for that warning), and imports its library in the constructor, never at module import.

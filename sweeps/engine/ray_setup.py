@@ -1,5 +1,5 @@
-"""Starting Ray and the run side of a Tune experiment, shared by sweeps (``sweeps.engine``) and
-reproductions (``sweeps.reproduce``): the cluster connection, quiet output, trial names, storage,
+"""Starting Ray and the run side of a Tune experiment, shared by sweeps (``sweeps.engine.experiment``) and
+reproductions (``sweeps.commands.reproduce``): the cluster connection, quiet output, trial names, storage,
 retries, checkpoints kept and the progress callback."""
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ from contextlib import contextmanager
 from ray.tune import Callback
 
 from lrresults import crashpoints
-from sweeps import plugins
-from sweeps.progress import Progress, trial_error
-from sweeps.record import Record, RunRecord
-from sweeps.results import dedupe_epochs, describe_error
-from sweeps.spec import Spec
-from sweeps.storage import EXPERIMENT, StorageWatch, SweepDir
-from sweeps.trial_entry import LOG_DIR_VAR
+from sweeps.engine.trial_entry import LOG_DIR_VAR
+from sweeps.observers.progress import Progress, trial_error
+from sweeps.record.durable import Record, RunRecord
+from sweeps.record.results import dedupe_epochs, describe_error
+from sweeps.record.storage import EXPERIMENT, StorageWatch, SweepDir
+from sweeps.spec import Spec, plugins
 
 __all__ = ["LOOPBACK", "MAX_FAILURES", "SNAPSHOT_PERIOD_S", "LatestCheckpointOnly", "RecordWriter",
            "init_ray", "loopback_node", "quiet_tune", "retry_trials_lost_in_reset", "run_config", "trial_dirname",
@@ -35,7 +34,7 @@ def init_ray(address: str | None, num_cpus: int | None, spec: Spec | None = None
     """Start an embedded local Ray (``address`` None), listening on loopback only (``loopback_node``),
     or connect to a cluster; True if we started it.
 
-    The job's runtime_env carries the spec's plugins to every worker (``sweeps.plugins``). Inside a
+    The job's runtime_env carries the spec's plugins to every worker (``sweeps.spec.plugins``). Inside a
     Ray Job sent by ``lrsweep submit`` the job's own runtime_env carries them already, and Ray
     refuses a driver runtime_env that sets the same fields again. The spec's text tasks travel as
     names (``LRSWEEP_TEXT_TASKS``).
@@ -107,7 +106,7 @@ SNAPSHOT_SYNC_TIMEOUT_S = 60
 def tune_defaults_for_fit() -> Iterator[None]:
     """Inside: Tune adds none of its own CSV, JSON and TensorBoard copies of every result, and takes
     no periodic experiment snapshot (``SNAPSHOT_PERIOD_S``); a user's own setting of either
-    variable wins. The record (sweeps.record) is the sweep's, and the TensorBoard histograms of the
+    variable wins. The record (sweeps.record.durable) is the sweep's, and the TensorBoard histograms of the
     per-layer lists cost the driver about 4 s of CPU per population trial of 80 epochs, taken from
     the trials' cores (BENCHMARKS.md). Set only around ``fit`` so that other Tune runs in the process
     (and servers it starts) keep Tune's defaults."""
@@ -174,7 +173,7 @@ class RecordWriter(Callback):
     """The driver's side of the durable record: each trial's reported epochs, kept in memory, and
     its run record written whole when Tune reports it finished or errored (after its retries). A
     trial resumed from a checkpoint reports that checkpoint's epochs again first, so the epochs of
-    every session end up here. ``observer`` (``sweeps.tracking.Observer.run_finished``) is handed each
+    every session end up here. ``observer`` (``sweeps.observers.tracking.Observer.run_finished``) is handed each
     run record once it is written."""
 
     def __init__(self, record: Record, journal: Callable[[], None] | None = None,

@@ -11,10 +11,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from sweeps.observers.tracking.convert import report_verdict, sweep_info
+from sweeps.record.storage import SweepDir, command
 from sweeps.spec import Spec
-from sweeps.storage import SweepDir, command
 from sweeps.trackers import TrackedRun, Tracker, make_tracker
-from sweeps.tracking.convert import report_verdict, sweep_info
 
 __all__ = ["Session"]
 
@@ -84,7 +84,7 @@ class Session:
         self._each(lambda name, tracker: tracker.log_report(report_dir, verdict))
 
     def close(self) -> dict[str, Any]:
-        """Close the trackers; what this session logged (``sweeps.tracking.process.Observer.counts``)."""
+        """Close the trackers; what this session logged (``sweeps.observers.tracking.process.Observer.counts``)."""
         self._each(lambda name, tracker: tracker.close())
         children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the report's figure workers
         return {"logged": self.logged, "skipped": self.skipped, "failed": sorted(self.failed),

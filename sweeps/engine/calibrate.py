@@ -19,9 +19,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 
 from lrresults.store import is_uri
-from sweeps import catalog
-from sweeps.spec import Spec
-from sweeps.storage import SweepDir, SweepError
+from sweeps.record.storage import SweepDir, SweepError
+from sweeps.spec import Spec, catalog
 from vocab.contracts import Pair
 
 __all__ = ["FILE", "calibrate", "cost_line", "override"]
@@ -68,7 +67,7 @@ def _run(spec: Spec, workload, strategy: str) -> dict:
 
 def _remote(spec: Spec, workload, strategy: str) -> dict:
     """``_run`` in a Ray worker, after the sweep's plugins are imported there (as a trial does)."""
-    from sweeps.plugins import import_from_env
+    from sweeps.spec.plugins import import_from_env
 
     import_from_env()
     return _run(spec, workload, strategy)
@@ -80,7 +79,7 @@ def _on_ray(spec: Spec, sweep: SweepDir, todo: list, address: str | None,
     started (and stopped again) here when it is not running yet: the sweep starts its own after."""
     import ray
 
-    from sweeps.ray_setup import init_ray
+    from sweeps.engine.ray_setup import init_ray
 
     started = init_ray(address, num_cpus, spec, sweep)
     try:
@@ -128,7 +127,7 @@ def calibrate(spec: Spec, sweep: SweepDir, out: Callable[[str], None] = print, *
     return {Pair(w.name, s).key: pairs[Pair(w.name, s).key] for w, s in spec.pairs()}
 
 
-override = catalog.calibration_override  # below sweeps.results, which reads it too
+override = catalog.calibration_override  # below sweeps.record.results, which reads it too
 
 
 def cost_line(calibrated: Mapping[str, Mapping]) -> str:

@@ -21,11 +21,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sweeps import plugins as plugin_files
-from sweeps.extensions import EXTENSIONS, stamp, steps
-from sweeps.progress import say
+from sweeps.observers.progress import say
+from sweeps.record.extensions import EXTENSIONS, stamp, steps
+from sweeps.record.storage import SweepError, load_sweep_spec
 from sweeps.spec import Spec, load_spec, parse_spec, population_size
-from sweeps.storage import SweepError, load_sweep_spec
+from sweeps.spec import plugins as plugin_files
 
 __all__ = ["EXTENSIONS", "ProtocolError", "added", "extend_sweep", "extended_spec", "protocol_changes", "stamp",
            "steps"]
@@ -114,8 +114,8 @@ def extend_sweep(directory: str, *, strategies: Sequence[str] = (), workloads: S
     1 unequal budget). SpecError or SweepError (``ProtocolError`` naming each differing field), with
     nothing in the directory changed, for an extension that does not validate, adds nothing, or would
     change the protocol."""
-    from sweeps.engine import execute, plan
-    from sweeps.record import Lease, Record
+    from sweeps.engine.experiment import execute, plan
+    from sweeps.record.durable import Lease, Record
 
     old, sweep = load_sweep_spec(directory)
     new = extended_spec(old, strategies=strategies, workloads=workloads, seeds=seeds, spec_path=spec_path,

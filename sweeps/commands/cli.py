@@ -16,10 +16,10 @@ from pathlib import Path
 
 from sweeps.spec import SpecError, load_spec
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT_DIR = Path(__file__).resolve().parents[2]
 BAD_INPUT = 2
 STORAGE_FAILED = 3
-"""Exit status of a driver whose sweep storage failed mid-sweep (``sweeps.storage.StorageError``)."""
+"""Exit status of a driver whose sweep storage failed mid-sweep (``sweeps.record.storage.StorageError``)."""
 
 
 def _fail(message: str) -> int:
@@ -37,7 +37,7 @@ def _spec_or_fail(path: str, plugins: Sequence[str] | None = None):
 def _drive(start: Callable[[], int]) -> int:
     """Run a driver (run, resume, extend, reproduce): a refusal is bad input (2, nothing written); a
     storage that fails is ``STORAGE_FAILED`` (``main``)."""
-    from sweeps.storage import SweepError
+    from sweeps.record.storage import SweepError
 
     try:
         return start()
@@ -50,25 +50,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     if spec is None:
         return status
     if args.track:
-        from sweeps.tracking import with_tracking
+        from sweeps.observers.tracking import with_tracking
 
         try:
             spec = with_tracking(spec, args.track)
         except SpecError as err:
             return _fail(str(err))
-    from sweeps.launch import run_sweep  # Ray and torch: only for a spec that can run
+    from sweeps.commands.launch import run_sweep  # Ray and torch: only for a spec that can run
 
     return _drive(lambda: run_sweep(spec, storage=args.storage, address=args.address, num_cpus=args.num_cpus))
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from sweeps.launch import resume_sweep
+    from sweeps.commands.launch import resume_sweep
 
     return _drive(lambda: resume_sweep(args.dir, address=args.address, num_cpus=args.num_cpus))
 
 
 def cmd_extend(args: argparse.Namespace) -> int:
-    from sweeps.extend import extend_sweep
+    from sweeps.commands.extend import extend_sweep
 
     names = (lambda text: [x.strip() for x in (text or "").split(",") if x.strip()])
     return _drive(lambda: extend_sweep(args.dir, strategies=names(args.strategies), workloads=names(args.workloads),
@@ -77,12 +77,12 @@ def cmd_extend(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from sweeps.progress import status
-    from sweeps.storage import SweepError
+    from sweeps.observers.progress import status
+    from sweeps.record.storage import SweepError
 
     try:
         if args.watch:
-            from sweeps.watch import watch
+            from sweeps.observers.watch import watch
 
             return watch(args.dir, args.interval)
         return status(args.dir)
@@ -91,8 +91,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_track(args: argparse.Namespace) -> int:
-    from sweeps.storage import SweepError
-    from sweeps.tracking import track
+    from sweeps.observers.tracking import track
+    from sweeps.record.storage import SweepError
 
     try:
         return track(args.dir, args.track or ())
@@ -104,15 +104,15 @@ def job_request(spec_path: Path, storage: str | None, spec_plugins: Sequence = (
                 cli_plugins: Sequence = ()) -> tuple[str, dict]:
     """The Ray Job entrypoint and runtime_env that run ``spec_path`` (inside the project) on a cluster.
 
-    ``spec_plugins`` / ``cli_plugins``: the ``sweeps.plugins.Plugin`` entries of the spec and of
+    ``spec_plugins`` / ``cli_plugins``: the ``sweeps.spec.plugins.Plugin`` entries of the spec and of
     ``--plugin``. Their code goes with the job as ``py_modules`` (so a plugin file may lie outside
     the project); the job's driver and every worker import them by module name.
     """
-    from sweeps import plugins
+    from sweeps.spec import plugins
 
     # `python -m` works on a head node where the lrsweep script is not installed: the job runs in
     # the uploaded working_dir, which puts the packages on the path.
-    entrypoint = f"python -m sweeps.cli run {spec_path.relative_to(PROJECT_DIR)} --address auto"
+    entrypoint = f"python -m sweeps.commands.cli run {spec_path.relative_to(PROJECT_DIR)} --address auto"
     for plugin in cli_plugins:
         entrypoint += f" --plugin {shlex.quote(plugin.module)}"
     if storage:
@@ -137,7 +137,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from ray.exceptions import AuthenticationError
     from ray.job_submission import JobSubmissionClient
 
-    from sweeps.plugins import as_packages, resolve
+    from sweeps.spec.plugins import as_packages, resolve
 
     cli_plugins = [resolve(entry) for entry in args.plugin or ()]
     spec_plugins = [p for p in spec.plugins if p not in cli_plugins]
@@ -166,7 +166,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def _import_plugins_or_fail(entries: Sequence[str] | None) -> int | None:
     """Import ``--plugin`` entries (and the installed entry points) for a listing command."""
-    from sweeps.plugins import PluginError, import_plugins, resolve
+    from sweeps.spec.plugins import PluginError, import_plugins, resolve
 
     try:
         import_plugins([resolve(entry) for entry in entries or ()])
@@ -177,7 +177,7 @@ def _import_plugins_or_fail(entries: Sequence[str] | None) -> int | None:
 
 def cmd_strategies(args: argparse.Namespace) -> int:
     from strategies import list_strategies
-    from sweeps import catalog
+    from sweeps.spec import catalog
 
     if (failed := _import_plugins_or_fail(args.plugin)) is not None:
         return failed
@@ -292,7 +292,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     spec, status = _spec_or_fail(args.spec, args.plugin)
     if spec is None:
         return status
-    from sweeps import estimate as est
+    from sweeps.commands import estimate as est
 
     slots = est.slots_of(spec, args.num_cpus, args.gpus)
     pilot = None
@@ -333,7 +333,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from lrresults.store import is_uri
-    from sweeps.reproduce import load_repro_spec, run_reproduction
+    from sweeps.commands.reproduce import load_repro_spec, run_reproduction
 
     try:
         repro = load_repro_spec(args.spec)
@@ -532,7 +532,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _storage_failed(err: RuntimeError | OSError) -> int | None:
     """Say what to do and return ``STORAGE_FAILED`` for a sweep stopped by its storage (``StorageError``)
     or any command whose storage cannot be read or written; None for any other error."""
-    from sweeps.storage import StorageError, storage_fault
+    from sweeps.record.storage import StorageError, storage_fault
 
     if isinstance(err, StorageError):
         print(f"lrsweep: storage error: {err}", file=sys.stderr)

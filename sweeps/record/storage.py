@@ -1,7 +1,7 @@
 """The sweep directory: where a sweep keeps its spec, its Tune experiment and its tables, local or remote.
 
 Layout of ``<storage>/<name>/``: the durable record (``spec.yaml``, the normalised spec;
-``optuna.journal``; ``record/``: see ``sweeps.record``), ``lease`` (the driver holding it),
+``optuna.journal``; ``record/``: see ``sweeps.record.durable``), ``lease`` (the driver holding it),
 ``experiment/`` (the Tune experiment: a cache), ``selection.json`` (each pair's selected tune
 trial), ``progress.json`` (for ``lrsweep status``), the Parquet tables, ``plugins/`` (copies of the spec's plugins),
 ``logs/<trial id>.log`` (library chatter of each trial; local storage only),
@@ -26,8 +26,7 @@ import yaml
 
 from lrresults.crashpoints import crash_point
 from lrresults.store import cache_name, filesystem, is_uri, join, normalise, write_whole
-from sweeps import plugins
-from sweeps.spec import Spec, SpecError, parse_spec
+from sweeps.spec import Spec, SpecError, parse_spec, plugins
 
 __all__ = ["EXPERIMENT", "StorageError", "StorageWatch", "SweepDir", "SweepError", "load_sweep_spec", "pause",
            "storage_fault", "unreadable_spec"]
@@ -98,7 +97,7 @@ def storage_fault(err: BaseException | None) -> OSError | None:
 
 
 class StorageWatch:
-    """The first storage fault of a fit (``sweeps.storage.storage_fault``: a full disk, an object store out
+    """The first storage fault of a fit (``sweeps.record.storage.storage_fault``: a full disk, an object store out
     of reach). Once one is seen the record writer ends the experiment at Tune's next step, and no trial
     ending after it is recorded, counted or told to a tracker: a trial that could not write is storage's
     failure, not its own, so it runs again on resume instead of standing in the record as errored."""
@@ -198,7 +197,7 @@ def load_sweep_spec(directory: str) -> tuple[Spec, SweepDir]:
     except yaml.YAMLError as err:
         raise SweepError(unreadable_spec(sweep.path("spec.yaml"), f"not valid YAML: {err}")) from None
     try:
-        # The plugins the sweep started with, from the copies it keeps (sweeps.plugins).
+        # The plugins the sweep started with, from the copies it keeps (sweeps.spec.plugins).
         recorded = raw.get("plugins") if isinstance(raw, dict) else None
         if recorded:
             plugins.import_plugins(plugins.recorded(recorded, sweep.root))

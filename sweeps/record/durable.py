@@ -32,7 +32,7 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
-from sweeps.storage import SweepDir, SweepError, command, pause
+from sweeps.record.storage import SweepDir, SweepError, command, pause
 from vocab.members import trial_members
 
 __all__ = ["RECORD", "CheckpointStore", "Lease", "Record", "RunRecord", "pause", "trial_key"]

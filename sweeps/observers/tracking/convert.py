@@ -13,9 +13,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from sweeps.record import RunRecord
+from sweeps.record.durable import RunRecord
+from sweeps.record.storage import SweepDir
 from sweeps.spec import Spec
-from sweeps.storage import SweepDir
 from sweeps.trackers import SweepInfo, TrackedRun
 
 __all__ = ["TAG_COLUMNS", "epoch_scalars", "report_verdict", "sweep_info", "tracked_runs"]
@@ -50,8 +50,8 @@ def epoch_scalars(row: Mapping[str, Any]) -> dict[str, float]:
 
 def tracked_runs(spec: Spec, run: RunRecord) -> list[TrackedRun]:
     """The runs of one finished Tune trial as the ``trials`` table has them (same ids, hyperparameters
-    and status; ``sweeps.results.trial_row``), with their epochs."""
-    from sweeps.results import records, trial_row
+    and status; ``sweeps.record.results.trial_row``), with their epochs."""
+    from sweeps.record.results import records, trial_row
 
     out = []
     for record in records([run]):

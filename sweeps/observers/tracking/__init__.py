@@ -16,9 +16,9 @@ the protocol, the registry, one file per tracker). This package feeds them, in t
   ``--track``, and ``track`` (``lrsweep track``).
 """
 
-from sweeps.tracking.command import finish, observe, track, with_tracking
-from sweeps.tracking.convert import TAG_COLUMNS, epoch_scalars, report_verdict, tracked_runs
-from sweeps.tracking.process import Detached, Observer, serve
+from sweeps.observers.tracking.command import finish, observe, track, with_tracking
+from sweeps.observers.tracking.convert import TAG_COLUMNS, epoch_scalars, report_verdict, tracked_runs
+from sweeps.observers.tracking.process import Detached, Observer, serve
 
 __all__ = ["TAG_COLUMNS", "Detached", "Observer", "epoch_scalars", "finish", "observe", "report_verdict", "serve",
            "track", "tracked_runs", "with_tracking"]

@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 from ray.tune import Callback
 
-from sweeps.results import describe_error
-from sweeps.storage import StorageWatch, SweepDir, command, load_sweep_spec
+from sweeps.record.results import describe_error
+from sweeps.record.storage import StorageWatch, SweepDir, command, load_sweep_spec
 from vocab.contracts import OK, SEED, STAGE_METRIC, STUDY_MARK, TUNE, Pair
 from vocab.members import member_metrics, trial_members
 
@@ -191,7 +191,7 @@ def status(directory: str, out: Callable[[str], None] = say) -> int:
     if sweep.read_text("spec.yaml") is None and sweep.read_text("reproduce.yaml") is not None:
         import yaml
 
-        from sweeps.repro_spec import load_recorded
+        from sweeps.spec.reproduction import load_recorded
 
         spec = load_recorded(yaml.safe_load(sweep.read_text("reproduce.yaml")), sweep.path("reproduce.yaml"))
         spec = spec.as_sweep_spec()

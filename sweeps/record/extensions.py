@@ -1,5 +1,5 @@
 """An extended sweep's steps (``extensions.json``): its first spec and each ``lrsweep extend`` after it,
-and which step added each row. Read by the engine when it writes the tables and by ``sweeps.extend``;
+and which step added each row. Read by the engine when it writes the tables and by ``sweeps.commands.extend``;
 below both, so neither imports the other (docs/DURABILITY.md)."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from sweeps.record.storage import SweepDir
 from sweeps.spec.model import STUDY_SEED_STRIDE  # a study j seed run is study 0's seed + j strides
-from sweeps.storage import SweepDir
 from vocab.contracts import TUNE, Pair
 
 __all__ = ["EXTENSIONS", "stamp", "steps"]
@@ -23,7 +23,7 @@ def steps(sweep: SweepDir) -> list[dict]:
 
 
 def stamp(sweep: SweepDir, records: list) -> tuple[list, dict[str, str] | None]:
-    """``records`` (``sweeps.results.TrialRecord``) each with the spec hash of the first step that asked for
+    """``records`` (``sweeps.record.results.TrialRecord``) each with the spec hash of the first step that asked for
     it, and each pair's (the step that added the pair); unchanged, with None, for a sweep never extended."""
     found = steps(sweep)
     if not found:

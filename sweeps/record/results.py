@@ -20,15 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from lrresults.crashpoints import crash_point
 from lrresults.store import exists, read_table, write_table
-from sweeps import catalog
-from sweeps.spec import Spec, WorkloadSpec
+from sweeps.spec import Spec, WorkloadSpec, catalog
 from vocab import predictions
 from vocab.contracts import ERROR, FINISHED, LAYER_KEYS, OK, SEED, TUNE, Pair
 from vocab.members import member_metrics, run_ids, trial_members
 
 if TYPE_CHECKING:
     from lrstats.replay import Replay
-    from sweeps.storage import SweepDir
+    from sweeps.record.storage import SweepDir
 
 
 @dataclass(frozen=True)
@@ -314,7 +313,7 @@ def budget_rows(spec: Spec, records: list[TrialRecord], spec_hashes: Mapping[str
                 calibrated: Mapping[str, Mapping] | None = None) -> list[dict]:
     """One ``budget`` row per pair: what was planned, what ran, and whether that is complete;
     ``spec_hashes``: pair key -> the spec hash of the step that added it (an extended sweep);
-    ``calibrated``: pair key -> its calibration (``sweeps.calibrate``), whose range was searched."""
+    ``calibrated``: pair key -> its calibration (``sweeps.engine.calibrate``), whose range was searched."""
     rows = []
     selections = _selections(spec, records)
     design = "selection" if spec.evaluation.adaptive else "study_selection" if spec.budget.adaptive_studies else "fixed"

@@ -1,7 +1,7 @@
 """A sweep's front door: run a new sweep, or resume an interrupted sweep or reproduction.
 
-Both take the lease and hand a plan to ``sweeps.engine.execute``. A reproduction
-(``sweeps.reproduce``) is a client of the engine like a sweep, so the one ``resume`` that serves
+Both take the lease and hand a plan to ``sweeps.engine.experiment.execute``. A reproduction
+(``sweeps.commands.reproduce``) is a client of the engine like a sweep, so the one ``resume`` that serves
 both sits here, above the two, and the engine imports neither.
 """
 
@@ -11,13 +11,12 @@ import os
 from collections.abc import Callable
 
 from lrresults.store import normalise
-from sweeps import plugins
-from sweeps.engine import execute, plan, tables_complete
-from sweeps.progress import say
-from sweeps.record import Lease, Record
-from sweeps.spec import Spec
+from sweeps.engine.experiment import execute, plan, tables_complete
+from sweeps.observers.progress import say
+from sweeps.record.durable import Lease, Record
+from sweeps.record.storage import SweepDir, SweepError, command, load_sweep_spec
+from sweeps.spec import Spec, plugins
 from sweeps.spec.model import STUDY_SEED_STRIDE
-from sweeps.storage import SweepDir, SweepError, command, load_sweep_spec
 
 __all__ = ["resume_sweep", "run_sweep"]
 
@@ -59,7 +58,7 @@ def resume_sweep(directory: str, *, address: str | None = None, num_cpus: int | 
     sweep another driver holds."""
     found = SweepDir(normalise(directory))
     if found.read_text("spec.yaml") is None and found.read_text("reproduce.yaml") is not None:
-        from sweeps.reproduce import resume_reproduction
+        from sweeps.commands.reproduce import resume_reproduction
 
         return resume_reproduction(directory, address=address, num_cpus=num_cpus, out=out)
     spec, sweep = load_sweep_spec(directory)

@@ -11,14 +11,14 @@ stages; ``PairSearcher`` drives it:
    seeds ``0..seeds-1`` on the full training split and scored on test. There is no barrier
    between the stages, so the reused trial actors never wait for the slowest pair.
 
-The durable record (``sweeps.record``) is the truth: every session (``run``, each ``resume``)
+The durable record (``sweeps.record.durable``) is the truth: every session (``run``, each ``resume``)
 starts a fresh Tune experiment from it, with a searcher ``rebuild``t from the finished runs and the
 journal, so Tune's own experiment files are a cache no resume reads. ``plan`` -> ``fit`` ->
-``collect`` is the whole engine; a sweep (``sweeps.launch``) and a reproduction (``sweeps.reproduce``)
+``collect`` is the whole engine; a sweep (``sweeps.commands.launch``) and a reproduction (``sweeps.commands.reproduce``)
 are its clients, each with its own plan, and it imports neither. One driver holds a sweep at a time
-(``sweeps.record.Lease``, taken by the clients). The sweep directory is
-``sweeps.storage``'s; starting Ray and the RunConfig are ``sweeps.ray_setup``'s; progress lines and
-``status`` are ``sweeps.progress``'s.
+(``sweeps.record.durable.Lease``, taken by the clients). The sweep directory is
+``sweeps.record.storage``'s; starting Ray and the RunConfig are ``sweeps.engine.ray_setup``'s; progress lines and
+``status`` are ``sweeps.observers.progress``'s.
 """
 
 from __future__ import annotations
@@ -31,16 +31,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lrresults.store import is_uri
-from sweeps import catalog
 from sweeps.designs import design_for
+from sweeps.engine.ray_setup import MAX_FAILURES, init_ray, quiet_tune, run_config, trial_dirname
+from sweeps.observers.progress import say
 from sweeps.plans import PairPlan, study_plan
-from sweeps.progress import say
-from sweeps.ray_setup import MAX_FAILURES, init_ray, quiet_tune, run_config, trial_dirname
-from sweeps.record import Lease, Record, RunRecord
-from sweeps.results import records, tables_complete, write_results
+from sweeps.record.durable import Lease, Record, RunRecord
+from sweeps.record.results import records, tables_complete, write_results
+from sweeps.record.storage import StorageError, StorageWatch, SweepDir, pause
 from sweeps.searcher import PairSearcher
-from sweeps.spec import Spec, population_size
-from sweeps.storage import StorageError, StorageWatch, SweepDir, pause
+from sweeps.spec import Spec, catalog, population_size
 from vocab.contracts import SEED, TUNE, Pair
 from vocab.members import trial_members
 
@@ -62,7 +61,7 @@ def base_config(spec: Spec, workload, strategy: str, stage: str, seed: int) -> d
 def checkpoint_every(epochs: int) -> int:
     """Checkpoint about four times per trial, and always at its last epoch.
 
-    Each checkpoint goes to the record first (``sweeps.record.CheckpointStore``), then to Tune, which
+    Each checkpoint goes to the record first (``sweeps.record.durable.CheckpointStore``), then to Tune, which
     keeps the latest (``ray_setup.LatestCheckpointOnly``): the ones mid-way let a long trial resume
     there after a kill; the last one is a finished marker (or, with ``keep_checkpoints``, the final
     state). A checkpoint per epoch would cost a short trial ~20% of its time.
@@ -80,7 +79,7 @@ class Plan:
     planned: dict[str, dict[str, int]]  # stage -> pair -> runs
     spec_file: str = "spec.yaml"
     trainable_resources: dict = field(default_factory=dict)
-    calibrated: dict = field(default_factory=dict)  # pair key -> its calibration (sweeps.calibrate)
+    calibrated: dict = field(default_factory=dict)  # pair key -> its calibration (sweeps.engine.calibrate)
 
     @property
     def record(self) -> Record:
@@ -95,7 +94,7 @@ def plan(spec: Spec, sweep: SweepDir, out: Callable[[str], None] = say, address:
     ``STUDY_SEED_STRIDE * j + 0..``; study 0 is exactly a one-study sweep's pair. With ``calibrate``, each
     pair's range test runs first on Ray (``address``, ``num_cpus``), or is read back from the sweep; every
     study of a pair searches the calibrated range."""
-    from sweeps import calibrate
+    from sweeps.engine import calibrate
 
     calibrated = calibrate.calibrate(spec, sweep, out, on_ray=True, address=address, num_cpus=num_cpus)
     if calibrated:
@@ -137,10 +136,10 @@ def fit(p: Plan, out: Callable[[str], None] = say, observer=None, watch: Storage
     storage fault seen by ``watch`` (or by this fit's writes) ends it with a StorageError."""
     from ray import tune
 
-    from sweeps.progress import Progress
-    from sweeps.ray_setup import RecordWriter, tune_defaults_for_fit
-    from sweeps.schedulers import LiveFIFOScheduler, PerPairScheduler
-    from sweeps.trial_entry import run_trial_config
+    from sweeps.engine.ray_setup import RecordWriter, tune_defaults_for_fit
+    from sweeps.engine.schedulers import LiveFIFOScheduler, PerPairScheduler
+    from sweeps.engine.trial_entry import run_trial_config
+    from sweeps.observers.progress import Progress
 
     spec, sweep = p.spec, p.sweep
     finished = p.record.runs()
@@ -225,7 +224,9 @@ def collect(p: Plan, out: Callable[[str], None] = say) -> list[dict]:
     runs = sorted(p.record.runs().values(), key=lambda r: r.key)
     _write_selection(p.spec, p.sweep, runs)
     pause("tables")
-    from sweeps.extensions import stamp  # an extended sweep's rows keep the spec hash of the step that added them
+    from sweeps.record.extensions import (
+        stamp,  # an extended sweep's rows keep the spec hash of the step that added them
+    )
 
     found, spec_hashes = stamp(p.sweep, records(runs, p.sweep))
     return write_results(p.spec, found, p.sweep.root, spec_hashes, calibrated=p.calibrated)
@@ -234,8 +235,8 @@ def collect(p: Plan, out: Callable[[str], None] = say) -> list[dict]:
 def execute(p: Plan, address: str | None, num_cpus: int | None, out, lease: Lease,
             summary: Callable[[list[dict]], int] | None = None) -> int:
     """Fit and collect under ``lease`` (already taken); return ``summary(budget)``'s exit status. The
-    spec's trackers observe from the record (``sweeps.tracking``)."""
-    from sweeps import tracking
+    spec's trackers observe from the record (``sweeps.observers.tracking``)."""
+    from sweeps.observers import tracking
 
     watch = StorageWatch()
     lease.on_fault = watch.failed  # a URI lease's renewal is the driver's own probe of its storage

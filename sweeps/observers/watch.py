@@ -2,7 +2,7 @@
 verdict so far, refreshed from storage alone (no Ray is started, so it works on a URI while the
 sweep runs on a cluster).
 
-The per-pair table is ``sweeps.progress.status``'s; the trials in flight are ``progress.json``'s
+The per-pair table is ``sweeps.observers.progress.status``'s; the trials in flight are ``progress.json``'s
 ``running`` list (the driver rewrites it every ``LIVE_S`` seconds); the verdict so far is the
 report's own verdict (``reports.sections.verdict_section``) computed on the seed runs the record
 holds, marked provisional: seeds still to come can change it. On a terminal the view is redrawn in
@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable
 
 from lrresults.store import exists
-from sweeps.progress import RUNNING, status
-from sweeps.record import Record
-from sweeps.storage import SweepDir, load_sweep_spec, storage_fault
+from sweeps.observers.progress import RUNNING, status
+from sweeps.record.durable import Record
+from sweeps.record.storage import SweepDir, load_sweep_spec, storage_fault
 from vocab.contracts import SEED
 
 __all__ = ["provisional_verdict", "view_lines", "watch"]
@@ -35,7 +35,7 @@ def provisional_verdict(directory: str) -> tuple[int, list[str]]:
     from reports.load import load_results
     from reports.options import DEFAULT_MARGIN
     from reports.sections import verdict_section
-    from sweeps.results import (
+    from sweeps.record.results import (
         records,  # plain functions: no Ray is started
         write_results,
     )

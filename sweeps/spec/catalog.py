@@ -55,6 +55,6 @@ def strategy_markdown(workload: str = "synthetic", options: Mapping | None = Non
 
 
 def calibration_override(calibration: Mapping | None) -> dict[str, tuple[float, float]]:
-    """A pair's calibration (``sweeps.calibrate``) as a search-space override, ``{hparam: (low, high)}``
+    """A pair's calibration (``sweeps.engine.calibrate``) as a search-space override, ``{hparam: (low, high)}``
     (none without one)."""
     return {calibration["hparam"]: (calibration["low"], calibration["high"])} if calibration else {}

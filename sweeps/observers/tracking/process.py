@@ -1,5 +1,5 @@
 """The tracking process and its link to the driver: transport only (what is logged is
-``sweeps.tracking.session``'s and ``sweeps.tracking.convert``'s).
+``sweeps.observers.tracking.session``'s and ``sweeps.observers.tracking.convert``'s).
 
 The record writer hands each finished Tune trial to an ``Observer``, which queues it; a driver thread
 converts it (``tracked_runs``) and pickles it down the stdin of a process of its own (``serve``, at a
@@ -21,11 +21,11 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sweeps.record import RunRecord
+from sweeps.observers.tracking.convert import tracked_runs
+from sweeps.observers.tracking.session import Session
+from sweeps.record.durable import RunRecord
+from sweeps.record.storage import SweepDir, command
 from sweeps.spec import Spec
-from sweeps.storage import SweepDir, command
-from sweeps.tracking.convert import tracked_runs
-from sweeps.tracking.session import Session
 
 __all__ = ["NICENESS", "Detached", "Observer", "serve"]
 
@@ -86,9 +86,9 @@ class Observer:
         self.done = threading.Event()
         # Not multiprocessing: its spawn would import the caller's __main__ again, and a fork the
         # driver's Ray threads.
-        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        root = os.path.abspath(os.path.join(os.path.dirname(__file__), *[os.pardir] * 3))  # the project root
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-        self.process = subprocess.Popen([sys.executable, "-c", "from sweeps.tracking import serve; serve()"],
+        self.process = subprocess.Popen([sys.executable, "-c", "from sweeps.observers.tracking import serve; serve()"],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         self.queue.put(("start", (spec, sweep.root)))
         for run in backlog:  # a resume's runs, which a killed driver may not have logged

@@ -20,16 +20,16 @@ def run_trial_config(config: dict) -> None:
 
     from ray import tune
 
-    from sweeps.plugins import import_from_env
+    from sweeps.spec.plugins import import_from_env
     from trainables import trainable
     from trainables.logs import trial_log
 
     context = tune.get_context()
     log_dir = os.environ.get(LOG_DIR_VAR) or context.get_trial_dir()
     store = None
-    if config["sweep"].get("record"):  # the sweep's durable record (sweeps.record) keeps its checkpoints
-        from sweeps.record import CheckpointStore, Record
-        from sweeps.storage import SweepDir
+    if config["sweep"].get("record"):  # the sweep's durable record (sweeps.record.durable) keeps its checkpoints
+        from sweeps.record.durable import CheckpointStore, Record
+        from sweeps.record.storage import SweepDir
 
         root = config["sweep"]["record"]
         store = CheckpointStore(root, Record(SweepDir(root)).checkpoint_name(config))

@@ -1,4 +1,4 @@
-"""A reproduction spec (``lrsweep reproduce SPEC``, ``sweeps.reproduce``): parsed, validated and read
+"""A reproduction spec (``lrsweep reproduce SPEC``, ``sweeps.commands.reproduce``): parsed, validated and read
 back from the ``reproduce.yaml`` a reproduction records. No Ray and no engine here, so ``status``
 reads a reproduction without importing what runs one.
 

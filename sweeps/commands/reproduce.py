@@ -14,7 +14,7 @@ searcher: the same trainable, progress lines, trial records and Parquet writer, 
 directory also gets ``ceilings.parquet`` (the Bayes ceiling of workloads that have one) and
 ``reproduce.yaml`` (the normalised spec).
 
-The spec (fields, parsing, ``reproduce.yaml``) is ``sweeps.repro_spec``'s.
+The spec (fields, parsing, ``reproduce.yaml``) is ``sweeps.spec.reproduction``'s.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from collections.abc import Callable, Sequence
 
 import yaml
 
-from sweeps.repro_spec import PROTOCOLS, ReproSpec, load_recorded, load_repro_spec, parse_repro_spec
 from sweeps.spec import SpecError
+from sweeps.spec.reproduction import PROTOCOLS, ReproSpec, load_recorded, load_repro_spec, parse_repro_spec
 
 __all__ = ["PROTOCOLS", "ReproSpec", "load_repro_spec", "parse_repro_spec", "resume_reproduction",
            "run_reproduction"]
@@ -33,7 +33,7 @@ __all__ = ["PROTOCOLS", "ReproSpec", "load_repro_spec", "parse_repro_spec", "res
 def repro_plan(repro: ReproSpec, sweep):
     """The engine's ``Plan`` of a reproduction: per pair no tune trials and one fixed seed-stage run
     per seed (the canonical settings or the spec's ``hparams``, the reference code's RNG order)."""
-    from sweeps.engine import Plan, base_config
+    from sweeps.engine.experiment import Plan, base_config
     from sweeps.plans import PairPlan
     from vocab.contracts import SEED, Pair
 
@@ -65,8 +65,8 @@ def run_reproduction(repro: ReproSpec, *, storage: str | None = None, address: s
                      out: Callable[[str], None] = print) -> int:
     """Run every (workload, strategy, seed) once; write the tables, the ceilings and the report.
     Returns 0 when every run finished (ok or diverged), 1 otherwise."""
-    from sweeps.record import Lease
-    from sweeps.storage import SweepDir, SweepError, command
+    from sweeps.record.durable import Lease
+    from sweeps.record.storage import SweepDir, SweepError, command
 
     sweep = SweepDir.of(storage or repro.storage, repro.name)
     if sweep.read_text("reproduce.yaml") is not None or sweep.read_text("spec.yaml") is not None:
@@ -82,7 +82,7 @@ def run_reproduction(repro: ReproSpec, *, storage: str | None = None, address: s
 
 def _execute(repro: ReproSpec, plan, address, num_cpus, fair, out, lease) -> int:
     from reports.reproduce import build_reproduction_report, write_ceilings
-    from sweeps.engine import execute
+    from sweeps.engine.experiment import execute
 
     def summary(budget: list[dict]) -> int:
         write_ceilings(ceiling_rows(repro), plan.sweep.root)
@@ -100,9 +100,9 @@ def resume_reproduction(directory: str, *, address: str | None = None, num_cpus:
                         out: Callable[[str], None] = print) -> int:
     """Finish an interrupted reproduction from its durable record, as ``resume_sweep`` a sweep."""
     from lrresults.store import normalise
-    from sweeps.engine import tables_complete
-    from sweeps.record import Lease, Record
-    from sweeps.storage import SweepDir, SweepError, unreadable_spec
+    from sweeps.engine.experiment import tables_complete
+    from sweeps.record.durable import Lease, Record
+    from sweeps.record.storage import SweepDir, SweepError, unreadable_spec
 
     sweep = SweepDir(normalise(directory))
     path = sweep.path("reproduce.yaml")

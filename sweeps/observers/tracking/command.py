@@ -9,12 +9,12 @@ from collections.abc import Callable, Iterable
 
 import yaml
 
-from sweeps.record import Lease, Record
+from sweeps.observers.tracking.process import Observer
+from sweeps.record.durable import Lease, Record
+from sweeps.record.storage import SweepDir, SweepError, load_sweep_spec
 from sweeps.spec import Problems, Spec, SpecError
 from sweeps.spec.tracking import parse_tracking, tracking_to_dict
-from sweeps.storage import SweepDir, SweepError, load_sweep_spec
 from sweeps.trackers import TRACKERS
-from sweeps.tracking.process import Observer
 
 __all__ = ["finish", "observe", "track", "with_tracking"]
 
@@ -62,7 +62,7 @@ def track(directory: str, entries: Iterable[str] = (), out: Callable[[str], None
     to its trackers and those of ``entries``, skipping runs already logged; waits for the trackers.
     Holds the sweep's lease, so it never logs beside a running driver. 0 when every tracker took
     everything, 1 otherwise."""
-    from sweeps.results import tables_complete
+    from sweeps.record.results import tables_complete
 
     spec, sweep = load_sweep_spec(directory)
     spec = with_tracking(spec, entries)
