@@ -1,5 +1,5 @@
 """The selection design replayed from per-seed scores: the one place that turns a workload's seed runs
-into the series ``lrstats.selection.decide`` compares, for the driver (``sweeps.seedstage``), the
+into the series ``lrstats.selection.decide`` compares, for the driver (``sweeps.designs.rounds``), the
 budget table and the report alike, so all three reach the same decision.
 
 Pure functions, no I/O: a score is a seed run's final test accuracy in percent, None for a run that

@@ -17,7 +17,7 @@ study is the strategy's canonical configuration, not a draw, and is left out. ``
 every other trial (QMC's scrambled Sobol points are each uniform over the space, but one study's points
 are spread evenly rather than independent; the estimate is fair, the bands assume independence).
 ``tpe``: only its random start-up (Optuna's ``TPESampler`` ``n_startup_trials``, 10 by default and left
-at it by ``sweeps.searcher.SAMPLERS``: trial i sees at most i earlier trials, so trials 1..9 are
+at it by ``sweeps.search.searcher.SAMPLERS``: trial i sees at most i earlier trials, so trials 1..9 are
 random); later TPE trials are chosen from earlier scores and are no sample of one distribution. With
 several tuning studies per pair (the trials table's ``study`` column; absent means one study) the
 draws of all studies are pooled: each study draws afresh with its own sampler seed.

@@ -29,7 +29,7 @@ from test_sweep_durable import assert_exact_budget, assert_same_experiment
 from test_sweep_searcher import CANONICAL, plans
 
 from sweeps.record.storage import SweepError, load_sweep_spec
-from sweeps.searcher import PairSearcher
+from sweeps.search.searcher import PairSearcher
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = {"workloads": [{"synthetic": {"n_train": 256}}], "strategies": ["fixed_sgd", "adam"],

@@ -203,7 +203,7 @@ def test_a_strategy_added_to_a_stopped_selection_reopens_it_with_the_first_stage
     extended sweep replays the old runs, and once the added pair has tuned, the procedure asks for its
     first-stage seeds (the same seed numbers as the others') before deciding again over all of them."""
     from lrstats.selection import SelectionSettings
-    from sweeps.seedstage import Rounds
+    from sweeps.designs.rounds import Rounds
 
     settings = SelectionSettings(0.5, 0.95, 3, 9, 3)
     old = {"w/a": ("w", "a"), "w/b": ("w", "b")}

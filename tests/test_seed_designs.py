@@ -19,7 +19,7 @@ import pytest
 
 from lrstats.selection import SelectionSettings
 from sweeps.designs import Ask, FixedSeeds, Reproduction, SeedDesign, SeedSelection, StudySelection
-from sweeps.plans import PairPlan
+from sweeps.designs.plans import PairPlan
 from sweeps.spec.model import STUDY_SEED_STRIDE
 
 PAIRS = {"w/a": ("w", "a"), "w/b": ("w", "b")}

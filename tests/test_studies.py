@@ -16,7 +16,7 @@ import yaml
 from sweeps.engine.experiment import plan
 from sweeps.record.durable import RunRecord, trial_key
 from sweeps.record.storage import SweepDir
-from sweeps.searcher import PairSearcher
+from sweeps.search.searcher import PairSearcher
 from sweeps.spec import SpecError, parse_spec
 from trainables.workload import HOLDOUT_SEED, holdout
 from vocab.members import report, trial_members

@@ -23,7 +23,7 @@ from test_sweep_durable import finish
 import search_spaces as ss
 from reports.analysis import analyse
 from reports.load import load_results
-from sweeps.searcher import IndexedRandomSampler
+from sweeps.search.searcher import IndexedRandomSampler
 from sweeps.spec import catalog
 
 pytestmark = pytest.mark.slow

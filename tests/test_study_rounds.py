@@ -1,4 +1,4 @@
-"""The study-level selection design's bookkeeping (``sweeps.seedstage.StudyRounds``), without Ray: which
+"""The study-level selection design's bookkeeping (``sweeps.designs.rounds.StudyRounds``), without Ray: which
 studies are asked after which scores, and that a resumed driver, fed the same record in another order, asks
 for the same studies and writes the same decision.
 
@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from lrstats.selection import SelectionSettings
-from sweeps.seedstage import StudyRounds, studies_asked
+from sweeps.designs.rounds import StudyRounds, studies_asked
 
 SETTINGS = SelectionSettings(indifference=1.0, confidence=0.95, first_seeds=3, max_seeds=7, batch=2)
 PAIRS = {"w/a": ("w", "a"), "w/b": ("w", "b"), "w/c": ("w", "c")}

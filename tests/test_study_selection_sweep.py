@@ -24,7 +24,7 @@ import pytest
 import yaml
 from test_sweep_durable import finish, kill_group, lrsweep
 
-from sweeps.seedstage import StudyRounds, studies_asked
+from sweeps.designs.rounds import StudyRounds, studies_asked
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ from optuna.trial import TrialState
 
 import search_spaces as ss
 from sweeps.record.results import dedupe_epochs
-from sweeps.searcher import PairPlan, PairSearcher, best_trial
+from sweeps.search.searcher import PairPlan, PairSearcher, best_trial
 from sweeps.spec import EarlyStopping
 
 SPACE = {"lr": ss.Range(1e-3, 1e-1, "log"), "momentum": ss.Range(0.8, 0.95, "linear")}

@@ -108,7 +108,7 @@ def _budget(strategy, sampler, trials, studies=1):
 
 def test_trial_zero_and_tpe_past_its_start_up_are_not_draws():
     assert draw_limit("random") is None and draw_limit("qmc") is None
-    assert draw_limit("tpe") == 10  # Optuna's n_startup_trials default, which sweeps/searcher.py keeps
+    assert draw_limit("tpe") == 10  # Optuna's n_startup_trials default, which sweeps/search/searcher.py keeps
     assert draw_limit("cmaes") == 0
     scores = [0.99] + [0.5 + 0.01 * i for i in range(1, 14)]  # trial 0 (canonical) best by far: never a draw
     t = pd.DataFrame(_pair("a", scores))

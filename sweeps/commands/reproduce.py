@@ -33,8 +33,8 @@ __all__ = ["PROTOCOLS", "ReproSpec", "load_repro_spec", "parse_repro_spec", "res
 def repro_plan(repro: ReproSpec, sweep):
     """The engine's ``Plan`` of a reproduction: per pair no tune trials and one fixed seed-stage run
     per seed (the canonical settings or the spec's ``hparams``, the reference code's RNG order)."""
+    from sweeps.designs.plans import PairPlan
     from sweeps.engine.experiment import Plan, base_config
-    from sweeps.plans import PairPlan
     from vocab.contracts import SEED, Pair
 
     spec = repro.as_sweep_spec()

@@ -15,7 +15,7 @@ from sweeps.designs.selection import SeedSelection
 from sweeps.designs.studies import StudySelection
 
 if TYPE_CHECKING:
-    from sweeps.plans import PairPlan
+    from sweeps.designs.plans import PairPlan
     from sweeps.spec import Spec
 
 __all__ = ["Ask", "FixedSeeds", "Reproduction", "Score", "SeedDesign", "SeedSelection", "StudySelection",

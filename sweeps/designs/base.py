@@ -1,6 +1,6 @@
 """The interface every seed design answers: what to train once a pair's tuning or a seed trial ends.
 
-The searcher (``sweeps.searcher.PairSearcher``) tunes every pair the same way; what follows a pair's
+The searcher (``sweeps.search.searcher.PairSearcher``) tunes every pair the same way; what follows a pair's
 tuning is the design's: a fixed number of seeds of its best configuration (``FixedSeeds``), the runs a
 reproduction fixes in advance (``Reproduction``), or as many seeds (``SeedSelection``) or tuning studies
 (``StudySelection``) as a selection procedure asks for. The searcher asks each design the same few
@@ -18,7 +18,7 @@ from vocab.contracts import SEED, STAGE_METRIC
 from vocab.members import member_finals, trial_members
 
 if TYPE_CHECKING:
-    from sweeps.plans import PairPlan
+    from sweeps.designs.plans import PairPlan
 
 TEST = STAGE_METRIC[SEED]  # what a design compares seed runs by
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sweeps.designs.base import Ask, SeedDesign
-from sweeps.plans import PairPlan
+from sweeps.designs.plans import PairPlan
 
 __all__ = ["Reproduction"]
 

@@ -1,5 +1,5 @@
 """The selection design over seeds (``evaluation.seeds: auto``): Kim & Nelson's procedure asks, per
-workload, which pairs get more seeds (``sweeps.seedstage.Rounds``, docs/SELECTION.md). ``Selection`` is
+workload, which pairs get more seeds (``sweeps.designs.rounds.Rounds``, docs/SELECTION.md). ``Selection`` is
 what it shares with the selection over studies (``sweeps.designs.studies``): a procedure replayed from
 the scores, whose decision is written to ``record/selection/<workload>.json``."""
 
@@ -10,8 +10,8 @@ from collections.abc import Iterable, Mapping
 
 from lrstats.selection import SelectionSettings
 from sweeps.designs.base import Ask, Score, SeedDesign
-from sweeps.plans import PairPlan
-from sweeps.seedstage import Rounds, StudyRounds
+from sweeps.designs.plans import PairPlan
+from sweeps.designs.rounds import Rounds, StudyRounds
 from sweeps.spec.model import MAX_EVAL_SEEDS
 
 __all__ = ["SeedSelection", "Selection"]

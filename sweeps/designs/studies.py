@@ -1,6 +1,6 @@
 """The selection design over tuning studies (``budget.studies: auto``): every study's best configuration gets
 the same seeds, and Kim & Nelson's procedure over study scores asks, per workload, which pairs get more
-studies (``sweeps.seedstage.StudyRounds``, docs/PROTOCOL.md "Tuning studies")."""
+studies (``sweeps.designs.rounds.StudyRounds``, docs/PROTOCOL.md "Tuning studies")."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from collections.abc import Mapping
 
 from lrstats.selection import SelectionSettings
 from sweeps.designs.base import Ask
+from sweeps.designs.plans import PairPlan
+from sweeps.designs.rounds import StudyRounds
 from sweeps.designs.selection import Selection
-from sweeps.plans import PairPlan
-from sweeps.seedstage import StudyRounds
 
 __all__ = ["StudySelection"]
 

@@ -32,13 +32,13 @@ from dataclasses import dataclass, field
 
 from lrresults.store import is_uri
 from sweeps.designs import design_for
+from sweeps.designs.plans import PairPlan, study_plan
 from sweeps.engine.ray_setup import MAX_FAILURES, init_ray, quiet_tune, run_config, trial_dirname
 from sweeps.observers.progress import say
-from sweeps.plans import PairPlan, study_plan
 from sweeps.record.durable import Lease, Record, RunRecord
 from sweeps.record.results import records, tables_complete, write_results
 from sweeps.record.storage import StorageError, StorageWatch, SweepDir, pause
-from sweeps.searcher import PairSearcher
+from sweeps.search.searcher import PairSearcher
 from sweeps.spec import Spec, catalog, population_size
 from vocab.contracts import SEED, TUNE, Pair
 from vocab.members import trial_members

@@ -275,9 +275,9 @@ def _summed_grad_evals(records: list[TrialRecord]) -> int | None:
 
 def _study_selections(spec: Spec, records: list[TrialRecord]) -> dict[str, Replay]:
     """Each workload's selection over studies replayed from its seed runs (``budget.studies: auto`` only), as
-    the driver replayed it (``sweeps.seedstage.StudyRounds``)."""
+    the driver replayed it (``sweeps.designs.rounds.StudyRounds``)."""
     from lrstats.replay import Replay
-    from sweeps.seedstage import StudyRounds
+    from sweeps.designs.rounds import StudyRounds
 
     rounds = StudyRounds(spec.budget.study_selection.settings(),
                          {Pair(w.name, s).key: (w.name, s) for w, s in spec.pairs()}, int(spec.evaluation.seeds))

@@ -27,7 +27,7 @@ during the sweep (``add_studies``), one cohort per round: the round's studies of
 queue their seed runs together. Which studies exist is a function of the decision, which ``rebuild``
 replays from the record's seed runs before anything else, so a resumed driver has the same studies.
 
-Persistence: the studies live in an Optuna ``JournalStorage`` file (``sweeps.studies_journal``; one study per
+Persistence: the studies live in an Optuna ``JournalStorage`` file (``sweeps.search.journal``; one study per
 pair, named by the pair; each study trial carries its ``trial_index``). Nothing else of this searcher is saved:
 a resume builds a new one and ``rebuild``s it from the durable record (``sweeps.record.durable``): the
 finished runs are told to their studies (replayed into a fresh study if the journal was lost), a
@@ -48,10 +48,20 @@ import optuna
 from ray.tune.search import Searcher
 
 from sweeps.designs import Ask, FixedSeeds, SeedDesign, score_runs, seed_scores
-from sweeps.plans import PairPlan, best_trial, chunks, objective, score, stage, study_plan, tune_runs, tuned_members
-from sweeps.samplers import SAMPLERS, IndexedQMCSampler, IndexedRandomSampler
-from sweeps.seed_queue import SeedQueue, tagged
-from sweeps.studies_journal import StudyJournal
+from sweeps.designs.plans import (
+    PairPlan,
+    best_trial,
+    chunks,
+    objective,
+    score,
+    stage,
+    study_plan,
+    tune_runs,
+    tuned_members,
+)
+from sweeps.search.journal import StudyJournal
+from sweeps.search.samplers import SAMPLERS, IndexedQMCSampler, IndexedRandomSampler
+from sweeps.search.seed_queue import SeedQueue, tagged
 from vocab.contracts import SEED, STAGE_METRIC, STUDY_MARK, TUNE
 from vocab.members import member_finals, member_metrics, run_ids, trial_config, trial_members
 

@@ -1,6 +1,6 @@
 """The sweep's Optuna studies, one per pair (or tuning study), in one ``JournalStorage`` file.
 
-``StudyJournal`` creates each study on first use with its seeded sampler (``sweeps.samplers``), asks it
+``StudyJournal`` creates each study on first use with its seeded sampler (``sweeps.search.samplers``), asks it
 for trial i (the canonical point for trial 0; a point given, when asked again after a kill or replayed;
 else the sampler's, pinned to i), tells it results, and on resume repairs the file a killed driver left
 (``repair``) and brings each study in line with the finished runs of the record (``replay``). Each
@@ -24,8 +24,8 @@ from optuna.trial import TrialState
 
 import search_spaces as ss
 from lrresults.crashpoints import crash_point
-from sweeps.plans import PairPlan
-from sweeps.samplers import SAMPLERS
+from sweeps.designs.plans import PairPlan
+from sweeps.search.samplers import SAMPLERS
 
 __all__ = ["StudyJournal"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sweeps.plans import PairPlan
+from sweeps.designs.plans import PairPlan
 from vocab.members import trial_config
 
 __all__ = ["SeedQueue", "tagged"]
