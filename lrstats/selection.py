@@ -39,7 +39,8 @@ Draw = Callable[[np.ndarray, int, int], np.ndarray]
 
 
 def settings_problems(indifference, confidence, first_seeds, max_seeds, batch, *, least_first: int = 2,
-                      most_seeds: int | None = None) -> list[tuple[str, str]]:
+                      most_seeds: int | None = None, unit: str = "seeds",
+                      capped: bool = False) -> list[tuple[str, str]]:
     """Every problem with these selection settings, as (field, message) pairs (empty: valid).
 
     The one validator of each setting: `SelectionSettings` raises with its messages and the spec adds
@@ -47,7 +48,9 @@ def settings_problems(indifference, confidence, first_seeds, max_seeds, batch, *
     (each S^2 needs n0 - 1 >= 1 degree of freedom; a study-level KN may have 2 studies), 3 for a spec's
     seeds (docs/SELECTION.md: h^2 for 18 strategies is 28,899 at n0 = 2, 338 at 3). ``most_seeds`` caps
     first_seeds and max_seeds (the spec's 1000), none by default. Scores are accuracies in percentage
-    points everywhere lrsweep calls this, so a zone must lie in (0, 100).
+    points everywhere lrsweep calls this, so a zone must lie in (0, 100). ``unit`` names what a replicate
+    is, in the fields and the messages (``"studies"``: first_studies, max_studies for KN over tuning
+    studies); ``capped``: a cap is required (no null max).
     """
 
     def is_int(x) -> bool:
@@ -64,15 +67,17 @@ def settings_problems(indifference, confidence, first_seeds, max_seeds, batch, *
         out.append(("indifference", f"got {indifference!r}; allowed: a number of percentage points in (0, 100)"))
     if not (is_num(confidence) and 0.5 < confidence < 1):
         out.append(("confidence", f"got {confidence!r}; allowed: a probability in (0.5, 1), e.g. 0.95"))
+    first, most = f"first_{unit}", f"max_{unit}"
     first_ok = is_int(first_seeds) and first_seeds >= least_first and (most_seeds is None or first_seeds <= most_seeds)
     if not first_ok:
-        out.append(("first_seeds", f"got {first_seeds!r}; allowed: an integer {up_to(str(least_first))}"))
-    if max_seeds is not None and not (is_int(max_seeds) and max_seeds >= (first_seeds if first_ok else least_first)
-                                      and (most_seeds is None or max_seeds <= most_seeds)):
-        out.append(("max_seeds", f"got {max_seeds!r}; allowed: an integer {up_to(f'first_seeds ({first_seeds!r})')}, "
-                                 "or null (no cap: the procedure stops by itself)"))
+        out.append((first, f"got {first_seeds!r}; allowed: an integer {up_to(str(least_first))}"))
+    if (max_seeds is not None or capped) and not (
+            is_int(max_seeds) and max_seeds >= (first_seeds if first_ok else least_first)
+            and (most_seeds is None or max_seeds <= most_seeds)):
+        no_cap = "" if capped else ", or null (no cap: the procedure stops by itself)"
+        out.append((most, f"got {max_seeds!r}; allowed: an integer {up_to(f'{first} ({first_seeds!r})')}{no_cap}"))
     if not (is_int(batch) and batch >= 1):
-        out.append(("batch", f"got {batch!r}; allowed: an integer >= 1 (seeds added per round)"))
+        out.append(("batch", f"got {batch!r}; allowed: an integer >= 1 ({unit} added per round)"))
     return out
 
 

@@ -87,6 +87,30 @@ def test_the_spec_and_the_rule_give_the_same_message_for_a_bad_setting(bad):
         assert plain.get(field) == dict(rule).get(field)
 
 
+
+@pytest.mark.parametrize("bad", [
+    {"indifference": 0}, {"confidence": 1.0}, {"first_studies": 2}, {"first_studies": 3.0}, {"first_studies": 101},
+    {"first_studies": 6, "max_studies": 4}, {"max_studies": None}, {"max_studies": 101}, {"batch": 0},
+])
+def test_the_study_level_settings_get_the_rules_message_under_their_own_names(bad):
+    """``budget.study_selection`` is checked by the same rule, in studies (first_studies, max_studies; a cap
+    is required, n0 >= 3, at most MAX_STUDIES): the spec's problems are the rule's, word for word."""
+    from lrstats.selection import settings_problems
+    from sweeps.spec.model import MAX_STUDIES, StudySelection
+
+    d = StudySelection()
+    values = {"indifference": d.indifference, "confidence": d.confidence, "first_studies": d.first_studies,
+              "max_studies": d.max_studies, "batch": d.batch, **bad}
+    rule = settings_problems(values["indifference"], values["confidence"], values["first_studies"],
+                             values["max_studies"], values["batch"], least_first=3, most_seeds=MAX_STUDIES,
+                             unit="studies", capped=True)
+    assert rule and {f for f, _ in rule} <= {"indifference", "confidence", "first_studies", "max_studies", "batch"}
+    with pytest.raises(SpecError) as err:
+        parse_spec({**BASE, "budget": {**BASE.get("budget", {}), "studies": "auto", "study_selection": bad},
+                    "evaluation": {"seeds": 2}})
+    found = [p for p in err.value.problems if p.startswith("budget.study_selection.")]
+    assert found == [f"budget.study_selection.{f}: {m}" for f, m in rule]
+
 # ---- the searcher ------------------------------------------------------------------------------------
 
 TRUTH = {"adam": 90.0, "fixed_sgd": 80.0, "lion": 89.9}

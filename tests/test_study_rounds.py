@@ -213,7 +213,7 @@ def test_studies_auto_is_a_protocol_of_its_own_that_reads_back_equal():
 
 
 @pytest.mark.parametrize(("budget", "evaluation", "field", "words"), [
-    ({"study_selection": {"first_studies": 2}}, {}, "budget.study_selection.first_studies", "an integer >= 3"),
+    ({"study_selection": {"first_studies": 2}}, {}, "budget.study_selection.first_studies", "an integer from 3 to 100"),
     ({"study_selection": {"max_studies": 101}}, {}, "budget.study_selection.max_studies",
      "an integer from first_studies (5) to 100"),
     ({"study_selection": {"first_studies": 6, "max_studies": 4}}, {}, "budget.study_selection.max_studies",

@@ -205,29 +205,22 @@ STUDY_SELECTION_FIELDS = ("indifference", "confidence", "first_studies", "max_st
 
 
 def parse_study_selection(raw: Any, p: Problems) -> StudySelection | None:
-    """``budget.study_selection`` (with ``studies: auto``): KN's settings, in studies."""
+    """``budget.study_selection`` (with ``studies: auto``): KN's settings, in studies, checked by the rule's
+    own validator (as the seed design's are) with the spec's policy: n0 >= 3 studies, a cap of MAX_STUDIES."""
+    from lrstats.selection import settings_problems
+
     path, default = "budget.study_selection", StudySelection()
     raw = read_fields(raw, path, STUDY_SELECTION_FIELDS, p)
-    indifference, confidence = raw.get("indifference", default.indifference), raw.get("confidence", default.confidence)
-    if not is_number(indifference) or not 0 < indifference < 100:
-        p.add(f"{path}.indifference", f"got {indifference!r}; allowed: a number of percentage points in (0, 100)")
-        indifference = None
-    if not is_number(confidence) or not 0.5 < confidence < 1:
-        p.add(f"{path}.confidence", f"got {confidence!r}; allowed: a probability in (0.5, 1), e.g. 0.95")
-        confidence = None
-    first = read_int(raw, "first_studies", path, p, default=default.first_studies, minimum=3)
-    if first is not None and first > MAX_STUDIES:
-        p.add(f"{path}.first_studies", f"got {first}; allowed: an integer from 3 to {MAX_STUDIES}")
-        first = None
-    cap = raw.get("max_studies", default.max_studies)
-    if not (is_int(cap) and (first or 3) <= cap <= MAX_STUDIES):
-        p.add(f"{path}.max_studies",
-              f"got {cap!r}; allowed: an integer from first_studies ({first or '3 or more'}) to {MAX_STUDIES}")
-        cap = None
-    batch = read_int(raw, "batch", path, p, default=default.batch)
-    if None in (indifference, confidence, first, cap, batch):
+    values = {key: raw.get(key, getattr(default, key)) for key in STUDY_SELECTION_FIELDS}
+    problems = settings_problems(values["indifference"], values["confidence"], values["first_studies"],
+                                 values["max_studies"], values["batch"], least_first=3, most_seeds=MAX_STUDIES,
+                                 unit="studies", capped=True)
+    for field, message in problems:
+        p.add(f"{path}.{field}", message)
+    if problems:
         return None
-    return StudySelection(float(indifference), float(confidence), first, cap, batch)
+    return StudySelection(float(values["indifference"]), float(values["confidence"]), values["first_studies"],
+                          values["max_studies"], values["batch"])
 
 
 SELECTION_FIELDS = ("indifference", "confidence", "first_seeds", "max_seeds", "batch")
