@@ -12,6 +12,7 @@ import contextlib
 import os
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -70,6 +71,28 @@ def filesystem(directory: str) -> tuple[pafs.FileSystem, str]:
     return pafs.LocalFileSystem(), os.path.abspath(directory)
 
 
+@dataclass(frozen=True)
+class Location:
+    """A results directory (a local path or a URI) with its pyarrow filesystem, resolved once: the sweep's
+    storage travels as this (``SweepDir.location``), so no table or file works the filesystem out again."""
+
+    uri: str  # as the user named it (a local path, or a URI with its query)
+    fs: pafs.FileSystem
+    base: str  # the directory's path inside ``fs``
+
+    @classmethod
+    def of(cls, directory: str | Location) -> Location:
+        """``directory`` resolved (a Location is returned as it is)."""
+        return directory if isinstance(directory, Location) else cls(directory, *filesystem(directory))
+
+    def path(self, name: str) -> str:
+        """The path of ``<directory>/<name>`` inside ``fs``."""
+        return f"{self.base}/{name}"
+
+    def __str__(self) -> str:
+        return self.uri
+
+
 def to_table(name: str, rows: Iterable[Mapping[str, Any]] | pa.Table) -> pa.Table:
     """Build a table of the documented schema from row dicts, naming any missing or unknown column."""
     target = schema(name)
@@ -103,7 +126,7 @@ def make_dirs(fs: pafs.FileSystem, path: str) -> None:
         fs.create_dir(path, recursive=True)
 
 
-def write_table(name: str, rows: Iterable[Mapping[str, Any]] | pa.Table, directory: str) -> str:
+def write_table(name: str, rows: Iterable[Mapping[str, Any]] | pa.Table, directory: str | Location) -> str:
     """Write `<directory>/<name>.parquet` atomically and return its path or URI."""
     return write_parquet(to_table(name, rows), name, directory)
 
@@ -144,25 +167,25 @@ def write_whole(fs: pafs.FileSystem, path: str, data, point: str = "") -> None:
         crash_point(f"{point}.written")
 
 
-def write_parquet(table: pa.Table, name: str, directory: str) -> str:
+def write_parquet(table: pa.Table, name: str, directory: str | Location) -> str:
     """Write any Arrow table to `<directory>/<name>.parquet` whole (`write_whole`); return its path or URI."""
-    fs, base = filesystem(directory)
+    at = Location.of(directory)
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
-    write_whole(fs, f"{base}/{name}.parquet", sink.getvalue())
-    return f"{base}/{name}.parquet" if not is_uri(directory) else join(normalise(directory), f"{name}.parquet")
+    write_whole(at.fs, at.path(f"{name}.parquet"), sink.getvalue())
+    return at.path(f"{name}.parquet") if not is_uri(at.uri) else join(normalise(at.uri), f"{name}.parquet")
 
 
-def read_table(name: str, directory: str) -> pa.Table:
+def read_table(name: str, directory: str | Location) -> pa.Table:
     """Read one results table, checked against the documented schema."""
-    fs, base = filesystem(directory)
-    path = f"{base}/{name}.parquet"
-    if fs.get_file_info(path).type == pafs.FileType.NotFound:
-        raise FileNotFoundError(f"no {name} table at {directory}: expected {name}.parquet (is this a sweep directory?)")
-    return to_table(name, pq.read_table(path, filesystem=fs))
+    at = Location.of(directory)
+    path = at.path(f"{name}.parquet")
+    if at.fs.get_file_info(path).type == pafs.FileType.NotFound:
+        raise FileNotFoundError(f"no {name} table at {at}: expected {name}.parquet (is this a sweep directory?)")
+    return to_table(name, pq.read_table(path, filesystem=at.fs))
 
 
-def exists(name: str, directory: str) -> bool:
+def exists(name: str, directory: str | Location) -> bool:
     """Whether `<directory>/<name>.parquet` exists."""
-    fs, base = filesystem(directory)
-    return fs.get_file_info(f"{base}/{name}.parquet").type != pafs.FileType.NotFound
+    at = Location.of(directory)
+    return at.fs.get_file_info(at.path(f"{name}.parquet")).type != pafs.FileType.NotFound

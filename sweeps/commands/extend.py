@@ -142,7 +142,7 @@ def extend_sweep(directory: str, *, strategies: Sequence[str] = (), workloads: S
         history.append(_step(new, when, added=what, previous_spec_hash=old.hash))
         sweep.write_text(EXTENSIONS, json.dumps({"steps": history}, indent=1))
         sweep.write_text("spec.yaml", new.to_yaml())
-        plugin_files.save_copies(new.plugins, sweep.root)
+        plugin_files.save_copies(new.plugins, sweep.location)
         sweep.delete("budget.parquet")  # written last by every session: without it a resume finishes this step
         out(f"extending sweep {new.name} (spec hash {old.hash} -> {new.hash}) under the same protocol: "
             + ", ".join(f"{k} {v}" for k, v in what.items() if v))

@@ -33,7 +33,7 @@ def run_sweep(spec: Spec, *, storage: str | None = None, address: str | None = N
         if os.path.exists(sweep.journal_path):  # a cache of a URI sweep of the same name, long gone
             os.remove(sweep.journal_path)
         sweep.write_text("spec.yaml", spec.to_yaml())
-        plugins.save_copies(spec.plugins, sweep.root)
+        plugins.save_copies(spec.plugins, sweep.location)
         out(f"sweep {spec.name} (spec hash {spec.hash}) -> {sweep.root}")
         p = plan(spec, sweep, out, address, num_cpus)  # a calibration's range test can fail: the sweep resumes
         b = spec.budget

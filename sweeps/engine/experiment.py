@@ -126,7 +126,7 @@ def plan(spec: Spec, sweep: SweepDir, out: Callable[[str], None] = say, address:
 def _searcher(p: Plan) -> PairSearcher:
     spec = p.spec
     return PairSearcher(p.pairs, spec.budget.trials, spec.budget.sampler, spec.budget.sampler_seed,
-                        p.sweep.journal_path, spec.evaluation.selection, record_root=p.sweep.root,
+                        p.sweep.journal_path, spec.evaluation.selection, sweep=p.sweep,
                         design=design_for(spec, p.pairs))
 
 
@@ -229,7 +229,7 @@ def collect(p: Plan, out: Callable[[str], None] = say) -> list[dict]:
     )
 
     found, spec_hashes = stamp(p.sweep, records(runs, p.sweep))
-    return write_results(p.spec, found, p.sweep.root, spec_hashes, calibrated=p.calibrated)
+    return write_results(p.spec, found, p.sweep.location, spec_hashes, calibrated=p.calibrated)
 
 
 def execute(p: Plan, address: str | None, num_cpus: int | None, out, lease: Lease,

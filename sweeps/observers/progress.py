@@ -199,8 +199,8 @@ def status(directory: str, out: Callable[[str], None] = say) -> int:
         spec, sweep = load_sweep_spec(directory)
     progress = json.loads(sweep.read_text("progress.json") or "{}")
     runs = []
-    if exists("trials", sweep.root):
-        runs = [r for r in read_table("trials", sweep.root).to_pylist()
+    if exists("trials", sweep.location):
+        runs = [r for r in read_table("trials", sweep.location).to_pylist()
                 if r["stage"] == SEED and r["status"] in FINISHED and r["test_accuracy_final"] is not None]
     # The report's replicates: seed runs, or with several studies each study's mean over its seeds.
     keys, accuracies = [Pair(r["workload"], r["strategy"]).key for r in runs], [r["test_accuracy_final"] for r in runs]
@@ -238,10 +238,10 @@ def status(directory: str, out: Callable[[str], None] = say) -> int:
     for w in spec.workloads if spec.budget.adaptive_studies else ():  # where KN over studies stands, and why
         decided = json.loads(sweep.read_text(f"record/selection/{w.name}.json") or "{}").get("decision")
         out(f"selection over studies, {w.name}: {decided['reason'] if decided else 'first stage under way'}")
-    if not exists("budget", sweep.root):
+    if not exists("budget", sweep.location):
         out(f"state: running or interrupted (no results tables yet); `{command('resume', sweep.root)}` continues it")
         return 0
-    rows = read_table("budget", sweep.root).to_pylist()
+    rows = read_table("budget", sweep.location).to_pylist()
     if all(r["complete"] for r in rows):
         out("state: complete")
     else:

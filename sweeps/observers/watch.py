@@ -79,7 +79,7 @@ def view_lines(directory: str, verdict: Callable[[], list[str]]) -> tuple[list[s
     status(directory, lines.append)
     _, sweep = load_sweep_spec(directory)
     running = json.loads(sweep.read_text("progress.json") or "{}").get(RUNNING, [])
-    over = exists("budget", sweep.root)  # the tables are written last, budget last
+    over = exists("budget", sweep.location)  # the tables are written last, budget last
     lines.append(f"in flight: {len(running)} trial(s)" if not over else "in flight: none (the sweep has ended)")
     if not over:
         for r in running:

@@ -19,7 +19,7 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from lrresults.crashpoints import crash_point
-from lrresults.store import exists, read_table, write_table
+from lrresults.store import Location, exists, read_table, write_table
 from sweeps.spec import Spec, WorkloadSpec, catalog
 from vocab import predictions
 from vocab.contracts import ERROR, FINISHED, LAYER_KEYS, OK, SEED, TUNE, Pair
@@ -372,7 +372,7 @@ def budget_rows(spec: Spec, records: list[TrialRecord], spec_hashes: Mapping[str
     return rows
 
 
-def write_results(spec: Spec, records: list[TrialRecord], directory: str,
+def write_results(spec: Spec, records: list[TrialRecord], directory: str | Location,
                   spec_hashes: Mapping[str, str] | None = None, calibrated: Mapping | None = None) -> list[dict]:
     """Write ``trials``, ``epochs``, ``layers``, ``predictions`` and ``budget`` under ``directory`` (budget
     last: its presence marks the tables complete); return the budget rows (``spec_hashes`` as in
@@ -421,7 +421,7 @@ def records(runs, sweep: SweepDir | None = None) -> list[TrialRecord]:
 def tables_complete(sweep: SweepDir) -> bool:
     """Whether the sweep's three tables are there and readable (they are written last, budget last)."""
     try:
-        return all(exists(name, sweep.root) and read_table(name, sweep.root) is not None
+        return all(exists(name, sweep.location) and read_table(name, sweep.location) is not None
                    for name in ("trials", "epochs", "budget"))
     except Exception:  # noqa: BLE001 - a damaged table is rewritten by a resume
         return False

@@ -14,6 +14,7 @@ No Ray here: ``lrsweep status`` and the reports read a sweep directory without i
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 import shlex
@@ -25,7 +26,7 @@ import pyarrow.fs as pafs
 import yaml
 
 from lrresults.crashpoints import crash_point
-from lrresults.store import cache_name, filesystem, is_uri, join, normalise, write_whole
+from lrresults.store import Location, cache_name, is_uri, join, normalise, write_whole
 from sweeps.spec import Spec, SpecError, parse_spec, plugins
 
 __all__ = ["EXPERIMENT", "StorageError", "StorageWatch", "SweepDir", "SweepError", "load_sweep_spec", "pause",
@@ -138,10 +139,15 @@ class SweepDir:
         """``<root>/<name>`` (on a URI, joined before its query: see ``lrresults.store.join``)."""
         return join(self.root, name)
 
+    @functools.cached_property
+    def location(self) -> Location:
+        """The sweep directory with its filesystem, resolved once: what its tables and files are written
+        through (``lrresults.store``), never the root string resolved again."""
+        return Location.of(self.root)
+
     def filesystem_path(self, name: str) -> tuple[pafs.FileSystem, str]:
         """The filesystem and the path inside it of ``<root>/<name>``."""
-        fs, base = filesystem(self.root)
-        return fs, f"{base}/{name}"
+        return self.location.fs, self.location.path(name)
 
     def read_bytes(self, name: str) -> bytes | None:
         """The file's bytes, or None when there is no such file. A storage that cannot be read (an

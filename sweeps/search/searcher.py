@@ -59,6 +59,7 @@ from sweeps.designs.plans import (
     tune_runs,
     tuned_members,
 )
+from sweeps.record.storage import SweepDir
 from sweeps.search.journal import StudyJournal
 from sweeps.search.samplers import SAMPLERS, IndexedQMCSampler, IndexedRandomSampler
 from sweeps.search.seed_queue import SeedQueue, tagged
@@ -88,7 +89,7 @@ class PairSearcher(Searcher):
     ``design`` defaults to ``seeds`` fixed seeds of each pair's best configuration."""
 
     def __init__(self, plans: list[PairPlan], trials: int, sampler: str, sampler_seed: int, journal_path: str,
-                 selection: str = "final", seeds: int = 0, record_root: str | None = None,
+                 selection: str = "final", seeds: int = 0, sweep: SweepDir | None = None,
                  design: SeedDesign | None = None) -> None:
         # No metric for Tune to enforce: seed runs report test_accuracy, and the searcher reads
         # val_accuracy from tune trials' results itself.
@@ -97,7 +98,8 @@ class PairSearcher(Searcher):
         self.order = [p.key for p in plans]
         self.trials, self.selection, self.design = trials, selection, design or FixedSeeds(seeds)
         self.journal = StudyJournal(journal_path, sampler, sampler_seed, self.plans)
-        self.record_root = record_root  # named in each config, so a trial finds its record checkpoint
+        self.sweep = sweep  # the record's directory: the design's record files are written there
+        self.record_root = sweep.root if sweep else None  # named in each config: a trial finds its checkpoint
         # The Tune trials each unit (a pair, or a multi-study pair's group) still has to give out (``chunks``).
         self.unit_of = {p.key: p.group or p.key for p in plans}
         self.units = list(dict.fromkeys(self.unit_of.values()))
@@ -107,7 +109,7 @@ class PairSearcher(Searcher):
         self.live: dict[str, _Live] = {}  # tune runs waited on, by run id (trial id or member id)
         self.populations: dict[str, list[str]] = {}  # Tune trial id -> the run ids it trains
         self.finished: dict[str, list[tuple[float | None, int, dict]]] = defaultdict(list)  # its tune runs'
-        self.queue = SeedQueue(self.plans, record_root)
+        self.queue = SeedQueue(self.plans, self.record_root)
         self.pending = self.queue.pending  # seed trial configs not given out yet
         self.seed_trials: dict[str, list[tuple[str, int]]] = {}  # Tune trial id -> its seed runs given out
         self.seed_results: dict[str, list[dict]] = {}  # their results so far
@@ -224,11 +226,9 @@ class PairSearcher(Searcher):
                 self.queue.put(ask.key, [(dict(run), dict(meta)) for run, meta in ask.runs])
             else:
                 self.queue.retrain(ask.key, self.chosen[ask.key], ask.seeds)
-        if self.record_root is not None:
-            from sweeps.record.storage import SweepDir
-
+        if self.sweep is not None:
             for path, text in dict(filter(None, (self.design.record(k) for k in keys))).items():
-                SweepDir(self.record_root).write_text(path, text, point="selection")
+                self.sweep.write_text(path, text, point="selection")
 
     def remaining(self) -> int:
         """Tune trials still to run, seed trials of pairs still tuning included, and what the design may still

@@ -31,6 +31,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lrresults.store import Location
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -207,23 +211,24 @@ def as_packages(plugins: Sequence[Plugin], directory: str | Path) -> list[Plugin
 PLUGIN_DIR = "plugins"
 
 
-def save_copies(plugins: Sequence[Plugin], directory: str) -> None:
+def save_copies(plugins: Sequence[Plugin], directory: str | Location) -> None:
     """Copy each plugin's file or package into ``<directory>/plugins/`` (local or a URI)."""
     import pyarrow.fs as pafs
 
-    from lrresults.store import filesystem, is_uri, make_dirs
+    from lrresults.store import Location, is_uri, make_dirs
 
     shipped = [p for p in plugins if p.source is not None]
     if not shipped:
         return
-    fs, base = filesystem(directory)
+    at = Location.of(directory)
+    fs, base = at.fs, at.base
     for plugin in shipped:
         source = Path(plugin.source)
         target = f"{base}/{PLUGIN_DIR}/{source.name}"
         make_dirs(fs, target if source.is_dir() else f"{base}/{PLUGIN_DIR}")
         if source.is_dir():
             ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-            if not is_uri(directory):
+            if not is_uri(at.uri):
                 shutil.copytree(source, target, ignore=ignore, dirs_exist_ok=True)
                 continue
         pafs.copy_files(str(source), target, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs)
