@@ -313,7 +313,8 @@ class Figures:
                     "space (the canonical trial 0 left out), estimated from the draws run (Tang et al. 2020), "
                     f"with its {tuning.CONFIDENCE:.0%} simultaneous band (Lourie et al. 2024, opda: a confidence "
                     "interval at every n that holds at all n at once); the dashed line marks the budget's draws "
-                    "per study. A red title marks a curve still rising at the budget (section Tuning curves). "
+                    "per study. A red title with an up arrow marks a curve still rising at the budget (section "
+                    "Tuning curves). "
                     "The band's upper edge nears 100% unless there are many draws, and leaves the panel: its "
                     "lower edge is the informative one.")
         self._hand_out()

@@ -496,6 +496,13 @@ def accuracy_vs_compute(cost: pd.DataFrame, colours: Mapping[str, tuple], worklo
     over seeds). `cost`: strategy, mean, ci_low, ci_high, cost_mean, cost_sd; `unit`: the x axis label."""
     fig, axes = _figure(4.2, margins=(YLABEL, EDGE, TITLE, XLABEL))
     ax = axes[0, 0]
+    x = cost["cost_mean"].to_numpy(dtype=float)
+    x = x[np.isfinite(x) & (x > 0)]
+    log = bool(x.size) and x.max() / x.min() > 8
+    if log:
+        ax.set_xscale("log")
+    scale = (np.log if log else np.asarray)
+    lo, hi = (float(scale(x.min())), float(scale(x.max()))) if x.size else (0.0, 0.0)
     for r in cost.itertuples():
         yerr = None
         if np.isfinite(r.ci_low) and np.isfinite(r.ci_high):
@@ -503,12 +510,10 @@ def accuracy_vs_compute(cost: pd.DataFrame, colours: Mapping[str, tuple], worklo
         xerr = [[r.cost_sd], [r.cost_sd]] if np.isfinite(r.cost_sd) else None
         ax.errorbar([r.cost_mean], [100 * r.mean], yerr=yerr, xerr=xerr, fmt="o", ms=4.5, color=colours[r.strategy],
                     mec="black", mew=0.4, elinewidth=1.1, capsize=0)
-        ax.annotate(r.strategy, (r.cost_mean, 100 * r.mean), xytext=(4, 3), textcoords="offset points", fontsize=6,
-                    in_layout=False)
-    x = cost["cost_mean"].to_numpy(dtype=float)
-    x = x[np.isfinite(x) & (x > 0)]
-    if x.size and x.max() / x.min() > 8:
-        ax.set_xscale("log")
+        # A name in the right quarter of the axis is written to the left of its point: at the right it is cut.
+        right = hi > lo and r.cost_mean > 0 and (float(scale(r.cost_mean)) - lo) / (hi - lo) > 0.75
+        ax.annotate(r.strategy, (r.cost_mean, 100 * r.mean), xytext=(-4 if right else 4, 3),
+                    textcoords="offset points", fontsize=6, ha="right" if right else "left", in_layout=False)
     ax.set_xlabel(unit)
     ax.set_ylabel("final test accuracy (%)")
     ax.grid(color="#eeeeee", lw=0.6)
@@ -554,7 +559,8 @@ def tuning_curves(curves: pd.DataFrame, summary: pd.DataFrame, order: Sequence[s
                   workload: str, confidence: float) -> plt.Figure:
     """One panel per strategy (ranked, 6 to a row, shared axes): the expected best validation accuracy
     (%) of n independent tuning draws with its simultaneous band, a dashed line at the budget's draws
-    per study, the title in red with "rising" where `reports.tuning_curves.rising` says so.
+    per study, the title in red with an up arrow where `reports.tuning_curves.rising` says so (a word would
+    run into the next panel's title).
 
     `curves`, `summary`: one workload's rows of `reports.tuning_curves.tuning_curves`.
     """
@@ -576,7 +582,7 @@ def tuning_curves(curves: pd.DataFrame, summary: pd.DataFrame, order: Sequence[s
         if np.isfinite(budget) and budget <= c["n"].max():
             ax.axvline(budget, color="black", ls="--", lw=0.7)
         up = bool(info.at[strategy, "rising"]) if strategy in info.index else False
-        ax.set_title(strategy + (" (rising)" if up else ""), fontsize=7.5, pad=2, color="#c00000" if up else "black")
+        ax.set_title(strategy + (" \u2191" if up else ""), fontsize=7.5, pad=2, color="#c00000" if up else "black")
         ax.tick_params(labelsize=6)
         ax.xaxis.set_major_locator(MaxNLocator(4, integer=True))
         ax.grid(color="#eeeeee", lw=0.5)
