@@ -104,7 +104,7 @@ BUDGET = (
     Column("workload", pa.string(), "workload name"),
     Column("strategy", pa.string(), "strategy id"),
     Column("trials_planned", pa.int32(), "tuning trials the budget gives every pair, over all its studies "
-           "(studies x trials; with budget.studies: auto, the first stage's, a least number)"),
+           "(studies x trials; with budget.studies: auto, the first stage's: the least any pair got)"),
     Column("trials_run", pa.int32(), "tuning trials that finished (ok or diverged)"),
     Column("trials_errored", pa.int32(), "tuning trials that errored after retries"),
     Column("epochs", pa.int32(), "epochs per tuning trial (in budget_unit)"),
