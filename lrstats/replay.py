@@ -51,11 +51,12 @@ class Replay:
 
 
 def replay(rows: Iterable[tuple[str, int, float | None]], settings: SelectionSettings,
-           strategies: Iterable[str] = ()) -> Replay:
-    """The decision over ``rows`` of ``(strategy, seed, score)``: one workload's seed runs; each of
-    ``strategies`` takes part even before its first seed run ends (the procedure waits for it)."""
+           strategies: Iterable[str] = (), unit: str = "seeds") -> Replay:
+    """The decision over ``rows`` of ``(strategy, seed, score)``: one workload's seed runs (or, ``unit``
+    ``"studies"``, its study scores); each of ``strategies`` takes part even before its first one ends
+    (the procedure waits for it)."""
     scores: dict[str, dict[int, float | None]] = {name: {} for name in strategies}
     for strategy, seed, score in rows:
         scores.setdefault(strategy, {})[int(seed)] = score
     values, errored = series(scores)
-    return Replay(decide(values, settings) if values else None, errored)
+    return Replay(decide(values, settings, unit) if values else None, errored)

@@ -219,8 +219,9 @@ def _finite_prefix(name: str, x: np.ndarray, r: int) -> np.ndarray:
     return head
 
 
-def decide(scores: Mapping[str, Sequence[float]], settings: SelectionSettings) -> Decision:
-    """Replay KN over the scores so far and return where it stands (see the module and `Decision`).
+def decide(scores: Mapping[str, Sequence[float]], settings: SelectionSettings, unit: str = "seeds") -> Decision:
+    """Replay KN over the scores so far and return where it stands (see the module and `Decision`); its
+    ``reason`` counts replicates in ``unit`` (``"studies"`` when a replicate is a tuning study).
 
     Screens at r = n0, n0 + batch, ... (capped at max_seeds) while every contender has r scores; stops
     when one strategy is left, when the boundary has closed for every remaining pair (the best mean is
@@ -236,7 +237,7 @@ def decide(scores: Mapping[str, Sequence[float]], settings: SelectionSettings) -
                         "one strategy: selected without screening", (), 0)
     if min(len(x) for x in rows) < n0:
         return Decision(0, tuple(names), {}, None, False, False, n0,
-                        f"first stage: every strategy needs {n0} seeds", ())
+                        f"first stage: every strategy needs {n0} {unit}", ())
 
     _, h2 = kn_constants(k, n0, settings.confidence)
     first = np.stack([_finite_prefix(n, x, n0) for n, x in zip(names, rows, strict=True)])
@@ -260,17 +261,17 @@ def decide(scores: Mapping[str, Sequence[float]], settings: SelectionSettings) -
         closes = max(settings.grid_at_or_after(h2 * s2[i, j] / delta**2) for i in order for j in order)
         done = Decision(r, contenders, dict(eliminated), contenders[0], True, False, r, "", tuple(rounds), r)
         if len(contenders) == 1:
-            return _with(done, f"one strategy left after screening at {r} seeds")
+            return _with(done, f"one strategy left after screening at {r} {unit}")
         if _closed(active[None], w)[0]:
-            return _with(done, f"the boundary closed at {r} seeds: {contenders[0]} has the best mean of the "
+            return _with(done, f"the boundary closed at {r} {unit}: {contenders[0]} has the best mean of the "
                                f"{len(contenders)} left")
         nxt = settings.next_r(r)
         if nxt is None:
-            return _with(done, f"cap of {r} seeds reached with {len(contenders)} strategies in contention: "
+            return _with(done, f"cap of {r} {unit} reached with {len(contenders)} strategies in contention: "
                                f"{contenders[0]} has the best mean, and the guarantee does not hold", capped=True)
         if any(len(rows[i]) < nxt for i in order):
             return Decision(r, contenders, dict(eliminated), None, False, False, nxt,
-                            f"{len(contenders)} strategies in contention after screening at {r} seeds; "
+                            f"{len(contenders)} strategies in contention after screening at {r} {unit}; "
                             f"each needs {nxt} for the next", tuple(rounds), closes)
         r = nxt
 

@@ -130,10 +130,9 @@ def study_decide(scores: Mapping[str, Mapping[int, float]], settings: SelectionS
 
     Valid as KN is (Kim & Nelson 2001): the study scores of one study index are correlated across
     strategies (common studies, common seeds), independent across studies, and assumed normal; the
-    guarantee is then about expected accuracy over the tuning and the seeds. Its ``reason`` counts
-    replicates, which are studies here (the words 'seeds' there read 'studies').
+    guarantee is then about expected accuracy over the tuning and the seeds. Its ``reason`` counts studies.
     """
-    return decide(replicates(scores), settings)
+    return decide(replicates(scores), settings, unit="studies")
 
 
 def study_guarantee(k: int, settings: SelectionSettings, *, capped: bool = False, unit: str = "pp") -> str:

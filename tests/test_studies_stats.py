@@ -3,6 +3,7 @@ reference formula; the guarantees themselves are simulated in tests/test_studies
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -122,7 +123,10 @@ def test_study_decide_and_study_mcb_are_the_seed_level_rules_on_study_scores():
     scores = {n: dict(enumerate(rng.normal(m, 1.0, 6))) for n, m in [("a", 0.0), ("b", 3.0), ("c", 0.5)]}
     settings = SelectionSettings(1.0, 0.95, first_seeds=3, max_seeds=6, batch=1)
     lists = {n: [by[j] for j in range(6)] for n, by in scores.items()}
-    assert study_decide(scores, settings) == decide(lists, settings)
+    d = study_decide(scores, settings)
+    assert d == decide(lists, settings, unit="studies")
+    assert " studies" in d.reason and " seeds" not in d.reason  # its reason counts the replicates it has
+    assert dataclasses.replace(d, reason="") == dataclasses.replace(decide(lists, settings), reason="")
     assert study_mcb(scores) == mcb(lists)
     assert study_mcb(scores, first=3) == mcb({n: v[:3] for n, v in lists.items()})
 

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 
 from lrstats.replay import replay
 from lrstats.selection import Decision, SelectionSettings
 from sweeps.spec.model import STUDY_SEED_STRIDE
 from vocab.contracts import STUDY_MARK
 
-__all__ = ["Ask", "Rounds", "StudyRounds", "WorkloadSeeds", "WorkloadStudies", "decision_json", "studies_asked"]
+__all__ = ["Rounds", "StudiesAsked", "StudyRounds", "WorkloadSeeds", "WorkloadStudies", "decision_json",
+           "studies_asked"]
 
 
 @dataclass
@@ -104,7 +105,7 @@ class Rounds:
 
 
 @dataclass(frozen=True)
-class Ask:
+class StudiesAsked:
     """Studies the procedure gives one strategy, and why (``studies_asked``)."""
 
     strategy: str
@@ -112,12 +113,12 @@ class Ask:
     why: str
 
 
-def studies_asked(decision: Decision | None, strategies, first: int) -> list[Ask]:
+def studies_asked(decision: Decision | None, strategies, first: int) -> list[StudiesAsked]:
     """Every study the study-level procedure has asked for so far, in the order asked: studies
     ``0..first-1`` of every strategy (the first stage), then after each screening at r studies, studies
     ``r..r'-1`` of each strategy still in contention (r' the next screening's count). A pure function of
     the decision, so a driver that replays the decision from the record asks for the same studies."""
-    out = [Ask(s, range(first), "the first stage: every strategy") for s in sorted(strategies)]
+    out = [StudiesAsked(s, range(first), "the first stage: every strategy") for s in sorted(strategies)]
     rounds = decision.rounds if decision is not None else ()
     for i, screened in enumerate(rounds):
         if i + 1 < len(rounds):
@@ -126,7 +127,7 @@ def studies_asked(decision: Decision | None, strategies, first: int) -> list[Ask
             end = decision.seeds_wanted
         else:
             break
-        out += [Ask(s, range(screened.r, end), f"in contention after the screening at {screened.r} studies")
+        out += [StudiesAsked(s, range(screened.r, end), f"in contention after the screening at {screened.r} studies")
                 for s in screened.contenders]
     return out
 
@@ -200,14 +201,12 @@ class StudyRounds:
     def ask(self, workload: str) -> list[tuple[str, range]]:
         """Replay the procedure; return every ``(pair key, studies)`` it has asked for (idempotent)."""
         w = self.workloads[workload]
-        result = replay(w.rows(self.per_study), self.settings, w.pairs.values())
+        result = replay(w.rows(self.per_study), self.settings, w.pairs.values(), unit=self.unit)
         w.decision, w.errored = result.decision, result.errored
-        if w.decision is not None:  # the procedure counts replicates, which are studies here
-            w.decision = replace(w.decision, reason=w.decision.reason.replace(" seeds", " studies"))
         key_of = {s: k for k, s in w.pairs.items()}
         return [(key_of[a.strategy], a.studies) for a in self.asked(workload)]
 
-    def asked(self, workload: str) -> list[Ask]:
+    def asked(self, workload: str) -> list[StudiesAsked]:
         """The studies asked so far, with why (from the last replay)."""
         w = self.workloads[workload]
         return studies_asked(w.decision, w.pairs.values(), self.settings.first_seeds)

@@ -99,7 +99,6 @@ class PairSearcher(Searcher):
         self.trials, self.selection, self.design = trials, selection, design or FixedSeeds(seeds)
         self.journal = StudyJournal(journal_path, sampler, sampler_seed, self.plans)
         self.sweep = sweep  # the record's directory: the design's record files are written there
-        self.record_root = sweep.root if sweep else None  # named in each config: a trial finds its checkpoint
         # The Tune trials each unit (a pair, or a multi-study pair's group) still has to give out (``chunks``).
         self.unit_of = {p.key: p.group or p.key for p in plans}
         self.units = list(dict.fromkeys(self.unit_of.values()))
@@ -109,7 +108,7 @@ class PairSearcher(Searcher):
         self.live: dict[str, _Live] = {}  # tune runs waited on, by run id (trial id or member id)
         self.populations: dict[str, list[str]] = {}  # Tune trial id -> the run ids it trains
         self.finished: dict[str, list[tuple[float | None, int, dict]]] = defaultdict(list)  # its tune runs'
-        self.queue = SeedQueue(self.plans, self.record_root)
+        self.queue = SeedQueue(self.plans, sweep.root if sweep else None)  # configs name the record's root
         self.pending = self.queue.pending  # seed trial configs not given out yet
         self.seed_trials: dict[str, list[tuple[str, int]]] = {}  # Tune trial id -> its seed runs given out
         self.seed_results: dict[str, list[dict]] = {}  # their results so far
@@ -165,7 +164,7 @@ class PairSearcher(Searcher):
             runs.append({**plan.base, "hparams": hparams})
             metas.append({"pair": key, "trial_index": index, "optuna_number": trial.number, "canonical": canonical})
         self.populations[trial_id] = ids
-        return tagged(trial_config(runs, metas), self.record_root)
+        return tagged(trial_config(runs, metas), self.queue.record_root)
 
     def _tuning(self, key: str) -> bool:
         """Whether a tune trial of ``key`` is still to be given out or waited on."""

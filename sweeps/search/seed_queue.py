@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from sweeps.designs.plans import PairPlan
+from sweeps.record.durable import trial_key
 from vocab.members import trial_config
 
 __all__ = ["SeedQueue", "tagged"]
@@ -47,8 +48,6 @@ class SeedQueue:
 
     def put(self, key: str, runs: list[tuple[dict, dict]]) -> None:
         """Queue pair ``key``'s seed ``runs`` ``(run config, meta)`` (none: its seed runs are settled)."""
-        from sweeps.record.durable import trial_key
-
         population, group = self.plans[key].population, self.plans[key].group
         if group is not None:  # a seed run does not depend on its study's split: the studies share populations
             cohort = self.cohort[key]
