@@ -11,8 +11,6 @@ from typing import TYPE_CHECKING
 from sweeps.designs.base import Ask, Score, SeedDesign, score_runs, seed_scores
 from sweeps.designs.fixed import FixedSeeds
 from sweeps.designs.reproduction import Reproduction
-from sweeps.designs.selection import SeedSelection
-from sweeps.designs.studies import StudySelection
 
 if TYPE_CHECKING:
     from sweeps.designs.plans import PairPlan
@@ -31,8 +29,21 @@ def design_for(spec: Spec, plans: Sequence[PairPlan]) -> SeedDesign:
         return Reproduction(plans)
     pairs = {Pair(w.name, s).key: (w.name, s) for w, s in spec.pairs()}
     if spec.evaluation.adaptive:
+        from sweeps.designs.selection import SeedSelection
+
         return SeedSelection(spec.evaluation.settings(), pairs, spec.evaluation.first_stage)
     if spec.budget.adaptive_studies:
+        from sweeps.designs.studies import StudySelection
+
         return StudySelection(spec.budget.study_selection.settings(), pairs, int(spec.evaluation.seeds))
     return FixedSeeds(spec.evaluation.first_stage)
 
+
+
+def __getattr__(name: str):
+    # The selection designs import the statistics (scipy: about 1.5 s), which a fixed-seed sweep never uses.
+    if name in ("SeedSelection", "StudySelection"):
+        from sweeps.designs import selection, studies
+
+        return {"SeedSelection": selection.SeedSelection, "StudySelection": studies.StudySelection}[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
