@@ -7,6 +7,7 @@ none of them recomputes a statistic, so a number cannot differ between a table a
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -97,10 +98,23 @@ class Analysis:
 
 def seed_tables(res: Results, margin: float) -> dict[str, pd.DataFrame]:
     """`Analysis`'s all_pairs, fractions, summary and vs_best: the tables most figures are drawn from, which
-    `analyse` computes first (the report starts drawing from them before the rest of the analysis)."""
-    all_pairs, fractions = tables.pairwise_all(res, margin=margin), tables.final_lr_fractions(res)
-    summary, vs_best = tables.summary_and_vs_best(res, margin=margin, all_pairs=all_pairs, fractions=fractions)
-    return {"all_pairs": all_pairs, "fractions": fractions, "summary": summary, "vs_best": vs_best}
+    `analyse` computes first (`summary_tables`, then `pair_tables`; the report starts drawing after each)."""
+    return pair_tables(res, margin, summary_tables(res))
+
+
+def summary_tables(res: Results) -> dict[str, pd.DataFrame]:
+    """The LR fractions and the ranked summary without its comparisons with the best (`tables.summary_table`):
+    no paired test is needed for them, and most figures are drawn from them and the results alone."""
+    fractions = tables.final_lr_fractions(res)
+    return {"fractions": fractions, "summary": tables.summary_table(res, fractions=fractions)}
+
+
+def pair_tables(res: Results, margin: float, first: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """`summary_tables` (``first``) completed with the paired comparisons: all_pairs, vs_best, and the
+    summary's columns against the best."""
+    all_pairs = tables.pairwise_all(res, margin=margin)
+    summary, vs_best = tables.with_vs_best(first["summary"], res, all_pairs, margin=margin)
+    return first | {"all_pairs": all_pairs, "summary": summary, "vs_best": vs_best}
 
 
 def curve_tables(res: Results, margin: float) -> dict[str, pd.DataFrame]:
@@ -112,26 +126,29 @@ def curve_tables(res: Results, margin: float) -> dict[str, pd.DataFrame]:
 
 
 def analyse(res: Results, *, margin: float, seed: int, thresholds: tuple[float, ...] | None,
-            first: dict[str, pd.DataFrame] | None = None) -> Analysis:
+            first: dict[str, pd.DataFrame] | None = None,
+            curves: Callable[[], dict[str, pd.DataFrame]] | None = None) -> Analysis:
     """Compute the report's shared tables from loaded results. ``thresholds`` None: convergence to
     `RELATIVE_THRESHOLDS` of each workload's best mean final accuracy; else absolute accuracies.
-    ``first``: `seed_tables` and `curve_tables` of the same results and margin, when already computed."""
+    ``first``: `seed_tables` of the same results and margin, when already computed; ``curves``: returns
+    their `curve_tables`, called once everything else is computed (a worker may be computing them
+    meanwhile); None: computed here."""
     first = dict(first or {})
     first = first if "summary" in first else first | seed_tables(res, margin)
-    first = first if "tuning_curves" in first else first | curve_tables(res, margin)
     all_pairs, fractions, summary, vs_best = (first[k] for k in ("all_pairs", "fractions", "summary", "vs_best"))
-    budget_curves, budget_summary = first["budget_curves"], first["budget_summary"]
     relative = thresholds is None
     levels = tuple(RELATIVE_THRESHOLDS if relative else thresholds)
     best = summary.groupby("workload")["mean"].max().to_dict() if relative else None
     verdict = verdicts(summary, all_pairs, vs_best, margin)
     leaders = {w: v.leaders[0].strategy for w, v in verdict.items()}
     selections, mcb = seed_stage_claims(res)
-    return Analysis(res, summary, vs_best, all_pairs, fractions, tables.learning_curves(res), margin, seed,
-                    levels, relative, across(res, summary, seed), budget_curves, budget_summary,
-                    tables.convergence(res, list(levels), best), verdict, selections, mcb, study_stage_claims(res),
-                    two_level.sweep_table(res.predictions, leaders, margin=margin), first["tuning_curves"],
-                    first["tuning_summary"])
+    learning, across_workloads = tables.learning_curves(res), across(res, summary, seed)
+    convergence, studies = tables.convergence(res, list(levels), best), study_stage_claims(res)
+    rows = two_level.sweep_table(res.predictions, leaders, margin=margin)
+    c = curves() if curves is not None else curve_tables(res, margin)
+    return Analysis(res, summary, vs_best, all_pairs, fractions, learning, margin, seed, levels, relative,
+                    across_workloads, c["budget_curves"], c["budget_summary"], convergence, verdict, selections, mcb,
+                    studies, rows, c["tuning_curves"], c["tuning_summary"])
 
 
 def seed_stage_claims(res: Results) -> tuple[dict[str, SelectionVerdict], dict[str, list]]:

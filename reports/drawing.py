@@ -141,6 +141,9 @@ def _start_worker(preload: tuple[str, ...]) -> None:
     """A worker's first work, done while the report reads its tables: import the modules of the figure
     functions (``preload``, dotted names, as the figures themselves are named) and draw text once (fonts,
     glyph and mathtext caches), so no figure waits on them."""
+    global _pool
+    _pool = None  # forked with the report's pool: work submitted to a worker draws its figures itself
+    _pending.clear()
     for module in preload:
         importlib.import_module(module)
     warm_up()

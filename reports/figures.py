@@ -19,7 +19,7 @@ import pandas as pd
 
 from reports import checks, drawing, tables
 from reports import tuning_curves as tuning
-from reports.analysis import Analysis
+from reports.analysis import Analysis, curve_tables
 from reports.document import Section
 from reports.load import Results
 
@@ -166,44 +166,66 @@ def figure_section(data: Analysis, out_dir: str) -> Section:
     return figs.finish(data)
 
 
+def curves_and_figures(figures: Figures, margin: float) -> tuple[dict[str, pd.DataFrame], dict[str, dict]]:
+    """`reports.analysis.curve_tables` of ``figures.res`` (the trials and budget suffice) and the figures drawn
+    from them (`Figures.from_curves`), here: the report submits this to a figure worker, which draws the
+    curves as soon as it has computed them. Returns the tables and the figures drawn (`Figures.drawn`)."""
+    frames = curve_tables(figures.res, margin)
+    figures.from_curves(frames)
+    return frames, figures.drawn
+
+
 class Figures:
-    """The figures section in two steps, so the figure workers (`drawing.writing`) start drawing before the
-    whole analysis is done: `start` hands them every workload's figures, drawn from the results, the
-    seed-stage tables and the budget and tuning curves; `finish` the cross-workload figures, and returns
-    the section with every figure in document order."""
+    """The figures section in steps, so that the figure workers (`drawing.writing`) draw while the analysis
+    goes on, each figure as soon as the tables it is drawn from exist: `from_runs` (the results and the
+    ranked summary: most of the drawing), `from_pairs` (the paired comparisons), `from_curves` (the budget
+    and tuning curves); `finish` hands out the cross-workload figures and returns the section with every
+    figure in document order (`ORDER`)."""
 
     #: Seconds each kind of figure took to draw and write on the `make run` sweep (18 strategies), measured
     #: before fixed margins; the workers get the costliest first, so that no long one is left to the end.
     COST = {"search": 1.3, "sensitivity_lr": 1.2, "tuning_curves": 1.2, "lr": 1.0, "pairs": 0.9, "layers": 0.8,
             "curves": 0.6, "forest": 0.5, "variance": 0.5}
 
+    #: Each workload's figures in document order (the kinds `_add` is given); they are handed out as the
+    #: tables they are drawn from exist, in another order.
+    ORDER = ("forest", "accuracy", "pairs", "curves", "lr", "dals", "layers", "sensitivity_lr", "search", "compute",
+             "budget", "tuning_curves")
+
     def __init__(self, out_dir: str, res: Results, summary: pd.DataFrame):
+        """``summary``: the ranked per-strategy summary (`reports.tables.summary_table`; the comparisons
+        with the best are not read)."""
         self.out_dir, self.res, self.summary = out_dir, res, summary
         self.colours = drawing.strategy_colours(strategy_order(summary))
         self.workloads = sorted(summary["workload"].unique())
         self.ranked = {w: list(summary[summary["workload"] == w].sort_values("rank")["strategy"])
                        for w in self.workloads}
-        #: Per workload, the figures handed out, in document order; the figures not yet handed out.
-        self.drawn: dict[str, Section] = {w: Section(out_dir) for w in self.workloads}
+        #: Per workload, the figures handed out: kind -> (name, saved paths, alt); the figures not yet handed out.
+        self.drawn: dict[str, dict[str, tuple]] = {w: {} for w in self.workloads}
         self.pending: list[tuple] = []
 
-    def _add(self, workload: str, draw, args: tuple, name: str, alt: str) -> None:
-        self.pending.append((workload, draw, args, f"{name}_{workload}", alt))
+    def _add(self, workload: str, draw, args: tuple, kind: str, alt: str) -> None:
+        self.pending.append((workload, draw, args, kind, alt))
 
     def _hand_out(self) -> None:
         """Hand the pending figures to the workers (`drawing.render`), the costliest first (`COST`)."""
-        order = sorted(self.pending, key=lambda f: -self.COST.get(f[3].removesuffix(f"_{f[0]}"), 0.3))
-        saved = {f[3]: drawing.render(f[1], f[2], os.path.join(self.out_dir, "plots"), f[3]) for f in order}
-        for workload, _, _, name, alt in self.pending:
-            self.drawn[workload].add_figure(name, saved[name], alt)
+        plots = os.path.join(self.out_dir, "plots")
+        for workload, draw, args, kind, alt in sorted(self.pending, key=lambda f: -self.COST.get(f[3], 0.3)):
+            name = f"{kind}_{workload}"
+            self.drawn[workload][kind] = (name, drawing.render(draw, args, plots, name), alt)
         self.pending = []
 
     def start(self, frames: dict[str, pd.DataFrame], margin: float) -> None:
-        """Hand the workers every workload's figures, drawn from the results and ``frames``
-        (`reports.analysis.seed_tables` and `curve_tables`: vs_best, all_pairs, budget_curves, tuning_curves and
-        tuning_summary are read); without workers they are drawn here, in turn."""
+        """Every workload's figures at once (`from_runs`, `from_pairs`, `from_curves`)."""
+        self.from_runs()
+        self.from_pairs(frames, margin)
+        self.from_curves(frames)
+
+    def from_runs(self) -> None:
+        """Hand the workers every workload's figures drawn from the results and the ranked summary alone
+        (most of the drawing: the small multiples), before any paired test is computed; without workers
+        they are drawn here, in turn."""
         res, summary, colours = self.res, self.summary, self.colours
-        vs_best, all_pairs = frames["vs_best"], frames["all_pairs"]
         ranges = checks.search_bounds(res)
         chosen = chosen_trials(res, summary, ranges)
         stats = epoch_stats(res)
@@ -212,33 +234,15 @@ class Figures:
         tune = res.tune_runs()
         chance = tables.chance_levels(res)
         metric_of = tables.tune_metrics(res)
-        m = 100 * margin
         for workload in self.workloads:
             s = summary[summary["workload"] == workload].sort_values("rank")
             ranked = self.ranked[workload]
-            leader = ranked[0]
             add = functools.partial(self._add, workload)
-            vs = vs_best[vs_best["workload"] == workload] if not vs_best.empty else vs_best
-            if not vs.empty:
-                add(PLOTS + "forest", (vs, leader, margin, colours, workload), "forest",
-                    f"{workload}: each strategy's mean paired difference in final test accuracy from the leader "
-                    f"{leader} (strategy - leader, pp) with its 95% paired t interval over the seeds both ran; "
-                    f"the green band is the equivalence margin +-{m:g} pp; the right axis gives the Holm-"
-                    "corrected paired t-test p within all pairs of the workload, which does not depend on "
-                    "which strategy came out best.")
             add(PLOTS + "accuracy_intervals", (s, tables.seed_matrix(res, workload), colours, workload,
                                            chance.get(workload)), "accuracy",
                 f"{workload}: mean final test accuracy per strategy (large dot) with its 95% Student t interval "
                 "over seeds (bar) and each seed run (small dots); ranked by mean. The axis does not start at 0, "
                 "which dots, unlike bars, do not exaggerate.")
-            if len(ranked) > 2:
-                diff, p = pair_frames(all_pairs, workload, ranked)
-                add(PLOTS + "pair_matrix", (diff, p, workload), "pairs",
-                    f"{workload}: mean paired difference in final test accuracy, row minus column (pp), for "
-                    "every pair of strategies (ranked by mean); stars mark Holm-corrected paired t-test p "
-                    "within all pairs (* < 0.05, ** < 0.01, *** < 0.001). An unstarred cell is not shown "
-                    "to be a tie: these seeds could not tell. No interval is drawn; each pair's paired t "
-                    "interval is in `csv/pairwise_all.csv`.")
             st = stats[stats["workload"] == workload]
             if not st.empty:
                 add(PLOTS + "learning_curves", (st, ranked, colours, workload), "curves",
@@ -295,6 +299,41 @@ class Figures:
                 f"{workload}: mean final test accuracy (95% t interval over seeds, vertical) against the "
                 f"{'gradient evaluations' if measure == 'grad_evals' else 'wall seconds'} of a seed run "
                 "(mean +-1 SD over seeds, horizontal).")
+        self._hand_out()
+
+    def from_pairs(self, frames: dict[str, pd.DataFrame], margin: float) -> None:
+        """Hand the workers the figures drawn from the paired comparisons (``frames``: `reports.analysis.
+        seed_tables`' vs_best and all_pairs): the forest plot and the all-pairs matrix."""
+        vs_best, all_pairs, colours = frames["vs_best"], frames["all_pairs"], self.colours
+        m = 100 * margin
+        for workload in self.workloads:
+            ranked = self.ranked[workload]
+            leader = ranked[0]
+            add = functools.partial(self._add, workload)
+            vs = vs_best[vs_best["workload"] == workload] if not vs_best.empty else vs_best
+            if not vs.empty:
+                add(PLOTS + "forest", (vs, leader, margin, colours, workload), "forest",
+                    f"{workload}: each strategy's mean paired difference in final test accuracy from the leader "
+                    f"{leader} (strategy - leader, pp) with its 95% paired t interval over the seeds both ran; "
+                    f"the green band is the equivalence margin +-{m:g} pp; the right axis gives the Holm-"
+                    "corrected paired t-test p within all pairs of the workload, which does not depend on "
+                    "which strategy came out best.")
+            if len(ranked) > 2:
+                diff, p = pair_frames(all_pairs, workload, ranked)
+                add(PLOTS + "pair_matrix", (diff, p, workload), "pairs",
+                    f"{workload}: mean paired difference in final test accuracy, row minus column (pp), for "
+                    "every pair of strategies (ranked by mean); stars mark Holm-corrected paired t-test p "
+                    "within all pairs (* < 0.05, ** < 0.01, *** < 0.001). An unstarred cell is not shown "
+                    "to be a tie: these seeds could not tell. No interval is drawn; each pair's paired t "
+                    "interval is in `csv/pairwise_all.csv`.")
+        self._hand_out()
+
+    def from_curves(self, frames: dict[str, pd.DataFrame]) -> None:
+        """Hand the workers the budget and tuning-curve figures (``frames``: `reports.analysis.curve_tables`)."""
+        colours = self.colours
+        for workload in self.workloads:
+            ranked = self.ranked[workload]
+            add = functools.partial(self._add, workload)
             bc = frames["budget_curves"]
             bc = bc[bc["workload"] == workload] if not bc.empty else bc
             if not bc.empty:
@@ -319,13 +358,20 @@ class Figures:
                     "lower edge is the informative one.")
         self._hand_out()
 
+    def add_drawn(self, drawn: dict[str, dict]) -> None:
+        """Take figures handed out elsewhere (`curves_and_figures`'s) into the section."""
+        for workload, figures in drawn.items():
+            self.drawn[workload].update(figures)
+
     def finish(self, data: Analysis) -> Section:
         """Hand the workers the cross-workload figures; the section, with every figure in document order."""
         sec = Section(self.out_dir)
         sec.h(2, "Figures")
         for workload in self.workloads:
             sec.h(3, workload)
-            sec.extend(self.drawn[workload])
+            drawn = self.drawn[workload]
+            for kind in sorted(drawn, key=self.ORDER.index):
+                sec.add_figure(*drawn[kind])
         a = data.across
         if np.isfinite(a.friedman.p):
             sec.h(3, "Across workloads")

@@ -16,10 +16,10 @@ import pandas as pd
 
 from lrresults.store import is_uri
 from reports import sections
-from reports.analysis import analyse, curve_tables, seed_tables
+from reports.analysis import analyse, pair_tables, summary_tables
 from reports.document import Section, write_pages
 from reports.drawing import submit, writing
-from reports.figures import Figures
+from reports.figures import Figures, curves_and_figures
 from reports.load import load_results
 from reports.options import DEFAULT_MARGIN, check_margin, check_thresholds
 from reports.variance_report import variance_section
@@ -63,17 +63,24 @@ def build_report(sweep_dirs: list[str], out_dir: str | None = None, *, allow_mix
         csv_dir = os.path.join(out_dir, "csv")
         os.makedirs(csv_dir, exist_ok=True)
 
-        # The budget and tuning curves need the trials and budget only: a worker computes them while this
-        # process computes the seed-stage tables. Drawing starts as soon as those exist, beside the rest.
-        trials_only = dataclasses.replace(res, epochs=res.epochs.iloc[:0], layers=None, predictions=None)
-        curves = submit(curve_tables, trials_only, margin)
         variance = variance_section(out_dir, res, sorted(res.seed_runs()["workload"].unique()))
-        first = seed_tables(res, margin)
-        first |= curves.result()
+        first = summary_tables(res)
         figures = Figures(out_dir, res, first["summary"])
-        figures.start(first, margin)
+        # Each figure is handed out as soon as its tables exist, most of them before any paired test. The
+        # budget and tuning curves need the trials and budget only: a figure worker computes and draws them.
+        trials_only = dataclasses.replace(res, epochs=res.epochs.iloc[:0], layers=None, predictions=None)
+        curves = submit(curves_and_figures, Figures(out_dir, trials_only, first["summary"]), margin)
+        figures.from_runs()
+        first = pair_tables(res, margin, first)
+        figures.from_pairs(first, margin)
+
+        def curve_frames() -> dict[str, pd.DataFrame]:
+            frames, drawn = curves.result()
+            figures.add_drawn(drawn)
+            return frames
+
         data = analyse(res, margin=margin, seed=seed, thresholds=None if thresholds is None else tuple(thresholds),
-                       first=first)
+                       first=first, curves=curve_frames)
         # The first screen: the verdict, then the protocol and the report's own warnings, each in a box.
         front = sections.header(out_dir, data)
         front.box("verdict", sections.verdict_section(out_dir, data))

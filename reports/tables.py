@@ -168,17 +168,21 @@ VS_BEST_COLUMNS = {"outcome": "outcome", "p_t_holm_vs_best": "p_t_holm", "p_tost
 
 def summary_and_vs_best(res: Results, *, margin: float = DEFAULT_MARGIN, all_pairs: pd.DataFrame | None = None,
                         fractions: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-workload summary (one row per strategy, ranked) and the comparisons with each workload's best.
+    """Per-workload summary (one row per strategy, ranked; `summary_table`) with the comparisons with each
+    workload's best (`with_vs_best`). ``all_pairs`` (`pairwise_all`) and ``fractions``
+    (`final_lr_fractions`) are computed when not given."""
+    all_pairs = pairwise_all(res, margin=margin) if all_pairs is None else all_pairs
+    return with_vs_best(summary_table(res, fractions=fractions), res, all_pairs, margin=margin)
 
-    Summary columns: workload, regime, rank, strategy, generation, n, mean, sd, ci_low, ci_high (95%
+
+def summary_table(res: Results, *, fractions: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per-workload summary, one row per strategy, ranked by mean (no paired test is needed for it).
+
+    Columns: workload, regime, rank, strategy, generation, n, mean, sd, ci_low, ci_high (95%
     Student t interval of the mean over seeds), best_epoch_mean, best_epoch_sd (the paper's
     optimistic metric), tuned_config (JSON), trials_run, trials_planned, diverged (seed runs),
-    tune_diverged, lr_fraction_min / lr_fraction_max (final LR / peak over the seed runs), and
-    against the best: outcome (see `OUTCOMES`), p_t_holm_vs_best, p_tost_holm_vs_best, mdd_vs_best,
-    seeds_for_margin. The vs-best table has one row per non-best strategy: a = the best, b = it,
-    differences a - b, Holm over that workload's rows, and p_t_holm_all, the same comparison's
-    Holm p within all pairs of the workload (which does not depend on the best being picked first).
-    ``all_pairs`` (`pairwise_all`) and ``fractions`` (`final_lr_fractions`) are computed when not given.
+    tune_diverged, lr_fraction_min / lr_fraction_max (final LR / peak over the seed runs), the
+    compute per run. ``fractions`` (`final_lr_fractions`) is computed when not given.
     """
     gen = generations(res)
     reg = regimes(res)
@@ -186,9 +190,8 @@ def summary_and_vs_best(res: Results, *, margin: float = DEFAULT_MARGIN, all_pai
     replicates = res.replicates()  # what n, mean and the interval are over: seeds, or studies
     tune = res.tune_runs()
     fractions = final_lr_fractions(res) if fractions is None else fractions
-    all_pairs = pairwise_all(res, margin=margin) if all_pairs is None else all_pairs
     budget = res.budget.set_index(["workload", "strategy"])
-    summaries, comparisons = [], []
+    summaries = []
     for workload in sorted(runs["workload"].unique()):
         wr = runs[runs["workload"] == workload]
         rows = []
@@ -224,6 +227,22 @@ def summary_and_vs_best(res: Results, *, margin: float = DEFAULT_MARGIN, all_pai
         # equal (averaged) ranks, the same ranks the cross-workload table averages.
         df = df.sort_values(["mean", "strategy"], ascending=[False, True], kind="stable").reset_index(drop=True)
         df.insert(2, "rank", tie_ranks(df["mean"]))
+        summaries.append(df)
+    return pd.concat(summaries, ignore_index=True)
+
+
+def with_vs_best(summary: pd.DataFrame, res: Results, all_pairs: pd.DataFrame, *,
+                 margin: float = DEFAULT_MARGIN) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`summary_table` with the columns against each workload's best, and the comparisons with the best.
+
+    Added columns: outcome (see `OUTCOMES`), p_t_holm_vs_best, p_tost_holm_vs_best, mdd_vs_best,
+    seeds_for_margin. The vs-best table has one row per non-best strategy: a = the best, b = it,
+    differences a - b, Holm over that workload's rows, and p_t_holm_all, the same comparison's
+    Holm p within all pairs of the workload (which does not depend on the best being picked first).
+    """
+    summaries, comparisons = [], []
+    for workload in sorted(summary["workload"].unique()):
+        df = summary[summary["workload"] == workload].reset_index(drop=True)
         best = df.loc[0, "strategy"]
         m = seed_matrix(res, workload)
         others = list(df["strategy"][1:])
