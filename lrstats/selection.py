@@ -30,9 +30,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.optimize
 import scipy.special
-import scipy.stats
+
+from lrstats import distributions as dist
 
 #: Draws scores for a simulation: (rows of replications, first seed, end seed) -> (len(rows), k, end - first).
 Draw = Callable[[np.ndarray, int, int], np.ndarray]
@@ -444,20 +444,22 @@ def rinott_constant(k: int, first_seeds: int, confidence: float) -> float:
     nu = first_seeds - 1
     u, weight = np.polynomial.legendre.leggauss(_GL_NODES)
     u, weight = (u + 1) / 2, weight / 2
-    x = scipy.stats.chi2.ppf(u, nu)
+    x = dist.chi2_ppf(u, nu)
     scale = 1 / np.sqrt(nu * (1 / x[:, None] + 1 / x[None, :]))  # [y, x]
 
     def pcs(h: float) -> float:
         inner = scipy.special.ndtr(h * scale) @ weight
         return float(inner ** (k - 1) @ weight)
 
-    return float(scipy.optimize.brentq(lambda h: pcs(h) - confidence, 1e-3, 100.0, xtol=1e-8))
+    from scipy.optimize import brentq  # costs 0.2 s to import: only where Rinott's h is solved
+
+    return float(brentq(lambda h: pcs(h) - confidence, 1e-3, 100.0, xtol=1e-8))
 
 
 def bonferroni_t(k: int, first_seeds: int, confidence: float) -> float:
     """The paired t quantile t_{1 - alpha/(k-1), n0 - 1} of the Bonferroni two-stage design under common seeds."""
     kn_constants(k, first_seeds, confidence)
-    return float(scipy.stats.t.ppf(1 - (1 - confidence) / (k - 1), first_seeds - 1))
+    return float(dist.t_ppf(1 - (1 - confidence) / (k - 1), first_seeds - 1))
 
 
 def _fixed_totals(first: np.ndarray, settings: SelectionSettings, method: str) -> np.ndarray:
@@ -546,7 +548,7 @@ def mcb(scores: Mapping[str, Sequence[float]], confidence: float = 0.95) -> list
         return [McbRow(names[0], float(m[0]) if n else math.nan, math.nan, math.nan, True, n)]
     if n < 2:
         raise ValueError(f"scores: MCB needs at least 2 seeds common to every strategy, got {n}")
-    t = scipy.stats.t.ppf(1 - (1 - confidence) / (k - 1), n - 1)
+    t = dist.t_ppf(1 - (1 - confidence) / (k - 1), n - 1)
     return mcb_from_widths(names, m, t * np.sqrt(_pair_variances(x[None])[0] / n), n)
 
 

@@ -3,8 +3,9 @@
 Every function takes plain arrays (shapes in its docstring) and, where it resamples, a `seed`, so
 the same Parquet gives the same report. Per-pair intervals are Student t intervals, which stay
 honest at 3-10 seeds; bootstraps are used only for aggregates over many runs and workloads. Tests
-come from scipy (Nemenyi's post-hoc written out as scikit-posthocs computes it); the power of the
-paired t-test is computed from scipy's noncentral t (the tests check it against statsmodels). The
+come from scipy (Nemenyi's post-hoc written out as scikit-posthocs computes it), their distributions from
+`lrstats.distributions` (scipy.special's ufuncs, without scipy.stats' import and per-call cost); the power
+of the paired t-test is computed from the noncentral t (the tests check it against statsmodels). The
 aggregate over workloads and the performance profiles follow rliable's definitions (Agarwal et al.
 2021), written out here because rliable pulls in `arch`, `absl-py` and `seaborn` for a dozen lines of
 numpy.
@@ -18,9 +19,9 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.optimize
-import scipy.stats
 from scipy.special import comb
+
+from lrstats import distributions as dist
 
 #: Two-sided significance level used throughout the report.
 ALPHA = 0.05
@@ -49,7 +50,7 @@ def t_interval(x, *, confidence: float = 0.95) -> tuple[float, float]:
     if np.all(x == x[0]):
         return (float(x[0]), float(x[0]))
     mean = float(np.mean(x))
-    half = float(scipy.stats.t.ppf(0.5 + confidence / 2, df=x.size - 1) * np.std(x, ddof=1) / math.sqrt(x.size))
+    half = float(dist.t_ppf(0.5 + confidence / 2, x.size - 1) * np.std(x, ddof=1) / math.sqrt(x.size))
     return (mean - half, mean + half)
 
 
@@ -93,14 +94,14 @@ def signed_rank_test(d) -> tuple[float, float]:
     n = int(d.size)
     if n == 0:
         return (math.nan, math.nan)
-    ranks = scipy.stats.rankdata(np.abs(d))
+    ranks = dist.rankdata(np.abs(d))
     r_plus = float(ranks[d > 0].sum())
     w = min(r_plus, n * (n + 1) / 2 - r_plus)
     if n > WILCOXON_EXACT_MAX:
         _, ties = np.unique(np.abs(d), return_counts=True)
         var = (n * (n + 1) * (2 * n + 1) - float(np.sum(ties.astype(float) ** 3 - ties)) / 2) / 24
         z = (r_plus - n * (n + 1) / 4) / math.sqrt(var)
-        return (w, float(min(1.0, 2 * scipy.stats.norm.sf(abs(z)))))
+        return (w, float(min(1.0, 2 * dist.norm_sf(abs(z)))))
     doubled = np.rint(2 * ranks).astype(np.int64)  # average ranks are multiples of 1/2
     counts = np.zeros(int(doubled.sum()) + 1)
     counts[0] = 1.0  # counts[s]: sign patterns whose doubled R+ is s; exact in float64 up to 2^53 patterns
@@ -139,8 +140,8 @@ def tost_p(d, margin: float) -> float:
     if sd == 0.0:
         return math.nan
     se, df, mean = sd / math.sqrt(d.size), d.size - 1, float(np.mean(d))
-    p_low = scipy.stats.t.sf((mean + margin) / se, df)
-    p_high = scipy.stats.t.cdf((mean - margin) / se, df)
+    p_low = dist.t_sf((mean + margin) / se, df)
+    p_high = dist.t_cdf((mean - margin) / se, df)
     return float(max(p_low, p_high))
 
 
@@ -149,9 +150,9 @@ def paired_t_power(effect: float, n: int, alpha: float = ALPHA) -> float:
     true mean difference is `effect` standard deviations of the differences (noncentral t).
 
     P(T' > crit) + P(T' < -crit) with T' noncentral t(n - 1, effect sqrt(n)), both tails from
-    `scipy.stats.nct.sf`: the lower one as sf(crit) at -nc, by symmetry, because scipy's `cdf` returns
-    NaN far in that tail. The lower tail is at most Phi(-|nc|) (T' < 0 needs Z + nc < 0), which also
-    bounds scipy's rounding noise there.
+    `distributions.nct_sf` (scipy.stats.nct.sf's): the lower one as sf(crit) at -nc, by symmetry,
+    because scipy's `cdf` returns NaN far in that tail. The lower tail is at most Phi(-|nc|) (T' < 0
+    needs Z + nc < 0), which also bounds scipy's rounding noise there.
     """
     if n < 2:
         return math.nan
@@ -160,13 +161,13 @@ def paired_t_power(effect: float, n: int, alpha: float = ALPHA) -> float:
 
 def _power_curve(effect: float, ns: np.ndarray, alpha: float) -> np.ndarray:
     """`paired_t_power` at every pair count of `ns` `(m,)`, each >= 2, in one vectorised call: the
-    scipy distributions' per-call overhead, not their arithmetic, is what a search over n pays for."""
+    per-call overhead, not the arithmetic, is what a search over n pays for."""
     ns = np.asarray(ns, dtype=float)
     df = ns - 1
-    crit = scipy.stats.t.ppf(1 - alpha / 2, df)
+    crit = dist.t_ppf(1 - alpha / 2, df)
     nc = abs(effect) * np.sqrt(ns)
-    upper = scipy.stats.nct.sf(crit, df, nc)
-    lower = np.minimum(np.nan_to_num(scipy.stats.nct.sf(crit, df, -nc), nan=1.0), scipy.stats.norm.cdf(-nc))
+    upper = dist.nct_sf(crit, df, nc)
+    lower = np.minimum(np.nan_to_num(dist.nct_sf(crit, df, -nc), nan=1.0), dist.norm_cdf(-nc))
     return np.asarray(upper + lower, dtype=float)
 
 
@@ -174,10 +175,12 @@ def _power_curve(effect: float, ns: np.ndarray, alpha: float) -> np.ndarray:
 def _detectable_effect(n: int, alpha: float, power: float) -> float:
     """The standardised effect the paired t-test detects with probability `power`: it depends on n and
     alpha only, so a whole Holm family (same n, same level) solves it once."""
+    from scipy.optimize import brentq  # scipy.optimize costs the report's start 0.2 s: only when needed
+
     high = 1.0
     while paired_t_power(high, n, alpha) < power:
         high *= 2
-    return float(scipy.optimize.brentq(lambda e: paired_t_power(e, n, alpha) - power, 0.0, high, xtol=1e-12))
+    return float(brentq(lambda e: paired_t_power(e, n, alpha) - power, 0.0, high, xtol=1e-12))
 
 
 def min_detectable_difference(n: int, sd: float, alpha: float = ALPHA, power: float = POWER) -> float:
@@ -209,7 +212,7 @@ def seeds_needed(difference: float, sd: float, alpha: float = ALPHA, power: floa
     if not (np.isfinite(sd) and sd > 0 and difference > 0):
         return None
     effect = difference / sd
-    z = scipy.stats.norm.ppf(1 - alpha / 2) + scipy.stats.norm.ppf(power)
+    z = dist.norm_ppf(1 - alpha / 2) + dist.norm_ppf(power)
     start = max(2, math.floor((z / effect) ** 2))
     if start > MAX_SEEDS:
         return MAX_SEEDS + 1
@@ -235,12 +238,13 @@ class PairedResult:
 
     `mean_diff`, `sd_diff`: mean and SD of the differences. `diff_ci`: paired t interval of the mean
     difference (it excludes 0 exactly when `p_t` < 1 - confidence). `t`, `p_t`: paired t-test
-    (scipy.stats.ttest_rel). `w`, `p_w`: Wilcoxon signed-rank (scipy.stats.wilcoxon, zero
-    differences discarded, exact for small n); `min_p_w`: the smallest p it could give with this many
-    non-zero differences. `cohen_d`: Cohen's d_z, mean difference over the SD of the differences.
-    `cliffs_delta`: see `cliffs_delta`. `p_tost`: `tost_p` at `margin`. `mdd`: `min_detectable_difference`
-    at `power_alpha`; `seeds_for_margin`: `seeds_needed` for a difference of `margin` at `power_alpha`.
-    `note`: plain words for anything that makes a number undefined or a test unable to reach significance.
+    (`distributions.ttest_rel`, scipy.stats.ttest_rel's numbers). `w`, `p_w`: Wilcoxon signed-rank
+    (`signed_rank_test`, zero differences discarded, exact for small n); `min_p_w`: the smallest p it
+    could give with this many non-zero differences. `cohen_d`: Cohen's d_z, mean difference over the SD
+    of the differences. `cliffs_delta`: see `cliffs_delta`. `p_tost`: `tost_p` at `margin`. `mdd`:
+    `min_detectable_difference` at `power_alpha`; `seeds_for_margin`: `seeds_needed` for a difference of
+    `margin` at `power_alpha`. `note`: plain words for anything that makes a number undefined or a test
+    unable to reach significance.
     """
 
     n: int
@@ -295,8 +299,7 @@ def paired_tests(a, b, *, margin: float, power_alpha: float = ALPHA) -> PairedRe
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            tt = scipy.stats.ttest_rel(a, b)
-        t, p_t = float(tt.statistic), float(tt.pvalue)
+            t, p_t = dist.ttest_rel(a, b)
         cohen_d = float(np.mean(d) / sd)
     if nonzero == 0:
         w, p_w = nan, nan
@@ -332,11 +335,13 @@ def holm(pvalues) -> np.ndarray:
 def average_ranks(scores) -> np.ndarray:
     """Mean rank per strategy of `scores` `(n_workloads x n_strategies)`; rank 1 = highest score, ties averaged."""
     scores = np.asarray(scores, dtype=float)
-    return scipy.stats.rankdata(-scores, axis=1).mean(axis=0)
+    return dist.rankdata(-scores, axis=1).mean(axis=0)
 
 
 def _nemenyi_q(k: int, alpha: float) -> float:
-    return float(scipy.stats.studentized_range.ppf(1 - alpha, k, np.inf) / math.sqrt(2))
+    from scipy.stats import studentized_range  # only a sweep over several workloads needs it
+
+    return float(studentized_range.ppf(1 - alpha, k, np.inf) / math.sqrt(2))
 
 
 def nemenyi_cd(k: int, n: int, alpha: float = ALPHA) -> float:
@@ -359,13 +364,15 @@ def nemenyi_p(scores) -> np.ndarray:
     k groups and infinite df; 1 on the diagonal. The formula of scikit-posthocs'
     `posthoc_nemenyi_friedman` on an array (tests/test_stats.py checks the two agree), without its pandas.
     """
+    from scipy.stats import studentized_range  # only a sweep over several workloads needs it
+
     scores = np.asarray(scores, dtype=float)
     n, k = scores.shape
-    mean_ranks = scipy.stats.rankdata(scores, axis=1, method="average").mean(axis=0)
+    mean_ranks = dist.rankdata(scores, axis=1).mean(axis=0)
     upper = np.triu_indices(k, 1)
     q = np.abs(mean_ranks[upper[0]] - mean_ranks[upper[1]]) / np.sqrt(k * (k + 1.0) / (6.0 * n))
     p = np.zeros((k, k))
-    p[upper] = scipy.stats.studentized_range.sf(q * np.sqrt(2.0), k, np.inf)
+    p[upper] = studentized_range.sf(q * np.sqrt(2.0), k, np.inf)
     p = p + p.T
     np.fill_diagonal(p, 1.0)
     return p
@@ -399,7 +406,9 @@ def friedman_nemenyi(scores, alpha: float = ALPHA) -> FriedmanResult:
     if n < 2 or k < 3:
         return FriedmanResult(n, k, ranks, math.nan, math.nan, math.nan, np.full((k, k), np.nan),
                               f"Friedman test needs >= 2 workloads and >= 3 strategies (have {n} and {k})")
-    stat, p = scipy.stats.friedmanchisquare(*scores.T)
+    from scipy.stats import friedmanchisquare  # only a sweep over several workloads gets here
+
+    stat, p = friedmanchisquare(*scores.T)
     nem = nemenyi_p(scores)
     cd = nemenyi_cd(k, n, alpha)
     notes = []
@@ -435,12 +444,12 @@ def _stratified_resamples(cols: list[np.ndarray], n_resamples: int, seed: int) -
 def task_iqm(scores) -> float:
     """Mean over tasks of each task's interquartile mean, `scores` `(n_runs x n_tasks)`, NaN = missing run.
 
-    Per task, the 25%-trimmed mean of its runs (scipy.stats.trim_mean: with 3 runs nothing is cut,
-    with 5 the lowest and the highest); then the plain mean over tasks, so every task weighs the
+    Per task, the 25%-trimmed mean of its runs (`distributions.trim_mean`, scipy.stats.trim_mean's: with
+    3 runs nothing is cut, with 5 the lowest and the highest); then the plain mean over tasks, so every task weighs the
     same. rliable pools all runs of all tasks before trimming; with a handful of tasks that can cut
     away a whole task, so that a task getting worse leaves the aggregate unchanged or even raises it.
     """
-    return float(np.mean([scipy.stats.trim_mean(c, 0.25) for c in _column_values(scores)]))
+    return float(np.mean([dist.trim_mean(c, 0.25) for c in _column_values(scores)]))
 
 
 def task_iqm_ci(
@@ -452,7 +461,7 @@ def task_iqm_ci(
     within each task, so every task keeps its weight.
     """
     cols = _column_values(scores)
-    boot = np.mean([scipy.stats.trim_mean(r, 0.25, axis=1) for r in _stratified_resamples(cols, n_resamples, seed)],
+    boot = np.mean([dist.trim_mean(r, 0.25, axis=1) for r in _stratified_resamples(cols, n_resamples, seed)],
                    axis=0)
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(boot, [tail, 100 - tail])

@@ -32,8 +32,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.stats
 
+from lrstats import distributions as dist
 from lrstats.selection import (
     Decision,
     McbRow,
@@ -377,9 +377,9 @@ def mls_interval(ms1: float, df1: float, ms2: float, df2: float, c: float,
 def _mls_constants(df1: float, df2: float, confidence: float) -> tuple[float, ...]:
     """G1, H1, G2, H2, G12, H12 of `mls_interval` (they depend on the degrees of freedom only)."""
     a = (1 - confidence) / 2
-    f1_hi, f1_lo = scipy.stats.chi2.ppf([1 - a, a], df1) / df1
-    f2_hi, f2_lo = scipy.stats.chi2.ppf([1 - a, a], df2) / df2
-    f12_hi, f12_lo = scipy.stats.f.ppf([1 - a, a], df1, df2)
+    f1_hi, f1_lo = dist.chi2_ppf([1 - a, a], df1) / df1
+    f2_hi, f2_lo = dist.chi2_ppf([1 - a, a], df2) / df2
+    f12_hi, f12_lo = dist.f_ppf([1 - a, a], df1, df2)
     g1, h1, g2, h2 = 1 - 1 / f1_hi, 1 / f1_lo - 1, 1 - 1 / f2_hi, 1 / f2_lo - 1
     g12 = ((f12_hi - 1) ** 2 - g1**2 * f12_hi**2 - h2**2) / f12_hi
     h12 = ((1 - f12_lo) ** 2 - h1**2 * f12_lo**2 - g2**2) / f12_lo
@@ -389,7 +389,7 @@ def _mls_constants(df1: float, df2: float, confidence: float) -> tuple[float, ..
 @functools.lru_cache(maxsize=1024)
 def _chi2_points(df: float, confidence: float) -> tuple[float, float]:
     a = (1 - confidence) / 2
-    hi, lo = scipy.stats.chi2.ppf([1 - a, a], df)
+    hi, lo = dist.chi2_ppf([1 - a, a], df)
     return float(hi), float(lo)
 
 
@@ -422,7 +422,7 @@ def rows_component(z: np.ndarray, confidence: float = 0.95) -> tuple[float, floa
     e = z - z.mean(axis=1, keepdims=True) - c[None, :] + m
     q = (c - m) ** 2 - (e**2).sum(axis=0) / (u * (u - 1))
     est = q.sum() / (r - 1) / r
-    half = float(scipy.stats.norm.ppf(0.5 + confidence / 2)) * q.std(ddof=1) * math.sqrt(r) / (r - 1) / r
+    half = float(dist.norm_ppf(0.5 + confidence / 2)) * q.std(ddof=1) * math.sqrt(r) / (r - 1) / r
     return float(est), max(0.0, float(est - half)), float(est + half)
 
 
@@ -493,7 +493,7 @@ def variance_split(scores: Sequence[Sequence[float]], correct: Sequence[np.ndarr
             interval = (100 * tl.ci_low, 100 * tl.ci_high, tl.df)
     unit_means = study_means if s >= 2 else groups[0]
     if interval is None and unit_means.size >= 2:
-        half = (float(scipy.stats.t.ppf(0.5 + confidence / 2, unit_means.size - 1))
+        half = (float(dist.t_ppf(0.5 + confidence / 2, unit_means.size - 1))
                 * unit_means.std(ddof=1) / math.sqrt(unit_means.size))
         interval = (mean - half, mean + half, float(unit_means.size - 1))
     low, high, df = interval if interval is not None else nan3

@@ -33,7 +33,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.stats
+
+from lrstats import distributions as dist
 
 
 @dataclass(frozen=True)
@@ -93,12 +94,12 @@ def two_level(scores, *, confidence: float = 0.95, margin: float | None = None) 
     se = math.sqrt(var)
     # Satterthwaite's df exceeds S - 1 once the rows add variance, and with 3 seeds its smaller t quantile
     # can outweigh the larger variance: the interval never narrows below the seed-only t interval.
-    quantile = float(scipy.stats.t.ppf(0.5 + confidence / 2, df))
-    half = max(quantile * se, float(scipy.stats.t.ppf(0.5 + confidence / 2, s - 1)) * math.sqrt(seed_var))
+    quantile = float(dist.t_ppf(0.5 + confidence / 2, df))
+    half = max(quantile * se, float(dist.t_ppf(0.5 + confidence / 2, s - 1)) * math.sqrt(seed_var))
     scale = half / quantile  # the tests' standard error, consistent with the interval
-    p = float(2 * scipy.stats.t.sf(abs(mean) / scale, df))
+    p = float(2 * dist.t_sf(abs(mean) / scale, df))
     p_tost = math.nan
     if margin is not None:
-        p_tost = float(max(scipy.stats.t.sf((mean + margin) / scale, df),
-                           scipy.stats.t.cdf((mean - margin) / scale, df)))
+        p_tost = float(max(dist.t_sf((mean + margin) / scale, df),
+                           dist.t_cdf((mean - margin) / scale, df)))
     return TwoLevel(s, n, mean, math.sqrt(seed_var), se, df, mean - half, mean + half, p, p_tost)

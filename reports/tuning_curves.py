@@ -41,7 +41,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from opda.nonparametric import EmpiricalDistribution
 
 from reports import checks, tables
 from reports.load import Results
@@ -93,6 +92,9 @@ def curve(scores, confidence: float = CONFIDENCE) -> pd.DataFrame:
     conservative for the curve; with ties, usual in accuracies over a few hundred validation rows, it
     stayed conservative in simulation (tests/test_tuning_curves.py).
     """
+    # opda imports scipy.stats (about a second): only the worker that computes the curves pays for it.
+    from opda.nonparametric import EmpiricalDistribution
+
     ys = np.asarray(scores, dtype=float)
     if ys.ndim != 1 or ys.size == 0 or not np.isfinite(ys).all():
         raise ValueError(f"scores must be a non-empty 1-D array of finite values, got {ys!r}")

@@ -14,9 +14,9 @@ from itertools import combinations
 from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.stats
 
 from lrstats import stats
+from lrstats.distributions import t_ppf
 from lrstats.two_level import TwoLevel, two_level
 from vocab.predictions import correct_vector
 
@@ -87,7 +87,7 @@ def workload_table(predictions: pd.DataFrame, workload: str, leader: str, *, mar
     rows = []
 
     def row(a: str, b: str, result: TwoLevel) -> dict:
-        t = scipy.stats.t.ppf(0.5 + confidence / 2, result.seeds - 1) if result.seeds > 1 else math.nan
+        t = t_ppf(0.5 + confidence / 2, result.seeds - 1) if result.seeds > 1 else math.nan
         return {"workload": workload, "a": a, "b": b, "seeds": result.seeds, "rows": result.rows,
                 "mean": result.mean, "seed_ci_low": result.mean - t * result.seed_se,
                 "seed_ci_high": result.mean + t * result.seed_se, "ci_low": result.ci_low, "ci_high": result.ci_high,

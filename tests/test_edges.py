@@ -26,6 +26,26 @@ def test_exact_kendall_p_values_by_hand_and_against_scipy():
     assert edges.kendall_greater([1, 2], [1, 2]) == (pytest.approx(math.nan, nan_ok=True), 1.0)
 
 
+def test_tied_kendall_equals_scipys_normal_approximation():
+    # Ties in x, in y and in both: the same tau-b and p as scipy's (asymptotic with ties), to the bit.
+    rng = np.random.default_rng(4)
+    for n in (3, 4, 7, 12, 30):
+        for _ in range(20):
+            x = rng.integers(0, 4, n).astype(float)
+            y = np.round(x + rng.normal(size=n), 1) if n > 4 else rng.integers(0, 3, n).astype(float)
+            if np.unique(x).size == n and np.unique(y).size == n:
+                continue
+            ref = sst.kendalltau(x, y, alternative="greater")
+            want = (ref.statistic, ref.pvalue) if np.isfinite(ref.pvalue) else (math.nan, 1.0)
+            np.testing.assert_array_equal(edges.kendall_greater(x, y), want)
+    # By hand: x = [1, 1, 2], y = [1, 2, 3]: C - D = 2 over 3 pairs, X = 1 tie, Y = 0:
+    # tau_b = 2 / sqrt(2 * 3); the tie group of 2 takes t (t - 1) (2 t + 5) = 18 from the variance:
+    # var = (3 * 2 * 11 - 18) / 18 = 8/3, p = 1 - Phi(2 / sqrt(8/3)).
+    tau, p = edges.kendall_greater([1.0, 1.0, 2.0], [1.0, 2.0, 3.0])
+    z = 2 / math.sqrt(8 / 3)
+    assert (tau, p) == (pytest.approx(2 / math.sqrt(6)), pytest.approx(0.5 * math.erfc(z / math.sqrt(2))))
+
+
 def test_a_rising_half_fires_at_its_edge_and_an_edge_best_without_a_trend_does_not():
     # One hparam (level 0.05 / 2 per edge). Six trials rise toward the upper bound: p = 1/6! = 0.0014.
     x = np.array([[0.1], [0.3], [0.5], [0.6], [0.7], [0.8], [0.9], [0.97]])
