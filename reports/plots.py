@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.ticker import MaxNLocator, NullLocator  # noqa: E402
+from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator  # noqa: E402
 
 # Re-exported: the report's shared figure vocabulary and writing live in the matplotlib-free `reports.drawing`.
 from reports import drawing  # noqa: E402
@@ -97,17 +97,78 @@ def _left(labels: Sequence[str], size: float, ylabel: bool = False) -> float:
     return widest / DPI + 0.14 + (0.2 if ylabel else 0) + 0.06
 
 
-def _panels(n: int, panel_height: float, **kw) -> tuple[plt.Figure, np.ndarray]:
-    """A grid of small panels, 6 to a row, with fixed margins (inches): constrained layout would measure
-    every tick label of every panel, which took most of a small-multiples figure's time."""
+def _panels(n: int, panel_height: float, shared_y: bool = False) -> tuple[plt.Figure, list[plt.Axes], int]:
+    """A grid of ``n`` small panels, 6 to a row, with fixed margins (inches), as (figure, axes in reading
+    order, columns); ``shared_y`` packs the columns closer, for panels that show one y range and label it
+    on the left only. Constrained layout would measure every tick label of every panel, which took most of
+    a small-multiples figure's time. No axis is shared, nor is an empty slot given an axes: matplotlib's
+    shared axes make every autoscale walk all the panels, so callers set each panel's limits (the same on
+    each) and hide the inner tick labels with `_outer_labels`."""
     nrows, ncols = _grid(n, 6)
     height = panel_height * nrows + 0.9
-    fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH, height), dpi=DPI, squeeze=False, **kw)
-    fig.subplots_adjust(left=0.7 / WIDTH, right=1 - 0.12 / WIDTH, bottom=0.55 / height, top=1 - 0.42 / height,
-                        wspace=0.12 if kw.get("sharey") else 0.35, hspace=0.45)
-    for ax in axes.ravel()[n:]:
-        ax.set_visible(False)
-    return fig, axes
+    fig = plt.figure(figsize=(WIDTH, height), dpi=DPI)
+    grid = fig.add_gridspec(nrows, ncols, left=0.7 / WIDTH, right=1 - 0.12 / WIDTH, bottom=0.55 / height,
+                            top=1 - 0.42 / height, wspace=0.12 if shared_y else 0.35, hspace=0.45)
+    return fig, [fig.add_subplot(grid[i // ncols, i % ncols]) for i in range(n)], ncols
+
+
+def _outer_labels(axes: Sequence[plt.Axes], ncols: int, x: bool = False, y: bool = False) -> None:
+    """Tick labels on the outer panels only, as matplotlib's shared axes would show them: y on the first
+    column (with ``y``), x on the lowest panel of each column (with ``x``)."""
+    for i, ax in enumerate(axes):
+        ax.tick_params(labelleft=not y or i % ncols == 0, labelbottom=not x or i + ncols >= len(axes))
+
+
+def _dots(ax: plt.Axes, x, y, size: float, colour, edge="black", edge_width: float = 0.3, **kw):
+    """Points of one colour, size (``size``: area in points^2, as `scatter` takes it) and marker as one
+    marker-only line: a scatter's PathCollection costs several times more to build and draw, for the
+    same marks."""
+    return ax.plot(x, y, ls="none", marker=kw.pop("marker", "o"), ms=math.sqrt(size), mfc=colour, mec=edge,
+                   mew=edge_width, **kw)[0]
+
+
+def _pin_ticks(axis) -> None:
+    """Fix ``axis``'s major ticks at those its locator puts inside the view: an axis makes a tick (two
+    marks, a grid line, two labels: about a millisecond) for every location its locator returns, in view
+    or not."""
+    lo, hi = sorted(axis.get_view_interval())
+    tol = 1e-9 * (hi - lo)
+    axis.set_major_locator(FixedLocator([t for t in axis.get_major_locator()() if lo - tol <= t <= hi + tol]))
+
+
+def _same(axes: Sequence[plt.Axes], which: str, limits: tuple[float, float] | None) -> None:
+    """The range ``limits`` on axis ``which`` ("x" or "y") of every panel, ticked where the first panel's
+    locator ticks it (None: each panel autoscales)."""
+    if limits is None:
+        return
+    for ax in axes:
+        getattr(ax, f"set_{which}lim")(*limits)
+    first = getattr(axes[0], f"{which}axis")
+    _pin_ticks(first)
+    for ax in axes[1:]:
+        getattr(ax, f"{which}axis").set_major_locator(FixedLocator(first.get_major_locator().locs))
+
+
+def _span(values, log: bool = False) -> tuple[float, float] | None:
+    """The view range matplotlib's autoscaling gives data ``values``: their range with a 5% margin each
+    side (on a log axis, in log space, over the positive values); None without a finite value."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)] if log else v[np.isfinite(v)]
+    if not v.size:
+        return None
+    lo, hi = (float(np.log10(v.min())), float(np.log10(v.max()))) if log else (float(v.min()), float(v.max()))
+    if hi - lo <= 1e-12 * max(abs(lo), abs(hi)):  # one value: widened by 5% of it, as matplotlib's locators do
+        pad = 0.05 * abs(lo) or 0.05
+        lo, hi = lo - pad, hi + pad
+    lo, hi = lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo)
+    return (10.0 ** lo, 10.0 ** hi) if log else (float(lo), float(hi))
+
+
+def _vlines(ax: plt.Axes, xs: Sequence[float], **kw):
+    """Vertical lines across the axes at data x ``xs``, as one line: `axvline` asks for the view limits
+    (autoscaling the axes, and every axes it shares with) once per line."""
+    x = [v for e in xs for v in (e, e, math.nan)]
+    return ax.plot(x, [0, 1, math.nan] * len(xs), transform=ax.get_xaxis_transform(), **kw)[0]
 
 
 def pixel_size(height: float) -> tuple[int, int]:
@@ -223,9 +284,10 @@ def sensitivity(trials: pd.DataFrame, hparam: str, bounds: Mapping[str, dict], c
     stage retrained. Log x where the range is searched on a log scale.
     """
     names = [s for s in order if s in set(trials["strategy"])]
-    fig, axes = _panels(len(names), 1.2, sharey=True)
+    fig, axes, ncols = _panels(len(names), 1.2, shared_y=True)
     floor = _sensitivity_floor(trials, metric, chosen)
-    for ax, strategy in zip(axes.ravel(), names, strict=False):
+    drawn = []
+    for ax, strategy in zip(axes, names, strict=True):
         t = trials[trials["strategy"] == strategy]
         x = np.array([hparam_value(h, hparam) for h in t["hparams"]])
         v = 100 * t[metric].to_numpy(dtype=float)
@@ -233,15 +295,13 @@ def sensitivity(trials: pd.DataFrame, hparam: str, bounds: Mapping[str, dict], c
         if b and b.get("scale") == "log":
             ax.set_xscale("log")
         low = v < floor  # collapsed or far-off trials: drawn on the bottom edge, so the good region stays readable
-        ax.scatter(x[~low], v[~low], s=12, color=colours[strategy], edgecolors="black", linewidths=0.3, zorder=3)
-        ax.scatter(x[low], np.full(int(low.sum()), floor), marker="v", s=14, color=colours[strategy],
-                   edgecolors="black", linewidths=0.3, zorder=3, clip_on=False)
+        _dots(ax, x[~low], v[~low], 12, colours[strategy], zorder=3)
+        _dots(ax, x[low], np.full(int(low.sum()), floor), 14, colours[strategy], marker="v", zorder=3, clip_on=False)
         pick = (t["trial_id"] == chosen.get(strategy)).to_numpy()
-        ax.scatter(x[pick], v[pick], marker="*", s=90, color="gold", edgecolors="black", linewidths=0.6,
-                   zorder=4, gid=f"chosen-{strategy}")
+        _dots(ax, x[pick], v[pick], 90, "gold", edge_width=0.6, marker="*", zorder=4, gid=f"chosen-{strategy}")
+        drawn += [v[~low], [floor] if low.any() else []]
         if b:
-            for edge in (b["low"], b["high"]):
-                ax.axvline(edge, color="black", ls="--", lw=0.7)
+            _vlines(ax, (b["low"], b["high"]), color="black", ls="--", lw=0.7, gid=f"bounds-{strategy}")
             pad = (b["high"] / b["low"]) ** 0.08 if b.get("scale") == "log" else None
             if pad:
                 ax.set_xlim(b["low"] / pad, b["high"] * pad)
@@ -252,8 +312,14 @@ def sensitivity(trials: pd.DataFrame, hparam: str, bounds: Mapping[str, dict], c
         ax.tick_params(labelsize=6)
         ax.xaxis.set_major_locator(plt.LogLocator(numticks=3) if ax.get_xscale() == "log" else MaxNLocator(3))
         ax.xaxis.set_minor_locator(NullLocator())  # minor log ticks: clutter in a small panel, half its drawing
-    axes[0, 0].set_ylim(bottom=floor)
-    for ax in axes[:, 0]:
+        _pin_ticks(ax.xaxis)
+    # One y range on every panel: from the floor to the highest point plus matplotlib's 5% margin.
+    ys = np.concatenate(drawn) if drawn else np.array([])
+    ys = ys[np.isfinite(ys)]
+    top = float(ys.max() + 0.05 * (ys.max() - ys.min())) if ys.size and ys.max() > ys.min() else floor + 1.0
+    _same(axes, "y", (floor, top))
+    _outer_labels(axes, ncols, y=True)
+    for ax in axes[::ncols]:
         ax.set_ylabel("val. accuracy (%)")
     fig.supxlabel(f"{hparam} (dashed: search bounds; star: the retrained configuration; "
                   f"triangles: trials below {floor:.0f}%, drawn on the bottom edge)",
@@ -357,12 +423,12 @@ def lr_used(lrs: pd.DataFrame, order: Sequence[str], colours: Mapping[str, tuple
     """The learning rate each strategy used per epoch (top layer group, end of epoch; log y, shared),
     one panel per strategy. `lrs`: strategy, epoch, lr (median over the seed runs)."""
     names = [s for s in order if s in set(lrs["strategy"])]
-    fig, axes = _panels(len(names), 1.05, sharex=True, sharey=True)
+    fig, axes, ncols = _panels(len(names), 1.05, shared_y=True)
     positive = lrs["lr"].to_numpy(dtype=float)
     log = bool(np.all(positive[np.isfinite(positive)] > 0))
     finite = positive[np.isfinite(positive)]
     decades = float(np.log10(finite.max() / finite.min())) if log and finite.size else 0.0
-    for ax, strategy in zip(axes.ravel(), names, strict=False):
+    for ax, strategy in zip(axes, names, strict=True):
         g = lrs[lrs["strategy"] == strategy].sort_values("epoch")
         ax.plot(g["epoch"], g["lr"], color=colours[strategy], lw=1.3, marker="o", ms=1.8)
         if log:
@@ -373,6 +439,9 @@ def lr_used(lrs: pd.DataFrame, order: Sequence[str], colours: Mapping[str, tuple
         ax.tick_params(labelsize=6)
         ax.grid(color="#eeeeee", lw=0.5)
         ax.xaxis.set_major_locator(MaxNLocator(4, integer=True))
+    _same(axes, "x", _span(lrs["epoch"]))
+    _same(axes, "y", _span(finite, log))
+    _outer_labels(axes, ncols, x=True, y=True)
     fig.supxlabel("epoch", fontsize=8, y=0.02)
     fig.supylabel("learning rate (top layer group)", fontsize=8, x=0.01)
     fig.suptitle(f"{workload}: learning rate used at the end of each epoch (median over seed runs)", fontsize=8.5)
@@ -565,13 +634,13 @@ def tuning_curves(curves: pd.DataFrame, summary: pd.DataFrame, order: Sequence[s
     `curves`, `summary`: one workload's rows of `reports.tuning_curves.tuning_curves`.
     """
     names = [s for s in order if s in set(curves["strategy"])]
-    fig, axes = _panels(len(names), 1.15, sharey=True, sharex=True)
+    fig, axes, ncols = _panels(len(names), 1.15, shared_y=True)
     e = 100 * curves["expected"].to_numpy(dtype=float)
     span = max(float(e.max() - e.min()), 2.0)
     # The axis follows the estimates, not the bands: a band from a few draws spans most of [0, 100].
     low, high = float(e.min()) - 0.6 * span, min(100.0, float(e.max()) + 0.4 * span)
     info = summary.set_index("strategy")
-    for ax, strategy in zip(axes.ravel(), names, strict=False):
+    for ax, strategy in zip(axes, names, strict=True):
         c = curves[curves["strategy"] == strategy].sort_values("n")
         col = colours[strategy]
         ax.fill_between(c["n"], 100 * c["low"], 100 * c["high"], color=col, alpha=0.25, lw=0, step=None,
@@ -580,14 +649,16 @@ def tuning_curves(curves: pd.DataFrame, summary: pd.DataFrame, order: Sequence[s
                 gid=f"curve-{strategy}")
         budget = info.at[strategy, "budget_draws"] if strategy in info.index else math.nan
         if np.isfinite(budget) and budget <= c["n"].max():
-            ax.axvline(budget, color="black", ls="--", lw=0.7)
+            _vlines(ax, [budget], color="black", ls="--", lw=0.7)
         up = bool(info.at[strategy, "rising"]) if strategy in info.index else False
         ax.set_title(strategy + (" \u2191" if up else ""), fontsize=7.5, pad=2, color="#c00000" if up else "black")
         ax.tick_params(labelsize=6)
         ax.xaxis.set_major_locator(MaxNLocator(4, integer=True))
         ax.grid(color="#eeeeee", lw=0.5)
-    axes[0, 0].set_ylim(low, high)
-    for ax in axes[:, 0]:
+    _same(axes, "x", _span(curves["n"]))
+    _same(axes, "y", (low, high))
+    _outer_labels(axes, ncols, x=True, y=True)
+    for ax in axes[::ncols]:
         ax.set_ylabel("E[best val.] (%)")
     fig.supxlabel("independent tuning draws n (dashed: the budget's draws per study)", fontsize=8, y=0.02)
     fig.suptitle(f"{workload}: expected best validation accuracy of n draws, {confidence:.0%} simultaneous band",
