@@ -11,6 +11,7 @@ same input: SVG ids are salted with a constant and no creation date is written.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 
@@ -81,20 +82,48 @@ def _figure(height: float, nrows: int = 1, ncols: int = 1, margins: tuple[float,
 #: Fixed margins (inches) for `_figure`: above an axes with a title; below one with numeric tick labels and
 #: an x label; left of numeric tick labels and a y label; the figure's edge beside an axis without labels.
 TITLE, XLABEL, YLABEL, EDGE = 0.3, 0.45, 0.6, 0.15
-_renderer = None
 
 
 def _left(labels: Sequence[str], size: float, ylabel: bool = False) -> float:
     """The margin (inches) left of an axes whose y tick labels are ``labels`` at font ``size`` (points):
     the widest label as Agg draws it, the tick and its pad, and room for a y label when ``ylabel``."""
-    global _renderer
-    from matplotlib.backends.backend_agg import RendererAgg
+    widest = max((_text_width(str(t), size) for t in labels), default=0)
+    return widest / DPI + 0.14 + (0.2 if ylabel else 0) + 0.06
+
+
+def _text_width(text: str, size: float) -> float:
+    """The width (pixels) of one line of plain ``text`` at font ``size`` (points) as Agg draws it: the sum of
+    its characters' hinted advances, within a pixel of laying the whole string out (kerning aside), where
+    laying it out takes about a millisecond a label (the search figure has a hundred)."""
+    if not text.isascii():  # a character the default font may lack: laid out, with the font's fallbacks
+        return _measured(text, size)
+    return sum(_advance(c, size) for c in text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _advance(char: str, size: float) -> float:
+    from matplotlib.backends.backend_agg import get_hinting_flag
+
+    return _font(size).load_char(ord(char), flags=get_hinting_flag()).horiAdvance / 64
+
+
+def _font(size: float):
     from matplotlib.font_manager import FontProperties
 
-    _renderer = _renderer or RendererAgg(10, 10, DPI)
-    prop = FontProperties(size=size)
-    widest = max((_renderer.get_text_width_height_descent(str(t), prop, ismath=False)[0] for t in labels), default=0)
-    return widest / DPI + 0.14 + (0.2 if ylabel else 0) + 0.06
+    return _agg()._prepare_font(FontProperties(size=size))
+
+
+def _measured(text: str, size: float) -> float:
+    from matplotlib.font_manager import FontProperties
+
+    return _agg().get_text_width_height_descent(text, FontProperties(size=size), ismath=False)[0]
+
+
+@functools.cache
+def _agg():
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    return RendererAgg(10, 10, DPI)
 
 
 def _panels(n: int, panel_height: float, shared_y: bool = False) -> tuple[plt.Figure, list[plt.Axes], int]:
@@ -164,11 +193,13 @@ def _span(values, log: bool = False) -> tuple[float, float] | None:
     return (10.0 ** lo, 10.0 ** hi) if log else (float(lo), float(hi))
 
 
-def _vlines(ax: plt.Axes, xs: Sequence[float], **kw):
-    """Vertical lines across the axes at data x ``xs``, as one line: `axvline` asks for the view limits
-    (autoscaling the axes, and every axes it shares with) once per line."""
-    x = [v for e in xs for v in (e, e, math.nan)]
-    return ax.plot(x, [0, 1, math.nan] * len(xs), transform=ax.get_xaxis_transform(), **kw)[0]
+def _rules(ax: plt.Axes, at: Sequence[float], vertical: bool = True, **kw):
+    """Lines across the axes at data ``at`` (x positions when ``vertical``, else y), as one line: `axvline`
+    and `axhline` ask for the view limits (autoscaling the axes, and every axes it shares with) per line."""
+    across, along = [v for e in at for v in (e, e, math.nan)], [0, 1, math.nan] * len(at)
+    if vertical:
+        return ax.plot(across, along, transform=ax.get_xaxis_transform(), **kw)[0]
+    return ax.plot(along, across, transform=ax.get_yaxis_transform(), **kw)[0]
 
 
 def pixel_size(height: float) -> tuple[int, int]:
@@ -209,13 +240,13 @@ def forest(rows: pd.DataFrame, leader: str, margin: float, colours: Mapping[str,
     ax = axes[0, 0]
     m = 100 * margin
     ax.axvspan(-m, m, color="#d9ead3", lw=0, zorder=0)
-    ax.axvline(0, color="black", lw=0.8, zorder=1)
+    _rules(ax, [0], color="black", lw=0.8, zorder=1)
     ok = np.isfinite(d["lo"]) & np.isfinite(d["hi"])
     ax.hlines(y[1:][ok], d["lo"][ok], d["hi"][ok], colors=[colours[s] for s in d["b"][ok]], lw=2,
               gid="forest-intervals")
     ax.scatter(d["diff"], y[1:], c=[colours[s] for s in d["b"]], s=22, zorder=3, edgecolors="black",
                linewidths=0.4, gid="forest-means")
-    ax.scatter([0.0], y[:1], marker="D", c=[colours[leader]], s=26, zorder=3, edgecolors="black", linewidths=0.4)
+    _dots(ax, [0.0], y[:1], 26, colours[leader], edge_width=0.4, marker="D", zorder=3)
     ax.set_yticks(y, names)
     ax.set_ylim(-0.7, len(names) - 0.3)
     ax.set_xlabel(f"difference from the leader {leader} (percentage points of test accuracy; strategy - leader)")
@@ -253,10 +284,13 @@ def accuracy_intervals(summary: pd.DataFrame, seed_values: pd.DataFrame, colours
     mean, lo, hi = (100 * s[c].to_numpy(dtype=float) for c in ("mean", "ci_low", "ci_high"))
     ok = np.isfinite(lo) & np.isfinite(hi)
     ax.hlines(y[ok], lo[ok], hi[ok], colors=[colours[n] for n in s["strategy"][ok]], lw=2, gid="accuracy-intervals")
+    seeds = []
     for yi, strategy in zip(y, s["strategy"], strict=True):
         vals = 100 * seed_values[strategy].dropna().to_numpy() if strategy in seed_values else np.array([])
         jitter = np.linspace(-0.18, 0.18, len(vals)) if len(vals) > 1 else np.zeros(len(vals))
-        ax.scatter(vals, yi + jitter, s=7, color="black", alpha=0.7, zorder=4, linewidths=0)
+        seeds.append((vals, yi + jitter))
+    _dots(ax, np.concatenate([v for v, _ in seeds]), np.concatenate([j for _, j in seeds]), 7, "black", edge="none",
+          edge_width=0, alpha=0.7, zorder=4)
     ax.scatter(mean, y, c=[colours[n] for n in s["strategy"]], s=26, zorder=3, edgecolors="black",
                linewidths=0.4, gid="accuracy-means")
     ax.set_yticks(y, s["strategy"])
@@ -264,7 +298,7 @@ def accuracy_intervals(summary: pd.DataFrame, seed_values: pd.DataFrame, colours
     if chance is not None and np.isfinite(chance):
         lo_x = ax.get_xlim()[0]
         if 100 * chance >= lo_x:
-            ax.axvline(100 * chance, color="grey", ls=":", lw=0.8, label="chance (majority class)")
+            _rules(ax, [100 * chance], color="grey", ls=":", lw=0.8, label="chance (majority class)", scalex=False)
             ax.legend(loc="lower left")
     ax.set_xlabel("final test accuracy (%); axis starts near the lowest run, not at 0")
     ax.set_title(f"{workload}: mean, 95% t interval over seeds, dots = individual seeds")
@@ -301,7 +335,7 @@ def sensitivity(trials: pd.DataFrame, hparam: str, bounds: Mapping[str, dict], c
         _dots(ax, x[pick], v[pick], 90, "gold", edge_width=0.6, marker="*", zorder=4, gid=f"chosen-{strategy}")
         drawn += [v[~low], [floor] if low.any() else []]
         if b:
-            _vlines(ax, (b["low"], b["high"]), color="black", ls="--", lw=0.7, gid=f"bounds-{strategy}")
+            _rules(ax, (b["low"], b["high"]), color="black", ls="--", lw=0.7, gid=f"bounds-{strategy}")
             pad = (b["high"] / b["low"]) ** 0.08 if b.get("scale") == "log" else None
             if pad:
                 ax.set_xlim(b["low"] / pad, b["high"] * pad)
@@ -355,18 +389,18 @@ def search_positions(points: pd.DataFrame, workload: str) -> plt.Figure:
     val = 100 * points["val"].to_numpy(dtype=float)
     finite = val[np.isfinite(val)]
     vmin, vmax = (np.percentile(finite, 10), finite.max()) if finite.size else (0, 100)
-    sc = ax.scatter(points["position"], y, c=val, cmap="viridis", vmin=vmin, vmax=vmax, s=14, linewidths=0)
-    pick = points["chosen"].to_numpy(dtype=bool)
-    ax.scatter(points["position"][pick], y[pick], marker="*", s=70, facecolors="none", edgecolors="red",
-               linewidths=0.8, gid="positions-chosen")
-    for edge in (0, 1):
-        ax.axvline(edge, color="black", lw=0.7)
     ax.set_xlim(-0.04, 1.04)
     ax.set_ylim(-0.7, len(labels) - 0.3)
+    sc = ax.scatter(points["position"], y, c=val, cmap="viridis", vmin=vmin, vmax=vmax, s=14, linewidths=0)
+    pick = points["chosen"].to_numpy(dtype=bool)
+    _dots(ax, points["position"][pick], y[pick], 70, "none", edge="red", edge_width=0.8, marker="*",
+          gid="positions-chosen")
+    _rules(ax, (0, 1), color="black", lw=0.7)
     ax.set_yticks(list(row.values()), names, fontsize=5.5)
     strategies = list(dict.fromkeys(points["strategy"]))
-    for s in strategies[1:]:  # a thin rule between strategies
-        ax.axhline(max(r for (st, _), r in row.items() if st == s) + 0.5, color="#dddddd", lw=0.5)
+    # A thin rule between strategies.
+    _rules(ax, [max(r for (st, _), r in row.items() if st == s) + 0.5 for s in strategies[1:]], vertical=False,
+           color="#dddddd", lw=0.5)
     ax.set_xticks([0, 0.25, 0.5, 0.75, 1], ["lower bound", "", "middle", "", "upper bound"])
     ax.set_xlabel("position in the search range, on the range's own scale (log ranges: in log space)")
     fig.colorbar(sc, ax=ax, label="validation accuracy (%)", shrink=0.5, aspect=30)
@@ -479,10 +513,12 @@ def layer_views(layers: pd.DataFrame, ranked: list[str], colours: Mapping[str, t
     rows = [(c, label) for c, label in LAYER_METRICS if layers[c].notna().any()]
     groups = sorted(layers["group"].unique())
     height = 1.5 * len(rows) + 1.1
-    fig, axes = plt.subplots(len(rows), len(groups), figsize=(WIDTH, height), dpi=DPI,
-                             squeeze=False, sharex=True, sharey="row")
-    fig.subplots_adjust(left=0.8 / WIDTH, right=1 - 0.12 / WIDTH, bottom=0.5 / height,
-                        top=1 - 0.75 / height, wspace=0.12, hspace=0.25)
+    fig = plt.figure(figsize=(WIDTH, height), dpi=DPI)
+    grid = fig.add_gridspec(len(rows), len(groups), left=0.8 / WIDTH, right=1 - 0.12 / WIDTH, bottom=0.5 / height,
+                            top=1 - 0.75 / height, wspace=0.12, hspace=0.25)
+    # Unshared axes with one x range and one y range per row set on each (see `_panels`).
+    axes = np.array([[fig.add_subplot(grid[r, c]) for c in range(len(groups))] for r in range(len(rows))])
+    drawn = layers[layers["strategy"].isin(shown)]
     for r, (column, label) in enumerate(rows):
         for c, group in enumerate(groups):
             ax = axes[r, c]
@@ -505,6 +541,9 @@ def layer_views(layers: pd.DataFrame, ranked: list[str], colours: Mapping[str, t
                 ax.set_ylabel(label, fontsize=7.5)
             if r == len(rows) - 1:
                 ax.set_xlabel("epoch")
+        _same(axes[r], "y", _span(drawn[column].where(drawn[column] > 0), log=layers[column].gt(0).any()))
+    _same(axes.ravel(), "x", _span(drawn["epoch"]))
+    _outer_labels(axes.ravel(), len(groups), x=True, y=True)
     fig.suptitle(f"{workload}: per layer group at each epoch's last step (median over seed runs)", fontsize=8.5,
                  x=0.02, y=1 - 0.06 / height, ha="left", va="top")
     fig.legend(loc="upper left", bbox_to_anchor=(0.8 / WIDTH, 1 - 0.3 / height), fontsize=6.5,
@@ -649,7 +688,7 @@ def tuning_curves(curves: pd.DataFrame, summary: pd.DataFrame, order: Sequence[s
                 gid=f"curve-{strategy}")
         budget = info.at[strategy, "budget_draws"] if strategy in info.index else math.nan
         if np.isfinite(budget) and budget <= c["n"].max():
-            _vlines(ax, [budget], color="black", ls="--", lw=0.7)
+            _rules(ax, [budget], color="black", ls="--", lw=0.7)
         up = bool(info.at[strategy, "rising"]) if strategy in info.index else False
         ax.set_title(strategy + (" \u2191" if up else ""), fontsize=7.5, pad=2, color="#c00000" if up else "black")
         ax.tick_params(labelsize=6)
