@@ -22,7 +22,7 @@ matplotlib.use("Agg")  # headless: reports run on servers and in CI without a di
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.lines import TICKDOWN, TICKLEFT, Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator  # noqa: E402
 
@@ -48,6 +48,8 @@ plt.rcParams.update({"svg.hashsalt": "lrsweep-report", "svg.fonttype": "none", "
                      "axes.titley": 1.0})
 
 _OTHER = "#b0b0b0"
+#: Grid lines: a figure's, and a small panel's.
+_GRID, _PANEL_GRID = {"color": "#eeeeee", "lw": 0.6}, {"color": "#eeeeee", "lw": 0.5}
 
 
 def _highlighted(frame: pd.DataFrame, by: str, order: Sequence[str], colours: Mapping[str, tuple], top: int):
@@ -141,11 +143,48 @@ def _panels(n: int, panel_height: float, shared_y: bool = False) -> tuple[plt.Fi
     return fig, [fig.add_subplot(grid[i // ncols, i % ncols]) for i in range(n)], ncols
 
 
-def _outer_labels(axes: Sequence[plt.Axes], ncols: int, x: bool = False, y: bool = False) -> None:
+def _outer_labels(axes: Sequence[plt.Axes], ncols: int, x: bool = False, y: bool = False,
+                  grid: Mapping | None = None) -> None:
     """Tick labels on the outer panels only, as matplotlib's shared axes would show them: y on the first
-    column (with ``y``), x on the lowest panel of each column (with ``x``)."""
+    column (with ``y``), x on the lowest panel of each column (with ``x``). Each inner panel draws the
+    ticks of its row's first panel (y) or of the first panel (x), as `_same` set them, as plain lines
+    (`_marks`), with grid lines styled ``grid`` where given: a matplotlib tick is three lines and two
+    labels, about a millisecond apiece, and a small-multiples figure has over a hundred unlabelled ones."""
+    rows = {i: _in_view(axes[i].yaxis) for i in range(0, len(axes), ncols)}
+    columns = _in_view(axes[0].xaxis)
     for i, ax in enumerate(axes):
-        ax.tick_params(labelleft=not y or i % ncols == 0, labelbottom=not x or i + ncols >= len(axes))
+        if y and i % ncols:
+            _marks(ax, "y", *rows[i - i % ncols], grid)
+        if x and i + ncols < len(axes):
+            _marks(ax, "x", *columns, grid)
+
+
+def _in_view(axis) -> tuple[list[float], list[float]]:
+    """The major and minor tick locations of ``axis`` inside its view."""
+    lo, hi = sorted(axis.get_view_interval())
+    tol = 1e-9 * (hi - lo)
+    return tuple([t for t in locs if lo - tol <= t <= hi + tol]
+                 for locs in (axis.get_majorticklocs(), axis.get_minorticklocs()))
+
+
+def _marks(ax: plt.Axes, which: str, major: Sequence[float], minor: Sequence[float], grid: Mapping | None) -> None:
+    """Ticks without labels on axis ``which`` of ``ax``, drawn as matplotlib draws its own (tick marks as
+    markers on the axis, pointing out; grid lines across at the major ones, styled ``grid``) but as one
+    line each instead of a tick object per location."""
+    axis = getattr(ax, f"{which}axis")
+    axis.set_major_locator(NullLocator())
+    axis.set_minor_locator(NullLocator())
+    vertical = which == "x"
+    for locs, kind in ((major, "major"), (minor, "minor")):
+        if locs:
+            at = (locs, [0] * len(locs)) if vertical else ([0] * len(locs), locs)
+            ax.plot(*at, ls="none", marker=TICKDOWN if vertical else TICKLEFT,
+                    ms=plt.rcParams[f"{which}tick.{kind}.size"], mew=plt.rcParams[f"{which}tick.{kind}.width"],
+                    color=plt.rcParams[f"{which}tick.color"],
+                    transform=ax.get_xaxis_transform() if vertical else ax.get_yaxis_transform(), clip_on=False,
+                    zorder=1.5, gid=f"ticks-{which}")
+    if grid:
+        _rules(ax, major, vertical, zorder=1.5, **grid)
 
 
 def _dots(ax: plt.Axes, x, y, size: float, colour, edge="black", edge_width: float = 0.3, **kw):
@@ -440,7 +479,7 @@ def learning_curves(stats: pd.DataFrame, order: Sequence[str], colours: Mapping[
     for ax in (acc_ax, loss_ax):
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(color="#eeeeee", lw=0.6)
+        ax.grid(**_GRID)
     acc_ax.set_ylabel("test accuracy (%)")
     loss_ax.set_ylabel("training loss (mean over the epoch)")
     handles = acc_ax.get_legend_handles_labels()[0]
@@ -471,11 +510,11 @@ def lr_used(lrs: pd.DataFrame, order: Sequence[str], colours: Mapping[str, tuple
                 ax.yaxis.set_minor_locator(NullLocator())
         ax.set_title(strategy, fontsize=7.5, pad=2)
         ax.tick_params(labelsize=6)
-        ax.grid(color="#eeeeee", lw=0.5)
+        ax.grid(**_PANEL_GRID)
         ax.xaxis.set_major_locator(MaxNLocator(4, integer=True))
     _same(axes, "x", _span(lrs["epoch"]))
     _same(axes, "y", _span(finite, log))
-    _outer_labels(axes, ncols, x=True, y=True)
+    _outer_labels(axes, ncols, x=True, y=True, grid=_PANEL_GRID)
     fig.supxlabel("epoch", fontsize=8, y=0.02)
     fig.supylabel("learning rate (top layer group)", fontsize=8, x=0.01)
     fig.suptitle(f"{workload}: learning rate used at the end of each epoch (median over seed runs)", fontsize=8.5)
@@ -498,7 +537,7 @@ def dals_state(states: pd.DataFrame, colours: Mapping[str, tuple], workload: str
     for ax in (phase_ax, trust_ax):
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(color="#eeeeee", lw=0.6)
+        ax.grid(**_GRID)
     phase_ax.legend(loc="lower right")
     fig.suptitle(f"{workload}: DALS state per epoch (median over seed runs)", fontsize=8.5)
     return fig
@@ -532,7 +571,7 @@ def layer_views(layers: pd.DataFrame, ranked: list[str], colours: Mapping[str, t
                 ax.set_yscale("log")
                 # Unlabelled minor log ticks: marks no reader reads, and a third of the figure's drawing.
                 ax.yaxis.set_minor_locator(NullLocator())
-            ax.grid(color="#eeeeee", lw=0.6)
+            ax.grid(**_GRID)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=3))
             if r == 0:
                 ax.set_title(f"group {group}" + (" (bottom)" if group == groups[0] else
@@ -543,7 +582,7 @@ def layer_views(layers: pd.DataFrame, ranked: list[str], colours: Mapping[str, t
                 ax.set_xlabel("epoch")
         _same(axes[r], "y", _span(drawn[column].where(drawn[column] > 0), log=layers[column].gt(0).any()))
     _same(axes.ravel(), "x", _span(drawn["epoch"]))
-    _outer_labels(axes.ravel(), len(groups), x=True, y=True)
+    _outer_labels(axes.ravel(), len(groups), x=True, y=True, grid=_GRID)
     fig.suptitle(f"{workload}: per layer group at each epoch's last step (median over seed runs)", fontsize=8.5,
                  x=0.02, y=1 - 0.06 / height, ha="left", va="top")
     fig.legend(loc="upper left", bbox_to_anchor=(0.8 / WIDTH, 1 - 0.3 / height), fontsize=6.5,
@@ -624,7 +663,7 @@ def accuracy_vs_compute(cost: pd.DataFrame, colours: Mapping[str, tuple], worklo
                     textcoords="offset points", fontsize=6, ha="right" if right else "left", in_layout=False)
     ax.set_xlabel(unit)
     ax.set_ylabel("final test accuracy (%)")
-    ax.grid(color="#eeeeee", lw=0.6)
+    ax.grid(**_GRID)
     ax.set_title(f"{workload}: accuracy against compute; y: 95% t interval over seeds, x: +-1 SD over seeds")
     return fig
 
@@ -658,7 +697,7 @@ def budget_curves(curves: pd.DataFrame, order: Sequence[str], colours: Mapping[s
                 Line2D([], [], color="black", lw=1.0, ls="--", label="dashed: expected best of k random trials"),
                 Line2D([], [], color=_OTHER, lw=0.7, label="other strategies (best so far)")]
     ax.legend(handles=handles, loc="lower right", ncols=2)
-    ax.grid(color="#eeeeee", lw=0.6)
+    ax.grid(**_GRID)
     ax.set_title(f"{workload}: tuning budget (top {top} strategies by seed-stage mean in colour)")
     return fig
 
@@ -693,10 +732,10 @@ def tuning_curves(curves: pd.DataFrame, summary: pd.DataFrame, order: Sequence[s
         ax.set_title(strategy + (" \u2191" if up else ""), fontsize=7.5, pad=2, color="#c00000" if up else "black")
         ax.tick_params(labelsize=6)
         ax.xaxis.set_major_locator(MaxNLocator(4, integer=True))
-        ax.grid(color="#eeeeee", lw=0.5)
+        ax.grid(**_PANEL_GRID)
     _same(axes, "x", _span(curves["n"]))
     _same(axes, "y", (low, high))
-    _outer_labels(axes, ncols, x=True, y=True)
+    _outer_labels(axes, ncols, x=True, y=True, grid=_PANEL_GRID)
     for ax in axes[::ncols]:
         ax.set_ylabel("E[best val.] (%)")
     fig.supxlabel("independent tuning draws n (dashed: the budget's draws per study)", fontsize=8, y=0.02)

@@ -230,6 +230,16 @@ def test_small_multiples_label_the_outer_panels_only():
 
     assert [labelled(ax.get_yticklabels()) for ax in axes] == [True, False, False, False, False, False, True]
     assert [labelled(ax.get_xticklabels()) for ax in axes] == [False, True, True, True, True, True, True]
+    # The inner panels' ticks: marks at the labelled panels' tick locations, inside the view.
+    low, high = axes[0].get_ylim()
+    yticks = [t for t in axes[0].get_yticks() if low <= t <= high]
+    assert len(yticks) >= 2
+    for ax in axes[1:6]:
+        marks = [line for line in ax.get_lines() if line.get_gid() == "ticks-y"]
+        assert [list(m.get_ydata()) for m in marks][0] == pytest.approx(yticks)
+    xticks = [t for t in axes[6].get_xticks() if axes[6].get_xlim()[0] <= t <= axes[6].get_xlim()[1]]
+    (mark,) = [line for line in axes[0].get_lines() if line.get_gid() == "ticks-x"]
+    assert list(mark.get_xdata()) == pytest.approx(xticks)
     plots.plt.close(fig)
 
 
