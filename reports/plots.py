@@ -178,7 +178,7 @@ def _marks(ax: plt.Axes, which: str, major: Sequence[float], minor: Sequence[flo
     for locs, kind in ((major, "major"), (minor, "minor")):
         if locs:
             at = (locs, [0] * len(locs)) if vertical else ([0] * len(locs), locs)
-            ax.plot(*at, ls="none", marker=TICKDOWN if vertical else TICKLEFT,
+            _line(ax, *at, ls="none", marker=TICKDOWN if vertical else TICKLEFT,
                     ms=plt.rcParams[f"{which}tick.{kind}.size"], mew=plt.rcParams[f"{which}tick.{kind}.width"],
                     color=plt.rcParams[f"{which}tick.color"],
                     transform=ax.get_xaxis_transform() if vertical else ax.get_yaxis_transform(), clip_on=False,
@@ -196,12 +196,18 @@ def _dots(ax: plt.Axes, x, y, size: float, colour, edge="black", edge_width: flo
 
 
 def _pin_ticks(axis) -> None:
-    """Fix ``axis``'s major ticks at those its locator puts inside the view: an axis makes a tick (two
-    marks, a grid line, two labels: about a millisecond) for every location its locator returns, in view
-    or not."""
+    """Fix ``axis``'s major and minor ticks at those its locators put inside the view: an axis makes a tick
+    (two marks, a grid line, two labels: about a millisecond) for every location its locator returns, in
+    view or not (a log axis's minor locator returns a whole decade beyond each end). Left alone with fewer
+    than two major ticks in view, which the number format would then be chosen from."""
     lo, hi = sorted(axis.get_view_interval())
     tol = 1e-9 * (hi - lo)
-    axis.set_major_locator(FixedLocator([t for t in axis.get_major_locator()() if lo - tol <= t <= hi + tol]))
+    major, minor = ([t for t in locator() if lo - tol <= t <= hi + tol]
+                    for locator in (axis.get_major_locator(), axis.get_minor_locator()))
+    if len(major) >= 2:
+        axis.set_major_locator(FixedLocator(major))
+        if not isinstance(axis.get_minor_locator(), NullLocator):
+            axis.set_minor_locator(FixedLocator(minor))
 
 
 def _same(axes: Sequence[plt.Axes], which: str, limits: tuple[float, float] | None) -> None:
@@ -213,8 +219,9 @@ def _same(axes: Sequence[plt.Axes], which: str, limits: tuple[float, float] | No
         getattr(ax, f"set_{which}lim")(*limits)
     first = getattr(axes[0], f"{which}axis")
     _pin_ticks(first)
-    for ax in axes[1:]:
-        getattr(ax, f"{which}axis").set_major_locator(FixedLocator(first.get_major_locator().locs))
+    if isinstance(first.get_major_locator(), FixedLocator):
+        for ax in axes[1:]:
+            getattr(ax, f"{which}axis").set_major_locator(FixedLocator(first.get_major_locator().locs))
 
 
 def _span(values, log: bool = False) -> tuple[float, float] | None:
@@ -232,13 +239,21 @@ def _span(values, log: bool = False) -> tuple[float, float] | None:
     return (10.0 ** lo, 10.0 ** hi) if log else (float(lo), float(hi))
 
 
-def _rules(ax: plt.Axes, at: Sequence[float], vertical: bool = True, **kw):
-    """Lines across the axes at data ``at`` (x positions when ``vertical``, else y), as one line: `axvline`
-    and `axhline` ask for the view limits (autoscaling the axes, and every axes it shares with) per line."""
-    across, along = [v for e in at for v in (e, e, math.nan)], [0, 1, math.nan] * len(at)
+def _rules(ax: plt.Axes, at: Sequence[float], vertical: bool = True, **kw) -> Line2D:
+    """Lines across the axes at data ``at`` (x positions when ``vertical``, else y), as one line that leaves
+    the view limits alone: `axvline` and `axhline` ask for the view limits (autoscaling the axes, and every
+    axes it shares with) per line."""
+    across, along = np.repeat(np.asarray(at, dtype=float), 3), np.tile([0, 1, math.nan], len(at))
+    across[2::3] = math.nan
     if vertical:
-        return ax.plot(across, along, transform=ax.get_xaxis_transform(), **kw)[0]
-    return ax.plot(along, across, transform=ax.get_yaxis_transform(), **kw)[0]
+        return _line(ax, across, along, transform=ax.get_xaxis_transform(), **kw)
+    return _line(ax, along, across, transform=ax.get_yaxis_transform(), **kw)
+
+
+def _line(ax: plt.Axes, x, y, **kw) -> Line2D:
+    """A line added to ``ax`` as it is, for lines that are not data (rules, tick marks): `plot` parses its
+    arguments and asks for autoscaling, a third of such a line's cost."""
+    return ax.add_line(Line2D(x, y, **kw))
 
 
 def pixel_size(height: float) -> tuple[int, int]:
@@ -337,7 +352,7 @@ def accuracy_intervals(summary: pd.DataFrame, seed_values: pd.DataFrame, colours
     if chance is not None and np.isfinite(chance):
         lo_x = ax.get_xlim()[0]
         if 100 * chance >= lo_x:
-            _rules(ax, [100 * chance], color="grey", ls=":", lw=0.8, label="chance (majority class)", scalex=False)
+            _rules(ax, [100 * chance], color="grey", ls=":", lw=0.8, label="chance (majority class)")
             ax.legend(loc="lower left")
     ax.set_xlabel("final test accuracy (%); axis starts near the lowest run, not at 0")
     ax.set_title(f"{workload}: mean, 95% t interval over seeds, dots = individual seeds")
@@ -480,6 +495,8 @@ def learning_curves(stats: pd.DataFrame, order: Sequence[str], colours: Mapping[
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(**_GRID)
+        for axis in (ax.xaxis, ax.yaxis):
+            _pin_ticks(axis)
     acc_ax.set_ylabel("test accuracy (%)")
     loss_ax.set_ylabel("training loss (mean over the epoch)")
     handles = acc_ax.get_legend_handles_labels()[0]
