@@ -159,12 +159,13 @@ def _outer_labels(axes: Sequence[plt.Axes], ncols: int, x: bool = False, y: bool
             _marks(ax, "x", *columns, grid)
 
 
-def _in_view(axis) -> tuple[list[float], list[float]]:
-    """The major and minor tick locations of ``axis`` inside its view."""
+def _in_view(axis, major: Sequence[float] | None = None, minor: Sequence[float] | None = None):
+    """(major, minor) tick locations of ``axis`` inside its view: of those given, else of its own ticks."""
     lo, hi = sorted(axis.get_view_interval())
     tol = 1e-9 * (hi - lo)
     return tuple([t for t in locs if lo - tol <= t <= hi + tol]
-                 for locs in (axis.get_majorticklocs(), axis.get_minorticklocs()))
+                 for locs in (axis.get_majorticklocs() if major is None else major,
+                              axis.get_minorticklocs() if minor is None else minor))
 
 
 def _marks(ax: plt.Axes, which: str, major: Sequence[float], minor: Sequence[float], grid: Mapping | None) -> None:
@@ -179,10 +180,9 @@ def _marks(ax: plt.Axes, which: str, major: Sequence[float], minor: Sequence[flo
         if locs:
             at = (locs, [0] * len(locs)) if vertical else ([0] * len(locs), locs)
             _line(ax, *at, ls="none", marker=TICKDOWN if vertical else TICKLEFT,
-                    ms=plt.rcParams[f"{which}tick.{kind}.size"], mew=plt.rcParams[f"{which}tick.{kind}.width"],
-                    color=plt.rcParams[f"{which}tick.color"],
-                    transform=ax.get_xaxis_transform() if vertical else ax.get_yaxis_transform(), clip_on=False,
-                    zorder=1.5, gid=f"ticks-{which}")
+                  ms=plt.rcParams[f"{which}tick.{kind}.size"], mew=plt.rcParams[f"{which}tick.{kind}.width"],
+                  color=plt.rcParams[f"{which}tick.color"], clip_on=False, zorder=1.5, gid=f"ticks-{which}",
+                  transform=ax.get_xaxis_transform() if vertical else ax.get_yaxis_transform())
     if grid:
         _rules(ax, major, vertical, zorder=1.5, **grid)
 
@@ -200,10 +200,7 @@ def _pin_ticks(axis) -> None:
     (two marks, a grid line, two labels: about a millisecond) for every location its locator returns, in
     view or not (a log axis's minor locator returns a whole decade beyond each end). Left alone with fewer
     than two major ticks in view, which the number format would then be chosen from."""
-    lo, hi = sorted(axis.get_view_interval())
-    tol = 1e-9 * (hi - lo)
-    major, minor = ([t for t in locator() if lo - tol <= t <= hi + tol]
-                    for locator in (axis.get_major_locator(), axis.get_minor_locator()))
+    major, minor = _in_view(axis, axis.get_major_locator()(), axis.get_minor_locator()())
     if len(major) >= 2:
         axis.set_major_locator(FixedLocator(major))
         if not isinstance(axis.get_minor_locator(), NullLocator):
