@@ -177,7 +177,7 @@ def _marks(ax: plt.Axes, which: str, major: Sequence[float], minor: Sequence[flo
     axis.set_minor_locator(NullLocator())
     vertical = which == "x"
     for locs, kind in ((major, "major"), (minor, "minor")):
-        if locs:
+        if len(locs):
             at = (locs, [0] * len(locs)) if vertical else ([0] * len(locs), locs)
             _line(ax, *at, ls="none", marker=TICKDOWN if vertical else TICKLEFT,
                   ms=plt.rcParams[f"{which}tick.{kind}.size"], mew=plt.rcParams[f"{which}tick.{kind}.width"],
@@ -185,6 +185,17 @@ def _marks(ax: plt.Axes, which: str, major: Sequence[float], minor: Sequence[flo
                   transform=ax.get_xaxis_transform() if vertical else ax.get_yaxis_transform())
     if grid:
         _rules(ax, major, vertical, zorder=1.5, **grid)
+
+
+def _y_labels(ax: plt.Axes, at: Sequence[float], labels: Sequence[str], size: float) -> None:
+    """Labelled y ticks at data ``at``, drawn and placed as matplotlib draws its own (`_marks`; each label
+    right of the axis's tick label pad) but as one line and a text per label instead of a tick object each
+    (a hundred in the search figure). ``size``: the labels' font size (points, or a name such as "small")."""
+    at = list(at)
+    _marks(ax, "y", at, [], None)
+    transform, va, ha = ax.get_yaxis_text1_transform(plt.rcParams["ytick.major.pad"] + plt.rcParams["ytick.major.size"])
+    for y, label in zip(at, labels, strict=True):
+        ax.text(0, y, label, transform=transform, va=va, ha=ha, fontsize=size)
 
 
 def _dots(ax: plt.Axes, x, y, size: float, colour, edge="black", edge_width: float = 0.3, **kw):
@@ -344,7 +355,7 @@ def accuracy_intervals(summary: pd.DataFrame, seed_values: pd.DataFrame, colours
           edge_width=0, alpha=0.7, zorder=4)
     ax.scatter(mean, y, c=[colours[n] for n in s["strategy"]], s=26, zorder=3, edgecolors="black",
                linewidths=0.4, gid="accuracy-means")
-    ax.set_yticks(y, s["strategy"])
+    _y_labels(ax, y, list(s["strategy"]), plt.rcParams["ytick.labelsize"])
     ax.set_ylim(-0.7, len(s) - 0.3)
     if chance is not None and np.isfinite(chance):
         lo_x = ax.get_xlim()[0]
@@ -447,7 +458,7 @@ def search_positions(points: pd.DataFrame, workload: str) -> plt.Figure:
     _dots(ax, points["position"][pick], y[pick], 70, "none", edge="red", edge_width=0.8, marker="*",
           gid="positions-chosen")
     _rules(ax, (0, 1), color="black", lw=0.7)
-    ax.set_yticks(list(row.values()), names, fontsize=5.5)
+    _y_labels(ax, list(row.values()), names, 5.5)
     strategies = list(dict.fromkeys(points["strategy"]))
     # A thin rule between strategies.
     _rules(ax, [max(r for (st, _), r in row.items() if st == s) + 0.5 for s in strategies[1:]], vertical=False,
@@ -635,7 +646,7 @@ def pair_matrix(matrix: pd.DataFrame, pvalues: pd.DataFrame, workload: str) -> p
                     color="white" if dark else "black", fontweight="bold" if stars else "normal",
                     in_layout=False)  # inside the cells: measuring 300 texts for the layout is wasted time
     ax.set_xticks(range(1, k), names[1:], rotation=60, ha="right", rotation_mode="anchor")
-    ax.set_yticks(range(k - 1), names[:-1])
+    _y_labels(ax, range(k - 1), names[:-1], size)
     ax.set_xlim(0.5, k - 0.5)
     ax.set_ylim(k - 1.5, -0.5)
     ax.tick_params(labelsize=size)

@@ -153,8 +153,12 @@ def test_pair_matrix_is_the_all_pairs_differences(data):
                 assert diff.loc[a, b] == pytest.approx((m[a] - m[b]).mean())
                 assert p.loc[a, b] == p.loc[b, a]
     fig = plots.pair_matrix(diff, p, W)
-    texts = [t.get_text() for t in fig.axes[0].texts]
-    assert len(texts) == len(order) * (len(order) - 1) // 2  # the upper triangle only
+    ax = fig.axes[0]
+    cells = [t.get_text() for t in ax.texts if t.get_transform() is ax.transData]  # not the row labels
+    assert len(cells) == len(order) * (len(order) - 1) // 2  # the upper triangle only
+    # Every row but the last is labelled with its strategy, in order, at its row.
+    rows = sorted((t.get_position()[1], t.get_text()) for t in ax.texts if t.get_transform() is not ax.transData)
+    assert rows == [(i, name) for i, name in enumerate(order[:-1])]
     plots.plt.close(fig)
 
 
