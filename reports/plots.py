@@ -259,9 +259,10 @@ def _rules(ax: plt.Axes, at: Sequence[float], vertical: bool = True, **kw) -> Li
 
 
 def _line(ax: plt.Axes, x, y, **kw) -> Line2D:
-    """A line added to ``ax`` as it is, for lines that are not data (rules, tick marks): `plot` parses its
-    arguments and asks for autoscaling, a third of such a line's cost."""
-    return ax.add_line(Line2D(x, y, **kw))
+    """A line added to ``ax`` as it is, for lines that are not data (rules, tick marks), so left out of the
+    data limits: `plot` parses its arguments and asks for autoscaling, and `add_line` takes the line's
+    extent (through its transform), together most of such a line's cost."""
+    return ax.add_artist(Line2D(x, y, **kw))
 
 
 def pixel_size(height: float) -> tuple[int, int]:
