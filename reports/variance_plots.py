@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from reports.plots import EDGE, TITLE, XLABEL, _figure, _left, plt
+from reports.plots import EDGE, TITLE, XLABEL, _figure, _left, _y_labels, plt
 
 #: One colour per source, the same in every workload's figure.
 SOURCE_COLOURS = {"tuning": "#d95f02", "seeds": "#1b9e77", "rows": "#7570b3"}
@@ -36,7 +36,7 @@ def variance_bars(table: pd.DataFrame, workload: str) -> plt.Figure:
             if tot > 0 and w / tot >= 0.12:
                 ax.text(lo + w / 2, yi, f"{100 * w / tot:.0f}%", ha="center", va="center", fontsize=6, color="white")
         left += width
-    ax.set_yticks(y, t["strategy"].to_numpy()[order])
+    _y_labels(ax, y, list(t["strategy"].to_numpy()[order]), plt.rcParams["ytick.labelsize"])
     ax.set_xlabel("variance of one run's score (pp^2)")
     ax.set_title(f"{workload}: where the variance of a strategy's score comes from")
     fig.legend(loc="lower center", ncol=3, frameon=False, borderaxespad=0.2)

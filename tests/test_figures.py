@@ -6,6 +6,7 @@ import os
 import struct
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.stats
 from results_fixture import SEARCH_SPACE, write_fixture
@@ -60,10 +61,16 @@ def test_pixel_size_follows_the_figure_height(data, tmp_path):
 
 def _segments(fig, gid):
     for ax in fig.axes:
-        for c in ax.collections:
+        for c in [*ax.collections, *ax.lines]:
             if c.get_gid() == gid:
                 return c
     raise AssertionError(f"no artist {gid}")
+
+
+def _points(fig, gid):
+    """The data points of the artist ``gid``: a scatter's offsets, or a marker line's (x, y)."""
+    artist = _segments(fig, gid)
+    return artist.get_offsets() if hasattr(artist, "get_offsets") else artist.get_xydata()
 
 
 def test_forest_intervals_are_the_paired_t_intervals_sorted(data):
@@ -88,7 +95,7 @@ def test_forest_intervals_are_the_paired_t_intervals_sorted(data):
         (x0, y0), (x1, _) = seg
         name = by_y[y0]
         assert (x0, x1) == pytest.approx(expected[name][1:], abs=1e-9)
-    means = _segments(fig, "forest-means").get_offsets()
+    means = _points(fig, "forest-means")
     for x, y in means:
         assert x == pytest.approx(expected[by_y[y]][0])
     plots.plt.close(fig)
@@ -110,12 +117,12 @@ def test_sensitivity_stars_the_retrained_trial_inside_the_recorded_bounds(data):
         seed_lr = json.loads(seeds[seeds["strategy"] == s]["hparams"].iloc[0])["lr"]
         trial = tune[tune["trial_id"] == chosen[(W, s)]].iloc[0]
         assert json.loads(trial["hparams"])["lr"] == seed_lr
-        (x, y), = _segments(fig, f"chosen-{s}").get_offsets()
+        (x, y), = _points(fig, f"chosen-{s}")
         assert (x, y) == pytest.approx((seed_lr, 100 * trial["val_accuracy_final"]))
     ax = next(a for a in fig.axes if a.get_title() == order[0])
     assert ax.get_xscale() == "log"
-    lines = sorted(line.get_xdata()[0] for line in ax.get_lines())
-    assert lines == pytest.approx([1e-3, 1e-1])
+    x = _segments(fig, f"bounds-{order[0]}").get_xdata()
+    assert sorted(x[np.isfinite(x)]) == pytest.approx([1e-3, 1e-3, 1e-1, 1e-1])
     plots.plt.close(fig)
 
 
@@ -146,8 +153,12 @@ def test_pair_matrix_is_the_all_pairs_differences(data):
                 assert diff.loc[a, b] == pytest.approx((m[a] - m[b]).mean())
                 assert p.loc[a, b] == p.loc[b, a]
     fig = plots.pair_matrix(diff, p, W)
-    texts = [t.get_text() for t in fig.axes[0].texts]
-    assert len(texts) == len(order) * (len(order) - 1) // 2  # the upper triangle only
+    ax = fig.axes[0]
+    cells = [t.get_text() for t in ax.texts if t.get_transform() is ax.transData]  # not the row labels
+    assert len(cells) == len(order) * (len(order) - 1) // 2  # the upper triangle only
+    # Every row but the last is labelled with its strategy, in order, at its row.
+    rows = sorted((t.get_position()[1], t.get_text()) for t in ax.texts if t.get_transform() is not ax.transData)
+    assert rows == [(i, name) for i, name in enumerate(order[:-1])]
     plots.plt.close(fig)
 
 
@@ -189,3 +200,58 @@ def test_the_sweep_records_its_search_ranges():
     w = spec.workloads[0]
     for name, r in catalog.space(w.name, w.options_dict, "adamw").items():
         assert rows["adamw"][name] == {"low": r.low, "high": r.high, "scale": r.scale}
+
+
+@pytest.mark.parametrize(("values", "log"), [([1, 10], False), ([-2.5, 0.0, 7.0, np.nan], False), ([4.0], False),
+                                             ([3e-7, 2e-3, 0.2], True)])
+def test_small_multiples_limits_are_what_autoscaling_gives(values, log):
+    """The panels of a small-multiples figure share no axis; each gets the range matplotlib's autoscaling
+    would give the data of all of them (`plots._span`)."""
+    fig, ax = plots.plt.subplots()
+    if log:
+        ax.set_yscale("log")
+    ax.plot(np.arange(len(values)), values)
+    assert plots._span(values, log) == pytest.approx(ax.get_ylim(), rel=1e-9)
+    plots.plt.close(fig)
+
+
+def test_small_multiples_label_the_outer_panels_only():
+    """Ranges shown as matplotlib's shared axes would show them: every panel with the same limits, y tick
+    labels on the first column, x tick labels on the lowest panel of each column (7 panels: the 7th alone
+    in the second row, so columns 2 to 6 are labelled in the first)."""
+    order = [f"s{i}" for i in range(7)]
+    lrs = pd.DataFrame([(s, e, 10.0 ** -(i + e / 10)) for i, s in enumerate(order) for e in range(1, 11)],
+                       columns=["strategy", "epoch", "lr"])
+    fig = plots.lr_used(lrs, order, plots.strategy_colours(order), W)
+    axes = fig.axes
+    assert [ax.get_title() for ax in axes] == order
+    assert {ax.get_ylim() for ax in axes} == {axes[0].get_ylim()}
+    assert {ax.get_xlim() for ax in axes} == {axes[0].get_xlim()}
+    fig.canvas.draw()
+
+    def labelled(labels):
+        return any(t.get_visible() and t.get_text() for t in labels)
+
+    assert [labelled(ax.get_yticklabels()) for ax in axes] == [True, False, False, False, False, False, True]
+    assert [labelled(ax.get_xticklabels()) for ax in axes] == [False, True, True, True, True, True, True]
+    # The inner panels' ticks: marks at the labelled panels' tick locations, inside the view.
+    low, high = axes[0].get_ylim()
+    yticks = [t for t in axes[0].get_yticks() if low <= t <= high]
+    assert len(yticks) >= 2
+    for ax in axes[1:6]:
+        marks = [line for line in ax.get_lines() if line.get_gid() == "ticks-y"]
+        assert [list(m.get_ydata()) for m in marks][0] == pytest.approx(yticks)
+    xticks = [t for t in axes[6].get_xticks() if axes[6].get_xlim()[0] <= t <= axes[6].get_xlim()[1]]
+    (mark,) = [line for line in axes[0].get_lines() if line.get_gid() == "ticks-x"]
+    assert list(mark.get_xdata()) == pytest.approx(xticks)
+    plots.plt.close(fig)
+
+
+@pytest.mark.parametrize("size", [5.5, 6.5, 7])
+def test_label_widths_from_advances_match_the_laid_out_text(size):
+    """The margins are sized from each label's width summed over its characters' hinted advances
+    (`plots._text_width`); laying the string out as Agg draws it gives the same within about a pixel."""
+    labels = ["lookahead_adamw: weight_decay", "stlr_discriminative", "sam_discriminative: rho", "dals_acc",
+              "Holm p, all pairs (t-test)", "<0.001", "WAVE [x]", "é accent"]
+    for label in labels:
+        assert plots._text_width(label, size) == pytest.approx(plots._measured(label, size), abs=1.5), label
