@@ -81,11 +81,18 @@ def _same_config(a: dict, b: dict, names) -> bool:
     return True
 
 
+def tune_columns(res: Results) -> pd.DataFrame:
+    """The tune trials' columns the figures read: filtering the whole table per pair took every column."""
+    tune = res.tune_runs()
+    columns = ("workload", "strategy", "trial_id", "hparams", *tables.TUNE_METRICS.values())
+    return tune[[c for c in columns if c in tune]]
+
+
 def chosen_trials(res: Results, summary: pd.DataFrame, ranges: dict) -> dict[tuple[str, str], str]:
     """(workload, strategy) -> trial_id of the tune trial whose configuration the seed stage retrained:
     the one whose searched hparams equal the seed runs' (``tuned_config``), else the best by the pair's
     tune metric."""
-    tune = res.tune_runs()
+    tune = tune_columns(res)
     out = {}
     for r in summary.itertuples():
         t = tune[(tune["workload"] == r.workload) & (tune["strategy"] == r.strategy)]
@@ -231,7 +238,7 @@ class Figures:
         stats = epoch_stats(res)
         lrs = epoch_medians(res, ("lr", *DALS_COLUMNS))
         layer_views = layer_medians(res)
-        tune = res.tune_runs()
+        tune = tune_columns(res)
         chance = tables.chance_levels(res)
         metric_of = tables.tune_metrics(res)
         for workload in self.workloads:

@@ -175,6 +175,11 @@ def summary_and_vs_best(res: Results, *, margin: float = DEFAULT_MARGIN, all_pai
     return with_vs_best(summary_table(res, fractions=fractions), res, all_pairs, margin=margin)
 
 
+def _by_pair(frame: pd.DataFrame) -> dict[tuple[str, str], pd.DataFrame]:
+    """``frame``'s rows per (workload, strategy), in their order."""
+    return {key: rows for key, rows in frame.groupby(["workload", "strategy"], sort=False)}
+
+
 def summary_table(res: Results, *, fractions: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per-workload summary, one row per strategy, ranked by mean (no paired test is needed for it).
 
@@ -191,18 +196,23 @@ def summary_table(res: Results, *, fractions: pd.DataFrame | None = None) -> pd.
     tune = res.tune_runs()
     fractions = final_lr_fractions(res) if fractions is None else fractions
     budget = res.budget.set_index(["workload", "strategy"])
+    # Each pair's rows of the columns read, split once: a filter per pair of the whole frames (every
+    # column taken) was most of this table's time.
+    pair = ["workload", "strategy"]
+    reps = _by_pair(replicates[[*pair, PRIMARY, OPTIMISTIC]])
+    tunes, fracs = _by_pair(tune[[*pair, "status"]]), _by_pair(fractions)
     summaries = []
     for workload in sorted(runs["workload"].unique()):
         wr = runs[runs["workload"] == workload]
         rows = []
         for strategy, g in wr.groupby("strategy", sort=True):
-            rep = replicates[(replicates["workload"] == workload) & (replicates["strategy"] == strategy)]
+            rep = reps.get((workload, strategy), replicates.iloc[:0])
             acc = rep[PRIMARY].dropna().to_numpy()
             best_ep = rep[OPTIMISTIC].dropna().to_numpy()
             lo, hi = stats.t_interval(acc)
             b = budget.loc[(workload, strategy)] if (workload, strategy) in budget.index else None
-            td = tune[(tune["workload"] == workload) & (tune["strategy"] == strategy)]
-            fr_rows = fractions[(fractions["workload"] == workload) & (fractions["strategy"] == strategy)]
+            td = tunes.get((workload, strategy), tune.iloc[:0])
+            fr_rows = fracs.get((workload, strategy), fractions.iloc[:0])
             frac = fr_rows["fraction"]
             rows.append({
                 "workload": workload, "regime": reg.get(workload, "?"), "strategy": strategy,
@@ -401,16 +411,21 @@ def convergence(res: Results, thresholds: list[float], relative_to: dict[str, fl
     # Only the columns read below: grouping every column of the epochs table, per pair and threshold, was
     # most of this table's time.
     ep = ep[["trial_id", "epoch", "test_accuracy"]].assign(elapsed=ep.groupby("trial_id")["seconds"].cumsum())
+    # numpy per pair and threshold, not a groupby each: 54 of them were most of this table's time.
+    trial, epoch = ep["trial_id"].to_numpy(dtype=object), ep["epoch"].to_numpy()
+    accuracy, elapsed = ep["test_accuracy"].to_numpy(dtype=float), ep["elapsed"].to_numpy(dtype=float)
     rows = []
     for (workload, strategy), g in runs.groupby(["workload", "strategy"], sort=True):
-        curves = ep[ep["trial_id"].isin(g["trial_id"])]
+        mine = np.isin(trial, g["trial_id"].to_numpy(dtype=object))
         for thr in thresholds:
             level = thr * relative_to[workload] if relative_to is not None else thr
-            hit = curves[curves["test_accuracy"] >= level].groupby("trial_id").first()
+            hit = mine & (accuracy >= level)
+            # Rows are sorted by trial then epoch: a trial's first hit row is its first epoch at the level.
+            first = np.flatnonzero(hit)[np.unique(trial[hit], return_index=True)[1]]
             rows.append({"workload": workload, "strategy": strategy, "threshold": thr, "level": level,
-                         "reached": len(hit), "n": len(g),
-                         "epochs_mean": float(hit["epoch"].mean()) if len(hit) else np.nan,
-                         "seconds_mean": float(hit["elapsed"].mean()) if len(hit) else np.nan,
+                         "reached": len(first), "n": len(g),
+                         "epochs_mean": float(epoch[first].mean()) if len(first) else np.nan,
+                         "seconds_mean": float(elapsed[first].mean()) if len(first) else np.nan,
                          "total_seconds_mean": float(g["wall_seconds"].mean())})
     return pd.DataFrame(rows)
 
