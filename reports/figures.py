@@ -189,10 +189,11 @@ class Figures:
     and tuning curves); `finish` hands out the cross-workload figures and returns the section with every
     figure in document order (`ORDER`)."""
 
-    #: Seconds each kind of figure took to draw and write on the `make run` sweep (18 strategies), measured
-    #: before fixed margins; the workers get the costliest first, so that no long one is left to the end.
-    COST = {"search": 1.3, "sensitivity_lr": 1.2, "tuning_curves": 1.2, "lr": 1.0, "pairs": 0.9, "layers": 0.8,
-            "curves": 0.6, "forest": 0.5, "variance": 0.5}
+    #: CPU seconds each kind of figure took to draw and write on the `make run` sweep (18 strategies; one
+    #: warm process, 2026-12-07): the workers get the costliest first, so that no long one is left to the end.
+    COST = {"tuning_curves": 0.49, "search": 0.49, "sensitivity_lr": 0.48, "layers": 0.43, "pairs": 0.42, "lr": 0.37,
+            "curves": 0.28, "forest": 0.21, "variance": 0.20, "compute": 0.18, "budget": 0.17, "dals": 0.15,
+            "accuracy": 0.11}
 
     #: Each workload's figures in document order (the kinds `_add` is given); they are handed out as the
     #: tables they are drawn from exist, in another order.
