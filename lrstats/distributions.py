@@ -168,4 +168,4 @@ def ttest_rel(a, b) -> tuple[float, float]:
     var = np.mean((d - mean) ** 2) * (n / (n - 1.0))
     with np.errstate(divide="ignore", invalid="ignore"):
         t = mean / np.sqrt(var / n)
-    return float(t), float(2 * sc.stdtr(float(n - 1), -np.abs(t)))
+    return float(t), float(2 * t_sf(abs(t), n - 1))

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
-import scipy.special
+
+from lrstats.distributions import norm_sf
 
 LEVEL = 0.05
 """The family level of one pair's edge tests (Bonferroni over its 2 d edges)."""
@@ -70,7 +71,7 @@ def _kendall_tied(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     tau = min(1.0, max(-1.0, con_minus_dis / np.sqrt(tot - xtie) / np.sqrt(tot - ytie)))
     m = n * (n - 1.0)
     var = (m * (2 * n + 5) - x1 - y1) / 18 + (2 * xtie * ytie) / m + x0 * y0 / (9 * m * (n - 2))
-    return float(tau), float(scipy.special.ndtr(-(con_minus_dis / np.sqrt(var))))
+    return float(tau), float(norm_sf(con_minus_dis / np.sqrt(var)))
 
 
 def kendall_greater(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:

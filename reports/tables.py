@@ -408,10 +408,8 @@ def convergence(res: Results, thresholds: list[float], relative_to: dict[str, fl
     """
     runs = res.seed_runs()[["trial_id", "workload", "strategy", "wall_seconds"]]
     ep = res.epochs[res.epochs["trial_id"].isin(runs["trial_id"])].sort_values(["trial_id", "epoch"])
-    # Only the columns read below: grouping every column of the epochs table, per pair and threshold, was
-    # most of this table's time.
     ep = ep[["trial_id", "epoch", "test_accuracy"]].assign(elapsed=ep.groupby("trial_id")["seconds"].cumsum())
-    # numpy per pair and threshold, not a groupby each: 54 of them were most of this table's time.
+    # numpy per pair and threshold, not a groupby of the pair's epochs each: those were most of this table's time.
     trial, epoch = ep["trial_id"].to_numpy(dtype=object), ep["epoch"].to_numpy()
     accuracy, elapsed = ep["test_accuracy"].to_numpy(dtype=float), ep["elapsed"].to_numpy(dtype=float)
     rows = []
